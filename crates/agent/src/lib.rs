@@ -1,0 +1,1 @@
+//! Agent (work in progress).

@@ -1,0 +1,1 @@
+//! CLI (work in progress).

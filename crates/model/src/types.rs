@@ -1,0 +1,264 @@
+//! Provider-neutral conversation types.
+//!
+//! These are the only conversation types the rest of errand sees. Each wire client converts them to and
+//! from its protocol at the edge, so a new provider never changes the session.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who said a message. System text travels separately, in [`Request::system`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The person, or tool results sent back on their behalf.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who said it.
+    pub role: Role,
+    /// What was said, in order.
+    pub content: Vec<ContentBlock>,
+    /// Place a prompt-cache breakpoint after this message's last block (providers without explicit
+    /// caching ignore it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache: bool,
+}
+
+impl Message {
+    /// A user message holding one text block.
+    pub fn user_text(text: impl Into<String>) -> Self {
+        Self { role: Role::User, content: vec![ContentBlock::text(text)], cache: false }
+    }
+
+    /// An assistant message holding one text block.
+    pub fn assistant_text(text: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, content: vec![ContentBlock::text(text)], cache: false }
+    }
+
+    /// The tool calls this message makes, in order.
+    pub fn tool_calls(&self) -> impl Iterator<Item = ToolCall> + '_ {
+        self.content.iter().filter_map(|block| match block {
+            ContentBlock::ToolUse { id, name, input } => {
+                Some(ToolCall { id: id.clone(), name: name.clone(), input: input.clone() })
+            }
+            _ => None,
+        })
+    }
+
+    /// All text blocks joined, without thinking or tool blocks.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for block in &self.content {
+            if let ContentBlock::Text { text } = block {
+                out.push_str(text);
+            }
+        }
+        out
+    }
+}
+
+/// One piece of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image, base64-encoded.
+    Image {
+        /// MIME type: `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+        media_type: String,
+        /// Base64 of the image bytes.
+        data: String,
+    },
+    /// A whole document handed to the model as such (today: PDF, base64).
+    Document {
+        /// MIME type, `application/pdf`.
+        media_type: String,
+        /// Base64 of the document bytes.
+        data: String,
+        /// A title the model sees, usually the file name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
+    /// The model asks for a tool to run.
+    ToolUse {
+        /// Provider-assigned call id; the result must quote it.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments, a JSON object.
+        input: Value,
+    },
+    /// The answer to one [`ContentBlock::ToolUse`].
+    ToolResult {
+        /// The id of the call this answers.
+        tool_use_id: String,
+        /// What the tool returned: text, images.
+        content: Vec<ContentBlock>,
+        /// The call failed; the content says why.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+    /// The model's visible reasoning, which must be sent back unchanged with its signature.
+    Thinking {
+        /// The reasoning text.
+        thinking: String,
+        /// Integrity signature issued by the provider.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// Reasoning the provider returned encrypted; sent back as is.
+    RedactedThinking {
+        /// Opaque data.
+        data: String,
+    },
+}
+
+impl ContentBlock {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentBlock::Text { text: text.into() }
+    }
+}
+
+/// A tool call the model made, taken out of its message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned call id.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments, a JSON object.
+    pub input: Value,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Tool name, as the model will call it.
+    pub name: String,
+    /// What it does and when to use it.
+    pub description: String,
+    /// JSON Schema of its arguments (an object schema).
+    pub input_schema: Value,
+}
+
+/// One block of system prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemBlock {
+    /// The text.
+    pub text: String,
+    /// Place a prompt-cache breakpoint after this block.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache: bool,
+}
+
+/// Everything one model call needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Model name as the provider knows it.
+    pub model: String,
+    /// System prompt blocks, in order.
+    pub system: Vec<SystemBlock>,
+    /// The conversation so far; starts with a user message, roles alternate.
+    pub messages: Vec<Message>,
+    /// Tools on offer.
+    pub tools: Vec<ToolSpec>,
+    /// Upper bound on output tokens for this reply.
+    pub max_tokens: u32,
+    /// Sampling temperature; the provider default when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Place a prompt-cache breakpoint after the last tool spec.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_tools: bool,
+}
+
+/// Token counts for one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens billed at the normal rate (excludes cache reads and writes).
+    pub input_tokens: u64,
+    /// Output tokens, thinking included.
+    pub output_tokens: u64,
+    /// Input tokens served from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another request's counts to these.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+    }
+
+    /// Every token counted, in and out.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It finished its turn.
+    EndTurn,
+    /// It wants tool results before going on.
+    ToolUse,
+    /// It hit `max_tokens`.
+    MaxTokens,
+    /// It produced a stop sequence.
+    StopSequence,
+    /// It declined to answer.
+    Refusal,
+    /// Anything else the provider reported, verbatim.
+    Other(String),
+}
+
+/// The complete reply to one request, assembled from the stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The assistant message, with thinking, text and tool-use blocks in order.
+    pub message: Message,
+    /// Tokens this request cost.
+    pub usage: Usage,
+    /// Why the model stopped.
+    pub stop_reason: StopReason,
+    /// Model name the provider reports having used.
+    pub model: String,
+}
+
+/// What a provider stream yields, in order: deltas as they arrive, then one `Completed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    /// A piece of visible text.
+    TextDelta(String),
+    /// A piece of reasoning.
+    ThinkingDelta(String),
+    /// A tool call whose arguments are complete.
+    ToolCall(ToolCall),
+    /// The request failed in a way that will be retried.
+    Retrying {
+        /// Which retry this is, from 1.
+        attempt: u32,
+        /// How long the client waits first.
+        delay: std::time::Duration,
+        /// What went wrong, for the person.
+        reason: String,
+    },
+    /// The reply is complete. Always the last event of a successful stream.
+    Completed(Response),
+}

@@ -1,0 +1,535 @@
+//! Owns errand's durable state: the SQLite schema and its versioned migrations, and every query against it
+//! (sessions, their messages, their events, the usage of every model request). No other crate writes SQL.
+//! Does not make policy decisions: it stores what the session tells it to.
+//!
+//! Messages and events are stored as JSON text the caller serialized, so the store does not depend on the
+//! conversation or event types; sessions and usage are typed, because they are queried by field.
+//!
+//! # Example
+//!
+//! ```
+//! use errand_store::{NewSession, SessionStatus, Store};
+//!
+//! # fn main() -> Result<(), errand_store::StoreError> {
+//! let dir = tempfile::tempdir().map_err(|source| errand_store::StoreError::Open {
+//!     path: "tempdir".into(),
+//!     source: Box::new(source),
+//! })?;
+//! let store = Store::open(&dir.path().join("errand.db"))?;
+//! let session = store.create_session(&NewSession {
+//!     task: "summarize the notes".into(),
+//!     provider: "anthropic".into(),
+//!     model: "claude-sonnet-4-5".into(),
+//!     settings: serde_json::json!({"folders": ["/home/me/notes"]}),
+//! })?;
+//! store.append_event(&session.id, "TaskStarted", r#"{"task":"summarize the notes"}"#)?;
+//! store.set_status(&session.id, SessionStatus::Done, None)?;
+//! assert_eq!(store.session(&session.id)?.status, SessionStatus::Done);
+//! # Ok(()) }
+//! ```
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+/// The store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("could not open the errand store at {}: {source}; check that the folder is writable (or set ERRAND_HOME)", path.display())]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database was written by a newer errand.
+    #[error("the errand store at {} has schema version {found}, newer than this errand understands ({supported}); upgrade errand", path.display())]
+    TooNew {
+        /// The database path.
+        path: PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// No session has this id (or id prefix).
+    #[error("no session matches '{id}'; `errand sessions` lists them")]
+    NoSuchSession {
+        /// What was asked for.
+        id: String,
+    },
+    /// Several sessions start with this prefix.
+    #[error("'{prefix}' matches {count} sessions; type more of the id")]
+    AmbiguousSession {
+        /// What was asked for.
+        prefix: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// A query failed.
+    #[error("the errand store failed to {action}: {source}")]
+    Query {
+        /// What the store was doing, e.g. "append an event".
+        action: &'static str,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// A stored value could not be read back.
+    #[error("the errand store holds a malformed {what}: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Running now, or interrupted without a chance to record why.
+    Running,
+    /// The model finished its work.
+    Done,
+    /// Stopped by a limit (turns, tokens, cost).
+    Stopped,
+    /// Cancelled by the person (Ctrl-C).
+    Cancelled,
+    /// Ended by an error.
+    Failed,
+}
+
+impl SessionStatus {
+    /// The lower-case name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Done => "done",
+            SessionStatus::Stopped => "stopped",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "running" => SessionStatus::Running,
+            "done" => SessionStatus::Done,
+            "stopped" => SessionStatus::Stopped,
+            "cancelled" => SessionStatus::Cancelled,
+            "failed" => SessionStatus::Failed,
+            other => {
+                return Err(StoreError::Corrupt { what: "session status", reason: format!("unknown status '{other}'") });
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a new session starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The task as the person wrote it.
+    pub task: String,
+    /// Provider name (`anthropic`, `openai`).
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Everything needed to resume it (grants, limits), as the caller chooses to serialize it.
+    pub settings: serde_json::Value,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Unique id, 10 lower-case characters.
+    pub id: String,
+    /// The task as the person wrote it.
+    pub task: String,
+    /// Where it stands.
+    pub status: SessionStatus,
+    /// Why it ended, for `failed` and `stopped`.
+    pub status_detail: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC, last status change.
+    pub updated_at: String,
+    /// Provider name.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Settings as given at creation.
+    pub settings: serde_json::Value,
+}
+
+/// A stored message: the caller's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// Position in the session, from 1.
+    pub seq: u64,
+    /// The message as JSON.
+    pub body: String,
+}
+
+/// A stored event: its kind and the caller's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Position in the session's event stream, from 1.
+    pub seq: u64,
+    /// Event kind, e.g. `ToolStarted`.
+    pub kind: String,
+    /// The event as JSON.
+    pub body: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// The cost of one model request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// Model that answered.
+    pub model: String,
+    /// Input tokens at the normal rate.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+    /// Cost in USD, when the model's price is known.
+    pub cost_usd: Option<f64>,
+    /// Size of the request body sent.
+    pub request_bytes: u64,
+    /// Time from sending to the last byte of the reply.
+    pub duration_ms: u64,
+}
+
+/// Usage summed over a session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Requests made.
+    pub requests: u64,
+    /// Input tokens at the normal rate.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+    /// Summed cost of the requests whose price is known; `None` when no request had a known price.
+    pub cost_usd: Option<f64>,
+    /// Requests whose model had no known price.
+    pub unpriced_requests: u64,
+    /// Request bytes sent.
+    pub request_bytes: u64,
+}
+
+/// A handle on the SQLite database. Cheap to share behind an `Arc`; calls are serialized on one connection
+/// and are blocking, so async callers run them in `spawn_blocking` when they may take long.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn query_error(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn new_id() -> String {
+    // Crockford-style alphabet without look-alikes: ids are typed by people (`errand show 4k2m`).
+    const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    (0..10).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode, and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: path.to_path_buf(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(Box::new(e)))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_error(Box::new(e)))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| open_error(Box::new(e)))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_error(Box::new(e)))?;
+        // NORMAL in WAL mode keeps the database consistent across crashes; only the last commits may be lost
+        // on power failure, which a resumed session tolerates.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_error(Box::new(e)))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(Box::new(e)))?;
+        migrations::apply(&mut conn, path)?;
+        Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.lock().query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(query_error("read the schema version"))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so a
+        // poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates a session in the `running` state.
+    pub fn create_session(&self, new: &NewSession) -> Result<SessionRecord, StoreError> {
+        let conn = self.lock();
+        let created_at = now();
+        let settings = new.settings.to_string();
+        loop {
+            let id = new_id();
+            let inserted = conn
+                .execute(
+                    "INSERT OR IGNORE INTO sessions (id, task, status, created_at, updated_at, provider, model, settings)
+                     VALUES (?1, ?2, 'running', ?3, ?3, ?4, ?5, ?6)",
+                    params![id, new.task, created_at, new.provider, new.model, settings],
+                )
+                .map_err(query_error("create a session"))?;
+            if inserted == 1 {
+                return Ok(SessionRecord {
+                    id,
+                    task: new.task.clone(),
+                    status: SessionStatus::Running,
+                    status_detail: None,
+                    created_at: created_at.clone(),
+                    updated_at: created_at,
+                    provider: new.provider.clone(),
+                    model: new.model.clone(),
+                    settings: new.settings.clone(),
+                });
+            }
+        }
+    }
+
+    /// Records where a session stands, with an optional reason.
+    pub fn set_status(&self, id: &str, status: SessionStatus, detail: Option<&str>) -> Result<(), StoreError> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE sessions SET status = ?2, status_detail = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, status.as_str(), detail, now()],
+            )
+            .map_err(query_error("update a session's status"))?;
+        if changed == 0 {
+            return Err(StoreError::NoSuchSession { id: id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Changes the model a session continues with (on resume with `--model`).
+    pub fn set_model(&self, id: &str, provider: &str, model: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute("UPDATE sessions SET provider = ?2, model = ?3 WHERE id = ?1", params![id, provider, model])
+            .map_err(query_error("update a session's model"))?;
+        Ok(())
+    }
+
+    /// The session with this exact id, or the only one whose id starts with it.
+    pub fn session(&self, id_or_prefix: &str) -> Result<SessionRecord, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(&format!("{SESSION_COLUMNS} WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id = ?1 DESC LIMIT 3"))
+            .map_err(query_error("look up a session"))?;
+        let escaped = id_or_prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let rows = statement
+            .query_map(params![id_or_prefix, format!("{escaped}%")], session_from_row)
+            .map_err(query_error("look up a session"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(query_error("look up a session"))?;
+        match rows.as_slice() {
+            [] => Err(StoreError::NoSuchSession { id: id_or_prefix.to_string() }),
+            [first, ..] if first.0.id == id_or_prefix => first.clone().into_record(),
+            [only] => only.clone().into_record(),
+            _ => {
+                let count: usize = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM sessions WHERE id LIKE ?1 ESCAPE '\\'",
+                        params![format!("{escaped}%")],
+                        |row| row.get(0),
+                    )
+                    .map_err(query_error("look up a session"))?;
+                Err(StoreError::AmbiguousSession { prefix: id_or_prefix.to_string(), count })
+            }
+        }
+    }
+
+    /// All sessions, newest first.
+    pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(&format!("{SESSION_COLUMNS} ORDER BY created_at DESC, rowid DESC"))
+            .map_err(query_error("list sessions"))?;
+        let rows = statement
+            .query_map([], session_from_row)
+            .map_err(query_error("list sessions"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(query_error("list sessions"))?;
+        rows.into_iter().map(RawSession::into_record).collect()
+    }
+
+    /// Appends a message to a session's transcript; returns its sequence number.
+    pub fn append_message(&self, session_id: &str, body: &str) -> Result<u64, StoreError> {
+        self.lock()
+            .query_row(
+                "INSERT INTO messages (session_id, seq, body, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?1), ?2, ?3)
+                 RETURNING seq",
+                params![session_id, body, now()],
+                |row| row.get(0),
+            )
+            .map_err(query_error("append a message"))
+    }
+
+    /// A session's transcript, in order.
+    pub fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached("SELECT seq, body FROM messages WHERE session_id = ?1 ORDER BY seq")
+            .map_err(query_error("read messages"))?;
+        statement
+            .query_map(params![session_id], |row| Ok(StoredMessage { seq: row.get(0)?, body: row.get(1)? }))
+            .map_err(query_error("read messages"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(query_error("read messages"))
+    }
+
+    /// Appends an event to a session's stream; returns its sequence number.
+    pub fn append_event(&self, session_id: &str, kind: &str, body: &str) -> Result<u64, StoreError> {
+        self.lock()
+            .query_row(
+                "INSERT INTO events (session_id, seq, kind, body, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?1), ?2, ?3, ?4)
+                 RETURNING seq",
+                params![session_id, kind, body, now()],
+                |row| row.get(0),
+            )
+            .map_err(query_error("append an event"))
+    }
+
+    /// A session's events after sequence number `after` (0 for all), in order.
+    pub fn events(&self, session_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached("SELECT seq, kind, body, created_at FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq")
+            .map_err(query_error("read events"))?;
+        statement
+            .query_map(params![session_id, after], |row| {
+                Ok(StoredEvent { seq: row.get(0)?, kind: row.get(1)?, body: row.get(2)?, created_at: row.get(3)? })
+            })
+            .map_err(query_error("read events"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(query_error("read events"))
+    }
+
+    /// Records the usage of one model request.
+    pub fn record_usage(&self, session_id: &str, usage: &UsageRecord) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO usage (session_id, model, input_tokens, output_tokens, cache_read_tokens,
+                                    cache_write_tokens, cost_usd, request_bytes, duration_ms, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    session_id,
+                    usage.model,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                    usage.cost_usd,
+                    usage.request_bytes,
+                    usage.duration_ms,
+                    now()
+                ],
+            )
+            .map_err(query_error("record usage"))?;
+        Ok(())
+    }
+
+    /// Usage summed over a session's requests.
+    pub fn usage_totals(&self, session_id: &str) -> Result<UsageTotals, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                        COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
+                        SUM(cost_usd), COALESCE(SUM(cost_usd IS NULL), 0), COALESCE(SUM(request_bytes), 0)
+                 FROM usage WHERE session_id = ?1",
+                params![session_id],
+                |row| {
+                    Ok(UsageTotals {
+                        requests: row.get(0)?,
+                        input_tokens: row.get(1)?,
+                        output_tokens: row.get(2)?,
+                        cache_read_tokens: row.get(3)?,
+                        cache_write_tokens: row.get(4)?,
+                        cost_usd: row.get(5)?,
+                        unpriced_requests: row.get(6)?,
+                        request_bytes: row.get(7)?,
+                    })
+                },
+            )
+            .map_err(query_error("sum usage"))
+    }
+}
+
+const SESSION_COLUMNS: &str =
+    "SELECT id, task, status, status_detail, created_at, updated_at, provider, model, settings FROM sessions";
+
+/// A session row before its status and settings are parsed (parsing errors are ours, not SQLite's).
+#[derive(Clone)]
+struct RawSession(SessionRecord, String, String);
+
+impl RawSession {
+    fn into_record(self) -> Result<SessionRecord, StoreError> {
+        let RawSession(mut record, status, settings) = self;
+        record.status = SessionStatus::parse(&status)?;
+        record.settings = serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt { what: "session settings", reason: e.to_string() })?;
+        Ok(record)
+    }
+}
+
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawSession> {
+    Ok(RawSession(
+        SessionRecord {
+            id: row.get(0)?,
+            task: row.get(1)?,
+            status: SessionStatus::Running,
+            status_detail: row.get(3)?,
+            created_at: row.get(4)?,
+            updated_at: row.get(5)?,
+            provider: row.get(6)?,
+            model: row.get(7)?,
+            settings: serde_json::Value::Null,
+        },
+        row.get(2)?,
+        row.get(8)?,
+    ))
+}

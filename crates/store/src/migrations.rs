@@ -1,0 +1,75 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! Each entry upgrades the schema by one version inside a transaction. Never edit a released entry; append
+//! a new one.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, their transcripts, their event streams and the usage of every request.
+    "CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY,
+        task          TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        status_detail TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        provider      TEXT NOT NULL,
+        model         TEXT NOT NULL,
+        settings      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX sessions_created_at ON sessions (created_at);
+    CREATE TABLE messages (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        body       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage (
+        id                 INTEGER PRIMARY KEY,
+        session_id         TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        model              TEXT NOT NULL,
+        input_tokens       INTEGER NOT NULL,
+        output_tokens      INTEGER NOT NULL,
+        cache_read_tokens  INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        cost_usd           REAL,
+        request_bytes      INTEGER NOT NULL,
+        duration_ms        INTEGER NOT NULL,
+        created_at         TEXT NOT NULL
+    );
+    CREATE INDEX usage_session ON usage (session_id);",
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`LATEST`], one version per transaction.
+pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let migrate_error = |source: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), source: Box::new(source) };
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(migrate_error)?;
+    if current > LATEST {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found: current, supported: LATEST });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let transaction = conn.transaction().map_err(migrate_error)?;
+        transaction.execute_batch(sql).map_err(migrate_error)?;
+        transaction.pragma_update(None, "user_version", version).map_err(migrate_error)?;
+        transaction.commit().map_err(migrate_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The store keeps sessions, transcripts, events and usage in a real SQLite file.
+
+use errand_store::{NewSession, SessionStatus, Store, StoreError, UsageRecord};
+use pretty_assertions::assert_eq;
+
+fn new_session(task: &str) -> NewSession {
+    NewSession {
+        task: task.into(),
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        settings: serde_json::json!({"folders": [{"root": "/tmp/notes", "mode": "read_write"}]}),
+    }
+}
+
+#[test]
+fn a_session_round_trips_through_a_reopened_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/errand.db");
+    let id = {
+        let store = Store::open(&path).unwrap();
+        let session = store.create_session(&new_session("sort the receipts")).unwrap();
+        store.append_message(&session.id, r#"{"role":"user"}"#).unwrap();
+        store.append_message(&session.id, r#"{"role":"assistant"}"#).unwrap();
+        store.set_status(&session.id, SessionStatus::Stopped, Some("--max-turns 3 reached")).unwrap();
+        session.id
+    };
+    let store = Store::open(&path).unwrap();
+    let session = store.session(&id).unwrap();
+    assert_eq!(session.task, "sort the receipts");
+    assert_eq!(session.status, SessionStatus::Stopped);
+    assert_eq!(session.status_detail.as_deref(), Some("--max-turns 3 reached"));
+    assert_eq!(session.settings["folders"][0]["mode"], "read_write");
+    let bodies: Vec<_> = store.messages(&id).unwrap().into_iter().map(|m| (m.seq, m.body)).collect();
+    assert_eq!(bodies, vec![(1, r#"{"role":"user"}"#.to_string()), (2, r#"{"role":"assistant"}"#.to_string())]);
+    let journal: String = rusqlite_journal_mode(&path);
+    assert_eq!(journal, "wal");
+}
+
+fn rusqlite_journal_mode(path: &std::path::Path) -> String {
+    // An independent reader: the sqlite3 file format says WAL mode is recorded in the header (bytes 18-19 = 2).
+    let header = std::fs::read(path).unwrap();
+    if header[18] == 2 && header[19] == 2 { "wal".into() } else { "rollback".into() }
+}
+
+#[test]
+fn events_get_consecutive_sequence_numbers_per_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let a = store.create_session(&new_session("a")).unwrap();
+    let b = store.create_session(&new_session("b")).unwrap();
+    assert_eq!(store.append_event(&a.id, "TaskStarted", "{}").unwrap(), 1);
+    assert_eq!(store.append_event(&b.id, "TaskStarted", "{}").unwrap(), 1);
+    assert_eq!(store.append_event(&a.id, "TextDelta", r#"{"text":"hi"}"#).unwrap(), 2);
+    assert_eq!(store.append_event(&a.id, "Finished", "{}").unwrap(), 3);
+    let after_first: Vec<_> = store.events(&a.id, 1).unwrap().into_iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(after_first, vec![(2, "TextDelta".to_string()), (3, "Finished".to_string())]);
+}
+
+#[test]
+fn sessions_are_found_by_unique_prefix_and_ambiguity_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let ids: Vec<String> = (0..40).map(|i| store.create_session(&new_session(&format!("t{i}"))).unwrap().id).collect();
+    let first = &ids[0];
+    assert_eq!(&store.session(first).unwrap().id, first);
+    // Some one-character prefix is shared by several of 40 random ids over a 32-letter alphabet.
+    let shared = ids
+        .iter()
+        .map(|id| &id[..1])
+        .find(|p| ids.iter().filter(|id| id.starts_with(*p)).count() > 1)
+        .unwrap();
+    assert!(matches!(store.session(shared), Err(StoreError::AmbiguousSession { .. })));
+    assert!(matches!(store.session("zz_%"), Err(StoreError::NoSuchSession { .. })));
+    let listed: Vec<String> = store.sessions().unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed.len(), 40);
+    assert_eq!(listed.last(), Some(first), "newest first");
+}
+
+#[test]
+fn usage_totals_sum_tokens_and_separate_unpriced_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let s = store.create_session(&new_session("t")).unwrap();
+    let priced = UsageRecord {
+        model: "claude-sonnet-4-5".into(),
+        input_tokens: 1000,
+        output_tokens: 200,
+        cache_read_tokens: 50,
+        cache_write_tokens: 10,
+        cost_usd: Some(0.25),
+        request_bytes: 4000,
+        duration_ms: 12,
+    };
+    store.record_usage(&s.id, &priced).unwrap();
+    store.record_usage(&s.id, &UsageRecord { cost_usd: None, ..priced.clone() }).unwrap();
+    let totals = store.usage_totals(&s.id).unwrap();
+    assert_eq!(totals.requests, 2);
+    assert_eq!(totals.input_tokens, 2000);
+    assert_eq!(totals.cache_read_tokens, 100);
+    assert_eq!(totals.cost_usd, Some(0.25));
+    assert_eq!(totals.unpriced_requests, 1);
+    assert_eq!(totals.request_bytes, 8000);
+    let empty = store.create_session(&new_session("none")).unwrap();
+    assert_eq!(store.usage_totals(&empty.id).unwrap().cost_usd, None);
+}
+
+#[test]
+fn a_database_from_a_newer_errand_is_refused_not_downgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("errand.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+    }
+    // Simulate a future schema by bumping user_version through SQLite's own file header field.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let error = Store::open(&path).unwrap_err();
+    assert!(matches!(error, StoreError::TooNew { found: 99, .. }), "{error}");
+    assert!(error.to_string().contains("upgrade errand"));
+}
+
+#[test]
+fn an_unknown_session_id_says_how_to_list_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let error = store.set_status("nope", SessionStatus::Done, None).unwrap_err();
+    assert_eq!(error.to_string(), "no session matches 'nope'; `errand sessions` lists them");
+}
