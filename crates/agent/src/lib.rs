@@ -1,1 +1,95 @@
-//! Agent (work in progress).
+//! Owns the agent loop: a [`Session`] assembles each request (system prompt with context files, tool specs,
+//! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
+//! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
+//! reached, or the person cancels. Every message and [`Event`] is stored before it is delivered. Does not
+//! render anything: front ends consume the event stream.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use errand_agent::{Limits, Session, SessionOptions};
+//! use errand_sandbox::{GrantMode, Grants};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(errand_store::Store::open("/tmp/errand.db".as_ref())?);
+//! let provider = errand_model::connect(&errand_model::ProviderSettings::default())?;
+//! let grants = Grants::new(vec![("/home/me/notes".into(), GrantMode::ReadWrite)])?;
+//! let options = SessionOptions {
+//!     provider_name: "anthropic".into(),
+//!     model: "claude-sonnet-4-5".into(),
+//!     max_output_tokens: 8192,
+//!     limits: Limits { max_turns: Some(20), ..Limits::default() },
+//! };
+//! let mut session = Session::create(store, provider.into(), grants, options, "summarize the notes")?;
+//! let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+//! session.subscribe(sender);
+//! let cancel = tokio_util::sync::CancellationToken::new();
+//! let printer = tokio::spawn(async move {
+//!     while let Some(event) = events.recv().await {
+//!         if let errand_agent::EventMsg::TextDelta { text } = event.msg {
+//!             print!("{text}");
+//!         }
+//!     }
+//! });
+//! let outcome = session.run("summarize the notes", &cancel).await;
+//! drop(session);
+//! printer.await?;
+//! println!("\n{}", outcome.status);
+//! # Ok(()) }
+//! ```
+
+pub mod context;
+mod event;
+mod session;
+pub mod transcript;
+
+pub use event::{Event, EventMsg, FolderInfo, RunSummary};
+pub use session::{Limits, Outcome, Session, SessionOptions};
+
+/// A session could not be created, resumed or continued.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The model request failed.
+    #[error(transparent)]
+    Model(#[from] errand_model::ModelError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] errand_store::StoreError),
+    /// A resumed session's folders are no longer usable.
+    #[error("cannot resume session {session}: {source}")]
+    Grants {
+        /// Session id.
+        session: String,
+        /// Why the folder was refused.
+        source: errand_sandbox::SandboxError,
+    },
+    /// A stored session could not be read back.
+    #[error("session {session} is stored in a form this errand cannot read ({reason})")]
+    Corrupt {
+        /// Session id.
+        session: String,
+        /// What was malformed.
+        reason: String,
+    },
+    /// `--max-cost` was asked for a model with no known price.
+    #[error(
+        "--max-cost ${max:.2} cannot be enforced: errand has no price for model '{model}'; use --max-tokens instead"
+    )]
+    UnpricedBudget {
+        /// Model name.
+        model: String,
+        /// The requested limit.
+        max: f64,
+    },
+    /// The provider's stream ended without a complete reply or an error.
+    #[error("the {provider} ended its reply stream without finishing the reply; try again")]
+    IncompleteReply {
+        /// Which provider.
+        provider: &'static str,
+    },
+    /// A message or event could not be serialized.
+    #[error("could not serialize a message or event: {0}")]
+    Serialize(serde_json::Error),
+}

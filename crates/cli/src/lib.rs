@@ -1,1 +1,187 @@
-//! CLI (work in progress).
+//! Owns the `errand` command line: argument parsing, configuration lookup, and rendering the session's
+//! event stream in a terminal or as JSON lines. Does not hold agent logic: every command drives
+//! `errand-agent` and `errand-store`.
+
+mod commands;
+pub mod config;
+pub mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use errand_model::ProviderKind;
+
+/// Exit code for a finished task.
+pub const EXIT_DONE: u8 = 0;
+/// Exit code for an error, a failed task, or a task stopped by a limit.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a task cancelled with Ctrl-C.
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// errand does file work in folders you grant it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "errand",
+    version,
+    about = "An agent that does file work in folders you grant it",
+    long_about = "errand does file-heavy work on your machine: grant it folders, describe an outcome, and it \
+reads, writes and organizes files there with a language model, confined to those folders. Every session is \
+stored, so you can list it, show it and resume it.",
+    after_help = "Examples:\n  errand run \"summarize every note into summary.md\"\n  \
+errand run --folder ~/receipts --read-only ~/bank \"list receipts missing from the statements\"\n  \
+errand run --provider openai --base-url http://localhost:11434/v1 --model qwen3 \"sort these files\"\n  \
+errand sessions\n  errand resume 4k2m \"also add totals\"\n\nConfiguration: ANTHROPIC_API_KEY or \
+OPENAI_BASE_URL/OPENAI_API_KEY in the environment, or config.toml (see `errand doctor` for its path)."
+)]
+pub struct Cli {
+    /// Log what errand does to stderr (or set RUST_LOG for finer control).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Do a task in the granted folders.
+    Run(RunArgs),
+    /// Continue a stored session with a follow-up.
+    Resume(ResumeArgs),
+    /// List stored sessions, newest first.
+    Sessions {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session: its task, status, transcript and usage.
+    Show {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the provider configuration, the store and kernel sandbox support.
+    Doctor {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Provider selection, as for `run`.
+        #[command(flatten)]
+        provider: ProviderArgs,
+    },
+}
+
+/// `errand run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// What you want done, in your own words.
+    pub task: String,
+    /// Grant this folder read-write (repeatable; the first is where relative paths resolve). Default: the
+    /// current directory.
+    #[arg(long = "folder", value_name = "DIR")]
+    pub folders: Vec<PathBuf>,
+    /// Grant this folder read-only (repeatable).
+    #[arg(long = "read-only", value_name = "DIR")]
+    pub read_only: Vec<PathBuf>,
+    /// Options shared with `resume`.
+    #[command(flatten)]
+    pub common: SessionArgs,
+}
+
+/// `errand resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Session id, or a unique prefix of it.
+    pub id: String,
+    /// What to do next.
+    pub follow_up: String,
+    /// Options shared with `run`.
+    #[command(flatten)]
+    pub common: SessionArgs,
+}
+
+/// Options for a run: provider, limits, output.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// Provider selection.
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    /// Stop after this many model requests [default: 100, or max_turns in config.toml].
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+    /// Stop once this many tokens (input and output) have been used.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Stop once this much has been spent, in USD (needs a model with a known price).
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Print one JSON event per line instead of rendering for a person.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which model to talk to, and how.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ProviderArgs {
+    /// Wire protocol: `anthropic` (Messages API) or `openai` (any OpenAI-compatible server: Ollama, vLLM,
+    /// llama.cpp, LM Studio, OpenRouter).
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<ProviderKind>,
+    /// Model name, as the provider knows it.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Provider base URL, e.g. http://localhost:11434/v1 for Ollama [env: ANTHROPIC_BASE_URL / OPENAI_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Give up on a reply stream silent for this many seconds [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    pub stream_timeout: Option<u64>,
+}
+
+fn parse_provider(text: &str) -> Result<ProviderKind, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "anthropic" => Ok(ProviderKind::Anthropic),
+        "openai" | "openai-compatible" => Ok(ProviderKind::Openai),
+        other => Err(format!("unknown provider '{other}'; use anthropic or openai")),
+    }
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(&anyhow::anyhow!("cannot start errand's async runtime: {error}"));
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    // Tool calls may still be finishing a file write on the blocking pool; let them, briefly.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose { "errand=debug,info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Prints an error and its causes for a person.
+#[allow(clippy::print_stderr)]
+pub(crate) fn report(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -39,13 +39,14 @@ mod openai;
 pub mod pricing;
 mod retry;
 mod sse;
+mod transport;
 mod types;
 
 use std::time::Duration;
 
 use futures::stream::BoxStream;
 
-pub use error::ModelError;
+pub use error::{ApiFailure, Endpoint, ModelError};
 pub use types::*;
 
 /// A stream of model events for one request; ends after [`ModelEvent::Completed`] or an error.

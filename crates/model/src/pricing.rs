@@ -1,1 +1,149 @@
-//! wip
+//! What tokens cost, for the known hosted models. Local models have no price.
+
+use crate::Usage;
+
+/// USD per million tokens of each kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// Input tokens at the normal rate.
+    pub input: f64,
+    /// Output tokens, thinking included.
+    pub output: f64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read: f64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write: f64,
+}
+
+impl Price {
+    /// What `usage` cost, in USD.
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        let per_million = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
+        per_million(usage.input_tokens, self.input)
+            + per_million(usage.output_tokens, self.output)
+            + per_million(usage.cache_read_tokens, self.cache_read)
+            + per_million(usage.cache_write_tokens, self.cache_write)
+    }
+}
+
+/// Anthropic prices: a cache write costs 1.25× input (5-minute cache), a cache read 0.1×.
+const fn anthropic(input: f64, output: f64) -> Price {
+    Price { input, output, cache_read: input / 10.0, cache_write: input * 1.25 }
+}
+
+/// OpenAI prices: cached input has its own rate; there is no charge for writing the cache.
+const fn openai(input: f64, cached: f64, output: f64) -> Price {
+    Price { input, output, cache_read: cached, cache_write: input }
+}
+
+/// List prices in USD per million tokens, by model id prefix, as published by Anthropic and OpenAI in
+/// February 2026 (standard tier, prompts under 200k tokens). Ids are compared with `.` read as `-`, so
+/// `claude-3.7-sonnet` matches `claude-3-7-sonnet`.
+const TABLE: &[(&str, Price)] = &[
+    ("claude-opus-4-6", anthropic(5.0, 25.0)),
+    ("claude-opus-4-5", anthropic(5.0, 25.0)),
+    ("claude-opus-4-1", anthropic(15.0, 75.0)),
+    ("claude-opus-4", anthropic(15.0, 75.0)),
+    ("claude-sonnet-4", anthropic(3.0, 15.0)),
+    ("claude-haiku-4-5", anthropic(1.0, 5.0)),
+    ("claude-3-7-sonnet", anthropic(3.0, 15.0)),
+    ("claude-3-5-sonnet", anthropic(3.0, 15.0)),
+    ("claude-3-5-haiku", anthropic(0.8, 4.0)),
+    ("gpt-4o", openai(2.5, 1.25, 10.0)),
+    ("gpt-4o-mini", openai(0.15, 0.075, 0.6)),
+    ("gpt-4.1", openai(2.0, 0.5, 8.0)),
+    ("gpt-4.1-mini", openai(0.4, 0.1, 1.6)),
+    ("gpt-4.1-nano", openai(0.1, 0.025, 0.4)),
+    ("o3", openai(2.0, 0.5, 8.0)),
+    ("o3-mini", openai(1.1, 0.55, 4.4)),
+    ("o3-pro", openai(20.0, 20.0, 80.0)),
+    ("o4-mini", openai(1.1, 0.275, 4.4)),
+    ("gpt-5", openai(1.25, 0.125, 10.0)),
+    ("gpt-5-mini", openai(0.25, 0.025, 2.0)),
+    ("gpt-5-nano", openai(0.05, 0.005, 0.4)),
+];
+
+/// The price of `model`, matched by the longest known prefix that ends at a word boundary; provider
+/// prefixes such as OpenRouter's `anthropic/` are ignored. `None` for unknown (usually local) models.
+pub fn price(model: &str) -> Option<Price> {
+    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase().replace('.', "-");
+    TABLE
+        .iter()
+        .filter(|(prefix, _)| {
+            let prefix = prefix.replace('.', "-");
+            // "o3" must not match "o30b", nor "gpt-4o" match "gpt-4omega".
+            name.strip_prefix(&prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', ':', '@']))
+        })
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, price)| *price)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_price(model: &str) -> Option<f64> {
+        price(model).map(|price| price.input)
+    }
+
+    #[test]
+    fn families_match_by_prefix() {
+        assert_eq!(input_price("claude-sonnet-4-5-20250929"), Some(3.0));
+        assert_eq!(input_price("claude-sonnet-4-20250514"), Some(3.0));
+        assert_eq!(input_price("claude-opus-4-1-20250805"), Some(15.0));
+        assert_eq!(input_price("claude-opus-4-5"), Some(5.0));
+        assert_eq!(input_price("claude-haiku-4-5-20251001"), Some(1.0));
+        assert_eq!(input_price("claude-3-7-sonnet-latest"), Some(3.0));
+        assert_eq!(input_price("claude-3-5-haiku-20241022"), Some(0.8));
+        assert_eq!(input_price("gpt-4o-2024-08-06"), Some(2.5));
+        assert_eq!(input_price("gpt-5"), Some(1.25));
+        assert_eq!(input_price("o4-mini"), Some(1.1));
+    }
+
+    #[test]
+    fn the_longest_prefix_wins() {
+        assert_eq!(input_price("gpt-4o-mini"), Some(0.15));
+        assert_eq!(input_price("gpt-4.1-nano-2025-04-14"), Some(0.1));
+        assert_eq!(input_price("gpt-4.1-mini"), Some(0.4));
+        assert_eq!(input_price("gpt-4.1"), Some(2.0));
+        assert_eq!(input_price("gpt-5-mini"), Some(0.25));
+        assert_eq!(input_price("o3-mini"), Some(1.1));
+        assert_eq!(input_price("o3"), Some(2.0));
+    }
+
+    #[test]
+    fn provider_prefixed_and_dotted_ids() {
+        assert_eq!(input_price("anthropic/claude-sonnet-4"), Some(3.0));
+        assert_eq!(input_price("anthropic/claude-3.7-sonnet"), Some(3.0));
+        assert_eq!(input_price("anthropic/claude-opus-4.1"), Some(15.0));
+        assert_eq!(input_price("openai/gpt-4.1-mini"), Some(0.4));
+        assert_eq!(input_price("OpenAI/GPT-4o"), Some(2.5));
+    }
+
+    #[test]
+    fn local_and_unknown_models_have_no_price() {
+        for model in ["llama3.2", "qwen3:8b", "gpt-oss:20b", "o30b", "gpt-4omega", "gpt-4-turbo", ""] {
+            assert_eq!(price(model), None, "{model}");
+        }
+    }
+
+    #[test]
+    fn anthropic_cache_rates_follow_input() {
+        let sonnet = price("claude-sonnet-4-5").unwrap();
+        assert_eq!(sonnet, Price { input: 3.0, output: 15.0, cache_read: 0.3, cache_write: 3.75 });
+    }
+
+    #[test]
+    fn cost_adds_every_kind_of_token() {
+        let sonnet = price("claude-sonnet-4-5").unwrap();
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 100_000,
+            cache_read_tokens: 2_000_000,
+            cache_write_tokens: 400_000,
+        };
+        // 3.00 + 1.50 + 0.60 + 1.50
+        assert!((sonnet.cost(&usage) - 6.6).abs() < 1e-9, "{}", sonnet.cost(&usage));
+        assert_eq!(sonnet.cost(&Usage::default()), 0.0);
+    }
+}

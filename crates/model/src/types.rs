@@ -239,6 +239,12 @@ pub struct Response {
     pub stop_reason: StopReason,
     /// Model name the provider reports having used.
     pub model: String,
+    /// Bytes of the request body sent (the last attempt's, when retried).
+    #[serde(default)]
+    pub request_bytes: u64,
+    /// Time from the first attempt to the end of the reply, retries included.
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 /// What a provider stream yields, in order: deltas as they arrive, then one `Completed`.

@@ -1,1 +1,120 @@
-//! Office files (work in progress).
+//! Owns reading and writing office files. Today: PDF text. Does not depend on the agent or the tools.
+//!
+//! # Example
+//!
+//! ```
+//! // Garbage is an error, never a panic.
+//! let result = errand_office::pdf_pages(b"not a pdf");
+//! assert!(result.is_err());
+//! ```
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// An office file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum OfficeError {
+    /// The bytes are not a PDF this reader understands.
+    #[error("could not read the PDF: {reason}; the file may be damaged, encrypted or scanned (no text layer)")]
+    Pdf {
+        /// What went wrong, from the parser.
+        reason: String,
+    },
+}
+
+/// The text of each page of a PDF, first page first.
+///
+/// A page without a text layer (a scan) yields an empty string. Malformed input is an
+/// [`OfficeError::Pdf`], including inputs that make the parser panic.
+pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>, OfficeError> {
+    // pdf-extract panics on some malformed PDFs instead of returning an error.
+    guard_parser(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+}
+
+/// Runs a parser, turning both its error and its panic into [`OfficeError::Pdf`].
+fn guard_parser<T, E: std::fmt::Display>(parse: impl FnOnce() -> Result<T, E>) -> Result<T, OfficeError> {
+    match catch_unwind(AssertUnwindSafe(parse)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(OfficeError::Pdf { reason: error.to_string() }),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|message| message.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".to_string());
+            Err(OfficeError::Pdf { reason: format!("the PDF parser failed ({detail})") })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid PDF: one Helvetica font, one text line per page, a correct xref table.
+    fn two_page_pdf(first: &str, second: &str) -> Vec<u8> {
+        let stream = |text: &str| format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
+        let first_stream = stream(first);
+        let second_stream = stream(second);
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+            "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 6 0 R >>"
+                .to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 7 0 R >>"
+                .to_string(),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_string(),
+            format!("<< /Length {} >>\nstream\n{first_stream}\nendstream", first_stream.len()),
+            format!("<< /Length {} >>\nstream\n{second_stream}\nendstream", second_stream.len()),
+        ];
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (index, body) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", index + 1).as_bytes());
+        }
+        let xref_offset = pdf.len();
+        let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+        for offset in offsets {
+            xref.push_str(&format!("{offset:010} 00000 n \n"));
+        }
+        pdf.extend_from_slice(xref.as_bytes());
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_offset}\n%%EOF\n", objects.len() + 1)
+                .as_bytes(),
+        );
+        pdf
+    }
+
+    #[test]
+    fn two_page_pdf_yields_the_text_of_each_page_in_order() {
+        let pages = pdf_pages(&two_page_pdf("Hello first page", "Second page here")).unwrap();
+        assert_eq!(pages.len(), 2);
+        assert!(pages[0].contains("Hello first page"), "page 1 was {:?}", pages[0]);
+        assert!(pages[1].contains("Second page here"), "page 2 was {:?}", pages[1]);
+        assert!(!pages[0].contains("Second"));
+    }
+
+    #[test]
+    fn garbage_bytes_are_an_error_not_a_panic() {
+        let error = pdf_pages(b"\x00\x01garbage that is not a pdf at all").unwrap_err();
+        assert!(error.to_string().starts_with("could not read the PDF"), "{error}");
+    }
+
+    #[test]
+    fn a_parser_panic_becomes_a_pdf_error() {
+        let result: Result<(), OfficeError> = guard_parser(|| -> Result<(), String> { panic!("index out of bounds") });
+        let error = result.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "could not read the PDF: the PDF parser failed (index out of bounds); \
+             the file may be damaged, encrypted or scanned (no text layer)"
+        );
+    }
+
+    #[test]
+    fn truncated_pdf_is_an_error_not_a_panic() {
+        let pdf = two_page_pdf("Hello", "World");
+        let result = pdf_pages(&pdf[..pdf.len() / 3]);
+        assert!(result.is_err(), "{result:?}");
+    }
+}

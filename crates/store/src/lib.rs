@@ -126,7 +126,10 @@ impl SessionStatus {
             "cancelled" => SessionStatus::Cancelled,
             "failed" => SessionStatus::Failed,
             other => {
-                return Err(StoreError::Corrupt { what: "session status", reason: format!("unknown status '{other}'") });
+                return Err(StoreError::Corrupt {
+                    what: "session status",
+                    reason: format!("unknown status '{other}'"),
+                });
             }
         })
     }
@@ -268,7 +271,8 @@ fn new_id() -> String {
 impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: path.to_path_buf(), source };
+        let open_error =
+            |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: path.to_path_buf(), source };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| open_error(Box::new(e)))?;
         }
@@ -290,7 +294,9 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.lock().query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(query_error("read the schema version"))
+        self.lock()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(query_error("read the schema version"))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -356,7 +362,9 @@ impl Store {
     pub fn session(&self, id_or_prefix: &str) -> Result<SessionRecord, StoreError> {
         let conn = self.lock();
         let mut statement = conn
-            .prepare_cached(&format!("{SESSION_COLUMNS} WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id = ?1 DESC LIMIT 3"))
+            .prepare_cached(&format!(
+                "{SESSION_COLUMNS} WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id = ?1 DESC LIMIT 3"
+            ))
             .map_err(query_error("look up a session"))?;
         let escaped = id_or_prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let rows = statement
@@ -438,7 +446,9 @@ impl Store {
     pub fn events(&self, session_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.lock();
         let mut statement = conn
-            .prepare_cached("SELECT seq, kind, body, created_at FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, kind, body, created_at FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
             .map_err(query_error("read events"))?;
         statement
             .query_map(params![session_id, after], |row| {

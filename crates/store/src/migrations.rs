@@ -59,7 +59,8 @@ pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`LATEST`], one version per transaction.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let migrate_error = |source: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), source: Box::new(source) };
+    let migrate_error =
+        |source: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), source: Box::new(source) };
     let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(migrate_error)?;
     if current > LATEST {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found: current, supported: LATEST });

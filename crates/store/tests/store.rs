@@ -1,5 +1,7 @@
 //! The store keeps sessions, transcripts, events and usage in a real SQLite file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use errand_store::{NewSession, SessionStatus, Store, StoreError, UsageRecord};
 use pretty_assertions::assert_eq;
 
@@ -64,11 +66,8 @@ fn sessions_are_found_by_unique_prefix_and_ambiguity_is_reported() {
     let first = &ids[0];
     assert_eq!(&store.session(first).unwrap().id, first);
     // Some one-character prefix is shared by several of 40 random ids over a 32-letter alphabet.
-    let shared = ids
-        .iter()
-        .map(|id| &id[..1])
-        .find(|p| ids.iter().filter(|id| id.starts_with(*p)).count() > 1)
-        .unwrap();
+    let shared =
+        ids.iter().map(|id| &id[..1]).find(|p| ids.iter().filter(|id| id.starts_with(*p)).count() > 1).unwrap();
     assert!(matches!(store.session(shared), Err(StoreError::AmbiguousSession { .. })));
     assert!(matches!(store.session("zz_%"), Err(StoreError::NoSuchSession { .. })));
     let listed: Vec<String> = store.sessions().unwrap().into_iter().map(|s| s.id).collect();

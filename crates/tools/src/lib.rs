@@ -1,5 +1,83 @@
-//! Tools (work in progress).
+//! Owns the [`Tool`] trait and errand's built-in tools: the file tools (`list_dir`, `read_file`, `glob`,
+//! `grep`, `write_file`, `edit_file`, `move_path`), each confined to the granted folders, with bounded
+//! output and results that carry their provenance. Does not call the model.
+//!
+//! The [`ReadLedger`] remembers which file contents the model has already seen, so re-reading an unchanged
+//! file costs one line instead of the whole file.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use errand_sandbox::{GrantMode, Grants};
+//! use errand_tools::{ReadLedger, ToolContext, builtin_tools};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let folder = tempfile::tempdir()?;
+//! std::fs::write(folder.path().join("a.md"), "hello\n")?;
+//! let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)])?;
+//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1 };
+//!
+//! let tools = builtin_tools();
+//! let read_file = tools.iter().find(|tool| tool.name() == "read_file").ok_or("no read_file")?;
+//! let output = read_file.run(serde_json::json!({"path": "a.md"}), &ctx).await;
+//! assert_eq!(output.content, vec![errand_model::ContentBlock::text("1\thello")]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod bound;
+mod files;
+mod ledger;
 mod tool;
+
+use std::sync::Arc;
+
+pub use ledger::ReadLedger;
 pub use tool::*;
-/// wip
-pub struct ReadLedger;
+
+/// The built-in file tools, in the order they are offered to the model: `list_dir`, `read_file`, `glob`,
+/// `grep`, `write_file`, `edit_file`, `move_path`.
+pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
+    vec![
+        Arc::new(files::list_dir::ListDir),
+        Arc::new(files::read_file::ReadFile),
+        Arc::new(files::glob::Glob),
+        Arc::new(files::grep::Grep),
+        Arc::new(files::write_file::WriteFile),
+        Arc::new(files::edit_file::EditFile),
+        Arc::new(files::move_path::MovePath),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_tools_come_in_the_documented_order() {
+        let names: Vec<&str> = builtin_tools().iter().map(|tool| tool.name()).collect();
+        assert_eq!(names, ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path"]);
+    }
+
+    #[test]
+    fn the_seven_specs_fit_in_3000_bytes_of_json() {
+        let specs: Vec<_> = builtin_tools().iter().map(|tool| tool.spec()).collect();
+        let bytes: usize = specs.iter().map(|spec| serde_json::to_vec(spec).unwrap().len()).sum();
+        assert!(bytes <= 3000, "the tool specs take {bytes} bytes; keep descriptions and schemas short");
+    }
+
+    #[test]
+    fn every_schema_is_a_minimal_object_schema_whose_required_arguments_exist() {
+        for tool in builtin_tools() {
+            let schema = tool.input_schema();
+            assert_eq!(schema["type"], "object", "{}", tool.name());
+            let properties = schema["properties"].as_object().unwrap();
+            for required in schema["required"].as_array().unwrap() {
+                assert!(properties.contains_key(required.as_str().unwrap()), "{}: {required}", tool.name());
+            }
+        }
+    }
+}

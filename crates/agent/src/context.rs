@@ -1,0 +1,127 @@
+//! The system prompt: errand's instructions, the granted folders, and the context files people leave in them.
+//!
+//! Everything here is sent with every request, so it is kept short and byte-stable (no timestamps, no
+//! per-turn content): a stable prefix is what prompt caching and the fixed-overhead budget depend on.
+
+use std::path::PathBuf;
+
+use errand_model::SystemBlock;
+use errand_sandbox::{GrantMode, Grants};
+
+/// Files read from the root of each granted folder into the system prompt, in this order.
+pub const CONTEXT_FILE_NAMES: [&str; 3] = ["context.md", "CLAUDE.md", "AGENTS.md"];
+
+/// Context files longer than this are cut, with a note; they are sent with every request.
+const CONTEXT_FILE_LIMIT: usize = 16 * 1024;
+
+const INSTRUCTIONS: &str = "You are errand, an agent that does file work in folders a person has granted you. \
+Use the tools to look before you act, then do the task completely. Relative paths resolve against the primary \
+folder; absolute paths must lie inside a granted folder. Read a file before editing it, and prefer edit_file for \
+small changes. read_file answers \"unchanged since turn N\" when you already have a file's current content: use \
+what you read then. When the task is done, reply with a short summary of what you changed.";
+
+/// A context file found in a grant, as it went into the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Bytes included (after any cut).
+    pub bytes: usize,
+    /// True when the file was longer than the limit and cut.
+    pub truncated: bool,
+}
+
+/// Builds the system prompt for `grants`; returns it with the context files it included and warnings for
+/// context files that could not be read.
+pub fn system_prompt(grants: &Grants) -> (Vec<SystemBlock>, Vec<ContextFile>, Vec<String>) {
+    let mut text = String::from(INSTRUCTIONS);
+    text.push_str("\n\nGranted folders:");
+    for (index, grant) in grants.grants().iter().enumerate() {
+        let mode = match grant.mode {
+            GrantMode::ReadOnly => "read-only",
+            GrantMode::ReadWrite => "read-write",
+        };
+        let primary = if index == 0 { ", primary" } else { "" };
+        text.push_str(&format!("\n- {} ({mode}{primary})", grant.root.display()));
+    }
+
+    let mut files = Vec::new();
+    let mut warnings = Vec::new();
+    for grant in grants.grants() {
+        for name in CONTEXT_FILE_NAMES {
+            let path = grant.root.join(name);
+            // Only regular files at the grant root: a symlink here could point anywhere.
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => {}
+                _ => continue,
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let content = String::from_utf8_lossy(&bytes);
+                    let truncated = content.len() > CONTEXT_FILE_LIMIT;
+                    let mut cut = CONTEXT_FILE_LIMIT.min(content.len());
+                    while !content.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text.push_str(&format!("\n\nContext from {}:\n{}", path.display(), content[..cut].trim_end()));
+                    if truncated {
+                        text.push_str(&format!(
+                            "\n[cut at {CONTEXT_FILE_LIMIT} of {} bytes; read_file shows the rest]",
+                            content.len()
+                        ));
+                    }
+                    files.push(ContextFile { path, bytes: cut, truncated });
+                }
+                Err(error) => warnings.push(format!("could not read context file {}: {error}", path.display())),
+            }
+        }
+    }
+    (vec![SystemBlock { text, cache: true }], files, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_files_from_every_grant_go_in_with_their_path() {
+        let primary = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(primary.path().join("context.md"), "Invoices are in EUR.\n").unwrap();
+        std::fs::write(other.path().join("AGENTS.md"), "Never touch drafts/.").unwrap();
+        std::fs::write(other.path().join("README.md"), "not a context file").unwrap();
+        let grants = Grants::new(vec![
+            (primary.path().to_path_buf(), GrantMode::ReadWrite),
+            (other.path().to_path_buf(), GrantMode::ReadOnly),
+        ])
+        .unwrap();
+        let (blocks, files, warnings) = system_prompt(&grants);
+        let text = &blocks[0].text;
+        let primary_root = grants.grants()[0].root.clone();
+        let other_root = grants.grants()[1].root.clone();
+        assert!(
+            text.contains(&format!(
+                "Context from {}:\nInvoices are in EUR.",
+                primary_root.join("context.md").display()
+            ))
+        );
+        assert!(
+            text.contains(&format!("Context from {}:\nNever touch drafts/.", other_root.join("AGENTS.md").display()))
+        );
+        assert!(!text.contains("not a context file"));
+        assert!(text.contains(&format!("- {} (read-only)", other_root.display())));
+        assert_eq!(files.len(), 2);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_huge_context_file_is_cut_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("CLAUDE.md"), "é".repeat(CONTEXT_FILE_LIMIT)).unwrap();
+        let grants = Grants::new(vec![(dir.path().to_path_buf(), GrantMode::ReadWrite)]).unwrap();
+        let (blocks, files, _) = system_prompt(&grants);
+        assert!(files[0].truncated);
+        assert!(blocks[0].text.contains("read_file shows the rest"));
+        assert!(blocks[0].text.len() < CONTEXT_FILE_LIMIT + 2_000);
+    }
+}

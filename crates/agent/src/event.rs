@@ -1,0 +1,175 @@
+//! The one event type every front end consumes.
+//!
+//! The terminal renderer, `--json` output and (later) the web UI's SSE stream are three renderings of the
+//! same stream. Events are persisted with a sequence number before they are delivered, so a front end that
+//! reconnects replays from a number.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened in a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the session's event stream, from 1.
+    pub seq: u64,
+    /// The session it belongs to.
+    pub session: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub msg: EventMsg,
+}
+
+/// What happened. Serialized with a `type` field naming the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventMsg {
+    /// A task (or a follow-up on a resumed session) began.
+    TaskStarted {
+        /// What the person asked for.
+        task: String,
+        /// Granted folders, primary first.
+        folders: Vec<FolderInfo>,
+        /// Provider name.
+        provider: String,
+        /// Model name.
+        model: String,
+        /// True when this continues an earlier session.
+        resumed: bool,
+    },
+    /// A piece of the model's visible text.
+    TextDelta {
+        /// The text.
+        text: String,
+    },
+    /// A piece of the model's reasoning.
+    ThinkingDelta {
+        /// The text.
+        text: String,
+    },
+    /// A model request failed and will be retried.
+    Retrying {
+        /// Which retry, from 1.
+        attempt: u32,
+        /// Wait before it, in milliseconds.
+        delay_ms: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tool call began.
+    ToolStarted {
+        /// The model's call id.
+        call_id: String,
+        /// Tool name.
+        tool: String,
+        /// Arguments as the model gave them.
+        input: serde_json::Value,
+    },
+    /// A tool call ended.
+    ToolFinished {
+        /// The model's call id.
+        call_id: String,
+        /// Tool name.
+        tool: String,
+        /// True when the call failed or was refused.
+        is_error: bool,
+        /// One line saying what came of it.
+        summary: String,
+        /// How long it ran.
+        duration_ms: u64,
+    },
+    /// A file in a granted folder changed.
+    FileChanged {
+        /// Absolute path after the change.
+        path: PathBuf,
+        /// `created`, `modified` or `moved`.
+        change: String,
+        /// For moves, where it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<PathBuf>,
+    },
+    /// The tokens and cost of one model request.
+    Usage {
+        /// The turn (model request) number, from 1.
+        turn: u32,
+        /// Model that answered.
+        model: String,
+        /// Input tokens at the normal rate.
+        input_tokens: u64,
+        /// Output tokens.
+        output_tokens: u64,
+        /// Input tokens read from the prompt cache.
+        cache_read_tokens: u64,
+        /// Input tokens written to the prompt cache.
+        cache_write_tokens: u64,
+        /// Cost of this request in USD, when the model's price is known.
+        cost_usd: Option<f64>,
+        /// Bytes of the request body.
+        request_bytes: u64,
+    },
+    /// Something the person should know that does not stop the task.
+    Warning {
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The task ended. Always the last event of a run.
+    Finished {
+        /// `done`, `stopped` (a limit), `cancelled` or `failed`.
+        status: String,
+        /// Why it stopped, for anything but `done`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// What the run did.
+        summary: RunSummary,
+    },
+}
+
+impl EventMsg {
+    /// The variant name, as stored and as the `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventMsg::TaskStarted { .. } => "TaskStarted",
+            EventMsg::TextDelta { .. } => "TextDelta",
+            EventMsg::ThinkingDelta { .. } => "ThinkingDelta",
+            EventMsg::Retrying { .. } => "Retrying",
+            EventMsg::ToolStarted { .. } => "ToolStarted",
+            EventMsg::ToolFinished { .. } => "ToolFinished",
+            EventMsg::FileChanged { .. } => "FileChanged",
+            EventMsg::Usage { .. } => "Usage",
+            EventMsg::Warning { .. } => "Warning",
+            EventMsg::Finished { .. } => "Finished",
+        }
+    }
+}
+
+/// A granted folder as shown to front ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderInfo {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// True for read-only grants.
+    pub read_only: bool,
+}
+
+/// What one run of a session did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Model requests made.
+    pub turns: u32,
+    /// Tool calls run.
+    pub tool_calls: u32,
+    /// Distinct files created, modified or moved, in first-change order.
+    pub files_changed: Vec<PathBuf>,
+    /// Input tokens (normal rate, cache reads and cache writes together).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache (part of `input_tokens`).
+    pub cache_read_tokens: u64,
+    /// Cost in USD; `None` when the model's price is unknown.
+    pub cost_usd: Option<f64>,
+    /// Bytes of all request bodies.
+    pub request_bytes: u64,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+}

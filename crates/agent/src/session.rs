@@ -1,0 +1,541 @@
+//! `Session`: one task's conversation with the model, and the loop that drives it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use errand_model::{
+    ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
+    Usage, pricing,
+};
+use errand_sandbox::{GrantMode, Grants};
+use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
+use errand_tools::{ChangeKind, Effects, ReadLedger, Tool, ToolContext, ToolOutput};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Event, EventMsg, FolderInfo, RunSummary};
+use crate::{AgentError, context, transcript};
+
+/// Limits that stop a run cleanly when reached. Checked before each model request.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// Model requests per run.
+    pub max_turns: Option<u32>,
+    /// Tokens per run, input (cache included) and output together.
+    pub max_tokens: Option<u64>,
+    /// Cost per run in USD; needs a model with a known price.
+    pub max_cost_usd: Option<f64>,
+}
+
+/// How a session talks to its model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionOptions {
+    /// Provider name, for the record (`anthropic`, `openai`).
+    pub provider_name: String,
+    /// Model name as the provider knows it.
+    pub model: String,
+    /// Upper bound on output tokens per reply.
+    pub max_output_tokens: u32,
+    /// Limits per run.
+    pub limits: Limits,
+}
+
+/// What is stored with a session so it can be resumed: the grants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredSettings {
+    folders: Vec<StoredFolder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredFolder {
+    path: PathBuf,
+    read_only: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `Done`, `Stopped` (a limit), `Cancelled` or `Failed`.
+    pub status: SessionStatus,
+    /// Why, for anything but `Done`.
+    pub reason: Option<String>,
+    /// What the run did.
+    pub summary: RunSummary,
+}
+
+/// How the loop ended, before it is recorded.
+enum End {
+    Done,
+    Limit(String),
+    Cancelled,
+}
+
+/// One task's conversation with the model: its transcript, grants, tools and event stream.
+///
+/// A session holds no process-wide state, so several can run at once. Every message and event is stored
+/// before it is delivered; [`Session::resume`] rebuilds the conversation from the store.
+pub struct Session {
+    id: String,
+    store: Arc<Store>,
+    provider: Arc<dyn Provider>,
+    options: SessionOptions,
+    grants: Arc<Grants>,
+    tools: Vec<Arc<dyn Tool>>,
+    specs: Vec<ToolSpec>,
+    system: Vec<SystemBlock>,
+    messages: Vec<Message>,
+    ledger: Arc<ReadLedger>,
+    /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
+    turn: u32,
+    events: Option<UnboundedSender<Event>>,
+    pending_warnings: Vec<String>,
+}
+
+impl Session {
+    /// Creates a new session for `task` in the store.
+    pub fn create(
+        store: Arc<Store>,
+        provider: Arc<dyn Provider>,
+        grants: Grants,
+        options: SessionOptions,
+        task: &str,
+    ) -> Result<Self, AgentError> {
+        let settings = StoredSettings {
+            folders: grants
+                .grants()
+                .iter()
+                .map(|g| StoredFolder { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
+                .collect(),
+        };
+        let record = store.create_session(&NewSession {
+            task: task.to_string(),
+            provider: options.provider_name.clone(),
+            model: options.model.clone(),
+            settings: serde_json::to_value(&settings).map_err(AgentError::Serialize)?,
+        })?;
+        Ok(Self::assemble(record.id, store, provider, grants, options, Vec::new()))
+    }
+
+    /// Reopens a stored session, with its grants and transcript, to continue it.
+    pub fn resume(
+        store: Arc<Store>,
+        provider: Arc<dyn Provider>,
+        id: &str,
+        options: SessionOptions,
+    ) -> Result<Self, AgentError> {
+        let record = store.session(id)?;
+        let settings: StoredSettings = serde_json::from_value(record.settings.clone())
+            .map_err(|e| AgentError::Corrupt { session: record.id.clone(), reason: format!("settings: {e}") })?;
+        let folders = settings
+            .folders
+            .into_iter()
+            .map(|f| (f.path, if f.read_only { GrantMode::ReadOnly } else { GrantMode::ReadWrite }))
+            .collect();
+        let grants =
+            Grants::new(folders).map_err(|source| AgentError::Grants { session: record.id.clone(), source })?;
+        let mut messages = Vec::new();
+        for stored in store.messages(&record.id)? {
+            let message: Message = serde_json::from_str(&stored.body).map_err(|e| AgentError::Corrupt {
+                session: record.id.clone(),
+                reason: format!("message {}: {e}", stored.seq),
+            })?;
+            messages.push(message);
+        }
+        if options.model != record.model || options.provider_name != record.provider {
+            store.set_model(&record.id, &options.provider_name, &options.model)?;
+        }
+        Ok(Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages)))
+    }
+
+    fn assemble(
+        id: String,
+        store: Arc<Store>,
+        provider: Arc<dyn Provider>,
+        grants: Grants,
+        options: SessionOptions,
+        messages: Vec<Message>,
+    ) -> Self {
+        let tools = errand_tools::builtin_tools();
+        let specs = tools.iter().map(|tool| tool.spec()).collect();
+        let (system, _files, pending_warnings) = context::system_prompt(&grants);
+        let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
+        Self {
+            id,
+            store,
+            provider,
+            options,
+            grants: Arc::new(grants),
+            tools,
+            specs,
+            system,
+            messages,
+            ledger: Arc::new(ReadLedger::default()),
+            turn,
+            events: None,
+            pending_warnings,
+        }
+    }
+
+    /// Delivers every event of later runs to `sender` as well as to the store.
+    pub fn subscribe(&mut self, sender: UnboundedSender<Event>) {
+        self.events = Some(sender);
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The conversation so far.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// The granted folders.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Runs the loop on `input` (the task, or a follow-up) until the model ends its turn, a limit is reached,
+    /// `cancel` fires, or an error ends it. The outcome is stored and sent as the `Finished` event.
+    pub async fn run(&mut self, input: &str, cancel: &CancellationToken) -> Outcome {
+        let started = Instant::now();
+        let mut summary = RunSummary::default();
+        let ended = self.run_loop(input, cancel, &mut summary).await;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        let (status, reason) = match ended {
+            Ok(End::Done) => (SessionStatus::Done, None),
+            Ok(End::Limit(reason)) => (SessionStatus::Stopped, Some(reason)),
+            Ok(End::Cancelled) => {
+                (SessionStatus::Cancelled, Some("cancelled (Ctrl-C); the session is saved".to_string()))
+            }
+            Err(error) => (SessionStatus::Failed, Some(error.to_string())),
+        };
+        let mut reason = reason;
+        if let Err(error) = self.store.set_status(&self.id, status, reason.as_deref()) {
+            // The run's outcome still reaches the person; the store error is added to it.
+            reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
+        }
+        let finished = EventMsg::Finished {
+            status: status.as_str().to_string(),
+            reason: reason.clone(),
+            summary: summary.clone(),
+        };
+        if self.emit(finished.clone()).is_err()
+            && let Some(sender) = &self.events
+        {
+            let _ = sender.send(Event { seq: 0, session: self.id.clone(), msg: finished });
+        }
+        Outcome { status, reason, summary }
+    }
+
+    async fn run_loop(
+        &mut self,
+        input: &str,
+        cancel: &CancellationToken,
+        summary: &mut RunSummary,
+    ) -> Result<End, AgentError> {
+        if let Some(max) = self.options.limits.max_cost_usd
+            && pricing::price(&self.options.model).is_none()
+        {
+            return Err(AgentError::UnpricedBudget { model: self.options.model.clone(), max });
+        }
+        self.emit(EventMsg::TaskStarted {
+            task: input.to_string(),
+            folders: self
+                .grants
+                .grants()
+                .iter()
+                .map(|g| FolderInfo { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
+                .collect(),
+            provider: self.options.provider_name.clone(),
+            model: self.options.model.clone(),
+            resumed: !self.messages.is_empty(),
+        })?;
+        for message in std::mem::take(&mut self.pending_warnings) {
+            self.emit(EventMsg::Warning { message })?;
+        }
+        self.append(Message::user_text(input))?;
+        // New input after an interruption may follow unanswered calls or another user message; the same
+        // repair runs when the stored rows are loaded, so memory and store agree.
+        self.messages = transcript::repair(std::mem::take(&mut self.messages));
+
+        let mut run_usage = Usage::default();
+        let mut run_cost = 0.0;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(End::Cancelled);
+            }
+            let limits = self.options.limits;
+            if let Some(max) = limits.max_turns
+                && summary.turns >= max
+            {
+                return Ok(End::Limit(format!("stopped: --max-turns {max} reached")));
+            }
+            if let Some(max) = limits.max_tokens
+                && run_usage.total() >= max
+            {
+                return Ok(End::Limit(format!(
+                    "stopped: --max-tokens {max} reached ({} tokens used)",
+                    run_usage.total()
+                )));
+            }
+            if let Some(max) = limits.max_cost_usd
+                && run_cost >= max
+            {
+                return Ok(End::Limit(format!("stopped: --max-cost ${max:.2} reached (${run_cost:.4} spent)")));
+            }
+
+            self.turn += 1;
+            summary.turns += 1;
+            let request = self.request();
+            let response = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Ok(End::Cancelled),
+                response = self.stream_reply(request) => response?,
+            };
+            let cost = self.account(&response, summary)?;
+            run_usage.add(&response.usage);
+            run_cost += cost.unwrap_or(0.0);
+
+            let calls: Vec<ToolCall> = response.message.tool_calls().collect();
+            if response.message.content.is_empty() {
+                self.emit(EventMsg::Warning { message: "the model sent an empty reply".into() })?;
+                return Ok(End::Done);
+            }
+            self.append(response.message)?;
+            if calls.is_empty() {
+                if response.stop_reason == StopReason::MaxTokens {
+                    self.emit(EventMsg::Warning {
+                        message: format!(
+                            "the reply was cut at {} output tokens; raise max_output_tokens in config.toml",
+                            self.options.max_output_tokens
+                        ),
+                    })?;
+                }
+                return Ok(End::Done);
+            }
+            let results = self.run_tools(calls, summary).await?;
+            self.append(Message { role: Role::User, content: results, cache: false })?;
+        }
+    }
+
+    /// Assembles the next request. The one place requests are built, so caching and compaction land here.
+    fn request(&self) -> Request {
+        let mut messages = self.messages.clone();
+        if let Some(last) = messages.last_mut() {
+            // Cache the whole conversation so far: the next request repeats it as its prefix.
+            last.cache = true;
+        }
+        Request {
+            model: self.options.model.clone(),
+            system: self.system.clone(),
+            messages,
+            tools: self.specs.clone(),
+            max_tokens: self.options.max_output_tokens,
+            temperature: None,
+            cache_tools: true,
+        }
+    }
+
+    async fn stream_reply(&self, request: Request) -> Result<Response, AgentError> {
+        let mut stream = self.provider.stream(request);
+        while let Some(event) = stream.next().await {
+            match event? {
+                ModelEvent::TextDelta(text) => self.emit(EventMsg::TextDelta { text })?,
+                ModelEvent::ThinkingDelta(text) => self.emit(EventMsg::ThinkingDelta { text })?,
+                // Calls are announced by ToolStarted when they run.
+                ModelEvent::ToolCall(_) => {}
+                ModelEvent::Retrying { attempt, delay, reason } => {
+                    self.emit(EventMsg::Retrying { attempt, delay_ms: delay.as_millis() as u64, reason })?
+                }
+                ModelEvent::Completed(response) => return Ok(response),
+            }
+        }
+        Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() })
+    }
+
+    /// Stores and reports the usage of one reply; returns its cost when the price is known.
+    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<Option<f64>, AgentError> {
+        let usage = response.usage;
+        let model = if response.model.is_empty() { self.options.model.clone() } else { response.model.clone() };
+        let cost = pricing::price(&self.options.model).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
+        self.store.record_usage(
+            &self.id,
+            &UsageRecord {
+                model: model.clone(),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cache_read_tokens: usage.cache_read_tokens,
+                cache_write_tokens: usage.cache_write_tokens,
+                cost_usd: cost,
+                request_bytes: response.request_bytes,
+                duration_ms: response.duration_ms,
+            },
+        )?;
+        summary.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+        summary.output_tokens += usage.output_tokens;
+        summary.cache_read_tokens += usage.cache_read_tokens;
+        summary.request_bytes += response.request_bytes;
+        if let Some(cost) = cost {
+            *summary.cost_usd.get_or_insert(0.0) += cost;
+        }
+        self.emit(EventMsg::Usage {
+            turn: self.turn,
+            model,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+            cost_usd: cost,
+            request_bytes: response.request_bytes,
+        })?;
+        Ok(cost)
+    }
+
+    /// Runs one turn's tool calls and returns their results in call order. Calls whose declared effects do
+    /// not conflict run concurrently; a call that conflicts with an earlier one waits for it.
+    async fn run_tools(&self, calls: Vec<ToolCall>, summary: &mut RunSummary) -> Result<Vec<ContentBlock>, AgentError> {
+        let context = ToolContext { grants: self.grants.clone(), ledger: self.ledger.clone(), turn: self.turn };
+        let mut outputs: Vec<Option<(ToolOutput, u64)>> = vec![None; calls.len()];
+        let mut batch: Vec<(usize, Arc<dyn Tool>, Effects)> = Vec::new();
+        for (index, call) in calls.iter().enumerate() {
+            let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
+                None => Err(format!(
+                    "unknown tool '{}'; the tools are: {}",
+                    call.name,
+                    self.tools.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                )),
+                Some(tool) => tool
+                    .effects(&call.input, &context)
+                    .map(|effects| (tool.clone(), effects))
+                    .map_err(|e| e.to_string()),
+            };
+            match prepared {
+                Err(message) => {
+                    self.emit(EventMsg::ToolStarted {
+                        call_id: call.id.clone(),
+                        tool: call.name.clone(),
+                        input: call.input.clone(),
+                    })?;
+                    outputs[index] = Some((ToolOutput::error(message), 0));
+                }
+                Ok((tool, effects)) => {
+                    if batch.iter().any(|(_, _, other)| other.conflicts_with(&effects)) {
+                        self.run_batch(&calls, std::mem::take(&mut batch), &context, &mut outputs).await?;
+                    }
+                    batch.push((index, tool, effects));
+                }
+            }
+        }
+        self.run_batch(&calls, batch, &context, &mut outputs).await?;
+
+        let mut results = Vec::with_capacity(calls.len());
+        for (call, output) in calls.iter().zip(outputs) {
+            let (output, duration_ms) = output.unwrap_or_else(|| (ToolOutput::error(transcript::NOT_RUN), 0));
+            summary.tool_calls += 1;
+            self.emit(EventMsg::ToolFinished {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                is_error: output.is_error,
+                summary: one_line(&output),
+                duration_ms,
+            })?;
+            for change in &output.changed {
+                if !summary.files_changed.contains(&change.path) {
+                    summary.files_changed.push(change.path.clone());
+                }
+                let (kind, from) = match &change.kind {
+                    ChangeKind::Created => ("created", None),
+                    ChangeKind::Modified => ("modified", None),
+                    ChangeKind::Moved { from } => ("moved", Some(from.clone())),
+                };
+                self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from })?;
+            }
+            results.push(ContentBlock::ToolResult {
+                tool_use_id: call.id.clone(),
+                content: output.content,
+                is_error: output.is_error,
+            });
+        }
+        Ok(results)
+    }
+
+    async fn run_batch(
+        &self,
+        calls: &[ToolCall],
+        batch: Vec<(usize, Arc<dyn Tool>, Effects)>,
+        context: &ToolContext,
+        outputs: &mut [Option<(ToolOutput, u64)>],
+    ) -> Result<(), AgentError> {
+        for (index, _, _) in &batch {
+            let call = &calls[*index];
+            self.emit(EventMsg::ToolStarted {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                input: call.input.clone(),
+            })?;
+        }
+        let runs = batch.into_iter().map(|(index, tool, _)| {
+            let input = calls[index].input.clone();
+            async move {
+                let started = Instant::now();
+                let output = tool.run(input, context).await;
+                (index, output, started.elapsed().as_millis() as u64)
+            }
+        });
+        for (index, output, duration_ms) in futures::future::join_all(runs).await {
+            outputs[index] = Some((output, duration_ms));
+        }
+        Ok(())
+    }
+
+    /// Adds a message to the transcript, storing it first.
+    fn append(&mut self, message: Message) -> Result<(), AgentError> {
+        let body = serde_json::to_string(&message).map_err(AgentError::Serialize)?;
+        self.store.append_message(&self.id, &body)?;
+        self.messages.push(message);
+        Ok(())
+    }
+
+    /// Stores an event, then delivers it.
+    fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
+        let body = serde_json::to_string(&msg).map_err(AgentError::Serialize)?;
+        let seq = self.store.append_event(&self.id, msg.kind(), &body)?;
+        if let Some(sender) = &self.events {
+            // A front end that went away does not stop the task.
+            let _ = sender.send(Event { seq, session: self.id.clone(), msg });
+        }
+        Ok(())
+    }
+}
+
+/// One line saying what came of a call: the output itself when it is one short line, else its size.
+fn one_line(output: &ToolOutput) -> String {
+    let mut text = String::new();
+    let mut images = 0;
+    for block in &output.content {
+        match block {
+            ContentBlock::Text { text: t } => text.push_str(t),
+            ContentBlock::Image { .. } => images += 1,
+            _ => {}
+        }
+    }
+    let first = text.lines().next().unwrap_or("").trim();
+    let lines = text.lines().count();
+    let line = if images > 0 {
+        format!("{images} image{}", if images == 1 { "" } else { "s" })
+    } else if lines <= 1 || output.is_error {
+        first.to_string()
+    } else {
+        format!("{lines} lines")
+    };
+    let mut cut = line.len().min(200);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    line[..cut].to_string()
+}

@@ -1,0 +1,385 @@
+//! One function per subcommand. Each returns the exit code; errors are reported here.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use errand_agent::{Limits, Session, SessionOptions};
+use errand_model::{ContentBlock, Message, Role};
+use errand_sandbox::{GrantMode, Grants};
+use errand_store::{SessionStatus, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigFile, Paths, ProviderFlags, ResolvedProvider, resolve_provider};
+use crate::render::{TerminalRenderer, render_json, thousands};
+use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, ProviderArgs, SessionArgs, report};
+
+/// Default output tokens per reply.
+const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
+/// Default model requests per run: a backstop against a model that never ends its turn.
+const DEFAULT_MAX_TURNS: u32 = 100;
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { code: EXIT_ERROR, error: error.into() }
+    }
+}
+
+fn usage_error(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: EXIT_USAGE, error: error.into() }
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Resume(args) => resume(args).await,
+        Command::Sessions { json } => sessions(json),
+        Command::Show { id, json } => show(&id, json),
+        Command::Doctor { json, provider } => doctor(json, &provider),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            report(&failure.error);
+            failure.code
+        }
+    }
+}
+
+/// Configuration shared by the commands.
+struct Setup {
+    paths: Paths,
+    config: ConfigFile,
+}
+
+impl Setup {
+    fn load() -> Result<Self, Failure> {
+        let paths = Paths::discover().map_err(usage_error)?;
+        let config = ConfigFile::load(&paths.config_file).map_err(usage_error)?.unwrap_or_default();
+        Ok(Self { paths, config })
+    }
+
+    fn store(&self) -> Result<Arc<Store>, Failure> {
+        Ok(Arc::new(Store::open(&self.paths.database)?))
+    }
+
+    fn provider(&self, args: &ProviderArgs) -> Result<ResolvedProvider, Failure> {
+        let flags = ProviderFlags {
+            provider: args.provider,
+            model: args.model.clone(),
+            base_url: args.base_url.clone(),
+            stream_timeout: args.stream_timeout,
+        };
+        resolve_provider(&flags, &self.config, &self.paths.config_file, |name| std::env::var(name).ok())
+            .map_err(usage_error)
+    }
+
+    fn session_options(&self, args: &SessionArgs, provider: &ResolvedProvider) -> SessionOptions {
+        SessionOptions {
+            provider_name: provider.settings.kind.as_str().to_string(),
+            model: provider.model.clone(),
+            max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
+            limits: Limits {
+                max_turns: Some(args.max_turns.or(self.config.max_turns).unwrap_or(DEFAULT_MAX_TURNS)),
+                max_tokens: args.max_tokens,
+                max_cost_usd: args.max_cost,
+            },
+        }
+    }
+}
+
+async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let resolved = setup.provider(&args.common.provider)?;
+    let mut folders: Vec<(PathBuf, GrantMode)> =
+        args.folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect();
+    if folders.is_empty() {
+        let current = std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?;
+        folders.push((current, GrantMode::ReadWrite));
+    }
+    folders.extend(args.read_only.iter().map(|f| (f.clone(), GrantMode::ReadOnly)));
+    let grants = Grants::new(folders).map_err(usage_error)?;
+    if args.task.trim().is_empty() {
+        return Err(usage_error(anyhow::anyhow!(
+            "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\""
+        )));
+    }
+    let options = setup.session_options(&args.common, &resolved);
+    let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
+    let store = setup.store()?;
+    let session = Session::create(store, provider.into(), grants, options, &args.task).map_err(Failure::from)?;
+    drive(session, &args.task, args.common.json).await
+}
+
+async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let record = store.session(&args.id).map_err(usage_error)?;
+    if args.follow_up.trim().is_empty() {
+        return Err(usage_error(anyhow::anyhow!("the follow-up is empty; say what errand should do next")));
+    }
+    // Continue with the session's own provider and model unless flags say otherwise.
+    let mut provider_args = args.common.provider.clone();
+    if provider_args.provider.is_none() && setup.config.provider.is_none() {
+        provider_args.provider = parse_kind(&record.provider);
+    }
+    if provider_args.model.is_none() && provider_args.provider.map(|k| k.as_str()) == Some(record.provider.as_str()) {
+        provider_args.model = Some(record.model.clone());
+    }
+    let resolved = setup.provider(&provider_args)?;
+    let options = setup.session_options(&args.common, &resolved);
+    let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
+    let session = Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)?;
+    drive(session, &args.follow_up, args.common.json).await
+}
+
+fn parse_kind(name: &str) -> Option<errand_model::ProviderKind> {
+    match name {
+        "anthropic" => Some(errand_model::ProviderKind::Anthropic),
+        "openai" => Some(errand_model::ProviderKind::Openai),
+        _ => None,
+    }
+}
+
+/// Runs a session to its end, rendering its events, with Ctrl-C cancelling it.
+async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Failure> {
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    session.subscribe(sender);
+    let renderer = tokio::spawn(async move {
+        let mut terminal = TerminalRenderer::new();
+        while let Some(event) = events.recv().await {
+            if json { render_json(&event) } else { terminal.render(&event) }
+        }
+    });
+
+    let cancel = CancellationToken::new();
+    // Register for SIGINT before the run starts, so an early Ctrl-C is not lost.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
+    let on_interrupt = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if interrupts.recv().await.is_some() {
+                cancel.cancel();
+                eprintln!("\ncancelling… (press Ctrl-C again to quit at once)");
+                if interrupts.recv().await.is_some() {
+                    std::process::exit(i32::from(EXIT_CANCELLED));
+                }
+            }
+        })
+    };
+
+    let outcome = session.run(input, &cancel).await;
+    on_interrupt.abort();
+    drop(session);
+    let _ = renderer.await;
+    Ok(match outcome.status {
+        SessionStatus::Done => EXIT_DONE,
+        SessionStatus::Cancelled => EXIT_CANCELLED,
+        SessionStatus::Stopped | SessionStatus::Failed | SessionStatus::Running => EXIT_ERROR,
+    })
+}
+
+fn sessions(json: bool) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let sessions = store.sessions()?;
+    if json {
+        let list: Vec<_> = sessions.iter().map(session_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?);
+        return Ok(EXIT_DONE);
+    }
+    if sessions.is_empty() {
+        eprintln!("no sessions yet; start one with: errand run \"task\"");
+        return Ok(EXIT_DONE);
+    }
+    println!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED");
+    for session in &sessions {
+        let created = session.created_at.get(..19).unwrap_or(&session.created_at).replace('T', " ");
+        println!(
+            "{:<10}  {:<9}  {:<20}  {}",
+            session.id,
+            session.status.as_str(),
+            created,
+            one_line(&session.task, 70)
+        );
+    }
+    Ok(EXIT_DONE)
+}
+
+fn session_json(session: &errand_store::SessionRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": session.id,
+        "task": session.task,
+        "status": session.status,
+        "status_detail": session.status_detail,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "provider": session.provider,
+        "model": session.model,
+        "folders": session.settings.get("folders"),
+    })
+}
+
+fn show(id: &str, json: bool) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let session = store.session(id).map_err(usage_error)?;
+    let messages: Vec<Message> = store
+        .messages(&session.id)?
+        .into_iter()
+        .map(|m| {
+            serde_json::from_str(&m.body)
+                .with_context(|| format!("message {} of session {} is malformed", m.seq, session.id))
+        })
+        .collect::<Result<_, _>>()?;
+    let usage = store.usage_totals(&session.id)?;
+    if json {
+        let value = serde_json::json!({ "session": session_json(&session), "messages": messages, "usage": usage });
+        println!("{}", serde_json::to_string_pretty(&value).context("serialize session")?);
+        return Ok(EXIT_DONE);
+    }
+    println!("session  {}", session.id);
+    println!("task     {}", session.task);
+    let detail = session.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    println!("status   {}{detail}", session.status);
+    println!("model    {} {}", session.provider, session.model);
+    println!("created  {}", session.created_at);
+    if let Some(folders) = session.settings.get("folders").and_then(|f| f.as_array()) {
+        for folder in folders {
+            let read_only = folder.get("read_only").and_then(|v| v.as_bool()).unwrap_or(false);
+            let path = folder.get("path").and_then(|v| v.as_str()).unwrap_or("?");
+            println!("folder   {path}{}", if read_only { " (read-only)" } else { "" });
+        }
+    }
+    let cost = match usage.cost_usd {
+        Some(cost) if usage.unpriced_requests == 0 => format!("${cost:.4}"),
+        Some(cost) => format!("${cost:.4} + {} requests of unknown price", usage.unpriced_requests),
+        None if usage.requests == 0 => "$0".into(),
+        None => "unknown (no price for this model)".into(),
+    };
+    println!(
+        "usage    {} requests · {} tokens in ({} from cache) · {} out · {cost}",
+        usage.requests,
+        thousands(usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens),
+        thousands(usage.cache_read_tokens),
+        thousands(usage.output_tokens),
+    );
+    println!();
+    for message in &messages {
+        for block in &message.content {
+            match (message.role, block) {
+                (Role::User, ContentBlock::Text { text }) => println!("> {}", text.trim_end().replace('\n', "\n> ")),
+                (Role::Assistant, ContentBlock::Text { text }) => println!("{}", text.trim_end()),
+                (_, ContentBlock::ToolUse { name, input, .. }) => {
+                    println!("  → {name} {}", crate::render::describe_input(input))
+                }
+                (_, ContentBlock::ToolResult { content, is_error, .. }) => {
+                    let text: String = content
+                        .iter()
+                        .filter_map(|b| if let ContentBlock::Text { text } = b { Some(text.as_str()) } else { None })
+                        .collect();
+                    let mark = if *is_error { "✗" } else { "✓" };
+                    println!("    {mark} {}", one_line(text.lines().next().unwrap_or(""), 100));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(EXIT_DONE)
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !text.contains('\n') {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
+    let paths = Paths::discover().map_err(usage_error)?;
+    let mut checks: Vec<(&str, bool, String)> = Vec::new();
+
+    let config = match ConfigFile::load(&paths.config_file) {
+        Ok(Some(config)) => {
+            checks.push(("config", true, format!("{} (loaded)", paths.config_file.display())));
+            config
+        }
+        Ok(None) => {
+            checks.push(("config", true, format!("{} (not present; defaults apply)", paths.config_file.display())));
+            ConfigFile::default()
+        }
+        Err(error) => {
+            checks.push(("config", false, error.to_string()));
+            ConfigFile::default()
+        }
+    };
+    let setup = Setup { paths: paths.clone(), config };
+    match setup.provider(provider_args) {
+        Ok(resolved) => {
+            let key = match &resolved.settings.api_key {
+                Some(_) => format!("{} is set", resolved.settings.kind.key_var()),
+                None => format!("no {}", resolved.settings.kind.key_var()),
+            };
+            let price = if errand_model::pricing::price(&resolved.model).is_some() {
+                "priced"
+            } else {
+                "no known price: tokens only"
+            };
+            checks.push((
+                "provider",
+                true,
+                format!(
+                    "{} at {} · model {} ({price}) · {key} · chosen by {}",
+                    resolved.settings.kind, resolved.settings.base_url, resolved.model, resolved.chosen_by
+                ),
+            ));
+        }
+        Err(failure) => checks.push(("provider", false, failure.error.to_string())),
+    }
+    match Store::open(&paths.database).and_then(|store| Ok((store.schema_version()?, store.sessions()?.len()))) {
+        Ok((version, count)) => checks.push((
+            "store",
+            true,
+            format!(
+                "{} · schema {version} · {count} session{}",
+                paths.database.display(),
+                if count == 1 { "" } else { "s" }
+            ),
+        )),
+        Err(error) => checks.push(("store", false, error.to_string())),
+    }
+    match errand_sandbox::landlock_abi() {
+        Some(abi) => checks.push(("sandbox", true, format!("landlock ABI {abi}: kernel confinement is available"))),
+        None => checks.push((
+            "sandbox",
+            false,
+            "landlock is not available in this kernel (needs Linux 5.13+ with landlock in the LSM list); errand still confines paths itself".into(),
+        )),
+    }
+
+    let healthy = checks.iter().all(|(_, ok, _)| *ok);
+    if json {
+        let value: Vec<_> = checks
+            .iter()
+            .map(|(name, ok, detail)| serde_json::json!({"check": name, "ok": ok, "detail": detail}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?);
+    } else {
+        for (name, ok, detail) in &checks {
+            let mark = if *ok { "ok " } else { "FAIL" };
+            println!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "));
+        }
+    }
+    Ok(if healthy { EXIT_DONE } else { EXIT_ERROR })
+}

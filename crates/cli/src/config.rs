@@ -1,0 +1,268 @@
+//! Where errand keeps its files, and how flags, environment and `config.toml` combine into provider settings.
+//!
+//! Precedence, highest first: flags, environment, `config.toml`, built-in defaults. Secrets come from the
+//! environment only and are never written anywhere.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use errand_model::{ProviderKind, ProviderSettings};
+use serde::Deserialize;
+
+/// The default Anthropic model when none is configured.
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
+
+/// Where errand's files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// `config.toml`.
+    pub config_file: PathBuf,
+    /// The SQLite database.
+    pub database: PathBuf,
+}
+
+impl Paths {
+    /// `$ERRAND_HOME/{config.toml,errand.db}` when `ERRAND_HOME` is set, else the XDG config and data dirs.
+    pub fn discover() -> anyhow::Result<Self> {
+        if let Some(home) = std::env::var_os("ERRAND_HOME").filter(|v| !v.is_empty()) {
+            let home = PathBuf::from(home);
+            return Ok(Self { config_file: home.join("config.toml"), database: home.join("errand.db") });
+        }
+        let dirs = directories::ProjectDirs::from("", "", "errand").ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot find a home directory for errand's files; set ERRAND_HOME to a folder errand may use"
+            )
+        })?;
+        Ok(Self { config_file: dirs.config_dir().join("config.toml"), database: dirs.data_dir().join("errand.db") })
+    }
+}
+
+/// `config.toml`. Every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `anthropic` or `openai`.
+    pub provider: Option<ProviderKind>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Provider base URL.
+    pub base_url: Option<String>,
+    /// Output tokens per reply.
+    pub max_output_tokens: Option<u32>,
+    /// Model requests per run when `--max-turns` is not given.
+    pub max_turns: Option<u32>,
+    /// Seconds a reply stream may stay silent.
+    pub stream_timeout: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> anyhow::Result<Option<Self>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => anyhow::bail!("cannot read {}: {error}", path.display()),
+        };
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|error| anyhow::anyhow!("{} is not valid errand config: {error}", path.display()))
+    }
+}
+
+/// The flags that choose a provider (shared by `run`, `resume` and `doctor`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderFlags {
+    /// `--provider`.
+    pub provider: Option<ProviderKind>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--base-url`.
+    pub base_url: Option<String>,
+    /// `--stream-timeout` seconds.
+    pub stream_timeout: Option<u64>,
+}
+
+/// A provider ready to connect to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedProvider {
+    /// Connection settings (with the key, if any).
+    pub settings: ProviderSettings,
+    /// Model name.
+    pub model: String,
+    /// Where the provider choice came from, for `doctor`.
+    pub chosen_by: &'static str,
+}
+
+/// The configuration is missing or contradictory; the message says how to fix it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Nothing says which provider to use.
+    #[error(
+        "no model provider is configured. Either:\n  \
+         - use Anthropic: export ANTHROPIC_API_KEY=sk-ant-...\n  \
+         - use Ollama or another OpenAI-compatible server:\n      \
+         errand run --provider openai --base-url http://localhost:11434/v1 --model <name> \"task\"\n  \
+         (provider, model and base_url can also go in {config_file})"
+    )]
+    NoProvider {
+        /// The config file path to mention.
+        config_file: String,
+    },
+    /// Anthropic was chosen without a key.
+    #[error(
+        "the Anthropic API needs a key: export ANTHROPIC_API_KEY=sk-ant-... (or choose another provider with --provider openai --base-url URL)"
+    )]
+    NoAnthropicKey,
+    /// An OpenAI-compatible server was chosen without a model.
+    #[error(
+        "say which model the OpenAI-compatible server at {base_url} should run: --model <name> (for Ollama, `ollama list` shows them), or model = \"...\" in {config_file}"
+    )]
+    NoOpenaiModel {
+        /// The server.
+        base_url: String,
+        /// The config file path to mention.
+        config_file: String,
+    },
+}
+
+/// Combines flags, environment (`env`) and the config file into provider settings.
+pub fn resolve_provider(
+    flags: &ProviderFlags,
+    config: &ConfigFile,
+    config_file: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<ResolvedProvider, ConfigError> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let (kind, chosen_by) = if let Some(kind) = flags.provider {
+        (kind, "--provider")
+    } else if let Some(kind) = config.provider {
+        (kind, "config.toml")
+    } else if env("ANTHROPIC_API_KEY").is_some() {
+        (ProviderKind::Anthropic, "ANTHROPIC_API_KEY")
+    } else if env("OPENAI_BASE_URL").is_some() || env("OPENAI_API_KEY").is_some() {
+        (ProviderKind::Openai, "OPENAI_BASE_URL / OPENAI_API_KEY")
+    } else if flags.base_url.is_some() && flags.model.is_some() {
+        // `--base-url … --model …` alone most likely means a local OpenAI-compatible server.
+        (ProviderKind::Openai, "--base-url")
+    } else {
+        return Err(ConfigError::NoProvider { config_file: config_file.display().to_string() });
+    };
+    let base_url_var = match kind {
+        ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
+        ProviderKind::Openai => "OPENAI_BASE_URL",
+    };
+    let base_url = flags
+        .base_url
+        .clone()
+        .or_else(|| env(base_url_var))
+        .or_else(|| config.base_url.clone())
+        .unwrap_or_else(|| kind.default_base_url().to_string());
+    let api_key = env(kind.key_var());
+    if kind == ProviderKind::Anthropic && api_key.is_none() && base_url == kind.default_base_url() {
+        return Err(ConfigError::NoAnthropicKey);
+    }
+    let model = match (flags.model.clone().or_else(|| config.model.clone()), kind) {
+        (Some(model), _) => model,
+        (None, ProviderKind::Anthropic) => DEFAULT_ANTHROPIC_MODEL.to_string(),
+        (None, ProviderKind::Openai) => {
+            return Err(ConfigError::NoOpenaiModel { base_url, config_file: config_file.display().to_string() });
+        }
+    };
+    let mut settings = ProviderSettings { kind, base_url, api_key, ..ProviderSettings::default() };
+    if let Some(seconds) = flags.stream_timeout.or(config.stream_timeout) {
+        settings.idle_timeout = Duration::from_secs(seconds.max(1));
+    }
+    Ok(ResolvedProvider { settings, model, chosen_by })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn resolve(
+        flags: ProviderFlags,
+        config: ConfigFile,
+        env: &[(&str, &str)],
+    ) -> Result<ResolvedProvider, ConfigError> {
+        resolve_provider(&flags, &config, Path::new("/cfg/config.toml"), env_of(env))
+    }
+
+    #[test]
+    fn an_anthropic_key_alone_is_enough() {
+        let resolved = resolve(ProviderFlags::default(), ConfigFile::default(), &[("ANTHROPIC_API_KEY", "k")]).unwrap();
+        assert_eq!(resolved.settings.kind, ProviderKind::Anthropic);
+        assert_eq!(resolved.settings.base_url, "https://api.anthropic.com");
+        assert_eq!(resolved.settings.api_key.as_deref(), Some("k"));
+        assert_eq!(resolved.model, DEFAULT_ANTHROPIC_MODEL);
+    }
+
+    #[test]
+    fn nothing_configured_explains_both_ways_to_configure() {
+        let error = resolve(ProviderFlags::default(), ConfigFile::default(), &[]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("export ANTHROPIC_API_KEY"), "{message}");
+        assert!(message.contains("--provider openai --base-url http://localhost:11434/v1 --model <name>"), "{message}");
+        assert!(message.contains("/cfg/config.toml"), "{message}");
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_config() {
+        let config = ConfigFile {
+            provider: Some(ProviderKind::Openai),
+            model: Some("from-config".into()),
+            base_url: Some("http://config/v1".into()),
+            ..ConfigFile::default()
+        };
+        let env = [("OPENAI_BASE_URL", "http://env/v1")];
+        let resolved = resolve(ProviderFlags::default(), config.clone(), &env).unwrap();
+        assert_eq!((resolved.settings.base_url.as_str(), resolved.model.as_str()), ("http://env/v1", "from-config"));
+        let flags = ProviderFlags {
+            base_url: Some("http://flag/v1".into()),
+            model: Some("m".into()),
+            ..ProviderFlags::default()
+        };
+        let resolved = resolve(flags, config, &env).unwrap();
+        assert_eq!((resolved.settings.base_url.as_str(), resolved.model.as_str()), ("http://flag/v1", "m"));
+        assert_eq!(resolved.settings.api_key, None);
+    }
+
+    #[test]
+    fn an_openai_compatible_server_needs_a_model_but_no_key() {
+        let flags = ProviderFlags {
+            provider: Some(ProviderKind::Openai),
+            base_url: Some("http://localhost:11434/v1".into()),
+            ..ProviderFlags::default()
+        };
+        let error = resolve(flags.clone(), ConfigFile::default(), &[]).unwrap_err();
+        assert!(error.to_string().contains("--model <name>"));
+        let resolved =
+            resolve(ProviderFlags { model: Some("llama3.2".into()), ..flags }, ConfigFile::default(), &[]).unwrap();
+        assert_eq!(resolved.settings.api_key, None);
+    }
+
+    #[test]
+    fn anthropic_without_a_key_says_which_variable_to_set() {
+        let flags = ProviderFlags { provider: Some(ProviderKind::Anthropic), ..ProviderFlags::default() };
+        assert_eq!(resolve(flags, ConfigFile::default(), &[]).unwrap_err(), ConfigError::NoAnthropicKey);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_reported_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "provder = \"openai\"\n").unwrap();
+        let error = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(error.contains("config.toml is not valid errand config"), "{error}");
+        assert!(error.contains("provder"), "{error}");
+        assert_eq!(ConfigFile::load(&dir.path().join("missing.toml")).unwrap(), None);
+    }
+}

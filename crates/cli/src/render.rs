@@ -1,0 +1,227 @@
+//! Terminal and JSON renderings of the event stream.
+//!
+//! The model's text goes to stdout, so `errand run … > answer.md` captures the answer; tool lines, warnings
+//! and the summary go to stderr. `--json` writes every event as one JSON line to stdout instead.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use errand_agent::{Event, EventMsg, RunSummary};
+
+/// Renders events for a person at a terminal.
+pub struct TerminalRenderer {
+    color: bool,
+    /// The last stdout write did not end a line.
+    mid_line: bool,
+    /// Tool inputs by call id, for the line printed when the call finishes.
+    started: HashMap<String, String>,
+    /// Folder paths are shown relative to this one.
+    primary: Option<std::path::PathBuf>,
+}
+
+impl TerminalRenderer {
+    /// A renderer that uses color when stderr is a terminal and `NO_COLOR` is unset.
+    pub fn new() -> Self {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self { color, mid_line: false, started: HashMap::new(), primary: None }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    fn end_line(&mut self) {
+        if self.mid_line {
+            println!();
+            self.mid_line = false;
+        }
+    }
+
+    /// Renders one event.
+    pub fn render(&mut self, event: &Event) {
+        match &event.msg {
+            EventMsg::TaskStarted { folders, model, provider, resumed, .. } => {
+                self.primary = folders.first().map(|f| f.path.clone());
+                let folders = folders
+                    .iter()
+                    .map(|f| format!("{}{}", f.path.display(), if f.read_only { " (read-only)" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let verb = if *resumed { "resuming" } else { "session" };
+                eprintln!(
+                    "{}",
+                    self.paint("2", &format!("errand · {verb} {} · {provider} {model} · {folders}", event.session))
+                );
+            }
+            EventMsg::TextDelta { text } => {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+                self.mid_line = !text.ends_with('\n');
+            }
+            EventMsg::ThinkingDelta { .. } => {}
+            EventMsg::Retrying { attempt, delay_ms, reason } => {
+                self.end_line();
+                let line = format!("  retrying in {:.1}s (attempt {attempt}): {reason}", *delay_ms as f64 / 1000.0);
+                eprintln!("{}", self.paint("33", &line));
+            }
+            EventMsg::ToolStarted { call_id, tool, input } => {
+                self.started.insert(call_id.clone(), format!("{tool} {}", describe_input(input)));
+            }
+            EventMsg::ToolFinished { call_id, tool, is_error, summary, .. } => {
+                self.end_line();
+                let call = self.started.remove(call_id).unwrap_or_else(|| tool.clone());
+                let (mark, code) = if *is_error { ("✗", "31") } else { ("✓", "32") };
+                eprintln!(
+                    "  {} {} {}",
+                    self.paint(code, mark),
+                    call.trim_end(),
+                    self.paint("2", &format!("· {summary}"))
+                );
+            }
+            EventMsg::FileChanged { .. } | EventMsg::Usage { .. } => {}
+            EventMsg::Warning { message } => {
+                self.end_line();
+                eprintln!("{} {message}", self.paint("33", "warning:"));
+            }
+            EventMsg::Finished { status, reason, summary } => {
+                self.end_line();
+                let headline = match reason {
+                    Some(reason) if status != "done" => format!("{status}: {}", reason.trim_start_matches("stopped: ")),
+                    _ => status.clone(),
+                };
+                let code = if status == "done" { "32" } else { "33" };
+                eprintln!("\n{} · {}", self.paint(code, &headline), summary_line(summary));
+                for path in &summary.files_changed {
+                    eprintln!("  {}", self.display(path));
+                }
+            }
+        }
+    }
+
+    fn display(&self, path: &Path) -> String {
+        match &self.primary {
+            Some(primary) => path.strip_prefix(primary).unwrap_or(path).display().to_string(),
+            None => path.display().to_string(),
+        }
+    }
+}
+
+impl Default for TerminalRenderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes one event as one JSON line to stdout.
+pub fn render_json(event: &Event) {
+    match serde_json::to_string(event) {
+        Ok(line) => println!("{line}"),
+        Err(error) => eprintln!("error: could not serialize event {}: {error}", event.seq),
+    }
+}
+
+/// The one-line summary: files changed, tokens, cost, time.
+pub fn summary_line(summary: &RunSummary) -> String {
+    let files = match summary.files_changed.len() {
+        1 => "1 file changed".to_string(),
+        n => format!("{n} files changed"),
+    };
+    let cost = match summary.cost_usd {
+        Some(cost) => format!("${cost:.4}"),
+        None if summary.turns == 0 => "$0".to_string(),
+        None => "cost unknown (no price for this model)".to_string(),
+    };
+    format!(
+        "{files} · {} tokens ({} in, {} out) · {cost} · {} · {} turn{}",
+        thousands(summary.input_tokens + summary.output_tokens),
+        thousands(summary.input_tokens),
+        thousands(summary.output_tokens),
+        seconds(summary.duration_ms),
+        summary.turns,
+        if summary.turns == 1 { "" } else { "s" }
+    )
+}
+
+fn seconds(ms: u64) -> String {
+    if ms < 10_000 { format!("{:.2}s", ms as f64 / 1000.0) } else { format!("{:.0}s", ms as f64 / 1000.0) }
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The arguments that identify a call, shortened: `notes/a.md`, `"TODO" in src`, `a.md → b.md`.
+pub fn describe_input(input: &serde_json::Value) -> String {
+    let field = |name: &str| input.get(name).and_then(|v| v.as_str()).map(short);
+    match (field("from"), field("to")) {
+        (Some(from), Some(to)) => format!("{from} → {to}"),
+        _ => match (field("pattern"), field("path")) {
+            (Some(pattern), Some(path)) => format!("{pattern:?} in {path}"),
+            (Some(pattern), None) => format!("{pattern:?}"),
+            (None, Some(path)) => path,
+            (None, None) => {
+                let mut text = input.to_string();
+                if text == "{}" {
+                    text.clear();
+                }
+                short(&text)
+            }
+        },
+    }
+}
+
+fn short(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(MAX - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn inputs_are_described_by_their_identifying_arguments() {
+        assert_eq!(describe_input(&json!({"path": "notes/a.md", "offset": 3})), "notes/a.md");
+        assert_eq!(describe_input(&json!({"pattern": "TODO", "path": "src"})), "\"TODO\" in src");
+        assert_eq!(describe_input(&json!({"from": "a.md", "to": "b/a.md"})), "a.md → b/a.md");
+        assert_eq!(describe_input(&json!({})), "");
+        assert_eq!(describe_input(&json!({"path": "x".repeat(100)})).chars().count(), 80);
+    }
+
+    #[test]
+    fn the_summary_names_files_tokens_cost_and_time() {
+        let summary = RunSummary {
+            turns: 3,
+            files_changed: vec!["/n/a".into()],
+            input_tokens: 12_345,
+            output_tokens: 678,
+            cost_usd: Some(0.0123),
+            duration_ms: 4_200,
+            ..RunSummary::default()
+        };
+        assert_eq!(
+            summary_line(&summary),
+            "1 file changed · 13,023 tokens (12,345 in, 678 out) · $0.0123 · 4.20s · 3 turns"
+        );
+        let unpriced = RunSummary { turns: 1, cost_usd: None, ..RunSummary::default() };
+        assert!(summary_line(&unpriced).contains("cost unknown (no price for this model)"));
+    }
+}

@@ -1,0 +1,142 @@
+//! Shared helpers for the end-to-end tests: a temporary errand home and folder, the scripted model server,
+//! and the real `errand` binary driven against it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use errand_testkit::{MockLlm, Protocol, Script, Turn};
+use serde_json::Value;
+
+/// A temporary errand installation talking to a scripted model.
+pub struct TestErrand {
+    pub home: tempfile::TempDir,
+    pub folder: tempfile::TempDir,
+    pub mock: MockLlm,
+    pub protocol: Protocol,
+}
+
+/// What one `errand` invocation did.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The JSON events of a `--json` run.
+    pub fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON event line: {line:?}: {e}")))
+            .collect()
+    }
+
+    /// The session id, from the first event of a `--json` run.
+    pub fn session_id(&self) -> String {
+        self.events()[0]["session"].as_str().expect("events carry the session id").to_string()
+    }
+}
+
+impl TestErrand {
+    pub async fn new(protocol: Protocol, turns: Vec<Turn>) -> Self {
+        let mock = MockLlm::start(Script::new(turns)).await.expect("mock model server starts");
+        Self { home: tempfile::tempdir().unwrap(), folder: tempfile::tempdir().unwrap(), mock, protocol }
+    }
+
+    /// The granted folder (canonical, as errand reports paths).
+    pub fn folder(&self) -> PathBuf {
+        self.folder.path().canonicalize().unwrap()
+    }
+
+    /// Writes a file in the granted folder.
+    pub fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.folder.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// Reads a file in the granted folder.
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.folder.path().join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))
+    }
+
+    /// `errand ARGS` with this home, provider configuration for the mock, and the folder as working directory.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"));
+        command
+            .current_dir(self.folder.path())
+            .env("ERRAND_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("ANTHROPIC_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut full: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let provider_flags_go_here = matches!(args.first(), Some(&"run") | Some(&"resume"));
+        match self.protocol {
+            Protocol::Anthropic => {
+                command.env("ANTHROPIC_API_KEY", "test-key").env("ANTHROPIC_BASE_URL", self.mock.url());
+            }
+            Protocol::Openai if provider_flags_go_here => {
+                let flags = ["--provider", "openai", "--base-url", &self.mock.openai_url(), "--model", "test-model"];
+                full.splice(1..1, flags.iter().map(|s| s.to_string()));
+            }
+            Protocol::Openai => {
+                command.env("OPENAI_BASE_URL", self.mock.openai_url());
+            }
+        }
+        command.args(full);
+        command
+    }
+
+    /// Runs `errand ARGS` to completion (at most 60 s).
+    pub async fn errand(&self, args: &[&str]) -> Finished {
+        let child = self.command(args).spawn().expect("errand binary starts");
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("errand finishes within 60 s")
+            .expect("errand output is collected");
+        Finished {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Waits until the mock has received `count` requests (at most 20 s).
+    pub async fn wait_for_requests(&self, count: usize) {
+        for _ in 0..1000 {
+            if self.mock.requests().len() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the model server never received {count} requests");
+    }
+
+    /// `errand show ID --json`.
+    pub async fn show(&self, id: &str) -> Value {
+        let shown = self.errand(&["show", id, "--json"]).await;
+        assert_eq!(shown.code, 0, "show failed: {}", shown.stderr);
+        serde_json::from_str(&shown.stdout).expect("show --json prints JSON")
+    }
+}
+
+/// Both wire protocols, for tests that must pass on each.
+pub const PROTOCOLS: [Protocol; 2] = [Protocol::Anthropic, Protocol::Openai];
+
+/// Asserts a file outside the grants still holds exactly `content`.
+pub fn assert_untouched(path: &Path, content: &str) {
+    assert_eq!(std::fs::read_to_string(path).unwrap(), content, "{} was changed", path.display());
+}

@@ -1,0 +1,477 @@
+//! End-to-end: the real `errand` binary against the scripted model server, over both wire protocols.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{PROTOCOLS, TestErrand, assert_untouched};
+use errand_testkit::{Protocol, Turn};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+/// Generates one test per wire protocol from an `async fn(Protocol)`.
+macro_rules! each_protocol {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn anthropic() {
+                super::$scenario(errand_testkit::Protocol::Anthropic).await
+            }
+            #[tokio::test]
+            async fn openai() {
+                super::$scenario(errand_testkit::Protocol::Openai).await
+            }
+        }
+    };
+}
+
+each_protocol!(a_multi_turn_task_lists_reads_greps_writes_and_edits);
+async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("list_dir", json!({"path": "."})),
+            Turn::tool_call("read_file", json!({"path": "notes/monday.md"})),
+            Turn::tool_call("grep", json!({"pattern": "TODO", "path": "notes"})),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "# Summary\n- budget draft\n"})),
+            Turn::tool_call(
+                "edit_file",
+                json!({"path": "summary.md", "old_string": "budget draft", "new_string": "budget draft (Ana)"}),
+            ),
+            Turn::text("I wrote summary.md with the one open item."),
+        ],
+    )
+    .await;
+    errand.write("notes/monday.md", "Met with Ana.\nTODO: budget draft\n");
+    errand.write("notes/tuesday.md", "Nothing open.\n");
+
+    let run = errand.errand(&["run", "summarize the open items into summary.md"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(errand.read("summary.md"), "# Summary\n- budget draft (Ana)\n");
+    assert!(run.stdout.contains("I wrote summary.md with the one open item."), "{}", run.stdout);
+    assert!(run.stderr.contains("1 file changed"), "{}", run.stderr);
+    assert!(run.stderr.contains("✓ read_file notes/monday.md"), "{}", run.stderr);
+    errand.mock.assert_clean();
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 6);
+    let listing = &requests[1].last_tool_results()[0];
+    assert!(listing.text.contains("notes/"), "list_dir result: {}", listing.text);
+    let read = &requests[2].last_tool_results()[0];
+    assert!(read.text.contains("1\tMet with Ana.\n2\tTODO: budget draft"), "read_file result: {}", read.text);
+    let grep = &requests[3].last_tool_results()[0];
+    assert!(grep.text.contains("notes/monday.md:2:TODO: budget draft"), "grep result: {}", grep.text);
+    assert!(!grep.text.contains("tuesday"));
+    for request in &requests {
+        assert_eq!(
+            request.tool_names(),
+            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path"]
+        );
+    }
+}
+
+each_protocol!(parallel_tool_calls_in_one_turn_are_all_answered_in_order);
+async fn parallel_tool_calls_in_one_turn_are_all_answered_in_order(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_calls(vec![
+                ("read_file", json!({"path": "a.txt"})),
+                ("read_file", json!({"path": "b.txt"})),
+                ("write_file", json!({"path": "c.txt", "content": "C"})),
+                ("read_file", json!({"path": "c.txt"})),
+            ]),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    errand.write("a.txt", "alpha");
+    errand.write("b.txt", "beta");
+
+    let run = errand.errand(&["run", "read both"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    errand.mock.assert_clean();
+    let results = errand.mock.requests()[1].last_tool_results();
+    let texts: Vec<&str> = results.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts.len(), 4);
+    assert!(texts[0].contains("alpha") && texts[1].contains("beta"), "{texts:?}");
+    assert!(texts[2].contains("c.txt"), "{texts:?}");
+    // The read of c.txt conflicts with its write, so it ran after it: it found the file, and knew the model
+    // already has its content because the model wrote it.
+    assert!(texts[3].starts_with("unchanged since turn 1: c.txt"), "{texts:?}");
+}
+
+each_protocol!(a_rate_limit_is_retried_then_the_task_succeeds);
+async fn a_rate_limit_is_retried_then_the_task_succeeds(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::HttpError { status: 429, retry_after: Some(0), message: Some("slow down".into()) },
+            Turn::text("hello"),
+        ],
+    )
+    .await;
+
+    let run = errand.errand(&["run", "say hello"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(errand.mock.requests().len(), 2);
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    assert!(run.stdout.contains("hello"));
+}
+
+each_protocol!(a_bad_request_is_not_retried_and_says_why);
+async fn a_bad_request_is_not_retried_and_says_why(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![Turn::HttpError { status: 400, retry_after: None, message: Some("tools.0.name is invalid".into()) }],
+    )
+    .await;
+
+    let run = errand.errand(&["run", "--json", "do it"]).await;
+
+    assert_eq!(run.code, 1);
+    assert_eq!(errand.mock.requests().len(), 1, "400 must not be retried");
+    let events = run.events();
+    let finished = events.last().unwrap();
+    assert_eq!(finished["type"], "Finished");
+    assert_eq!(finished["status"], "failed");
+    let reason = finished["reason"].as_str().unwrap();
+    assert!(reason.contains("400") && reason.contains("tools.0.name is invalid"), "{reason}");
+    let sessions: serde_json::Value =
+        serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    assert_eq!(sessions[0]["status"], "failed");
+}
+
+each_protocol!(a_stream_cut_mid_way_fails_the_task_cleanly);
+async fn a_stream_cut_mid_way_fails_the_task_cleanly(protocol: Protocol) {
+    let errand = TestErrand::new(protocol, vec![Turn::Cut { text: "I will start by".into() }]).await;
+
+    let run = errand.errand(&["run", "--json", "do it"]).await;
+
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    let events = run.events();
+    let finished = events.last().unwrap();
+    assert_eq!(finished["status"], "failed");
+    assert!(finished["reason"].as_str().unwrap().contains("broke off"), "{finished}");
+    // The half reply is not kept as if it were complete.
+    let shown = errand.show(&run.session_id()).await;
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_instead_of_hanging() {
+    for protocol in PROTOCOLS {
+        let errand = TestErrand::new(protocol, vec![Turn::Stall { text: "thinking".into(), seconds: 30 }]).await;
+        let run = errand.errand(&["run", "--stream-timeout", "1", "do it"]).await;
+        assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+        assert!(run.stderr.contains("sent nothing for"), "{}", run.stderr);
+    }
+}
+
+each_protocol!(every_escape_attempt_is_refused_reported_and_leaves_the_outside_untouched);
+async fn every_escape_attempt_is_refused_reported_and_leaves_the_outside_untouched(protocol: Protocol) {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    let read_only = tempfile::tempdir().unwrap();
+    let kept = read_only.path().join("kept.txt");
+    std::fs::write(&kept, "keep me").unwrap();
+
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_calls(vec![
+                (
+                    "read_file",
+                    json!({"path": format!("../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap())}),
+                ),
+                ("read_file", json!({"path": secret.to_str().unwrap()})),
+                ("write_file", json!({"path": secret.to_str().unwrap(), "content": "pwned"})),
+                ("read_file", json!({"path": "link/secret.txt"})),
+                ("write_file", json!({"path": "link/secret.txt", "content": "pwned"})),
+                ("edit_file", json!({"path": kept.to_str().unwrap(), "old_string": "keep", "new_string": "lose"})),
+                ("move_path", json!({"from": kept.to_str().unwrap(), "to": "stolen.txt"})),
+            ]),
+            Turn::text("could not"),
+        ],
+    )
+    .await;
+    std::os::unix::fs::symlink(outside.path(), errand.folder.path().join("link")).unwrap();
+    let folder = errand.folder();
+    // The outside dir is a sibling of the granted folder only if both live in the same temp dir.
+    let sibling = folder.parent().unwrap() == outside.path().canonicalize().unwrap().parent().unwrap();
+
+    let run = errand.errand(&["run", "--read-only", read_only.path().to_str().unwrap(), "try to escape"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    errand.mock.assert_clean();
+    let results = errand.mock.requests()[1].last_tool_results();
+    assert_eq!(results.len(), 7);
+    for (index, result) in results.iter().enumerate() {
+        assert!(result.text.contains("refused"), "call {index} was not refused: {}", result.text);
+        assert!(!result.text.contains("top secret"), "call {index} leaked the secret");
+        if protocol == Protocol::Anthropic {
+            assert!(result.is_error, "call {index} is not flagged as an error");
+        }
+    }
+    if sibling {
+        assert!(results[0].text.contains("outside"), "{}", results[0].text);
+    }
+    assert!(results[3].text.contains("symbolic link"), "{}", results[3].text);
+    assert!(results[5].text.contains("read-only"), "{}", results[5].text);
+    assert_untouched(&secret, "top secret");
+    assert_untouched(&kept, "keep me");
+    assert!(!folder.join("stolen.txt").exists());
+    assert!(run.stderr.contains("✗ read_file"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn context_files_at_the_root_of_each_grant_reach_the_system_prompt() {
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(extra.path().join("AGENTS.md"), "Reference data: never modify.").unwrap();
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("ok")]).await;
+    errand.write("context.md", "Amounts are in EUR. Clients: Acme, Globex.");
+    errand.write("sub/context.md", "not at the root");
+
+    let run = errand.errand(&["run", "--read-only", extra.path().to_str().unwrap(), "check"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let system = errand.mock.requests()[0].system_text();
+    let context_path = errand.folder().join("context.md");
+    assert!(
+        system.contains(&format!("{}:\nAmounts are in EUR. Clients: Acme, Globex.", context_path.display())),
+        "{system}"
+    );
+    assert!(system.contains("Reference data: never modify."), "{system}");
+    assert!(!system.contains("not at the root"));
+}
+
+each_protocol!(rereading_an_unchanged_file_costs_one_line);
+async fn rereading_an_unchanged_file_costs_one_line(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("read_file", json!({"path": "report.txt"})),
+            Turn::tool_call("read_file", json!({"path": "report.txt"})),
+            Turn::tool_call("write_file", json!({"path": "report.txt", "content": "changed\n"})),
+            Turn::tool_call(
+                "edit_file",
+                json!({"path": "report.txt", "old_string": "changed", "new_string": "edited"}),
+            ),
+            Turn::tool_call("read_file", json!({"path": "report.txt"})),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    errand.write("report.txt", &"a long line of the quarterly report\n".repeat(200));
+
+    let run = errand.errand(&["run", "read it twice"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let requests = errand.mock.requests();
+    let first = &requests[1].last_tool_results()[0].text;
+    assert!(first.contains("200\ta long line"), "{first}");
+    let second = &requests[2].last_tool_results()[0].text;
+    assert_eq!(second.lines().count(), 1, "{second}");
+    assert!(second.starts_with("unchanged since turn 1"), "{second}");
+    // After an edit the model has not seen the whole file: the content comes again.
+    let after_edit = &requests[5].last_tool_results()[0].text;
+    assert!(after_edit.contains("1\tedited"), "{after_edit}");
+}
+
+each_protocol!(max_turns_stops_the_task_and_says_so);
+async fn max_turns_stops_the_task_and_says_so(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("list_dir", json!({"path": "."})),
+            Turn::tool_call("list_dir", json!({"path": "."})),
+            Turn::tool_call("list_dir", json!({"path": "."})),
+        ],
+    )
+    .await;
+
+    let run = errand.errand(&["run", "--max-turns", "2", "loop forever"]).await;
+
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert_eq!(errand.mock.requests().len(), 2);
+    assert!(run.stderr.contains("--max-turns 2 reached"), "{}", run.stderr);
+    let sessions: serde_json::Value =
+        serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    assert_eq!(sessions[0]["status"], "stopped");
+}
+
+#[tokio::test]
+async fn max_tokens_stops_the_task_once_the_budget_is_used() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::tool_call("list_dir", json!({"path": "."}))],
+    )
+    .await;
+    let run = errand.errand(&["run", "--max-tokens", "100", "--json", "loop"]).await;
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert_eq!(errand.mock.requests().len(), 1);
+    let finished = run.events().pop().unwrap();
+    assert_eq!(finished["status"], "stopped");
+    assert!(finished["reason"].as_str().unwrap().contains("--max-tokens 100 reached"), "{finished}");
+}
+
+#[tokio::test]
+async fn max_cost_needs_a_priced_model_and_stops_when_spent() {
+    let errand = TestErrand::new(Protocol::Openai, vec![]).await;
+    let run = errand.errand(&["run", "--max-cost", "1", "anything"]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no price for model 'test-model'"), "{}", run.stderr);
+
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::tool_call("list_dir", json!({"path": "."}))],
+    )
+    .await;
+    let run = errand.errand(&["run", "--max-cost", "0.000001", "--json", "loop"]).await;
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert_eq!(errand.mock.requests().len(), 1);
+    let usage = run.events().into_iter().find(|e| e["type"] == "Usage").unwrap();
+    assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
+    assert!(run.stdout.contains("--max-cost $0.00 reached"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn ctrl_c_cancels_saves_the_session_and_exits_130() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::Stall { text: "working".into(), seconds: 60 }]).await;
+    let child = errand.command(&["run", "a long task"]).spawn().unwrap();
+    errand.wait_for_requests(1).await;
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+
+    assert_eq!(output.status.code(), Some(130), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let sessions: serde_json::Value =
+        serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    assert_eq!(sessions[0]["status"], "cancelled");
+    assert_eq!(sessions[0]["task"], "a long task");
+    let shown = errand.show(sessions[0]["id"].as_str().unwrap()).await;
+    assert_eq!(shown["messages"][0]["content"][0]["text"], "a long task");
+}
+
+each_protocol!(resume_continues_the_transcript);
+async fn resume_continues_the_transcript(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("write_file", json!({"path": "plan.md", "content": "step 1\n"})),
+            Turn::text("Wrote the plan."),
+            Turn::tool_call(
+                "edit_file",
+                json!({"path": "plan.md", "old_string": "step 1", "new_string": "step 1\nstep 2"}),
+            ),
+            Turn::text("Added step 2."),
+        ],
+    )
+    .await;
+    let first = errand.errand(&["run", "--json", "write a plan"]).await;
+    assert_eq!(first.code, 0, "stderr: {}", first.stderr);
+    let id = first.session_id();
+
+    let second = errand.errand(&["resume", &id[..6], "add a second step"]).await;
+
+    assert_eq!(second.code, 0, "stderr: {}", second.stderr);
+    assert_eq!(errand.read("plan.md"), "step 1\nstep 2\n");
+    errand.mock.assert_clean();
+    let requests = errand.mock.requests();
+    // user, assistant(call), user(result), assistant(text), user(follow-up)
+    assert_eq!(requests[2].message_count(), 5);
+    assert_eq!(requests[2].system_text(), requests[0].system_text());
+    let shown = errand.show(&id).await;
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 8);
+    assert_eq!(shown["session"]["status"], "done");
+}
+
+#[tokio::test]
+async fn resume_after_an_interruption_answers_the_calls_that_never_ran() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_calls(vec![("list_dir", json!({"path": "."})), ("list_dir", json!({"path": "."}))]),
+            Turn::text("listed"),
+        ],
+    )
+    .await;
+    // --max-tokens stops before the second request, after the calls ran; the transcript stays valid.
+    let first = errand.errand(&["run", "--json", "--max-tokens", "1", "list"]).await;
+    assert_eq!(first.code, 1);
+    let second = errand.errand(&["resume", &first.session_id(), "go on"]).await;
+    assert_eq!(second.code, 0, "stderr: {}", second.stderr);
+    errand.mock.assert_clean();
+}
+
+#[tokio::test]
+async fn sessions_and_show_describe_stored_sessions() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("Hello there.")]).await;
+    let run = errand.errand(&["run", "--json", "greet me"]).await;
+    let id = run.session_id();
+
+    let listed: serde_json::Value = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    let session = &listed[0];
+    assert_eq!(session["id"], id.as_str());
+    assert_eq!(session["task"], "greet me");
+    assert_eq!(session["status"], "done");
+    assert!(session["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let table = errand.errand(&["sessions"]).await;
+    assert!(table.stdout.contains(&id) && table.stdout.contains("greet me"), "{}", table.stdout);
+    let shown = errand.errand(&["show", &id]).await;
+    assert!(shown.stdout.contains("Hello there."), "{}", shown.stdout);
+    assert!(shown.stdout.contains("1 requests"), "{}", shown.stdout);
+
+    let missing = errand.errand(&["show", "nope"]).await;
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("errand sessions"), "{}", missing.stderr);
+}
+
+#[tokio::test]
+async fn json_output_is_one_event_per_line_with_sequence_numbers() {
+    let errand =
+        TestErrand::new(Protocol::Anthropic, vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::text("ok")])
+            .await;
+    let run = errand.errand(&["run", "--json", "look"]).await;
+    assert_eq!(run.code, 0);
+    let events = run.events();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"TaskStarted"));
+    assert_eq!(kinds.last(), Some(&"Finished"));
+    for wanted in ["ToolStarted", "ToolFinished", "Usage", "TextDelta"] {
+        assert!(kinds.contains(&wanted), "no {wanted} in {kinds:?}");
+    }
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn with_no_provider_configured_errand_says_how_to_configure_one() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let mut command = errand.command(&["run", "anything"]);
+    command.env_remove("ANTHROPIC_API_KEY").env_remove("ANTHROPIC_BASE_URL");
+    let output = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("export ANTHROPIC_API_KEY"), "{stderr}");
+    assert!(stderr.contains("--provider openai --base-url http://localhost:11434/v1 --model <name>"), "{stderr}");
+}
+
+#[tokio::test]
+async fn doctor_reports_provider_store_and_sandbox() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let run = errand.errand(&["doctor", "--json"]).await;
+    let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = checks.as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(names, ["config", "provider", "store", "sandbox"]);
+    assert_eq!(checks[1]["ok"], true);
+    assert!(checks[1]["detail"].as_str().unwrap().contains("ANTHROPIC_API_KEY is set"));
+    assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
+    assert_eq!(checks[2]["ok"], true);
+}

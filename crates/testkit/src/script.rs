@@ -1,0 +1,210 @@
+//! The script a [`crate::MockLlm`] plays: one [`Turn`] per incoming request.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The replies a mock server gives, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Script {
+    /// One turn per request, played front to back.
+    pub turns: Vec<Turn>,
+}
+
+impl Script {
+    /// A script playing `turns` in order.
+    pub fn new(turns: Vec<Turn>) -> Self {
+        Self { turns }
+    }
+
+    /// Reads a JSON script file: `{"turns": [ ... ]}`. Errors name the file and what is wrong.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read script file {}; check the path", path.display()))?;
+        let script: Script = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "script file {} is not a valid script; expected {{\"turns\": [{{\"kind\": \"text\", \"text\": \"...\"}}, ...]}} \
+                 (see errand-mock-llm --help)",
+                path.display()
+            )
+        })?;
+        script.validate().with_context(|| format!("script file {} is not playable", path.display()))?;
+        Ok(script)
+    }
+
+    /// Rejects turns the server could not play faithfully.
+    fn validate(&self) -> anyhow::Result<()> {
+        for (index, turn) in self.turns.iter().enumerate() {
+            let number = index + 1;
+            match turn {
+                Turn::ToolCalls { calls, .. } if calls.is_empty() => {
+                    bail!("turn {number} is tool_calls with an empty \"calls\" list; give at least one call")
+                }
+                Turn::HttpError { status, .. } if !(400..=599).contains(status) => {
+                    bail!("turn {number} is http_error with status {status}; use a status from 400 to 599")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One scripted reply. Each incoming request consumes the next turn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Turn {
+    /// A final text answer (stop reason end_turn / "stop").
+    Text {
+        /// The answer.
+        text: String,
+    },
+    /// Optional text, then one or more tool calls (stop reason tool_use / "tool_calls").
+    ToolCalls {
+        /// Text before the calls, if any.
+        #[serde(default)]
+        text: Option<String>,
+        /// The calls, in order.
+        calls: Vec<ScriptedCall>,
+    },
+    /// Optional thinking then text (Anthropic: thinking block with a signature; OpenAI: delta.reasoning_content).
+    Thinking {
+        /// The reasoning; empty means no thinking block.
+        thinking: String,
+        /// The answer after it.
+        text: String,
+    },
+    /// An HTTP error with the provider's error body; `retry_after` (seconds) sets the retry-after header.
+    HttpError {
+        /// HTTP status, 400 to 599.
+        status: u16,
+        /// Seconds for the `retry-after` header.
+        #[serde(default)]
+        retry_after: Option<u64>,
+        /// The error message; a default naming the status otherwise.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// Streams the start of a reply with `text`, then drops the connection without the closing events.
+    Cut {
+        /// Text streamed before the cut.
+        #[serde(default)]
+        text: String,
+    },
+    /// Streams the start of a reply with `text`, then goes silent for `seconds` before closing.
+    Stall {
+        /// Text streamed before the silence.
+        #[serde(default)]
+        text: String,
+        /// How long to stay silent.
+        seconds: u64,
+    },
+}
+
+impl Turn {
+    /// A final text answer.
+    pub fn text(text: impl Into<String>) -> Turn {
+        Turn::Text { text: text.into() }
+    }
+
+    /// One tool call, with no text before it.
+    pub fn tool_call(name: &str, input: Value) -> Turn {
+        Turn::tool_calls(vec![(name, input)])
+    }
+
+    /// Several tool calls in one reply, with no text before them.
+    pub fn tool_calls(calls: Vec<(&str, Value)>) -> Turn {
+        let calls =
+            calls.into_iter().map(|(name, input)| ScriptedCall { name: name.to_string(), input, id: None }).collect();
+        Turn::ToolCalls { text: None, calls }
+    }
+
+    /// An HTTP error with the default message and no retry-after header.
+    pub fn http_error(status: u16) -> Turn {
+        Turn::HttpError { status, retry_after: None, message: None }
+    }
+
+    /// A short description for logs: `text`, `tool_calls(read_file, grep)`, `http_error 429`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Turn::Text { .. } => "text".to_string(),
+            Turn::ToolCalls { calls, .. } => {
+                let names: Vec<&str> = calls.iter().map(|call| call.name.as_str()).collect();
+                format!("tool_calls({})", names.join(", "))
+            }
+            Turn::Thinking { .. } => "thinking".to_string(),
+            Turn::HttpError { status, .. } => format!("http_error {status}"),
+            Turn::Cut { .. } => "cut".to_string(),
+            Turn::Stall { seconds, .. } => format!("stall {seconds}s"),
+        }
+    }
+}
+
+/// One tool call of a [`Turn::ToolCalls`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScriptedCall {
+    /// Tool name.
+    pub name: String,
+    /// Tool input (a JSON object, usually).
+    pub input: Value,
+    /// The call id; `toolu_<request>_<n>` / `call_<request>_<n>` when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn script_json_uses_kind_tags_and_optional_fields() {
+        let script: Script = serde_json::from_value(json!({"turns": [
+            {"kind": "text", "text": "hi"},
+            {"kind": "tool_calls", "calls": [{"name": "read_file", "input": {"path": "a"}}]},
+            {"kind": "thinking", "thinking": "hmm", "text": "ok"},
+            {"kind": "http_error", "status": 429, "retry_after": 2},
+            {"kind": "cut"},
+            {"kind": "stall", "seconds": 5}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            script.turns,
+            vec![
+                Turn::text("hi"),
+                Turn::tool_call("read_file", json!({"path": "a"})),
+                Turn::Thinking { thinking: "hmm".into(), text: "ok".into() },
+                Turn::HttpError { status: 429, retry_after: Some(2), message: None },
+                Turn::Cut { text: String::new() },
+                Turn::Stall { text: String::new(), seconds: 5 },
+            ]
+        );
+    }
+
+    #[test]
+    fn from_file_names_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, r#"{"turns": [{"kind": "shout"}]}"#).unwrap();
+        let error = format!("{:#}", Script::from_file(&path).unwrap_err());
+        assert!(error.contains("bad.json"), "{error}");
+        assert!(error.contains("shout"), "{error}");
+
+        std::fs::write(&path, r#"{"turns": [{"kind": "tool_calls", "calls": []}]}"#).unwrap();
+        let error = format!("{:#}", Script::from_file(&path).unwrap_err());
+        assert!(error.contains("turn 1") && error.contains("empty"), "{error}");
+
+        let missing = format!("{:#}", Script::from_file(&dir.path().join("none.json")).unwrap_err());
+        assert!(missing.contains("none.json"), "{missing}");
+    }
+
+    #[test]
+    fn from_file_reads_a_valid_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ok.json");
+        std::fs::write(&path, r#"{"turns": [{"kind": "http_error", "status": 529}]}"#).unwrap();
+        assert_eq!(Script::from_file(&path).unwrap(), Script::new(vec![Turn::http_error(529)]));
+    }
+}
