@@ -46,7 +46,7 @@ mod session;
 pub mod transcript;
 
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
-pub use session::{Limits, Outcome, Session, SessionOptions};
+pub use session::{Limits, Outcome, Session, SessionOptions, tool_summary};
 
 /// A session could not be created, resumed or continued.
 #[derive(Debug, thiserror::Error)]

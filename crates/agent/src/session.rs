@@ -441,7 +441,7 @@ impl Session {
                 call_id: call.id.clone(),
                 tool: call.name.clone(),
                 is_error: output.is_error,
-                summary: one_line(&output),
+                summary: tool_summary(&output.content, output.is_error),
                 duration_ms,
             })?;
             for change in &output.changed {
@@ -513,11 +513,12 @@ impl Session {
     }
 }
 
-/// One line saying what came of a call: the output itself when it is one short line, else its size.
-fn one_line(output: &ToolOutput) -> String {
+/// One line saying what came of a tool call: the output itself when it is one line (or an error), else its
+/// size. Used for `ToolFinished` and wherever a transcript is shown.
+pub fn tool_summary(content: &[ContentBlock], is_error: bool) -> String {
     let mut text = String::new();
     let mut images = 0;
-    for block in &output.content {
+    for block in content {
         match block {
             ContentBlock::Text { text: t } => text.push_str(t),
             ContentBlock::Image { .. } => images += 1,
@@ -528,7 +529,7 @@ fn one_line(output: &ToolOutput) -> String {
     let lines = text.lines().count();
     let line = if images > 0 {
         format!("{images} image{}", if images == 1 { "" } else { "s" })
-    } else if lines <= 1 || output.is_error {
+    } else if lines <= 1 || is_error {
         first.to_string()
     } else {
         format!("{lines} lines")

@@ -283,12 +283,8 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
                     println!("  → {name} {}", crate::render::describe_input(input))
                 }
                 (_, ContentBlock::ToolResult { content, is_error, .. }) => {
-                    let text: String = content
-                        .iter()
-                        .filter_map(|b| if let ContentBlock::Text { text } = b { Some(text.as_str()) } else { None })
-                        .collect();
                     let mark = if *is_error { "✗" } else { "✓" };
-                    println!("    {mark} {}", one_line(text.lines().next().unwrap_or(""), 100));
+                    println!("    {mark} {}", errand_agent::tool_summary(content, *is_error));
                 }
                 _ => {}
             }

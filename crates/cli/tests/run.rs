@@ -475,3 +475,26 @@ async fn doctor_reports_provider_store_and_sandbox() {
     assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
     assert_eq!(checks[2]["ok"], true);
 }
+
+/// The README's no-key demo: the example script against a copy of `examples/notes`.
+#[tokio::test]
+async fn the_readme_demo_summarizes_the_example_notes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = errand_testkit::Script::from_file(&root.join("examples/mock/summarize-notes.json")).unwrap();
+    let errand = TestErrand::new(Protocol::Anthropic, script.turns).await;
+    for entry in std::fs::read_dir(root.join("examples/notes")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), errand.folder.path().join(entry.file_name())).unwrap();
+    }
+
+    let run = errand.errand(&["run", "Summarize every meeting note into summary.md"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    errand.mock.assert_clean();
+    assert!(errand.read("summary.md").contains("| Bo | Revised mock with the lighter mobile hero | 2026-11-23 |"));
+    let requests = errand.mock.requests();
+    assert!(requests[0].system_text().contains("People: Ana (project lead)"), "context.md reaches the model");
+    let reads = requests[2].last_tool_results();
+    assert_eq!(reads.len(), 3);
+    assert!(reads.iter().all(|r| !r.is_error && r.text.starts_with("1\t# ")), "{reads:?}");
+}

@@ -128,9 +128,10 @@ pub struct ProviderSettings {
     pub api_key: Option<String>,
     /// Retry policy for transient failures.
     pub retry: RetryPolicy,
-    /// Time allowed to connect and receive response headers.
+    /// Time allowed to open the connection.
     pub connect_timeout: Duration,
-    /// A stream silent for longer than this is abandoned with [`ModelError::Stalled`].
+    /// Time allowed for the response headers after sending (at least `connect_timeout`), and for any gap
+    /// in the reply stream: a stream silent for longer is abandoned with [`ModelError::Stalled`].
     pub idle_timeout: Duration,
 }
 

@@ -96,10 +96,13 @@ impl Transport {
     /// One HTTP request, up to the response headers.
     async fn attempt(&self, body: Bytes) -> Result<reqwest::Response, AttemptFailure> {
         let connect_timeout = self.settings.connect_timeout;
+        // Some servers (llama.cpp, vLLM under load) send the response headers only once the prompt is
+        // processed, which can take longer than connecting; the stream's idle allowance applies to them too.
+        let headers_timeout = self.settings.idle_timeout.max(connect_timeout);
         let request = self.client.post(self.url.clone()).headers(self.headers.clone()).body(body).send();
-        let response = match tokio::time::timeout(connect_timeout, request).await {
+        let response = match tokio::time::timeout(headers_timeout, request).await {
             Err(_) => {
-                return Err(AttemptFailure::Connect(format!("no response within {} s", seconds(&connect_timeout))));
+                return Err(AttemptFailure::Connect(format!("no response within {} s", seconds(&headers_timeout))));
             }
             Ok(Err(error)) => return Err(AttemptFailure::Connect(connect_detail(&error))),
             Ok(Ok(response)) => response,
@@ -501,10 +504,14 @@ mod tests {
 
     #[tokio::test]
     async fn response_headers_that_never_come_count_as_a_connection_failure() {
-        let settings = raw_settings(raw_server(vec![None, None]).await);
+        // The wait for headers is the longer of the connect and idle allowances.
+        let settings = ProviderSettings {
+            idle_timeout: Duration::from_millis(300),
+            ..raw_settings(raw_server(vec![None, None]).await)
+        };
         let mut items = collect(&settings).await.into_iter();
         let Some(Ok(ModelEvent::Retrying { attempt: 1, reason, .. })) = items.next() else { panic!("no retry") };
-        assert_eq!(reason, "no response within 0.2 s");
+        assert_eq!(reason, "no response within 0.3 s");
         let Some(Err(error)) = items.next() else { panic!("no error") };
         assert!(matches!(error, ModelError::Connect { retries: 1, .. }), "{error:?}");
         assert!(error.to_string().starts_with("could not reach the Anthropic API at http://127.0.0.1:"), "{error}");
