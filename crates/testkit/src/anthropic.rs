@@ -88,7 +88,40 @@ fn message(context: &Context, content: &Content, stop_reason: &str) -> Value {
 }
 
 fn event(name: &str, data: &Value) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    let mut line = String::new();
+    write_type_first(data, &mut line);
+    Bytes::from(format!("event: {name}\ndata: {line}\n\n"))
+}
+
+/// Compact JSON with each object's `type` key first, as the real API writes its events (serde_json alone
+/// would sort the keys).
+fn write_type_first(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            let entries = map.get_key_value("type").into_iter().chain(map.iter().filter(|(key, _)| *key != "type"));
+            for (position, (key, value)) in entries.enumerate() {
+                if position > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_type_first(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (position, item) in items.iter().enumerate() {
+                if position > 0 {
+                    out.push(',');
+                }
+                write_type_first(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// Collects the SSE events of a streamed message, numbering content blocks and sending one ping after
@@ -164,4 +197,18 @@ fn events(context: &Context, content: &Content, stop_reason: &str, ending: Endin
     ));
     chunks.push(event("message_stop", &json!({"type": "message_stop"})));
     chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_put_the_type_key_first_at_every_level() {
+        let data = json!({"index": 0, "type": "content_block_delta", "delta": {"text": "a\"b", "type": "text_delta"}, "list": [{"z": 1, "type": "x"}]});
+        assert_eq!(
+            event("content_block_delta", &data),
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"a\\\"b\"},\"index\":0,\"list\":[{\"type\":\"x\",\"z\":1}]}\n\n"
+        );
+    }
 }

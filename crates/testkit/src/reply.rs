@@ -23,13 +23,21 @@ pub(crate) struct Reply {
     pub headers: Vec<(&'static str, String)>,
     pub chunks: Vec<Bytes>,
     pub ending: Ending,
+    /// Server-sent events rather than one JSON document.
+    pub event_stream: bool,
 }
 
 impl Reply {
     /// A complete JSON reply.
     pub fn json(status: u16, body: &serde_json::Value, mut headers: Vec<(&'static str, String)>) -> Reply {
         headers.push(("content-type", "application/json".to_string()));
-        Reply { status, headers, chunks: vec![Bytes::from(body.to_string())], ending: Ending::Complete }
+        Reply {
+            status,
+            headers,
+            chunks: vec![Bytes::from(body.to_string())],
+            ending: Ending::Complete,
+            event_stream: false,
+        }
     }
 
     /// The start of a JSON reply (its first half) for a turn that cuts or stalls without streaming.
@@ -46,7 +54,7 @@ impl Reply {
     pub fn events(chunks: Vec<Bytes>, mut headers: Vec<(&'static str, String)>, ending: Ending) -> Reply {
         headers.push(("content-type", "text/event-stream; charset=utf-8".to_string()));
         headers.push(("cache-control", "no-cache".to_string()));
-        Reply { status: 200, headers, chunks, ending }
+        Reply { status: 200, headers, chunks, ending, event_stream: true }
     }
 }
 

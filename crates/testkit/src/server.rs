@@ -295,20 +295,20 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
     for breach in &breaches {
         shared.observe(&format!("violation: {breach}"));
     }
-    respond(reply, context.stream, open, shared.shutdown.clone())
+    respond(reply, open, shared.shutdown.clone())
 }
 
-fn respond(reply: Reply, stream: bool, open: OpenReply, shutdown: watch::Receiver<bool>) -> Response {
+fn respond(reply: Reply, open: OpenReply, shutdown: watch::Receiver<bool>) -> Response {
     let mut builder =
         Response::builder().status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (name, value) in reply.headers {
         builder = builder.header(name, value);
     }
-    let body = match <[Bytes; 1]>::try_from(reply.chunks) {
-        // A whole JSON body goes out with a content-length, like the real APIs; `open` ends here.
-        Ok([chunk]) if !stream && reply.ending == Ending::Complete => Body::from(chunk),
-        Ok([chunk]) => body_stream(vec![chunk].into(), reply.ending, open, shutdown),
-        Err(chunks) => body_stream(chunks.into(), reply.ending, open, shutdown),
+    let body = if !reply.event_stream && reply.ending == Ending::Complete {
+        // A whole JSON document goes out with a content-length, like the real APIs; `open` ends here.
+        Body::from(reply.chunks.concat())
+    } else {
+        body_stream(reply.chunks.into(), reply.ending, open, shutdown)
     };
     builder.body(body).unwrap_or_else(|error| {
         (StatusCode::INTERNAL_SERVER_ERROR, format!("errand-mock-llm: could not build a reply: {error}"))

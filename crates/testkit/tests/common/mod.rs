@@ -1,10 +1,21 @@
 //! Helpers for driving the mock server with a plain HTTP client and reading its replies.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use errand_testkit::MockLlm;
+use errand_testkit::{MockLlm, Script, Turn};
 use futures::StreamExt;
 use serde_json::{Value, json};
+
+/// A mock server playing `turns`.
+pub async fn mock(turns: Vec<Turn>) -> MockLlm {
+    MockLlm::start(Script::new(turns)).await.unwrap()
+}
+
+/// The message of the panic `result` holds.
+pub fn panic_message(result: std::thread::Result<()>) -> String {
+    let payload = result.expect_err("expected a panic");
+    payload.downcast_ref::<String>().cloned().unwrap_or_default()
+}
 
 pub fn client() -> reqwest::Client {
     // reqwest is built without a default TLS provider; it wants one installed even for plain http.
