@@ -20,6 +20,11 @@ folder; absolute paths must lie inside a granted folder. Read a file before edit
 small changes. read_file answers \"unchanged since turn N\" when you already have a file's current content: use \
 what you read then. When the task is done, reply with a short summary of what you changed.";
 
+const PLAN_MODE: &str = "\n\nWork in two phases. First look with the reading tools and call propose_plan with your \
+steps and every path you will create, modify, move or delete; nothing may change before the person approves it. \
+Once approved, the tools that change files become available: carry out the plan, marking each step with \
+update_plan. A task that needs no changes needs no plan: just answer.";
+
 /// A context file found in a grant, as it went into the prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextFile {
@@ -31,10 +36,13 @@ pub struct ContextFile {
     pub truncated: bool,
 }
 
-/// Builds the system prompt for `grants`; returns it with the context files it included and warnings for
+/// Builds the system prompt for `grants` (with the plan-mode instructions when `plan_mode`); returns it with the context files it included and warnings for
 /// context files that could not be read.
-pub fn system_prompt(grants: &Grants) -> (Vec<SystemBlock>, Vec<ContextFile>, Vec<String>) {
+pub fn system_prompt(grants: &Grants, plan_mode: bool) -> (Vec<SystemBlock>, Vec<ContextFile>, Vec<String>) {
     let mut text = String::from(INSTRUCTIONS);
+    if plan_mode {
+        text.push_str(PLAN_MODE);
+    }
     text.push_str("\n\nGranted folders:");
     for (index, grant) in grants.grants().iter().enumerate() {
         let mode = match grant.mode {
@@ -95,7 +103,7 @@ mod tests {
             (other.path().to_path_buf(), GrantMode::ReadOnly),
         ])
         .unwrap();
-        let (blocks, files, warnings) = system_prompt(&grants);
+        let (blocks, files, warnings) = system_prompt(&grants, false);
         let text = &blocks[0].text;
         let primary_root = grants.grants()[0].root.clone();
         let other_root = grants.grants()[1].root.clone();
@@ -119,7 +127,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("CLAUDE.md"), "é".repeat(CONTEXT_FILE_LIMIT)).unwrap();
         let grants = Grants::new(vec![(dir.path().to_path_buf(), GrantMode::ReadWrite)]).unwrap();
-        let (blocks, files, _) = system_prompt(&grants);
+        let (blocks, files, _) = system_prompt(&grants, false);
         assert!(files[0].truncated);
         assert!(blocks[0].text.contains("read_file shows the rest"));
         assert!(blocks[0].text.len() < CONTEXT_FILE_LIMIT + 2_000);

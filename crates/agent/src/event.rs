@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
+use crate::plan::{Plan, Step};
+
 /// One thing that happened in a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -56,6 +59,53 @@ pub enum EventMsg {
         /// What went wrong.
         reason: String,
     },
+    /// The model proposed a plan; the person reviews it before anything changes.
+    PlanProposed {
+        /// The model's call id.
+        call_id: String,
+        /// The plan.
+        plan: Plan,
+    },
+    /// The plan was approved, sent back for revision, or rejected.
+    PlanResolved {
+        /// The model's call id.
+        call_id: String,
+        /// The verdict, with the feedback for a revision.
+        review: PlanReview,
+        /// Who decided: `person`, `--yes`, or `no terminal`.
+        by: String,
+    },
+    /// The checklist changed: the plan was approved, or the model marked a step.
+    TaskListChanged {
+        /// Every step with its status.
+        steps: Vec<Step>,
+        /// The step being worked on, from 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current: Option<usize>,
+    },
+    /// The permission policy decided on a tool call (every call gets one).
+    PermissionDecided {
+        /// The model's call id.
+        call_id: String,
+        /// Tool name.
+        tool: String,
+        /// `allow`, `ask` or `deny`.
+        decision: String,
+        /// Why, for `ask` and `deny`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The policy asks the person about a tool call.
+    ApprovalRequested(ApprovalRequest),
+    /// The person (or the absence of one) answered.
+    ApprovalResolved {
+        /// The model's call id.
+        call_id: String,
+        /// The answer.
+        answer: ApprovalAnswer,
+        /// Who answered: `person` or `no terminal`.
+        by: String,
+    },
     /// A tool call began.
     ToolStarted {
         /// The model's call id.
@@ -80,13 +130,16 @@ pub enum EventMsg {
     },
     /// A file in a granted folder changed.
     FileChanged {
-        /// Absolute path after the change.
+        /// Absolute path after the change (for deletes, where it was).
         path: PathBuf,
-        /// `created`, `modified` or `moved`.
+        /// `created`, `modified`, `moved` or `deleted`.
         change: String,
         /// For moves, where it was.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<PathBuf>,
+        /// For deletes, the trash entry (`errand trash restore ID`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trash_id: Option<String>,
     },
     /// The tokens and cost of one model request.
     Usage {
@@ -114,7 +167,7 @@ pub enum EventMsg {
     },
     /// The task ended. Always the last event of a run.
     Finished {
-        /// `done`, `stopped` (a limit), `cancelled` or `failed`.
+        /// `done`, `stopped` (a limit), `rejected` (the plan), `cancelled` or `failed`.
         status: String,
         /// Why it stopped, for anything but `done`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +185,12 @@ impl EventMsg {
             EventMsg::TextDelta { .. } => "TextDelta",
             EventMsg::ThinkingDelta { .. } => "ThinkingDelta",
             EventMsg::Retrying { .. } => "Retrying",
+            EventMsg::PlanProposed { .. } => "PlanProposed",
+            EventMsg::PlanResolved { .. } => "PlanResolved",
+            EventMsg::TaskListChanged { .. } => "TaskListChanged",
+            EventMsg::PermissionDecided { .. } => "PermissionDecided",
+            EventMsg::ApprovalRequested(_) => "ApprovalRequested",
+            EventMsg::ApprovalResolved { .. } => "ApprovalResolved",
             EventMsg::ToolStarted { .. } => "ToolStarted",
             EventMsg::ToolFinished { .. } => "ToolFinished",
             EventMsg::FileChanged { .. } => "FileChanged",

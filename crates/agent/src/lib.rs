@@ -1,8 +1,10 @@
 //! Owns the agent loop: a [`Session`] assembles each request (system prompt with context files, tool specs,
 //! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
-//! reached, or the person cancels. Every message and [`Event`] is stored before it is delivered. Does not
-//! render anything: front ends consume the event stream.
+//! reached, or the person cancels. Around each call it runs plan mode ([`plan`]), the permission gate
+//! ([`policy`], asking through an [`Approver`]) and the journal (every change recorded before it happens).
+//! Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
+//! consume the event stream.
 //!
 //! # Example
 //!
@@ -17,10 +19,9 @@
 //! let provider = errand_model::connect(&errand_model::ProviderSettings::default())?;
 //! let grants = Grants::new(vec![("/home/me/notes".into(), GrantMode::ReadWrite)])?;
 //! let options = SessionOptions {
-//!     provider_name: "anthropic".into(),
-//!     model: "claude-sonnet-4-5".into(),
-//!     max_output_tokens: 8192,
 //!     limits: Limits { max_turns: Some(20), ..Limits::default() },
+//!     auto_approve_plan: true,
+//!     ..SessionOptions::new("anthropic", "claude-sonnet-4-5")
 //! };
 //! let mut session = Session::create(store, provider.into(), grants, options, "summarize the notes")?;
 //! let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -40,11 +41,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod approval;
+mod calls;
 pub mod context;
 mod event;
+pub mod plan;
+pub mod policy;
 mod session;
 pub mod transcript;
 
+pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
 pub use session::{Limits, Outcome, Session, SessionOptions, tool_summary};
 

@@ -10,13 +10,16 @@ use errand_model::{
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
-use errand_tools::{ChangeKind, Effects, ReadLedger, Tool, ToolContext, ToolOutput};
+use errand_tools::{ReadLedger, Tool, Trash};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use crate::approval::Approver;
 use crate::event::{Event, EventMsg, FolderInfo, RunSummary};
+use crate::plan::{self, Plan, Step};
+use crate::policy::{Policy, Rule};
 use crate::{AgentError, context, transcript};
 
 /// Limits that stop a run cleanly when reached. Checked before each model request.
@@ -30,8 +33,8 @@ pub struct Limits {
     pub max_cost_usd: Option<f64>,
 }
 
-/// How a session talks to its model.
-#[derive(Debug, Clone, PartialEq)]
+/// How a session talks to its model, and what it may do without asking.
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Provider name, for the record (`anthropic`, `openai`).
     pub provider_name: String,
@@ -41,6 +44,30 @@ pub struct SessionOptions {
     pub max_output_tokens: u32,
     /// Limits per run.
     pub limits: Limits,
+    /// Plan mode: the model proposes a plan, and nothing changes before it is approved.
+    pub plan_mode: bool,
+    /// Approve plans without asking (`--yes`); does not grant deletes.
+    pub auto_approve_plan: bool,
+    /// Permission rules from config, folder settings and flags.
+    pub rules: Vec<Rule>,
+    /// Deletes need no approval (`--allow-delete`).
+    pub allow_delete: bool,
+}
+
+impl SessionOptions {
+    /// Options for `model` with the defaults: plan mode on, no rules, no limits but the caller's.
+    pub fn new(provider_name: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            provider_name: provider_name.into(),
+            model: model.into(),
+            max_output_tokens: 8192,
+            limits: Limits::default(),
+            plan_mode: true,
+            auto_approve_plan: false,
+            rules: Vec::new(),
+            allow_delete: false,
+        }
+    }
 }
 
 /// What is stored with a session so it can be resumed: the grants.
@@ -67,10 +94,38 @@ pub struct Outcome {
 }
 
 /// How the loop ended, before it is recorded.
-enum End {
+pub(crate) enum End {
     Done,
     Limit(String),
+    Rejected(String),
     Cancelled,
+}
+
+/// Where plan mode stands in the current run.
+pub(crate) enum PlanState {
+    /// `--no-plan`.
+    Off,
+    /// No plan approved yet: only reading tools and `propose_plan`.
+    Planning,
+    /// A plan was approved; its steps are the checklist.
+    Approved {
+        plan: Box<Plan>,
+        steps: Vec<Step>,
+        /// Approved by the person at a prompt (not by `--yes`).
+        by_person: bool,
+    },
+}
+
+/// Moves deleted paths into errand's trash, recorded against the session.
+struct StoreTrash {
+    store: Arc<Store>,
+    session: String,
+}
+
+impl Trash for StoreTrash {
+    fn put(&self, path: &std::path::Path) -> Result<String, String> {
+        self.store.trash_put(Some(&self.session), path).map(|entry| entry.id).map_err(|error| error.to_string())
+    }
 }
 
 /// One task's conversation with the model: its transcript, grants, tools and event stream.
@@ -78,18 +133,23 @@ enum End {
 /// A session holds no process-wide state, so several can run at once. Every message and event is stored
 /// before it is delivered; [`Session::resume`] rebuilds the conversation from the store.
 pub struct Session {
-    id: String,
-    store: Arc<Store>,
+    pub(crate) id: String,
+    pub(crate) store: Arc<Store>,
     provider: Arc<dyn Provider>,
-    options: SessionOptions,
-    grants: Arc<Grants>,
-    tools: Vec<Arc<dyn Tool>>,
-    specs: Vec<ToolSpec>,
+    pub(crate) options: SessionOptions,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) tools: Vec<Arc<dyn Tool>>,
     system: Vec<SystemBlock>,
     messages: Vec<Message>,
-    ledger: Arc<ReadLedger>,
+    pub(crate) ledger: Arc<ReadLedger>,
+    pub(crate) trash: Arc<dyn Trash>,
+    /// errand's folder for temporary files of atomic writes.
+    pub(crate) staging: Option<PathBuf>,
+    pub(crate) policy: Policy,
+    pub(crate) plan: PlanState,
+    pub(crate) approver: Option<Arc<dyn Approver>>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
-    turn: u32,
+    pub(crate) turn: u32,
     events: Option<UnboundedSender<Event>>,
     pending_warnings: Vec<String>,
 }
@@ -159,9 +219,13 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
-        let specs = tools.iter().map(|tool| tool.spec()).collect();
-        let (system, _files, pending_warnings) = context::system_prompt(&grants);
+        let (system, _files, pending_warnings) = context::system_prompt(&grants, options.plan_mode);
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
+        let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
+        let policy = Policy::new(options.rules.clone(), options.allow_delete);
+        // Without it writes stage beside their target instead; not worth failing the session over.
+        let staging =
+            store.path().parent().map(|data| data.join("staging")).filter(|dir| std::fs::create_dir_all(dir).is_ok());
         Self {
             id,
             store,
@@ -169,14 +233,24 @@ impl Session {
             options,
             grants: Arc::new(grants),
             tools,
-            specs,
             system,
             messages,
             ledger: Arc::new(ReadLedger::default()),
+            trash,
+            staging,
+            policy,
+            plan: PlanState::Off,
+            approver: None,
             turn,
             events: None,
             pending_warnings,
         }
+    }
+
+    /// Lets the session ask `approver` about plans and "ask" decisions. Without one, plans are approved
+    /// only with `auto_approve_plan` and every "ask" is denied with a reason.
+    pub fn set_approver(&mut self, approver: Arc<dyn Approver>) {
+        self.approver = Some(approver);
     }
 
     /// Delivers every event of later runs to `sender` as well as to the store.
@@ -209,6 +283,7 @@ impl Session {
         let (status, reason) = match ended {
             Ok(End::Done) => (SessionStatus::Done, None),
             Ok(End::Limit(reason)) => (SessionStatus::Stopped, Some(reason)),
+            Ok(End::Rejected(reason)) => (SessionStatus::Rejected, Some(reason)),
             Ok(End::Cancelled) => {
                 (SessionStatus::Cancelled, Some("cancelled (Ctrl-C); the session is saved".to_string()))
             }
@@ -258,6 +333,8 @@ impl Session {
         for message in std::mem::take(&mut self.pending_warnings) {
             self.emit(EventMsg::Warning { message })?;
         }
+        // Every run (a follow-up too) plans afresh.
+        self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
         self.append(Message::user_text(input))?;
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
@@ -318,8 +395,11 @@ impl Session {
                 }
                 return Ok(End::Done);
             }
-            let results = self.run_tools(calls, summary).await?;
+            let (results, ended) = self.run_tools(calls, summary, cancel).await?;
             self.append(Message { role: Role::User, content: results, cache: false })?;
+            if let Some(end) = ended {
+                return Ok(end);
+            }
         }
     }
 
@@ -330,11 +410,21 @@ impl Session {
             // Cache the whole conversation so far: the next request repeats it as its prefix.
             last.cache = true;
         }
+        // Before a plan is approved the model sees only the tools that read, plus propose_plan.
+        let mut tools: Vec<ToolSpec> = match self.plan {
+            PlanState::Planning => self.tools.iter().filter(|tool| !tool.mutates()).map(|tool| tool.spec()).collect(),
+            PlanState::Off | PlanState::Approved { .. } => self.tools.iter().map(|tool| tool.spec()).collect(),
+        };
+        match self.plan {
+            PlanState::Planning => tools.push(plan::propose_plan_spec()),
+            PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),
+            PlanState::Off => {}
+        }
         Request {
             model: self.options.model.clone(),
             system: self.system.clone(),
             messages,
-            tools: self.specs.clone(),
+            tools,
             max_tokens: self.options.max_output_tokens,
             temperature: None,
             cache_tools: true,
@@ -396,103 +486,6 @@ impl Session {
         Ok(cost)
     }
 
-    /// Runs one turn's tool calls and returns their results in call order. Calls whose declared effects do
-    /// not conflict run concurrently; a call that conflicts with an earlier one waits for it.
-    async fn run_tools(&self, calls: Vec<ToolCall>, summary: &mut RunSummary) -> Result<Vec<ContentBlock>, AgentError> {
-        let context = ToolContext { grants: self.grants.clone(), ledger: self.ledger.clone(), turn: self.turn };
-        let mut outputs: Vec<Option<(ToolOutput, u64)>> = vec![None; calls.len()];
-        let mut batch: Vec<(usize, Arc<dyn Tool>, Effects)> = Vec::new();
-        for (index, call) in calls.iter().enumerate() {
-            let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
-                None => Err(format!(
-                    "unknown tool '{}'; the tools are: {}",
-                    call.name,
-                    self.tools.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
-                )),
-                Some(tool) => tool
-                    .effects(&call.input, &context)
-                    .map(|effects| (tool.clone(), effects))
-                    .map_err(|e| e.to_string()),
-            };
-            match prepared {
-                Err(message) => {
-                    self.emit(EventMsg::ToolStarted {
-                        call_id: call.id.clone(),
-                        tool: call.name.clone(),
-                        input: call.input.clone(),
-                    })?;
-                    outputs[index] = Some((ToolOutput::error(message), 0));
-                }
-                Ok((tool, effects)) => {
-                    if batch.iter().any(|(_, _, other)| other.conflicts_with(&effects)) {
-                        self.run_batch(&calls, std::mem::take(&mut batch), &context, &mut outputs).await?;
-                    }
-                    batch.push((index, tool, effects));
-                }
-            }
-        }
-        self.run_batch(&calls, batch, &context, &mut outputs).await?;
-
-        let mut results = Vec::with_capacity(calls.len());
-        for (call, output) in calls.iter().zip(outputs) {
-            let (output, duration_ms) = output.unwrap_or_else(|| (ToolOutput::error(transcript::NOT_RUN), 0));
-            summary.tool_calls += 1;
-            self.emit(EventMsg::ToolFinished {
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                is_error: output.is_error,
-                summary: tool_summary(&output.content, output.is_error),
-                duration_ms,
-            })?;
-            for change in &output.changed {
-                if !summary.files_changed.contains(&change.path) {
-                    summary.files_changed.push(change.path.clone());
-                }
-                let (kind, from) = match &change.kind {
-                    ChangeKind::Created => ("created", None),
-                    ChangeKind::Modified => ("modified", None),
-                    ChangeKind::Moved { from } => ("moved", Some(from.clone())),
-                };
-                self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from })?;
-            }
-            results.push(ContentBlock::ToolResult {
-                tool_use_id: call.id.clone(),
-                content: output.content,
-                is_error: output.is_error,
-            });
-        }
-        Ok(results)
-    }
-
-    async fn run_batch(
-        &self,
-        calls: &[ToolCall],
-        batch: Vec<(usize, Arc<dyn Tool>, Effects)>,
-        context: &ToolContext,
-        outputs: &mut [Option<(ToolOutput, u64)>],
-    ) -> Result<(), AgentError> {
-        for (index, _, _) in &batch {
-            let call = &calls[*index];
-            self.emit(EventMsg::ToolStarted {
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                input: call.input.clone(),
-            })?;
-        }
-        let runs = batch.into_iter().map(|(index, tool, _)| {
-            let input = calls[index].input.clone();
-            async move {
-                let started = Instant::now();
-                let output = tool.run(input, context).await;
-                (index, output, started.elapsed().as_millis() as u64)
-            }
-        });
-        for (index, output, duration_ms) in futures::future::join_all(runs).await {
-            outputs[index] = Some((output, duration_ms));
-        }
-        Ok(())
-    }
-
     /// Adds a message to the transcript, storing it first.
     fn append(&mut self, message: Message) -> Result<(), AgentError> {
         let body = serde_json::to_string(&message).map_err(AgentError::Serialize)?;
@@ -502,7 +495,7 @@ impl Session {
     }
 
     /// Stores an event, then delivers it.
-    fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
+    pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
         let body = serde_json::to_string(&msg).map_err(AgentError::Serialize)?;
         let seq = self.store.append_event(&self.id, msg.kind(), &body)?;
         if let Some(sender) = &self.events {

@@ -79,12 +79,12 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
     match protocol {
         Protocol::Anthropic => {
             command.env("ANTHROPIC_API_KEY", "bench").env("ANTHROPIC_BASE_URL", mock.url());
-            command.args(["run", "summarize notes.txt into summary.md"]);
+            command.args(["run", "--no-plan", "summarize notes.txt into summary.md"]);
         }
         Protocol::Openai => {
             command.env_remove("ANTHROPIC_API_KEY");
             let url = mock.openai_url();
-            command.args(["run", "--provider", "openai", "--base-url", &url, "--model", "bench"]);
+            command.args(["run", "--no-plan", "--provider", "openai", "--base-url", &url, "--model", "bench"]);
             command.arg("summarize notes.txt into summary.md");
         }
     }

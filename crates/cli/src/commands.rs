@@ -12,7 +12,10 @@ use errand_sandbox::{GrantMode, Grants};
 use errand_store::{SessionStatus, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigFile, Paths, ProviderFlags, ResolvedProvider, resolve_provider};
+use std::io::IsTerminal;
+
+use crate::config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider, load_rules, resolve_provider};
+use crate::prompt::{self, TerminalApprover};
 use crate::render::{TerminalRenderer, render_json, thousands};
 use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, ProviderArgs, SessionArgs, report};
 
@@ -22,9 +25,9 @@ const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
 const DEFAULT_MAX_TURNS: u32 = 100;
 
 /// An error with the exit code it maps to.
-struct Failure {
-    code: u8,
-    error: anyhow::Error,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) error: anyhow::Error,
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -33,7 +36,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-fn usage_error(error: impl Into<anyhow::Error>) -> Failure {
+pub(crate) fn usage_error(error: impl Into<anyhow::Error>) -> Failure {
     Failure { code: EXIT_USAGE, error: error.into() }
 }
 
@@ -44,6 +47,9 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Sessions { json } => sessions(json),
         Command::Show { id, json } => show(&id, json),
         Command::Doctor { json, provider } => doctor(json, &provider),
+        Command::Changes { id, json } => crate::history::changes(&id, json),
+        Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
+        Command::Trash(command) => crate::history::trash(command),
     };
     match result {
         Ok(code) => code,
@@ -55,19 +61,19 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
 }
 
 /// Configuration shared by the commands.
-struct Setup {
+pub(crate) struct Setup {
     paths: Paths,
     config: ConfigFile,
 }
 
 impl Setup {
-    fn load() -> Result<Self, Failure> {
+    pub(crate) fn load() -> Result<Self, Failure> {
         let paths = Paths::discover().map_err(usage_error)?;
         let config = ConfigFile::load(&paths.config_file).map_err(usage_error)?.unwrap_or_default();
         Ok(Self { paths, config })
     }
 
-    fn store(&self) -> Result<Arc<Store>, Failure> {
+    pub(crate) fn store(&self) -> Result<Arc<Store>, Failure> {
         Ok(Arc::new(Store::open(&self.paths.database)?))
     }
 
@@ -82,17 +88,27 @@ impl Setup {
             .map_err(usage_error)
     }
 
-    fn session_options(&self, args: &SessionArgs, provider: &ResolvedProvider) -> SessionOptions {
-        SessionOptions {
-            provider_name: provider.settings.kind.as_str().to_string(),
-            model: provider.model.clone(),
+    fn session_options(
+        &self,
+        args: &SessionArgs,
+        provider: &ResolvedProvider,
+        folders: &[PathBuf],
+    ) -> Result<SessionOptions, Failure> {
+        let flags = Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() };
+        let rules = load_rules(&self.config, &self.paths.config_file, folders, &flags).map_err(usage_error)?;
+        Ok(SessionOptions {
             max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             limits: Limits {
                 max_turns: Some(args.max_turns.or(self.config.max_turns).unwrap_or(DEFAULT_MAX_TURNS)),
                 max_tokens: args.max_tokens,
                 max_cost_usd: args.max_cost,
             },
-        }
+            plan_mode: !args.no_plan && self.config.plan.unwrap_or(true),
+            auto_approve_plan: args.yes,
+            rules,
+            allow_delete: args.allow_delete,
+            ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
+        })
     }
 }
 
@@ -112,7 +128,8 @@ async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
             "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\""
         )));
     }
-    let options = setup.session_options(&args.common, &resolved);
+    let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
+    let options = setup.session_options(&args.common, &resolved, &roots)?;
     let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
     let store = setup.store()?;
     let session = Session::create(store, provider.into(), grants, options, &args.task).map_err(Failure::from)?;
@@ -135,7 +152,15 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
         provider_args.model = Some(record.model.clone());
     }
     let resolved = setup.provider(&provider_args)?;
-    let options = setup.session_options(&args.common, &resolved);
+    let roots: Vec<PathBuf> = record
+        .settings
+        .get("folders")
+        .and_then(|folders| folders.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|folder| folder.get("path").and_then(|path| path.as_str()).map(PathBuf::from))
+        .collect();
+    let options = setup.session_options(&args.common, &resolved, &roots)?;
     let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
     let session = Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)?;
     drive(session, &args.follow_up, args.common.json).await
@@ -149,18 +174,46 @@ fn parse_kind(name: &str) -> Option<errand_model::ProviderKind> {
     }
 }
 
-/// Runs a session to its end, rendering its events, with Ctrl-C cancelling it.
+/// Runs a session to its end, rendering its events, asking the person when the session needs an answer,
+/// with Ctrl-C cancelling it.
 async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Failure> {
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     session.subscribe(sender);
-    let renderer = tokio::spawn(async move {
-        let mut terminal = TerminalRenderer::new();
-        while let Some(event) = events.recv().await {
-            if json { render_json(&event) } else { terminal.render(&event) }
-        }
-    });
-
+    // Only a person at a terminal can be asked; otherwise every "ask" has its non-interactive answer.
+    let interactive = !json && std::io::stdin().is_terminal();
+    let mut questions = if interactive {
+        let (approver, questions) = TerminalApprover::new();
+        session.set_approver(Arc::new(approver));
+        Some(questions)
+    } else {
+        None
+    };
     let cancel = CancellationToken::new();
+    let renderer = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut terminal = TerminalRenderer::new();
+            loop {
+                // Events first: a question is answered only after everything emitted before it is shown.
+                tokio::select! {
+                    biased;
+                    event = events.recv() => match event {
+                        Some(event) => if json { render_json(&event) } else { terminal.render(&event) },
+                        None => break,
+                    },
+                    Some(question) = async { match questions.as_mut() { Some(q) => q.recv().await, None => None } } => {
+                        let asking = tokio::task::spawn_blocking(move || prompt::ask(question));
+                        tokio::select! {
+                            _ = asking => {}
+                            // The prompt's thread stays blocked on the terminal; the process exits anyway.
+                            _ = cancel.cancelled() => {}
+                        }
+                    }
+                }
+            }
+        })
+    };
+
     // Register for SIGINT before the run starts, so an early Ctrl-C is not lost.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("cannot listen for Ctrl-C")?;
@@ -184,7 +237,7 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
     Ok(match outcome.status {
         SessionStatus::Done => EXIT_DONE,
         SessionStatus::Cancelled => EXIT_CANCELLED,
-        SessionStatus::Stopped | SessionStatus::Failed | SessionStatus::Running => EXIT_ERROR,
+        SessionStatus::Stopped | SessionStatus::Rejected | SessionStatus::Failed | SessionStatus::Running => EXIT_ERROR,
     })
 }
 

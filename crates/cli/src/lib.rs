@@ -4,6 +4,8 @@
 
 mod commands;
 pub mod config;
+mod history;
+mod prompt;
 pub mod render;
 
 use std::path::PathBuf;
@@ -33,7 +35,7 @@ stored, so you can list it, show it and resume it.",
     after_help = "Examples:\n  errand run \"summarize every note into summary.md\"\n  \
 errand run --folder ~/receipts --read-only ~/bank \"list receipts missing from the statements\"\n  \
 errand run --provider openai --base-url http://localhost:11434/v1 --model qwen3 \"sort these files\"\n  \
-errand sessions\n  errand resume 4k2m \"also add totals\"\n\nConfiguration: ANTHROPIC_API_KEY or \
+errand sessions\n  errand resume 4k2m \"also add totals\"\n  errand changes 4k2m\n  errand undo 4k2m\n\nConfiguration: ANTHROPIC_API_KEY or \
 OPENAI_BASE_URL/OPENAI_API_KEY in the environment, or config.toml (see `errand doctor` for its path)."
 )]
 pub struct Cli {
@@ -66,6 +68,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List what a session changed, with a diff for text files.
+    Changes {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put every file a session touched back the way it was before the session, byte for byte.
+    Undo {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        /// Show what would be restored without touching anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore files changed by someone else since the session too (their current content is kept in
+        /// errand's object store).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deleted files and folders: list, restore, empty.
+    #[command(subcommand)]
+    Trash(TrashCommand),
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.
@@ -74,6 +102,28 @@ pub enum Command {
         /// Provider selection, as for `run`.
         #[command(flatten)]
         provider: ProviderArgs,
+    },
+}
+
+/// `errand trash`.
+#[derive(Debug, Subcommand)]
+pub enum TrashCommand {
+    /// List what is in the trash, newest first.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put an entry back where it was deleted from.
+    Restore {
+        /// Trash entry id, or a unique prefix of it.
+        id: String,
+    },
+    /// Remove entries for good.
+    Empty {
+        /// Only entries deleted longer ago than this, e.g. 30d, 12h.
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
     },
 }
 
@@ -121,9 +171,28 @@ pub struct SessionArgs {
     /// Stop once this much has been spent, in USD (needs a model with a known price).
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
-    /// Print one JSON event per line instead of rendering for a person.
+    /// Print one JSON event per line instead of rendering for a person (nothing is asked: an "ask" is
+    /// denied unless a flag allows it).
     #[arg(long)]
     pub json: bool,
+    /// Skip plan mode: the model may change files inside writable folders without proposing a plan first.
+    #[arg(long)]
+    pub no_plan: bool,
+    /// Approve the model's plan without asking (deletes still need approval).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow calls matching RULE without asking (repeatable), e.g. 'write_file(reports/**)'.
+    #[arg(long = "allow", value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// Ask before calls matching RULE (repeatable).
+    #[arg(long = "ask", value_name = "RULE")]
+    pub ask: Vec<String>,
+    /// Refuse calls matching RULE (repeatable), e.g. 'read_file(secrets/**)'. Deny beats ask beats allow.
+    #[arg(long = "deny", value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Let the model delete without asking (deletes always go to errand's trash).
+    #[arg(long)]
+    pub allow_delete: bool,
 }
 
 /// Which model to talk to, and how.
@@ -164,8 +233,9 @@ pub fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(commands::dispatch(cli));
-    // Tool calls may still be finishing a file write on the blocking pool; let them, briefly.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    // Every tool call has finished by now (the session awaits them); what may remain is a prompt's thread
+    // blocked on the terminal after a Ctrl-C, which must not hold up the exit.
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 

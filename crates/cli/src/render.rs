@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use errand_agent::{Event, EventMsg, RunSummary};
+use errand_agent::plan::{Plan, Step, StepStatus};
+use errand_agent::{Event, EventMsg, PlanReview, RunSummary};
 
 /// Renders events for a person at a terminal.
 pub struct TerminalRenderer {
@@ -20,13 +21,15 @@ pub struct TerminalRenderer {
     started: HashMap<String, String>,
     /// Folder paths are shown relative to this one.
     primary: Option<std::path::PathBuf>,
+    /// The checklist as last shown, to print only what changed.
+    steps: Vec<Step>,
 }
 
 impl TerminalRenderer {
     /// A renderer that uses color when stderr is a terminal and `NO_COLOR` is unset.
     pub fn new() -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self { color, mid_line: false, started: HashMap::new(), primary: None }
+        Self { color, mid_line: false, started: HashMap::new(), primary: None, steps: Vec::new() }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -81,6 +84,55 @@ impl TerminalRenderer {
                     self.paint("2", &format!("· {summary}"))
                 );
             }
+            EventMsg::PlanProposed { plan, .. } => {
+                self.end_line();
+                eprintln!("\n{}", self.paint("1", &format!("Plan: {}", plan.summary.trim())));
+                for (number, step) in plan.steps.iter().enumerate() {
+                    eprintln!("  {}. {}", number + 1, step.trim());
+                }
+                if let Some(changes) = plan_changes(plan) {
+                    eprintln!("  {}", self.paint("2", &changes));
+                }
+            }
+            EventMsg::PlanResolved { review, by, .. } => match review {
+                PlanReview::Approve if by != "person" => {
+                    eprintln!("{}", self.paint("2", &format!("  plan approved ({by})")))
+                }
+                PlanReview::Approve => {}
+                PlanReview::Revise { .. } => eprintln!("{}", self.paint("2", "  sending your feedback to the model")),
+                PlanReview::Reject => {}
+            },
+            EventMsg::TaskListChanged { steps, current } => {
+                self.end_line();
+                let total = steps.len();
+                for (index, step) in steps.iter().enumerate() {
+                    let before = self.steps.get(index).map(|s| s.status);
+                    if before == Some(step.status) {
+                        continue;
+                    }
+                    let line = match step.status {
+                        StepStatus::Done => format!("  ✓ step {} of {total}: {}", index + 1, step.text),
+                        StepStatus::Skipped => format!("  – step {} of {total} skipped: {}", index + 1, step.text),
+                        StepStatus::InProgress if *current == Some(index) => {
+                            format!("  ▸ step {} of {total}: {}", index + 1, step.text)
+                        }
+                        _ => continue,
+                    };
+                    eprintln!("{}", self.paint("36", &line));
+                }
+                self.steps = steps.clone();
+            }
+            EventMsg::ApprovalRequested(request) => {
+                self.end_line();
+                let call = format!("{} {}", request.tool, describe_input(&request.input));
+                eprintln!(
+                    "{} {} {}",
+                    self.paint("33", "?"),
+                    call.trim_end(),
+                    self.paint("2", &format!("· {}", request.reason))
+                );
+            }
+            EventMsg::PermissionDecided { .. } | EventMsg::ApprovalResolved { .. } => {}
             EventMsg::FileChanged { .. } | EventMsg::Usage { .. } => {}
             EventMsg::Warning { message } => {
                 self.end_line();
@@ -113,6 +165,24 @@ impl Default for TerminalRenderer {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// "will create a, b · modify c · delete d", or `None` for a plan that declares no changes.
+fn plan_changes(plan: &Plan) -> Option<String> {
+    let effects = &plan.effects;
+    let parts: Vec<String> = [
+        ("create", &effects.create),
+        ("modify", &effects.modify),
+        ("move", &effects.moves),
+        ("delete", &effects.delete),
+        ("run", &effects.commands),
+        ("reach", &effects.network),
+    ]
+    .iter()
+    .filter(|(_, paths)| !paths.is_empty())
+    .map(|(verb, paths)| format!("{verb} {}", paths.join(", ")))
+    .collect();
+    (!parts.is_empty()).then(|| format!("will {}", parts.join(" · ")))
 }
 
 /// Writes one event as one JSON line to stdout.

@@ -45,7 +45,7 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
     errand.write("notes/monday.md", "Met with Ana.\nTODO: budget draft\n");
     errand.write("notes/tuesday.md", "Nothing open.\n");
 
-    let run = errand.errand(&["run", "summarize the open items into summary.md"]).await;
+    let run = errand.errand(&["run", "--no-plan", "summarize the open items into summary.md"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(errand.read("summary.md"), "# Summary\n- budget draft (Ana)\n");
@@ -65,7 +65,7 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
     for request in &requests {
         assert_eq!(
             request.tool_names(),
-            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path"]
+            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"]
         );
     }
 }
@@ -88,7 +88,7 @@ async fn parallel_tool_calls_in_one_turn_are_all_answered_in_order(protocol: Pro
     errand.write("a.txt", "alpha");
     errand.write("b.txt", "beta");
 
-    let run = errand.errand(&["run", "read both"]).await;
+    let run = errand.errand(&["run", "--no-plan", "read both"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     errand.mock.assert_clean();
@@ -113,7 +113,7 @@ async fn a_rate_limit_is_retried_then_the_task_succeeds(protocol: Protocol) {
     )
     .await;
 
-    let run = errand.errand(&["run", "say hello"]).await;
+    let run = errand.errand(&["run", "--no-plan", "say hello"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(errand.mock.requests().len(), 2);
@@ -129,7 +129,7 @@ async fn a_bad_request_is_not_retried_and_says_why(protocol: Protocol) {
     )
     .await;
 
-    let run = errand.errand(&["run", "--json", "do it"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "do it"]).await;
 
     assert_eq!(run.code, 1);
     assert_eq!(errand.mock.requests().len(), 1, "400 must not be retried");
@@ -148,7 +148,7 @@ each_protocol!(a_stream_cut_mid_way_fails_the_task_cleanly);
 async fn a_stream_cut_mid_way_fails_the_task_cleanly(protocol: Protocol) {
     let errand = TestErrand::new(protocol, vec![Turn::Cut { text: "I will start by".into() }]).await;
 
-    let run = errand.errand(&["run", "--json", "do it"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "do it"]).await;
 
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     let events = run.events();
@@ -164,7 +164,7 @@ async fn a_stream_cut_mid_way_fails_the_task_cleanly(protocol: Protocol) {
 async fn a_stalled_stream_times_out_instead_of_hanging() {
     for protocol in PROTOCOLS {
         let errand = TestErrand::new(protocol, vec![Turn::Stall { text: "thinking".into(), seconds: 30 }]).await;
-        let run = errand.errand(&["run", "--stream-timeout", "1", "do it"]).await;
+        let run = errand.errand(&["run", "--no-plan", "--stream-timeout", "1", "do it"]).await;
         assert_eq!(run.code, 1, "stderr: {}", run.stderr);
         assert!(run.stderr.contains("sent nothing for"), "{}", run.stderr);
     }
@@ -203,7 +203,8 @@ async fn every_escape_attempt_is_refused_reported_and_leaves_the_outside_untouch
     // The outside dir is a sibling of the granted folder only if both live in the same temp dir.
     let sibling = folder.parent().unwrap() == outside.path().canonicalize().unwrap().parent().unwrap();
 
-    let run = errand.errand(&["run", "--read-only", read_only.path().to_str().unwrap(), "try to escape"]).await;
+    let run =
+        errand.errand(&["run", "--no-plan", "--read-only", read_only.path().to_str().unwrap(), "try to escape"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     errand.mock.assert_clean();
@@ -235,7 +236,7 @@ async fn context_files_at_the_root_of_each_grant_reach_the_system_prompt() {
     errand.write("context.md", "Amounts are in EUR. Clients: Acme, Globex.");
     errand.write("sub/context.md", "not at the root");
 
-    let run = errand.errand(&["run", "--read-only", extra.path().to_str().unwrap(), "check"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--read-only", extra.path().to_str().unwrap(), "check"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let system = errand.mock.requests()[0].system_text();
@@ -267,7 +268,7 @@ async fn rereading_an_unchanged_file_costs_one_line(protocol: Protocol) {
     .await;
     errand.write("report.txt", &"a long line of the quarterly report\n".repeat(200));
 
-    let run = errand.errand(&["run", "read it twice"]).await;
+    let run = errand.errand(&["run", "--no-plan", "read it twice"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let requests = errand.mock.requests();
@@ -293,7 +294,7 @@ async fn max_turns_stops_the_task_and_says_so(protocol: Protocol) {
     )
     .await;
 
-    let run = errand.errand(&["run", "--max-turns", "2", "loop forever"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--max-turns", "2", "loop forever"]).await;
 
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert_eq!(errand.mock.requests().len(), 2);
@@ -310,7 +311,7 @@ async fn max_tokens_stops_the_task_once_the_budget_is_used() {
         vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::tool_call("list_dir", json!({"path": "."}))],
     )
     .await;
-    let run = errand.errand(&["run", "--max-tokens", "100", "--json", "loop"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--max-tokens", "100", "--json", "loop"]).await;
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert_eq!(errand.mock.requests().len(), 1);
     let finished = run.events().pop().unwrap();
@@ -321,7 +322,7 @@ async fn max_tokens_stops_the_task_once_the_budget_is_used() {
 #[tokio::test]
 async fn max_cost_needs_a_priced_model_and_stops_when_spent() {
     let errand = TestErrand::new(Protocol::Openai, vec![]).await;
-    let run = errand.errand(&["run", "--max-cost", "1", "anything"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--max-cost", "1", "anything"]).await;
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no price for model 'test-model'"), "{}", run.stderr);
 
@@ -330,7 +331,7 @@ async fn max_cost_needs_a_priced_model_and_stops_when_spent() {
         vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::tool_call("list_dir", json!({"path": "."}))],
     )
     .await;
-    let run = errand.errand(&["run", "--max-cost", "0.000001", "--json", "loop"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--max-cost", "0.000001", "--json", "loop"]).await;
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert_eq!(errand.mock.requests().len(), 1);
     let usage = run.events().into_iter().find(|e| e["type"] == "Usage").unwrap();
@@ -341,7 +342,7 @@ async fn max_cost_needs_a_priced_model_and_stops_when_spent() {
 #[tokio::test]
 async fn ctrl_c_cancels_saves_the_session_and_exits_130() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::Stall { text: "working".into(), seconds: 60 }]).await;
-    let child = errand.command(&["run", "a long task"]).spawn().unwrap();
+    let child = errand.command(&["run", "--no-plan", "a long task"]).spawn().unwrap();
     errand.wait_for_requests(1).await;
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
@@ -373,11 +374,11 @@ async fn resume_continues_the_transcript(protocol: Protocol) {
         ],
     )
     .await;
-    let first = errand.errand(&["run", "--json", "write a plan"]).await;
+    let first = errand.errand(&["run", "--no-plan", "--json", "write a plan"]).await;
     assert_eq!(first.code, 0, "stderr: {}", first.stderr);
     let id = first.session_id();
 
-    let second = errand.errand(&["resume", &id[..6], "add a second step"]).await;
+    let second = errand.errand(&["resume", "--no-plan", &id[..6], "add a second step"]).await;
 
     assert_eq!(second.code, 0, "stderr: {}", second.stderr);
     assert_eq!(errand.read("plan.md"), "step 1\nstep 2\n");
@@ -402,9 +403,9 @@ async fn resume_after_an_interruption_answers_the_calls_that_never_ran() {
     )
     .await;
     // --max-tokens stops before the second request, after the calls ran; the transcript stays valid.
-    let first = errand.errand(&["run", "--json", "--max-tokens", "1", "list"]).await;
+    let first = errand.errand(&["run", "--no-plan", "--json", "--max-tokens", "1", "list"]).await;
     assert_eq!(first.code, 1);
-    let second = errand.errand(&["resume", &first.session_id(), "go on"]).await;
+    let second = errand.errand(&["resume", "--no-plan", &first.session_id(), "go on"]).await;
     assert_eq!(second.code, 0, "stderr: {}", second.stderr);
     errand.mock.assert_clean();
 }
@@ -412,7 +413,7 @@ async fn resume_after_an_interruption_answers_the_calls_that_never_ran() {
 #[tokio::test]
 async fn sessions_and_show_describe_stored_sessions() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("Hello there.")]).await;
-    let run = errand.errand(&["run", "--json", "greet me"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "greet me"]).await;
     let id = run.session_id();
 
     let listed: serde_json::Value = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
@@ -438,7 +439,7 @@ async fn json_output_is_one_event_per_line_with_sequence_numbers() {
     let errand =
         TestErrand::new(Protocol::Anthropic, vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::text("ok")])
             .await;
-    let run = errand.errand(&["run", "--json", "look"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "look"]).await;
     assert_eq!(run.code, 0);
     let events = run.events();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -454,7 +455,7 @@ async fn json_output_is_one_event_per_line_with_sequence_numbers() {
 #[tokio::test]
 async fn with_no_provider_configured_errand_says_how_to_configure_one() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
-    let mut command = errand.command(&["run", "anything"]);
+    let mut command = errand.command(&["run", "--no-plan", "anything"]);
     command.env_remove("ANTHROPIC_API_KEY").env_remove("ANTHROPIC_BASE_URL");
     let output = command.output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -487,7 +488,7 @@ async fn the_readme_demo_summarizes_the_example_notes() {
         std::fs::copy(entry.path(), errand.folder.path().join(entry.file_name())).unwrap();
     }
 
-    let run = errand.errand(&["run", "Summarize every meeting note into summary.md"]).await;
+    let run = errand.errand(&["run", "--yes", "Summarize every meeting note into summary.md"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     errand.mock.assert_clean();
@@ -497,4 +498,6 @@ async fn the_readme_demo_summarizes_the_example_notes() {
     let reads = requests[2].last_tool_results();
     assert_eq!(reads.len(), 3);
     assert!(reads.iter().all(|r| !r.is_error && r.text.starts_with("1\t# ")), "{reads:?}");
+    assert!(run.stderr.contains("Plan: Write summary.md"), "{}", run.stderr);
+    assert!(run.stderr.contains("✓ step 2 of 2: Write summary.md"), "{}", run.stderr);
 }

@@ -1,9 +1,14 @@
 //! Owns errand's durable state: the SQLite schema and its versioned migrations, and every query against it
-//! (sessions, their messages, their events, the usage of every model request). No other crate writes SQL.
-//! Does not make policy decisions: it stores what the session tells it to.
+//! (sessions, their messages, their events, the usage of every model request); and the undo machinery — the
+//! change journal, the content-addressed object store, undo itself and the trash. No other crate writes SQL.
+//! Does not make policy decisions: it stores what the session tells it to, and changes files only to undo,
+//! trash or restore.
 //!
 //! Messages and events are stored as JSON text the caller serialized, so the store does not depend on the
 //! conversation or event types; sessions and usage are typed, because they are queried by field.
+//!
+//! Beside the database (`errand.db`) live `objects/` (every snapshot, named by its SHA-256) and `trash/`
+//! (everything deleted, one folder per entry), both created on first use.
 //!
 //! # Example
 //!
@@ -27,8 +32,38 @@
 //! assert_eq!(store.session(&session.id)?.status, SessionStatus::Done);
 //! # Ok(()) }
 //! ```
+//!
+//! # Journal and undo
+//!
+//! Every change to a person's files is journaled before it happens and recorded after; undo puts the files
+//! back byte for byte.
+//!
+//! ```
+//! use errand_store::{ChangeOp, PlannedChange, Store, UndoOptions, UndoOutcome};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(&dir.path().join("home/errand.db"))?;
+//! let notes = dir.path().join("notes.txt");
+//! std::fs::write(&notes, "before")?;
+//!
+//! let change = PlannedChange { op: ChangeOp::Modify, path: notes.clone() };
+//! let ids = store.journal_before("session1", "call1", &[change])?; // on Err: do not change anything
+//! std::fs::write(&notes, "after")?;
+//! store.journal_after(&ids)?;
+//!
+//! let report = store.undo("session1", UndoOptions::default())?;
+//! assert_eq!(report.entries[0].outcome, UndoOutcome::Restored);
+//! assert_eq!(std::fs::read_to_string(&notes)?, "before");
+//! # Ok(()) }
+//! ```
 
+mod files;
+mod journal;
 mod migrations;
+mod objects;
+mod trash;
+mod undo;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -36,6 +71,10 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
+
+pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
+pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
+pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
 
 /// The store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +127,136 @@ pub enum StoreError {
         /// Why it could not be read.
         reason: String,
     },
+    /// A path's current state could not be saved before a change, so the change must not happen.
+    #[error("could not save the current content of {} before changing it: {source}; {} — nothing was changed", path.display(), io_hint(source))]
+    Snapshot {
+        /// The path being snapshotted.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A path's state after a change could not be recorded.
+    #[error("could not record what errand changed in {}: {source}; {} — `errand undo` still restores it from the copy saved before the change", path.display(), io_hint(source))]
+    RecordAfter {
+        /// The path changed.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The journal was given a relative path.
+    #[error("errand journals absolute paths only, and got {}; resolve it inside the granted folder first — nothing was changed", path.display())]
+    RelativePath {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A path is a device, socket or pipe.
+    #[error("{} is a special file (a device, socket or pipe); errand only changes regular files, folders and symlinks — nothing was changed", path.display())]
+    SpecialFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// No journal row has this id.
+    #[error("no journal entry has id {id}; pass the ids `journal_before` returned")]
+    NoSuchJournalEntry {
+        /// The id given.
+        id: i64,
+    },
+    /// The object store has no such object.
+    #[error(
+        "the object store holds no object '{id}'; it may have been removed by hand, so that content cannot be shown"
+    )]
+    NoSuchObject {
+        /// The id asked for.
+        id: String,
+    },
+    /// An object exists but could not be read.
+    #[error("could not read object {id} at {}: {source}; {}", path.display(), io_hint(source))]
+    ObjectRead {
+        /// The object id.
+        id: String,
+        /// Its file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Nothing exists at a path given to the trash.
+    #[error("there is nothing at {} to move to the trash; check the path", path.display())]
+    NothingToTrash {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A path could not be moved into the trash.
+    #[error("could not move {} to the trash: {source}; {} — it was left where it was", path.display(), io_hint(source))]
+    TrashPut {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A path was copied into the trash (across filesystems) but the original could not be removed.
+    #[error("copied {} into the trash (entry {id}) but could not remove the original: {source}; remove what is left of it by hand", path.display())]
+    TrashPartial {
+        /// The path.
+        path: PathBuf,
+        /// The trash entry holding the copy.
+        id: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// No trash entry has this id or prefix.
+    #[error("no trash entry matches '{id}'; `errand trash` lists what the trash holds")]
+    NoSuchTrashEntry {
+        /// What was asked for.
+        id: String,
+    },
+    /// Several trash entries start with this prefix.
+    #[error("'{prefix}' matches {count} trash entries; type more of the id")]
+    AmbiguousTrashEntry {
+        /// What was asked for.
+        prefix: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// Something occupies the path a trash entry would be restored to.
+    #[error("cannot restore trash entry {id}: {} exists again; move it away, then restore the entry again", path.display())]
+    TrashOccupied {
+        /// The entry.
+        id: String,
+        /// Its original path.
+        path: PathBuf,
+    },
+    /// A trash entry could not be put back.
+    #[error("could not restore trash entry {id} to {}: {source}; {} — the entry stays in the trash", path.display(), io_hint(source))]
+    TrashRestore {
+        /// The entry.
+        id: String,
+        /// Its original path.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A trash entry could not be removed for good.
+    #[error("could not remove trash entry {id} at {}: {source}; {}", path.display(), io_hint(source))]
+    TrashEmpty {
+        /// The entry.
+        id: String,
+        /// Its folder in the trash.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// What a person can do about a failed file operation.
+fn io_hint(error: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => "free some space",
+        ErrorKind::PermissionDenied => "check the permissions of the path and its folder",
+        ErrorKind::ReadOnlyFilesystem => "the filesystem is read-only; remount it writable",
+        ErrorKind::NotFound => "it is no longer there",
+        _ => "check the path and try again",
+    }
 }
 
 /// Where a session stands.
@@ -100,6 +269,8 @@ pub enum SessionStatus {
     Done,
     /// Stopped by a limit (turns, tokens, cost).
     Stopped,
+    /// The person rejected the plan (or none could approve it); nothing was changed.
+    Rejected,
     /// Cancelled by the person (Ctrl-C).
     Cancelled,
     /// Ended by an error.
@@ -113,6 +284,7 @@ impl SessionStatus {
             SessionStatus::Running => "running",
             SessionStatus::Done => "done",
             SessionStatus::Stopped => "stopped",
+            SessionStatus::Rejected => "rejected",
             SessionStatus::Cancelled => "cancelled",
             SessionStatus::Failed => "failed",
         }
@@ -123,6 +295,7 @@ impl SessionStatus {
             "running" => SessionStatus::Running,
             "done" => SessionStatus::Done,
             "stopped" => SessionStatus::Stopped,
+            "rejected" => SessionStatus::Rejected,
             "cancelled" => SessionStatus::Cancelled,
             "failed" => SessionStatus::Failed,
             other => {
@@ -246,6 +419,8 @@ pub struct UsageTotals {
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// The folder holding the database, `objects/` and `trash/`.
+    data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Store {
@@ -284,7 +459,18 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_error(Box::new(e)))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(Box::new(e)))?;
         migrations::apply(&mut conn, path)?;
-        Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf() })
+        let data_dir = files::parent_of(path).to_path_buf();
+        Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf(), data_dir })
+    }
+
+    /// The object store's folder (created on first use).
+    pub(crate) fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+
+    /// The trash's folder (created on first use).
+    pub(crate) fn trash_dir(&self) -> PathBuf {
+        self.data_dir.join("trash")
     }
 
     /// The database file.
@@ -542,4 +728,20 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawSession> {
         row.get(2)?,
         row.get(8)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_while_snapshotting_says_what_to_do_and_that_nothing_changed() {
+        let error =
+            StoreError::Snapshot { path: "/home/me/notes.txt".into(), source: std::io::Error::from_raw_os_error(28) };
+        assert_eq!(
+            error.to_string(),
+            "could not save the current content of /home/me/notes.txt before changing it: No space left on device \
+             (os error 28); free some space — nothing was changed"
+        );
+    }
 }

@@ -52,6 +52,59 @@ const MIGRATIONS: &[&str] = &[
         created_at         TEXT NOT NULL
     );
     CREATE INDEX usage_session ON usage (session_id);",
+    // 2: the change journal (one row per path a tool call changes, with its state before and after), the
+    // trash, and a record of every undo. Paths are BLOBs of their raw bytes: Linux paths need not be UTF-8.
+    // No foreign key to sessions: undo works from the journal rows alone, whatever happens to the session.
+    // A state is (kind, object, mode, size, target) with kind 'absent', 'file', 'directory' or 'symlink'.
+    "CREATE TABLE journal (
+        id              INTEGER PRIMARY KEY,
+        session_id      TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        call_id         TEXT NOT NULL,
+        op              TEXT NOT NULL,
+        path            BLOB NOT NULL,
+        to_path         BLOB,
+        prior_kind      TEXT NOT NULL,
+        prior_object    TEXT,
+        prior_mode      INTEGER,
+        prior_size      INTEGER,
+        prior_target    BLOB,
+        to_prior_kind   TEXT,
+        to_prior_object TEXT,
+        to_prior_mode   INTEGER,
+        to_prior_size   INTEGER,
+        to_prior_target BLOB,
+        after_kind      TEXT,
+        after_object    TEXT,
+        after_mode      INTEGER,
+        after_size      INTEGER,
+        after_target    BLOB,
+        trash_id        TEXT,
+        created_at      TEXT NOT NULL,
+        after_at        TEXT,
+        UNIQUE (session_id, seq)
+    );
+    CREATE INDEX journal_path ON journal (session_id, path);
+    CREATE TABLE trash (
+        id            TEXT PRIMARY KEY,
+        session_id    TEXT,
+        original_path BLOB NOT NULL,
+        kind          TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        origin        TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        deleted_at    TEXT NOT NULL,
+        restored_at   TEXT
+    );
+    CREATE INDEX trash_original_path ON trash (original_path);
+    CREATE TABLE undos (
+        id         INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        forced     INTEGER NOT NULL,
+        report     TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX undos_session ON undos (session_id);",
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,5 @@
 //! Owns the [`Tool`] trait and errand's built-in tools: the file tools (`list_dir`, `read_file`, `glob`,
-//! `grep`, `write_file`, `edit_file`, `move_path`), each confined to the granted folders, with bounded
+//! `grep`, `write_file`, `edit_file`, `move_path`, `delete_path`), each confined to the granted folders, with bounded
 //! output and results that carry their provenance. Does not call the model.
 //!
 //! The [`ReadLedger`] remembers which file contents the model has already seen, so re-reading an unchanged
@@ -11,14 +11,14 @@
 //! use std::sync::Arc;
 //!
 //! use errand_sandbox::{GrantMode, Grants};
-//! use errand_tools::{ReadLedger, ToolContext, builtin_tools};
+//! use errand_tools::{NoTrash, ReadLedger, ToolContext, builtin_tools};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let folder = tempfile::tempdir()?;
 //! std::fs::write(folder.path().join("a.md"), "hello\n")?;
 //! let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)])?;
-//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1 };
+//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash: Arc::new(NoTrash), staging: None };
 //!
 //! let tools = builtin_tools();
 //! let read_file = tools.iter().find(|tool| tool.name() == "read_file").ok_or("no read_file")?;
@@ -39,7 +39,7 @@ pub use ledger::ReadLedger;
 pub use tool::*;
 
 /// The built-in file tools, in the order they are offered to the model: `list_dir`, `read_file`, `glob`,
-/// `grep`, `write_file`, `edit_file`, `move_path`.
+/// `grep`, `write_file`, `edit_file`, `move_path`, `delete_path`. The first four only read.
 pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
     vec![
         Arc::new(files::list_dir::ListDir),
@@ -49,6 +49,7 @@ pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
         Arc::new(files::write_file::WriteFile),
         Arc::new(files::edit_file::EditFile),
         Arc::new(files::move_path::MovePath),
+        Arc::new(files::delete_path::DeletePath),
     ]
 }
 
@@ -59,11 +60,21 @@ mod tests {
     #[test]
     fn builtin_tools_come_in_the_documented_order() {
         let names: Vec<&str> = builtin_tools().iter().map(|tool| tool.name()).collect();
-        assert_eq!(names, ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path"]);
+        assert_eq!(
+            names,
+            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"]
+        );
     }
 
     #[test]
-    fn the_seven_specs_fit_in_3000_bytes_of_json() {
+    fn only_the_four_reading_tools_claim_not_to_mutate() {
+        let readers: Vec<&str> =
+            builtin_tools().iter().filter(|tool| !tool.mutates()).map(|tool| tool.name()).collect();
+        assert_eq!(readers, ["list_dir", "read_file", "glob", "grep"]);
+    }
+
+    #[test]
+    fn the_specs_fit_in_3000_bytes_of_json() {
         let specs: Vec<_> = builtin_tools().iter().map(|tool| tool.spec()).collect();
         let bytes: usize = specs.iter().map(|spec| serde_json::to_vec(spec).unwrap().len()).sum();
         assert!(bytes <= 3000, "the tool specs take {bytes} bytes; keep descriptions and schemas short");

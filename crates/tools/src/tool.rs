@@ -1,6 +1,6 @@
 //! The [`Tool`] trait and what flows in and out of a tool call.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use errand_model::{ContentBlock, ToolSpec};
@@ -30,6 +30,12 @@ pub trait Tool: Send + Sync {
     /// Runs the call.
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput>;
 
+    /// Whether any call can change something. Tools that only read say `false`, and are the only ones
+    /// offered before a plan is approved.
+    fn mutates(&self) -> bool {
+        true
+    }
+
     /// The spec sent to the model.
     fn spec(&self) -> ToolSpec {
         ToolSpec {
@@ -37,6 +43,24 @@ pub trait Tool: Send + Sync {
             description: self.description().to_string(),
             input_schema: self.input_schema(),
         }
+    }
+}
+
+/// Where deleted things go. The session provides it, backed by errand's trash, so no tool ever unlinks a
+/// person's file.
+pub trait Trash: Send + Sync {
+    /// Moves `path` (a file, folder or symlink) into the trash; returns the trash entry's id, or a message
+    /// saying why it could not.
+    fn put(&self, path: &Path) -> Result<String, String>;
+}
+
+/// A [`Trash`] that refuses every delete: for contexts that must never delete.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTrash;
+
+impl Trash for NoTrash {
+    fn put(&self, path: &Path) -> Result<String, String> {
+        Err(format!("cannot delete {}: deleting is not available here", path.display()))
     }
 }
 
@@ -49,6 +73,11 @@ pub struct ToolContext {
     pub ledger: Arc<ReadLedger>,
     /// The current turn number (1-based), for "unchanged since turn N".
     pub turn: u32,
+    /// Where `delete_path` puts what it deletes.
+    pub trash: Arc<dyn Trash>,
+    /// errand's own folder for temporary files, so an interrupted write leaves nothing in a granted folder
+    /// (used when on the same file system as the target).
+    pub staging: Option<PathBuf>,
 }
 
 /// Where a piece of content came from. Carried on every tool result so the session can track taint.
@@ -121,6 +150,11 @@ pub enum ChangeKind {
         /// Where it was.
         from: PathBuf,
     },
+    /// It was moved into errand's trash.
+    Deleted {
+        /// The trash entry, for `errand trash restore`.
+        trash_id: String,
+    },
 }
 
 /// What a tool call will touch, declared before it runs. Paths are absolute and resolved inside the grants.
@@ -138,9 +172,15 @@ pub struct Effects {
     /// Paths moved, as (from, to).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<(PathBuf, PathBuf)>,
-    /// Paths deleted.
+    /// Paths deleted (moved to errand's trash).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delete: Vec<PathBuf>,
+    /// Commands run, as the command line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// Network hosts reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl Effects {

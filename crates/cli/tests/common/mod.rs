@@ -114,6 +114,40 @@ impl TestErrand {
         }
     }
 
+    /// Runs `errand ARGS` in a pseudo-terminal (through `script`), typing `answers` at its prompts. Returns the
+    /// terminal's whole output as stdout.
+    pub async fn errand_at_terminal(&self, args: &[&str], answers: &str) -> Finished {
+        let probe = self.command(args);
+        let std = probe.as_std();
+        let mut line = shell_quote(std.get_program().to_str().unwrap());
+        for arg in std.get_args() {
+            line.push(' ');
+            line.push_str(&shell_quote(arg.to_str().unwrap()));
+        }
+        let mut command = tokio::process::Command::new("script");
+        command.args(["-qefc", &line, "/dev/null"]).current_dir(self.folder.path());
+        for (key, value) in std.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn().expect("script (util-linux) runs");
+        let mut stdin = child.stdin.take().unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, answers.as_bytes()).await.unwrap();
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("errand finishes within 60 s")
+            .unwrap();
+        drop(stdin);
+        Finished {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Waits until the mock has received `count` requests (at most 20 s).
     pub async fn wait_for_requests(&self, count: usize) {
         for _ in 0..1000 {
@@ -131,6 +165,33 @@ impl TestErrand {
         assert_eq!(shown.code, 0, "show failed: {}", shown.stderr);
         serde_json::from_str(&shown.stdout).expect("show --json prints JSON")
     }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Every file and folder under `root` with its bytes and mode bits: two equal snapshots mean two trees
+/// identical byte for byte.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, (Option<Vec<u8>>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let relative = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                stack.push(path);
+                entries.insert(relative, (None, mode));
+            } else {
+                entries.insert(relative, (Some(std::fs::read(&path).unwrap()), mode));
+            }
+        }
+    }
+    entries
 }
 
 /// Both wire protocols, for tests that must pass on each.

@@ -100,7 +100,8 @@ fn edit(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     }
     let edited =
         if replace_all { content.replace(old.as_str(), &new) } else { content.replacen(old.as_str(), &new, 1) };
-    write_atomically(&path, edited.as_bytes()).map_err(|error| format!("could not write {shown}: {error}"))?;
+    write_atomically(&path, edited.as_bytes(), ctx.staging.as_deref())
+        .map_err(|error| format!("could not write {shown}: {error}"))?;
     // The model saw only its replacement, not the whole new content.
     ctx.ledger.forget(&path);
     let plural = if occurrences == 1 { "" } else { "s" };

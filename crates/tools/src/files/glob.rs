@@ -43,6 +43,10 @@ impl Tool for Glob {
         })
     }
 
+    fn mutates(&self) -> bool {
+        false
+    }
+
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
         let args: Args = parse_args(self.name(), &self.input_schema(), input)?;
         let base = ctx.grants.resolve(args.path.as_deref().unwrap_or("."), Access::Read)?;

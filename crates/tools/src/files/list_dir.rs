@@ -37,6 +37,10 @@ impl Tool for ListDir {
         json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
     }
 
+    fn mutates(&self) -> bool {
+        false
+    }
+
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
         let args: Args = parse_args(self.name(), &self.input_schema(), input)?;
         Ok(Effects { read: vec![ctx.grants.resolve(&args.path, Access::Read)?], ..Effects::default() })

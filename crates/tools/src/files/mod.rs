@@ -1,6 +1,7 @@
 //! The built-in file tools, one module each, and what they share: argument checking against the schema,
 //! running blocking file work off the async runtime, and atomic writes.
 
+pub(crate) mod delete_path;
 pub(crate) mod edit_file;
 pub(crate) mod glob;
 pub(crate) mod grep;
@@ -82,15 +83,19 @@ pub(crate) async fn run_blocking(tool: &'static str, work: impl FnOnce() -> Tool
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, written and synced, then
-/// renamed over `path`, then the folder synced so the rename survives a crash. Keeps the permissions of
-/// a file it replaces; a new file gets the usual `0666` minus the umask.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` atomically: a temporary file, written and synced, then renamed over `path`, then
+/// the folder synced so the rename survives a crash. Keeps the permissions of a file it replaces; a new file
+/// gets the usual `0666` minus the umask.
+///
+/// The temporary file lives in `staging` (errand's own folder) when that is on the same file system, so even
+/// `kill -9` mid-write leaves nothing in the person's folder; otherwise it lives beside `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], staging: Option<&Path>) -> io::Result<()> {
     let parent =
         path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no parent folder"))?;
     let old_permissions = fs::metadata(path).ok().map(|metadata| metadata.permissions());
+    let folder = staging.filter(|staging| same_file_system(staging, parent)).unwrap_or(parent);
     let mut temporary =
-        tempfile::Builder::new().prefix(".errand-").permissions(Permissions::from_mode(0o666)).tempfile_in(parent)?;
+        tempfile::Builder::new().prefix(".errand-").permissions(Permissions::from_mode(0o666)).tempfile_in(folder)?;
     temporary.write_all(bytes)?;
     if let Some(permissions) = old_permissions {
         temporary.as_file().set_permissions(permissions)?;
@@ -98,6 +103,14 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|error| error.error)?;
     File::open(parent)?.sync_all()
+}
+
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
 }
 
 /// Creates the folders above `path` that are missing.

@@ -58,6 +58,10 @@ impl Tool for ReadFile {
         })
     }
 
+    fn mutates(&self) -> bool {
+        false
+    }
+
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
         let args: Args = parse_args(self.name(), &self.input_schema(), input)?;
         Ok(Effects { read: vec![ctx.grants.resolve(&args.path, Access::Read)?], ..Effects::default() })

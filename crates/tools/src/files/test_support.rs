@@ -11,7 +11,21 @@ use errand_sandbox::{GrantMode, Grants};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::{ReadLedger, Tool, ToolContext, ToolOutput};
+use crate::{ReadLedger, Tool, ToolContext, ToolOutput, Trash};
+
+/// A trash that renames into a folder, numbering entries.
+pub(crate) struct FolderTrash {
+    pub(crate) folder: PathBuf,
+}
+
+impl Trash for FolderTrash {
+    fn put(&self, path: &Path) -> Result<String, String> {
+        fs::create_dir_all(&self.folder).map_err(|e| e.to_string())?;
+        let id = fs::read_dir(&self.folder).map_err(|e| e.to_string())?.count().to_string();
+        fs::rename(path, self.folder.join(&id)).map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+}
 
 pub(crate) struct Fixture {
     _temp: TempDir,
@@ -38,7 +52,11 @@ impl Fixture {
         fs::write(outside.join("secret.txt"), "secret\n").unwrap();
         let grants =
             Grants::new(vec![(root.clone(), GrantMode::ReadWrite), (read_only.clone(), GrantMode::ReadOnly)]).unwrap();
-        let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1 };
+        let trash = Arc::new(FolderTrash { folder: base.join("trash") });
+        let staging = Some(base.join("staging"));
+        fs::create_dir(base.join("staging")).unwrap();
+        let ctx =
+            ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash, staging };
         Self { _temp: temp, root, read_only, outside, ctx }
     }
 

@@ -69,7 +69,7 @@ fn write(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     };
     let failed = |error: std::io::Error| format!("could not write {shown}: {error}");
     create_parent_folders(&path).map_err(failed)?;
-    write_atomically(&path, args.content.as_bytes()).map_err(failed)?;
+    write_atomically(&path, args.content.as_bytes(), ctx.staging.as_deref()).map_err(failed)?;
     // The model wrote these bytes itself, so it knows them: a read right after costs one line.
     ctx.ledger.record(&path, args.content.as_bytes(), ctx.turn);
     let (verb, kind) = if existed { ("replaced", ChangeKind::Modified) } else { ("created", ChangeKind::Created) };

@@ -1,0 +1,392 @@
+//! Running one turn's tool calls: the plan tools, the permission gate (asking the person when the policy
+//! says so), the journal around every change, and concurrency for calls that do not conflict.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use errand_model::{ContentBlock, ToolCall};
+use errand_store::{ChangeOp, PlannedChange};
+use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
+use tokio_util::sync::CancellationToken;
+
+use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
+use crate::event::{EventMsg, RunSummary};
+use crate::plan::{self, Plan, Step, StepStatus};
+use crate::policy::{ApprovedPlan, Decision, PlanGate};
+use crate::session::{End, PlanState, Session, tool_summary};
+use crate::{AgentError, transcript};
+
+/// A call cleared to run, waiting for its batch.
+struct Ready {
+    index: usize,
+    tool: Arc<dyn Tool>,
+    effects: Effects,
+}
+
+impl Session {
+    /// Runs one turn's tool calls and returns their results in call order, and how the task ends if one of
+    /// them ended it (a rejected plan, a cancel while asking). Calls whose declared effects do not conflict
+    /// run concurrently; a call that conflicts with an earlier one waits for it.
+    pub(crate) async fn run_tools(
+        &mut self,
+        calls: Vec<ToolCall>,
+        summary: &mut RunSummary,
+        cancel: &CancellationToken,
+    ) -> Result<(Vec<ContentBlock>, Option<End>), AgentError> {
+        let mut outputs: Vec<Option<(ToolOutput, u64)>> = vec![None; calls.len()];
+        let mut batch: Vec<Ready> = Vec::new();
+        let mut ended = None;
+        for (index, call) in calls.iter().enumerate() {
+            if ended.is_some() {
+                break;
+            }
+            if call.name == plan::PROPOSE_PLAN || call.name == plan::UPDATE_PLAN {
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+                self.emit(EventMsg::ToolStarted {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    input: call.input.clone(),
+                })?;
+                let output = if call.name == plan::PROPOSE_PLAN {
+                    let (output, end) = self.review_plan(call, cancel).await?;
+                    ended = end;
+                    output
+                } else {
+                    self.update_plan(call)?
+                };
+                outputs[index] = Some((output, 0));
+                continue;
+            }
+            let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
+                None => Err(format!(
+                    "unknown tool '{}'; the tools are: {}",
+                    call.name,
+                    self.tools.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                )),
+                Some(tool) => {
+                    let context = self.tool_context();
+                    tool.effects(&call.input, &context)
+                        .map(|effects| (tool.clone(), effects))
+                        .map_err(|e| e.to_string())
+                }
+            };
+            let (tool, effects) = match prepared {
+                Ok(prepared) => prepared,
+                Err(message) => {
+                    self.emit(EventMsg::PermissionDecided {
+                        call_id: call.id.clone(),
+                        tool: call.name.clone(),
+                        decision: "deny".into(),
+                        reason: Some(message.clone()),
+                    })?;
+                    self.emit(EventMsg::ToolStarted {
+                        call_id: call.id.clone(),
+                        tool: call.name.clone(),
+                        input: call.input.clone(),
+                    })?;
+                    outputs[index] = Some((ToolOutput::error(message), 0));
+                    continue;
+                }
+            };
+            let decision = self.policy.decide(&call.name, &effects, &self.grants, &self.plan_gate());
+            let (word, reason) = match &decision {
+                Decision::Allow => ("allow", None),
+                Decision::Ask(reason) => ("ask", Some(reason.clone())),
+                Decision::Deny(reason) => ("deny", Some(reason.clone())),
+            };
+            self.emit(EventMsg::PermissionDecided {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                decision: word.into(),
+                reason,
+            })?;
+            let refusal = match decision {
+                Decision::Allow => None,
+                Decision::Deny(reason) => Some(format!("denied: {reason}")),
+                Decision::Ask(reason) => {
+                    // Earlier calls run first, so the person is asked with their results already shown.
+                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+                    match self.ask(call, reason, cancel).await? {
+                        Ok(()) => None,
+                        Err(Some(refusal)) => Some(refusal),
+                        Err(None) => {
+                            ended = Some(End::Cancelled);
+                            Some(transcript::NOT_RUN.to_string())
+                        }
+                    }
+                }
+            };
+            if let Some(refusal) = refusal {
+                self.emit(EventMsg::ToolStarted {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    input: call.input.clone(),
+                })?;
+                outputs[index] = Some((ToolOutput::error(refusal), 0));
+                continue;
+            }
+            if batch.iter().any(|ready| ready.effects.conflicts_with(&effects)) {
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+            }
+            batch.push(Ready { index, tool, effects });
+        }
+        self.run_batch(&calls, batch, &mut outputs).await?;
+
+        let mut results = Vec::with_capacity(calls.len());
+        for (call, output) in calls.iter().zip(outputs) {
+            let (output, duration_ms) = output.unwrap_or_else(|| (ToolOutput::error(transcript::NOT_RUN), 0));
+            summary.tool_calls += 1;
+            self.emit(EventMsg::ToolFinished {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                is_error: output.is_error,
+                summary: tool_summary(&output.content, output.is_error),
+                duration_ms,
+            })?;
+            for change in &output.changed {
+                if !summary.files_changed.contains(&change.path) {
+                    summary.files_changed.push(change.path.clone());
+                }
+                let (kind, from, trash_id) = match &change.kind {
+                    ChangeKind::Created => ("created", None, None),
+                    ChangeKind::Modified => ("modified", None, None),
+                    ChangeKind::Moved { from } => ("moved", Some(from.clone()), None),
+                    ChangeKind::Deleted { trash_id } => ("deleted", None, Some(trash_id.clone())),
+                };
+                self.emit(EventMsg::FileChanged {
+                    path: change.path.clone(),
+                    change: kind.to_string(),
+                    from,
+                    trash_id,
+                })?;
+            }
+            results.push(ContentBlock::ToolResult {
+                tool_use_id: call.id.clone(),
+                content: output.content,
+                is_error: output.is_error,
+            });
+        }
+        Ok((results, ended))
+    }
+
+    pub(crate) fn tool_context(&self) -> ToolContext {
+        ToolContext {
+            grants: self.grants.clone(),
+            ledger: self.ledger.clone(),
+            turn: self.turn,
+            trash: self.trash.clone(),
+            staging: self.staging.clone(),
+        }
+    }
+
+    fn plan_gate(&self) -> PlanGate {
+        match &self.plan {
+            PlanState::Off => PlanGate::Off,
+            PlanState::Planning => PlanGate::Pending,
+            PlanState::Approved { plan, by_person, .. } => PlanGate::Approved(ApprovedPlan {
+                create: plan.effects.create.clone(),
+                modify: plan.effects.modify.clone(),
+                moves: plan.effects.moves.clone(),
+                delete: plan.effects.delete.clone(),
+                deletes_granted: *by_person,
+            }),
+        }
+    }
+
+    /// Asks the person about one call. `Ok(())` to run it, `Err(Some(why))` when refused, `Err(None)` when
+    /// the task was cancelled while waiting.
+    async fn ask(
+        &mut self,
+        call: &ToolCall,
+        reason: String,
+        cancel: &CancellationToken,
+    ) -> Result<Result<(), Option<String>>, AgentError> {
+        let request =
+            ApprovalRequest { call_id: call.id.clone(), tool: call.name.clone(), input: call.input.clone(), reason };
+        self.emit(EventMsg::ApprovalRequested(request.clone()))?;
+        let (answer, by) = match self.approver.clone() {
+            Some(approver) => {
+                let answer = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(Err(None)),
+                    answer = approver.approve(&request) => answer,
+                };
+                (answer, "person")
+            }
+            None => {
+                let reason = format!(
+                    "{} needs approval, and no one is at a terminal to ask; rerun with --allow '{}'{} to permit it",
+                    request.reason,
+                    call.name,
+                    if request.reason.contains("delet") { " or --allow-delete" } else { "" }
+                );
+                (ApprovalAnswer::Deny { reason: Some(reason) }, "no terminal")
+            }
+        };
+        self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.into() })?;
+        Ok(match answer {
+            ApprovalAnswer::AllowOnce => Ok(()),
+            ApprovalAnswer::AllowSession => {
+                self.policy.allow_for_session(&call.name);
+                Ok(())
+            }
+            ApprovalAnswer::Deny { reason: Some(reason) } if by == "no terminal" => {
+                Err(Some(format!("denied: {reason}")))
+            }
+            ApprovalAnswer::Deny { reason } => Err(Some(match reason.filter(|r| !r.trim().is_empty()) {
+                Some(reason) => format!("the person denied this: {reason}"),
+                None => "the person denied this".to_string(),
+            })),
+        })
+    }
+
+    /// `propose_plan`: shows the plan to the person and acts on the verdict.
+    async fn review_plan(
+        &mut self,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+    ) -> Result<(ToolOutput, Option<End>), AgentError> {
+        if matches!(self.plan, PlanState::Off) {
+            return Ok((
+                ToolOutput::error("plan mode is off for this task (--no-plan); make the changes directly"),
+                None,
+            ));
+        }
+        let plan = match Plan::from_input(&call.input) {
+            Ok(plan) => plan,
+            Err(message) => return Ok((ToolOutput::error(message), None)),
+        };
+        self.emit(EventMsg::PlanProposed { call_id: call.id.clone(), plan: plan.clone() })?;
+        let (review, by) = if self.options.auto_approve_plan {
+            (PlanReview::Approve, "--yes")
+        } else if let Some(approver) = self.approver.clone() {
+            let review = tokio::select! {
+                _ = cancel.cancelled() => return Ok((ToolOutput::error(transcript::NOT_RUN), Some(End::Cancelled))),
+                review = approver.review_plan(&plan) => review,
+            };
+            (review, "person")
+        } else {
+            (PlanReview::Reject, "no terminal")
+        };
+        self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.into() })?;
+        Ok(match review {
+            PlanReview::Approve => {
+                let steps: Vec<Step> = plan
+                    .steps
+                    .iter()
+                    .map(|text| Step { text: text.clone(), status: StepStatus::Pending, note: None })
+                    .collect();
+                self.emit(EventMsg::TaskListChanged { steps: steps.clone(), current: None })?;
+                let count = steps.len();
+                self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == "person" };
+                let output = ToolOutput::text(format!(
+                    "The plan is approved. Carry it out: its {count} steps are the checklist; mark each with update_plan \
+                     (in_progress when you start it, done when finished). The tools that change files are now available."
+                ));
+                (output, None)
+            }
+            PlanReview::Revise { feedback } => {
+                let output = ToolOutput::text(format!(
+                    "The person wants the plan changed: {feedback}\nPropose a revised plan with propose_plan."
+                ));
+                (output, None)
+            }
+            PlanReview::Reject if by == "no terminal" => (
+                ToolOutput::error("the plan was not approved: no one is at a terminal to approve it"),
+                Some(End::Rejected(
+                    "the plan needs approval and no one is at a terminal to approve it; rerun with --yes to approve \
+                     plans without asking, or with --no-plan; nothing was changed"
+                        .into(),
+                )),
+            ),
+            PlanReview::Reject => (
+                ToolOutput::error("the person rejected the plan; stop here"),
+                Some(End::Rejected("you rejected the plan; nothing was changed".into())),
+            ),
+        })
+    }
+
+    /// `update_plan`: moves a checklist step.
+    fn update_plan(&mut self, call: &ToolCall) -> Result<ToolOutput, AgentError> {
+        let PlanState::Approved { steps, .. } = &mut self.plan else {
+            return Ok(ToolOutput::error("there is no approved plan to update; propose one with propose_plan first"));
+        };
+        match plan::update_checklist(steps, &call.input) {
+            Ok((message, index)) => {
+                let steps = steps.clone();
+                let current = (steps[index].status == StepStatus::InProgress).then_some(index);
+                self.emit(EventMsg::TaskListChanged { steps, current })?;
+                Ok(ToolOutput::text(message))
+            }
+            Err(message) => Ok(ToolOutput::error(message)),
+        }
+    }
+
+    /// Runs a batch of cleared calls concurrently, each change journaled before it happens.
+    async fn run_batch(
+        &self,
+        calls: &[ToolCall],
+        batch: Vec<Ready>,
+        outputs: &mut [Option<(ToolOutput, u64)>],
+    ) -> Result<(), AgentError> {
+        let context = self.tool_context();
+        let mut runs = Vec::with_capacity(batch.len());
+        for ready in batch {
+            let call = &calls[ready.index];
+            self.emit(EventMsg::ToolStarted {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                input: call.input.clone(),
+            })?;
+            let changes = planned_changes(&ready.effects);
+            let journal = if changes.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.store.journal_before(&self.id, &call.id, &changes)
+            };
+            match journal {
+                Ok(ids) => runs.push((ready, ids)),
+                Err(error) => {
+                    // No journal row, no change: the promise that every change can be undone comes first.
+                    let message = format!("not done: errand could not journal this change first ({error})");
+                    outputs[ready.index] = Some((ToolOutput::error(message), 0));
+                }
+            }
+        }
+        let context = &context;
+        let runs = runs.into_iter().map(|(ready, ids)| {
+            let input = calls[ready.index].input.clone();
+            async move {
+                let started = Instant::now();
+                let output = ready.tool.run(input, context).await;
+                (ready.index, ids, output, started.elapsed().as_millis() as u64)
+            }
+        });
+        for (index, ids, output, duration_ms) in futures::future::join_all(runs).await {
+            if !ids.is_empty()
+                && let Err(error) = self.store.journal_after(&ids)
+            {
+                // The change happened and its prior state is saved; undo still works without the after state.
+                self.emit(EventMsg::Warning {
+                    message: format!("could not record the result of a change in the journal: {error}"),
+                })?;
+            }
+            outputs[index] = Some((output, duration_ms));
+        }
+        Ok(())
+    }
+}
+
+/// The journal's view of a call's declared effects.
+fn planned_changes(effects: &Effects) -> Vec<PlannedChange> {
+    let mut changes = Vec::new();
+    changes.extend(effects.create.iter().map(|path| PlannedChange { op: ChangeOp::Create, path: path.clone() }));
+    changes.extend(effects.modify.iter().map(|path| PlannedChange { op: ChangeOp::Modify, path: path.clone() }));
+    changes.extend(
+        effects
+            .moves
+            .iter()
+            .map(|(from, to)| PlannedChange { op: ChangeOp::Move { to: to.clone() }, path: from.clone() }),
+    );
+    changes.extend(effects.delete.iter().map(|path| PlannedChange { op: ChangeOp::Delete, path: path.clone() }));
+    changes
+}

@@ -1,0 +1,184 @@
+//! `errand changes`, `errand undo` and `errand trash`: what sessions changed, and getting it back.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use errand_store::{ChangeKind, ChangeRecord, PathState, Store, UndoOptions, UndoOutcome};
+
+use crate::commands::{Failure, Setup, usage_error};
+use crate::render::thousands;
+use crate::{EXIT_DONE, EXIT_ERROR, TrashCommand};
+
+/// Diffs longer than this many lines are cut.
+const DIFF_LINES: usize = 200;
+
+pub(crate) fn changes(id: &str, json: bool) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let session = store.session(id).map_err(usage_error)?;
+    let records = store.changes(&session.id)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records).context("serialize changes")?);
+        return Ok(EXIT_DONE);
+    }
+    if records.is_empty() {
+        println!("session {} changed nothing", session.id);
+        return Ok(EXIT_DONE);
+    }
+    let primary = primary_folder(&session.settings);
+    for record in &records {
+        let shown = relative(&record.path, primary.as_deref());
+        match (&record.op, &record.to) {
+            (ChangeKind::Moved, Some(to)) => println!("{:<8} {shown} → {}", "moved", relative(to, primary.as_deref())),
+            (ChangeKind::Mkdir, _) => println!("{:<8} {shown}/", "created"),
+            (ChangeKind::Deleted, _) => {
+                let what = if matches!(record.prior, PathState::Directory) { "folder, " } else { "" };
+                let trash = record
+                    .trash_entry
+                    .as_deref()
+                    .map(|id| format!(" ({what}in errand's trash as {id})"))
+                    .unwrap_or_default();
+                println!("{:<8} {shown}{trash}", "deleted");
+            }
+            (op, _) => {
+                let verb = if matches!(op, ChangeKind::Created) { "created" } else { "modified" };
+                println!("{verb:<8} {shown}");
+                print_diff(&store, record, &shown);
+            }
+        }
+    }
+    Ok(EXIT_DONE)
+}
+
+/// A unified diff of a text file's content before and after the change.
+fn print_diff(store: &Store, record: &ChangeRecord, shown: &str) {
+    let content = |state: &PathState| -> Option<Option<String>> {
+        match state {
+            PathState::Absent => Some(Some(String::new())),
+            PathState::File { object, .. } => {
+                let bytes = store.object(object).ok()?;
+                Some(String::from_utf8(bytes).ok().filter(|text| !text.contains('\0')))
+            }
+            _ => None,
+        }
+    };
+    let Some(after) = &record.after else {
+        println!("  (the result was not recorded: errand stopped during this change)");
+        return;
+    };
+    let (Some(Some(old)), Some(Some(new))) = (content(&record.prior), content(after)) else {
+        if let PathState::File { size, .. } = after {
+            println!("  (binary, {} bytes)", thousands(*size));
+        }
+        return;
+    };
+    if old == new {
+        println!("  (content unchanged)");
+        return;
+    }
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    let text = diff.unified_diff().context_radius(2).header(&format!("a/{shown}"), &format!("b/{shown}")).to_string();
+    let total = text.lines().count();
+    for line in text.lines().take(DIFF_LINES) {
+        println!("  {line}");
+    }
+    if total > DIFF_LINES {
+        println!("  … {} more diff lines (errand changes --json has the objects)", total - DIFF_LINES);
+    }
+}
+
+pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let session = store.session(id).map_err(usage_error)?;
+    let report = store.undo(&session.id, UndoOptions { dry_run, force })?;
+    let code = if report.is_complete() { EXIT_DONE } else { EXIT_ERROR };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).context("serialize the undo report")?);
+        return Ok(code);
+    }
+    let primary = primary_folder(&session.settings);
+    if report.entries.is_empty() {
+        println!("session {} changed nothing; nothing to undo", session.id);
+        return Ok(code);
+    }
+    let would = if dry_run { "would be " } else { "" };
+    for entry in &report.entries {
+        let shown = relative(&entry.path, primary.as_deref());
+        let line = match &entry.outcome {
+            UndoOutcome::Restored => match &entry.to {
+                Some(to) => format!("{would}moved back   {} → {shown}", relative(to, primary.as_deref())),
+                None => format!("{would}restored     {shown}"),
+            },
+            UndoOutcome::Removed => format!("{would}removed      {shown}"),
+            UndoOutcome::AlreadyOriginal => format!("unchanged    {shown} (already as before)"),
+            UndoOutcome::Conflict { reason } => format!("NOT restored {shown}: {reason}"),
+            UndoOutcome::Failed { reason } => format!("FAILED       {shown}: {reason}"),
+        };
+        println!("{line}");
+    }
+    if dry_run {
+        println!("\ndry run: nothing was changed; run `errand undo {}` to do it", session.id);
+    } else if code != EXIT_DONE {
+        println!(
+            "\nsome paths were not restored (see above); `errand undo {} --force` restores them anyway",
+            session.id
+        );
+    } else {
+        println!("\nsession {} is undone; files errand created or replaced are in its trash", session.id);
+    }
+    Ok(code)
+}
+
+pub(crate) fn trash(command: TrashCommand) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    match command {
+        TrashCommand::List { json } => {
+            let entries = store.trash_list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries).context("serialize the trash")?);
+            } else if entries.is_empty() {
+                eprintln!("the trash is empty");
+            } else {
+                println!("{:<10}  {:<19}  {:>12}  PATH", "ID", "DELETED", "BYTES");
+                for entry in &entries {
+                    let deleted = entry.deleted_at.get(..19).unwrap_or(&entry.deleted_at).replace('T', " ");
+                    let folder = if matches!(entry.kind, errand_store::TrashKind::Directory) { "/" } else { "" };
+                    println!(
+                        "{:<10}  {deleted:<19}  {:>12}  {}{folder}",
+                        entry.id,
+                        thousands(entry.size),
+                        entry.original_path.display()
+                    );
+                }
+            }
+        }
+        TrashCommand::Restore { id } => {
+            let entry = store.trash_restore(&id).map_err(usage_error)?;
+            println!("restored {}", entry.original_path.display());
+        }
+        TrashCommand::Empty { older_than } => {
+            let emptied = store.trash_empty(older_than)?;
+            println!(
+                "removed {} entries ({} bytes) from the trash for good",
+                emptied.entries,
+                thousands(emptied.bytes)
+            );
+        }
+    }
+    Ok(EXIT_DONE)
+}
+
+fn primary_folder(settings: &serde_json::Value) -> Option<PathBuf> {
+    settings.get("folders")?.as_array()?.first()?.get("path")?.as_str().map(PathBuf::from)
+}
+
+fn relative(path: &Path, primary: Option<&Path>) -> String {
+    match primary.and_then(|primary| path.strip_prefix(primary).ok()) {
+        Some(inside) if !inside.as_os_str().is_empty() => inside.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}

@@ -1,0 +1,109 @@
+//! Asking the person at the terminal: plan reviews and tool-call approvals.
+//!
+//! The session asks through [`TerminalApprover`], which hands each question to the rendering task. That task
+//! drains every event emitted before the question first, so a prompt never appears in the middle of the
+//! model's text or before the plan it asks about.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, Write};
+
+use errand_agent::plan::Plan;
+use errand_agent::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+/// One question for the person, with where to send the answer.
+pub enum Question {
+    /// Approve, revise or reject the plan just shown (the `PlanProposed` event carries it).
+    Plan(oneshot::Sender<PlanReview>),
+    /// Allow or deny one tool call.
+    Call(ApprovalRequest, oneshot::Sender<ApprovalAnswer>),
+}
+
+/// The session's side: sends questions to the rendering task and waits for the answers.
+pub struct TerminalApprover {
+    questions: mpsc::UnboundedSender<Question>,
+}
+
+impl TerminalApprover {
+    /// An approver and the receiving end for the rendering task.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Question>) {
+        let (questions, receiver) = mpsc::unbounded_channel();
+        (Self { questions }, receiver)
+    }
+}
+
+impl Approver for TerminalApprover {
+    fn review_plan<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, PlanReview> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if self.questions.send(Question::Plan(reply)).is_err() {
+                return PlanReview::Reject;
+            }
+            answer.await.unwrap_or(PlanReview::Reject)
+        })
+    }
+
+    fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if self.questions.send(Question::Call(request.clone(), reply)).is_err() {
+                return ApprovalAnswer::Deny { reason: None };
+            }
+            answer.await.unwrap_or(ApprovalAnswer::Deny { reason: None })
+        })
+    }
+}
+
+/// Asks `question` at the terminal and sends the answer back. Blocking: run it off the async runtime.
+pub fn ask(question: Question) {
+    match question {
+        Question::Plan(reply) => {
+            let review = loop {
+                match read_choice("Approve this plan? [y]es, [r]evise, [n]o: ") {
+                    Some('y') => break PlanReview::Approve,
+                    Some('n') | None => break PlanReview::Reject,
+                    Some('r') => match read_line("What should change? ") {
+                        Some(feedback) if !feedback.is_empty() => break PlanReview::Revise { feedback },
+                        Some(_) => continue,
+                        None => break PlanReview::Reject,
+                    },
+                    Some(_) => continue,
+                }
+            };
+            let _ = reply.send(review);
+        }
+        Question::Call(request, reply) => {
+            let prompt = format!("  Allow? [y]es once, [a]lways allow {} this session, [n]o: ", request.tool);
+            let answer = loop {
+                match read_choice(&prompt) {
+                    Some('y') => break ApprovalAnswer::AllowOnce,
+                    Some('a') => break ApprovalAnswer::AllowSession,
+                    Some('n') => {
+                        let reason = read_line("  Reason for the model (optional): ").filter(|r| !r.is_empty());
+                        break ApprovalAnswer::Deny { reason };
+                    }
+                    None => break ApprovalAnswer::Deny { reason: None },
+                    Some(_) => continue,
+                }
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// The first letter of the answer, lower-cased; `None` at end of input.
+fn read_choice(prompt: &str) -> Option<char> {
+    read_line(prompt).map(|line| line.chars().next().unwrap_or(' ').to_ascii_lowercase())
+}
+
+fn read_line(prompt: &str) -> Option<String> {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim().to_string()),
+    }
+}
