@@ -236,3 +236,46 @@ async fn a_malformed_rule_is_a_usage_error_naming_it() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("write_file(reports/**"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn yes_approves_the_plan_but_not_its_deletes() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call(
+                "propose_plan",
+                json!({"summary": "Clean up", "steps": ["Delete old.md"], "effects": {"delete": ["old.md"]}}),
+            ),
+            Turn::tool_call("delete_path", json!({"path": "old.md"})),
+            Turn::text("ok"),
+        ],
+    )
+    .await;
+    errand.write("old.md", "old");
+
+    let run = errand.errand(&["run", "--json", "--yes", "clean up"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(errand.read("old.md"), "old");
+    let result = &errand.mock.requests()[2].last_tool_results()[0];
+    assert!(result.is_error && result.text.contains("--allow-delete"), "{}", result.text);
+
+    // The same plan approved by the person at the terminal grants the delete it names.
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call(
+                "propose_plan",
+                json!({"summary": "Clean up", "steps": ["Delete old.md"], "effects": {"delete": ["old.md"]}}),
+            ),
+            Turn::tool_call("delete_path", json!({"path": "old.md"})),
+            Turn::text("ok"),
+        ],
+    )
+    .await;
+    errand.write("old.md", "old");
+    let run = errand.errand_at_terminal(&["run", "clean up"], "y\n").await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!errand.folder.path().join("old.md").exists());
+    assert!(!run.stdout.contains("Allow?"), "{}", run.stdout);
+}

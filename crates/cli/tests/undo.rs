@@ -213,3 +213,84 @@ async fn kill_9_at_any_moment_loses_nothing_and_undo_still_works() {
     assert!(mid_run >= 10, "only {mid_run} of 50 kills landed mid-task");
     eprintln!("{undone} of 50 killed runs had a session to undo; {mid_run} were killed mid-task");
 }
+
+/// Runs `errand ARGS` after `setup` (a shell snippet) inside a private mount namespace, where the snippet can
+/// mount a small tmpfs; `check` (another snippet) runs afterwards in the same namespace and its output is
+/// appended to stdout after a `---` line.
+async fn errand_in_mount_namespace(errand: &TestErrand, setup: &str, args: &[&str], check: &str) -> common::Finished {
+    let mut command = errand.wrapped(args, |line| {
+        let script = format!("set -e\n{setup}\nset +e\n{line}\ncode=$?\necho ---\n{check}\nexit $code");
+        vec![
+            "unshare".into(),
+            "--user".into(),
+            "--map-root-user".into(),
+            "--mount".into(),
+            "sh".into(),
+            "-c".into(),
+            script,
+        ]
+    });
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output()).await.unwrap().unwrap();
+    common::Finished {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_in_the_folder_is_a_clear_error_and_loses_nothing() {
+    let big = "x".repeat(200_000);
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_calls(vec![
+                ("write_file", json!({"path": "disk/notes.md", "content": big})),
+                ("edit_file", json!({"path": "disk/notes.md", "old_string": "original", "new_string": big})),
+            ]),
+            Turn::text("The disk is full."),
+        ],
+    )
+    .await;
+    std::fs::create_dir(errand.folder.path().join("disk")).unwrap();
+    // 128 KiB of tmpfs holding notes.md and a filler that takes what is left.
+    let setup = "mount -t tmpfs -o size=128k tmpfs disk\nprintf 'original notes\\n' > disk/notes.md\n\
+                 dd if=/dev/zero of=disk/filler bs=4k 2>/dev/null || true";
+    let check = "cat disk/notes.md\nls -A disk";
+
+    let run = errand_in_mount_namespace(&errand, setup, &["run", "--no-plan", "write"], check).await;
+
+    let (_, after) =
+        run.stdout.split_once("---\n").unwrap_or_else(|| panic!("no check output: {}\n{}", run.stdout, run.stderr));
+    assert_eq!(after, "original notes\nfiller\nnotes.md\n", "the file changed or a temporary file was left");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let results = errand.mock.requests()[1].last_tool_results();
+    for result in &results {
+        assert!(result.is_error && result.text.contains("No space left on device"), "{result:?}");
+        assert!(result.text.contains("disk/notes.md"), "the error names the file: {}", result.text);
+    }
+    assert!(run.stderr.contains("✗ write_file disk/notes.md · could not write disk/notes.md"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_full_errand_home_stops_the_change_before_it_happens() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![Turn::tool_call("write_file", json!({"path": "big.bin", "content": "replaced"})), Turn::text("ok")],
+    )
+    .await;
+    // The prior content must go into the object store first, and errand's home has no room for it.
+    errand.write("big.bin", &"y".repeat(3 << 20));
+    let home = errand.home.path().to_str().unwrap().to_string();
+    let setup = format!("mount -t tmpfs -o size=1m tmpfs '{home}'");
+
+    let run = errand_in_mount_namespace(&errand, &setup, &["run", "--no-plan", "replace it"], "wc -c < big.bin").await;
+
+    let (_, after) = run.stdout.split_once("---\n").unwrap();
+    assert_eq!(after.trim(), (3 << 20).to_string(), "big.bin was changed without a journal entry");
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.is_error && result.text.contains("could not journal this change"), "{result:?}");
+    assert!(result.text.contains("No space left on device"), "{result:?}");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

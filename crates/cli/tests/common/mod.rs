@@ -117,21 +117,7 @@ impl TestErrand {
     /// Runs `errand ARGS` in a pseudo-terminal (through `script`), typing `answers` at its prompts. Returns the
     /// terminal's whole output as stdout.
     pub async fn errand_at_terminal(&self, args: &[&str], answers: &str) -> Finished {
-        let probe = self.command(args);
-        let std = probe.as_std();
-        let mut line = shell_quote(std.get_program().to_str().unwrap());
-        for arg in std.get_args() {
-            line.push(' ');
-            line.push_str(&shell_quote(arg.to_str().unwrap()));
-        }
-        let mut command = tokio::process::Command::new("script");
-        command.args(["-qefc", &line, "/dev/null"]).current_dir(self.folder.path());
-        for (key, value) in std.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
+        let mut command = self.wrapped(args, |line| vec!["script".into(), "-qefc".into(), line, "/dev/null".into()]);
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = command.spawn().expect("script (util-linux) runs");
         let mut stdin = child.stdin.take().unwrap();
@@ -146,6 +132,28 @@ impl TestErrand {
             stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
+    }
+
+    /// `errand ARGS` as one shell command line, run by the program `wrap` returns for that line (with the same
+    /// environment and working directory as [`TestErrand::command`]).
+    pub fn wrapped(&self, args: &[&str], wrap: impl FnOnce(String) -> Vec<String>) -> tokio::process::Command {
+        let probe = self.command(args);
+        let std = probe.as_std();
+        let mut line = shell_quote(std.get_program().to_str().unwrap());
+        for arg in std.get_args() {
+            line.push(' ');
+            line.push_str(&shell_quote(arg.to_str().unwrap()));
+        }
+        let argv = wrap(line);
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command.args(&argv[1..]).current_dir(self.folder.path());
+        for (key, value) in std.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
     }
 
     /// Waits until the mock has received `count` requests (at most 20 s).
