@@ -33,7 +33,7 @@ impl Session {
         summary: &mut RunSummary,
         cancel: &CancellationToken,
     ) -> Result<(Vec<ContentBlock>, Option<End>), AgentError> {
-        let mut outputs: Vec<Option<(ToolOutput, u64)>> = vec![None; calls.len()];
+        let mut outputs: Vec<Option<ToolOutput>> = vec![None; calls.len()];
         let mut batch: Vec<Ready> = Vec::new();
         let mut ended = None;
         for (index, call) in calls.iter().enumerate() {
@@ -41,7 +41,7 @@ impl Session {
                 break;
             }
             if call.name == plan::PROPOSE_PLAN || call.name == plan::UPDATE_PLAN {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
                 self.emit(EventMsg::ToolStarted {
                     call_id: call.id.clone(),
                     tool: call.name.clone(),
@@ -54,7 +54,7 @@ impl Session {
                 } else {
                     self.update_plan(call)?
                 };
-                outputs[index] = Some((output, 0));
+                outputs[index] = Some(self.finish(call, output, 0, summary)?);
                 continue;
             }
             let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
@@ -84,7 +84,7 @@ impl Session {
                         tool: call.name.clone(),
                         input: call.input.clone(),
                     })?;
-                    outputs[index] = Some((ToolOutput::error(message), 0));
+                    outputs[index] = Some(self.finish(call, ToolOutput::error(message), 0, summary)?);
                     continue;
                 }
             };
@@ -105,7 +105,7 @@ impl Session {
                 Decision::Deny(reason) => Some(format!("denied: {reason}")),
                 Decision::Ask(reason) => {
                     // Earlier calls run first, so the person is asked with their results already shown.
-                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
                     match self.ask(call, reason, cancel).await? {
                         Ok(()) => None,
                         Err(Some(refusal)) => Some(refusal),
@@ -122,44 +122,22 @@ impl Session {
                     tool: call.name.clone(),
                     input: call.input.clone(),
                 })?;
-                outputs[index] = Some((ToolOutput::error(refusal), 0));
+                outputs[index] = Some(self.finish(call, ToolOutput::error(refusal), 0, summary)?);
                 continue;
             }
             if batch.iter().any(|ready| ready.effects.conflicts_with(&effects)) {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs).await?;
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
             }
             batch.push(Ready { index, tool, effects });
         }
-        self.run_batch(&calls, batch, &mut outputs).await?;
+        self.run_batch(&calls, batch, &mut outputs, summary).await?;
 
         let mut results = Vec::with_capacity(calls.len());
         for (call, output) in calls.iter().zip(outputs) {
-            let (output, duration_ms) = output.unwrap_or_else(|| (ToolOutput::error(transcript::NOT_RUN), 0));
-            summary.tool_calls += 1;
-            self.emit(EventMsg::ToolFinished {
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                is_error: output.is_error,
-                summary: tool_summary(&output.content, output.is_error),
-                duration_ms,
-            })?;
-            for change in &output.changed {
-                if !summary.files_changed.contains(&change.path) {
-                    summary.files_changed.push(change.path.clone());
-                }
-                let (kind, from, trash_id) = match &change.kind {
-                    ChangeKind::Created => ("created", None, None),
-                    ChangeKind::Modified => ("modified", None, None),
-                    ChangeKind::Moved { from } => ("moved", Some(from.clone()), None),
-                    ChangeKind::Deleted { trash_id } => ("deleted", None, Some(trash_id.clone())),
-                };
-                self.emit(EventMsg::FileChanged {
-                    path: change.path.clone(),
-                    change: kind.to_string(),
-                    from,
-                    trash_id,
-                })?;
-            }
+            let output = match output {
+                Some(output) => output,
+                None => self.finish(call, ToolOutput::error(transcript::NOT_RUN), 0, summary)?,
+            };
             results.push(ContentBlock::ToolResult {
                 tool_use_id: call.id.clone(),
                 content: output.content,
@@ -167,6 +145,37 @@ impl Session {
             });
         }
         Ok((results, ended))
+    }
+
+    /// Reports a finished call (`ToolFinished`, then a `FileChanged` per changed file) as soon as it ends.
+    fn finish(
+        &self,
+        call: &ToolCall,
+        output: ToolOutput,
+        duration_ms: u64,
+        summary: &mut RunSummary,
+    ) -> Result<ToolOutput, AgentError> {
+        summary.tool_calls += 1;
+        self.emit(EventMsg::ToolFinished {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            is_error: output.is_error,
+            summary: tool_summary(&output.content, output.is_error),
+            duration_ms,
+        })?;
+        for change in &output.changed {
+            if !summary.files_changed.contains(&change.path) {
+                summary.files_changed.push(change.path.clone());
+            }
+            let (kind, from, trash_id) = match &change.kind {
+                ChangeKind::Created => ("created", None, None),
+                ChangeKind::Modified => ("modified", None, None),
+                ChangeKind::Moved { from } => ("moved", Some(from.clone()), None),
+                ChangeKind::Deleted { trash_id } => ("deleted", None, Some(trash_id.clone())),
+            };
+            self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from, trash_id })?;
+        }
+        Ok(output)
     }
 
     pub(crate) fn tool_context(&self) -> ToolContext {
@@ -326,7 +335,8 @@ impl Session {
         &self,
         calls: &[ToolCall],
         batch: Vec<Ready>,
-        outputs: &mut [Option<(ToolOutput, u64)>],
+        outputs: &mut [Option<ToolOutput>],
+        summary: &mut RunSummary,
     ) -> Result<(), AgentError> {
         let context = self.tool_context();
         let mut runs = Vec::with_capacity(batch.len());
@@ -348,7 +358,7 @@ impl Session {
                 Err(error) => {
                     // No journal row, no change: the promise that every change can be undone comes first.
                     let message = format!("not done: errand could not journal this change first ({error})");
-                    outputs[ready.index] = Some((ToolOutput::error(message), 0));
+                    outputs[ready.index] = Some(self.finish(call, ToolOutput::error(message), 0, summary)?);
                 }
             }
         }
@@ -370,7 +380,7 @@ impl Session {
                     message: format!("could not record the result of a change in the journal: {error}"),
                 })?;
             }
-            outputs[index] = Some((output, duration_ms));
+            outputs[index] = Some(self.finish(&calls[index], output, duration_ms, summary)?);
         }
         Ok(())
     }

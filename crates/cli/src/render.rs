@@ -74,8 +74,13 @@ impl TerminalRenderer {
                 self.started.insert(call_id.clone(), format!("{tool} {}", describe_input(input)));
             }
             EventMsg::ToolFinished { call_id, tool, is_error, summary, .. } => {
-                self.end_line();
                 let call = self.started.remove(call_id).unwrap_or_else(|| tool.clone());
+                // The plan and its checklist have their own lines.
+                let plan_tool = tool == errand_agent::plan::PROPOSE_PLAN || tool == errand_agent::plan::UPDATE_PLAN;
+                if plan_tool && !is_error {
+                    return;
+                }
+                self.end_line();
                 let (mark, code) = if *is_error { ("✗", "31") } else { ("✓", "32") };
                 eprintln!(
                     "  {} {} {}",
