@@ -197,6 +197,7 @@ impl Session {
                 modify: plan.effects.modify.clone(),
                 moves: plan.effects.moves.clone(),
                 delete: plan.effects.delete.clone(),
+                commands: plan.effects.commands.clone(),
                 deletes_granted: *by_person,
             }),
         }

@@ -261,6 +261,8 @@ pub struct ApprovedPlan {
     pub moves: Vec<String>,
     /// Path globs of what the plan deletes.
     pub delete: Vec<String>,
+    /// Command-line globs of the commands the plan runs (`*` matches anything, spaces included).
+    pub commands: Vec<String>,
     /// The person approved the plan themselves (not `--yes`): deletes the plan names are granted.
     pub deletes_granted: bool,
 }
@@ -288,6 +290,15 @@ impl ApprovedPlan {
             .iter()
             .find(|(from, to)| !move_covered(from, to))
             .map(|(from, to)| Subject::Move { from, to, end: from }.describe(grants))
+    }
+
+    /// Whether the plan names every one of these commands.
+    fn covers_commands(&self, commands: &[String]) -> bool {
+        commands.iter().all(|command| {
+            self.commands
+                .iter()
+                .any(|entry| compile(entry.trim(), false, false).is_ok_and(|glob| glob.is_match(command)))
+        })
     }
 
     /// Whether the person granted every one of these deletes by approving the plan.
@@ -426,6 +437,14 @@ impl Policy {
         if let Some((rule, subject)) = triggered(RuleAction::Ask) {
             return Decision::Ask(format!("{subject} needs your approval (rule `{rule}` from {})", rule.source));
         }
+        // Files that run code or change errand's own rules: always asked about, whatever allows the rest.
+        if let Some(path) = effects.writes().find(|path| is_protected(path, grants)) {
+            return Decision::Ask(format!(
+                "changing {} needs your approval: git hooks, shell startup files and errand's folder settings are \
+                 protected",
+                grants.display(path)
+            ));
+        }
         let allowed_by_rule = self.session_tools.iter().any(|allowed| allowed == tool)
             || self
                 .rules
@@ -472,7 +491,13 @@ impl Policy {
             return Decision::Ask(format!("{uncovered} is outside the approved plan"));
         }
 
-        if let Some(command) = effects.commands.first() {
+        let planned_commands = match plan {
+            PlanGate::Approved(plan) => plan.covers_commands(&effects.commands),
+            PlanGate::Off | PlanGate::Pending => false,
+        };
+        if let Some(command) = effects.commands.first()
+            && !planned_commands
+        {
             return Decision::Ask(format!("{} needs your approval", Subject::Command(command).describe(grants)));
         }
         if let Some(host) = effects.hosts.first() {
@@ -480,6 +505,35 @@ impl Policy {
         }
         Decision::Allow
     }
+}
+
+/// Shell startup files: writing one changes what runs in every later shell.
+const SHELL_STARTUP_FILES: [&str; 9] = [
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".zshenv",
+    ".zlogin",
+];
+
+/// Whether writing `path` could make code run later or change errand's rules: anything under `.git/hooks`,
+/// shell startup files, and a folder's `.errand/` settings.
+fn is_protected(path: &Path, grants: &Grants) -> bool {
+    let root = grants
+        .grants()
+        .iter()
+        .filter(|grant| path.starts_with(&grant.root))
+        .map(|grant| grant.root.as_path())
+        .max_by_key(|root| root.as_os_str().len());
+    let inside = root.and_then(|root| path.strip_prefix(root).ok()).unwrap_or(path);
+    let names: Vec<&std::ffi::OsStr> = inside.iter().collect();
+    names.windows(2).any(|pair| pair[0] == ".git" && pair[1] == "hooks")
+        || names.first().is_some_and(|first| *first == ".errand")
+        || names.last().is_some_and(|last| SHELL_STARTUP_FILES.iter().any(|name| *last == *name))
 }
 
 /// The limits no rule overrides: every path inside a grant, no write into a read-only grant, and nothing
@@ -621,6 +675,8 @@ mod tests {
             delete: &'static [&'static str],
             deletes_granted: bool,
         },
+        /// An approved plan that names only these commands.
+        Commands(&'static [&'static str]),
     }
 
     const NO_PLAN_GLOBS: Plan =
@@ -659,6 +715,49 @@ mod tests {
 
     fn cases() -> Vec<Case> {
         vec![
+            // Commands a plan names, and protected files.
+            Case {
+                name: "a command the approved plan names runs without asking",
+                plan: Plan::Commands(&["make *", "git status"]),
+                tool: "run_command",
+                effects: "run make report",
+                expected: Expected::Allow,
+                ..BASE
+            },
+            Case {
+                name: "a command the approved plan does not name asks",
+                plan: Plan::Commands(&["make *"]),
+                tool: "run_command",
+                effects: "run rm -rf build",
+                expected: Expected::Ask("running `rm -rf build` needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "a git hook is protected even with --no-plan",
+                effects: "create .git/hooks/pre-commit",
+                expected: Expected::Ask("changing .git/hooks/pre-commit needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "a shell startup file is protected even from an allow rule",
+                rules: &["allow write_file"],
+                effects: "modify sub/.bashrc",
+                expected: Expected::Ask("shell startup files"),
+                ..BASE
+            },
+            Case {
+                name: "errand's folder settings are protected",
+                effects: "modify .errand/settings.toml",
+                expected: Expected::Ask("errand's folder settings"),
+                ..BASE
+            },
+            Case {
+                name: "a deny rule still beats protection",
+                rules: &["deny write_file(.git/**)"],
+                effects: "create .git/hooks/pre-commit",
+                expected: Expected::Deny("denied by the rule"),
+                ..BASE
+            },
             // Hard limits.
             Case {
                 name: "reading outside every grant is denied even with an allow rule",
@@ -1389,7 +1488,12 @@ mod tests {
                 modify: expand(modify),
                 moves: expand(moves),
                 delete: expand(delete),
+                commands: Vec::new(),
                 deletes_granted: *deletes_granted,
+            }),
+            Plan::Commands(commands) => PlanGate::Approved(ApprovedPlan {
+                commands: commands.iter().map(|c| c.to_string()).collect(),
+                ..ApprovedPlan::default()
             }),
         };
         policy.decide(case.tool, &tree.effects(case.effects), &tree.grants, &plan)
