@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use errand_model::{ContentBlock, ToolCall};
+use errand_sandbox::{CapturedChange, CapturedKind};
 use errand_store::{ChangeOp, PlannedChange};
 use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
 use crate::event::{EventMsg, RunSummary};
 use crate::plan::{self, Plan, Step, StepStatus};
-use crate::policy::{ApprovedPlan, Decision, PlanGate};
+use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
 use crate::session::{End, PlanState, Session, tool_summary};
 use crate::{AgentError, transcript};
 
@@ -41,7 +42,7 @@ impl Session {
                 break;
             }
             if call.name == plan::PROPOSE_PLAN || call.name == plan::UPDATE_PLAN {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
                 self.emit(EventMsg::ToolStarted {
                     call_id: call.id.clone(),
                     tool: call.name.clone(),
@@ -105,7 +106,7 @@ impl Session {
                 Decision::Deny(reason) => Some(format!("denied: {reason}")),
                 Decision::Ask(reason) => {
                     // Earlier calls run first, so the person is asked with their results already shown.
-                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
+                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
                     match self.ask(call, reason, cancel).await? {
                         Ok(()) => None,
                         Err(Some(refusal)) => Some(refusal),
@@ -126,11 +127,11 @@ impl Session {
                 continue;
             }
             if batch.iter().any(|ready| ready.effects.conflicts_with(&effects)) {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary).await?;
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
             }
             batch.push(Ready { index, tool, effects });
         }
-        self.run_batch(&calls, batch, &mut outputs, summary).await?;
+        self.run_batch(&calls, batch, &mut outputs, summary, cancel).await?;
 
         let mut results = Vec::with_capacity(calls.len());
         for (call, output) in calls.iter().zip(outputs) {
@@ -184,6 +185,7 @@ impl Session {
             ledger: self.ledger.clone(),
             turn: self.turn,
             trash: self.trash.clone(),
+            commands: self.commands.clone(),
             staging: self.staging.clone(),
         }
     }
@@ -333,11 +335,12 @@ impl Session {
 
     /// Runs a batch of cleared calls concurrently, each change journaled before it happens.
     async fn run_batch(
-        &self,
+        &mut self,
         calls: &[ToolCall],
         batch: Vec<Ready>,
         outputs: &mut [Option<ToolOutput>],
         summary: &mut RunSummary,
+        cancel: &CancellationToken,
     ) -> Result<(), AgentError> {
         let context = self.tool_context();
         let mut runs = Vec::with_capacity(batch.len());
@@ -372,7 +375,9 @@ impl Session {
                 (ready.index, ids, output, started.elapsed().as_millis() as u64)
             }
         });
-        for (index, ids, output, duration_ms) in futures::future::join_all(runs).await {
+        let finished = futures::future::join_all(runs).await;
+        for (index, ids, output, duration_ms) in finished {
+            let output = self.settle(&calls[index], output, cancel).await?;
             if !ids.is_empty()
                 && let Err(error) = self.store.journal_after(&ids)
             {
@@ -385,6 +390,158 @@ impl Session {
         }
         Ok(())
     }
+}
+
+impl Session {
+    /// Decides on, journals and applies the file changes a command made inside its sandbox — or discards
+    /// them, telling the model why. Outputs without staged changes pass through.
+    async fn settle(
+        &mut self,
+        call: &ToolCall,
+        mut output: ToolOutput,
+        cancel: &CancellationToken,
+    ) -> Result<ToolOutput, AgentError> {
+        let Some(staged) = output.staged.take() else {
+            return Ok(output);
+        };
+        let effects = captured_effects(&staged.changes);
+        // A command's file changes get the policy the file tools would: its writes are judged as write_file's,
+        // its deletions as delete_path's. A rule that lets the command run does not let it delete.
+        let gate = self.plan_gate();
+        let writes = Effects { delete: Vec::new(), ..effects.clone() };
+        let deletes = Effects { delete: effects.delete.clone(), ..Effects::default() };
+        let mut decisions = Vec::new();
+        if !writes.is_read_only() {
+            decisions.push(self.policy.decide("write_file", &writes, &self.grants, &gate));
+        }
+        if !deletes.is_read_only() {
+            decisions.push(self.policy.decide("delete_path", &deletes, &self.grants, &gate));
+        }
+        let changed = effects.writes().count();
+        if changed > MAX_FILES_PER_CALL {
+            decisions.push(Decision::Ask(format!(
+                "the command changed {changed} paths; more than {MAX_FILES_PER_CALL} at once needs your approval"
+            )));
+        }
+        let decision = combine(decisions);
+        let (word, reason) = match &decision {
+            Decision::Allow => ("allow", None),
+            Decision::Ask(reason) => ("ask", Some(reason.clone())),
+            Decision::Deny(reason) => ("deny", Some(reason.clone())),
+        };
+        self.emit(EventMsg::PermissionDecided {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            decision: word.into(),
+            reason,
+        })?;
+        let verdict = match decision {
+            Decision::Allow => Ok(()),
+            Decision::Deny(reason) => Err(reason),
+            Decision::Ask(reason) => {
+                let reason = format!(
+                    "the command `{}` {}; {reason}",
+                    staged.command,
+                    describe_changes(&staged.changes, &self.grants)
+                );
+                match self.ask(call, reason, cancel).await? {
+                    Ok(()) => Ok(()),
+                    Err(Some(refusal)) => Err(refusal),
+                    Err(None) => Err("the task was cancelled".to_string()),
+                }
+            }
+        };
+        let note = match verdict {
+            Err(reason) => {
+                output.is_error = true;
+                format!(
+                    "errand discarded the command's changes to the granted folders ({}): {reason}",
+                    describe_changes(&staged.changes, &self.grants)
+                )
+            }
+            Ok(()) => match self.apply_staged(call, &staged, &effects).await {
+                Ok(applied) => {
+                    let note = format!("applied: {}", describe_changes(&staged.changes, &self.grants));
+                    output.changed = applied;
+                    note
+                }
+                Err(message) => {
+                    output.is_error = true;
+                    message
+                }
+            },
+        };
+        if let Err(error) = errand_sandbox::discard_dir(&staged.run_dir) {
+            tracing::warn!(%error, "could not remove a command's captured changes");
+        }
+        if let Some(ContentBlock::Text { text }) = output.content.last_mut() {
+            text.push_str(&format!("\n[{note}]"));
+        }
+        Ok(output)
+    }
+
+    /// Journals, then applies, a command's changes.
+    async fn apply_staged(
+        &self,
+        call: &ToolCall,
+        staged: &errand_tools::StagedChanges,
+        effects: &Effects,
+    ) -> Result<Vec<errand_tools::FileChange>, String> {
+        let ids = self.store.journal_before(&self.id, &call.id, &planned_changes(effects)).map_err(|error| {
+            format!("errand could not journal the command's changes, so none were applied: {error}")
+        })?;
+        let context = self.tool_context();
+        let changes = staged.changes.clone();
+        let applied = tokio::task::spawn_blocking(move || errand_tools::apply_captured(&changes, &context))
+            .await
+            .unwrap_or_else(|error| Err(format!("applying the command's changes failed unexpectedly: {error}")));
+        if let Err(error) = self.store.journal_after(&ids) {
+            tracing::warn!(%error, "could not record the result of a command's changes");
+        }
+        applied.map_err(|message| format!("{message}; `errand undo` can put back what was applied"))
+    }
+}
+
+/// The strictest of several decisions: any deny, else every ask (reasons joined), else allow.
+fn combine(decisions: Vec<Decision>) -> Decision {
+    if let Some(Decision::Deny(reason)) = decisions.iter().find(|d| matches!(d, Decision::Deny(_))) {
+        return Decision::Deny(reason.clone());
+    }
+    let asks: Vec<String> =
+        decisions.into_iter().filter_map(|d| if let Decision::Ask(reason) = d { Some(reason) } else { None }).collect();
+    if asks.is_empty() { Decision::Allow } else { Decision::Ask(asks.join("; ")) }
+}
+
+/// The declared-effects view of a command's captured changes, for the policy and the journal.
+fn captured_effects(changes: &[CapturedChange]) -> Effects {
+    let mut effects = Effects::default();
+    for change in changes {
+        let path = change.path.clone();
+        match &change.kind {
+            CapturedKind::Created | CapturedKind::CreatedDir | CapturedKind::Symlink { .. } => {
+                effects.create.push(path)
+            }
+            CapturedKind::Modified | CapturedKind::ModeChanged => effects.modify.push(path),
+            CapturedKind::Deleted | CapturedKind::DeletedDir => effects.delete.push(path),
+        }
+    }
+    effects
+}
+
+/// "created 2, deleted 40 paths (a.md, b.md, …)".
+fn describe_changes(changes: &[CapturedChange], grants: &errand_sandbox::Grants) -> String {
+    let effects = captured_effects(changes);
+    let parts: Vec<String> =
+        [("created", effects.create.len()), ("modified", effects.modify.len()), ("deleted", effects.delete.len())]
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(verb, count)| format!("{verb} {count}"))
+            .collect();
+    let mut names: Vec<String> = changes.iter().take(5).map(|c| grants.display(&c.path)).collect();
+    if changes.len() > 5 {
+        names.push("…".into());
+    }
+    format!("{} path{} ({})", parts.join(", "), if changes.len() == 1 { "" } else { "s" }, names.join(", "))
 }
 
 /// The journal's view of a call's declared effects.

@@ -10,7 +10,7 @@ use errand_model::{
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
-use errand_tools::{ReadLedger, Tool, Trash};
+use errand_tools::{CommandRunner, ReadLedger, Tool, Trash};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
@@ -52,6 +52,20 @@ pub struct SessionOptions {
     pub rules: Vec<Rule>,
     /// Deletes need no approval (`--allow-delete`).
     pub allow_delete: bool,
+    /// How to run commands in the kernel sandbox; `None` offers no `run_command`.
+    pub sandbox: Option<SandboxSetup>,
+}
+
+/// How a session runs commands.
+#[derive(Debug, Clone)]
+pub struct SandboxSetup {
+    /// How to start the sandbox helper (`errand __sandbox`).
+    pub helper: errand_sandbox::Helper,
+    /// Run with partial confinement where the kernel cannot enforce it all (`--unsandboxed`).
+    pub allow_partial: bool,
+    /// Why commands cannot run, when the kernel cannot confine them and partial confinement was not
+    /// accepted; the model is told this when it tries.
+    pub unavailable: Option<String>,
 }
 
 impl SessionOptions {
@@ -66,6 +80,7 @@ impl SessionOptions {
             auto_approve_plan: false,
             rules: Vec::new(),
             allow_delete: false,
+            sandbox: None,
         }
     }
 }
@@ -145,6 +160,7 @@ pub struct Session {
     pub(crate) trash: Arc<dyn Trash>,
     /// errand's folder for temporary files of atomic writes.
     pub(crate) staging: Option<PathBuf>,
+    pub(crate) commands: Option<Arc<CommandRunner>>,
     pub(crate) policy: Policy,
     pub(crate) plan: PlanState,
     pub(crate) approver: Option<Arc<dyn Approver>>,
@@ -226,6 +242,15 @@ impl Session {
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
             store.path().parent().map(|data| data.join("staging")).filter(|dir| std::fs::create_dir_all(dir).is_ok());
+        let commands = options.sandbox.as_ref().and_then(|setup| {
+            let data = store.path().parent()?;
+            Some(Arc::new(CommandRunner {
+                helper: setup.helper.clone(),
+                scratch: data.join("scratch").join(&id),
+                allow_partial: setup.allow_partial,
+                unavailable: setup.unavailable.clone(),
+            }))
+        });
         Self {
             id,
             store,
@@ -238,6 +263,7 @@ impl Session {
             ledger: Arc::new(ReadLedger::default()),
             trash,
             staging,
+            commands,
             policy,
             plan: PlanState::Off,
             approver: None,
@@ -411,10 +437,14 @@ impl Session {
             last.cache = true;
         }
         // Before a plan is approved the model sees only the tools that read, plus propose_plan.
-        let mut tools: Vec<ToolSpec> = match self.plan {
-            PlanState::Planning => self.tools.iter().filter(|tool| !tool.mutates()).map(|tool| tool.spec()).collect(),
-            PlanState::Off | PlanState::Approved { .. } => self.tools.iter().map(|tool| tool.spec()).collect(),
-        };
+        let planning = matches!(self.plan, PlanState::Planning);
+        let mut tools: Vec<ToolSpec> = self
+            .tools
+            .iter()
+            .filter(|tool| !(planning && tool.mutates()))
+            .filter(|tool| self.commands.is_some() || tool.name() != "run_command")
+            .map(|tool| tool.spec())
+            .collect();
         match self.plan {
             PlanState::Planning => tools.push(plan::propose_plan_spec()),
             PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use errand_agent::{Limits, Session, SessionOptions};
+use errand_agent::{Limits, SandboxSetup, Session, SessionOptions};
 use errand_model::{ContentBlock, Message, Role};
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{SessionStatus, Store};
@@ -104,12 +104,33 @@ impl Setup {
                 max_cost_usd: args.max_cost,
             },
             plan_mode: !args.no_plan && self.config.plan.unwrap_or(true),
+            sandbox: Some(sandbox_setup(args.unsandboxed)?),
             auto_approve_plan: args.yes,
             rules,
             allow_delete: args.allow_delete,
             ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
         })
     }
+}
+
+/// How this session runs commands: through `errand __sandbox`, refusing them where the kernel cannot confine
+/// them unless `--unsandboxed`.
+fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
+    let program = std::env::current_exe().context("cannot find errand's own executable to run the sandbox helper")?;
+    let enforcement = errand_sandbox::probe();
+    let missing = enforcement.missing();
+    let unavailable = (!missing.is_empty() && !unsandboxed).then(|| {
+        format!(
+            "run_command is unavailable: this kernel cannot enforce {} (see `errand doctor`); the person can rerun \
+             with --unsandboxed to allow commands with partial confinement",
+            missing.join(", ")
+        )
+    });
+    Ok(SandboxSetup {
+        helper: errand_sandbox::Helper { program, args: vec![crate::SANDBOX_HELPER_ARG.into()] },
+        allow_partial: unsandboxed,
+        unavailable,
+    })
 }
 
 async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
@@ -408,13 +429,36 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
         )),
         Err(error) => checks.push(("store", false, error.to_string())),
     }
-    match errand_sandbox::landlock_abi() {
-        Some(abi) => checks.push(("sandbox", true, format!("landlock ABI {abi}: kernel confinement is available"))),
-        None => checks.push((
+    let enforcement = errand_sandbox::probe();
+    let missing = enforcement.missing();
+    let landlock = match enforcement.landlock_abi {
+        Some(abi) => format!("landlock ABI {abi}"),
+        None => "no landlock".to_string(),
+    };
+    let enforced = [
+        (enforcement.seccomp, "seccomp"),
+        (enforcement.no_new_privs, "no_new_privs"),
+        (enforcement.user_namespace, "user namespaces"),
+        (enforcement.overlay, "overlay capture"),
+        (enforcement.pid_namespace, "PID namespace"),
+        (enforcement.network_namespace, "network namespace"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ");
+    if missing.is_empty() {
+        checks.push(("sandbox", true, format!("commands are confined: {landlock}, {enforced}")));
+    } else {
+        checks.push((
             "sandbox",
             false,
-            "landlock is not available in this kernel (needs Linux 5.13+ with landlock in the LSM list); errand still confines paths itself".into(),
-        )),
+            format!(
+                "this kernel cannot enforce {}: errand refuses to run commands unless --unsandboxed (enforced: {landlock}, {enforced})",
+                missing.join(", ")
+            ),
+        ));
     }
 
     let healthy = checks.iter().all(|(_, ok, _)| *ok);

@@ -14,6 +14,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use errand_model::ProviderKind;
 
+/// The hidden first argument that runs errand as the sandbox helper.
+pub const SANDBOX_HELPER_ARG: &str = "__sandbox";
+
 /// Exit code for a finished task.
 pub const EXIT_DONE: u8 = 0;
 /// Exit code for an error, a failed task, or a task stopped by a limit.
@@ -193,6 +196,9 @@ pub struct SessionArgs {
     /// Let the model delete without asking (deletes always go to errand's trash).
     #[arg(long)]
     pub allow_delete: bool,
+    /// Run commands even where this kernel cannot fully confine them (shown prominently; see `errand doctor`).
+    #[arg(long)]
+    pub unsandboxed: bool,
 }
 
 /// Which model to talk to, and how.
@@ -223,6 +229,10 @@ fn parse_provider(text: &str) -> Result<ProviderKind, String> {
 
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
+    // errand re-executes itself as the sandbox helper for commands; that mode skips everything else.
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == SANDBOX_HELPER_ARG) {
+        return ExitCode::from(u8::try_from(errand_sandbox::helper_main()).unwrap_or(EXIT_ERROR));
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -65,7 +65,17 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
     for request in &requests {
         assert_eq!(
             request.tool_names(),
-            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"]
+            [
+                "list_dir",
+                "read_file",
+                "glob",
+                "grep",
+                "write_file",
+                "edit_file",
+                "move_path",
+                "delete_path",
+                "run_command"
+            ]
         );
     }
 }

@@ -1,9 +1,19 @@
-//! Owns what errand may touch: the folders a person granted ([`Grants`]), with their modes, and path
-//! resolution that cannot escape them (no `..`, no absolute path outside, no symlink leading out, no write
-//! into a read-only grant). Does not talk to the model.
+//! Owns what errand may touch: the folders a person granted ([`Grants`]), with their modes, path resolution
+//! that cannot escape them (no `..`, no absolute path outside, no symlink leading out, no write into a
+//! read-only grant), and shell commands confined by the kernel with their effects captured, not applied
+//! ([`run_sandboxed`]). Does not talk to the model, and does not apply or journal captured changes.
 //!
-//! Kernel confinement (landlock, seccomp, the executor child process) lands here too; today this crate
-//! only reports whether the kernel supports it ([`landlock_abi`]).
+//! # Confined commands
+//!
+//! [`run_sandboxed`] starts a helper process (errand re-executed as `errand __sandbox`, which calls
+//! [`helper_main`]). The helper enters new user, mount, PID, network and IPC namespaces and builds a fresh
+//! root holding only the system folders (read-only), a few devices, a private `/tmp`, the command's HOME,
+//! the read-only grants (bound read-only) and the writable grants, each as an overlay whose upper layer
+//! lives in scratch. Its init (PID 1 of the namespace) mounts `/proc`, pivots into that root, sets rlimits,
+//! drops every capability, sets `no_new_privs`, restricts itself with landlock and seccomp, and runs
+//! `bash -c`. When the shell exits or the timeout hits, every process of the namespace dies. The overlay's
+//! upper layer then becomes [`CommandRun::changes`]; the real folders are untouched until the caller applies
+//! them, after which [`discard`] drops the run's folder. [`probe`] tells what the kernel can enforce.
 //!
 //! # Example
 //!
@@ -17,6 +27,35 @@
 //! assert!(grants.resolve("../elsewhere.md", Access::Read).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Running a command (needs a helper executable that calls [`helper_main`]):
+//!
+//! ```no_run
+//! use errand_sandbox::{CommandSpec, GrantMode, Grants, Helper, discard, run_sandboxed};
+//!
+//! let grants = Grants::new(vec![("/home/me/notes".into(), GrantMode::ReadWrite)])?;
+//! let helper = Helper { program: std::env::current_exe()?, args: vec!["__sandbox".to_string()] };
+//! let spec = CommandSpec::new("sort names.txt > sorted.txt", grants.primary(), &grants, "/home/me/.local/share/errand/scratch/s1");
+//! let run = run_sandboxed(&helper, &spec)?;
+//! for change in &run.changes {
+//!     println!("{:?} {}", change.kind, change.path.display()); // sorted.txt: Created, not yet written
+//! }
+//! discard(&run)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod capture;
+mod confine;
+mod exec;
+mod helper;
+mod namespace;
+mod probe;
+mod sys;
+
+pub use capture::{CapturedChange, CapturedKind, capture_changes};
+pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard_dir, run_sandboxed};
+pub use helper::helper_main;
+pub use probe::{Enforcement, probe};
 
 use std::ffi::OsString;
 use std::io;
@@ -108,6 +147,55 @@ pub enum SandboxError {
     NulByte {
         /// The path as given.
         path: String,
+    },
+    /// A confinement layer is unavailable and partial confinement was not accepted; nothing ran.
+    #[error(
+        "refused to run the command: this system cannot enforce {}; run `errand doctor` for details, or accept partial confinement (--unsandboxed)",
+        .missing.join(", ")
+    )]
+    Unenforceable {
+        /// The missing layers, as [`Enforcement::missing`] names them.
+        missing: Vec<&'static str>,
+    },
+    /// The command spec cannot be run as given; nothing ran.
+    #[error("cannot run the command: {reason}")]
+    BadCommand {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The helper process could not be started or did not answer; nothing is known to have run.
+    #[error("the sandbox helper {} failed: {reason}; check that errand is installed completely, or run `errand doctor`", .program.display())]
+    Helper {
+        /// The helper executable.
+        program: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Confining the command failed inside the helper; nothing ran.
+    #[error(
+        "could not confine the command: {step} failed: {reason}; run `errand doctor` to see what this system supports"
+    )]
+    Setup {
+        /// The step that failed.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run's captured changes could not be read.
+    #[error("could not read what the command changed at {}: {source}; the real folders are untouched, run the command again", .path.display())]
+    Capture {
+        /// The file or folder being read.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The scratch folder could not be prepared or cleaned.
+    #[error("could not prepare or clean the scratch folder {}: {source}; check that it is writable and has free space", .path.display())]
+    Scratch {
+        /// The folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
     },
     /// The file system could not be asked about the path.
     #[error("could not resolve {}: {source}; check that the folders on the way exist and are readable", .path.display())]

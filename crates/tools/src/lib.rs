@@ -18,7 +18,7 @@
 //! let folder = tempfile::tempdir()?;
 //! std::fs::write(folder.path().join("a.md"), "hello\n")?;
 //! let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)])?;
-//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash: Arc::new(NoTrash), staging: None };
+//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash: Arc::new(NoTrash), commands: None, staging: None };
 //!
 //! let tools = builtin_tools();
 //! let read_file = tools.iter().find(|tool| tool.name() == "read_file").ok_or("no read_file")?;
@@ -29,17 +29,19 @@
 //! ```
 
 mod bound;
+mod command;
 mod files;
 mod ledger;
 mod tool;
 
 use std::sync::Arc;
 
+pub use command::{CommandRunner, StagedChanges, apply_captured};
 pub use ledger::ReadLedger;
 pub use tool::*;
 
 /// The built-in file tools, in the order they are offered to the model: `list_dir`, `read_file`, `glob`,
-/// `grep`, `write_file`, `edit_file`, `move_path`, `delete_path`. The first four only read.
+/// `grep`, `write_file`, `edit_file`, `move_path`, `delete_path`, `run_command`. The first four only read.
 pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
     vec![
         Arc::new(files::list_dir::ListDir),
@@ -50,6 +52,7 @@ pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
         Arc::new(files::edit_file::EditFile),
         Arc::new(files::move_path::MovePath),
         Arc::new(files::delete_path::DeletePath),
+        Arc::new(command::RunCommand),
     ]
 }
 
@@ -62,7 +65,17 @@ mod tests {
         let names: Vec<&str> = builtin_tools().iter().map(|tool| tool.name()).collect();
         assert_eq!(
             names,
-            ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"]
+            [
+                "list_dir",
+                "read_file",
+                "glob",
+                "grep",
+                "write_file",
+                "edit_file",
+                "move_path",
+                "delete_path",
+                "run_command"
+            ]
         );
     }
 

@@ -75,6 +75,8 @@ pub struct ToolContext {
     pub turn: u32,
     /// Where `delete_path` puts what it deletes.
     pub trash: Arc<dyn Trash>,
+    /// How commands run (`run_command`); `None` where this session runs no commands.
+    pub commands: Option<Arc<crate::CommandRunner>>,
     /// errand's own folder for temporary files, so an interrupted write leaves nothing in a granted folder
     /// (used when on the same file system as the target).
     pub staging: Option<PathBuf>,
@@ -104,6 +106,9 @@ pub struct ToolOutput {
     pub provenance: Provenance,
     /// Files the call changed, for the session's summary and events.
     pub changed: Vec<FileChange>,
+    /// Changes the call captured but did not apply (a command's effects): the session decides on them,
+    /// journals them and applies them with [`crate::apply_captured`], or discards them.
+    pub staged: Option<crate::StagedChanges>,
 }
 
 impl ToolOutput {
@@ -114,6 +119,7 @@ impl ToolOutput {
             is_error: false,
             provenance: Provenance::Errand,
             changed: vec![],
+            staged: None,
         }
     }
 
@@ -124,6 +130,7 @@ impl ToolOutput {
             is_error: true,
             provenance: Provenance::Errand,
             changed: vec![],
+            staged: None,
         }
     }
 }

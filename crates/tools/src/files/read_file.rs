@@ -169,7 +169,7 @@ fn read(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     if whole {
         ctx.ledger.record(&path, &bytes, ctx.turn);
     }
-    Ok(ToolOutput { content, is_error: false, provenance, changed: vec![] })
+    Ok(ToolOutput { content, is_error: false, provenance, changed: vec![], staged: None })
 }
 
 fn line_count(bytes: &[u8]) -> usize {
@@ -321,6 +321,7 @@ mod tests {
                 is_error: false,
                 provenance: Provenance::File { path },
                 changed: vec![],
+                staged: None,
             }
         );
     }

@@ -55,8 +55,14 @@ impl Fixture {
         let trash = Arc::new(FolderTrash { folder: base.join("trash") });
         let staging = Some(base.join("staging"));
         fs::create_dir(base.join("staging")).unwrap();
-        let ctx =
-            ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash, staging };
+        let ctx = ToolContext {
+            grants: Arc::new(grants),
+            ledger: Arc::new(ReadLedger::default()),
+            turn: 1,
+            trash,
+            commands: None,
+            staging,
+        };
         Self { _temp: temp, root, read_only, outside, ctx }
     }
 

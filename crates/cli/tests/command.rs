@@ -1,0 +1,142 @@
+//! End-to-end: `run_command` runs in the kernel sandbox, and its file effects pass the policy and the journal
+//! before they reach the real folder.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestErrand, snapshot};
+use errand_testkit::{Protocol, Turn};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+fn command(line: &str) -> Turn {
+    Turn::tool_call("run_command", json!({"command": line}))
+}
+
+fn seed(errand: &TestErrand) {
+    errand.write("a.md", "alpha\n");
+    errand.write("docs/b.md", "beta\n");
+    errand.write("docs/deep/c.bin", "\u{0}\u{1}binary");
+}
+
+#[tokio::test]
+async fn a_denied_rm_rf_deletes_nothing() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![command("rm -rf ./* && ls -A"), Turn::text("ok")]).await;
+    seed(&errand);
+    let before = snapshot(errand.folder.path());
+
+    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "clean"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(snapshot(errand.folder.path()), before);
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.contains("exit code 0"), "{}", result.text);
+    assert!(result.text.contains("errand discarded the command's changes"), "{}", result.text);
+    assert!(result.text.contains("deleted"), "{}", result.text);
+    assert!(result.text.contains("--allow-delete"), "{}", result.text);
+}
+
+#[tokio::test]
+async fn an_allowed_rm_rf_is_fully_undone() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![command("rm -rf ./*"), Turn::text("ok")]).await;
+    seed(&errand);
+    let before = snapshot(errand.folder.path());
+
+    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "--allow-delete", "clean"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(snapshot(errand.folder.path()).is_empty(), "the folder still holds files");
+    let undo = errand.errand(&["undo", &run.session_id()]).await;
+    assert_eq!(undo.code, 0, "{}", undo.stdout);
+    assert_eq!(snapshot(errand.folder.path()), before);
+}
+
+#[tokio::test]
+async fn creating_modifying_and_renaming_files_is_captured_and_undone_exactly() {
+    let line = "mkdir -p out/sub && printf 'new\\n' > out/sub/n.txt && printf 'more\\n' >> a.md && \
+                mv docs/b.md docs/renamed.md && chmod 755 docs/renamed.md && rm docs/deep/c.bin";
+    let errand = TestErrand::new(Protocol::Openai, vec![command(line), Turn::text("ok")]).await;
+    seed(&errand);
+    let before = snapshot(errand.folder.path());
+
+    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "--allow-delete", "work"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.contains("applied"), "{}", result.text);
+    assert_eq!(errand.read("out/sub/n.txt"), "new\n");
+    assert_eq!(errand.read("a.md"), "alpha\nmore\n");
+    assert_eq!(errand.read("docs/renamed.md"), "beta\n");
+    assert!(!errand.folder.path().join("docs/b.md").exists());
+    assert!(!errand.folder.path().join("docs/deep/c.bin").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(errand.folder.path().join("docs/renamed.md")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let changed: Vec<String> = run
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "FileChanged")
+        .map(|e| {
+            format!("{} {}", e["change"].as_str().unwrap(), e["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        })
+        .collect();
+    assert!(
+        changed.contains(&"deleted b.md".to_string()) && changed.contains(&"created renamed.md".to_string()),
+        "{changed:?}"
+    );
+
+    let undo = errand.errand(&["undo", &run.session_id()]).await;
+    assert_eq!(undo.code, 0, "{}", undo.stdout);
+    assert_eq!(snapshot(errand.folder.path()), before);
+}
+
+#[tokio::test]
+async fn a_command_cannot_read_outside_the_grants_or_reach_the_network() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let secret = outside.path().join("secret.txt");
+    let line = format!(
+        "cat {} ; cat ../$(basename {})/secret.txt ; cat $HOME/../../root/.ssh/id_rsa ; \
+         (exec 3<>/dev/tcp/127.0.0.1/9) ; echo done",
+        secret.display(),
+        outside.path().display()
+    );
+    let errand = TestErrand::new(Protocol::Anthropic, vec![command(&line), Turn::text("ok")]).await;
+
+    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "peek"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(!result.text.contains("top secret"), "{}", result.text);
+    assert!(result.text.contains("done"), "{}", result.text);
+    assert!(result.text.contains("Permission denied") || result.text.contains("No such file"), "{}", result.text);
+}
+
+#[tokio::test]
+async fn without_a_terminal_a_command_needs_a_rule() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![command("touch x"), Turn::text("ok")]).await;
+    let run = errand.errand(&["run", "--json", "--no-plan", "go"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!errand.folder.path().join("x").exists());
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.is_error && result.text.contains("--allow 'run_command'"), "{}", result.text);
+}
+
+#[tokio::test]
+async fn a_command_writing_a_git_hook_is_asked_about() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            command("mkdir -p .git/hooks && echo evil > .git/hooks/pre-commit && echo ok > fine.txt"),
+            Turn::text("ok"),
+        ],
+    )
+    .await;
+    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "go"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!errand.folder.path().join(".git/hooks/pre-commit").exists());
+    assert!(!errand.folder.path().join("fine.txt").exists(), "the change set is decided as a whole");
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.contains("protected"), "{}", result.text);
+}

@@ -1,0 +1,562 @@
+//! The helper process (`errand __sandbox`): reads a [`Request`] on stdin, confines and runs the command,
+//! writes a [`Report`] on stdout.
+//!
+//! The helper enters the namespaces and builds the command's file system, then forks the command's init
+//! (PID 1 of the new PID namespace). The init mounts `/proc`, pivots into the new root, applies rlimits,
+//! drops capabilities, sets `no_new_privs`, landlock and seccomp, and forks the shell; it reaps orphans and
+//! exits when the shell does, which kills every process left in the namespace. Meanwhile the helper
+//! drains the shell's output (bounded) and enforces the timeout by killing the init.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::confine::{self, FileAccess};
+use crate::exec::{BoundedOutput, Layout};
+use crate::namespace::{self, DEVICES, Namespaces, RootPlan, SYSTEM_FOLDERS};
+use crate::probe::Enforcement;
+use crate::{CommandSpec, GrantMode, ResourceLimits, landlock_abi, sys};
+
+/// What `run_sandboxed` sends the helper.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
+    pub spec: CommandSpec,
+    pub layout: Layout,
+}
+
+/// What the helper answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Report {
+    pub enforced: Enforcement,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    /// The command ran (whatever its exit status).
+    Finished {
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        timed_out: bool,
+        stdout: String,
+        stderr: String,
+        duration: Duration,
+    },
+    /// A confinement layer is missing and partial confinement was not accepted; nothing ran.
+    Refused,
+    /// Setting up failed; nothing ran.
+    Failed { step: String, reason: String },
+}
+
+/// The entry point of the helper process: errand calls it for `errand __sandbox`, before starting any
+/// thread or async runtime (the kernel grants a user namespace only to a single-threaded process).
+/// Reads the request on stdin, writes the report on stdout; returns the process exit code.
+pub fn helper_main() -> i32 {
+    // Descriptors errand (or whatever started us) left open without close-on-exec must not reach the
+    // command: an open file is a capability no path rule can take back.
+    sys::close_inherited_on_exec();
+    let mut input = Vec::new();
+    let report = match std::io::stdin().read_to_end(&mut input) {
+        Err(error) => failed(Enforcement::default(), "read the request", error.to_string()),
+        Ok(_) => match serde_json::from_slice::<Request>(&input) {
+            Err(error) => failed(Enforcement::default(), "read the request", error.to_string()),
+            Ok(request) => run(&request),
+        },
+    };
+    let mut stdout = std::io::stdout().lock();
+    match serde_json::to_writer(&mut stdout, &report).map_err(std::io::Error::from).and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(_) => 2,
+    }
+}
+
+fn failed(enforced: Enforcement, step: &str, reason: String) -> Report {
+    Report { enforced, outcome: Outcome::Failed { step: step.to_string(), reason } }
+}
+
+/// The confinement the init applied, sent to the helper before the shell starts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Confined {
+    landlock_abi: Option<u32>,
+    seccomp: bool,
+    no_new_privs: bool,
+    /// A fresh `/proc` for the PID namespace is mounted.
+    proc: bool,
+}
+
+/// One line the init writes on its status pipe.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InitStatus {
+    Confined(Confined),
+    Refused(Confined),
+    Failed { step: String, reason: String },
+    Exited { exit_code: Option<i32>, signal: Option<i32> },
+}
+
+/// Everything the init needs, prepared by the helper before the fork.
+struct InitPlan {
+    root: Option<PathBuf>,
+    mount_proc: bool,
+    new_process_group: bool,
+    cwd: PathBuf,
+    arguments: Vec<CString>,
+    environment: Vec<CString>,
+    limits: ResourceLimits,
+    processes_in_use: u64,
+    file_access: FileAccess,
+    enforced: Enforcement,
+    allow_partial: bool,
+}
+
+/// The init's ends of the pipes.
+struct InitPipes {
+    stdin: File,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: File,
+}
+
+fn run(request: &Request) -> Report {
+    let spec = &request.spec;
+    let layout = &request.layout;
+    let mut enforced = Enforcement::default();
+    if let Err(reason) = check_single_threaded() {
+        return failed(enforced, "start the helper", reason);
+    }
+    // If errand dies, so do we, and with us the command's init.
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    let (uid, _) = sys::real_ids();
+    let processes_in_use = count_processes_of(uid);
+
+    let namespaces = namespace::enter();
+    enforced.user_namespace = namespaces.user;
+    enforced.pid_namespace = namespaces.pid;
+    enforced.network_namespace = namespaces.network;
+    let prepared = if namespaces.mount {
+        let plan = RootPlan {
+            root: &layout.root,
+            tmp: &layout.tmp,
+            home: &layout.home,
+            grants: &spec.grants,
+            overlays: &layout.overlays,
+        };
+        match namespace::prepare(&plan) {
+            Ok(prepared) => prepared,
+            Err(reason) => return failed(enforced, "prepare the command's file system", reason),
+        }
+    } else {
+        namespace::Prepared::default()
+    };
+    enforced.overlay = prepared.overlay && namespaces.mount;
+    enforced.minimal_root = prepared.root.is_some();
+
+    // What the init will add, predicted, so a refusal names every missing layer at once.
+    let predicted = Enforcement {
+        landlock_abi: landlock_abi(),
+        seccomp: sys::seccomp_filter_supported(),
+        no_new_privs: sys::no_new_privs_supported(),
+        ..enforced
+    };
+    if !spec.allow_partial && !predicted.is_complete() {
+        return Report { enforced: predicted, outcome: Outcome::Refused };
+    }
+
+    let tmp_seen = if prepared.private_tmp { PathBuf::from("/tmp") } else { layout.tmp.clone() };
+    let plan = match init_plan(spec, layout, &namespaces, &prepared, &tmp_seen, processes_in_use, enforced) {
+        Ok(plan) => plan,
+        Err(reason) => return failed(enforced, "prepare the command", reason),
+    };
+    supervise(spec, &plan, &namespaces, enforced)
+}
+
+fn init_plan(
+    spec: &CommandSpec,
+    layout: &Layout,
+    namespaces: &Namespaces,
+    prepared: &namespace::Prepared,
+    tmp_seen: &Path,
+    processes_in_use: u64,
+    enforced: Enforcement,
+) -> Result<InitPlan, String> {
+    let mut environment: Vec<(String, String)> = spec.env.clone();
+    for (name, value) in [
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+        ("HOME", layout.home.display().to_string()),
+        ("TMPDIR", tmp_seen.display().to_string()),
+    ] {
+        if !environment.iter().any(|(existing, _)| existing == name) {
+            environment.push((name.to_string(), value));
+        }
+    }
+    let environment = environment
+        .iter()
+        .map(|(name, value)| sys::cstr(&format!("{name}={value}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| error.to_string())?;
+    let arguments = ["-c", spec.command.as_str()]
+        .into_iter()
+        .map(sys::cstr)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| error.to_string())?;
+
+    let mut file_access = FileAccess::default();
+    for grant in &spec.grants {
+        match grant.mode {
+            GrantMode::ReadWrite => file_access.read_write.push(grant.root.clone()),
+            GrantMode::ReadOnly => file_access.read_execute.push(grant.root.clone()),
+        }
+    }
+    file_access.read_write.extend([tmp_seen.to_path_buf(), layout.home.clone(), PathBuf::from("/dev/null")]);
+    file_access.read_execute.extend(SYSTEM_FOLDERS.iter().map(PathBuf::from));
+    file_access.read_execute.push(PathBuf::from("/proc"));
+    file_access.read_execute.extend(DEVICES.iter().filter(|device| **device != "/dev/null").map(PathBuf::from));
+    if prepared.root.is_some() {
+        file_access.read_write.push(PathBuf::from("/dev/shm"));
+        // Listing folders of the minimal root (`ls /`, `find /`) shows only what is mounted there anyway.
+        file_access.list.push(PathBuf::from("/"));
+    }
+
+    Ok(InitPlan {
+        root: prepared.root.clone(),
+        mount_proc: namespaces.pid && namespaces.mount,
+        new_process_group: !namespaces.pid,
+        cwd: spec.cwd.clone(),
+        arguments,
+        environment,
+        limits: spec.limits,
+        processes_in_use,
+        file_access,
+        enforced,
+        allow_partial: spec.allow_partial,
+    })
+}
+
+/// Forks the init, drains the output, enforces the timeout, and collects the outcome.
+fn supervise(spec: &CommandSpec, plan: &InitPlan, namespaces: &Namespaces, mut enforced: Enforcement) -> Report {
+    let pipes = (|| -> std::io::Result<_> {
+        let stdin = File::open("/dev/null")?;
+        Ok((stdin, sys::pipe()?, sys::pipe()?, sys::pipe()?))
+    })();
+    let (stdin, (stdout_read, stdout_write), (stderr_read, stderr_write), (status_read, status_write)) = match pipes {
+        Ok(pipes) => pipes,
+        Err(error) => return failed(enforced, "create the command's pipes", error.to_string()),
+    };
+    let init = match sys::fork() {
+        Ok(Some(init)) => init,
+        Ok(None) => {
+            drop((stdout_read, stderr_read, status_read));
+            let pipes =
+                InitPipes { stdin, stdout: stdout_write, stderr: stderr_write, status: File::from(status_write) };
+            // Nothing may unwind back into the helper's code in this process.
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init_main(plan, pipes))).unwrap_or(70);
+            sys::exit_now(code)
+        }
+        Err(error) => return failed(enforced, "start the command's init", error.to_string()),
+    };
+    drop((stdin, stdout_write, stderr_write, status_write));
+    let pumped = match pump(init, !namespaces.pid, stdout_read, stderr_read, spec.timeout, spec.output_limit) {
+        Ok(pumped) => pumped,
+        Err(error) => {
+            let _ = sys::kill(init, libc::SIGKILL);
+            return failed(enforced, "wait for the command", error.to_string());
+        }
+    };
+
+    let mut exited = None;
+    let mut confined = None;
+    let mut refused = false;
+    let mut setup_failure = None;
+    for line in BufReader::new(File::from(status_read)).lines().map_while(Result::ok) {
+        match serde_json::from_str::<InitStatus>(&line) {
+            Ok(InitStatus::Confined(found)) => confined = Some(found),
+            Ok(InitStatus::Refused(found)) => {
+                confined = Some(found);
+                refused = true;
+            }
+            Ok(InitStatus::Failed { step, reason }) => setup_failure = Some((step, reason)),
+            Ok(InitStatus::Exited { exit_code, signal }) => exited = Some((exit_code, signal)),
+            Err(_) => {}
+        }
+    }
+    let confined = confined.unwrap_or_default();
+    enforced.landlock_abi = confined.landlock_abi;
+    enforced.seccomp = confined.seccomp;
+    enforced.no_new_privs = confined.no_new_privs;
+    enforced.pid_namespace = namespaces.pid && confined.proc;
+    let Pumped { status, timed_out, duration, stdout, stderr } = pumped;
+    let (stdout, stderr) = (stdout.finish(), stderr.finish());
+    if let Some((step, reason)) = setup_failure {
+        return failed(enforced, &step, reason);
+    }
+    if refused {
+        return Report { enforced, outcome: Outcome::Refused };
+    }
+    let (exit_code, signal) = match exited {
+        Some(exited) if !timed_out => exited,
+        // Killed on timeout, or the init died before the shell ended.
+        _ => (None, Some(if timed_out { libc::SIGKILL } else { decode_status(status).1.unwrap_or(libc::SIGKILL) })),
+    };
+    Report { enforced, outcome: Outcome::Finished { exit_code, signal, timed_out, stdout, stderr, duration } }
+}
+
+/// What [`pump`] collected.
+struct Pumped {
+    status: libc::c_int,
+    timed_out: bool,
+    duration: Duration,
+    stdout: BoundedOutput,
+    stderr: BoundedOutput,
+}
+
+/// How long to keep reading the output once the init is gone; only a process outside the PID namespace
+/// (partial confinement) can hold a pipe open longer.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Reads both output pipes (bounded) while waiting for the init, killing it when the timeout runs out.
+/// One `poll` loop on this thread: a process that unshared its PID namespace cannot start threads.
+///
+/// With a PID namespace, the init's end is everyone's end. Without one (partial confinement), the
+/// command's processes share the init's process group (`kill_group`), killed as soon as the init is gone.
+fn pump(
+    init: libc::pid_t,
+    kill_group: bool,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    timeout: Duration,
+    limit: usize,
+) -> std::io::Result<Pumped> {
+    let started = Instant::now();
+    // A timeout too large for the clock means no timeout.
+    let deadline = started.checked_add(timeout).unwrap_or(started + Duration::from_secs(100 * 365 * 24 * 3600));
+    // Kernels before 5.3 have no pidfd: then the loop wakes every 10 ms and asks without reaping.
+    let pidfd = sys::pidfd_open(init).ok();
+    let mut streams =
+        [(Some(File::from(stdout)), BoundedOutput::new(limit)), (Some(File::from(stderr)), BoundedOutput::new(limit))];
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut ended: Option<Instant> = None;
+    let mut timed_out = false;
+    loop {
+        let now = Instant::now();
+        if ended.is_none() && pidfd.is_none() && sys::has_exited(init)? {
+            ended = Some(now);
+        }
+        if ended.is_none() && now >= deadline {
+            // Not reaped yet, so the pid cannot have been reused.
+            sys::kill(init, libc::SIGKILL)?;
+            timed_out = true;
+            ended = Some(now);
+        }
+        if kill_group && ended.is_some() {
+            let _ = sys::kill(-init, libc::SIGKILL);
+        }
+        let open_streams = streams.iter().filter(|(file, _)| file.is_some()).count();
+        if let Some(ended) = ended
+            && (open_streams == 0 || now >= ended + DRAIN_GRACE)
+        {
+            break;
+        }
+        let mut polled: Vec<libc::pollfd> = streams
+            .iter()
+            .filter_map(|(file, _)| file.as_ref())
+            .map(|file| libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
+        if let (Some(pidfd), None) = (&pidfd, ended) {
+            polled.push(libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let wake = match ended {
+            Some(ended) => ended + DRAIN_GRACE,
+            None if pidfd.is_none() => deadline.min(now + Duration::from_millis(10)),
+            None => deadline,
+        };
+        sys::poll(&mut polled, wake.saturating_duration_since(now))?;
+        for poll in &polled {
+            if poll.revents == 0 {
+                continue;
+            }
+            if pidfd.as_ref().is_some_and(|pidfd| pidfd.as_raw_fd() == poll.fd) {
+                ended = Some(Instant::now());
+                continue;
+            }
+            for (file, output) in streams.iter_mut() {
+                if file.as_ref().is_some_and(|open| open.as_raw_fd() == poll.fd) {
+                    match file.as_mut().map(|open| open.read(&mut buffer)) {
+                        Some(Ok(0)) | Some(Err(_)) | None => *file = None,
+                        Some(Ok(count)) => output.push(&buffer[..count]),
+                    }
+                }
+            }
+        }
+    }
+    let duration = started.elapsed();
+    let (_, status) = sys::wait_pid(init)?;
+    let [(_, stdout), (_, stderr)] = streams;
+    Ok(Pumped { status, timed_out, duration, stdout, stderr })
+}
+
+fn decode_status(status: libc::c_int) -> (Option<i32>, Option<i32>) {
+    if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    }
+}
+
+fn check_single_threaded() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|error| error.to_string())?;
+    let threads = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse::<u32>().ok())
+        .unwrap_or(1);
+    if threads > 1 {
+        return Err(format!(
+            "the helper runs {threads} threads; call helper_main before starting any thread or async runtime"
+        ));
+    }
+    Ok(())
+}
+
+/// How many processes the real user `uid` runs, system-wide (what `RLIMIT_NPROC` counts).
+fn count_processes_of(uid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|byte| byte.is_ascii_digit()))
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("status")).ok())
+        .filter(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().next())
+                .and_then(|real| real.parse::<u32>().ok())
+                == Some(uid)
+        })
+        .count() as u64
+}
+
+/// The command's init: runs in the forked child, single-threaded. Returns its exit code.
+fn init_main(plan: &InitPlan, pipes: InitPipes) -> i32 {
+    let InitPipes { stdin, stdout, stderr, mut status } = pipes;
+    let mut send = |line: &InitStatus| {
+        if let Ok(json) = serde_json::to_string(line) {
+            let _ = writeln!(status, "{json}");
+        }
+    };
+    let fail = |step: &str, reason: String| InitStatus::Failed { step: step.to_string(), reason };
+
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    if plan.new_process_group {
+        let _ = sys::new_process_group();
+    }
+    let mut proc = false;
+    if let Some(root) = &plan.root {
+        if plan.mount_proc {
+            proc = namespace::mount_proc(&root.join("proc")).is_ok();
+        }
+        if let Err(error) = namespace::enter_root(root) {
+            send(&fail("enter the command's root", error.to_string()));
+            return 1;
+        }
+    } else if plan.mount_proc {
+        proc = namespace::mount_proc(Path::new("/proc")).is_ok();
+    }
+    if let Err(error) = std::env::set_current_dir(&plan.cwd) {
+        send(&fail("enter the working folder", format!("{}: {error}", plan.cwd.display())));
+        return 1;
+    }
+    if proc {
+        // Best effort: kernels before 6.14 have one pid_max for all; RLIMIT_NPROC still applies.
+        confine::limit_pid_namespace(plan.limits.extra_processes);
+    }
+    if let Err(error) = confine::set_resource_limits(&plan.limits, plan.processes_in_use) {
+        send(&fail("set resource limits", error.to_string()));
+        return 1;
+    }
+    if let Err(error) = confine::drop_capabilities() {
+        send(&fail("drop capabilities", error.to_string()));
+        return 1;
+    }
+    let no_new_privs = sys::set_no_new_privs().is_ok();
+    let landlock_abi = match confine::restrict_file_access(&plan.file_access) {
+        Ok(abi) => abi,
+        Err(_) if plan.allow_partial => None,
+        Err(reason) => {
+            send(&fail("apply landlock", reason));
+            return 1;
+        }
+    };
+    let seccomp = match confine::install_seccomp() {
+        Ok(()) => true,
+        Err(_) if plan.allow_partial => false,
+        Err(reason) => {
+            send(&fail("install the seccomp filter", reason));
+            return 1;
+        }
+    };
+    let confined = Confined { landlock_abi, seccomp, no_new_privs, proc };
+    let enforced = Enforcement {
+        landlock_abi,
+        seccomp,
+        no_new_privs,
+        pid_namespace: plan.enforced.pid_namespace && proc,
+        ..plan.enforced
+    };
+    if !plan.allow_partial && !enforced.is_complete() {
+        send(&InitStatus::Refused(confined));
+        return 0;
+    }
+    send(&InitStatus::Confined(confined));
+
+    let shell = ["/bin/bash", "/usr/bin/bash", "/bin/sh", "/usr/bin/sh"]
+        .into_iter()
+        .find(|shell| Path::new(shell).exists())
+        .unwrap_or("/bin/sh");
+    let Ok(program) = sys::cstr(shell) else { return 1 };
+    let mut arguments = vec![program.clone()];
+    arguments.extend(plan.arguments.iter().cloned());
+    match sys::fork() {
+        Ok(None) => {
+            let _ = sys::set_parent_death_signal(libc::SIGKILL);
+            let wired = sys::dup2(stdin.as_raw_fd(), 0)
+                .and_then(|()| sys::dup2(stdout.as_raw_fd(), 1))
+                .and_then(|()| sys::dup2(stderr.as_raw_fd(), 2));
+            if wired.is_err() {
+                sys::exit_now(126);
+            }
+            let error = sys::execve(&program, &arguments, &plan.environment);
+            let _ = writeln!(std::io::stderr(), "errand sandbox: cannot start {shell}: {error}");
+            sys::exit_now(127)
+        }
+        Ok(Some(shell_pid)) => {
+            drop((stdin, stdout, stderr));
+            loop {
+                match sys::wait_pid(-1) {
+                    Ok((pid, raw)) if pid == shell_pid => {
+                        let (exit_code, signal) = decode_status(raw);
+                        send(&InitStatus::Exited { exit_code, signal });
+                        return 0;
+                    }
+                    // An orphan reparented to us: reaped, nothing more.
+                    Ok(_) => {}
+                    Err(error) => {
+                        send(&fail("wait for the shell", error.to_string()));
+                        return 1;
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            send(&fail("start the shell", error.to_string()));
+            1
+        }
+    }
+}
