@@ -66,6 +66,8 @@ pub struct SandboxSetup {
     /// Why commands cannot run, when the kernel cannot confine them and partial confinement was not
     /// accepted; the model is told this when it tries.
     pub unavailable: Option<String>,
+    /// What the person must see before anything runs (commands running with partial confinement).
+    pub warning: Option<String>,
 }
 
 impl SessionOptions {
@@ -235,7 +237,8 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
-        let (system, _files, pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
         let policy = Policy::new(options.rules.clone(), options.allow_delete);

@@ -126,10 +126,18 @@ fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
             missing.join(", ")
         )
     });
+    let warning = (unsandboxed && !missing.is_empty()).then(|| {
+        format!(
+            "UNSANDBOXED: commands run without {} because of --unsandboxed; they can reach more than the granted \
+             folders",
+            missing.join(", ")
+        )
+    });
     Ok(SandboxSetup {
         helper: errand_sandbox::Helper { program, args: vec![crate::SANDBOX_HELPER_ARG.into()] },
         allow_partial: unsandboxed,
         unavailable,
+        warning,
     })
 }
 

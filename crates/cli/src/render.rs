@@ -141,7 +141,9 @@ impl TerminalRenderer {
             EventMsg::FileChanged { .. } | EventMsg::Usage { .. } => {}
             EventMsg::Warning { message } => {
                 self.end_line();
-                eprintln!("{} {message}", self.paint("33", "warning:"));
+                // Running without confinement must not scroll by unnoticed.
+                let code = if message.starts_with("UNSANDBOXED") { "1;41" } else { "33" };
+                eprintln!("{} {message}", self.paint(code, "warning:"));
             }
             EventMsg::Finished { status, reason, summary } => {
                 self.end_line();
