@@ -141,6 +141,23 @@ pub enum EventMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trash_id: Option<String>,
     },
+    /// A command asked errand's egress proxy to reach a host.
+    NetworkRequest {
+        /// The call whose command made the request, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+        /// `CONNECT` for HTTPS tunnels, else the HTTP method.
+        method: String,
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Whether the proxy let it through.
+        allowed: bool,
+        /// Why it was refused, or why forwarding failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The tokens and cost of one model request.
     Usage {
         /// The turn (model request) number, from 1.
@@ -194,6 +211,7 @@ impl EventMsg {
             EventMsg::ToolStarted { .. } => "ToolStarted",
             EventMsg::ToolFinished { .. } => "ToolFinished",
             EventMsg::FileChanged { .. } => "FileChanged",
+            EventMsg::NetworkRequest { .. } => "NetworkRequest",
             EventMsg::Usage { .. } => "Usage",
             EventMsg::Warning { .. } => "Warning",
             EventMsg::Finished { .. } => "Finished",

@@ -529,11 +529,30 @@ impl Session {
 
     /// Stores an event, then delivers it.
     pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
+        self.emitter().emit(msg)
+    }
+
+    /// A handle that stores and delivers this session's events from elsewhere (the egress proxy's tasks).
+    pub(crate) fn emitter(&self) -> Emitter {
+        Emitter { store: self.store.clone(), session: self.id.clone(), sender: self.events.clone() }
+    }
+}
+
+/// Stores an event, then delivers it to the session's subscriber.
+#[derive(Clone)]
+pub(crate) struct Emitter {
+    store: Arc<Store>,
+    session: String,
+    sender: Option<UnboundedSender<Event>>,
+}
+
+impl Emitter {
+    pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
         let body = serde_json::to_string(&msg).map_err(AgentError::Serialize)?;
-        let seq = self.store.append_event(&self.id, msg.kind(), &body)?;
-        if let Some(sender) = &self.events {
+        let seq = self.store.append_event(&self.session, msg.kind(), &body)?;
+        if let Some(sender) = &self.sender {
             // A front end that went away does not stop the task.
-            let _ = sender.send(Event { seq, session: self.id.clone(), msg });
+            let _ = sender.send(Event { seq, session: self.session.clone(), msg });
         }
         Ok(())
     }

@@ -138,6 +138,12 @@ impl TerminalRenderer {
                 );
             }
             EventMsg::PermissionDecided { .. } | EventMsg::ApprovalResolved { .. } => {}
+            EventMsg::NetworkRequest { method, host, port, allowed, reason, .. } => {
+                self.end_line();
+                let (mark, code) = if *allowed { ("↗", "2") } else { ("✗", "31") };
+                let why = reason.as_deref().map(|r| format!(" · {r}")).unwrap_or_default();
+                eprintln!("    {}", self.paint(code, &format!("{mark} {method} {host}:{port}{why}")));
+            }
             EventMsg::FileChanged { .. } | EventMsg::Usage { .. } => {}
             EventMsg::Warning { message } => {
                 self.end_line();
