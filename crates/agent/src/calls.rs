@@ -90,17 +90,7 @@ impl Session {
                 }
             };
             let decision = self.policy.decide(&call.name, &effects, &self.grants, &self.plan_gate());
-            let (word, reason) = match &decision {
-                Decision::Allow => ("allow", None),
-                Decision::Ask(reason) => ("ask", Some(reason.clone())),
-                Decision::Deny(reason) => ("deny", Some(reason.clone())),
-            };
-            self.emit(EventMsg::PermissionDecided {
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                decision: word.into(),
-                reason,
-            })?;
+            self.record_decision(call, &decision)?;
             let refusal = match decision {
                 Decision::Allow => None,
                 Decision::Deny(reason) => Some(format!("denied: {reason}")),
@@ -177,6 +167,21 @@ impl Session {
             self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from, trash_id })?;
         }
         Ok(output)
+    }
+
+    /// Stores the policy's decision on a call as a `PermissionDecided` event.
+    fn record_decision(&self, call: &ToolCall, decision: &Decision) -> Result<(), AgentError> {
+        let (word, reason) = match decision {
+            Decision::Allow => ("allow", None),
+            Decision::Ask(reason) => ("ask", Some(reason.clone())),
+            Decision::Deny(reason) => ("deny", Some(reason.clone())),
+        };
+        self.emit(EventMsg::PermissionDecided {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            decision: word.into(),
+            reason,
+        })
     }
 
     pub(crate) fn tool_context(&self) -> ToolContext {
@@ -390,9 +395,7 @@ impl Session {
         }
         Ok(())
     }
-}
 
-impl Session {
     /// Decides on, journals and applies the file changes a command made inside its sandbox — or discards
     /// them, telling the model why. Outputs without staged changes pass through.
     async fn settle(
@@ -424,17 +427,7 @@ impl Session {
             )));
         }
         let decision = combine(decisions);
-        let (word, reason) = match &decision {
-            Decision::Allow => ("allow", None),
-            Decision::Ask(reason) => ("ask", Some(reason.clone())),
-            Decision::Deny(reason) => ("deny", Some(reason.clone())),
-        };
-        self.emit(EventMsg::PermissionDecided {
-            call_id: call.id.clone(),
-            tool: call.name.clone(),
-            decision: word.into(),
-            reason,
-        })?;
+        self.record_decision(call, &decision)?;
         let verdict = match decision {
             Decision::Allow => Ok(()),
             Decision::Deny(reason) => Err(reason),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 pub use apply::apply_captured;
 
-use crate::files::parse_args;
+use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Default time a command may run.
@@ -88,16 +88,11 @@ impl Tool for RunCommand {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(crate::files::run_blocking(self.name(), move || match args {
-            Ok(args) => run(args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, run)
     }
 }
 
-fn run(args: Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
+fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     let Some(runner) = &ctx.commands else {
         return Err("run_command is not available in this session".into());
     };
@@ -144,7 +139,7 @@ fn run(args: Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     }
     let failed = run.timed_out || run.exit_code != Some(0);
     let staged = (!run.changes.is_empty()).then(|| StagedChanges {
-        command: args.command,
+        command: args.command.clone(),
         changes: run.changes.clone(),
         run_dir: run.run_dir.clone(),
     });

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::files::{parse_args, run_blocking};
+use crate::files::{parse_args, spawn_tool};
 use crate::{ChangeKind, Effects, FileChange, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Deletes a file or folder by moving it into the trash.
@@ -40,12 +40,7 @@ impl Tool for DeletePath {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(run_blocking(self.name(), move || match args {
-            Ok(args) => delete_path(&args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, delete_path)
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::bound::{BoundedText, MAX_OUTPUT_BYTES, cut_chars};
 use crate::files::glob::walker;
-use crate::files::{parse_args, run_blocking};
+use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The most matching lines one call shows.
@@ -61,12 +61,7 @@ impl Tool for Grep {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(run_blocking(self.name(), move || match args {
-            Ok(args) => search(&args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, search)
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::bound::{BoundedText, MAX_OUTPUT_BYTES, human_size};
-use crate::files::{parse_args, run_blocking};
+use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The most entries one listing shows.
@@ -47,12 +47,7 @@ impl Tool for ListDir {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(run_blocking(self.name(), move || match args {
-            Ok(args) => list(&args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, list)
     }
 }
 

@@ -73,6 +73,22 @@ fn describe_type(json_type: &str) -> &'static str {
     }
 }
 
+/// The body of every file tool's `run`: parses `input` into the tool's arguments and runs `work` on the
+/// blocking pool; an argument error or a failure of `work` becomes the tool's error output.
+pub(crate) fn spawn_tool<A: DeserializeOwned + Send + 'static>(
+    tool: &dyn crate::Tool,
+    input: &Value,
+    ctx: &crate::ToolContext,
+    work: fn(&A, &crate::ToolContext) -> Result<ToolOutput, String>,
+) -> futures::future::BoxFuture<'static, ToolOutput> {
+    let args = parse_args::<A>(tool.name(), &tool.input_schema(), input);
+    let ctx = ctx.clone();
+    Box::pin(run_blocking(tool.name(), move || match args {
+        Ok(args) => work(&args, &ctx).unwrap_or_else(ToolOutput::error),
+        Err(error) => ToolOutput::error(error.to_string()),
+    }))
+}
+
 /// Runs blocking file work on tokio's blocking pool.
 pub(crate) async fn run_blocking(tool: &'static str, work: impl FnOnce() -> ToolOutput + Send + 'static) -> ToolOutput {
     match tokio::task::spawn_blocking(work).await {

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::files::{create_parent_folders, parse_args, run_blocking};
+use crate::files::{create_parent_folders, parse_args, spawn_tool};
 use crate::{ChangeKind, Effects, FileChange, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Moves a file or folder.
@@ -47,12 +47,7 @@ impl Tool for MovePath {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(run_blocking(self.name(), move || match args {
-            Ok(args) => move_path(&args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, move_path)
     }
 }
 

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::files::{create_parent_folders, parse_args, run_blocking, write_atomically};
+use crate::files::{create_parent_folders, parse_args, spawn_tool, write_atomically};
 use crate::{ChangeKind, Effects, FileChange, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Writes a whole file.
@@ -48,12 +48,7 @@ impl Tool for WriteFile {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        let args = parse_args::<Args>(self.name(), &self.input_schema(), &input);
-        let ctx = ctx.clone();
-        Box::pin(run_blocking(self.name(), move || match args {
-            Ok(args) => write(&args, &ctx).unwrap_or_else(ToolOutput::error),
-            Err(error) => ToolOutput::error(error.to_string()),
-        }))
+        spawn_tool(self, &input, ctx, write)
     }
 }
 
