@@ -95,6 +95,12 @@ pub enum AgentError {
         /// Which provider.
         provider: &'static str,
     },
+    /// errand's egress proxy could not start.
+    #[error("could not start errand's network proxy for commands: {reason}; run without --allow-net")]
+    Egress {
+        /// What went wrong.
+        reason: String,
+    },
     /// A message or event could not be serialized.
     #[error("could not serialize a message or event: {0}")]
     Serialize(serde_json::Error),

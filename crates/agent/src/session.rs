@@ -68,6 +68,8 @@ pub struct SandboxSetup {
     pub unavailable: Option<String>,
     /// What the person must see before anything runs (commands running with partial confinement).
     pub warning: Option<String>,
+    /// Let commands reach the hosts the policy allows, through errand's egress proxy.
+    pub egress: bool,
 }
 
 impl SessionOptions {
@@ -164,6 +166,8 @@ pub struct Session {
     pub(crate) staging: Option<PathBuf>,
     pub(crate) commands: Option<Arc<CommandRunner>>,
     pub(crate) policy: Policy,
+    /// The egress proxy of the current run, when commands may reach the network.
+    egress: Option<errand_sandbox::EgressProxy>,
     pub(crate) plan: PlanState,
     pub(crate) approver: Option<Arc<dyn Approver>>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
@@ -247,9 +251,11 @@ impl Session {
             store.path().parent().map(|data| data.join("staging")).filter(|dir| std::fs::create_dir_all(dir).is_ok());
         let commands = options.sandbox.as_ref().and_then(|setup| {
             let data = store.path().parent()?;
+            let scratch = data.join("scratch").join(&id);
             Some(Arc::new(CommandRunner {
                 helper: setup.helper.clone(),
-                scratch: data.join("scratch").join(&id),
+                egress: setup.egress.then(|| scratch.join("proxy.sock")),
+                scratch,
                 allow_partial: setup.allow_partial,
                 unavailable: setup.unavailable.clone(),
             }))
@@ -268,6 +274,7 @@ impl Session {
             staging,
             commands,
             policy,
+            egress: None,
             plan: PlanState::Off,
             approver: None,
             turn,
@@ -361,6 +368,19 @@ impl Session {
         })?;
         for message in std::mem::take(&mut self.pending_warnings) {
             self.emit(EventMsg::Warning { message })?;
+        }
+        if let Some(socket) = self.commands.as_ref().and_then(|runner| runner.egress.clone())
+            && self.egress.is_none()
+        {
+            let gate =
+                EgressPolicy { policy: self.policy.clone(), grants: self.grants.clone(), emitter: self.emitter() };
+            if let Some(folder) = socket.parent() {
+                std::fs::create_dir_all(folder).map_err(|source| AgentError::Egress { reason: source.to_string() })?;
+            }
+            let proxy = errand_sandbox::EgressProxy::start(&socket, Arc::new(gate))
+                .await
+                .map_err(|error| AgentError::Egress { reason: error.to_string() })?;
+            self.egress = Some(proxy);
         }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
@@ -535,6 +555,40 @@ impl Session {
     /// A handle that stores and delivers this session's events from elsewhere (the egress proxy's tasks).
     pub(crate) fn emitter(&self) -> Emitter {
         Emitter { store: self.store.clone(), session: self.id.clone(), sender: self.events.clone() }
+    }
+}
+
+/// The egress proxy's gate: hosts are judged by the session's rules for the pseudo-tool `network`
+/// (`--allow-net HOST` adds `allow network(HOST)`), so allowing a command to run never opens the network, and
+/// every request becomes a `NetworkRequest` event.
+struct EgressPolicy {
+    policy: Policy,
+    grants: Arc<Grants>,
+    emitter: Emitter,
+}
+
+impl errand_sandbox::EgressGate for EgressPolicy {
+    fn check(&self, request: &errand_sandbox::ProxyRequest) -> Result<(), String> {
+        let effects = errand_tools::Effects { hosts: vec![request.host.clone()], ..Default::default() };
+        match self.policy.decide("network", &effects, &self.grants, &crate::policy::PlanGate::Off) {
+            crate::policy::Decision::Allow => Ok(()),
+            crate::policy::Decision::Deny(reason) => Err(reason),
+            crate::policy::Decision::Ask(_) => Err(format!(
+                "{} is not an allowed host; the person can allow it with --allow-net {}",
+                request.host, request.host
+            )),
+        }
+    }
+
+    fn report(&self, request: &errand_sandbox::ProxyRequest, allowed: bool, reason: Option<&str>) {
+        let _ = self.emitter.emit(EventMsg::NetworkRequest {
+            call_id: None,
+            method: request.method.clone(),
+            host: request.host.clone(),
+            port: request.port,
+            allowed,
+            reason: reason.map(str::to_string),
+        });
     }
 }
 

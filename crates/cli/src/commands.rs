@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use errand_agent::policy::{Rule, RuleAction};
 use errand_agent::{Limits, SandboxSetup, Session, SessionOptions};
 use errand_model::{ContentBlock, Message, Role};
 use errand_sandbox::{GrantMode, Grants};
@@ -95,7 +96,15 @@ impl Setup {
         folders: &[PathBuf],
     ) -> Result<SessionOptions, Failure> {
         let flags = Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() };
-        let rules = load_rules(&self.config, &self.paths.config_file, folders, &flags).map_err(usage_error)?;
+        let mut rules = load_rules(&self.config, &self.paths.config_file, folders, &flags).map_err(usage_error)?;
+        let hosts: Vec<&String> =
+            self.config.allow_net.iter().chain(&args.allow_net).filter(|h| !h.trim().is_empty()).collect();
+        for host in &hosts {
+            let rule = Rule::parse(RuleAction::Allow, &format!("network({})", host.trim()), "--allow-net");
+            rules.push(rule.map_err(usage_error)?);
+        }
+        let mut sandbox = sandbox_setup(args.unsandboxed)?;
+        sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
         Ok(SessionOptions {
             max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             limits: Limits {
@@ -104,7 +113,7 @@ impl Setup {
                 max_cost_usd: args.max_cost,
             },
             plan_mode: !args.no_plan && self.config.plan.unwrap_or(true),
-            sandbox: Some(sandbox_setup(args.unsandboxed)?),
+            sandbox: Some(sandbox),
             auto_approve_plan: args.yes,
             rules,
             allow_delete: args.allow_delete,
@@ -138,6 +147,7 @@ fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
         allow_partial: unsandboxed,
         unavailable,
         warning,
+        egress: false,
     })
 }
 

@@ -58,6 +58,9 @@ pub struct ConfigFile {
     pub plan: Option<bool>,
     /// Permission rules.
     pub permissions: Option<Permissions>,
+    /// Hosts commands may always reach through errand's proxy (like `--allow-net`).
+    #[serde(default)]
+    pub allow_net: Vec<String>,
 }
 
 /// A `[permissions]` table: rules like `write_file(reports/**)`, by action.

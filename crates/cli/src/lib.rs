@@ -199,6 +199,10 @@ pub struct SessionArgs {
     /// Run commands even where this kernel cannot fully confine them (shown prominently; see `errand doctor`).
     #[arg(long)]
     pub unsandboxed: bool,
+    /// Let commands reach these hosts (comma-separated, globs allowed, repeatable) through errand's proxy;
+    /// commands have no network otherwise. E.g. --allow-net pypi.org,files.pythonhosted.org
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
+    pub allow_net: Vec<String>,
 }
 
 /// Which model to talk to, and how.

@@ -140,3 +140,49 @@ async fn a_command_writing_a_git_hook_is_asked_about() {
     let result = &errand.mock.requests()[1].last_tool_results()[0];
     assert!(result.text.contains("protected"), "{}", result.text);
 }
+
+/// A one-page HTTP server on loopback for the egress test; counts the requests it answered.
+async fn upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello").await;
+        }
+    });
+    (port, served)
+}
+
+#[tokio::test]
+async fn commands_reach_allowed_hosts_only_through_the_proxy() {
+    let (port, served) = upstream().await;
+    let line = format!(
+        "curl -s http://127.0.0.1:{port}/ ; echo ; curl -s -o /dev/null -w 'refused=%{{http_code}}' http://example.invalid/ ; \
+         echo ; (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>&1 | head -1"
+    );
+    let errand = TestErrand::new(Protocol::Anthropic, vec![command(&line), Turn::text("ok")]).await;
+
+    let run = errand
+        .errand(&["run", "--json", "--no-plan", "--allow", "run_command", "--allow-net", "127.0.0.1", "fetch"])
+        .await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.contains("hello"), "{}", result.text);
+    assert!(result.text.contains("refused=403"), "{}", result.text);
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "only the proxied request reached the server");
+    let requests: Vec<serde_json::Value> = run.events().into_iter().filter(|e| e["type"] == "NetworkRequest").collect();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!((requests[0]["host"].as_str(), requests[0]["allowed"].as_bool()), (Some("127.0.0.1"), Some(true)));
+    assert_eq!(
+        (requests[1]["host"].as_str(), requests[1]["allowed"].as_bool()),
+        (Some("example.invalid"), Some(false))
+    );
+    assert!(requests[1]["reason"].as_str().unwrap().contains("--allow-net"), "{}", requests[1]);
+}

@@ -7,8 +7,8 @@ use std::io;
 use std::path::PathBuf;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
-    path_beneath_rules,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+    Scope, path_beneath_rules,
 };
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -106,10 +106,11 @@ fn ignore_permission_denied(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// Restricts file access to `access` with landlock, refuses TCP bind and connect, and scopes abstract
-/// UNIX sockets and signals to the sandbox. Returns the landlock ABI in force, `None` when the kernel
-/// enforces nothing. Paths that do not exist are skipped.
-pub(crate) fn restrict_file_access(access: &FileAccess) -> Result<Option<u32>, String> {
+/// Restricts file access to `access` with landlock, refuses TCP bind and connect (but TCP connect to
+/// `connect_port`, the egress forwarder's, when given) and UDP send, and scopes abstract UNIX sockets and
+/// signals to the sandbox. Returns the landlock ABI in force, `None` when the kernel enforces nothing.
+/// Paths that do not exist are skipped.
+pub(crate) fn restrict_file_access(access: &FileAccess, connect_port: Option<u16>) -> Result<Option<u32>, String> {
     let ruleset = landlock::Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(LANDLOCK_TARGET))
@@ -123,6 +124,11 @@ pub(crate) fn restrict_file_access(access: &FileAccess) -> Result<Option<u32>, S
             ruleset.add_rules(path_beneath_rules(&access.read_execute, AccessFs::from_read(LANDLOCK_TARGET)))
         })
         .and_then(|ruleset| ruleset.add_rules(path_beneath_rules(&access.list, AccessFs::ReadDir)))
+        .and_then(|ruleset| {
+            ruleset.add_rules(
+                connect_port.map(|port| Ok::<_, landlock::RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
+            )
+        })
         .map_err(|error| error.to_string())?;
     let status = ruleset.restrict_self().map_err(|error| error.to_string())?;
     Ok(match status.ruleset {
@@ -133,10 +139,11 @@ pub(crate) fn restrict_file_access(access: &FileAccess) -> Result<Option<u32>, S
 
 /// Installs the seccomp filters: EPERM for the calls that could leave or widen the sandbox (tracing,
 /// other processes' memory, mounts, namespaces, keyrings, BPF, perf, modules, kexec, io_uring, which
-/// bypasses the other rules) and for sockets of any family but AF_UNIX; ENOSYS for `clone3`, whose flags
-/// a filter cannot read (libc then falls back to `clone`, whose namespace flags are refused); and, on
-/// x86-64, EPERM for the x32 system-call numbers that would otherwise dodge the list.
-pub(crate) fn install_seccomp() -> Result<(), String> {
+/// bypasses the other rules) and for sockets of any family but AF_UNIX (and AF_INET and AF_INET6 with
+/// `allow_inet`, for egress through the forwarder); ENOSYS for `clone3`, whose flags a filter cannot read
+/// (libc then falls back to `clone`, whose namespace flags are refused); and, on x86-64, EPERM for the
+/// x32 system-call numbers that would otherwise dodge the list.
+pub(crate) fn install_seccomp(allow_inet: bool) -> Result<(), String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|error| error.to_string())?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = refused_calls().into_iter().map(|call| (call, vec![])).collect();
     let condition = |operator, value| {
@@ -144,7 +151,18 @@ pub(crate) fn install_seccomp() -> Result<(), String> {
             .and_then(|condition| SeccompRule::new(vec![condition]))
             .map_err(|error| error.to_string())
     };
-    rules.insert(libc::SYS_socket, vec![condition(SeccompCmpOp::Ne, libc::AF_UNIX as u64)?]);
+    let mut allowed_families = vec![libc::AF_UNIX];
+    if allow_inet {
+        allowed_families.extend([libc::AF_INET, libc::AF_INET6]);
+    }
+    // One rule whose conditions all hold (a family none of the allowed ones) refuses the call.
+    let other_family = allowed_families
+        .iter()
+        .map(|family| SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, *family as u64))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(SeccompRule::new)
+        .map_err(|error| error.to_string())?;
+    rules.insert(libc::SYS_socket, vec![other_family]);
     let namespace_flags = [
         libc::CLONE_NEWNS,
         libc::CLONE_NEWCGROUP,

@@ -72,6 +72,10 @@ pub struct CommandSpec {
     /// Run even when some confinement layer is unavailable (errand's `--unsandboxed`); see
     /// [`CommandRun::enforced`] for what applied.
     pub allow_partial: bool,
+    /// The UNIX socket of an [`EgressProxy`](crate::EgressProxy): when set, the command reaches the network
+    /// through it alone (see [`EGRESS_PROXY_URL`](crate::EGRESS_PROXY_URL)); `None` means no network at all.
+    #[serde(default)]
+    pub egress: Option<PathBuf>,
 }
 
 impl CommandSpec {
@@ -93,6 +97,7 @@ impl CommandSpec {
             output_limit: 64 * 1024,
             env: Vec::new(),
             allow_partial: false,
+            egress: None,
         }
     }
 }
@@ -249,6 +254,15 @@ fn checked(spec: &CommandSpec) -> Result<CommandSpec, SandboxError> {
             "the working folder {} is not inside a granted folder; run the command in one of them",
             spec.cwd.display()
         ));
+    }
+    if let Some(socket) = &spec.egress {
+        use std::os::unix::fs::FileTypeExt;
+        if !std::fs::metadata(socket).is_ok_and(|meta| meta.file_type().is_socket()) {
+            return bad(format!(
+                "the egress proxy socket {} does not exist or is not a socket; start the proxy first",
+                socket.display()
+            ));
+        }
     }
     if !spec.scratch.is_absolute() {
         return bad(format!("the scratch folder {} is not absolute", spec.scratch.display()));

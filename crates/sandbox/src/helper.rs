@@ -20,7 +20,7 @@ use crate::confine::{self, FileAccess};
 use crate::exec::{BoundedOutput, Layout};
 use crate::namespace::{self, DEVICES, Namespaces, RootPlan, SYSTEM_FOLDERS};
 use crate::probe::Enforcement;
-use crate::{CommandSpec, GrantMode, ResourceLimits, landlock_abi, sys};
+use crate::{CommandSpec, EGRESS_PROXY_URL, GrantMode, ResourceLimits, forwarder, landlock_abi, sys};
 
 /// What `run_sandboxed` sends the helper.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,6 +113,8 @@ struct InitPlan {
     file_access: FileAccess,
     enforced: Enforcement,
     allow_partial: bool,
+    /// Egress is on: TCP connect to the forwarder's port and IPv4/IPv6 sockets are allowed.
+    egress: bool,
 }
 
 /// The init's ends of the pipes.
@@ -139,6 +141,15 @@ fn run(request: &Request) -> Report {
     enforced.user_namespace = namespaces.user;
     enforced.pid_namespace = namespaces.pid;
     enforced.network_namespace = namespaces.network;
+    // Before the mounts: the in-place fallback may hide the socket's folder (a private /tmp).
+    let egress = match &spec.egress {
+        None => None,
+        Some(socket) => match forwarder::Egress::prepare(socket, namespaces.network) {
+            Ok(egress) => Some(egress),
+            Err(reason) => return failed(enforced, "set up egress through the proxy", reason),
+        },
+    };
+    enforced.egress = egress.is_some();
     let prepared = if namespaces.mount {
         let plan = RootPlan {
             root: &layout.root,
@@ -173,7 +184,7 @@ fn run(request: &Request) -> Report {
         Ok(plan) => plan,
         Err(reason) => return failed(enforced, "prepare the command", reason),
     };
-    supervise(spec, &plan, &namespaces, enforced)
+    supervise(spec, &plan, &namespaces, egress, enforced)
 }
 
 fn init_plan(
@@ -193,6 +204,18 @@ fn init_plan(
     ] {
         if !environment.iter().any(|(existing, _)| existing == name) {
             environment.push((name.to_string(), value));
+        }
+    }
+    if spec.egress.is_some() {
+        // Both spellings: curl reads only the lowercase `http_proxy`, other tools the uppercase ones.
+        let proxy_variables = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+            .map(|name| (name, EGRESS_PROXY_URL))
+            .into_iter()
+            .chain([("NO_PROXY", ""), ("no_proxy", "")]);
+        for (name, value) in proxy_variables {
+            if !environment.iter().any(|(existing, _)| existing == name) {
+                environment.push((name.to_string(), value.to_string()));
+            }
         }
     }
     let environment = environment
@@ -235,11 +258,18 @@ fn init_plan(
         file_access,
         enforced,
         allow_partial: spec.allow_partial,
+        egress: spec.egress.is_some(),
     })
 }
 
 /// Forks the init, drains the output, enforces the timeout, and collects the outcome.
-fn supervise(spec: &CommandSpec, plan: &InitPlan, namespaces: &Namespaces, mut enforced: Enforcement) -> Report {
+fn supervise(
+    spec: &CommandSpec,
+    plan: &InitPlan,
+    namespaces: &Namespaces,
+    egress: Option<forwarder::Egress>,
+    mut enforced: Enforcement,
+) -> Report {
     let pipes = (|| -> std::io::Result<_> {
         let stdin = File::open("/dev/null")?;
         Ok((stdin, sys::pipe()?, sys::pipe()?, sys::pipe()?))
@@ -251,7 +281,7 @@ fn supervise(spec: &CommandSpec, plan: &InitPlan, namespaces: &Namespaces, mut e
     let init = match sys::fork() {
         Ok(Some(init)) => init,
         Ok(None) => {
-            drop((stdout_read, stderr_read, status_read));
+            drop((stdout_read, stderr_read, status_read, egress));
             let pipes =
                 InitPipes { stdin, stdout: stdout_write, stderr: stderr_write, status: File::from(status_write) };
             // Nothing may unwind back into the helper's code in this process.
@@ -261,7 +291,23 @@ fn supervise(spec: &CommandSpec, plan: &InitPlan, namespaces: &Namespaces, mut e
         Err(error) => return failed(enforced, "start the command's init", error.to_string()),
     };
     drop((stdin, stdout_write, stderr_write, status_write));
-    let pumped = match pump(init, !namespaces.pid, stdout_read, stderr_read, spec.timeout, spec.output_limit) {
+    // Forked after the init, so the init is PID 1 of the namespace and the forwarder dies with it.
+    let mut forwarder = match egress.map(forwarder::Egress::start) {
+        None => None,
+        Some(Ok(pid)) => Some(pid),
+        Some(Err(error)) => {
+            let _ = sys::kill(init, libc::SIGKILL);
+            let _ = sys::wait_pid(init);
+            return failed(enforced, "start the egress forwarder", error.to_string());
+        }
+    };
+    let pumped = pump(init, !namespaces.pid, &mut forwarder, stdout_read, stderr_read, spec.timeout, spec.output_limit);
+    if let Some(forwarder) = forwarder {
+        // Only when pumping failed; not reaped yet, so the pid is still ours.
+        let _ = sys::kill(forwarder, libc::SIGKILL);
+        let _ = sys::wait_pid(forwarder);
+    }
+    let pumped = match pumped {
         Ok(pumped) => pumped,
         Err(error) => {
             let _ = sys::kill(init, libc::SIGKILL);
@@ -322,11 +368,17 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Reads both output pipes (bounded) while waiting for the init, killing it when the timeout runs out.
 /// One `poll` loop on this thread: a process that unshared its PID namespace cannot start threads.
 ///
+/// The egress `forwarder`, our child but inside the PID namespace, is reaped as soon as it dies (killed
+/// with the namespace when the init exits): the init's exit waits until every process of its namespace
+/// is reaped, so the init could not end before that. It is killed and reaped at the latest when the loop
+/// ends (no PID namespace, or a timeout), and `None` afterwards.
+///
 /// With a PID namespace, the init's end is everyone's end. Without one (partial confinement), the
 /// command's processes share the init's process group (`kill_group`), killed as soon as the init is gone.
 fn pump(
     init: libc::pid_t,
     kill_group: bool,
+    forwarder: &mut Option<libc::pid_t>,
     stdout: OwnedFd,
     stderr: OwnedFd,
     timeout: Duration,
@@ -337,12 +389,20 @@ fn pump(
     let deadline = started.checked_add(timeout).unwrap_or(started + Duration::from_secs(100 * 365 * 24 * 3600));
     // Kernels before 5.3 have no pidfd: then the loop wakes every 10 ms and asks without reaping.
     let pidfd = sys::pidfd_open(init).ok();
+    let mut forwarder_pidfd = forwarder.and_then(|pid| sys::pidfd_open(pid).ok());
     let mut streams =
         [(Some(File::from(stdout)), BoundedOutput::new(limit)), (Some(File::from(stderr)), BoundedOutput::new(limit))];
     let mut buffer = vec![0u8; 64 * 1024];
     let mut ended: Option<Instant> = None;
     let mut timed_out = false;
     loop {
+        if let Some(pid) = *forwarder
+            && sys::has_exited(pid)?
+        {
+            sys::wait_pid(pid)?;
+            *forwarder = None;
+            forwarder_pidfd = None;
+        }
         let now = Instant::now();
         if ended.is_none() && pidfd.is_none() && sys::has_exited(init)? {
             ended = Some(now);
@@ -370,6 +430,9 @@ fn pump(
         if let (Some(pidfd), None) = (&pidfd, ended) {
             polled.push(libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
+        if let Some(forwarder_pidfd) = &forwarder_pidfd {
+            polled.push(libc::pollfd { fd: forwarder_pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
         let wake = match ended {
             Some(ended) => ended + DRAIN_GRACE,
             None if pidfd.is_none() => deadline.min(now + Duration::from_millis(10)),
@@ -384,6 +447,10 @@ fn pump(
                 ended = Some(Instant::now());
                 continue;
             }
+            if forwarder_pidfd.as_ref().is_some_and(|pidfd| pidfd.as_raw_fd() == poll.fd) {
+                // Reaped at the top of the loop.
+                continue;
+            }
             for (file, output) in streams.iter_mut() {
                 if file.as_ref().is_some_and(|open| open.as_raw_fd() == poll.fd) {
                     match file.as_mut().map(|open| open.read(&mut buffer)) {
@@ -395,6 +462,10 @@ fn pump(
         }
     }
     let duration = started.elapsed();
+    if let Some(pid) = forwarder.take() {
+        sys::kill(pid, libc::SIGKILL)?;
+        sys::wait_pid(pid)?;
+    }
     let (_, status) = sys::wait_pid(init)?;
     let [(_, stdout), (_, stderr)] = streams;
     Ok(Pumped { status, timed_out, duration, stdout, stderr })
@@ -486,7 +557,7 @@ fn init_main(plan: &InitPlan, pipes: InitPipes) -> i32 {
         return 1;
     }
     let no_new_privs = sys::set_no_new_privs().is_ok();
-    let landlock_abi = match confine::restrict_file_access(&plan.file_access) {
+    let landlock_abi = match confine::restrict_file_access(&plan.file_access, plan.egress.then_some(forwarder::PORT)) {
         Ok(abi) => abi,
         Err(_) if plan.allow_partial => None,
         Err(reason) => {
@@ -494,7 +565,7 @@ fn init_main(plan: &InitPlan, pipes: InitPipes) -> i32 {
             return 1;
         }
     };
-    let seccomp = match confine::install_seccomp() {
+    let seccomp = match confine::install_seccomp(plan.egress) {
         Ok(()) => true,
         Err(_) if plan.allow_partial => false,
         Err(reason) => {

@@ -15,6 +15,14 @@
 //! upper layer then becomes [`CommandRun::changes`]; the real folders are untouched until the caller applies
 //! them, after which [`discard`] drops the run's folder. [`probe`] tells what the kernel can enforce.
 //!
+//! # Network egress
+//!
+//! A command has no network unless its spec names an egress proxy ([`CommandSpec::egress`]). Then its
+//! network namespace gets `lo` and a forwarder on `127.0.0.1:3128` ([`EGRESS_PROXY_URL`], set as
+//! `HTTP_PROXY`/`HTTPS_PROXY`) that relays each connection to the [`EgressProxy`] on a UNIX socket
+//! outside, where an [`EgressGate`] allows or refuses every `CONNECT host:port` and plain-HTTP request.
+//! Landlock lets the command connect to that port only, and names resolve only in the proxy.
+//!
 //! # Example
 //!
 //! ```
@@ -47,15 +55,18 @@
 mod capture;
 mod confine;
 mod exec;
+mod forwarder;
 mod helper;
 mod namespace;
 mod probe;
+mod proxy;
 mod sys;
 
 pub use capture::{CapturedChange, CapturedKind, capture_changes};
 pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard_dir, run_sandboxed};
 pub use helper::helper_main;
 pub use probe::{Enforcement, probe};
+pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyRequest};
 
 use std::ffi::OsString;
 use std::io;
@@ -194,6 +205,14 @@ pub enum SandboxError {
     Scratch {
         /// The folder.
         path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The egress proxy could not listen on its socket.
+    #[error("could not start the egress proxy on {}: {source}; check that its folder exists and is writable", .socket.display())]
+    Proxy {
+        /// The UNIX socket path.
+        socket: PathBuf,
         /// The underlying error.
         source: io::Error,
     },

@@ -29,6 +29,12 @@ pub struct Enforcement {
     /// The command's root is a fresh, read-only tree holding only the system folders, the grants, its
     /// HOME and a private `/tmp`: nothing else on the machine (sockets included) exists for it.
     pub minimal_root: bool,
+    /// The command could reach the network, through errand's egress proxy only ([`CommandSpec::egress`]);
+    /// not a confinement layer, so [`missing`](Self::missing) ignores it. Always false from [`probe`].
+    ///
+    /// [`CommandSpec::egress`]: crate::CommandSpec::egress
+    #[serde(default)]
+    pub egress: bool,
 }
 
 impl Enforcement {
@@ -224,8 +230,10 @@ mod tests {
             network_namespace: true,
             no_new_privs: true,
             minimal_root: true,
+            egress: false,
         };
         assert!(complete.is_complete());
+        assert!(Enforcement { egress: true, ..complete }.is_complete());
         assert!(complete.missing().is_empty());
         let partial = Enforcement { landlock_abi: None, overlay: false, ..complete };
         assert_eq!(partial.missing(), vec!["landlock", "overlayfs"]);

@@ -339,3 +339,24 @@ pub(crate) fn write_all_once(fd: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
         Err(_) => Err(io::Error::last_os_error()),
     }
 }
+
+/// Sets the loopback interface `lo` of the caller's network namespace up (`SIOCGIFFLAGS`, then
+/// `SIOCSIFFLAGS` with `IFF_UP`); a fresh namespace starts with it down.
+pub(crate) fn bring_loopback_up() -> io::Result<()> {
+    // SAFETY: socket takes integers and returns a new descriptor or -1.
+    let fd = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: the descriptor was just opened and belongs to us alone.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data (a name and a union of integers and addresses); all zeroes is valid.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into the ifreq we own.
+    check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request) })?;
+    // SAFETY: SIOCGIFFLAGS succeeded, so the flags member of the union is the one set.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    request.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags from the ifreq we own.
+    check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &request) }).map(drop)
+}

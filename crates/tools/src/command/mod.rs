@@ -37,6 +37,8 @@ pub struct CommandRunner {
     /// Why commands cannot run here, when they cannot (the kernel lacks something and `--unsandboxed` was
     /// not given).
     pub unavailable: Option<String>,
+    /// errand's egress proxy socket, when commands may reach allowed hosts; `None` keeps them offline.
+    pub egress: Option<PathBuf>,
 }
 
 /// Changes a command made inside its sandbox, not yet applied to the granted folders.
@@ -69,8 +71,8 @@ impl Tool for RunCommand {
     }
 
     fn description(&self) -> &'static str {
-        "Run a bash command in a sandbox (no network). cwd defaults to the primary folder. Its file changes are \
-         applied after approval."
+        "Run a bash command in a sandbox (network only through errand's proxy, to allowed hosts). cwd defaults to \
+         the primary folder. Its file changes are applied after approval."
     }
 
     fn input_schema(&self) -> Value {
@@ -118,6 +120,7 @@ fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
             ("TERM".into(), "dumb".into()),
         ],
         allow_partial: runner.allow_partial,
+        egress: runner.egress.clone(),
     };
     let run = errand_sandbox::run_sandboxed(&runner.helper, &spec).map_err(|error| error.to_string())?;
     let mut text = match (run.exit_code, run.signal, run.timed_out) {
