@@ -7,6 +7,7 @@ use std::time::Instant;
 use errand_model::{ContentBlock, ToolCall};
 use errand_sandbox::{CapturedChange, CapturedKind};
 use errand_store::{ChangeOp, PlannedChange};
+use errand_tools::worker::RUN_OUTSIDE_WORKER;
 use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
@@ -372,11 +373,16 @@ impl Session {
             }
         }
         let context = &context;
+        let worker = self.worker.as_ref();
         let runs = runs.into_iter().map(|(ready, ids)| {
             let input = calls[ready.index].input.clone();
             async move {
                 let started = Instant::now();
-                let output = ready.tool.run(input, context).await;
+                let name = ready.tool.name();
+                let output = match worker {
+                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) => worker.run(name, input, context.turn).await,
+                    _ => ready.tool.run(input, context).await,
+                };
                 (ready.index, ids, output, started.elapsed().as_millis() as u64)
             }
         });

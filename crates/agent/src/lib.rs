@@ -52,7 +52,7 @@ pub mod transcript;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
-pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, tool_summary};
+pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, tool_summary};
 
 /// A session could not be created, resumed or continued.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,14 @@ pub enum AgentError {
     IncompleteReply {
         /// Which provider.
         provider: &'static str,
+    },
+    /// The file tools cannot be confined by the kernel here.
+    #[error(
+        "errand's file tools need kernel confinement, which is not available: {reason}; rerun with --unsandboxed to run them in errand's own process (see `errand doctor`)"
+    )]
+    Unconfined {
+        /// What is missing.
+        reason: String,
     },
     /// errand's egress proxy could not start.
     #[error("could not start errand's network proxy for commands: {reason}; run without --allow-net")]

@@ -56,6 +56,9 @@ pub struct SessionOptions {
     pub sandbox: Option<SandboxSetup>,
 }
 
+/// The hidden first argument that runs errand as the file worker.
+pub const WORKER_ARG: &str = "__worker";
+
 /// How a session runs commands.
 #[derive(Debug, Clone)]
 pub struct SandboxSetup {
@@ -168,6 +171,8 @@ pub struct Session {
     pub(crate) policy: Policy,
     /// The egress proxy of the current run, when commands may reach the network.
     egress: Option<errand_sandbox::EgressProxy>,
+    /// The kernel-confined process the file tools run in; `None` runs them in this process.
+    pub(crate) worker: Option<errand_tools::worker::Worker>,
     pub(crate) plan: PlanState,
     pub(crate) approver: Option<Arc<dyn Approver>>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
@@ -275,6 +280,7 @@ impl Session {
             commands,
             policy,
             egress: None,
+            worker: None,
             plan: PlanState::Off,
             approver: None,
             turn,
@@ -369,6 +375,11 @@ impl Session {
         for message in std::mem::take(&mut self.pending_warnings) {
             self.emit(EventMsg::Warning { message })?;
         }
+        if self.worker.is_none()
+            && let Some(setup) = self.options.sandbox.clone()
+        {
+            self.start_worker(&setup).await?;
+        }
         if let Some(socket) = self.commands.as_ref().and_then(|runner| runner.egress.clone())
             && self.egress.is_none()
         {
@@ -450,6 +461,33 @@ impl Session {
                 return Ok(end);
             }
         }
+    }
+
+    /// Starts the kernel-confined file worker. Where the kernel cannot confine it, the session refuses to
+    /// run, unless partial confinement was accepted (`--unsandboxed`): then the file tools run in this process
+    /// and the person is warned.
+    async fn start_worker(&mut self, setup: &SandboxSetup) -> Result<(), AgentError> {
+        let Some(scratch) = self.commands.as_ref().map(|runner| runner.scratch.clone()) else {
+            return Ok(());
+        };
+        let config = errand_tools::worker::WorkerConfig { grants: self.grants.grants().to_vec(), scratch };
+        let args = vec![WORKER_ARG.to_string()];
+        let problem = match errand_tools::worker::Worker::start(&setup.helper.program, &args, &config).await {
+            Ok(worker) if worker.landlock_abi.is_some() => {
+                self.worker = Some(worker);
+                return Ok(());
+            }
+            Ok(_) => "this kernel enforces no landlock".to_string(),
+            Err(error) => error,
+        };
+        if !setup.allow_partial {
+            return Err(AgentError::Unconfined { reason: problem });
+        }
+        self.emit(EventMsg::Warning {
+            message: format!(
+                "UNSANDBOXED: the file tools run without kernel confinement ({problem}) because of --unsandboxed"
+            ),
+        })
     }
 
     /// Assembles the next request. The one place requests are built, so caching and compaction land here.

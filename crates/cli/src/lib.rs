@@ -237,6 +237,9 @@ pub fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|arg| arg == SANDBOX_HELPER_ARG) {
         return ExitCode::from(u8::try_from(errand_sandbox::helper_main()).unwrap_or(EXIT_ERROR));
     }
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == errand_agent::WORKER_ARG) {
+        return ExitCode::from(u8::try_from(errand_tools::worker::worker_main()).unwrap_or(EXIT_ERROR));
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

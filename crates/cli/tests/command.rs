@@ -186,3 +186,43 @@ async fn commands_reach_allowed_hosts_only_through_the_proxy() {
     );
     assert!(requests[1]["reason"].as_str().unwrap().contains("--allow-net"), "{}", requests[1]);
 }
+
+/// The file tools run in `errand __worker`, which confines itself with the kernel before serving any call.
+#[tokio::test]
+async fn the_file_worker_is_confined_by_the_kernel_before_it_serves() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let folder = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("a.md"), "inside\n").unwrap();
+    let root = folder.path().canonicalize().unwrap();
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"))
+        .arg("__worker")
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = worker.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(worker.stdout.take().unwrap()).lines();
+    let config = json!({"grants": [{"root": root, "mode": "read_write"}], "scratch": scratch.path()});
+    stdin.write_all(format!("{config}\n").as_bytes()).await.unwrap();
+
+    let ready: serde_json::Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert!(ready["landlock_abi"].as_u64().unwrap() >= 1, "{ready}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", worker.id().unwrap())).unwrap();
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+
+    let request = json!({"id": 7, "tool": "read_file", "input": {"path": "a.md"}, "turn": 1});
+    stdin.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    let response: serde_json::Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(response["id"], 7);
+    assert_eq!(response["output"]["content"][0]["text"], "1\tinside");
+
+    let request = json!({"id": 8, "tool": "delete_path", "input": {"path": "a.md"}, "turn": 1});
+    stdin.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    let response: serde_json::Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(response["output"]["is_error"], true, "deletes never run in the worker: {response}");
+    assert!(folder.path().join("a.md").exists());
+}

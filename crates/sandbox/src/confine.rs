@@ -273,3 +273,17 @@ fn number_filter() -> Vec<sock_filter> {
         step(RETURN, libc::SECCOMP_RET_ALLOW),
     ]
 }
+
+/// Confines the calling process for the rest of its life, as errand's file-tool worker: `no_new_privs`,
+/// landlock (read-write under `read_write`, read-only under `read_only`, nothing else; no TCP), and the
+/// seccomp filter without network sockets. Returns the landlock ABI in force (`None` when the kernel
+/// enforces none, which the caller reports).
+pub fn confine_worker(read_write: &[PathBuf], read_only: &[PathBuf]) -> Result<Option<u32>, crate::SandboxError> {
+    let failed =
+        |step: &'static str| move |reason: String| crate::SandboxError::Setup { step: step.to_string(), reason };
+    crate::sys::set_no_new_privs().map_err(|error| failed("set no_new_privs")(error.to_string()))?;
+    let access = FileAccess { read_write: read_write.to_vec(), read_execute: read_only.to_vec(), list: Vec::new() };
+    let abi = restrict_file_access(&access, None).map_err(failed("restrict file access with landlock"))?;
+    install_seccomp(false).map_err(failed("install the seccomp filter"))?;
+    Ok(abi)
+}

@@ -63,6 +63,7 @@ mod proxy;
 mod sys;
 
 pub use capture::{CapturedChange, CapturedKind, capture_changes};
+pub use confine::confine_worker;
 pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard_dir, run_sandboxed};
 pub use helper::helper_main;
 pub use probe::{Enforcement, probe};

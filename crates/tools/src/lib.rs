@@ -33,6 +33,7 @@ mod command;
 mod files;
 mod ledger;
 mod tool;
+pub mod worker;
 
 use std::sync::Arc;
 

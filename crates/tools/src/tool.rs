@@ -96,7 +96,7 @@ pub enum Provenance {
 }
 
 /// The result of one tool call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolOutput {
     /// Content for the model: text, images.
     pub content: Vec<ContentBlock>,

@@ -42,7 +42,7 @@ pub struct CommandRunner {
 }
 
 /// Changes a command made inside its sandbox, not yet applied to the granted folders.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct StagedChanges {
     /// The command line, for messages.
     pub command: String,
