@@ -66,8 +66,8 @@ pub struct SandboxSetup {
     pub helper: errand_sandbox::Helper,
     /// Run with partial confinement where the kernel cannot enforce it all (`--unsandboxed`).
     pub allow_partial: bool,
-    /// Why commands cannot run, when the kernel cannot confine them and partial confinement was not
-    /// accepted; the model is told this when it tries.
+    /// Why commands cannot run, when already known; otherwise the kernel is probed on the first command and
+    /// the model told then.
     pub unavailable: Option<String>,
     /// What the person must see before anything runs (commands running with partial confinement).
     pub warning: Option<String>,
@@ -263,6 +263,7 @@ impl Session {
                 scratch,
                 allow_partial: setup.allow_partial,
                 unavailable: setup.unavailable.clone(),
+                probed: std::sync::OnceLock::new(),
             }))
         });
         Self {

@@ -122,30 +122,22 @@ impl Setup {
     }
 }
 
-/// How this session runs commands: through `errand __sandbox`, refusing them where the kernel cannot confine
-/// them unless `--unsandboxed`.
+/// How this session runs commands: through `errand __sandbox`. The kernel is probed when the first command
+/// runs (probing forks and mounts), except with `--unsandboxed`, whose warning must come before anything runs.
 fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
     let program = std::env::current_exe().context("cannot find errand's own executable to run the sandbox helper")?;
-    let enforcement = errand_sandbox::probe();
-    let missing = enforcement.missing();
-    let unavailable = (!missing.is_empty() && !unsandboxed).then(|| {
-        format!(
-            "run_command is unavailable: this kernel cannot enforce {} (see `errand doctor`); the person can rerun \
-             with --unsandboxed to allow commands with partial confinement",
-            missing.join(", ")
-        )
-    });
-    let warning = (unsandboxed && !missing.is_empty()).then(|| {
-        format!(
-            "UNSANDBOXED: commands run without {} because of --unsandboxed; they can reach more than the granted \
-             folders",
-            missing.join(", ")
-        )
-    });
+    let warning =
+        unsandboxed.then(|| errand_sandbox::probe().missing()).filter(|missing| !missing.is_empty()).map(|missing| {
+            format!(
+                "UNSANDBOXED: commands run without {} because of --unsandboxed; they can reach more than the \
+                 granted folders",
+                missing.join(", ")
+            )
+        });
     Ok(SandboxSetup {
         helper: errand_sandbox::Helper { program, args: vec![crate::SANDBOX_HELPER_ARG.into()] },
         allow_partial: unsandboxed,
-        unavailable,
+        unavailable: None,
         warning,
         egress: false,
     })

@@ -34,9 +34,11 @@ pub struct CommandRunner {
     pub scratch: PathBuf,
     /// Run even where the kernel cannot enforce full confinement.
     pub allow_partial: bool,
-    /// Why commands cannot run here, when they cannot (the kernel lacks something and `--unsandboxed` was
-    /// not given).
+    /// Why commands cannot run here, when the caller already knows; otherwise the kernel is probed on the
+    /// first command (probing forks and mounts, so it stays off the start-up path).
     pub unavailable: Option<String>,
+    /// The probe's verdict, once made.
+    pub probed: std::sync::OnceLock<Option<String>>,
     /// errand's egress proxy socket, when commands may reach allowed hosts; `None` keeps them offline.
     pub egress: Option<PathBuf>,
 }
@@ -99,6 +101,20 @@ fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
         return Err("run_command is not available in this session".into());
     };
     if let Some(reason) = &runner.unavailable {
+        return Err(reason.clone());
+    }
+    if !runner.allow_partial
+        && let Some(reason) = runner.probed.get_or_init(|| {
+            let missing = errand_sandbox::probe().missing();
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "run_command is unavailable: this kernel cannot enforce {} (see `errand doctor`); the person \
+                     can rerun with --unsandboxed to allow commands with partial confinement",
+                    missing.join(", ")
+                )
+            })
+        })
+    {
         return Err(reason.clone());
     }
     let cwd = ctx.grants.resolve(args.cwd.as_deref().unwrap_or("."), Access::Read).map_err(|e| e.to_string())?;
