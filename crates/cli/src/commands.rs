@@ -51,6 +51,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
+        Command::Serve { addr } => serve(addr).await,
     };
     match result {
         Ok(code) => code,
@@ -270,6 +271,42 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
         SessionStatus::Cancelled => EXIT_CANCELLED,
         SessionStatus::Stopped | SessionStatus::Rejected | SessionStatus::Failed | SessionStatus::Running => EXIT_ERROR,
     })
+}
+
+/// `errand serve`: the HTTP API, guarded by a per-install token kept beside `config.toml`.
+async fn serve(addr: std::net::SocketAddr) -> Result<u8, Failure> {
+    let setup = Setup::load()?;
+    let store = setup.store()?;
+    let token_file = setup.paths.config_file.with_file_name("server-token");
+    let token = match std::fs::read_to_string(&token_file) {
+        Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+        _ => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let token = errand_server::new_token();
+            if let Some(folder) = token_file.parent() {
+                std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&token_file)
+                .with_context(|| format!("cannot write the server token to {}", token_file.display()))?;
+            file.write_all(token.as_bytes()).with_context(|| format!("cannot write {}", token_file.display()))?;
+            token
+        }
+    };
+    if !addr.ip().is_loopback() {
+        eprintln!("warning: {addr} is reachable from other machines; anyone with the token can act on your files");
+    }
+    eprintln!(
+        "errand serve: http://{addr}/api/ (send Authorization: Bearer <token>; the token is in {})",
+        token_file.display()
+    );
+    errand_server::serve(errand_server::ServerConfig::new(addr, token), store).await.map_err(Failure::from)?;
+    Ok(EXIT_DONE)
 }
 
 fn sessions(json: bool) -> Result<u8, Failure> {

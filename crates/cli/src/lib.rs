@@ -97,6 +97,12 @@ pub enum Command {
     /// Deleted files and folders: list, restore, empty.
     #[command(subcommand)]
     Trash(TrashCommand),
+    /// Serve errand's HTTP API (sessions, live event streams, changes, undo, trash) on a local address.
+    Serve {
+        /// Where to listen; anything but a loopback address is reachable from other machines.
+        #[arg(long, default_value = "127.0.0.1:7357", value_name = "ADDR")]
+        addr: std::net::SocketAddr,
+    },
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.

@@ -1,0 +1,212 @@
+//! The routes under `/api/`. Store calls are blocking, so each runs on the blocking pool.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use errand_store::{SessionStatus, Store, UndoOptions};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppState, ServerConfig, ServerError, guard};
+
+/// The API, behind the token and Host/Origin checks.
+pub fn router(store: Arc<Store>, config: ServerConfig) -> Router {
+    let state = AppState { store, config: Arc::new(config) };
+    Router::new()
+        .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}", get(session))
+        .route("/api/sessions/{id}/events", get(events))
+        .route("/api/sessions/{id}/changes", get(changes))
+        .route("/api/sessions/{id}/undo", post(undo))
+        .route("/api/trash", get(trash))
+        .route("/api/trash/{id}/restore", post(restore))
+        .route("/api/trash/empty", post(empty))
+        .fallback(|| async { ServerError::BadRequest("no such route; the API lives under /api/".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
+        .with_state(state)
+}
+
+/// Runs a blocking store call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
+) -> Result<T, ServerError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store)).await.map_err(|error| ServerError::Internal(error.to_string()))?
+}
+
+fn session_json(session: &errand_store::SessionRecord) -> Value {
+    json!({
+        "id": session.id,
+        "task": session.task,
+        "status": session.status,
+        "status_detail": session.status_detail,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "provider": session.provider,
+        "model": session.model,
+        "folders": session.settings.get("folders"),
+    })
+}
+
+async fn sessions(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
+    let list = blocking(&state.store, |store| Ok(store.sessions()?)).await?;
+    Ok(Json(Value::Array(list.iter().map(session_json).collect())))
+}
+
+async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        let messages: Vec<Value> = store
+            .messages(&session.id)?
+            .into_iter()
+            .map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null))
+            .collect();
+        let usage = store.usage_totals(&session.id)?;
+        Ok(Json(json!({ "session": session_json(&session), "messages": messages, "usage": usage })))
+    })
+    .await
+}
+
+async fn changes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        Ok(Json(serde_json::to_value(store.changes(&session.id)?).map_err(|e| ServerError::Internal(e.to_string()))?))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct UndoBody {
+    dry_run: bool,
+    force: bool,
+}
+
+async fn undo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<UndoBody>>,
+) -> Result<Json<Value>, ServerError> {
+    let body = body.map(|Json(body)| body).unwrap_or_default();
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        let report = store.undo(&session.id, UndoOptions { dry_run: body.dry_run, force: body.force })?;
+        Ok(Json(serde_json::to_value(report).map_err(|e| ServerError::Internal(e.to_string()))?))
+    })
+    .await
+}
+
+async fn trash(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, |store| {
+        Ok(Json(serde_json::to_value(store.trash_list()?).map_err(|e| ServerError::Internal(e.to_string()))?))
+    })
+    .await
+}
+
+async fn restore(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, move |store| {
+        Ok(Json(serde_json::to_value(store.trash_restore(&id)?).map_err(|e| ServerError::Internal(e.to_string()))?))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EmptyBody {
+    older_than_secs: Option<u64>,
+}
+
+async fn empty(State(state): State<AppState>, body: Option<Json<EmptyBody>>) -> Result<Json<Value>, ServerError> {
+    let older_than = body.and_then(|Json(body)| body.older_than_secs).map(Duration::from_secs);
+    blocking(&state.store, move |store| {
+        let emptied = store.trash_empty(older_than)?;
+        Ok(Json(json!({ "entries": emptied.entries, "bytes": emptied.bytes })))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EventsQuery {
+    after: Option<u64>,
+}
+
+/// The session's events as Server-Sent Events, each with its sequence number as the SSE id. Replays from
+/// `Last-Event-ID` (or `?after=N`), then follows the store until the session is no longer running, so it
+/// works for tasks run by any errand process.
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ServerError> {
+    let session = blocking(&state.store, move |store| Ok(store.session(&id)?)).await?;
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .or(query.after)
+        .unwrap_or(0);
+    let poll = state.config.poll_interval;
+    let stream = futures::stream::unfold(
+        (state.store.clone(), session.id, last_seen, Vec::<SseEvent>::new(), false),
+        move |(store, id, mut after, mut ready, mut done)| async move {
+            loop {
+                if let Some(event) = ready.pop() {
+                    return Some((Ok(event), (store, id, after, ready, done)));
+                }
+                if done {
+                    return None;
+                }
+                let (store_for_query, id_for_query) = (store.clone(), id.clone());
+                let fetched = tokio::task::spawn_blocking(move || {
+                    let status = store_for_query.session(&id_for_query)?.status;
+                    Ok::<_, ServerError>((store_for_query.events(&id_for_query, after)?, status))
+                })
+                .await;
+                let (batch, status) = match fetched {
+                    Ok(Ok(result)) => result,
+                    _ => return None,
+                };
+                if batch.is_empty() {
+                    // The session records its end before its last event; one more look catches that event.
+                    if status != SessionStatus::Running {
+                        tokio::time::sleep(poll).await;
+                        done = true;
+                        let (store_for_query, id_for_query) = (store.clone(), id.clone());
+                        if let Ok(Ok(last)) =
+                            tokio::task::spawn_blocking(move || store_for_query.events(&id_for_query, after)).await
+                        {
+                            for stored in last.into_iter().rev() {
+                                after = after.max(stored.seq);
+                                ready.push(sse_event(&id, stored));
+                            }
+                        }
+                        continue;
+                    }
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                for stored in batch.into_iter().rev() {
+                    after = after.max(stored.seq);
+                    ready.push(sse_event(&id, stored));
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// One stored event as SSE: the sequence number as id, the kind as event name, and the same JSON `--json`
+/// prints as data.
+fn sse_event(session: &str, stored: errand_store::StoredEvent) -> SseEvent {
+    let data = format!(r#"{{"seq":{},"session":"{}",{}"#, stored.seq, session, stored.body.trim_start_matches('{'));
+    SseEvent::default().id(stored.seq.to_string()).event(stored.kind).data(data)
+}

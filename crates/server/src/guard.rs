@@ -1,0 +1,67 @@
+//! The checks every request passes before a handler runs: the Host header names this server (against DNS
+//! rebinding), a browser's Origin is this server's own (against cross-site requests), and the request carries
+//! the per-install token (header `Authorization: Bearer TOKEN`, or the `errand_token` cookie the page sets).
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::{AppState, ServerError};
+
+/// The cookie that carries the token for the page.
+pub(crate) const TOKEN_COOKIE: &str = "errand_token";
+
+pub(crate) async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match verdict(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn verdict(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
+    let port = state.config.addr.port();
+    let allowed_hosts = allowed_hosts(state);
+    let host = headers.get(HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if !allowed_hosts.iter().any(|allowed| allowed == host) {
+        return Err(ServerError::Forbidden(format!(
+            "the Host header {host:?} does not name this server; use http://127.0.0.1:{port}/"
+        )));
+    }
+    if let Some(origin) = headers.get(ORIGIN).and_then(|value| value.to_str().ok())
+        && !allowed_hosts.iter().any(|allowed| origin == format!("http://{allowed}"))
+    {
+        return Err(ServerError::Forbidden(format!("requests from {origin} are not allowed")));
+    }
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let cookie = headers.get_all(COOKIE).iter().filter_map(|value| value.to_str().ok()).find_map(|cookies| {
+        cookies
+            .split(';')
+            .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE).and_then(|rest| rest.strip_prefix('=')))
+    });
+    let presented = bearer.or(cookie).unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), state.config.token.as_bytes()) {
+        return Err(ServerError::Unauthorized);
+    }
+    Ok(())
+}
+
+/// `host:port` spellings that reach this server.
+fn allowed_hosts(state: &AppState) -> Vec<String> {
+    let addr = state.config.addr;
+    let port = addr.port();
+    let mut hosts = vec![addr.to_string()];
+    if addr.ip().is_loopback() {
+        hosts.extend([format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+    }
+    hosts
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}

@@ -1,0 +1,126 @@
+//! Owns `errand serve`: the HTTP API under `/api/` and the per-session event stream (Server-Sent Events that
+//! replay from a sequence number), guarded by a per-install token and Host/Origin checks. Does not hold agent
+//! logic: it reads and acts through `errand-store` (and, for running tasks, the agent's session).
+//!
+//! Today the API covers what the store answers: sessions, their transcripts and usage, their event streams
+//! (live, even for a task the CLI is running, since the stream tails the store), their changes, undo, and the
+//! trash.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), errand_server::ServerError> {
+//! let store = std::sync::Arc::new(errand_store::Store::open("/tmp/errand.db".as_ref()).map_err(errand_server::ServerError::from)?);
+//! let config = errand_server::ServerConfig::new("127.0.0.1:7357".parse().map_err(|_| errand_server::ServerError::BadAddress)?, "secret-token".into());
+//! errand_server::serve(config, store).await
+//! # }
+//! ```
+
+mod api;
+mod guard;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use errand_store::{Store, StoreError};
+
+pub use api::router;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The per-install token every request must carry.
+    pub token: String,
+    /// How often the event stream looks for new events of a running session.
+    pub poll_interval: std::time::Duration,
+}
+
+impl ServerConfig {
+    /// A config with the default polling interval.
+    pub fn new(addr: SocketAddr, token: String) -> Self {
+        Self { addr, token, poll_interval: std::time::Duration::from_millis(200) }
+    }
+}
+
+/// Creates a new random token (32 lower-case hex digits).
+pub fn new_token() -> String {
+    (0..32).map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0')).collect()
+}
+
+/// What the server shares with its handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<ServerConfig>,
+}
+
+/// Serves the API on `config.addr` until the process ends.
+pub async fn serve(config: ServerConfig, store: Arc<Store>) -> Result<(), ServerError> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
+    let app = router(store, config);
+    axum::serve(listener, app).await.map_err(|source| ServerError::Serve { source })
+}
+
+/// Why the server could not start, or why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}; choose another with --addr")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--addr` is not an address.
+    #[error("--addr must be an address with a port, like 127.0.0.1:7357")]
+    BadAddress,
+    /// The server stopped.
+    #[error("the server stopped: {source}")]
+    Serve {
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The request lacks a valid token.
+    #[error(
+        "missing or wrong token: open the address `errand serve --open` prints, or send Authorization: Bearer TOKEN"
+    )]
+    Unauthorized,
+    /// The Host or Origin header does not name this server.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store failed or has no such thing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Blocking work failed unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ServerError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServerError::Store(StoreError::NoSuchSession { .. } | StoreError::NoSuchTrashEntry { .. }) => {
+                StatusCode::NOT_FOUND
+            }
+            ServerError::Store(StoreError::AmbiguousSession { .. } | StoreError::TrashOccupied { .. }) => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+    }
+}
