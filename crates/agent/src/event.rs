@@ -40,6 +40,11 @@ pub enum EventMsg {
         /// True when this continues an earlier session.
         resumed: bool,
     },
+    /// The person sent a message while the task ran; it goes to the model with the next request.
+    Steered {
+        /// The message.
+        text: String,
+    },
     /// A piece of the model's visible text.
     TextDelta {
         /// The text.
@@ -199,6 +204,7 @@ impl EventMsg {
     pub fn kind(&self) -> &'static str {
         match self {
             EventMsg::TaskStarted { .. } => "TaskStarted",
+            EventMsg::Steered { .. } => "Steered",
             EventMsg::TextDelta { .. } => "TextDelta",
             EventMsg::ThinkingDelta { .. } => "ThinkingDelta",
             EventMsg::Retrying { .. } => "Retrying",

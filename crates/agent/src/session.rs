@@ -178,6 +178,8 @@ pub struct Session {
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
     pub(crate) turn: u32,
     events: Option<UnboundedSender<Event>>,
+    /// Messages the person sends while the task runs; they join the conversation before the next request.
+    steering: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     pending_warnings: Vec<String>,
 }
 
@@ -286,6 +288,7 @@ impl Session {
             approver: None,
             turn,
             events: None,
+            steering: None,
             pending_warnings,
         }
     }
@@ -294,6 +297,28 @@ impl Session {
     /// only with `auto_approve_plan` and every "ask" is denied with a reason.
     pub fn set_approver(&mut self, approver: Arc<dyn Approver>) {
         self.approver = Some(approver);
+    }
+
+    /// Lets the person steer a running task: each message received joins the conversation (as the person's
+    /// words) before the next model request.
+    pub fn steer_with(&mut self, messages: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        self.steering = Some(messages);
+    }
+
+    fn take_steering(&mut self) -> Result<(), AgentError> {
+        let mut texts = Vec::new();
+        if let Some(steering) = &mut self.steering {
+            while let Ok(text) = steering.try_recv() {
+                texts.push(text);
+            }
+        }
+        for text in texts {
+            self.emit(EventMsg::Steered { text: text.clone() })?;
+            self.append(Message::user_text(text))?;
+            // After tool results the person's words join that user turn; the stored rows repair the same way.
+            self.messages = transcript::repair(std::mem::take(&mut self.messages));
+        }
+        Ok(())
     }
 
     /// Delivers every event of later runs to `sender` as well as to the store.
@@ -321,6 +346,8 @@ impl Session {
     pub async fn run(&mut self, input: &str, cancel: &CancellationToken) -> Outcome {
         let started = Instant::now();
         let mut summary = RunSummary::default();
+        // A resumed session is running again; front ends that watch the store see it.
+        let _ = self.store.set_status(&self.id, SessionStatus::Running, None);
         let ended = self.run_loop(input, cancel, &mut summary).await;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let (status, reason) = match ended {
@@ -407,6 +434,7 @@ impl Session {
             if cancel.is_cancelled() {
                 return Ok(End::Cancelled);
             }
+            self.take_steering()?;
             let limits = self.options.limits;
             if let Some(max) = limits.max_turns
                 && summary.turns >= max

@@ -146,56 +146,102 @@ fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
 
 async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
     let setup = Setup::load()?;
-    let resolved = setup.provider(&args.common.provider)?;
-    let mut folders: Vec<(PathBuf, GrantMode)> =
-        args.folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect();
-    if folders.is_empty() {
-        let current = std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?;
-        folders.push((current, GrantMode::ReadWrite));
-    }
-    folders.extend(args.read_only.iter().map(|f| (f.clone(), GrantMode::ReadOnly)));
-    let grants = Grants::new(folders).map_err(usage_error)?;
-    if args.task.trim().is_empty() {
-        return Err(usage_error(anyhow::anyhow!(
-            "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\""
-        )));
-    }
-    let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
-    let options = setup.session_options(&args.common, &resolved, &roots)?;
-    let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
     let store = setup.store()?;
-    let session = Session::create(store, provider.into(), grants, options, &args.task).map_err(Failure::from)?;
+    let mut folders = args.folders.clone();
+    if folders.is_empty() {
+        folders.push(std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?);
+    }
+    let session = setup.create_session(store, &folders, &args.read_only, &args.task, &args.common)?;
     drive(session, &args.task, args.common.json).await
 }
 
 async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     let setup = Setup::load()?;
     let store = setup.store()?;
-    let record = store.session(&args.id).map_err(usage_error)?;
     if args.follow_up.trim().is_empty() {
         return Err(usage_error(anyhow::anyhow!("the follow-up is empty; say what errand should do next")));
     }
-    // Continue with the session's own provider and model unless flags say otherwise.
-    let mut provider_args = args.common.provider.clone();
-    if provider_args.provider.is_none() && setup.config.provider.is_none() {
-        provider_args.provider = parse_kind(&record.provider);
-    }
-    if provider_args.model.is_none() && provider_args.provider.map(|k| k.as_str()) == Some(record.provider.as_str()) {
-        provider_args.model = Some(record.model.clone());
-    }
-    let resolved = setup.provider(&provider_args)?;
-    let roots: Vec<PathBuf> = record
-        .settings
-        .get("folders")
-        .and_then(|folders| folders.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|folder| folder.get("path").and_then(|path| path.as_str()).map(PathBuf::from))
-        .collect();
-    let options = setup.session_options(&args.common, &resolved, &roots)?;
-    let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
-    let session = Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)?;
+    let session = setup.resume_session(store, &args.id, &args.common)?;
     drive(session, &args.follow_up, args.common.json).await
+}
+
+impl Setup {
+    /// A new session for `task` in these folders, with the provider and options `args` and the config give.
+    pub(crate) fn create_session(
+        &self,
+        store: Arc<Store>,
+        folders: &[PathBuf],
+        read_only: &[PathBuf],
+        task: &str,
+        args: &SessionArgs,
+    ) -> Result<Session, Failure> {
+        let resolved = self.provider(&args.provider)?;
+        let mut grants: Vec<(PathBuf, GrantMode)> = folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect();
+        grants.extend(read_only.iter().map(|f| (f.clone(), GrantMode::ReadOnly)));
+        let grants = Grants::new(grants).map_err(usage_error)?;
+        if task.trim().is_empty() {
+            return Err(usage_error(anyhow::anyhow!(
+                "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\""
+            )));
+        }
+        let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
+        let options = self.session_options(args, &resolved, &roots)?;
+        let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
+        Session::create(store, provider.into(), grants, options, task).map_err(Failure::from)
+    }
+
+    /// Reopens a stored session, continuing with its own provider and model unless `args` say otherwise.
+    pub(crate) fn resume_session(&self, store: Arc<Store>, id: &str, args: &SessionArgs) -> Result<Session, Failure> {
+        let record = store.session(id).map_err(usage_error)?;
+        let mut provider_args = args.provider.clone();
+        if provider_args.provider.is_none() && self.config.provider.is_none() {
+            provider_args.provider = parse_kind(&record.provider);
+        }
+        if provider_args.model.is_none() && provider_args.provider.map(|k| k.as_str()) == Some(record.provider.as_str())
+        {
+            provider_args.model = Some(record.model.clone());
+        }
+        let resolved = self.provider(&provider_args)?;
+        let roots: Vec<PathBuf> = record
+            .settings
+            .get("folders")
+            .and_then(|folders| folders.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|folder| folder.get("path").and_then(|path| path.as_str()).map(PathBuf::from))
+            .collect();
+        let options = self.session_options(args, &resolved, &roots)?;
+        let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
+        Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)
+    }
+}
+
+/// Starts and continues tasks for `errand serve`, with this installation's configuration.
+struct ServeLauncher {
+    setup: Setup,
+    store: Arc<Store>,
+}
+
+impl errand_server::Launcher for ServeLauncher {
+    fn launch(&self, request: &errand_server::TaskRequest) -> Result<Session, String> {
+        let args = SessionArgs {
+            provider: ProviderArgs { model: request.model.clone(), ..ProviderArgs::default() },
+            max_turns: request.max_turns,
+            max_cost: request.max_cost,
+            no_plan: request.no_plan,
+            allow_delete: request.allow_delete,
+            ..SessionArgs::default()
+        };
+        self.setup
+            .create_session(self.store.clone(), &request.folders, &request.read_only, &request.task, &args)
+            .map_err(|failure| failure.error.to_string())
+    }
+
+    fn resume(&self, id: &str) -> Result<Session, String> {
+        self.setup
+            .resume_session(self.store.clone(), id, &SessionArgs::default())
+            .map_err(|failure| failure.error.to_string())
+    }
 }
 
 fn parse_kind(name: &str) -> Option<errand_model::ProviderKind> {
@@ -305,7 +351,10 @@ async fn serve(addr: std::net::SocketAddr) -> Result<u8, Failure> {
         "errand serve: http://{addr}/api/ (send Authorization: Bearer <token>; the token is in {})",
         token_file.display()
     );
-    errand_server::serve(errand_server::ServerConfig::new(addr, token), store).await.map_err(Failure::from)?;
+    let launcher = Arc::new(ServeLauncher { setup, store: store.clone() });
+    errand_server::serve(errand_server::ServerConfig::new(addr, token), store, Some(launcher))
+        .await
+        .map_err(Failure::from)?;
     Ok(EXIT_DONE)
 }
 

@@ -166,7 +166,7 @@ pub struct ResumeArgs {
 }
 
 /// Options for a run: provider, limits, output.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct SessionArgs {
     /// Provider selection.
     #[command(flatten)]

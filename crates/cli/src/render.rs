@@ -65,6 +65,10 @@ impl TerminalRenderer {
                 self.mid_line = !text.ends_with('\n');
             }
             EventMsg::ThinkingDelta { .. } => {}
+            EventMsg::Steered { text } => {
+                self.end_line();
+                eprintln!("{}", self.paint("36", &format!("> {text}")));
+            }
             EventMsg::Retrying { attempt, delay_ms, reason } => {
                 self.end_line();
                 let line = format!("  retrying in {:.1}s (attempt {attempt}): {reason}", *delay_ms as f64 / 1000.0);

@@ -14,13 +14,20 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use errand_agent::{ApprovalAnswer, PlanReview};
+
+use crate::live::{Launcher, LiveTask, TaskRequest};
 use crate::{AppState, ServerConfig, ServerError, guard};
 
 /// The API, behind the token and Host/Origin checks.
-pub fn router(store: Arc<Store>, config: ServerConfig) -> Router {
-    let state = AppState { store, config: Arc::new(config) };
+pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn Launcher>>) -> Router {
+    let state = AppState { store, config: Arc::new(config), launcher, running: Arc::default() };
     Router::new()
-        .route("/api/sessions", get(sessions))
+        .route("/api/sessions", get(sessions).post(start))
+        .route("/api/sessions/{id}/plan", post(plan))
+        .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
+        .route("/api/sessions/{id}/messages", post(message))
+        .route("/api/sessions/{id}/stop", post(stop))
         .route("/api/sessions/{id}", get(session))
         .route("/api/sessions/{id}/events", get(events))
         .route("/api/sessions/{id}/changes", get(changes))
@@ -209,4 +216,84 @@ async fn events(
 fn sse_event(session: &str, stored: errand_store::StoredEvent) -> SseEvent {
     let data = format!(r#"{{"seq":{},"session":"{}",{}"#, stored.seq, session, stored.body.trim_start_matches('{'));
     SseEvent::default().id(stored.seq.to_string()).event(stored.kind).data(data)
+}
+
+async fn start(State(state): State<AppState>, Json(request): Json<TaskRequest>) -> Result<Json<Value>, ServerError> {
+    let Some(launcher) = state.launcher.clone() else {
+        return Err(ServerError::Conflict("this server cannot start tasks (it was started without a model)".into()));
+    };
+    if request.task.trim().is_empty() {
+        return Err(ServerError::BadRequest("the task is empty; say what errand should do".into()));
+    }
+    if request.folders.is_empty() {
+        return Err(ServerError::BadRequest("grant at least one folder (folders: [\"/path\"])".into()));
+    }
+    let task = request.task.clone();
+    let session = tokio::task::spawn_blocking(move || launcher.launch(&request))
+        .await
+        .map_err(|error| ServerError::Internal(error.to_string()))?
+        .map_err(ServerError::BadRequest)?;
+    let id = state.running.start(session, task);
+    Ok(Json(json!({ "id": id })))
+}
+
+fn live(state: &AppState, id: &str) -> Result<Arc<LiveTask>, ServerError> {
+    state.running.get(id).ok_or_else(|| ServerError::Conflict(format!("session {id} is not running in this server")))
+}
+
+async fn plan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(review): Json<PlanReview>,
+) -> Result<Json<Value>, ServerError> {
+    if !live(&state, &id)?.review_plan(review) {
+        return Err(ServerError::Conflict(format!("session {id} has no plan waiting for review")));
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn approval(
+    State(state): State<AppState>,
+    Path((id, call_id)): Path<(String, String)>,
+    Json(answer): Json<ApprovalAnswer>,
+) -> Result<Json<Value>, ServerError> {
+    if !live(&state, &id)?.answer(&call_id, answer) {
+        return Err(ServerError::Conflict(format!("session {id} has no question about call {call_id} waiting")));
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    text: String,
+}
+
+/// Sends the person's words to a running task, or continues a finished one with them.
+async fn message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<MessageBody>,
+) -> Result<Json<Value>, ServerError> {
+    if body.text.trim().is_empty() {
+        return Err(ServerError::BadRequest("the message is empty".into()));
+    }
+    if let Some(task) = state.running.get(&id) {
+        task.steer(body.text);
+        return Ok(Json(json!({ "id": id, "resumed": false })));
+    }
+    let Some(launcher) = state.launcher.clone() else {
+        return Err(ServerError::Conflict("this server cannot continue tasks (it was started without a model)".into()));
+    };
+    let session = tokio::task::spawn_blocking(move || launcher.resume(&id))
+        .await
+        .map_err(|error| ServerError::Internal(error.to_string()))?
+        .map_err(ServerError::BadRequest)?;
+    let id = state.running.start(session, body.text);
+    Ok(Json(json!({ "id": id, "resumed": true })))
+}
+
+async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+    live(&state, &id)?.stop();
+    Ok(Json(json!({ "ok": true })))
 }

@@ -2,9 +2,10 @@
 //! replay from a sequence number), guarded by a per-install token and Host/Origin checks. Does not hold agent
 //! logic: it reads and acts through `errand-store` (and, for running tasks, the agent's session).
 //!
-//! Today the API covers what the store answers: sessions, their transcripts and usage, their event streams
-//! (live, even for a task the CLI is running, since the stream tails the store), their changes, undo, and the
-//! trash.
+//! The API starts tasks (through a [`Launcher`] the front end provides), answers their plans and approvals,
+//! steers and stops them, and serves what the store holds: sessions, transcripts and usage, event streams
+//! (live, even for a task another errand process runs, since the stream tails the store), changes, undo and
+//! the trash.
 //!
 //! # Example
 //!
@@ -12,12 +13,13 @@
 //! # async fn demo() -> Result<(), errand_server::ServerError> {
 //! let store = std::sync::Arc::new(errand_store::Store::open("/tmp/errand.db".as_ref()).map_err(errand_server::ServerError::from)?);
 //! let config = errand_server::ServerConfig::new("127.0.0.1:7357".parse().map_err(|_| errand_server::ServerError::BadAddress)?, "secret-token".into());
-//! errand_server::serve(config, store).await
+//! errand_server::serve(config, store, None).await
 //! # }
 //! ```
 
 mod api;
 mod guard;
+mod live;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use errand_store::{Store, StoreError};
 
 pub use api::router;
+pub use live::{Launcher, TaskRequest};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -57,14 +60,21 @@ pub fn new_token() -> String {
 pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) config: Arc<ServerConfig>,
+    /// Starts tasks; `None` serves a read-only API (no task can be started).
+    pub(crate) launcher: Option<Arc<dyn Launcher>>,
+    pub(crate) running: Arc<live::Running>,
 }
 
 /// Serves the API on `config.addr` until the process ends.
-pub async fn serve(config: ServerConfig, store: Arc<Store>) -> Result<(), ServerError> {
+pub async fn serve(
+    config: ServerConfig,
+    store: Arc<Store>,
+    launcher: Option<Arc<dyn Launcher>>,
+) -> Result<(), ServerError> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
-    let app = router(store, config);
+    let app = router(store, config, launcher);
     axum::serve(listener, app).await.map_err(|source| ServerError::Serve { source })
 }
 
@@ -99,6 +109,9 @@ pub enum ServerError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request does not fit the task's state (no plan waiting, task not running).
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed or has no such thing.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -113,6 +126,7 @@ impl IntoResponse for ServerError {
             ServerError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServerError::Conflict(_) => StatusCode::CONFLICT,
             ServerError::Store(StoreError::NoSuchSession { .. } | StoreError::NoSuchTrashEntry { .. }) => {
                 StatusCode::NOT_FOUND
             }
