@@ -51,7 +51,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
-        Command::Serve { addr } => serve(addr).await,
+        Command::Serve { addr, open } => serve(addr, open).await,
     };
     match result {
         Ok(code) => code,
@@ -320,7 +320,7 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
 }
 
 /// `errand serve`: the HTTP API, guarded by a per-install token kept beside `config.toml`.
-async fn serve(addr: std::net::SocketAddr) -> Result<u8, Failure> {
+async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
     let setup = Setup::load()?;
     let store = setup.store()?;
     let token_file = setup.paths.config_file.with_file_name("server-token");
@@ -348,9 +348,24 @@ async fn serve(addr: std::net::SocketAddr) -> Result<u8, Failure> {
         eprintln!("warning: {addr} is reachable from other machines; anyone with the token can act on your files");
     }
     eprintln!(
-        "errand serve: http://{addr}/api/ (send Authorization: Bearer <token>; the token is in {})",
+        "errand serve: the desk is at http://{addr}/ and the API under /api/ (token in {})",
         token_file.display()
     );
+    if open {
+        let url = format!("http://{addr}/?token={token}");
+        // The address holds the token: it goes to the browser only, never to the terminal.
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if opened.is_err() {
+            eprintln!(
+                "could not open a browser (no xdg-open); open http://{addr}/?token=<the token in {}>",
+                token_file.display()
+            );
+        }
+    }
     let launcher = Arc::new(ServeLauncher { setup, store: store.clone() });
     errand_server::serve(errand_server::ServerConfig::new(addr, token), store, Some(launcher))
         .await

@@ -97,11 +97,14 @@ pub enum Command {
     /// Deleted files and folders: list, restore, empty.
     #[command(subcommand)]
     Trash(TrashCommand),
-    /// Serve errand's HTTP API (sessions, live event streams, changes, undo, trash) on a local address.
+    /// Serve the desk (errand's web page) and its HTTP API on a local address.
     Serve {
         /// Where to listen; anything but a loopback address is reachable from other machines.
         #[arg(long, default_value = "127.0.0.1:7357", value_name = "ADDR")]
         addr: std::net::SocketAddr,
+        /// Open the desk in the browser (the address carries the token once; the page keeps it in a cookie).
+        #[arg(long)]
+        open: bool,
     },
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {

@@ -23,6 +23,7 @@ use crate::{AppState, ServerConfig, ServerError, guard};
 pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn Launcher>>) -> Router {
     let state = AppState { store, config: Arc::new(config), launcher, running: Arc::default() };
     Router::new()
+        .route("/", get(page))
         .route("/api/sessions", get(sessions).post(start))
         .route("/api/sessions/{id}/plan", post(plan))
         .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
@@ -296,4 +297,9 @@ async fn message(
 async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
     live(&state, &id)?.stop();
     Ok(Json(json!({ "ok": true })))
+}
+
+/// The desk: one page, embedded in the binary, that works offline.
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../assets/index.html"))
 }

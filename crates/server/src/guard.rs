@@ -14,13 +14,29 @@ use crate::{AppState, ServerError};
 pub(crate) const TOKEN_COOKIE: &str = "errand_token";
 
 pub(crate) async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match verdict(&state, request.headers()) {
-        Ok(()) => next.run(request).await,
+    // The page's address carries the token once (`errand serve --open`); it becomes a cookie.
+    let from_address = (request.uri().path() == "/")
+        .then(|| request.uri().query().unwrap_or_default().split('&').find_map(|pair| pair.strip_prefix("token=")))
+        .flatten()
+        .map(str::to_string);
+    match verdict(&state, request.headers(), from_address.as_deref()) {
+        Ok(()) => {
+            let mut response = next.run(request).await;
+            if from_address.is_some()
+                && let Ok(cookie) = axum::http::HeaderValue::from_str(&format!(
+                    "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+                    state.config.token
+                ))
+            {
+                response.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(error) => error.into_response(),
     }
 }
 
-fn verdict(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
+fn verdict(state: &AppState, headers: &HeaderMap, from_address: Option<&str>) -> Result<(), ServerError> {
     let port = state.config.addr.port();
     let allowed_hosts = allowed_hosts(state);
     let host = headers.get(HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
@@ -43,7 +59,7 @@ fn verdict(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
             .split(';')
             .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE).and_then(|rest| rest.strip_prefix('=')))
     });
-    let presented = bearer.or(cookie).unwrap_or_default();
+    let presented = bearer.or(cookie).or(from_address).unwrap_or_default();
     if !constant_time_eq(presented.as_bytes(), state.config.token.as_bytes()) {
         return Err(ServerError::Unauthorized);
     }

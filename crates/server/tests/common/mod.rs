@@ -1,0 +1,127 @@
+//! Shared by the live-task and browser tests: a server with a launcher whose sessions talk to the scripted
+//! model.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use errand_agent::{Session, SessionOptions};
+use errand_model::{ProviderKind, ProviderSettings};
+use errand_sandbox::{GrantMode, Grants};
+use errand_server::{Launcher, ServerConfig, TaskRequest, router};
+use errand_store::{SessionStatus, Store};
+use errand_testkit::{MockLlm, Script, Turn};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "live-token";
+
+/// Sessions against the scripted model, as the CLI's launcher makes them against a real one.
+struct MockLauncher {
+    store: Arc<Store>,
+    url: String,
+}
+
+impl MockLauncher {
+    fn options(&self, plan: bool) -> SessionOptions {
+        SessionOptions { plan_mode: plan, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") }
+    }
+
+    fn provider(&self) -> Arc<dyn errand_model::Provider> {
+        let settings = ProviderSettings {
+            kind: ProviderKind::Anthropic,
+            base_url: self.url.clone(),
+            api_key: Some("k".into()),
+            ..ProviderSettings::default()
+        };
+        errand_model::connect(&settings).unwrap().into()
+    }
+}
+
+impl Launcher for MockLauncher {
+    fn launch(&self, request: &TaskRequest) -> Result<Session, String> {
+        let grants = Grants::new(request.folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect())
+            .map_err(|e| e.to_string())?;
+        let options = SessionOptions { allow_delete: request.allow_delete, ..self.options(!request.no_plan) };
+        Session::create(self.store.clone(), self.provider(), grants, options, &request.task).map_err(|e| e.to_string())
+    }
+
+    fn resume(&self, id: &str) -> Result<Session, String> {
+        Session::resume(self.store.clone(), self.provider(), id, self.options(false)).map_err(|e| e.to_string())
+    }
+}
+
+pub struct Live {
+    pub base: String,
+    pub store: Arc<Store>,
+    pub mock: MockLlm,
+    pub folder: tempfile::TempDir,
+    _home: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Live {
+    pub async fn start(turns: Vec<Turn>) -> Live {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let home = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&home.path().join("errand.db")).unwrap());
+        let mock = MockLlm::start(Script::new(turns)).await.unwrap();
+        let launcher = Arc::new(MockLauncher { store: store.clone(), url: mock.url() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(store.clone(), ServerConfig::new(addr, TOKEN.into()), Some(launcher));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Live {
+            base: format!("http://{addr}"),
+            store,
+            mock,
+            folder: tempfile::tempdir().unwrap(),
+            _home: home,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+    }
+
+    pub async fn start_task(&self, task: &str, extra: Value) -> String {
+        let mut body = json!({"task": task, "folders": [self.folder.path()]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, answer) = self.post("/api/sessions", body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the session has an event of `kind` (at most 10 s); returns it.
+    pub async fn wait_for(&self, id: &str, kind: &str) -> Value {
+        for _ in 0..500 {
+            if let Some(event) = self.store.events(id, 0).unwrap().into_iter().find(|e| e.kind == kind) {
+                return serde_json::from_str(&event.body).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no {kind} event in session {id}");
+    }
+
+    pub async fn wait_until_not_running(&self, id: &str) -> SessionStatus {
+        for _ in 0..500 {
+            let status = self.store.session(id).unwrap().status;
+            if status != SessionStatus::Running {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("session {id} never ended");
+    }
+}

@@ -1,0 +1,51 @@
+//! The desk page in a real browser (Debian's chromium, driven by playwright-core from
+//! `tests/desk/flows.mjs`), against a live server and the scripted model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Live, TOKEN};
+use errand_testkit::Turn;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_desk_starts_a_task_reviews_its_plan_and_answers_an_approval() {
+    let desk = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/desk");
+    assert!(
+        std::path::Path::new(desk).join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix crates/server/tests/desk` (.ci/run does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "chromium is missing: apt-get install chromium (.ci/run does)"
+    );
+    let live = Live::start(vec![
+        Turn::tool_call(
+            "propose_plan",
+            json!({"summary": "Write the file", "steps": ["write out.md"], "effects": {"create": ["out.md"]}}),
+        ),
+        Turn::tool_call("update_plan", json!({"step": 1, "status": "in_progress"})),
+        Turn::tool_call("write_file", json!({"path": "out.md", "content": "from the desk"})),
+        Turn::tool_call("update_plan", json!({"step": 1, "status": "done"})),
+        Turn::text("All written."),
+        Turn::tool_call("delete_path", json!({"path": "out.md"})),
+        Turn::text("Kept it."),
+    ])
+    .await;
+    let folder = live.folder.path().to_str().unwrap().to_string();
+
+    let output = tokio::process::Command::new("node")
+        .args(["flows.mjs", &live.base, TOKEN, &folder])
+        .current_dir(desk)
+        .output()
+        .await
+        .unwrap();
+
+    let report = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the browser flows failed:\n{report}");
+    assert_eq!(std::fs::read_to_string(live.folder.path().join("out.md")).unwrap(), "from the desk");
+    let denial = &live.mock.requests()[6].last_tool_results()[0];
+    assert!(denial.text.contains("keep it"), "{}", denial.text);
+    live.mock.assert_clean();
+}
