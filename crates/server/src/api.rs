@@ -32,6 +32,7 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
         .route("/api/sessions/{id}", get(session))
         .route("/api/sessions/{id}/events", get(events))
         .route("/api/sessions/{id}/changes", get(changes))
+        .route("/api/sessions/{id}/file", get(file))
         .route("/api/sessions/{id}/undo", post(undo))
         .route("/api/trash", get(trash))
         .route("/api/trash/{id}/restore", post(restore))
@@ -302,4 +303,65 @@ async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 /// The desk: one page, embedded in the binary, that works offline.
 async fn page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("../assets/index.html"))
+}
+
+#[derive(Debug, Deserialize)]
+struct FileQuery {
+    path: String,
+}
+
+/// A file inside the session's grants, for the page to show or download. Paths outside the grants (by `..`,
+/// an absolute path elsewhere or a symlink leading out) are refused, as the tools refuse them.
+async fn file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<FileQuery>,
+) -> Result<axum::response::Response, ServerError> {
+    use axum::response::IntoResponse;
+    let (bytes, name) = blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        let folders: Vec<(std::path::PathBuf, errand_sandbox::GrantMode)> = session
+            .settings
+            .get("folders")
+            .and_then(|folders| folders.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|folder| {
+                let path = folder.get("path")?.as_str()?;
+                let read_only = folder.get("read_only").and_then(Value::as_bool).unwrap_or(false);
+                let mode =
+                    if read_only { errand_sandbox::GrantMode::ReadOnly } else { errand_sandbox::GrantMode::ReadWrite };
+                Some((std::path::PathBuf::from(path), mode))
+            })
+            .collect();
+        let grants = errand_sandbox::Grants::new(folders).map_err(|error| ServerError::Forbidden(error.to_string()))?;
+        let path = grants
+            .resolve(&query.path, errand_sandbox::Access::Read)
+            .map_err(|error| ServerError::Forbidden(error.to_string()))?;
+        if !path.is_file() {
+            return Err(ServerError::BadRequest(format!("{} is not a file", grants.display(&path))));
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|error| ServerError::BadRequest(format!("cannot read {}: {error}", grants.display(&path))))?;
+        Ok((bytes, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+    })
+    .await?;
+    let extension = name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    let content_type = match extension.as_str() {
+        "md" | "txt" | "csv" | "json" | "log" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    };
+    let disposition = if content_type == "application/octet-stream" { "attachment" } else { "inline" };
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+        (axum::http::header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{}\"", name.replace('"', ""))),
+        // The page shows what the person's files contain; they must never run as part of it.
+        (axum::http::header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
+    ];
+    Ok((headers, bytes).into_response())
 }

@@ -217,7 +217,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 13, "{routes:?}");
+    assert_eq!(routes.len(), 14, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
@@ -225,5 +225,38 @@ async fn every_documented_route_exists() {
         let body = response.text().await.unwrap();
         assert!(!body.contains("no such route"), "{method} {path} is documented but not served");
         assert!(status != 405, "{method} {path}: wrong method");
+    }
+}
+
+#[tokio::test]
+async fn files_are_served_from_inside_the_grants_only() {
+    let server = Server::start().await;
+    let base = tempfile::tempdir().unwrap();
+    let granted = base.path().canonicalize().unwrap().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("report.md"), "# Report").unwrap();
+    std::fs::write(base.path().join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(base.path().join("secret.txt"), granted.join("link.txt")).unwrap();
+    let id = server
+        .store
+        .create_session(&NewSession {
+            task: "t".into(),
+            provider: "anthropic".into(),
+            model: "m".into(),
+            settings: json!({"folders": [{"path": granted, "read_only": false}]}),
+        })
+        .unwrap()
+        .id;
+
+    let inside = server.get(&format!("/api/sessions/{id}/file?path=report.md")).send().await.unwrap();
+    assert_eq!(inside.status().as_u16(), 200);
+    assert_eq!(inside.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(inside.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(inside.text().await.unwrap(), "# Report");
+    let outside = base.path().join("secret.txt");
+    for path in ["../secret.txt", outside.to_str().unwrap(), "link.txt"] {
+        let response = server.get(&format!("/api/sessions/{id}/file?path={path}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+        assert!(!response.text().await.unwrap().contains("secret\""), "{path} leaked");
     }
 }
