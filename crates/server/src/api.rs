@@ -34,6 +34,7 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
         .route("/api/sessions/{id}/changes", get(changes))
         .route("/api/sessions/{id}/file", get(file))
         .route("/api/sessions/{id}/undo", post(undo))
+        .route("/api/folders", get(folders))
         .route("/api/trash", get(trash))
         .route("/api/trash/{id}/restore", post(restore))
         .route("/api/trash/empty", post(empty))
@@ -364,4 +365,44 @@ async fn file(
         (axum::http::header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
     ];
     Ok((headers, bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct FoldersQuery {
+    path: Option<String>,
+}
+
+/// The folder picker: the sub-folders (names only, never file contents) of a folder inside the browse root
+/// (the home directory). Anything outside it, through `..` or a symlink, is refused.
+async fn folders(State(state): State<AppState>, Query(query): Query<FoldersQuery>) -> Result<Json<Value>, ServerError> {
+    let Some(root) = state.config.browse_root.clone() else {
+        return Err(ServerError::Conflict("no home directory to browse; type the folder's path instead".into()));
+    };
+    tokio::task::spawn_blocking(move || {
+        let root = root
+            .canonicalize()
+            .map_err(|error| ServerError::Internal(format!("cannot read the home directory: {error}")))?;
+        let asked = query.path.map(std::path::PathBuf::from).unwrap_or_else(|| root.clone());
+        let path = asked
+            .canonicalize()
+            .map_err(|error| ServerError::BadRequest(format!("cannot open {}: {error}", asked.display())))?;
+        if !path.starts_with(&root) {
+            return Err(ServerError::Forbidden(format!(
+                "{} is outside {}; the picker shows only folders inside it",
+                path.display(),
+                root.display()
+            )));
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&path)
+            .map_err(|error| ServerError::BadRequest(format!("cannot list {}: {error}", path.display())))?
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let parent = (path != root).then(|| path.parent().map(|p| p.display().to_string())).flatten();
+        Ok(Json(json!({ "path": path, "parent": parent, "folders": names })))
+    })
+    .await
+    .map_err(|error| ServerError::Internal(error.to_string()))?
 }

@@ -41,12 +41,15 @@ pub struct ServerConfig {
     pub token: String,
     /// How often the event stream looks for new events of a running session.
     pub poll_interval: std::time::Duration,
+    /// The folder the page's folder picker may browse (folder names only): the home directory by default.
+    pub browse_root: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
     /// A config with the default polling interval.
     pub fn new(addr: SocketAddr, token: String) -> Self {
-        Self { addr, token, poll_interval: std::time::Duration::from_millis(200) }
+        let browse_root = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        Self { addr, token, poll_interval: std::time::Duration::from_millis(200), browse_root }
     }
 }
 

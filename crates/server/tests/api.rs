@@ -26,8 +26,13 @@ impl Server {
         let store = Arc::new(Store::open(&home.path().join("errand.db")).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let browse = home.path().join("browse");
+        std::fs::create_dir_all(browse.join("projects/acme")).unwrap();
+        std::fs::create_dir_all(browse.join("receipts")).unwrap();
+        std::fs::write(browse.join("notes.txt"), "not a folder").unwrap();
         let config = ServerConfig {
             poll_interval: std::time::Duration::from_millis(20),
+            browse_root: Some(browse),
             ..ServerConfig::new(addr, TOKEN.into())
         };
         let app = router(store.clone(), config, None);
@@ -217,7 +222,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 14, "{routes:?}");
+    assert_eq!(routes.len(), 15, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
@@ -258,5 +263,21 @@ async fn files_are_served_from_inside_the_grants_only() {
         let response = server.get(&format!("/api/sessions/{id}/file?path={path}")).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 403, "{path}");
         assert!(!response.text().await.unwrap().contains("secret\""), "{path} leaked");
+    }
+}
+
+#[tokio::test]
+async fn the_folder_picker_lists_folders_inside_home_only() {
+    let server = Server::start().await;
+    let (status, home) = json_of(server.get("/api/folders").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{home}");
+    assert_eq!(home["folders"], json!(["projects", "receipts"]));
+    assert_eq!(home["parent"], Value::Null);
+    let inner = format!("{}/projects", home["path"].as_str().unwrap());
+    let (status, projects) = json_of(server.get(&format!("/api/folders?path={inner}")).send().await.unwrap()).await;
+    assert_eq!((status, projects["folders"].clone()), (200, json!(["acme"])));
+    for outside in ["/etc".to_string(), format!("{inner}/../..")] {
+        let response = server.get(&format!("/api/folders?path={outside}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{outside}");
     }
 }
