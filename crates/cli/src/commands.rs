@@ -378,7 +378,7 @@ fn sessions(json: bool) -> Result<u8, Failure> {
     let store = setup.store()?;
     let sessions = store.sessions()?;
     if json {
-        let list: Vec<_> = sessions.iter().map(session_json).collect();
+        let list: Vec<_> = sessions.iter().map(errand_store::SessionRecord::summary).collect();
         println!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?);
         return Ok(EXIT_DONE);
     }
@@ -400,20 +400,6 @@ fn sessions(json: bool) -> Result<u8, Failure> {
     Ok(EXIT_DONE)
 }
 
-fn session_json(session: &errand_store::SessionRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": session.id,
-        "task": session.task,
-        "status": session.status,
-        "status_detail": session.status_detail,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "provider": session.provider,
-        "model": session.model,
-        "folders": session.settings.get("folders"),
-    })
-}
-
 fn show(id: &str, json: bool) -> Result<u8, Failure> {
     let setup = Setup::load()?;
     let store = setup.store()?;
@@ -428,7 +414,7 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
         .collect::<Result<_, _>>()?;
     let usage = store.usage_totals(&session.id)?;
     if json {
-        let value = serde_json::json!({ "session": session_json(&session), "messages": messages, "usage": usage });
+        let value = serde_json::json!({ "session": session.summary(), "messages": messages, "usage": usage });
         println!("{}", serde_json::to_string_pretty(&value).context("serialize session")?);
         return Ok(EXIT_DONE);
     }

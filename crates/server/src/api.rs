@@ -52,23 +52,9 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || work(&store)).await.map_err(|error| ServerError::Internal(error.to_string()))?
 }
 
-fn session_json(session: &errand_store::SessionRecord) -> Value {
-    json!({
-        "id": session.id,
-        "task": session.task,
-        "status": session.status,
-        "status_detail": session.status_detail,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "provider": session.provider,
-        "model": session.model,
-        "folders": session.settings.get("folders"),
-    })
-}
-
 async fn sessions(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
     let list = blocking(&state.store, |store| Ok(store.sessions()?)).await?;
-    Ok(Json(Value::Array(list.iter().map(session_json).collect())))
+    Ok(Json(Value::Array(list.iter().map(errand_store::SessionRecord::summary).collect())))
 }
 
 async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
@@ -80,7 +66,7 @@ async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Resul
             .map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null))
             .collect();
         let usage = store.usage_totals(&session.id)?;
-        Ok(Json(json!({ "session": session_json(&session), "messages": messages, "usage": usage })))
+        Ok(Json(json!({ "session": session.summary(), "messages": messages, "usage": usage })))
     })
     .await
 }

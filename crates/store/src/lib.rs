@@ -350,6 +350,24 @@ pub struct SessionRecord {
     pub settings: serde_json::Value,
 }
 
+impl SessionRecord {
+    /// The session as front ends list it (`errand sessions --json`, `GET /api/sessions`): its fields, with
+    /// the granted folders taken out of the settings.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "task": self.task,
+            "status": self.status,
+            "status_detail": self.status_detail,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "provider": self.provider,
+            "model": self.model,
+            "folders": self.settings.get("folders"),
+        })
+    }
+}
+
 /// A stored message: the caller's JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
