@@ -52,7 +52,7 @@ pub mod transcript;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
-pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, tool_summary};
+pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, stored_folders, tool_summary};
 
 /// A session could not be created, resumed or continued.
 #[derive(Debug, thiserror::Error)]

@@ -66,9 +66,6 @@ pub struct SandboxSetup {
     pub helper: errand_sandbox::Helper,
     /// Run with partial confinement where the kernel cannot enforce it all (`--unsandboxed`).
     pub allow_partial: bool,
-    /// Why commands cannot run, when already known; otherwise the kernel is probed on the first command and
-    /// the model told then.
-    pub unavailable: Option<String>,
     /// What the person must see before anything runs (commands running with partial confinement).
     pub warning: Option<String>,
     /// Let commands reach the hosts the policy allows, through errand's egress proxy.
@@ -102,6 +99,18 @@ struct StoredSettings {
 struct StoredFolder {
     path: PathBuf,
     read_only: bool,
+}
+
+/// The folders a stored session was granted, primary first, as its settings record them. Every front end that
+/// needs a session's folders (resume, showing paths, serving its files) reads them here.
+pub fn stored_folders(record: &errand_store::SessionRecord) -> Result<Vec<(PathBuf, GrantMode)>, AgentError> {
+    let settings: StoredSettings = serde_json::from_value(record.settings.clone())
+        .map_err(|e| AgentError::Corrupt { session: record.id.clone(), reason: format!("settings: {e}") })?;
+    Ok(settings
+        .folders
+        .into_iter()
+        .map(|f| (f.path, if f.read_only { GrantMode::ReadOnly } else { GrantMode::ReadWrite }))
+        .collect())
 }
 
 /// How a run ended.
@@ -216,13 +225,7 @@ impl Session {
         options: SessionOptions,
     ) -> Result<Self, AgentError> {
         let record = store.session(id)?;
-        let settings: StoredSettings = serde_json::from_value(record.settings.clone())
-            .map_err(|e| AgentError::Corrupt { session: record.id.clone(), reason: format!("settings: {e}") })?;
-        let folders = settings
-            .folders
-            .into_iter()
-            .map(|f| (f.path, if f.read_only { GrantMode::ReadOnly } else { GrantMode::ReadWrite }))
-            .collect();
+        let folders = stored_folders(&record)?;
         let grants =
             Grants::new(folders).map_err(|source| AgentError::Grants { session: record.id.clone(), source })?;
         let mut messages = Vec::new();
@@ -264,7 +267,6 @@ impl Session {
                 egress: setup.egress.then(|| scratch.join("proxy.sock")),
                 scratch,
                 allow_partial: setup.allow_partial,
-                unavailable: setup.unavailable.clone(),
                 probed: std::sync::OnceLock::new(),
             }))
         });

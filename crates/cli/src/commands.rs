@@ -138,7 +138,6 @@ fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
     Ok(SandboxSetup {
         helper: errand_sandbox::Helper { program, args: vec![crate::SANDBOX_HELPER_ARG.into()] },
         allow_partial: unsandboxed,
-        unavailable: None,
         warning,
         egress: false,
     })
@@ -202,14 +201,8 @@ impl Setup {
             provider_args.model = Some(record.model.clone());
         }
         let resolved = self.provider(&provider_args)?;
-        let roots: Vec<PathBuf> = record
-            .settings
-            .get("folders")
-            .and_then(|folders| folders.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|folder| folder.get("path").and_then(|path| path.as_str()).map(PathBuf::from))
-            .collect();
+        let roots: Vec<PathBuf> =
+            errand_agent::stored_folders(&record).map_err(Failure::from)?.into_iter().map(|(path, _)| path).collect();
         let options = self.session_options(args, &resolved, &roots)?;
         let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
         Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)

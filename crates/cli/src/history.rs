@@ -27,7 +27,7 @@ pub(crate) fn changes(id: &str, json: bool) -> Result<u8, Failure> {
         println!("session {} changed nothing", session.id);
         return Ok(EXIT_DONE);
     }
-    let primary = primary_folder(&session.settings);
+    let primary = primary_folder(&session);
     for record in &records {
         let shown = relative(&record.path, primary.as_deref());
         match (&record.op, &record.to) {
@@ -99,7 +99,7 @@ pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u
         println!("{}", serde_json::to_string_pretty(&report).context("serialize the undo report")?);
         return Ok(code);
     }
-    let primary = primary_folder(&session.settings);
+    let primary = primary_folder(&session);
     if report.entries.is_empty() {
         println!("session {} changed nothing; nothing to undo", session.id);
         return Ok(code);
@@ -172,8 +172,8 @@ pub(crate) fn trash(command: TrashCommand) -> Result<u8, Failure> {
     Ok(EXIT_DONE)
 }
 
-fn primary_folder(settings: &serde_json::Value) -> Option<PathBuf> {
-    settings.get("folders")?.as_array()?.first()?.get("path")?.as_str().map(PathBuf::from)
+fn primary_folder(session: &errand_store::SessionRecord) -> Option<PathBuf> {
+    errand_agent::stored_folders(session).ok()?.into_iter().next().map(|(path, _)| path)
 }
 
 fn relative(path: &Path, primary: Option<&Path>) -> String {

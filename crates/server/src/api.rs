@@ -71,10 +71,13 @@ async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Resul
     .await
 }
 
-async fn changes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+async fn changes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<errand_store::ChangeRecord>>, ServerError> {
     blocking(&state.store, move |store| {
         let session = store.session(&id)?;
-        Ok(Json(serde_json::to_value(store.changes(&session.id)?).map_err(|e| ServerError::Internal(e.to_string()))?))
+        Ok(Json(store.changes(&session.id)?))
     })
     .await
 }
@@ -90,28 +93,24 @@ async fn undo(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Option<Json<UndoBody>>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<errand_store::UndoReport>, ServerError> {
     let body = body.map(|Json(body)| body).unwrap_or_default();
     blocking(&state.store, move |store| {
         let session = store.session(&id)?;
-        let report = store.undo(&session.id, UndoOptions { dry_run: body.dry_run, force: body.force })?;
-        Ok(Json(serde_json::to_value(report).map_err(|e| ServerError::Internal(e.to_string()))?))
+        Ok(Json(store.undo(&session.id, UndoOptions { dry_run: body.dry_run, force: body.force })?))
     })
     .await
 }
 
-async fn trash(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
-    blocking(&state.store, |store| {
-        Ok(Json(serde_json::to_value(store.trash_list()?).map_err(|e| ServerError::Internal(e.to_string()))?))
-    })
-    .await
+async fn trash(State(state): State<AppState>) -> Result<Json<Vec<errand_store::TrashEntry>>, ServerError> {
+    blocking(&state.store, |store| Ok(Json(store.trash_list()?))).await
 }
 
-async fn restore(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
-    blocking(&state.store, move |store| {
-        Ok(Json(serde_json::to_value(store.trash_restore(&id)?).map_err(|e| ServerError::Internal(e.to_string()))?))
-    })
-    .await
+async fn restore(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<errand_store::TrashEntry>, ServerError> {
+    blocking(&state.store, move |store| Ok(Json(store.trash_restore(&id)?))).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,12 +217,20 @@ async fn start(State(state): State<AppState>, Json(request): Json<TaskRequest>) 
         return Err(ServerError::BadRequest("grant at least one folder (folders: [\"/path\"])".into()));
     }
     let task = request.task.clone();
-    let session = tokio::task::spawn_blocking(move || launcher.launch(&request))
-        .await
-        .map_err(|error| ServerError::Internal(error.to_string()))?
-        .map_err(ServerError::BadRequest)?;
+    let session = build_session(move || launcher.launch(&request)).await?;
     let id = state.running.start(session, task);
     Ok(Json(json!({ "id": id })))
+}
+
+/// Runs a launcher call (which opens the store and the provider) off the async runtime; its refusal is the
+/// person's to fix, so it comes back as a bad request.
+async fn build_session(
+    launch: impl FnOnce() -> Result<errand_agent::Session, String> + Send + 'static,
+) -> Result<errand_agent::Session, ServerError> {
+    tokio::task::spawn_blocking(launch)
+        .await
+        .map_err(|error| ServerError::Internal(error.to_string()))?
+        .map_err(ServerError::BadRequest)
 }
 
 fn live(state: &AppState, id: &str) -> Result<Arc<LiveTask>, ServerError> {
@@ -274,10 +281,7 @@ async fn message(
     let Some(launcher) = state.launcher.clone() else {
         return Err(ServerError::Conflict("this server cannot continue tasks (it was started without a model)".into()));
     };
-    let session = tokio::task::spawn_blocking(move || launcher.resume(&id))
-        .await
-        .map_err(|error| ServerError::Internal(error.to_string()))?
-        .map_err(ServerError::BadRequest)?;
+    let session = build_session(move || launcher.resume(&id)).await?;
     let id = state.running.start(session, body.text);
     Ok(Json(json!({ "id": id, "resumed": true })))
 }
@@ -307,20 +311,8 @@ async fn file(
     use axum::response::IntoResponse;
     let (bytes, name) = blocking(&state.store, move |store| {
         let session = store.session(&id)?;
-        let folders: Vec<(std::path::PathBuf, errand_sandbox::GrantMode)> = session
-            .settings
-            .get("folders")
-            .and_then(|folders| folders.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|folder| {
-                let path = folder.get("path")?.as_str()?;
-                let read_only = folder.get("read_only").and_then(Value::as_bool).unwrap_or(false);
-                let mode =
-                    if read_only { errand_sandbox::GrantMode::ReadOnly } else { errand_sandbox::GrantMode::ReadWrite };
-                Some((std::path::PathBuf::from(path), mode))
-            })
-            .collect();
+        let folders =
+            errand_agent::stored_folders(&session).map_err(|error| ServerError::Internal(error.to_string()))?;
         let grants = errand_sandbox::Grants::new(folders).map_err(|error| ServerError::Forbidden(error.to_string()))?;
         let path = grants
             .resolve(&query.path, errand_sandbox::Access::Read)

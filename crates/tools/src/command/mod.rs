@@ -34,10 +34,8 @@ pub struct CommandRunner {
     pub scratch: PathBuf,
     /// Run even where the kernel cannot enforce full confinement.
     pub allow_partial: bool,
-    /// Why commands cannot run here, when the caller already knows; otherwise the kernel is probed on the
-    /// first command (probing forks and mounts, so it stays off the start-up path).
-    pub unavailable: Option<String>,
-    /// The probe's verdict, once made.
+    /// Why commands cannot run here, once the kernel was probed: on the first command, since probing forks
+    /// and mounts and stays off the start-up path.
     pub probed: std::sync::OnceLock<Option<String>>,
     /// errand's egress proxy socket, when commands may reach allowed hosts; `None` keeps them offline.
     pub egress: Option<PathBuf>,
@@ -100,9 +98,6 @@ fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     let Some(runner) = &ctx.commands else {
         return Err("run_command is not available in this session".into());
     };
-    if let Some(reason) = &runner.unavailable {
-        return Err(reason.clone());
-    }
     if !runner.allow_partial
         && let Some(reason) = runner.probed.get_or_init(|| {
             let missing = errand_sandbox::probe().missing();
