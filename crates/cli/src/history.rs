@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use errand_store::{ChangeKind, ChangeRecord, PathState, Store, UndoOptions, UndoOutcome};
+use errand_store::{ChangeKind, ChangeRecord, ContentDiff, PathState, Store, UndoOptions, UndoOutcome};
 
 use crate::commands::{Failure, Setup, usage_error};
 use crate::render::thousands;
@@ -54,38 +54,26 @@ pub(crate) fn changes(id: &str, json: bool) -> Result<u8, Failure> {
 
 /// A unified diff of a text file's content before and after the change.
 fn print_diff(store: &Store, record: &ChangeRecord, shown: &str) {
-    let content = |state: &PathState| -> Option<Option<String>> {
-        match state {
-            PathState::Absent => Some(Some(String::new())),
-            PathState::File { object, .. } => {
-                let bytes = store.object(object).ok()?;
-                Some(String::from_utf8(bytes).ok().filter(|text| !text.contains('\0')))
+    let diff = match store.content_diff(&record.prior, record.after.as_ref(), shown, DIFF_LINES) {
+        Ok(diff) => diff,
+        Err(error) => {
+            println!("  (no diff: {error})");
+            return;
+        }
+    };
+    match diff {
+        ContentDiff::Text { diff, lines, truncated } => {
+            for line in diff.lines() {
+                println!("  {line}");
             }
-            _ => None,
+            if truncated {
+                println!("  … {} more diff lines (errand changes --json has the objects)", lines - DIFF_LINES);
+            }
         }
-    };
-    let Some(after) = &record.after else {
-        println!("  (the result was not recorded: errand stopped during this change)");
-        return;
-    };
-    let (Some(Some(old)), Some(Some(new))) = (content(&record.prior), content(after)) else {
-        if let PathState::File { size, .. } = after {
-            println!("  (binary, {} bytes)", thousands(*size));
-        }
-        return;
-    };
-    if old == new {
-        println!("  (content unchanged)");
-        return;
-    }
-    let diff = similar::TextDiff::from_lines(&old, &new);
-    let text = diff.unified_diff().context_radius(2).header(&format!("a/{shown}"), &format!("b/{shown}")).to_string();
-    let total = text.lines().count();
-    for line in text.lines().take(DIFF_LINES) {
-        println!("  {line}");
-    }
-    if total > DIFF_LINES {
-        println!("  … {} more diff lines (errand changes --json has the objects)", total - DIFF_LINES);
+        ContentDiff::Binary { size } => println!("  (binary, {} bytes)", thousands(size)),
+        ContentDiff::Unchanged => println!("  (content unchanged)"),
+        ContentDiff::Unrecorded => println!("  (the result was not recorded: errand stopped during this change)"),
+        ContentDiff::None => {}
     }
 }
 

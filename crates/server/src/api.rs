@@ -33,6 +33,9 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
         .route("/api/sessions/{id}/events", get(events))
         .route("/api/sessions/{id}/changes", get(changes))
         .route("/api/sessions/{id}/file", get(file))
+        .route("/api/sessions/{id}/preview", get(preview))
+        .route("/api/sessions/{id}/diff", get(diff))
+        .route("/api/sessions/{id}/calls/{call_id}", get(call))
         .route("/api/sessions/{id}/undo", post(undo))
         .route("/api/folders", get(folders))
         .route("/api/trash", get(trash))
@@ -291,43 +294,72 @@ async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(json!({ "ok": true })))
 }
 
+/// The desk's one page, embedded in the binary.
+const PAGE: &str = include_str!("../assets/index.html");
+
+/// The page's Content-Security-Policy: only the page's own script (named by its hash) runs, and everything
+/// it loads comes from this server, so nothing shown in the page (a file's markdown, a tool's output) can
+/// run code or reach elsewhere.
+fn page_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let script = PAGE.split_once("<script>").and_then(|(_, rest)| rest.split_once("</script>")).map(|(s, _)| s);
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.unwrap_or_default()));
+        format!(
+            "default-src 'self'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; img-src 'self' data:; \
+             object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    })
+}
+
 /// The desk: one page, embedded in the binary, that works offline.
-async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../assets/index.html"))
+async fn page() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_SECURITY_POLICY, page_policy())], axum::response::Html(PAGE))
 }
 
 #[derive(Debug, Deserialize)]
 struct FileQuery {
     path: String,
+    /// `1` (or `true`) asks for the file as a download.
+    #[serde(default)]
+    download: Option<String>,
 }
 
-/// A file inside the session's grants, for the page to show or download. Paths outside the grants (by `..`,
-/// an absolute path elsewhere or a symlink leading out) are refused, as the tools refuse them.
+/// Resolves a path the page asks about inside the session's grants, as the tools resolve paths: `..`, an
+/// absolute path elsewhere and a symlink leading out are refused. Returns the path and the session's id.
+fn granted_file(store: &Store, id: &str, asked: &str) -> Result<(std::path::PathBuf, String), ServerError> {
+    let session = store.session(id)?;
+    let folders = errand_agent::stored_folders(&session).map_err(|error| ServerError::Internal(error.to_string()))?;
+    let grants = errand_sandbox::Grants::new(folders).map_err(|error| ServerError::Forbidden(error.to_string()))?;
+    let path = grants
+        .resolve(asked, errand_sandbox::Access::Read)
+        .map_err(|error| ServerError::Forbidden(error.to_string()))?;
+    if !path.is_file() {
+        return Err(ServerError::NotFound(format!("{} is not a file (any more)", grants.display(&path))));
+    }
+    Ok((path, session.id))
+}
+
+/// A file inside the session's grants, for the page to show or download.
 async fn file(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<FileQuery>,
 ) -> Result<axum::response::Response, ServerError> {
     use axum::response::IntoResponse;
+    let download = query.download.as_deref().is_some_and(|value| matches!(value, "1" | "true" | "yes"));
     let (bytes, name) = blocking(&state.store, move |store| {
-        let session = store.session(&id)?;
-        let folders =
-            errand_agent::stored_folders(&session).map_err(|error| ServerError::Internal(error.to_string()))?;
-        let grants = errand_sandbox::Grants::new(folders).map_err(|error| ServerError::Forbidden(error.to_string()))?;
-        let path = grants
-            .resolve(&query.path, errand_sandbox::Access::Read)
-            .map_err(|error| ServerError::Forbidden(error.to_string()))?;
-        if !path.is_file() {
-            return Err(ServerError::BadRequest(format!("{} is not a file", grants.display(&path))));
-        }
+        let (path, _) = granted_file(store, &id, &query.path)?;
         let bytes = std::fs::read(&path)
-            .map_err(|error| ServerError::BadRequest(format!("cannot read {}: {error}", grants.display(&path))))?;
+            .map_err(|error| ServerError::BadRequest(format!("cannot read {}: {error}", path.display())))?;
         Ok((bytes, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
     })
     .await?;
     let extension = name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
     let content_type = match extension.as_str() {
-        "md" | "txt" | "csv" | "json" | "log" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
+        "md" | "txt" | "csv" | "tsv" | "json" | "log" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
@@ -335,14 +367,129 @@ async fn file(
         "pdf" => "application/pdf",
         _ => "application/octet-stream",
     };
-    let disposition = if content_type == "application/octet-stream" { "attachment" } else { "inline" };
+    let disposition = if download || content_type == "application/octet-stream" { "attachment" } else { "inline" };
+    // The page shows what the person's files contain; they must never run as part of it. A PDF keeps out of
+    // the sandbox directive only because the browser's PDF viewer refuses to run in a sandboxed frame.
+    let policy = if content_type == "application/pdf" { "default-src 'none'" } else { "sandbox; default-src 'none'" };
     let headers = [
         (axum::http::header::CONTENT_TYPE, content_type.to_string()),
         (axum::http::header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{}\"", name.replace('"', ""))),
-        // The page shows what the person's files contain; they must never run as part of it.
-        (axum::http::header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
+        (axum::http::header::CONTENT_SECURITY_POLICY, policy.to_string()),
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
     ];
     Ok((headers, bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct PathQuery {
+    path: String,
+}
+
+/// What the page shows of a file inside the grants: markdown as safe HTML, spreadsheets and CSV as tables,
+/// text as text; for images and PDFs, only the kind (the page loads them from the file route).
+async fn preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<crate::preview::Preview>, ServerError> {
+    blocking(&state.store, move |store| {
+        let (path, session) = granted_file(store, &id, &query.path)?;
+        let link = move |target: &std::path::Path| {
+            format!("/api/sessions/{session}/file?path={}", percent_encode(&target.to_string_lossy()))
+        };
+        crate::preview::preview(&path, &link)
+            .map(Json)
+            .map_err(|error| ServerError::BadRequest(format!("cannot preview {}: {error}", path.display())))
+    })
+    .await
+}
+
+/// Diff lines the page gets at most per file.
+const DIFF_LINES: usize = 2_000;
+
+/// The net change the session made to one path, as a unified diff when the file is text. Works for paths
+/// that no longer exist (deleted, or undone): it reads the journal, not the folder.
+async fn diff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        let folders =
+            errand_agent::stored_folders(&session).map_err(|error| ServerError::Internal(error.to_string()))?;
+        let path = std::path::PathBuf::from(&query.path);
+        // The journal is asked only about paths inside the grants, the same rule the file route keeps.
+        if !path.is_absolute() || path.components().any(|part| matches!(part, std::path::Component::ParentDir)) {
+            return Err(ServerError::Forbidden(format!("{} must be an absolute path without `..`", query.path)));
+        }
+        if !folders.iter().any(|(folder, _)| path.starts_with(folder)) {
+            return Err(ServerError::Forbidden(format!("{} is outside the session's folders", path.display())));
+        }
+        let diff = store.path_diff(&session.id, &path, DIFF_LINES)?;
+        let mut body = serde_json::to_value(&diff).map_err(|error| ServerError::Internal(error.to_string()))?;
+        body["path"] = json!(path);
+        Ok(Json(body))
+    })
+    .await
+}
+
+/// One tool call of the session, from its transcript: the input the model gave and the output it got back.
+async fn call(
+    State(state): State<AppState>,
+    Path((id, call_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ServerError> {
+    use errand_model::{ContentBlock, Message};
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        let (mut called, mut result) = (None, None);
+        for stored in store.messages(&session.id)? {
+            let Ok(message) = serde_json::from_str::<Message>(&stored.body) else { continue };
+            for block in message.content {
+                match block {
+                    ContentBlock::ToolUse { id, name, input } if id == call_id => called = Some((name, input)),
+                    ContentBlock::ToolResult { tool_use_id, content, is_error } if tool_use_id == call_id => {
+                        let output = content
+                            .iter()
+                            .map(|part| match part {
+                                ContentBlock::Text { text } => text.clone(),
+                                ContentBlock::Image { media_type, .. } => format!("[{media_type} image]"),
+                                ContentBlock::Document { title, .. } => {
+                                    format!("[document {}]", title.as_deref().unwrap_or_default())
+                                }
+                                _ => String::new(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        result = Some((output, is_error));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some((tool, input)) = called else {
+            return Err(ServerError::NotFound(format!("session {} has no tool call {call_id}", session.id)));
+        };
+        let (output, is_error) = match result {
+            Some((output, is_error)) => (Some(output), is_error),
+            None => (None, false),
+        };
+        Ok(Json(json!({ "call_id": call_id, "tool": tool, "input": input, "output": output, "is_error": is_error })))
+    })
+    .await
+}
+
+/// Encodes a query value: everything but unreserved characters and `/` becomes `%XX`.
+fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@
 mod api;
 mod guard;
 mod live;
+mod preview;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,6 +113,9 @@ pub enum ServerError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The session, call or file asked about does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// The request does not fit the task's state (no plan waiting, task not running).
     #[error("{0}")]
     Conflict(String),
@@ -130,6 +134,7 @@ impl IntoResponse for ServerError {
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) => StatusCode::CONFLICT,
+            ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Store(StoreError::NoSuchSession { .. } | StoreError::NoSuchTrashEntry { .. }) => {
                 StatusCode::NOT_FOUND
             }

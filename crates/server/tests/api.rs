@@ -48,6 +48,19 @@ impl Server {
         self.client.post(format!("{}{path}", self.base)).bearer_auth(TOKEN)
     }
 
+    /// A session granted `folder`, as the launcher records one.
+    fn session_in(&self, folder: &std::path::Path) -> String {
+        self.store
+            .create_session(&NewSession {
+                task: "t".into(),
+                provider: "anthropic".into(),
+                model: "m".into(),
+                settings: json!({"folders": [{"path": folder, "read_only": false}]}),
+            })
+            .unwrap()
+            .id
+    }
+
     fn session(&self, task: &str) -> String {
         let session = self
             .store
@@ -222,7 +235,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 15, "{routes:?}");
+    assert_eq!(routes.len(), 18, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
@@ -280,4 +293,146 @@ async fn the_folder_picker_lists_folders_inside_home_only() {
         let response = server.get(&format!("/api/folders?path={outside}")).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 403, "{outside}");
     }
+}
+
+#[tokio::test]
+async fn files_download_when_asked_and_the_page_allows_only_its_own_script() {
+    let server = Server::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let granted = folder.path().canonicalize().unwrap();
+    std::fs::write(granted.join("report.md"), "# Report").unwrap();
+    let id = server.session_in(&granted);
+    let download = server.get(&format!("/api/sessions/{id}/file?path=report.md&download=1")).send().await.unwrap();
+    assert_eq!(download.status().as_u16(), 200);
+    assert_eq!(download.headers()["content-disposition"], "attachment; filename=\"report.md\"");
+    let inline = server.get(&format!("/api/sessions/{id}/file?path=report.md")).send().await.unwrap();
+    assert_eq!(inline.headers()["content-disposition"], "inline; filename=\"report.md\"");
+
+    let page = server.get("/").send().await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    let script = html.split_once("<script>").unwrap().1.split_once("</script>").unwrap().0;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    assert!(policy.contains(&format!("script-src 'sha256-{hash}'")), "{policy}");
+    assert!(!policy.contains("script-src 'unsafe-inline'"), "{policy}");
+    assert_eq!(html.matches("<script").count(), 1, "the policy allows exactly one inline script");
+}
+
+#[tokio::test]
+async fn previews_render_markdown_safely_and_tables_as_rows() {
+    let server = Server::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let granted = folder.path().canonicalize().unwrap();
+    std::fs::write(granted.join("report.md"), "# Totals\n\n<script>alert(1)</script>\n\n[chart](chart.png)\n").unwrap();
+    std::fs::write(granted.join("expenses.csv"), "item;amount\n\"Taxi, late\";12,50\nLunch;8,00\n").unwrap();
+    std::fs::write(granted.join("notes.txt"), "plain words").unwrap();
+    std::fs::write(granted.join("chart.png"), b"\x89PNG\r\n").unwrap();
+    std::fs::write(granted.join("blob.bin"), [0u8, 1, 2, 3]).unwrap();
+    std::fs::write(granted.join("broken.xlsx"), b"PK\x03\x04 not a workbook").unwrap();
+    let id = server.session_in(&granted);
+    let preview = |path: &str| server.get(&format!("/api/sessions/{id}/preview?path={path}")).send();
+
+    let (status, markdown) = json_of(preview("report.md").await.unwrap()).await;
+    assert_eq!(status, 200, "{markdown}");
+    assert_eq!(markdown["kind"], "markdown");
+    let html = markdown["html"].as_str().unwrap();
+    assert!(html.contains("<h1>Totals</h1>"), "{html}");
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{html}");
+    assert!(html.contains(&format!("/api/sessions/{id}/file?path={}/chart.png", granted.display())), "{html}");
+
+    let (status, table) = json_of(preview("expenses.csv").await.unwrap()).await;
+    assert_eq!(status, 200, "{table}");
+    assert_eq!(table["kind"], "table");
+    assert_eq!(table["sheets"][0]["rows"], json!([["item", "amount"], ["Taxi, late", "12,50"], ["Lunch", "8,00"]]));
+    assert_eq!(table["sheets"][0]["truncated"], false);
+
+    let (_, text) = json_of(preview("notes.txt").await.unwrap()).await;
+    assert_eq!((text["kind"].as_str(), text["text"].as_str()), (Some("text"), Some("plain words")));
+    let (_, image) = json_of(preview("chart.png").await.unwrap()).await;
+    assert_eq!(image["kind"], "image");
+    let (_, binary) = json_of(preview("blob.bin").await.unwrap()).await;
+    assert_eq!((binary["kind"].as_str(), binary["size"].as_u64()), (Some("binary"), Some(4)));
+    let (status, broken) = json_of(preview("broken.xlsx").await.unwrap()).await;
+    assert_eq!(status, 400, "{broken}");
+    assert!(broken["error"].as_str().unwrap().contains("broken.xlsx"), "{broken}");
+
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    for path in ["../x.md".to_string(), outside.path().display().to_string()] {
+        let (status, _) = json_of(preview(&path).await.unwrap()).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let (status, _) = json_of(preview("missing.md").await.unwrap()).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn diffs_show_what_the_session_did_to_a_path() {
+    let server = Server::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let granted = folder.path().canonicalize().unwrap();
+    let file = granted.join("notes.md");
+    std::fs::write(&file, "one\ntwo\n").unwrap();
+    let id = server.session_in(&granted);
+    let ids = server
+        .store
+        .journal_before(&id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.clone() }])
+        .unwrap();
+    std::fs::write(&file, "one\nthree\n").unwrap();
+    server.store.journal_after(&ids).unwrap();
+
+    let (status, diff) =
+        json_of(server.get(&format!("/api/sessions/{id}/diff?path={}", file.display())).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["kind"], "text");
+    let text = diff["diff"].as_str().unwrap();
+    assert!(text.contains("-two\n") && text.contains("+three\n"), "{text}");
+    // After undo the file is back, and the diff still tells what the session had done.
+    server.store.undo(&id, errand_store::UndoOptions::default()).unwrap();
+    let (_, again) =
+        json_of(server.get(&format!("/api/sessions/{id}/diff?path={}", file.display())).send().await.unwrap()).await;
+    assert_eq!(again["diff"], diff["diff"]);
+    let (_, untouched) = json_of(
+        server
+            .get(&format!("/api/sessions/{id}/diff?path={}", granted.join("other.md").display()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(untouched["kind"], "none");
+    for path in ["/etc/passwd".to_string(), format!("{}/../x", granted.display()), "notes.md".to_string()] {
+        let (status, _) =
+            json_of(server.get(&format!("/api/sessions/{id}/diff?path={path}")).send().await.unwrap()).await;
+        assert_eq!(status, 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_tool_call_shows_its_input_and_output() {
+    let server = Server::start().await;
+    let id = server.session("t");
+    let call = json!({"role": "assistant", "content": [
+        {"type": "tool_use", "id": "call-7", "name": "write_file", "input": {"path": "a.md", "content": "hi"}}
+    ]});
+    let result = json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call-7", "content": [{"type": "text", "text": "wrote a.md (2 bytes)"}]}
+    ]});
+    server.store.append_message(&id, &call.to_string()).unwrap();
+    let (status, pending) =
+        json_of(server.get(&format!("/api/sessions/{id}/calls/call-7")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["output"], Value::Null);
+    server.store.append_message(&id, &result.to_string()).unwrap();
+    let (status, done) = json_of(server.get(&format!("/api/sessions/{id}/calls/call-7")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        done,
+        json!({"call_id": "call-7", "tool": "write_file", "input": {"path": "a.md", "content": "hi"},
+               "output": "wrote a.md (2 bytes)", "is_error": false})
+    );
+    let (status, missing) = json_of(server.get(&format!("/api/sessions/{id}/calls/nope")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert!(missing["error"].as_str().unwrap().contains("nope"), "{missing}");
 }

@@ -463,7 +463,7 @@ impl Store {
 
 /// The path spelled the way every journal and trash row spells it (no `.` parts, no trailing slash), so
 /// rows about one path match. Relative paths are refused: undo must not depend on a working folder.
-fn normalized(path: &Path) -> Result<PathBuf, StoreError> {
+pub(crate) fn normalized(path: &Path) -> Result<PathBuf, StoreError> {
     if !path.is_absolute() {
         return Err(StoreError::RelativePath { path: path.to_path_buf() });
     }

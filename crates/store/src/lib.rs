@@ -58,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+mod diff;
 mod files;
 mod journal;
 mod migrations;
@@ -72,6 +73,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
+pub use diff::ContentDiff;
 pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
