@@ -1,5 +1,9 @@
-//! Owns reading and writing office files: PDF text, and tables from spreadsheets and CSV files. Heavy
-//! format dependencies stay inside this crate. Does not depend on the agent or the tools.
+//! Owns reading and writing office files: xlsx (formulas evaluated and scanned for errors), docx, pptx, pdf
+//! and csv. Writers take our own specs (a workbook's sheets, a deck's slides, a document's markdown) and
+//! return the file's bytes, so the caller decides where and how they land (atomically, journaled). Readers
+//! are bounded and turn damaged or hostile input into errors, never panics. Heavy format dependencies stay
+//! inside this crate. Does not depend on the agent or the tools, and knows nothing of grants: images are
+//! loaded through a function the caller gives.
 //!
 //! # Example
 //!
@@ -9,12 +13,21 @@
 //! assert!(result.is_err());
 //! ```
 
+pub mod docx;
+pub mod markdown;
+pub mod pdf;
+pub mod pptx;
 mod sheets;
+pub mod xlsx;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 pub use sheets::{Sheet, TableFormat, TableLimits, csv_sheet, decode_text, read_sheets, sniff_delimiter};
+
+/// Loads an image a document refers to (`![alt](path)`, a slide's `image`): its bytes, or why not. The caller
+/// resolves the path (inside the grants, for the tools).
+pub type LoadImage<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
 
 /// An office file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +45,39 @@ pub enum OfficeError {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+    },
+    /// What the caller asked to write is not valid (a bad sheet name, a formula that does not parse, an
+    /// unknown layout); the reason says what to change.
+    #[error("{reason}")]
+    Invalid {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A document could not be read: damaged, encrypted, or not the format its name says.
+    #[error("could not read {} as {format}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The format expected: `xlsx`, `docx`, `pptx`.
+        format: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A document could not be produced.
+    #[error("could not write the {format}: {reason}")]
+    Write {
+        /// The format: `xlsx`, `docx`, `pptx`, `pdf`, `csv`.
+        format: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file is larger than the reader accepts.
+    #[error("{} is larger than {limit} bytes; this reader stops there to keep memory bounded", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
     },
     /// The file could not be opened or read.
     #[error("cannot read {}: {source}", path.display())]
