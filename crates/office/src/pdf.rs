@@ -212,7 +212,7 @@ impl Markup {
     fn block(&mut self, block: &Block, depth: usize) {
         match block {
             Block::Heading { level, spans } => {
-                let _ = write!(self.text, "#heading(level: {})[", level.clamp(&1, &6));
+                let _ = write!(self.text, "#heading(level: {})[", (*level).clamp(1, 6));
                 self.spans(spans);
                 self.text.push_str("];");
             }
@@ -262,7 +262,9 @@ impl Markup {
         // A tight list is one whose items are each a single paragraph.
         let tight = items.iter().all(|item| matches!(item.as_slice(), [Block::Paragraph(_)] | []));
         match start {
+            // CommonMark allows nine digits; the cap keeps the number within Typst's integers regardless.
             Some(start) => {
+                let start = start.min(999_999_999);
                 let _ = writeln!(self.text, "#enum(start: {start}, tight: {tight},");
             }
             None => {
@@ -320,19 +322,21 @@ impl Markup {
                 index
             }
         };
-        self.text.push_str("#figure(");
+        let alt = alt.trim();
+        // Only a captioned image is a numbered figure; others are centred without taking a number.
+        self.text.push_str(if alt.is_empty() { "#align(center, " } else { "#figure(" });
         let start = self.text.len();
         self.text.push_str("image(");
         push_string(&mut self.text, &image_path(index));
-        if !alt.trim().is_empty() {
+        if !alt.is_empty() {
             self.text.push_str(", alt: ");
-            push_string(&mut self.text, alt.trim());
+            push_string(&mut self.text, alt);
         }
         self.text.push(')');
         self.image_calls.push((start..self.text.len(), index));
-        if !alt.trim().is_empty() {
+        if !alt.is_empty() {
             self.text.push_str(", caption: [");
-            push_text(&mut self.text, alt.trim());
+            push_text(&mut self.text, alt);
             self.text.push(']');
         }
         self.text.push_str(");");
@@ -485,5 +489,42 @@ impl World for ReportWorld {
     fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
         // A fixed date keeps the output a function of the input alone.
         Datetime::from_ymd(2000, 1, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use typst::syntax::SyntaxKind;
+
+    use super::*;
+
+    #[test]
+    fn text_becomes_one_string_literal_whatever_it_holds() {
+        for text in [
+            "plain",
+            "\"); #panic(\"x\") //",
+            "\\\" ]; #read(\"/etc/passwd\")",
+            "line\n= heading\n- item",
+            "*bold* _emph_ $math$ @ref <label> `raw` /* comment",
+            "nul\u{0} bell\u{7} separator\u{2028}",
+        ] {
+            let mut markup = String::new();
+            push_text(&mut markup, text);
+            let root = typst::syntax::parse(&markup);
+            let (errors, _) = root.errors_and_warnings();
+            assert!(errors.is_empty(), "{markup}: {errors:?}");
+            let kinds: Vec<SyntaxKind> = root.children().map(|node| node.kind()).collect();
+            assert_eq!(kinds, [SyntaxKind::Hash, SyntaxKind::Str, SyntaxKind::Semicolon], "{markup}");
+        }
+    }
+
+    #[test]
+    fn only_absolute_addresses_become_links() {
+        assert!(linkable("https://example.com/a?b=c"));
+        assert!(linkable("mailto:someone@example.com"));
+        assert!(!linkable("report.md"));
+        assert!(!linkable("#section"));
+        assert!(!linkable(""));
+        assert!(!linkable(&format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES))));
     }
 }

@@ -389,6 +389,27 @@ fn the_same_markdown_gives_the_same_bytes() {
 }
 
 #[test]
+fn reports_written_at_once_each_keep_their_own_text_and_images() {
+    let pdfs: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..3)
+            .map(|index| {
+                scope.spawn(move || {
+                    let markdown = format!("# Report number {index}\n\n![Chart {index}](chart.png)\n");
+                    write_pdf(&markdown, &fixture_images).unwrap()
+                })
+            })
+            .collect();
+        writers.into_iter().map(|writer| writer.join().unwrap()).collect()
+    });
+    for (index, pdf) in pdfs.iter().enumerate() {
+        let text = flat(&errand_office::pdf_pages(pdf).unwrap().join(" "));
+        assert!(text.contains(&format!("Report number {index}")), "{text}");
+        assert!(text.contains(&format!("Chart {index}")), "{text}");
+        assert!(!text.contains(&format!("Report number {}", (index + 1) % 3)), "{text}");
+    }
+}
+
+#[test]
 fn an_image_used_twice_is_loaded_once() {
     let calls = std::cell::RefCell::new(Vec::new());
     let load = |path: &str| {
