@@ -1,0 +1,259 @@
+//! `read_xlsx`: a workbook's sheets as bounded markdown tables with row numbers and column letters.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::address::{Area, MAX_COLUMNS, MAX_ROWS, cell_name, column_name, parse_area, split_sheet};
+use super::{MAX_READ_CHARS, ReadXlsxOptions};
+use crate::OfficeError;
+use crate::sheets::{OpenError, OpenWorkbook, bounded, display};
+
+pub(super) fn read_workbook_markdown(path: &Path, options: &ReadXlsxOptions) -> Result<String, OfficeError> {
+    let format = match path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase) {
+        Some(extension) if extension == "xls" => "xls",
+        Some(extension) if extension == "xlsb" => "xlsb",
+        Some(extension) if extension == "ods" => "ods",
+        _ => "xlsx",
+    };
+    let read_error = |reason: String| OfficeError::Read { path: path.to_path_buf(), format, reason };
+    let mut workbook = OpenWorkbook::open(path).map_err(|error| match error {
+        OpenError::Office(error) => error,
+        OpenError::Unreadable(reason) => read_error(reason),
+    })?;
+    let names = workbook.sheet_names();
+
+    let (range_sheet, range_text) = match &options.range {
+        Some(range) => {
+            let (sheet, rest) = split_sheet(range);
+            (sheet, Some(rest.to_string()))
+        }
+        None => (None, None),
+    };
+    let window = match &range_text {
+        Some(text) => parse_area(text).ok_or_else(|| OfficeError::Invalid {
+            reason: format!(
+                "range {:?} is not a range like \"A1:D20\", \"B:D\" (columns) or \"5:40\" (rows)",
+                options.range.as_deref().unwrap_or_default()
+            ),
+        })?,
+        None => Area { first_row: 0, first_column: 0, last_row: MAX_ROWS - 1, last_column: MAX_COLUMNS - 1 },
+    };
+    let wanted = match (&options.sheet, &range_sheet) {
+        (Some(sheet), Some(other)) if !sheet.eq_ignore_ascii_case(other) => {
+            return Err(OfficeError::Invalid {
+                reason: format!("the sheet {sheet:?} and the range's sheet {other:?} differ; give one of them"),
+            });
+        }
+        (Some(sheet), _) | (None, Some(sheet)) => Some(sheet.clone()),
+        (None, None) => None,
+    };
+    let selected: Vec<String> = match wanted {
+        Some(wanted) => {
+            let found = names
+                .iter()
+                .find(|name| **name == wanted)
+                .or_else(|| names.iter().find(|name| name.eq_ignore_ascii_case(&wanted)))
+                .ok_or_else(|| OfficeError::Invalid {
+                    reason: format!(
+                        "{} has no sheet named {wanted:?}; its sheets are {}",
+                        path.display(),
+                        names.iter().map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
+            vec![found.clone()]
+        }
+        None => names,
+    };
+
+    let mut out = String::new();
+    for name in &selected {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        render_sheet(&mut workbook, name, window, range_text.is_some(), options, &mut out)
+            .map_err(|reason| read_error(format!("sheet {name:?}: {reason}")))?;
+    }
+    if selected.is_empty() {
+        out.push_str("(the workbook has no sheets)\n");
+    }
+    Ok(out)
+}
+
+/// Appends one sheet: `## name`, a line on what is shown when not all of it is, the table, and what was left
+/// out.
+fn render_sheet(
+    workbook: &mut OpenWorkbook,
+    name: &str,
+    window: Area,
+    ranged: bool,
+    options: &ReadXlsxOptions,
+    out: &mut String,
+) -> Result<(), String> {
+    let limits = options.limits;
+    let _ = writeln!(out, "## {name}\n");
+
+    // First pass: which rows hold values in the window, and the columns they span.
+    let mut rows: Vec<u32> = Vec::new();
+    let mut used: Option<Area> = None;
+    workbook.visit_cells(name, None, &mut |row, column, _, _| {
+        if !window.contains(row, column) {
+            return;
+        }
+        if rows.last() != Some(&row) {
+            rows.push(row);
+        }
+        used = Some(match used {
+            None => Area { first_row: row, first_column: column, last_row: row, last_column: column },
+            Some(area) => Area {
+                first_row: area.first_row.min(row),
+                first_column: area.first_column.min(column),
+                last_row: area.last_row.max(row),
+                last_column: area.last_column.max(column),
+            },
+        });
+    })?;
+    rows.sort_unstable();
+    rows.dedup();
+    let Some(used) = used else {
+        if ranged {
+            let _ = writeln!(out, "(no values in {window})");
+        } else {
+            out.push_str("(empty sheet)\n");
+        }
+        return Ok(());
+    };
+
+    // Columns from the range's first column (or the first used one) for at most `max_columns`.
+    let first_column = if ranged { window.first_column } else { used.first_column };
+    let last_column = used.last_column.min(first_column.saturating_add(limits.max_columns.max(1) as u32 - 1));
+    let kept_rows: BTreeSet<u32> = rows.iter().copied().take(limits.max_rows.max(1)).collect();
+
+    // Second pass: the kept cells, with their formulas when asked.
+    let mut cells: HashMap<(u32, u32), (String, Option<String>)> = HashMap::new();
+    let wanted = |row: u32, column: u32| kept_rows.contains(&row) && (first_column..=last_column).contains(&column);
+    let formulas_at: Option<&dyn Fn(u32, u32) -> bool> = if options.formulas { Some(&wanted) } else { None };
+    workbook.visit_cells(name, formulas_at, &mut |row, column, value, formula| {
+        if wanted(row, column) {
+            cells.insert((row, column), (display(&value), formula));
+        }
+    })?;
+
+    let shown = Area { first_row: used.first_row, first_column, last_row: used.last_row, last_column };
+    if ranged || rows.len() > kept_rows.len() || last_column < used.last_column {
+        let _ = writeln!(
+            out,
+            "{} rows with values in {} (columns {}–{}).\n",
+            thousands(rows.len()),
+            used,
+            column_name(used.first_column),
+            column_name(used.last_column)
+        );
+    }
+    out.push_str("| |");
+    for column in first_column..=last_column {
+        let _ = write!(out, " {} |", column_name(column));
+    }
+    out.push_str("\n|--:|");
+    for _ in first_column..=last_column {
+        out.push_str("---|");
+    }
+    out.push('\n');
+
+    let budget_end = MAX_READ_CHARS;
+    let mut written_rows = 0usize;
+    for &row in &kept_rows {
+        let mut line = format!("| {} |", row + 1);
+        for column in first_column..=last_column {
+            let text = match cells.get(&(row, column)) {
+                Some((value, Some(formula))) => format!("={formula} → {value}"),
+                Some((value, None)) => value.clone(),
+                None => String::new(),
+            };
+            let text = escape(&bounded(text, limits));
+            if text.is_empty() {
+                line.push_str(" |");
+            } else {
+                let _ = write!(line, " {text} |");
+            }
+        }
+        line.push('\n');
+        if out.len() + line.len() > budget_end {
+            break;
+        }
+        out.push_str(&line);
+        written_rows += 1;
+    }
+
+    let left_out = rows.len() - written_rows;
+    if left_out > 0 {
+        let next = rows[written_rows];
+        let cut_by_size = written_rows < kept_rows.len();
+        let _ = writeln!(
+            out,
+            "\n… {} more rows (rows {}–{}){}; read them with a range such as \"{}:{}\".",
+            thousands(left_out),
+            thousands(next as usize + 1),
+            thousands(*rows.last().unwrap_or(&next) as usize + 1),
+            if cut_by_size {
+                format!(", the output being cut at {} characters", thousands(MAX_READ_CHARS))
+            } else {
+                String::new()
+            },
+            cell_name(next, shown.first_column),
+            cell_name(
+                next.saturating_add(limits.max_rows.clamp(1, 1000) as u32 - 1).min(MAX_ROWS - 1),
+                shown.last_column
+            ),
+        );
+    }
+    if last_column < used.last_column {
+        let _ = writeln!(
+            out,
+            "{}… {} more columns ({}–{}); read them with a range such as \"{}:{}\".",
+            if left_out > 0 { "" } else { "\n" },
+            thousands((used.last_column - last_column) as usize),
+            column_name(last_column + 1),
+            column_name(used.last_column),
+            column_name(last_column + 1),
+            column_name(used.last_column.min(last_column + limits.max_columns.max(1) as u32)),
+        );
+    }
+    Ok(())
+}
+
+/// A cell's text made safe inside a markdown table row.
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('|', "\\|").replace("\r\n", "<br>").replace(['\n', '\r'], "<br>")
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234), "1,234");
+        assert_eq!(thousands(200_000), "200,000");
+    }
+
+    #[test]
+    fn cells_cannot_break_the_table() {
+        assert_eq!(escape("a|b\nc"), "a\\|b<br>c");
+    }
+}
