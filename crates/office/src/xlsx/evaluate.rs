@@ -85,18 +85,29 @@ pub(super) fn evaluate(names: &[String], grids: &[Vec<Vec<Cell>>]) -> Result<Vec
                 // Within Excel's grid (checked before), so these fit an i32.
                 let (calc_row, calc_column) = (row as i32 + 1, column as i32 + 1);
                 let sheet_index = sheet as u32;
+                let here = || super::at(&names[sheet], row as u32, column as u32);
                 let result = match cell {
                     Cell::Empty => Ok(()),
                     Cell::Bool(value) => model.update_cell_with_bool(sheet_index, calc_row, calc_column, *value),
                     Cell::Number(value) => model.update_cell_with_number(sheet_index, calc_row, calc_column, *value),
                     Cell::Text(text) => model.update_cell_with_text(sheet_index, calc_row, calc_column, text),
                     Cell::Formula(text) => {
-                        model.update_cell_with_formula(sheet_index, calc_row, calc_column, text.clone())
+                        // IronCalc's lexer can panic on odd input (an overflow on a long column name): that is
+                        // this formula's fault, so it is refused like one that does not parse.
+                        crate::guard_parser(|| {
+                            Ok::<_, String>(model.update_cell_with_formula(
+                                sheet_index,
+                                calc_row,
+                                calc_column,
+                                text.clone(),
+                            ))
+                        })
+                        .map_err(|panic| OfficeError::Invalid {
+                            reason: format!("{}: the formula {text} cannot be read ({panic}); fix its syntax", here()),
+                        })?
                     }
                 };
-                result.map_err(|reason| {
-                    failed(format!("{}: {reason}", super::at(&names[sheet], row as u32, column as u32)))
-                })?;
+                result.map_err(|reason| failed(format!("{}: {reason}", here())))?;
             }
         }
     }

@@ -93,8 +93,10 @@ fn render_sheet(
     let limits = options.limits;
     let _ = writeln!(out, "## {name}\n");
 
-    // First pass: which rows hold values in the window, and the columns they span.
+    // First pass: which rows and columns hold values in the window. Empty rows and columns are left out;
+    // the row numbers and column letters keep every value addressable.
     let mut rows: Vec<u32> = Vec::new();
+    let mut columns: BTreeSet<u32> = BTreeSet::new();
     let mut used: Option<Area> = None;
     workbook.visit_cells(name, None, &mut |row, column, _, _| {
         if !window.contains(row, column) {
@@ -103,6 +105,7 @@ fn render_sheet(
         if rows.last() != Some(&row) {
             rows.push(row);
         }
+        columns.insert(column);
         used = Some(match used {
             None => Area { first_row: row, first_column: column, last_row: row, last_column: column },
             Some(area) => Area {
@@ -123,15 +126,14 @@ fn render_sheet(
         }
         return Ok(());
     };
-
-    // Columns from the range's first column (or the first used one) for at most `max_columns`.
-    let first_column = if ranged { window.first_column } else { used.first_column };
-    let last_column = used.last_column.min(first_column.saturating_add(limits.max_columns.max(1) as u32 - 1));
     let kept_rows: BTreeSet<u32> = rows.iter().copied().take(limits.max_rows.max(1)).collect();
+    let kept_columns: Vec<u32> = columns.iter().copied().take(limits.max_columns.max(1)).collect();
+    let left_out_columns: Vec<u32> = columns.iter().copied().skip(kept_columns.len()).collect();
 
     // Second pass: the kept cells, with their formulas when asked.
     let mut cells: HashMap<(u32, u32), (String, Option<String>)> = HashMap::new();
-    let wanted = |row: u32, column: u32| kept_rows.contains(&row) && (first_column..=last_column).contains(&column);
+    let kept_column_set: BTreeSet<u32> = kept_columns.iter().copied().collect();
+    let wanted = |row: u32, column: u32| kept_rows.contains(&row) && kept_column_set.contains(&column);
     let formulas_at: Option<&dyn Fn(u32, u32) -> bool> = if options.formulas { Some(&wanted) } else { None };
     workbook.visit_cells(name, formulas_at, &mut |row, column, value, formula| {
         if wanted(row, column) {
@@ -139,32 +141,28 @@ fn render_sheet(
         }
     })?;
 
-    let shown = Area { first_row: used.first_row, first_column, last_row: used.last_row, last_column };
-    if ranged || rows.len() > kept_rows.len() || last_column < used.last_column {
+    if ranged || rows.len() > kept_rows.len() || !left_out_columns.is_empty() {
         let _ = writeln!(
             out,
-            "{} rows with values in {} (columns {}–{}).\n",
+            "{} rows and {} columns hold values, within {used}.\n",
             thousands(rows.len()),
-            used,
-            column_name(used.first_column),
-            column_name(used.last_column)
+            thousands(columns.len()),
         );
     }
     out.push_str("| |");
-    for column in first_column..=last_column {
+    for &column in &kept_columns {
         let _ = write!(out, " {} |", column_name(column));
     }
     out.push_str("\n|--:|");
-    for _ in first_column..=last_column {
+    for _ in &kept_columns {
         out.push_str("---|");
     }
     out.push('\n');
 
-    let budget_end = MAX_READ_CHARS;
     let mut written_rows = 0usize;
     for &row in &kept_rows {
         let mut line = format!("| {} |", row + 1);
-        for column in first_column..=last_column {
+        for &column in &kept_columns {
             let text = match cells.get(&(row, column)) {
                 Some((value, Some(formula))) => format!("={formula} → {value}"),
                 Some((value, None)) => value.clone(),
@@ -178,21 +176,23 @@ fn render_sheet(
             }
         }
         line.push('\n');
-        if out.len() + line.len() > budget_end {
+        if out.len() + line.len() > MAX_READ_CHARS {
             break;
         }
         out.push_str(&line);
         written_rows += 1;
     }
 
-    let left_out = rows.len() - written_rows;
-    if left_out > 0 {
+    let (first_kept, last_kept) =
+        (kept_columns.first().copied().unwrap_or(0), kept_columns.last().copied().unwrap_or(0));
+    let left_out_rows = rows.len() - written_rows;
+    if left_out_rows > 0 {
         let next = rows[written_rows];
         let cut_by_size = written_rows < kept_rows.len();
         let _ = writeln!(
             out,
             "\n… {} more rows (rows {}–{}){}; read them with a range such as \"{}:{}\".",
-            thousands(left_out),
+            thousands(left_out_rows),
             thousands(next as usize + 1),
             thousands(*rows.last().unwrap_or(&next) as usize + 1),
             if cut_by_size {
@@ -200,23 +200,21 @@ fn render_sheet(
             } else {
                 String::new()
             },
-            cell_name(next, shown.first_column),
-            cell_name(
-                next.saturating_add(limits.max_rows.clamp(1, 1000) as u32 - 1).min(MAX_ROWS - 1),
-                shown.last_column
-            ),
+            cell_name(next, first_kept),
+            cell_name(next.saturating_add(limits.max_rows.clamp(1, 1000) as u32 - 1).min(MAX_ROWS - 1), last_kept),
         );
     }
-    if last_column < used.last_column {
+    if let (Some(&first), Some(&last)) = (left_out_columns.first(), left_out_columns.last()) {
+        let until = left_out_columns.get(limits.max_columns.max(1) - 1).copied().unwrap_or(last);
         let _ = writeln!(
             out,
             "{}… {} more columns ({}–{}); read them with a range such as \"{}:{}\".",
-            if left_out > 0 { "" } else { "\n" },
-            thousands((used.last_column - last_column) as usize),
-            column_name(last_column + 1),
-            column_name(used.last_column),
-            column_name(last_column + 1),
-            column_name(used.last_column.min(last_column + limits.max_columns.max(1) as u32)),
+            if left_out_rows > 0 { "" } else { "\n" },
+            thousands(left_out_columns.len()),
+            column_name(first),
+            column_name(last),
+            column_name(first),
+            column_name(until),
         );
     }
     Ok(())

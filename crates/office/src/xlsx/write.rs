@@ -269,7 +269,9 @@ fn number_format_at<'a>(
     row: u32,
     column: u32,
 ) -> Option<&'a str> {
-    let size = |area: &Area| u64::from(area.last_row - area.first_row + 1) * u64::from(area.last_column - area.first_column + 1);
+    let size = |area: &Area| {
+        u64::from(area.last_row - area.first_row + 1) * u64::from(area.last_column - area.first_column + 1)
+    };
     range_formats
         .iter()
         .filter(|(area, _)| area.contains(row, column))
