@@ -92,17 +92,30 @@ fn read_workbook(path: &Path, limits: TableLimits) -> Result<Vec<Sheet>, OfficeE
     })?;
     let mut sheets = Vec::new();
     for name in workbook.sheet_names() {
-        // First pass: the used range (calamine's `Range` would allocate its whole bounding box, which a hostile
-        // file can make huge); second pass: the cells kept.
+        // One pass: the used range, and the cells within `limits` of its top-left corner as far as it is
+        // known yet (calamine's `Range` would allocate its whole bounding box, which a hostile file can make
+        // huge). The corner only moves up and left, so a cell dropped on the way is never needed again.
         let mut used: Option<(u32, u32, u32, u32)> = None;
+        let mut cells: std::collections::HashMap<(u32, u32), String> = std::collections::HashMap::new();
         workbook
-            .visit_cells(&name, None, &mut |row, column, _, _| {
-                used = Some(match used {
+            .visit_cells(&name, None, &mut |row, column, value, _| {
+                let (top, left, bottom, right) = match used {
                     None => (row, column, row, column),
                     Some((top, left, bottom, right)) => {
                         (top.min(row), left.min(column), bottom.max(row), right.max(column))
                     }
-                });
+                };
+                used = Some((top, left, bottom, right));
+                let inside = |row: u32, column: u32| {
+                    ((row - top) as usize) < limits.max_rows && ((column - left) as usize) < limits.max_columns
+                };
+                if inside(row, column) {
+                    cells.insert((row, column), bounded(display(&value), limits));
+                    // Cells the corner's moves pushed out are dropped now and then, keeping memory bounded.
+                    if cells.len() > 4 * limits.max_rows * limits.max_columns + 1024 {
+                        cells.retain(|&(row, column), _| inside(row, column));
+                    }
+                }
             })
             .map_err(|reason| table_error(format!("sheet {name:?}: {reason}")))?;
         let Some((top, left, bottom, right)) = used else {
@@ -110,17 +123,14 @@ fn read_workbook(path: &Path, limits: TableLimits) -> Result<Vec<Sheet>, OfficeE
             continue;
         };
         let (height, width) = ((bottom - top + 1) as usize, (right - left + 1) as usize);
-        let kept_height = height.min(limits.max_rows);
-        let kept_width = width.min(limits.max_columns);
-        let mut rows = vec![vec![String::new(); kept_width]; kept_height];
-        workbook
-            .visit_cells(&name, None, &mut |row, column, value, _| {
-                let (row, column) = ((row - top) as usize, (column - left) as usize);
-                if row < kept_height && column < kept_width {
-                    rows[row][column] = bounded(display(&value), limits);
-                }
-            })
-            .map_err(|reason| table_error(format!("sheet {name:?}: {reason}")))?;
+        let mut rows = vec![vec![String::new(); width.min(limits.max_columns)]; height.min(limits.max_rows)];
+        for ((row, column), text) in cells {
+            if let Some(slot) =
+                rows.get_mut((row - top) as usize).and_then(|cells| cells.get_mut((column - left) as usize))
+            {
+                *slot = text;
+            }
+        }
         sheets.push(Sheet { name, rows, total_rows: height, total_columns: width });
     }
     Ok(sheets)

@@ -1,6 +1,6 @@
 //! `read_xlsx`: a workbook's sheets as bounded markdown tables with row numbers and column letters.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -93,12 +93,23 @@ fn render_sheet(
     let limits = options.limits;
     let _ = writeln!(out, "## {name}\n");
 
-    // First pass: which rows and columns hold values in the window. Empty rows and columns are left out;
-    // the row numbers and column letters keep every value addressable.
+    // One pass over the sheet: which rows and columns hold values in the window, and the cells of the first
+    // `max_rows` such rows and `max_columns` such columns. Empty rows and columns are left out; the row
+    // numbers and column letters keep every value addressable.
+    let (max_rows, max_columns) = (limits.max_rows.max(1), limits.max_columns.max(1));
     let mut rows: Vec<u32> = Vec::new();
     let mut columns: BTreeSet<u32> = BTreeSet::new();
     let mut used: Option<Area> = None;
-    workbook.visit_cells(name, None, &mut |row, column, _, _| {
+    let mut kept_rows: BTreeSet<u32> = BTreeSet::new();
+    let mut kept_column_set: BTreeSet<u32> = BTreeSet::new();
+    let mut cells: BTreeMap<(u32, u32), (String, Option<String>)> = BTreeMap::new();
+    // The largest row and column a cell may have to be kept, as far as the cells seen so far tell.
+    let row_bound = std::cell::Cell::new(u32::MAX);
+    let column_bound = std::cell::Cell::new(u32::MAX);
+    let wanted =
+        |row: u32, column: u32| window.contains(row, column) && row <= row_bound.get() && column <= column_bound.get();
+    let formulas_at: Option<&dyn Fn(u32, u32) -> bool> = if options.formulas { Some(&wanted) } else { None };
+    workbook.visit_cells(name, formulas_at, &mut |row, column, value, formula| {
         if !window.contains(row, column) {
             return;
         }
@@ -115,7 +126,17 @@ fn render_sheet(
                 last_column: area.last_column.max(column),
             },
         });
+        let row_kept = keep_smallest(&mut kept_rows, row, max_rows, &row_bound);
+        let column_kept = keep_smallest(&mut kept_column_set, column, max_columns, &column_bound);
+        if row_kept && column_kept {
+            cells.insert((row, column), (display(&value), formula));
+            // Cells of rows or columns pushed out since are dropped now and then, keeping memory bounded.
+            if cells.len() > 4 * max_rows * max_columns + 1024 {
+                cells.retain(|(row, column), _| kept_rows.contains(row) && kept_column_set.contains(column));
+            }
+        }
     })?;
+    cells.retain(|(row, column), _| kept_rows.contains(row) && kept_column_set.contains(column));
     rows.sort_unstable();
     rows.dedup();
     let Some(used) = used else {
@@ -126,20 +147,8 @@ fn render_sheet(
         }
         return Ok(());
     };
-    let kept_rows: BTreeSet<u32> = rows.iter().copied().take(limits.max_rows.max(1)).collect();
-    let kept_columns: Vec<u32> = columns.iter().copied().take(limits.max_columns.max(1)).collect();
+    let kept_columns: Vec<u32> = kept_column_set.iter().copied().collect();
     let left_out_columns: Vec<u32> = columns.iter().copied().skip(kept_columns.len()).collect();
-
-    // Second pass: the kept cells, with their formulas when asked.
-    let mut cells: HashMap<(u32, u32), (String, Option<String>)> = HashMap::new();
-    let kept_column_set: BTreeSet<u32> = kept_columns.iter().copied().collect();
-    let wanted = |row: u32, column: u32| kept_rows.contains(&row) && kept_column_set.contains(&column);
-    let formulas_at: Option<&dyn Fn(u32, u32) -> bool> = if options.formulas { Some(&wanted) } else { None };
-    workbook.visit_cells(name, formulas_at, &mut |row, column, value, formula| {
-        if wanted(row, column) {
-            cells.insert((row, column), (display(&value), formula));
-        }
-    })?;
 
     if ranged || rows.len() > kept_rows.len() || !left_out_columns.is_empty() {
         let _ = writeln!(
@@ -218,6 +227,25 @@ fn render_sheet(
         );
     }
     Ok(())
+}
+
+/// Adds `value` to `kept`, the `limit` smallest values seen, and says whether it is among them now; `bound`
+/// becomes the largest value a newcomer may have to get in.
+fn keep_smallest(kept: &mut BTreeSet<u32>, value: u32, limit: usize, bound: &std::cell::Cell<u32>) -> bool {
+    if !kept.contains(&value) {
+        if kept.len() < limit {
+            kept.insert(value);
+        } else if kept.last().is_some_and(|&largest| value < largest) {
+            kept.pop_last();
+            kept.insert(value);
+        } else {
+            return false;
+        }
+        if kept.len() >= limit {
+            bound.set(kept.last().copied().unwrap_or(u32::MAX));
+        }
+    }
+    true
 }
 
 /// A cell's text made safe inside a markdown table row.
