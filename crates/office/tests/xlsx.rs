@@ -37,7 +37,8 @@ fn sales() -> WorkbookSpec {
             ["South", 800, "=B3/SUM($B$2:$B$5)", "2025-11-01", "=IF(B3>1000,\"big\",\"small\")"],
             ["East", 1500.25, "=B4/SUM($B$2:$B$5)", "2026-03-01", "=IF(B4>1000,\"big\",\"small\")"],
             ["West", 450, "=B5/SUM($B$2:$B$5)", "2024-07-31", "=IF(B5>1000,\"big\",\"small\")"],
-            ["Total", "=SUM(B2:B5)", "=SUM(C2:C5)", "=MAX(D2:D5)-MIN(D2:D5)", "2026-01-15"]
+            ["Total", "=SUM(B2:B5)", "=SUM(C2:C5)", "=MAX(D2:D5)-MIN(D2:D5)", "2026-01-15"],
+            ["From the table", "=SUM(SalesTable[Revenue])"]
         ],
         "column_widths": [12, 14, 10, 12, null],
         "number_formats": {"B": "#,##0.00", "C2:C6": "0%", "D2:D5": "yyyy-mm-dd"},
@@ -68,7 +69,8 @@ fn formulas() -> WorkbookSpec {
                 ["Cherry", 30, 0.1, "Fruit", "2026-03-01"],
                 ["Donut", 6, 1.2, "Bakery", "2026-03-15"]
             ],
-            "number_formats": {"E": "yyyy-mm-dd"}
+            "number_formats": {"E": "yyyy-mm-dd"},
+            "tables": [{"range": "A1:E5", "name": "Items"}]
         },
         {
             "name": "Summary Sheet",
@@ -88,7 +90,8 @@ fn formulas() -> WorkbookSpec {
                 ["Revenue", "=SUMPRODUCT(Data!B2:B5,Data!C2:C5)"],
                 ["Year", "=YEAR(B8)"],
                 ["Rounded", "=ROUND(B2,1)"],
-                ["Self reference", "='Summary Sheet'!B1*2"]
+                ["Self reference", "='Summary Sheet'!B1*2"],
+                ["Table qty", "=SUM(Items[Qty])+COUNTA(Items[Item])"]
             ],
             "number_formats": {"B8": "yyyy-mm-dd", "B11": "0%"}
         }
@@ -166,7 +169,7 @@ for ws in formulas_book.worksheets:
             sheet["bold"][cell.coordinate] = bool(cell.font.b)
     sheet["freeze"] = ws.freeze_panes
     sheet["tables"] = {table.name: table.ref for table in ws.tables.values()}
-    sheet["table_styles"] = {table.name: table.tableStyleInfo.name for table in ws.tables.values()}
+    sheet["table_styles"] = {table.name: table.tableStyleInfo.name if table.tableStyleInfo else None for table in ws.tables.values()}
     sheet["conditional"] = [
         {"range": str(cf.sqref), "type": rule.type, "operator": rule.operator, "formula": list(rule.formula or [])}
         for cf in ws.conditional_formatting for rule in cf.rules
@@ -196,6 +199,9 @@ fn openpyxl_reads_the_formulas_their_cached_values_and_every_style() {
         assert_close(&formula.value, &sheet["cached"][&formula.cell], &formula.cell);
     }
     assert_eq!(value_of(&written, "Sales", "B6"), "3950.75");
+    // A table reference is evaluated, and kept as written in the file.
+    assert_eq!(value_of(&written, "Sales", "B7"), "3950.75");
+    assert_eq!(sheet["formulas"]["B7"], json!("=SUM(SalesTable[Revenue])"));
     assert_eq!(value_of(&written, "Sales", "E4"), "big");
     assert_eq!(value_of(&written, "Sales", "C6"), "1");
     // 2026-03-01 minus 2024-07-31.
@@ -260,6 +266,7 @@ fn formula_values_equal_libreoffices_recalculation() {
         ("B14", "2026"),
         ("B15", "1"),
         ("B16", "96"),
+        ("B17", "52"),
     ];
     for (cell, value) in expected {
         assert_eq!(value_of(&written, sheet, cell), value, "{cell}");

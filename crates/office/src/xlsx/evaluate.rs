@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use ironcalc_base::Model;
 use ironcalc_base::expressions::parser::Node;
-use ironcalc_base::types::{Cell as CalcCell, FormulaValue as CalcValue, SpillValue};
+use ironcalc_base::types::{
+    Cell as CalcCell, FormulaValue as CalcValue, SpillValue, Table, TableColumn, TableStyleInfo,
+};
 
-use super::address::cell_name;
+use super::address::{Area, cell_name};
 use super::{Cell, formula};
 use crate::OfficeError;
 
@@ -67,9 +69,21 @@ pub(super) struct Spill {
     pub values: Vec<(u32, u32, Value)>,
 }
 
+/// A table formulas may refer to by name (`=SUM(Sales[Revenue])`).
+pub(super) struct TableDefinition {
+    pub sheet: usize,
+    pub name: String,
+    pub area: Area,
+    pub headers: Vec<String>,
+}
+
 /// Evaluates `grids` (one per sheet, named `names`, cells as they will be written) and returns every formula
 /// cell, sheet by sheet, row by row.
-pub(super) fn evaluate(names: &[String], grids: &[Vec<Vec<Cell>>]) -> Result<Vec<Computed>, OfficeError> {
+pub(super) fn evaluate(
+    names: &[String],
+    grids: &[Vec<Vec<Cell>>],
+    tables: &[TableDefinition],
+) -> Result<Vec<Computed>, OfficeError> {
     let failed =
         |what: String| OfficeError::Write { format: "xlsx", reason: format!("the formula evaluator failed: {what}") };
     let mut model = Model::new_empty("workbook", "en", "UTC", "en").map_err(failed)?;
@@ -78,6 +92,39 @@ pub(super) fn evaluate(names: &[String], grids: &[Vec<Vec<Cell>>]) -> Result<Vec
         result.map_err(|reason| OfficeError::Invalid {
             reason: format!("sheet {name:?}: the formula evaluator refuses the name ({reason}); choose another name"),
         })?;
+    }
+    if !tables.is_empty() {
+        // IronCalc's parser learns the tables when a model is made from a workbook.
+        let mut workbook = model.workbook.clone();
+        for table in tables {
+            workbook.tables.insert(
+                table.name.clone(),
+                Table {
+                    name: table.name.clone(),
+                    display_name: table.name.clone(),
+                    sheet_name: names[table.sheet].clone(),
+                    reference: table.area.to_string(),
+                    totals_row_count: 0,
+                    header_row_count: 1,
+                    header_row_dxf_id: None,
+                    data_dxf_id: None,
+                    totals_row_dxf_id: None,
+                    columns: table
+                        .headers
+                        .iter()
+                        .enumerate()
+                        .map(|(index, header)| TableColumn {
+                            id: index as u32 + 1,
+                            name: header.clone(),
+                            ..TableColumn::default()
+                        })
+                        .collect(),
+                    style_info: TableStyleInfo::default(),
+                    has_filters: true,
+                },
+            );
+        }
+        model = Model::from_workbook(workbook, "en").map_err(failed)?;
     }
     for (sheet, grid) in grids.iter().enumerate() {
         for (row, cells) in grid.iter().enumerate() {
@@ -171,6 +218,9 @@ fn read_formula_cell(
         .ok()
         .flatten()
         .unwrap_or_else(|| written.to_string());
+    // IronCalc writes table references as ranges (`Sales[Revenue]` as `$B$2:$B$9`); the file keeps the
+    // table reference as written, which Excel and LibreOffice resolve to the same cells.
+    let read = if formula::has_table_reference(written) { written.to_string() } else { read };
     if formula::normalized(&read) != formula::normalized(written) {
         return Err(OfficeError::Invalid {
             reason: format!(

@@ -116,6 +116,20 @@ pub(crate) fn normalized(formula: &str) -> String {
     out
 }
 
+/// Whether a formula refers to a table by name: a `[` outside string literals and quoted sheet names.
+pub(crate) fn has_table_reference(formula: &str) -> bool {
+    let mut quote: Option<char> = None;
+    for character in formula.chars() {
+        match (quote, character) {
+            (None, '"' | '\'') => quote = Some(character),
+            (Some(open), _) if character == open => quote = None,
+            (None, '[') => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +141,12 @@ mod tests {
         assert_eq!(normalized("=_xlfn.XLOOKUP(1,A:A,B:B)"), normalized("=XLOOKUP(1,A:A,B:B)"));
         assert_eq!(normalized("=1E3"), normalized("=1000"));
         assert_eq!(normalized("='My Sheet'!A1"), "MY SHEET!A1");
+    }
+
+    #[test]
+    fn table_references_are_found_outside_strings() {
+        assert!(has_table_reference("=SUM(Sales[Revenue])"));
+        assert!(!has_table_reference("=\"[x]\"&'a[b'!A1"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rust_xlsxwriter::{
 };
 
 use super::address::{self, Area, MAX_COLUMNS, MAX_ROWS, cell_name, parse_area, parse_cell, split_sheet};
-use super::evaluate::{self, Computed, Value};
+use super::evaluate::{self, Computed, TableDefinition, Value};
 use super::{
     Cell, CellStyle, ChartKind, ChartSpec, ConditionalFormatSpec, ConditionalRule, FormulaError, FormulaValue,
     MAX_CELLS, MAX_FORMULA_CHARS, MAX_TEXT_CHARS, RuleValue, SheetSpec, TableSpec, WorkbookSpec, XlsxWritten, at,
@@ -55,7 +55,19 @@ fn write_checked(spec: &WorkbookSpec) -> Result<XlsxWritten, OfficeError> {
     let plans = spec.sheets.iter().map(|sheet| SheetPlan::new(sheet, spec)).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = spec.sheets.iter().map(|sheet| sheet.name.clone()).collect();
     let grids: Vec<Vec<Vec<Cell>>> = plans.iter().map(|plan| plan.grid.clone()).collect();
-    let computed = evaluate::evaluate(&names, &grids)?;
+    let tables: Vec<TableDefinition> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(sheet, plan)| {
+            plan.table_definitions.iter().map(move |(name, area, headers)| TableDefinition {
+                sheet,
+                name: name.clone(),
+                area: *area,
+                headers: headers.clone(),
+            })
+        })
+        .collect();
+    let computed = evaluate::evaluate(&names, &grids, &tables)?;
 
     let mut formulas = Vec::with_capacity(computed.len());
     let mut errors = Vec::new();
@@ -138,6 +150,8 @@ struct SheetPlan {
     column_formats: Vec<(Area, String)>,
     range_formats: Vec<(Area, String)>,
     tables: Vec<(Area, Table)>,
+    /// The same tables as formulas see them: name, range, headers.
+    table_definitions: Vec<(String, Area, Vec<String>)>,
     conditional_formats: Vec<(Area, ConditionalFormatKind)>,
     charts: Vec<(u32, u32, Chart)>,
 }
@@ -242,7 +256,7 @@ impl SheetPlan {
             return Err(invalid(here("freeze has more rows or columns than a sheet")));
         }
 
-        let tables = plan_tables(sheet, &grid, spec)?;
+        let (tables, table_definitions) = plan_tables(sheet, &grid, spec)?.into_iter().unzip();
         let conditional_formats = sheet
             .conditional_formats
             .iter()
@@ -255,7 +269,7 @@ impl SheetPlan {
             .enumerate()
             .map(|(index, chart)| plan_chart(name, index, chart, spec, widest))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SheetPlan { grid, column_formats, range_formats, tables, conditional_formats, charts })
+        Ok(SheetPlan { grid, column_formats, range_formats, tables, table_definitions, conditional_formats, charts })
     }
 
     fn number_format(&self, row: u32, column: u32) -> Option<&str> {
@@ -383,7 +397,13 @@ fn parse_range_on(sheet: &str, what: &str, text: &str) -> Result<Area, OfficeErr
         .ok_or_else(|| invalid(format!("sheet {sheet:?}: {what} range {text:?} is not a range like \"A1:C10\"")))
 }
 
-fn plan_tables(sheet: &SheetSpec, grid: &[Vec<Cell>], spec: &WorkbookSpec) -> Result<Vec<(Area, Table)>, OfficeError> {
+/// Each table for the file, and as formulas see it (name, range, headers).
+#[allow(clippy::type_complexity)]
+fn plan_tables(
+    sheet: &SheetSpec,
+    grid: &[Vec<Cell>],
+    spec: &WorkbookSpec,
+) -> Result<Vec<((Area, Table), (String, Area, Vec<String>))>, OfficeError> {
     let name = &sheet.name;
     // Table names are unique across the workbook; the defaults skip the names taken.
     let taken: BTreeSet<String> = spec
@@ -393,7 +413,7 @@ fn plan_tables(sheet: &SheetSpec, grid: &[Vec<Cell>], spec: &WorkbookSpec) -> Re
         .collect();
     let table_offset: usize =
         spec.sheets.iter().take_while(|other| other.name != *name).map(|sheet| sheet.tables.len()).sum();
-    let mut planned: Vec<(Area, Table)> = Vec::new();
+    let mut planned: Vec<((Area, Table), (String, Area, Vec<String>))> = Vec::new();
     for (index, table) in sheet.tables.iter().enumerate() {
         let TableSpec { range, name: table_name, style } = table;
         let area = parse_range_on(name, "table", range)?;
@@ -404,7 +424,7 @@ fn plan_tables(sheet: &SheetSpec, grid: &[Vec<Cell>], spec: &WorkbookSpec) -> Re
         if area.first_row == area.last_row {
             return Err(here("a table needs a header row and at least one data row".into()));
         }
-        if let Some((other, _)) = planned.iter().find(|(other, _)| other.overlaps(&area)) {
+        if let Some(((other, _), _)) = planned.iter().find(|((other, _), _)| other.overlaps(&area)) {
             return Err(here(format!("it overlaps the table at {other}; tables cannot overlap")));
         }
         let mut headers: Vec<String> = Vec::new();
@@ -439,7 +459,7 @@ fn plan_tables(sheet: &SheetSpec, grid: &[Vec<Cell>], spec: &WorkbookSpec) -> Re
                 .find(|candidate| !taken.contains(&candidate.to_lowercase()))
                 .unwrap_or_default(),
         };
-        built = built.set_name(chosen);
+        built = built.set_name(chosen.clone());
         if let Some(style) = style {
             built = built.set_style(table_style(style).ok_or_else(|| {
                 here(format!(
@@ -457,7 +477,7 @@ fn plan_tables(sheet: &SheetSpec, grid: &[Vec<Cell>], spec: &WorkbookSpec) -> Re
             })
             .collect();
         built = built.set_columns(&columns);
-        planned.push((area, built));
+        planned.push(((area, built), (chosen, area, headers)));
     }
     // Names given twice in the workbook.
     let mut names = BTreeSet::new();
