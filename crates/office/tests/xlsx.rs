@@ -514,6 +514,27 @@ fn limits_cut_rows_columns_and_cells_and_say_so() {
     assert!(text.contains("… 5 more columns (D–H); read them with a range such as \"D:F\"."), "{text}");
 }
 
+#[test]
+fn the_whole_output_stays_under_its_character_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = |name: &str| {
+        let rows: Vec<Value> = (0..400)
+            .map(|row| json!((0..10).map(|column| format!("{row}-{column}-{}", "x".repeat(50))).collect::<Vec<_>>()))
+            .collect();
+        json!({"name": name, "rows": rows})
+    };
+    let workbook = spec(json!({"sheets": [sheet("One"), sheet("Two"), sheet("Three"), sheet("Four"), sheet("Five")]}));
+    let (path, _) = write_to(dir.path(), "long.xlsx", &workbook);
+    let text = read(&path, ReadXlsxOptions::default());
+    assert!(text.len() <= errand_office::xlsx::MAX_READ_CHARS, "{}", text.len());
+    assert!(text.contains("the output being cut at 200,000 characters"), "{}", &text[text.len() - 600..]);
+    assert!(
+        text.ends_with("… 4 more sheets not shown, the output being at its limit: \"Two\", \"Three\", \"Four\", \"Five\"; read them one by one with `sheet`.\n"),
+        "{}",
+        &text[text.len() - 600..]
+    );
+}
+
 /// A sheet of `rows` rows written straight as XML (inline strings, stored uncompressed), for sizes the
 /// writer would take long to make.
 fn huge_xlsx(path: &Path, rows: usize) {

@@ -81,7 +81,7 @@ pub(super) struct TableDefinition {
 /// cell, sheet by sheet, row by row.
 pub(super) fn evaluate(
     names: &[String],
-    grids: &[Vec<Vec<Cell>>],
+    grids: &[&[Vec<Cell>]],
     tables: &[TableDefinition],
 ) -> Result<Vec<Computed>, OfficeError> {
     let failed =
@@ -152,6 +152,10 @@ pub(super) fn evaluate(
                         .map_err(|panic| OfficeError::Invalid {
                             reason: format!("{}: the formula {text} cannot be read ({panic}); fix its syntax", here()),
                         })?
+                        .map_err(|reason| OfficeError::Invalid {
+                            reason: format!("{}: the formula {text} is not valid ({reason}); fix its syntax", here()),
+                        })?;
+                        Ok(())
                     }
                 };
                 result.map_err(|reason| failed(format!("{}: {reason}", here())))?;

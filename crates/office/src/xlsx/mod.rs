@@ -6,7 +6,10 @@
 //!
 //! A cell in a [`SheetSpec`] comes from a JSON value: a number, a boolean, `null` (empty) or a string. A string
 //! starting with `=` is a formula (`"=SUM(B2:B9)"`); to keep text that starts with `=`, write `'=` (the
-//! apostrophe is dropped, as in Excel). Formulas use English function names and `,` between arguments.
+//! apostrophe is dropped, as in Excel). Formulas use English function names and `,` between arguments, and
+//! may refer to the sheet's tables by name (`=SUM(Sales[Revenue])`, `Sales[[#This Row],[Qty]]`; the `@`
+//! shorthand is not understood). IronCalc evaluates them in UTC (`TODAY()`, `NOW()`); a formula it does not
+//! implement evaluates to `#N/IMPL`, reported as an error.
 //!
 //! # Dates and percentages
 //!

@@ -9,6 +9,9 @@ use super::{MAX_READ_CHARS, ReadXlsxOptions};
 use crate::OfficeError;
 use crate::sheets::{OpenError, OpenWorkbook, bounded, display};
 
+/// Characters kept free under [`MAX_READ_CHARS`] for the notes on what was left out.
+const NOTES_RESERVE: usize = 4_000;
+
 pub(super) fn read_workbook_markdown(path: &Path, options: &ReadXlsxOptions) -> Result<String, OfficeError> {
     let format = match path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase) {
         Some(extension) if extension == "xls" => "xls",
@@ -67,7 +70,21 @@ pub(super) fn read_workbook_markdown(path: &Path, options: &ReadXlsxOptions) -> 
     };
 
     let mut out = String::new();
-    for name in &selected {
+    for (index, name) in selected.iter().enumerate() {
+        if out.len() + 2 * NOTES_RESERVE > MAX_READ_CHARS {
+            let rest = &selected[index..];
+            let mut listed: Vec<String> = rest.iter().take(20).map(|name| format!("{name:?}")).collect();
+            if rest.len() > listed.len() {
+                listed.push("…".into());
+            }
+            let _ = writeln!(
+                out,
+                "\n… {} more sheets not shown, the output being at its limit: {}; read them one by one with `sheet`.",
+                rest.len(),
+                listed.join(", ")
+            );
+            break;
+        }
         if !out.is_empty() {
             out.push('\n');
         }
@@ -91,7 +108,8 @@ fn render_sheet(
     out: &mut String,
 ) -> Result<(), String> {
     let limits = options.limits;
-    let _ = writeln!(out, "## {name}\n");
+    let heading: String = name.chars().map(|character| if character.is_control() { ' ' } else { character }).collect();
+    let _ = writeln!(out, "## {heading}\n");
 
     // One pass over the sheet: which rows and columns hold values in the window, and the cells of the first
     // `max_rows` such rows and `max_columns` such columns. Empty rows and columns are left out; the row
@@ -185,7 +203,7 @@ fn render_sheet(
             }
         }
         line.push('\n');
-        if out.len() + line.len() > MAX_READ_CHARS {
+        if out.len() + line.len() + NOTES_RESERVE > MAX_READ_CHARS {
             break;
         }
         out.push_str(&line);

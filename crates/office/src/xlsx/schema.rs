@@ -25,7 +25,8 @@ pub fn sheets_schema() -> Value {
     let cell = json!({
         "type": ["number", "string", "boolean", "null"],
         "description": "A number, a boolean, null (empty) or text. Text starting with \"=\" is a formula (English \
-            function names, \",\" between arguments): \"=SUM(B2:B9)\"; \"'=\" keeps such text as text. A date is \
+            function names, \",\" between arguments; tables by name: \"=SUM(Sales[Revenue])\"): \"=SUM(B2:B9)\"; \"'=\" \
+            keeps such text as text. A date is \
             text like \"2026-03-01\" in a cell whose number format is a date format (\"yyyy-mm-dd\"); without one \
             it stays text. A percentage is a fraction (0.25) with the format \"0%\"."
     });

@@ -54,7 +54,7 @@ fn write_checked(spec: &WorkbookSpec) -> Result<XlsxWritten, OfficeError> {
     }
     let plans = spec.sheets.iter().map(|sheet| SheetPlan::new(sheet, spec)).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = spec.sheets.iter().map(|sheet| sheet.name.clone()).collect();
-    let grids: Vec<Vec<Vec<Cell>>> = plans.iter().map(|plan| plan.grid.clone()).collect();
+    let grids: Vec<&[Vec<Cell>]> = plans.iter().map(|plan| plan.grid.as_slice()).collect();
     let tables: Vec<TableDefinition> = plans
         .iter()
         .enumerate()
@@ -215,6 +215,7 @@ impl SheetPlan {
                             text.chars().count()
                         )));
                     }
+                    Cell::Formula(formula) if !formula.starts_with('=') => Cell::Formula(format!("={formula}")),
                     Cell::Formula(formula) if formula.chars().count() > MAX_FORMULA_CHARS => {
                         return Err(invalid(format!(
                             "{}: the formula has {} characters; Excel allows at most {MAX_FORMULA_CHARS}",
