@@ -98,6 +98,81 @@ fn formulas() -> WorkbookSpec {
     ]}))
 }
 
+/// Every kind of conditional format and chart.
+fn showcase() -> WorkbookSpec {
+    let chart = |kind: &str, anchor: &str| {
+        json!({"type": kind, "title": kind, "categories": "A2:A6", "values": ["B2:B6", "C2:C6"],
+               "names": ["=Show!B1", "Cost"], "anchor": anchor, "x_title": "Month", "y_title": "Amount",
+               "width": 320, "height": 200})
+    };
+    spec(json!({"sheets": [{
+        "name": "Show",
+        "rows": [
+            ["Month", "Sales", "Cost", "Note"],
+            [1, 10, 4, "ok"], [2, 25, 9, "late"], [3, 25, 12, "ok"], [4, 40, 20, "check"], [5, 5, 1, "late item"]
+        ],
+        "conditional_formats": [
+            {"range": "B2:B6", "type": "cell", "criteria": "between", "value": 10, "value2": 30},
+            {"range": "B2:B6", "type": "formula", "formula": "=$B2>$C2*3", "format": {"italic": true}},
+            {"range": "D2:D6", "type": "text", "criteria": "contains", "value": "late"},
+            {"range": "B2:B6", "type": "duplicate"},
+            {"range": "C2:C6", "type": "unique"},
+            {"range": "B2:B6", "type": "top", "count": 2},
+            {"range": "C2:C6", "type": "bottom", "count": 20, "percent": true},
+            {"range": "B2:B6", "type": "above_average"},
+            {"range": "C2:C6", "type": "below_average"},
+            {"range": "B2:B6", "type": "color_scale", "mid_color": "#FFEB84"},
+            {"range": "C2:C6", "type": "data_bar", "color": "#638EC6"}
+        ],
+        "charts": [
+            chart("column", "F1"), chart("column_stacked", "L1"), chart("bar", "F12"), chart("bar_stacked", "L12"),
+            chart("line", "F23"), chart("area", "L23"), chart("pie", "F34"), chart("doughnut", "L34"),
+            chart("scatter", "F45")
+        ]
+    }]}))
+}
+
+#[test]
+fn every_conditional_format_and_chart_kind_reaches_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write_to(dir.path(), "showcase.xlsx", &showcase());
+    let report = openpyxl_report(&path);
+    // openpyxl groups the rules by range; their kinds, sorted:
+    let mut types: Vec<&str> =
+        report["Show"]["conditional"].as_array().unwrap().iter().map(|rule| rule["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "aboveAverage",
+            "aboveAverage",
+            "cellIs",
+            "colorScale",
+            "containsText",
+            "dataBar",
+            "duplicateValues",
+            "expression",
+            "top10",
+            "top10",
+            "uniqueValues"
+        ]
+    );
+    assert_eq!(
+        report["Show"]["charts"],
+        json!([
+            "BarChart",
+            "BarChart",
+            "BarChart",
+            "BarChart",
+            "LineChart",
+            "AreaChart",
+            "PieChart",
+            "DoughnutChart",
+            "ScatterChart"
+        ])
+    );
+}
+
 /// A formula of each error kind the scan must catch, and one fine formula.
 fn errors() -> WorkbookSpec {
     spec(json!({"sheets": [{
@@ -859,7 +934,12 @@ fn the_writer_never_panics_on_odd_formulas() {
 #[test]
 #[ignore]
 fn regenerate_the_corpus() {
-    for (name, workbook) in [("sales.xlsx", sales()), ("formulas.xlsx", formulas()), ("errors.xlsx", errors())] {
+    for (name, workbook) in [
+        ("sales.xlsx", sales()),
+        ("formulas.xlsx", formulas()),
+        ("errors.xlsx", errors()),
+        ("showcase.xlsx", showcase()),
+    ] {
         std::fs::write(fixture(name), write_xlsx(&workbook).unwrap().bytes).unwrap();
     }
 }
