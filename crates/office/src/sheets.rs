@@ -86,32 +86,247 @@ pub fn read_sheets(path: &Path, limits: TableLimits) -> Result<Vec<Sheet>, Offic
 
 fn read_workbook(path: &Path, limits: TableLimits) -> Result<Vec<Sheet>, OfficeError> {
     let table_error = |reason: String| OfficeError::Table { path: path.to_path_buf(), reason };
-    if let Err(source) = std::fs::File::open(path) {
-        return Err(OfficeError::Io { path: path.to_path_buf(), source });
-    }
-    // A parser panic on a hostile file becomes an error like any other.
-    crate::guard_parser(|| {
-        let mut workbook = calamine::open_workbook_auto(path).map_err(|error| {
-            format!("{error}; the file may be damaged, password-protected, or not the format its name says")
-        })?;
-        let mut sheets = Vec::new();
-        for name in workbook.sheet_names() {
-            let range = workbook.worksheet_range(&name).map_err(|error| format!("sheet {name:?}: {error}"))?;
-            let (height, width) = range.get_size();
-            let rows = range
-                .rows()
-                .take(limits.max_rows)
-                .map(|row| row.iter().take(limits.max_columns).map(|cell| bounded(display(cell), limits)).collect())
-                .collect();
-            sheets.push(Sheet { name, rows, total_rows: height, total_columns: width });
+    let mut workbook = OpenWorkbook::open(path).map_err(|error| match error {
+        OpenError::Office(error) => error,
+        OpenError::Unreadable(reason) => table_error(reason),
+    })?;
+    let mut sheets = Vec::new();
+    for name in workbook.sheet_names() {
+        // One pass: the used range, and the cells within `limits` of its top-left corner as far as it is
+        // known yet (calamine's `Range` would allocate its whole bounding box, which a hostile file can make
+        // huge). The corner only moves up and left, so a cell dropped on the way is never needed again.
+        let mut used: Option<(u32, u32, u32, u32)> = None;
+        let mut cells: std::collections::HashMap<(u32, u32), String> = std::collections::HashMap::new();
+        workbook
+            .visit_cells(&name, None, &mut |row, column, value, _| {
+                let (top, left, bottom, right) = match used {
+                    None => (row, column, row, column),
+                    Some((top, left, bottom, right)) => {
+                        (top.min(row), left.min(column), bottom.max(row), right.max(column))
+                    }
+                };
+                used = Some((top, left, bottom, right));
+                let inside = |row: u32, column: u32| {
+                    ((row - top) as usize) < limits.max_rows && ((column - left) as usize) < limits.max_columns
+                };
+                if inside(row, column) {
+                    cells.insert((row, column), bounded(display(&value), limits));
+                    // Cells the corner's moves pushed out are dropped now and then, keeping memory bounded.
+                    if cells.len() > 4 * limits.max_rows * limits.max_columns + 1024 {
+                        cells.retain(|&(row, column), _| inside(row, column));
+                    }
+                }
+            })
+            .map_err(|reason| table_error(format!("sheet {name:?}: {reason}")))?;
+        let Some((top, left, bottom, right)) = used else {
+            sheets.push(Sheet { name, rows: Vec::new(), total_rows: 0, total_columns: 0 });
+            continue;
+        };
+        let (height, width) = ((bottom - top + 1) as usize, (right - left + 1) as usize);
+        let mut rows = vec![vec![String::new(); width.min(limits.max_columns)]; height.min(limits.max_rows)];
+        for ((row, column), text) in cells {
+            if let Some(slot) =
+                rows.get_mut((row - top) as usize).and_then(|cells| cells.get_mut((column - left) as usize))
+            {
+                *slot = text;
+            }
         }
-        Ok::<_, String>(sheets)
-    })
-    .map_err(table_error)
+        sheets.push(Sheet { name, rows, total_rows: height, total_columns: width });
+    }
+    Ok(sheets)
+}
+
+/// Workbook files larger than this are not read.
+pub(crate) const MAX_WORKBOOK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a workbook could not be opened.
+pub(crate) enum OpenError {
+    /// Too large, or unreadable from the disk: already the error to report.
+    Office(OfficeError),
+    /// Not a workbook calamine can read, and why (with what to do).
+    Unreadable(String),
+}
+
+/// A workbook file read into memory, its format told by its first bytes rather than its name.
+pub(crate) struct OpenWorkbook {
+    sheets: calamine::Sheets<std::io::Cursor<Vec<u8>>>,
+}
+
+/// A visitor of a sheet's cells: zero-based row and column, the value, and the formula (without its `=`)
+/// when formulas were asked for there.
+pub(crate) type CellVisitor<'a> = dyn FnMut(u32, u32, Data, Option<String>) + 'a;
+
+impl OpenWorkbook {
+    /// Opens `path` (at most [`MAX_WORKBOOK_BYTES`]): an xlsx, xlsm, xlsb or ods (a ZIP), or an xls (an OLE
+    /// compound file). An OLE file holding an `EncryptedPackage` is a password-protected workbook.
+    pub(crate) fn open(path: &Path) -> Result<OpenWorkbook, OpenError> {
+        let io_error = |source| OpenError::Office(OfficeError::Io { path: path.to_path_buf(), source });
+        let file = std::fs::File::open(path).map_err(io_error)?;
+        let size = file.metadata().map_err(io_error)?.len();
+        if size > MAX_WORKBOOK_BYTES {
+            return Err(OpenError::Office(OfficeError::TooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_WORKBOOK_BYTES,
+            }));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_WORKBOOK_BYTES + 1), &mut bytes)
+            .map_err(io_error)?;
+        if bytes.len() as u64 > MAX_WORKBOOK_BYTES {
+            return Err(OpenError::Office(OfficeError::TooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_WORKBOOK_BYTES,
+            }));
+        }
+        let extension =
+            path.extension().and_then(|extension| extension.to_str()).unwrap_or_default().to_ascii_lowercase();
+        let cursor = std::io::Cursor::new(bytes);
+        let opened = crate::guard_parser(|| Ok::<_, String>(open_sniffed(cursor, &extension)));
+        match opened {
+            Ok(Ok(sheets)) => Ok(OpenWorkbook { sheets }),
+            Ok(Err(error)) => Err(error),
+            Err(panic) => Err(OpenError::Unreadable(format!("{panic}; the file may be damaged"))),
+        }
+    }
+
+    /// The sheets' names, in order.
+    pub(crate) fn sheet_names(&self) -> Vec<String> {
+        self.sheets.sheet_names()
+    }
+
+    /// Calls `visit` for every non-empty cell of `sheet` (in file order, usually row by row). Where
+    /// `formulas_at` says yes, the cell's formula comes along. xlsx and xlsb sheets are streamed; xls and ods
+    /// sheets are read whole (their formats bound their size).
+    pub(crate) fn visit_cells(
+        &mut self,
+        sheet: &str,
+        formulas_at: Option<&dyn Fn(u32, u32) -> bool>,
+        visit: &mut CellVisitor<'_>,
+    ) -> Result<(), String> {
+        crate::guard_parser(|| self.visit_unguarded(sheet, formulas_at, visit))
+    }
+
+    fn visit_unguarded(
+        &mut self,
+        sheet: &str,
+        formulas_at: Option<&dyn Fn(u32, u32) -> bool>,
+        visit: &mut CellVisitor<'_>,
+    ) -> Result<(), String> {
+        let text = |error: &dyn std::fmt::Display| error.to_string();
+        match &mut self.sheets {
+            calamine::Sheets::Xlsx(workbook) => {
+                let mut reader = workbook.worksheet_cells_reader(sheet).map_err(|error| text(&error))?;
+                match formulas_at {
+                    None => {
+                        while let Some(cell) = reader.next_cell().map_err(|error| text(&error))? {
+                            let (row, column) = cell.get_position();
+                            let value = Data::from(cell.get_value().clone());
+                            if value != Data::Empty {
+                                visit(row, column, value, None);
+                            }
+                        }
+                    }
+                    Some(wanted) => {
+                        while let Some(cell) = reader.next_cell_with_formula().map_err(|error| text(&error))? {
+                            let (row, column) = cell.pos;
+                            let formula = cell.formula.filter(|formula| !formula.is_empty() && wanted(row, column));
+                            let value = Data::from(cell.value);
+                            if value != Data::Empty || formula.is_some() {
+                                visit(row, column, value, formula);
+                            }
+                        }
+                    }
+                }
+            }
+            calamine::Sheets::Xlsb(workbook) => {
+                let mut formulas = std::collections::HashMap::new();
+                if let Some(wanted) = formulas_at {
+                    let mut reader = workbook.worksheet_cells_reader(sheet).map_err(|error| text(&error))?;
+                    while let Some(cell) = reader.next_formula().map_err(|error| text(&error))? {
+                        let (row, column) = cell.get_position();
+                        if !cell.get_value().is_empty() && wanted(row, column) {
+                            formulas.insert((row, column), cell.get_value().clone());
+                        }
+                    }
+                }
+                let mut reader = workbook.worksheet_cells_reader(sheet).map_err(|error| text(&error))?;
+                while let Some(cell) = reader.next_cell().map_err(|error| text(&error))? {
+                    let (row, column) = cell.get_position();
+                    let value = Data::from(cell.get_value().clone());
+                    if value != Data::Empty {
+                        visit(row, column, value, formulas.remove(&(row, column)));
+                    }
+                }
+            }
+            calamine::Sheets::Xls(_) | calamine::Sheets::Ods(_) => {
+                let range = self.sheets.worksheet_range(sheet).map_err(|error| text(&error))?;
+                let formulas = match formulas_at {
+                    Some(_) => Some(self.sheets.worksheet_formula(sheet).map_err(|error| text(&error))?),
+                    None => None,
+                };
+                let (top, left) = range.start().unwrap_or((0, 0));
+                for (row, column, value) in range.used_cells() {
+                    let (row, column) = (top + row as u32, left + column as u32);
+                    let formula = match (&formulas, formulas_at) {
+                        (Some(formulas), Some(wanted)) if wanted(row, column) => {
+                            formulas.get_value((row, column)).filter(|formula| !formula.is_empty()).cloned()
+                        }
+                        _ => None,
+                    };
+                    visit(row, column, value.clone(), formula);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a workbook by its first bytes: OLE → xls (unless encrypted), ZIP → xlsx, xlsb or ods by extension.
+fn open_sniffed(
+    cursor: std::io::Cursor<Vec<u8>>,
+    extension: &str,
+) -> Result<calamine::Sheets<std::io::Cursor<Vec<u8>>>, OpenError> {
+    const ZIP: &[u8] = b"PK\x03\x04";
+    const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    let damaged = |error: &dyn std::fmt::Display| {
+        OpenError::Unreadable(format!("{error}; the file may be damaged, or not the format its name says"))
+    };
+    let bytes = cursor.get_ref();
+    if bytes.starts_with(OLE) {
+        let encrypted: Vec<u8> = "EncryptedPackage".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        if bytes.windows(encrypted.len()).any(|window| window == encrypted.as_slice()) {
+            return Err(OpenError::Unreadable(
+                "the workbook is encrypted (password-protected); open it in Excel or LibreOffice, remove the \
+                 password (File > Info > Protect Workbook, or File > Properties > Security) and save it again"
+                    .into(),
+            ));
+        }
+        return calamine::open_workbook_from_rs::<calamine::Xls<_>, _>(cursor)
+            .map(calamine::Sheets::Xls)
+            .map_err(|error| damaged(&error));
+    }
+    if !bytes.starts_with(ZIP) {
+        return Err(OpenError::Unreadable(
+            "not a workbook: it starts like neither an xlsx/ods (ZIP) nor an xls (OLE) file; if it holds \
+             text such as CSV, read it as text"
+                .into(),
+        ));
+    }
+    match extension {
+        "ods" => calamine::open_workbook_from_rs::<calamine::Ods<_>, _>(cursor)
+            .map(calamine::Sheets::Ods)
+            .map_err(|error| damaged(&error)),
+        "xlsb" => calamine::open_workbook_from_rs::<calamine::Xlsb<_>, _>(cursor)
+            .map(calamine::Sheets::Xlsb)
+            .map_err(|error| damaged(&error)),
+        _ => calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(cursor)
+            .map(calamine::Sheets::Xlsx)
+            .map_err(|error| damaged(&error)),
+    }
 }
 
 /// A cell as a spreadsheet shows it, without number formats.
-fn display(cell: &Data) -> String {
+pub(crate) fn display(cell: &Data) -> String {
     match cell {
         Data::Empty => String::new(),
         Data::Bool(true) => "TRUE".into(),
@@ -139,7 +354,7 @@ pub(crate) fn number(value: f64) -> String {
     rounded.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn bounded(mut text: String, limits: TableLimits) -> String {
+pub(crate) fn bounded(mut text: String, limits: TableLimits) -> String {
     if let Some((cut, _)) = text.char_indices().nth(limits.max_cell_chars) {
         text.truncate(cut);
         text.push('…');
@@ -215,6 +430,46 @@ pub fn csv_sheet(name: String, bytes: &[u8], limits: TableLimits) -> Result<Shee
         row.resize(width, String::new());
     }
     Ok(Sheet { name, rows, total_rows, total_columns })
+}
+
+/// Writes rows as CSV (RFC 4180): fields separated by `delimiter`, quoted (quotes doubled) when they hold the
+/// delimiter, a quote, or a line break; lines end in CRLF. Numbers are written in full precision without
+/// float noise from formatting (`3`, `0.1`), booleans as `TRUE`/`FALSE`, formulas as their text (`=SUM(A1:A3)`).
+///
+/// ```
+/// use errand_office::xlsx::{Cell, write_csv};
+///
+/// let rows = vec![vec![Cell::from("name"), Cell::from("note")], vec![Cell::from("Lee"), Cell::from("says \"hi\", twice")]];
+/// assert_eq!(write_csv(&rows, b','), b"name,note\r\nLee,\"says \"\"hi\"\", twice\"\r\n");
+/// ```
+pub fn write_csv(rows: &[Vec<crate::xlsx::Cell>], delimiter: u8) -> Vec<u8> {
+    use crate::xlsx::Cell;
+    let mut out = Vec::new();
+    for row in rows {
+        for (index, cell) in row.iter().enumerate() {
+            if index > 0 {
+                out.push(delimiter);
+            }
+            let field = match cell {
+                Cell::Empty => String::new(),
+                Cell::Bool(true) => "TRUE".into(),
+                Cell::Bool(false) => "FALSE".into(),
+                Cell::Number(value) => value.to_string(),
+                Cell::Text(text) | Cell::Formula(text) => text.clone(),
+            };
+            let needs_quotes =
+                field.bytes().any(|byte| byte == delimiter || byte == b'"' || byte == b'\n' || byte == b'\r');
+            if needs_quotes {
+                out.push(b'"');
+                out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(field.as_bytes());
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 #[cfg(test)]

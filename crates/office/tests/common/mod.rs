@@ -9,9 +9,9 @@ use std::process::Command;
 
 /// The Python with the readers installed: `$ERRAND_TEST_PYTHON`, else `target/test-venv/bin/python3`.
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("ERRAND_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python3")
-    });
+    let path = std::env::var_os("ERRAND_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python3"));
     assert!(
         path.exists(),
         "no Python with the office readers at {}: run `python3 -m venv target/test-venv && \
