@@ -30,14 +30,17 @@ pub fn chart_xml(chart: &ChartSpec, workbook_rel: &str) -> String {
         }
     };
     let legend = if chart.series.len() > 1 || chart.kind == ChartKind::Pie {
-        r#"<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>"#
+        format!(r#"<c:legend><c:legendPos val="b"/><c:overlay val="0"/>{LABEL_TEXT}</c:legend>"#)
     } else {
-        ""
+        String::new()
     };
     format!(
         r#"{XML_HEADER}<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><c:date1904 val="0"/><c:roundedCorners val="0"/><c:chart><c:autoTitleDeleted val="1"/><c:plotArea><c:layout/>{plot}</c:plotArea>{legend}<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart><c:spPr><a:noFill/><a:ln><a:noFill/></a:ln></c:spPr><c:txPr><a:bodyPr/><a:lstStyle/><a:p><a:pPr><a:defRPr sz="1400"><a:solidFill><a:schemeClr val="tx1"/></a:solidFill></a:defRPr></a:pPr><a:endParaRPr lang="en-US"/></a:p></c:txPr><c:externalData r:id="{workbook_rel}"><c:autoUpdate val="0"/></c:externalData></c:chartSpace>"#
     )
 }
+
+/// Text properties for axis labels and the legend: 16 pt, dark gray.
+const LABEL_TEXT: &str = r#"<c:txPr><a:bodyPr/><a:lstStyle/><a:p><a:pPr><a:defRPr sz="1600"><a:solidFill><a:srgbClr val="4B5563"/></a:solidFill></a:defRPr></a:pPr><a:endParaRPr lang="en-US"/></a:p></c:txPr>"#;
 
 /// A solid fill in a palette color.
 fn fill(color: &str) -> String {
@@ -79,7 +82,7 @@ fn series_xml(chart: &ChartSpec, index: usize, series: &super::SeriesSpec) -> St
             fill = fill(color)
         ),
         ChartKind::Line => format!(
-            r#"<c:ser>{head}<c:spPr><a:ln w="31750" cap="rnd">{fill}<a:round/></a:ln></c:spPr><c:marker><c:symbol val="circle"/><c:size val="6"/><c:spPr>{fill}<a:ln w="9525">{fill}</a:ln></c:spPr></c:marker>{data}<c:smooth val="0"/></c:ser>"#,
+            r#"<c:ser>{head}<c:spPr><a:ln w="31750" cap="rnd">{fill}<a:round/></a:ln></c:spPr><c:marker><c:symbol val="circle"/><c:size val="8"/><c:spPr>{fill}<a:ln w="9525">{fill}</a:ln></c:spPr></c:marker>{data}<c:smooth val="0"/></c:ser>"#,
             fill = fill(color)
         ),
         ChartKind::Pie => {
@@ -105,7 +108,7 @@ fn axes(kind: ChartKind) -> String {
     };
     let line = r#"<c:spPr><a:ln w="9525"><a:solidFill><a:srgbClr val="9CA3AF"/></a:solidFill></a:ln></c:spPr>"#;
     format!(
-        r#"<c:catAx><c:axId val="50001"/><c:scaling><c:orientation val="{orientation}"/></c:scaling><c:delete val="0"/><c:axPos val="{category_position}"/><c:numFmt formatCode="General" sourceLinked="1"/><c:majorTickMark val="none"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>{line}<c:crossAx val="50002"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx><c:valAx><c:axId val="50002"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="{value_position}"/><c:majorGridlines><c:spPr><a:ln w="9525"><a:solidFill><a:srgbClr val="E5E7EB"/></a:solidFill></a:ln></c:spPr></c:majorGridlines><c:numFmt formatCode="General" sourceLinked="1"/><c:majorTickMark val="none"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/><c:spPr><a:ln><a:noFill/></a:ln></c:spPr><c:crossAx val="50001"/><c:crosses val="{value_crosses}"/><c:crossBetween val="between"/></c:valAx>"#
+        r#"<c:catAx><c:axId val="50001"/><c:scaling><c:orientation val="{orientation}"/></c:scaling><c:delete val="0"/><c:axPos val="{category_position}"/><c:numFmt formatCode="General" sourceLinked="1"/><c:majorTickMark val="none"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>{line}{LABEL_TEXT}<c:crossAx val="50002"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx><c:valAx><c:axId val="50002"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="{value_position}"/><c:majorGridlines><c:spPr><a:ln w="9525"><a:solidFill><a:srgbClr val="E5E7EB"/></a:solidFill></a:ln></c:spPr></c:majorGridlines><c:numFmt formatCode="General" sourceLinked="1"/><c:majorTickMark val="none"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/><c:spPr><a:ln><a:noFill/></a:ln></c:spPr>{LABEL_TEXT}<c:crossAx val="50001"/><c:crosses val="{value_crosses}"/><c:crossBetween val="between"/></c:valAx>"#
     )
 }
 
@@ -128,7 +131,7 @@ pub fn workbook(chart: &ChartSpec) -> Result<Vec<u8>, zip::result::ZipError> {
         format!(r#"<c r="{reference}" t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>"#, escape(text))
     };
     let mut rows = String::new();
-    let mut header = text_cell("A1".to_string(), "");
+    let mut header = String::new();
     for (index, series) in chart.series.iter().enumerate() {
         header.push_str(&text_cell(format!("{}1", column_letter(index + 1)), &series_name(index, &series.name)));
     }

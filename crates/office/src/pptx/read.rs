@@ -70,6 +70,14 @@ impl<'a> Deck<'a> {
         let archive = ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
             format!("it is not a readable zip archive ({error}); the file may be damaged or cut short")
         })?;
+        if archive.offset() > 0 {
+            // The end record found belongs to a zip inside the file (an embedded workbook), not to the file.
+            return Err(format!(
+                "its zip directory belongs to data {} bytes into the file, not to the file itself; the file is \
+                 damaged or cut short",
+                archive.offset()
+            ));
+        }
         let names = archive
             .file_names()
             .filter_map(Result::ok)
@@ -151,7 +159,8 @@ impl<'a> Deck<'a> {
             .find(|relationship| relationship.kind == "officeDocument" && !relationship.external)
             .map(|relationship| relationship.target)
             .unwrap_or_else(|| "ppt/presentation.xml".to_string());
-        let Some(root) = self.xml(&presentation)? else {
+        let root = self.xml(&presentation)?.filter(|root| root.is(Ns::P, "presentation"));
+        let Some(root) = root else {
             let what = if self.has("word/document.xml") {
                 "it is a Word document (docx), not a deck"
             } else if self.has("xl/workbook.xml") {
@@ -172,10 +181,18 @@ impl<'a> Deck<'a> {
             .map(|list| {
                 list.elements()
                     .filter(|element| element.is(Ns::P, "sldId"))
-                    .filter_map(|element| element.relationship_attribute("id"))
-                    .filter_map(|id| targets.get(id).cloned())
-                    .collect()
+                    .map(|element| {
+                        let id = element.relationship_attribute("id").unwrap_or_default();
+                        targets.get(id).cloned().ok_or_else(|| {
+                            format!(
+                                "the slide list names {id:?}, which the presentation's relationships do not have; the \
+                                 file is damaged"
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
             })
+            .transpose()?
             .unwrap_or_default();
         let mut slides = Vec::with_capacity(slide_parts.len());
         for (index, part) in slide_parts.iter().enumerate() {
@@ -194,16 +211,16 @@ impl<'a> Deck<'a> {
             self.shapes(tree, &relationships, &mut content)?;
         }
         let mut notes = String::new();
-        if let Some(notes_part) =
-            relationships.iter().find(|relationship| relationship.kind == "notesSlide" && !relationship.external)
+        let notes_part =
+            relationships.iter().find(|relationship| relationship.kind == "notesSlide" && !relationship.external);
+        if let Some(notes_part) = notes_part
+            && let Some(notes_root) = self.xml(&notes_part.target)?
         {
-            if let Some(notes_root) = self.xml(&notes_part.target)? {
-                let mut notes_content = Content { notes: true, ..Content::default() };
-                if let Some(tree) = notes_root.child(Ns::P, "cSld").and_then(|slide| slide.child(Ns::P, "spTree")) {
-                    self.shapes(tree, &[], &mut notes_content)?;
-                }
-                notes = bounded(notes_content.lines.join("\n"));
+            let mut notes_content = Content { notes: true, ..Content::default() };
+            if let Some(tree) = notes_root.child(Ns::P, "cSld").and_then(|slide| slide.child(Ns::P, "spTree")) {
+                self.shapes(tree, &[], &mut notes_content)?;
             }
+            notes = bounded(notes_content.lines.join("\n"));
         }
         Ok(SlideText {
             number,

@@ -6,8 +6,8 @@ use std::io::Write;
 use zip::write::SimpleFileOptions;
 
 use super::templates::{
-    self, BODY_BOTTOM, BODY_Y, BODY_Y_UNTITLED, BULLET_SIZES, COLUMN_WIDTH, CONTENT_WIDTH, MARGIN_X, NAMESPACES,
-    SLIDE_HEIGHT, SLIDE_WIDTH, SP_TREE_START, XML_HEADER, content_type, rel, xfrm,
+    self, BODY_BOTTOM, BODY_Y, BODY_Y_UNTITLED, BULLET_SIZES, COLUMN_GAP, COLUMN_WIDTH, CONTENT_WIDTH, MARGIN_X,
+    NAMESPACES, SLIDE_HEIGHT, SLIDE_WIDTH, SP_TREE_START, XML_HEADER, content_type, rel, xfrm,
 };
 use super::xml::escape;
 use super::{Bullet, ChartSpec, DeckSpec, Layout, SlideSpec, TableSpec, chart};
@@ -112,7 +112,9 @@ pub fn deck(deck: &DeckSpec, load_image: LoadImage<'_>) -> Result<Vec<u8>, Offic
             package.xml(rels_name(&notes_name), "", notes_rels.xml());
         }
         let xml = format!(
-            r#"{XML_HEADER}<p:sld {NAMESPACES}><p:cSld>{SP_TREE_START}{}</p:spTree></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>"#,
+            r#"{XML_HEADER}<p:sld {NAMESPACES}{}><p:cSld>{SP_TREE_START}{}</p:spTree></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>"#,
+            // Without a title the accent bar under it would float above the content.
+            if builder.untitled { r#" showMasterSp="0""# } else { "" },
             builder.shapes
         );
         package.xml(name.clone(), content_type::SLIDE, xml);
@@ -231,8 +233,10 @@ fn zip_package(package: Package) -> Result<Vec<u8>, OfficeError> {
     writer.start_file("[Content_Types].xml", deflated).map_err(failed)?;
     writer.write_all(content_types.as_bytes()).map_err(io_failed)?;
     for (name, bytes) in package.parts {
-        // Pictures and workbooks are compressed already.
-        let options = if name.ends_with(".xml") || name.ends_with(".rels") { deflated } else { stored };
+        // Pictures are compressed already. Embedded workbooks are deflated anyway, so the end record of their
+        // own zip never shows in the deck's bytes, where a reader of a truncated deck could mistake it for the
+        // deck's.
+        let options = if name.starts_with("ppt/media/") { stored } else { deflated };
         writer.start_file(name, options).map_err(failed)?;
         writer.write_all(&bytes).map_err(io_failed)?;
     }
@@ -299,11 +303,13 @@ struct SlideBuilder {
     shapes: String,
     rels: Rels,
     next_id: u32,
+    /// A content slide without a title: the master's accent bar is hidden and content moves up.
+    untitled: bool,
 }
 
 impl SlideBuilder {
     fn new() -> Self {
-        SlideBuilder { shapes: String::new(), rels: Rels::default(), next_id: 2 }
+        SlideBuilder { shapes: String::new(), rels: Rels::default(), next_id: 2, untitled: false }
     }
 
     fn id(&mut self) -> u32 {
@@ -358,11 +364,12 @@ impl SlideBuilder {
         xml
     }
 
-    /// A placeholder shape with the given `p:ph` and text body.
-    fn placeholder(&mut self, name: &str, ph: &str, body_properties: &str, paragraphs: &str) {
+    /// A placeholder shape with the given `p:ph` and text body, where its layout puts it unless `position`
+    /// (an `a:xfrm`) says otherwise.
+    fn placeholder(&mut self, name: &str, ph: &str, position: &str, body_properties: &str, paragraphs: &str) {
         let id = self.id();
         self.shapes.push_str(&format!(
-            r#"<p:sp><p:nvSpPr><p:cNvPr id="{id}" name="{name} {}"/><p:cNvSpPr><a:spLocks noGrp="1"/></p:cNvSpPr><p:nvPr>{ph}</p:nvPr></p:nvSpPr><p:spPr/><p:txBody>{body_properties}<a:lstStyle/>{paragraphs}</p:txBody></p:sp>"#,
+            r#"<p:sp><p:nvSpPr><p:cNvPr id="{id}" name="{name} {}"/><p:cNvSpPr><a:spLocks noGrp="1"/></p:cNvSpPr><p:nvPr>{ph}</p:nvPr></p:nvSpPr><p:spPr>{position}</p:spPr><p:txBody>{body_properties}<a:lstStyle/>{paragraphs}</p:txBody></p:sp>"#,
             id - 1
         ));
     }
@@ -382,9 +389,10 @@ impl SlideBuilder {
                 _ => (r#"<p:ph type="title"/>"#, 36.0, CONTENT_WIDTH, 960_120),
             };
             let fit = autofit(&[Measure::text(title, size)], width, height);
-            self.placeholder("Title", ph, &format!("<a:bodyPr>{fit}</a:bodyPr>"), &title_paragraph(title));
+            self.placeholder("Title", ph, "", &format!("<a:bodyPr>{fit}</a:bodyPr>"), &title_paragraph(title));
         }
-        let top = if title.is_some() { BODY_Y } else { BODY_Y_UNTITLED };
+        self.untitled = title.is_none() && slide.layout != Layout::Title;
+        let top = if self.untitled { BODY_Y_UNTITLED } else { BODY_Y };
         match slide.layout {
             Layout::Title => {
                 if let Some(subtitle) = slide.subtitle.as_deref().filter(|subtitle| !subtitle.trim().is_empty()) {
@@ -393,18 +401,19 @@ impl SlideBuilder {
                     self.placeholder(
                         "Subtitle",
                         r#"<p:ph type="subTitle" idx="1"/>"#,
+                        "",
                         &format!("<a:bodyPr>{fit}</a:bodyPr>"),
                         &plain_paragraphs(subtitle, "", ""),
                     );
                 }
             }
-            Layout::Bullets => self.bullets(1, &slide.bullets, CONTENT_WIDTH),
+            Layout::Bullets => self.bullets(1, &slide.bullets, MARGIN_X, CONTENT_WIDTH, top),
             Layout::TwoColumn => {
                 if !slide.left.is_empty() {
-                    self.bullets(1, &slide.left, COLUMN_WIDTH);
+                    self.bullets(1, &slide.left, MARGIN_X, COLUMN_WIDTH, top);
                 }
                 if !slide.right.is_empty() {
-                    self.bullets(2, &slide.right, COLUMN_WIDTH);
+                    self.bullets(2, &slide.right, MARGIN_X + COLUMN_WIDTH + COLUMN_GAP, COLUMN_WIDTH, top);
                 }
             }
             Layout::Table => {
@@ -444,8 +453,9 @@ impl SlideBuilder {
         Ok(())
     }
 
-    /// A content placeholder (`idx`) holding bullets, shrunk when they would overflow.
-    fn bullets(&mut self, idx: u32, bullets: &[Bullet], width: i64) {
+    /// A content placeholder (`idx`) holding bullets, shrunk when they would overflow; moved up to `top` on a
+    /// slide without a title.
+    fn bullets(&mut self, idx: u32, bullets: &[Bullet], x: i64, width: i64, top: i64) {
         let mut paragraphs = String::new();
         let mut measures = Vec::new();
         for bullet in bullets {
@@ -461,10 +471,12 @@ impl SlideBuilder {
                 paragraphs.push_str(&format!("<a:p>{properties}{runs}</a:p>"));
             }
         }
-        let fit = autofit(&measures, width, BODY_BOTTOM - BODY_Y);
+        let fit = autofit(&measures, width, BODY_BOTTOM - top);
+        let position = if top == BODY_Y { String::new() } else { xfrm(x, top, width, BODY_BOTTOM - top) };
         self.placeholder(
             "Content Placeholder",
             &format!(r#"<p:ph idx="{idx}"/>"#),
+            &position,
             &format!("<a:bodyPr>{fit}</a:bodyPr>"),
             &paragraphs,
         );
@@ -473,6 +485,8 @@ impl SlideBuilder {
     /// A table across the content area: header row in the accent color, banded body rows, numeric columns
     /// right-aligned, the font made smaller until the rows fit.
     fn table(&mut self, table: &TableSpec, top: i64) {
+        // A little air between the title's accent bar and the header row.
+        let top = top + 91_440;
         let columns = table.header.len();
         let spans: Vec<Vec<Vec<Span>>> = std::iter::once(&table.header)
             .chain(table.rows.iter())
@@ -511,7 +525,7 @@ impl SlideBuilder {
                         .zip(&widths)
                         .map(|(cell, width)| line_count(cell, size, *width as f64 / EMU_PER_POINT - 14.4))
                         .fold(1.0, f64::max);
-                    lines * size * 1.2 + 7.2
+                    lines * size * 1.2 + 2.0 * cell_padding(size)
                 })
                 .collect()
         };
@@ -522,6 +536,7 @@ impl SlideBuilder {
             .unwrap_or(sizes[sizes.len() - 1]);
         let heights = row_heights(size);
         let size_hundredths = (size * 100.0) as u32;
+        let padding = (cell_padding(size) * EMU_PER_POINT) as i64;
         let grid: String = widths.iter().map(|width| format!(r#"<a:gridCol w="{width}"/>"#)).collect();
         let mut rows_xml = String::new();
         for (row_index, (row, height)) in spans.iter().zip(&heights).enumerate() {
@@ -545,7 +560,7 @@ impl SlideBuilder {
                     runs
                 };
                 cells.push_str(&format!(
-                    r#"<a:tc><a:txBody><a:bodyPr/><a:lstStyle/><a:p><a:pPr algn="{align}"/>{content}</a:p></a:txBody><a:tcPr marL="91440" marR="91440" marT="45720" marB="45720" anchor="ctr"><a:lnL w="6350"><a:noFill/></a:lnL><a:lnR w="6350"><a:noFill/></a:lnR><a:lnT w="6350"><a:noFill/></a:lnT><a:lnB w="9525"><a:solidFill><a:srgbClr val="D1D5DB"/></a:solidFill></a:lnB>{fill}</a:tcPr></a:tc>"#
+                    r#"<a:tc><a:txBody><a:bodyPr/><a:lstStyle/><a:p><a:pPr algn="{align}"/>{content}</a:p></a:txBody><a:tcPr marL="91440" marR="91440" marT="{padding}" marB="{padding}" anchor="ctr"><a:lnL w="6350"><a:noFill/></a:lnL><a:lnR w="6350"><a:noFill/></a:lnR><a:lnT w="6350"><a:noFill/></a:lnT><a:lnB w="9525"><a:solidFill><a:srgbClr val="D1D5DB"/></a:solidFill></a:lnB>{fill}</a:tcPr></a:tc>"#
                 ));
             }
             let height = (height * EMU_PER_POINT) as i64;
@@ -614,6 +629,11 @@ impl SlideBuilder {
         ));
         Ok(())
     }
+}
+
+/// The space above and below a table cell's text, in points: airy for large text, tight for dense tables.
+fn cell_padding(size: f64) -> f64 {
+    (size * 0.28).clamp(2.5, 5.0)
 }
 
 /// Links that may become clickable: web and mail addresses only.
