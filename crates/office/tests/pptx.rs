@@ -84,6 +84,7 @@ for slide in deck.slides:
             for paragraph in shape.text_frame.paragraphs:
                 entry["paragraphs"].append({"level": paragraph.level, "text": "".join(r.text for r in paragraph.runs),
                                             "bold": [r.text for r in paragraph.runs if r.font.bold]})
+                entry.setdefault("links", []).extend(r.hyperlink.address for r in paragraph.runs if r.hyperlink.address)
         if getattr(shape, "has_table", False) and shape.has_table:
             entry["tables"].append([[cell.text for cell in row.cells] for row in shape.table.rows])
         if shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
@@ -402,6 +403,26 @@ fn text_xml_cannot_hold_is_dropped_and_the_rest_survives() {
     assert_eq!(slides[0]["title"], "Bell & <tags>");
     assert_eq!(slides[0]["paragraphs"][0]["text"], "nullbyte ]]> \u{201c}quotes\u{201d} \u{2018}single\u{2019}");
     assert_eq!(slides[0]["notes"], "verticaltab");
+}
+
+#[test]
+fn web_links_in_bullets_and_cells_are_clickable_and_other_schemes_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let deck = DeckSpec::from_json(&json!([
+        {"layout": "bullets", "bullets": ["See [the report](https://example.com/q3?a=1&b=2)", "[run me](javascript:alert(1))"]},
+        {"layout": "table", "table": {"header": ["Where"], "rows": [["[mail](mailto:team@example.com)"]]}}
+    ]))
+    .unwrap();
+    let path = dir.path().join("links.pptx");
+    std::fs::write(&path, write_pptx(&deck, &load_fixture).unwrap()).unwrap();
+    let slides = describe(&path)["slides"].clone();
+    assert_eq!(slides[0]["links"], json!(["https://example.com/q3?a=1&b=2"]));
+    assert_eq!(slides[0]["paragraphs"][1]["text"], "run me");
+    assert_eq!(slides[0]["title"], Value::Null, "a slide without a title has no title shape");
+    assert_eq!(slides[1]["tables"], json!([[["Where"], ["mail"]]]));
+    let texts = read_pptx(&path).unwrap();
+    assert_eq!(texts[0].text, "See the report\nrun me");
+    assert_eq!(texts[0].title, "");
 }
 
 fn read_error(bytes: &[u8]) -> String {

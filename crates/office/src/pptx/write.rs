@@ -781,6 +781,28 @@ mod tests {
     }
 
     #[test]
+    fn a_slide_without_a_title_hides_the_accent_bar_and_moves_its_content_up() {
+        let deck = DeckSpec::from_json(&serde_json::json!([
+            {"layout": "bullets", "bullets": ["no title"]},
+            {"layout": "bullets", "title": "Titled", "bullets": ["a"]}
+        ]))
+        .unwrap();
+        let bytes = super::super::write_pptx(&deck, &|_: &str| Err("no images".to_string())).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut part = |name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+            text
+        };
+        let untitled = part("ppt/slides/slide1.xml");
+        assert!(untitled.contains(r#"showMasterSp="0""#));
+        assert!(untitled.contains(&format!(r#"<a:off x="{MARGIN_X}" y="{BODY_Y_UNTITLED}"/>"#)));
+        let titled = part("ppt/slides/slide2.xml");
+        assert!(!titled.contains("showMasterSp"));
+        assert!(titled.contains("<p:spPr></p:spPr><p:txBody><a:bodyPr><a:normAutofit/></a:bodyPr><a:lstStyle/><a:p><a:r><a:rPr lang=\"en-US\" dirty=\"0\"/><a:t>a</a:t>"), "{titled}");
+    }
+
+    #[test]
     fn numeric_cells_are_recognized() {
         for cell in ["12", "-5.5", "1,234", "12%", "$40", "+3"] {
             assert!(looks_numeric(cell), "{cell}");
