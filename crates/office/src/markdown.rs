@@ -3,7 +3,8 @@
 //!
 //! Supported: headings (`#`…`######`), paragraphs, **bold**, *italic*, `code`, links, bullet and numbered
 //! lists (nested), tables (GitHub style), images (`![alt](path)`), block quotes, code blocks, rules, and page
-//! breaks: a line holding only `\pagebreak` or `<!-- pagebreak -->`. Raw HTML is kept as plain text.
+//! breaks: a line holding only `\pagebreak` or `<!-- pagebreak -->`. Raw HTML is kept as plain text. Quotes
+//! and lists nested more than 32 deep are flattened into the 32nd, so no input builds a tree too deep to walk.
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
