@@ -3,7 +3,8 @@
 //!
 //! Supported: headings (`#`…`######`), paragraphs, **bold**, *italic*, `code`, links, bullet and numbered
 //! lists (nested), tables (GitHub style), images (`![alt](path)`), block quotes, code blocks, rules, and page
-//! breaks: a line holding only `\pagebreak` or `<!-- pagebreak -->`. Raw HTML is kept as plain text.
+//! breaks: a line holding only `\pagebreak` or `<!-- pagebreak -->`. Raw HTML is kept as plain text. Quotes
+//! and lists nested more than 32 deep are flattened into the 32nd, so no input builds a tree too deep to walk.
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
@@ -106,6 +107,10 @@ pub fn plain(spans: &[Span]) -> String {
     spans.iter().map(|span| span.text.as_str()).collect()
 }
 
+/// Containers (quotes, lists, items) nested deeper than this are flattened into the one at the limit, so
+/// that the blocks stay shallow enough to walk and drop without overflowing the stack.
+const MAX_NESTING: usize = 32;
+
 /// What is being built: the open containers, innermost last.
 #[derive(Debug)]
 enum Frame {
@@ -147,6 +152,8 @@ struct TableDraft {
 #[derive(Debug)]
 struct Builder {
     frames: Vec<Frame>,
+    /// Containers opened past [`MAX_NESTING`] and not yet closed.
+    flattened: usize,
     /// Spans of the paragraph, heading or cell being read.
     spans: Vec<Span>,
     target: TextTarget,
@@ -164,6 +171,7 @@ impl Default for Builder {
     fn default() -> Self {
         Self {
             frames: vec![Frame::Root(Vec::new())],
+            flattened: 0,
             spans: Vec::new(),
             target: TextTarget::None,
             bold: 0,
@@ -253,6 +261,11 @@ impl Builder {
     }
 
     fn start(&mut self, tag: Tag<'_>) {
+        if matches!(tag, Tag::BlockQuote(_) | Tag::List(_) | Tag::Item) && self.frames.len() > MAX_NESTING {
+            self.flush_paragraph();
+            self.flattened += 1;
+            return;
+        }
         match tag {
             Tag::Paragraph => {
                 self.flush_paragraph();
@@ -330,6 +343,11 @@ impl Builder {
     }
 
     fn end(&mut self, tag: TagEnd) {
+        if matches!(tag, TagEnd::BlockQuote(_) | TagEnd::List(_) | TagEnd::Item) && self.flattened > 0 {
+            self.flush_paragraph();
+            self.flattened -= 1;
+            return;
+        }
         match tag {
             TagEnd::Paragraph => {
                 if self.target == TextTarget::Paragraph {
@@ -499,6 +517,36 @@ mod tests {
         assert_eq!(blocks[1], Block::Code { language: Some("rust".into()), text: "fn main() {}".into() });
         assert_eq!(blocks[2], Block::Rule);
         assert_eq!(blocks[3], Block::Paragraph(vec![text("<b>raw</b>")]));
+    }
+
+    #[test]
+    fn deep_nesting_is_flattened_not_a_stack_overflow() {
+        fn depth(blocks: &[Block]) -> usize {
+            blocks
+                .iter()
+                .map(|block| match block {
+                    Block::Quote(inner) => 1 + depth(inner),
+                    Block::List { items, .. } => 1 + items.iter().map(|item| depth(item)).max().unwrap_or(0),
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0)
+        }
+        let blocks = parse(&format!("{}deep text\n", "> - ".repeat(50_000)));
+        assert!(depth(&blocks) <= MAX_NESTING, "{}", depth(&blocks));
+        let shallow = parse("> - a\n>   - b\n");
+        assert_eq!(depth(&shallow), 3);
+        let mut texts = Vec::new();
+        let mut stack: Vec<&Block> = blocks.iter().collect();
+        while let Some(block) = stack.pop() {
+            match block {
+                Block::Paragraph(spans) => texts.push(plain(spans)),
+                Block::Quote(inner) => stack.extend(inner),
+                Block::List { items, .. } => stack.extend(items.iter().flatten()),
+                _ => {}
+            }
+        }
+        assert_eq!(texts, ["deep text"]);
     }
 
     #[test]

@@ -552,6 +552,8 @@ struct Paragraph {
     page_break_before: bool,
     /// A bottom border: with no text, a horizontal rule.
     rule: bool,
+    /// Horizontal alignment (`center`, `right`, …).
+    align: Option<String>,
     pieces: Vec<Piece>,
 }
 
@@ -587,6 +589,8 @@ struct Cell {
     paragraphs: Vec<String>,
     span: usize,
     merged: bool,
+    /// The alignment of its first paragraph.
+    align: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -736,6 +740,7 @@ impl<'a> Body<'a> {
                 let on = toggle(element);
                 self.set_paragraph(|paragraph| paragraph.page_break_before = on);
             }
+            ("jc", Some("pPr")) => self.set_paragraph(|paragraph| paragraph.align = value()),
             ("bottom", Some("pBdr")) => {
                 let on = value().is_some_and(|value| value != "none" && value != "nil");
                 self.set_paragraph(|paragraph| paragraph.rule = on);
@@ -956,6 +961,9 @@ impl<'a> Body<'a> {
                 table.size += text.chars().count() + 3;
             }
             if let Some(cell) = self.cell() {
+                if cell.paragraphs.is_empty() {
+                    cell.align = paragraph.align;
+                }
                 cell.paragraphs.push(text);
             }
             return;
@@ -1024,6 +1032,14 @@ impl<'a> Body<'a> {
     }
 
     fn finish_table(&mut self, table: Table) {
+        // Column alignments as the first body row (else the header) has them.
+        let mut aligns: Vec<Option<String>> = Vec::new();
+        if let Some(row) = table.rows.get(1).or(table.rows.first()) {
+            for cell in row {
+                aligns.push(cell.align.clone());
+                aligns.extend(std::iter::repeat_n(None, cell.span.saturating_sub(1)));
+            }
+        }
         let rows: Vec<Vec<String>> = table
             .rows
             .into_iter()
@@ -1057,7 +1073,14 @@ impl<'a> Body<'a> {
                 .collect();
             format!("| {} |", cells.join(" | "))
         };
-        let mut lines = vec![line(&rows[0]), format!("|{}", " --- |".repeat(columns))];
+        let rule: String = (0..columns)
+            .map(|column| match aligns.get(column).and_then(Option::as_deref) {
+                Some("center") => " :---: |",
+                Some("right" | "end") => " ---: |",
+                _ => " --- |",
+            })
+            .collect();
+        let mut lines = vec![line(&rows[0]), format!("|{rule}")];
         lines.extend(rows[1..].iter().map(|row| line(row)));
         self.out.block(Block::Other, &lines.join("\n"));
     }
@@ -1208,21 +1231,21 @@ fn plain(pieces: &[Piece]) -> String {
 /// Markdown for a paragraph's pieces: emphasis, code spans, links and images; `newline` stands for a line
 /// break. Whitespace at both ends is dropped.
 fn inline(pieces: &[Piece], newline: &str) -> String {
-    let mut pieces: Vec<Piece> = pieces.iter().filter(|piece| **piece != Piece::PageBreak).cloned().collect();
+    let blank = |piece: &Piece| match piece {
+        Piece::Text { text, .. } => text.trim().is_empty(),
+        Piece::Image { .. } => false,
+        Piece::PageBreak => true,
+    };
     // Trim the paragraph's ends.
-    while let Some(Piece::Text { text, .. }) = pieces.first_mut() {
+    let first = pieces.iter().position(|piece| !blank(piece)).unwrap_or(pieces.len());
+    let last = pieces.iter().rposition(|piece| !blank(piece)).map_or(first, |last| last + 1);
+    let mut pieces: Vec<Piece> =
+        pieces[first..last.max(first)].iter().filter(|piece| **piece != Piece::PageBreak).cloned().collect();
+    if let Some(Piece::Text { text, .. }) = pieces.first_mut() {
         *text = text.trim_start().to_string();
-        if !text.is_empty() {
-            break;
-        }
-        pieces.remove(0);
     }
-    while let Some(Piece::Text { text, .. }) = pieces.last_mut() {
+    if let Some(Piece::Text { text, .. }) = pieces.last_mut() {
         *text = text.trim_end().to_string();
-        if !text.is_empty() {
-            break;
-        }
-        pieces.pop();
     }
     let mut out = String::new();
     let mut index = 0;
