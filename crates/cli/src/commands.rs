@@ -2,7 +2,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -466,6 +466,9 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The name of `errand doctor`'s optional check for `render_pages`.
+const RENDER_CHECK: &str = "render";
+
 fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
     let paths = Paths::discover().map_err(usage_error)?;
     let mut checks: Vec<(&str, bool, String)> = Vec::new();
@@ -550,17 +553,40 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
             ),
         ));
     }
+    let render = errand_tools::RenderSupport::detect();
+    match render.missing(true) {
+        None => checks.push((
+            RENDER_CHECK,
+            true,
+            format!(
+                "render_pages can show documents to the model: {} and {}",
+                render.soffice.as_deref().map(Path::display).map(|p| p.to_string()).unwrap_or_default(),
+                render.pdftoppm.as_deref().map(Path::display).map(|p| p.to_string()).unwrap_or_default()
+            ),
+        )),
+        Some(missing) => {
+            let pdf_only = if render.missing(false).is_none() { " (PDFs still render)" } else { "" };
+            checks.push((RENDER_CHECK, false, format!("render_pages is unavailable{pdf_only}: {missing}")));
+        }
+    }
 
-    let healthy = checks.iter().all(|(_, ok, _)| *ok);
+    // Rendering is optional: errand works without it, and says so.
+    let healthy = checks.iter().all(|(name, ok, _)| *ok || *name == RENDER_CHECK);
     if json {
         let value: Vec<_> = checks
             .iter()
-            .map(|(name, ok, detail)| serde_json::json!({"check": name, "ok": ok, "detail": detail}))
+            .map(|(name, ok, detail)| {
+                serde_json::json!({"check": name, "ok": ok, "optional": *name == RENDER_CHECK, "detail": detail})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?);
     } else {
         for (name, ok, detail) in &checks {
-            let mark = if *ok { "ok " } else { "FAIL" };
+            let mark = match (*ok, *name == RENDER_CHECK) {
+                (true, _) => "ok ",
+                (false, true) => "warn",
+                (false, false) => "FAIL",
+            };
             println!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "));
         }
     }

@@ -480,11 +480,29 @@ async fn doctor_reports_provider_store_and_sandbox() {
     let run = errand.errand(&["doctor", "--json"]).await;
     let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&str> = checks.as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "provider", "store", "sandbox"]);
+    assert_eq!(names, ["config", "provider", "store", "sandbox", "render"]);
+    // .ci/run installs LibreOffice and poppler, so render_pages is available; it is optional either way.
+    assert_eq!(checks[4]["optional"], true);
+    assert_eq!(checks[4]["ok"], true, "{}", checks[4]);
+    assert!(checks[4]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[4]);
     assert_eq!(checks[1]["ok"], true);
     assert!(checks[1]["detail"].as_str().unwrap().contains("ANTHROPIC_API_KEY is set"));
     assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
     assert_eq!(checks[2]["ok"], true);
+}
+
+#[tokio::test]
+async fn doctor_says_when_rendering_is_unavailable_without_failing() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = errand.command(&["doctor", "--json"]);
+    command.env("PATH", empty.path());
+    let output = command.output().await.unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let render = checks.as_array().unwrap().iter().find(|check| check["check"] == "render").unwrap();
+    assert_eq!(render["ok"], false, "{render}");
+    assert!(render["detail"].as_str().unwrap().contains("apt-get install poppler-utils"), "{render}");
+    assert_eq!(output.status.code(), Some(0), "an optional check does not fail the doctor");
 }
 
 /// The README's no-key demo: the example script against a copy of `examples/notes`.

@@ -59,9 +59,9 @@ pub struct WorkerResponse {
     pub output: ToolOutput,
 }
 
-/// Tools that never run in the worker: `delete_path` needs errand's trash and `run_command` starts the
-/// command sandbox, both outside the worker's walls.
-pub const RUN_OUTSIDE_WORKER: [&str; 2] = ["delete_path", "run_command"];
+/// Tools that never run in the worker: `delete_path` needs errand's trash, and `run_command` and
+/// `render_pages` start the command sandbox, all outside the worker's walls.
+pub const RUN_OUTSIDE_WORKER: [&str; 3] = ["delete_path", "run_command", "render_pages"];
 
 /// The worker's main: reads the config, confines itself, then serves requests until stdin closes. Returns
 /// the process exit code.

@@ -397,86 +397,31 @@ pub fn read_pptx(path: &Path) -> Result<Vec<SlideText>, OfficeError> {
     read::read(path)
 }
 
-/// The JSON Schema of `slides` (an array of slides), for a tool's input schema.
+/// The JSON Schema of `slides` (an array of slides), for a tool's input schema. It is sent with every
+/// request, so it is terse; a slide that does not fit its layout comes back as an error naming the slide and
+/// the field.
 pub fn slides_schema() -> Value {
-    let bullets = |description: &str| {
-        serde_json::json!({
-            "type": "array",
-            "description": description,
-            "maxItems": MAX_BULLETS,
-            "items": {
-                "anyOf": [
-                    {"type": "string", "description": "A top-level bullet. Inline markdown: **bold**, *italic*, `code`, [link](https://…)."},
-                    {
-                        "type": "object",
-                        "properties": {
-                            "text": {"type": "string"},
-                            "level": {"type": "integer", "minimum": 0, "maximum": MAX_LEVEL, "description": "0 is top level; 1 nests under the bullet before, and so on."}
-                        },
-                        "required": ["text"],
-                        "additionalProperties": false
-                    }
-                ]
-            }
-        })
-    };
-    let cell = serde_json::json!({"type": ["string", "number", "boolean", "null"]});
+    let bullets = serde_json::json!({"type": "array", "description": "strings, or {text, level: 0-4}"});
     serde_json::json!({
         "type": "array",
-        "description": "The slides in order. Each slide names a layout and gives only the fields that layout shows: \
-            title: title (required), subtitle; bullets: title, bullets; two-column: title, left, right; \
-            table: title, table; image: title, image, caption; chart: title, chart. Any slide may have notes.",
-        "minItems": 1,
-        "maxItems": MAX_SLIDES,
+        "description": "layout title: subtitle; bullets: bullets; two-column: left, right; table: table; image: \
+            image, caption; chart: chart",
         "items": {
             "type": "object",
             "properties": {
                 "layout": {"type": "string", "enum": ["title", "bullets", "two-column", "table", "image", "chart"]},
-                "title": {"type": "string", "description": "The slide's title."},
-                "subtitle": {"type": "string", "description": "layout title: the line under the title."},
-                "bullets": bullets("layout bullets: the bullet list."),
-                "left": bullets("layout two-column: the left list."),
-                "right": bullets("layout two-column: the right list."),
-                "table": {
-                    "type": "object",
-                    "description": "layout table: a header row and body rows of the same length.",
-                    "properties": {
-                        "header": {"type": "array", "items": cell, "minItems": 1, "maxItems": MAX_TABLE_COLUMNS},
-                        "rows": {"type": "array", "maxItems": MAX_TABLE_ROWS, "items": {"type": "array", "items": cell}}
-                    },
-                    "required": ["header", "rows"],
-                    "additionalProperties": false
-                },
-                "image": {"type": "string", "description": "layout image: path of a PNG or JPEG picture."},
-                "caption": {"type": "string", "description": "layout image: a caption under the picture."},
-                "chart": {
-                    "type": "object",
-                    "description": "layout chart: a native chart; every series has one value per category; a pie has one series.",
-                    "properties": {
-                        "type": {"type": "string", "enum": ["column", "bar", "line", "pie"]},
-                        "categories": {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1, "maxItems": MAX_CATEGORIES},
-                        "series": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_SERIES,
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "values": {"type": "array", "items": {"type": ["number", "null"]}}
-                                },
-                                "required": ["name", "values"],
-                                "additionalProperties": false
-                            }
-                        }
-                    },
-                    "required": ["type", "categories", "series"],
-                    "additionalProperties": false
-                },
-                "notes": {"type": "string", "description": "Speaker notes for this slide."}
+                "title": {"type": "string"},
+                "subtitle": {"type": "string"},
+                "bullets": bullets,
+                "left": bullets,
+                "right": bullets,
+                "table": {"type": "object", "description": "{header: [..], rows: [[..]]}"},
+                "image": {"type": "string", "description": "PNG or JPEG path"},
+                "caption": {"type": "string"},
+                "chart": {"type": "object", "description": "{type: column|bar|line|pie, categories: [..], series: [{name, values: [..]}]}"},
+                "notes": {"type": "string"}
             },
-            "required": ["layout"],
-            "additionalProperties": false
+            "required": ["layout"]
         }
     })
 }

@@ -4,149 +4,25 @@
 use serde_json::{Value, json};
 
 /// The JSON Schema of the `sheets` array of [`super::WorkbookSpec`]: what a model sees when it calls
-/// `write_xlsx`.
+/// `write_xlsx`. It is sent with every request, so it names every field but spells the optional ones out in
+/// one line each; a mistake comes back as an error naming the sheet, the field and what to write instead.
 pub fn sheets_schema() -> Value {
-    let color = json!({"type": "string", "pattern": "^#?[0-9A-Fa-f]{6}$", "description": "A color, \"#RRGGBB\"."});
-    let look = json!({
-        "type": "object",
-        "description": "How matching cells look; light red fill with dark red text when absent.",
-        "additionalProperties": false,
-        "properties": {
-            "bold": {"type": "boolean"},
-            "italic": {"type": "boolean"},
-            "font_color": color,
-            "fill": color
-        }
-    });
-    let rule_value = json!({
-        "type": ["number", "string", "boolean"],
-        "description": "A number, text, or a reference or formula starting with \"=\" (\"=$E$1\")."
-    });
-    let cell = json!({
-        "type": ["number", "string", "boolean", "null"],
-        "description": "A number, a boolean, null (empty) or text. Text starting with \"=\" is a formula (English \
-            function names, \",\" between arguments; tables by name: \"=SUM(Sales[Revenue])\"): \"=SUM(B2:B9)\"; \"'=\" \
-            keeps such text as text. A date is \
-            text like \"2026-03-01\" in a cell whose number format is a date format (\"yyyy-mm-dd\"); without one \
-            it stays text. A percentage is a fraction (0.25) with the format \"0%\"."
-    });
     json!({
         "type": "array",
-        "minItems": 1,
-        "description": "The workbook's sheets, in order. Every formula is evaluated before the file is written; \
-            the result lists each formula's value and any error (#DIV/0!, #REF!, #NAME?, #VALUE!, #N/A, #NUM!, #NULL!).",
         "items": {
             "type": "object",
-            "additionalProperties": false,
-            "required": ["name", "rows"],
             "properties": {
-                "name": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 31,
-                    "description": "The sheet's name: at most 31 characters, none of [ ] : * ? / \\, unique."
-                },
-                "rows": {
-                    "type": "array",
-                    "description": "The cells row by row from A1; rows may differ in length.",
-                    "items": {"type": "array", "items": cell}
-                },
-                "column_widths": {
-                    "type": "array",
-                    "description": "Widths in characters from column A; null keeps the default. E.g. [12, 30, null, 10].",
-                    "items": {"type": ["number", "null"], "minimum": 0, "maximum": 255}
-                },
-                "number_formats": {
-                    "type": "object",
-                    "description": "Number formats by column (\"B\", \"B:D\"), cell (\"B2\") or range (\"C2:C9\"); where they \
-                        overlap, the smaller area wins. E.g. {\"B\": \"#,##0.00\", \"C2:C9\": \"0%\", \"D\": \"yyyy-mm-dd\"}.",
-                    "additionalProperties": {"type": "string"}
-                },
-                "bold_header": {"type": "boolean", "description": "Whether the first row is bold."},
-                "freeze": {
-                    "type": "object",
-                    "description": "Rows at the top and columns at the left that stay in view: {\"rows\": 1}.",
-                    "additionalProperties": false,
-                    "properties": {
-                        "rows": {"type": "integer", "minimum": 0},
-                        "columns": {"type": "integer", "minimum": 0}
-                    }
-                },
-                "tables": {
-                    "type": "array",
-                    "description": "Excel tables (banded rows, filter buttons); the range's first row must hold \
-                        distinct text headers.",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["range"],
-                        "properties": {
-                            "range": {"type": "string", "description": "Headers included: \"A1:C10\"."},
-                            "name": {"type": "string", "description": "Letters, digits, _; unique."},
-                            "style": {"type": "string", "description": "E.g. \"TableStyleMedium9\" (default), \"TableStyleLight1\"."}
-                        }
-                    }
-                },
-                "conditional_formats": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["range", "type"],
-                        "description": "type \"cell\": criteria (>, >=, <, <=, =, !=, between, not_between), value \
-                            (and value2 for between), format. \"formula\": formula for the range's top-left cell \
-                            (\"=$C2>100\"), format. \"text\": criteria (contains, not_contains, begins_with, \
-                            ends_with), value, format. \"duplicate\", \"unique\", \"above_average\", \
-                            \"below_average\": format. \"top\", \"bottom\": count, percent?, format. \"color_scale\": \
-                            min_color?, mid_color?, max_color?. \"data_bar\": color?.",
-                        "properties": {
-                            "range": {"type": "string", "description": "E.g. \"B2:B9\"."},
-                            "type": {"enum": ["cell", "formula", "text", "duplicate", "unique", "top", "bottom",
-                                "above_average", "below_average", "color_scale", "data_bar"]},
-                            "criteria": {"type": "string"},
-                            "value": rule_value,
-                            "value2": rule_value,
-                            "formula": {"type": "string"},
-                            "count": {"type": "integer", "minimum": 1},
-                            "percent": {"type": "boolean"},
-                            "format": look,
-                            "min_color": color,
-                            "mid_color": color,
-                            "max_color": color,
-                            "color": color
-                        }
-                    }
-                },
-                "charts": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["type", "values"],
-                        "properties": {
-                            "type": {"enum": ["column", "column_stacked", "bar", "bar_stacked", "line", "area",
-                                "pie", "doughnut", "scatter"]},
-                            "title": {"type": "string"},
-                            "categories": {"type": "string", "description": "Labels: \"Sheet1!A2:A5\"."},
-                            "values": {
-                                "type": "array",
-                                "minItems": 1,
-                                "description": "One range per series: [\"Sheet1!B2:B5\"].",
-                                "items": {"type": "string"}
-                            },
-                            "names": {
-                                "type": "array",
-                                "description": "Series names in the order of values: text or a cell (\"=Sheet1!B1\").",
-                                "items": {"type": "string"}
-                            },
-                            "anchor": {"type": "string", "description": "Top-left cell: \"E2\"; right of the data when absent."},
-                            "x_title": {"type": "string"},
-                            "y_title": {"type": "string"},
-                            "width": {"type": "integer", "minimum": 50, "maximum": 4000},
-                            "height": {"type": "integer", "minimum": 50, "maximum": 4000}
-                        }
-                    }
-                }
-            }
+                "name": {"type": "string"},
+                "rows": {"type": "array", "items": {"type": "array"}},
+                "column_widths": {"type": "array", "description": "in characters"},
+                "number_formats": {"type": "object", "description": "{\"B\": \"#,##0.00\", \"C2:C9\": \"0%\", \"D\": \"yyyy-mm-dd\"}"},
+                "bold_header": {"type": "boolean"},
+                "freeze": {"type": "object", "description": "{rows, columns}"},
+                "tables": {"type": "array", "description": "[{range, name?, style?}]"},
+                "conditional_formats": {"type": "array", "description": "[{range, type: cell|formula|text|top|bottom|duplicate|unique|above_average|below_average|color_scale|data_bar, criteria?, value?, formula?, format?: {bold, font_color, fill}}]"},
+                "charts": {"type": "array", "description": "[{type: column|bar|line|area|pie|doughnut|scatter, values: [\"S!B2:B9\"], categories?, title?, anchor?}]"}
+            },
+            "required": ["name", "rows"]
         }
     })
 }

@@ -41,6 +41,31 @@ pub struct CommandRunner {
     pub egress: Option<PathBuf>,
 }
 
+impl CommandRunner {
+    /// The session's runner, when commands can run: a tool that starts commands (`tool`) asks this first.
+    /// The kernel is probed on the first call, since probing forks and mounts and stays off the start-up path.
+    pub(crate) fn available<'a>(ctx: &'a ToolContext, tool: &str) -> Result<&'a CommandRunner, String> {
+        let Some(runner) = &ctx.commands else {
+            return Err(format!("{tool} is not available in this session"));
+        };
+        if !runner.allow_partial
+            && let Some(reason) = runner.probed.get_or_init(|| {
+                let missing = errand_sandbox::probe().missing();
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "commands are unavailable: this kernel cannot enforce {} (see `errand doctor`); the \
+                         person can rerun with --unsandboxed to allow commands with partial confinement",
+                        missing.join(", ")
+                    )
+                })
+            })
+        {
+            return Err(format!("{tool}: {reason}"));
+        }
+        Ok(runner)
+    }
+}
+
 /// Changes a command made inside its sandbox, not yet applied to the granted folders.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct StagedChanges {
@@ -95,23 +120,7 @@ impl Tool for RunCommand {
 }
 
 fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
-    let Some(runner) = &ctx.commands else {
-        return Err("run_command is not available in this session".into());
-    };
-    if !runner.allow_partial
-        && let Some(reason) = runner.probed.get_or_init(|| {
-            let missing = errand_sandbox::probe().missing();
-            (!missing.is_empty()).then(|| {
-                format!(
-                    "run_command is unavailable: this kernel cannot enforce {} (see `errand doctor`); the person \
-                     can rerun with --unsandboxed to allow commands with partial confinement",
-                    missing.join(", ")
-                )
-            })
-        })
-    {
-        return Err(reason.clone());
-    }
+    let runner = CommandRunner::available(ctx, "run_command")?;
     let cwd = ctx.grants.resolve(args.cwd.as_deref().unwrap_or("."), Access::Read).map_err(|e| e.to_string())?;
     if !cwd.is_dir() {
         return Err(format!("cwd {} is not a folder", ctx.grants.display(&cwd)));

@@ -91,6 +91,9 @@ fn sniff(head: &[u8]) -> Kind {
         Kind::Image("image/webp")
     } else if head.starts_with(b"%PDF-") {
         Kind::Pdf
+    } else if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        // UTF-16 text with its byte-order mark: full of NUL bytes, yet text.
+        Kind::Other
     } else if head.contains(&0) {
         Kind::Binary
     } else {
@@ -158,6 +161,12 @@ fn read(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
                 let (text, whole) = numbered_lines(text, args, &shown)?;
                 (vec![ContentBlock::text(text)], whole)
             }
+            // Text saved by older tools (a spreadsheet's CSV export, say) is often UTF-16 or Windows-1252.
+            Err(_) if is_text_by_extension(&path) => {
+                let decoded = errand_office::decode_text(&bytes);
+                let (text, whole) = numbered_lines(&decoded, args, &shown)?;
+                (vec![ContentBlock::text(text)], whole)
+            }
             Err(_) => return Ok(binary_line(&path, size)),
         },
     };
@@ -223,7 +232,12 @@ fn numbered_pages(pages: &[String], args: &Args, shown: &str) -> Result<(String,
     let mut output = String::new();
     let mut last = first - 1;
     for (index, page) in pages.iter().enumerate().skip(first - 1).take(count) {
-        let section = format!("--- page {} ---\n{}\n", index + 1, page.trim_end());
+        let section = if page.trim().is_empty() {
+            // A scan has no text layer: the page exists only as an image.
+            format!("--- page {} ---\n[no text on this page: a scan? render_pages shows it as an image]\n", index + 1)
+        } else {
+            format!("--- page {} ---\n{}\n", index + 1, page.trim_end())
+        };
         if output.len() + section.len() > budget {
             if last < first {
                 // A single page larger than the budget: show its start rather than nothing.
@@ -259,10 +273,28 @@ fn numbered_pages(pages: &[String], args: &Args, shown: &str) -> Result<(String,
 /// One line for a file that is neither text, image nor PDF.
 fn binary_line(path: &Path, size: u64) -> ToolOutput {
     let kind = kind_by_extension(path).map(|kind| format!(" ({kind} by extension)")).unwrap_or_default();
+    let hint = office_reader(path).map(|tool| format!("; {tool} reads it")).unwrap_or_default();
     ToolOutput {
         provenance: Provenance::File { path: PathBuf::from(path) },
-        ..ToolOutput::text(format!("binary file, {}{kind}; not shown", human_size(size)))
+        ..ToolOutput::text(format!("binary file, {}{kind}; not shown{hint}", human_size(size)))
     }
+}
+
+fn is_text_by_extension(path: &Path) -> bool {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    matches!(extension.as_str(), "csv" | "tsv" | "txt" | "md" | "log" | "json" | "xml" | "html" | "htm")
+}
+
+/// The office tool that reads what `read_file` cannot show.
+fn office_reader(path: &Path) -> Option<&'static str> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => "read_xlsx",
+        "docx" => "read_docx",
+        "pptx" => "read_pptx",
+        "doc" | "odt" | "ppt" | "odp" => "render_pages",
+        _ => return None,
+    })
 }
 
 fn kind_by_extension(path: &Path) -> Option<&'static str> {
@@ -468,6 +500,43 @@ mod tests {
         assert!(shown.starts_with("--- page 2 ---\n"), "{shown}");
         assert!(!shown.contains("Alpha") && !shown.contains("Gamma"), "{shown}");
         assert!(shown.ends_with("\n[pages 2-2 of 3 shown; call read_file with offset=3 to continue]"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_page_without_text_points_at_render_pages() {
+        let fixture = Fixture::new();
+        fixture.write("scan.pdf", pdf_with_pages(&["Cover", ""]));
+        let output = fixture.run(&ReadFile, json!({"path": "scan.pdf"})).await;
+        assert!(
+            text(&output).contains("--- page 2 ---\n[no text on this page: a scan? render_pages shows it as an image]"),
+            "{}",
+            text(&output)
+        );
+    }
+
+    #[tokio::test]
+    async fn text_in_older_encodings_is_decoded() {
+        let fixture = Fixture::new();
+        fixture.write("export.csv", b"name;amount\ncaf\xe9;3\n".as_slice());
+        let output = fixture.run(&ReadFile, json!({"path": "export.csv"})).await;
+        assert_eq!(text(&output), "1\tname;amount\n2\tcafé;3");
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("a,b\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        fixture.write("wide.csv", utf16);
+        let output = fixture.run(&ReadFile, json!({"path": "wide.csv"})).await;
+        assert_eq!(text(&output), "1\ta,b");
+    }
+
+    #[tokio::test]
+    async fn office_files_point_at_the_tool_that_reads_them() {
+        let fixture = Fixture::new();
+        fixture.write("book.xlsx", b"PK\x03\x04\x00\x00binary".as_slice());
+        let output = fixture.run(&ReadFile, json!({"path": "book.xlsx"})).await;
+        assert!(
+            text(&output).ends_with("(spreadsheet by extension); not shown; read_xlsx reads it"),
+            "{}",
+            text(&output)
+        );
     }
 
     #[tokio::test]
