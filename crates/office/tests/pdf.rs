@@ -564,20 +564,3 @@ fn mutated_pdfs_never_panic_our_reader() {
         let _ = errand_office::pdf_pages(&mutated);
     }
 }
-
-/// Writes `target/pdf-sample.pdf` and prints how long a ten-page report takes. Run with `--ignored`.
-#[test]
-#[ignore = "a measurement, not a check"]
-fn measure_a_ten_page_report() {
-    let markdown = format!("{}\n![Monthly spend](chart.png)\n", long_report(30));
-    write_pdf("warm up", &no_images).unwrap();
-    let started = std::time::Instant::now();
-    let pdf = write_pdf(&markdown, &fixture_images).unwrap();
-    let elapsed = started.elapsed();
-    let pages = pypdf_facts(&pdf).pages;
-    println!("{pages} pages, {} bytes of markdown, {} bytes of PDF, written in {elapsed:?}", markdown.len(), pdf.len());
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pdf-sample.pdf");
-    std::fs::write(&sample, &pdf).unwrap();
-    let report = write_pdf(&std::fs::read_to_string(fixture("report.md")).unwrap(), &fixture_images).unwrap();
-    std::fs::write(sample.with_file_name("pdf-report.pdf"), report).unwrap();
-}

@@ -943,3 +943,26 @@ fn regenerate_the_corpus() {
         std::fs::write(fixture(name), write_xlsx(&workbook).unwrap().bytes).unwrap();
     }
 }
+
+#[test]
+fn csv_reads_as_a_table_with_ranges_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.csv");
+    let mut text = String::from("item;amount;note\n");
+    for index in 1..=30 {
+        text.push_str(&format!("row {index};{index},50;|pipe\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let limits = TableLimits { max_rows: 5, ..TableLimits::default() };
+    let all = read_xlsx(&path, &ReadXlsxOptions { limits, ..ReadXlsxOptions::default() }).unwrap();
+    assert!(all.starts_with("## export.csv\n\n|   | A | B | C |\n"), "{all}");
+    assert!(all.contains("| 2 | row 1 | 1,50 | \\|pipe |"), "{all}");
+    assert!(all.contains("… 26 more rows (rows 6–31)"), "{all}");
+    let window =
+        read_xlsx(&path, &ReadXlsxOptions { range: Some("B10:B11".into()), ..ReadXlsxOptions::default() }).unwrap();
+    assert!(
+        window.contains("|   | B |") && window.contains("| 10 | 9,50 |") && window.contains("| 11 | 10,50 |"),
+        "{window}"
+    );
+    assert!(!window.contains("row 9"), "{window}");
+}

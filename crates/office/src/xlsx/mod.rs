@@ -528,7 +528,8 @@ pub const MAX_READ_BYTES: u64 = crate::sheets::MAX_WORKBOOK_BYTES;
 /// Characters of markdown [`read_xlsx`] returns at most; rows past it are counted, not shown.
 pub const MAX_READ_CHARS: usize = 200_000;
 
-/// Reads a workbook (xlsx, xlsm, xlsb, xls, ods) as markdown: one `## Sheet` heading per sheet, then a table
+/// Reads a workbook (xlsx, xlsm, xlsb, xls, ods), or a CSV or TSV file (any common delimiter and encoding), as
+/// markdown: one `## Sheet` heading per sheet, then a table
 /// whose header row holds the column letters and whose first column holds the row numbers, so any value can
 /// be addressed. Values show as cached (what a viewer shows), dates as `YYYY-MM-DD`. Empty rows are left out.
 ///
@@ -537,6 +538,9 @@ pub const MAX_READ_CHARS: usize = 200_000;
 /// sheets; a damaged, encrypted or mislabelled file an [`OfficeError::Read`]; a file over [`MAX_READ_BYTES`]
 /// an [`OfficeError::TooLarge`].
 pub fn read_xlsx(path: &Path, options: &ReadXlsxOptions) -> Result<String, OfficeError> {
+    if crate::TableFormat::of(path) == Some(crate::TableFormat::Csv) {
+        return read::read_csv_markdown(path, options);
+    }
     read::read_workbook_markdown(path, options)
 }
 

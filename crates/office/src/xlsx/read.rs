@@ -12,6 +12,98 @@ use crate::sheets::{OpenError, OpenWorkbook, bounded, display};
 /// Characters kept free under [`MAX_READ_CHARS`] for the notes on what was left out.
 const NOTES_RESERVE: usize = 4_000;
 
+/// A CSV or TSV file as one markdown table, laid out as a sheet is: column letters and row numbers, so a
+/// `range` works the same way; `formulas` does not apply (CSV holds values only).
+pub(super) fn read_csv_markdown(path: &Path, options: &ReadXlsxOptions) -> Result<String, OfficeError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|source| OfficeError::Io { path: path.to_path_buf(), source })?;
+    let mut bytes = Vec::new();
+    file.take(super::MAX_READ_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| OfficeError::Io { path: path.to_path_buf(), source })?;
+    if bytes.len() as u64 > super::MAX_READ_BYTES {
+        return Err(OfficeError::TooLarge { path: path.to_path_buf(), limit: super::MAX_READ_BYTES });
+    }
+    let window = match &options.range {
+        Some(range) => parse_area(split_sheet(range).1).ok_or_else(|| OfficeError::Invalid {
+            reason: format!("range {range:?} is not a range like \"A1:D20\", \"B:D\" (columns) or \"5:40\" (rows)"),
+        })?,
+        None => Area { first_row: 0, first_column: 0, last_row: MAX_ROWS - 1, last_column: MAX_COLUMNS - 1 },
+    };
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    // Parse everything the window can reach, then keep what the limits allow.
+    let all = crate::sheets::TableLimits {
+        max_rows: (window.last_row as usize).saturating_add(1).min(MAX_ROWS as usize),
+        max_columns: (window.last_column as usize).saturating_add(1).min(MAX_COLUMNS as usize),
+        max_cell_chars: options.limits.max_cell_chars,
+    };
+    let sheet = crate::sheets::csv_sheet(name.clone(), &bytes, all)?;
+    let limits = options.limits;
+    let rows: Vec<(u32, &Vec<String>)> = sheet
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| (index as u32, row))
+        .filter(|(index, row)| *index >= window.first_row && row.iter().any(|cell| !cell.trim().is_empty()))
+        .collect();
+    let columns: Vec<u32> = (window.first_column
+        ..=window.last_column.min(sheet.total_columns.saturating_sub(1) as u32))
+        .filter(|&column| rows.iter().any(|(_, row)| row.get(column as usize).is_some_and(|cell| !cell.is_empty())))
+        .collect();
+    let kept_columns = &columns[..columns.len().min(limits.max_columns.max(1))];
+    let mut out = format!("## {name}\n\n|   |");
+    for &column in kept_columns {
+        let _ = write!(out, " {} |", column_name(column));
+    }
+    out.push_str("\n|---|");
+    for _ in kept_columns {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    let mut written = 0usize;
+    for (index, row) in rows.iter().take(limits.max_rows.max(1)) {
+        let mut line = format!("| {} |", index + 1);
+        for &column in kept_columns {
+            let text = escape(&bounded(row.get(column as usize).cloned().unwrap_or_default(), limits));
+            if text.is_empty() {
+                line.push_str(" |");
+            } else {
+                let _ = write!(line, " {text} |");
+            }
+        }
+        line.push('\n');
+        if out.len() + line.len() + NOTES_RESERVE > MAX_READ_CHARS {
+            break;
+        }
+        out.push_str(&line);
+        written += 1;
+    }
+    if written < rows.len() {
+        let next = rows[written].0;
+        let _ = writeln!(
+            out,
+            "\n… {} more rows (rows {}–{}); read them with a range such as \"{}:{}\".",
+            thousands(rows.len() - written),
+            thousands(next as usize + 1),
+            thousands(rows.last().map(|(index, _)| *index as usize + 1).unwrap_or(0)),
+            next + 1,
+            next as usize + limits.max_rows.max(1),
+        );
+    }
+    if kept_columns.len() < columns.len() {
+        let _ = writeln!(
+            out,
+            "… {} more columns ({}–{}); read them with a range such as \"{}:{}\".",
+            thousands(columns.len() - kept_columns.len()),
+            column_name(columns[kept_columns.len()]),
+            column_name(*columns.last().unwrap_or(&0)),
+            column_name(columns[kept_columns.len()]),
+            column_name(*columns.last().unwrap_or(&0)),
+        );
+    }
+    Ok(out)
+}
+
 pub(super) fn read_workbook_markdown(path: &Path, options: &ReadXlsxOptions) -> Result<String, OfficeError> {
     let format = match path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase) {
         Some(extension) if extension == "xls" => "xls",

@@ -228,6 +228,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn read_xlsx_reads_csv_in_any_common_delimiter() {
+        let fixture = Fixture::new();
+        fixture.write("export.csv", "item;amount\n\"Taxi, late\";12,50\n");
+        let output = fixture.run(&ReadXlsx, json!({"path": "export.csv"})).await;
+        assert!(!output.is_error, "{}", text(&output));
+        assert!(text(&output).contains("Taxi, late") && text(&output).contains("12,50"), "{}", text(&output));
+    }
+
+    #[tokio::test]
     async fn csv_is_written_with_the_asked_delimiter() {
         let fixture = Fixture::new();
         let rows = json!([["name", "amount"], ["Smith, J", 3.5]]);
