@@ -1,6 +1,7 @@
 //! The desk on a long session: time to first paint and to a fully rendered 10,000-event session in headless
-//! chromium (two pages on it at once), and the server's resident memory. Prints figures; needs chromium and
-//! `npm ci --prefix crates/server/tests/desk`. Run with `cargo bench -p errand-server --bench desk`.
+//! chromium (two pages on it at once), the entry nodes its windowed log keeps in the DOM, a scroll through
+//! the whole log, and the server's resident memory. Prints figures; fails if the log is not windowed. Needs
+//! chromium and `npm ci --prefix crates/server/tests/desk`. Run with `cargo bench -p errand-server --bench desk`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,15 +36,29 @@ fn main() {
         .unwrap()
         .id;
     store.append_event(&id, "TaskStarted", r#"{"type":"TaskStarted","task":"a long task","folders":[],"provider":"anthropic","model":"m","resumed":false}"#).unwrap();
+    // A realistic mix: stretches of text between tool calls, and now and then a changed file.
     for n in 0..EVENTS - 2 {
-        if n % 4 == 3 {
-            let body = format!(
-                r#"{{"type":"ToolFinished","call_id":"c{n}","tool":"read_file","is_error":false,"summary":"{n} lines","duration_ms":1}}"#
-            );
-            store.append_event(&id, "ToolFinished", &body).unwrap();
-        } else {
-            store.append_event(&id, "TextDelta", &format!(r#"{{"type":"TextDelta","text":"word {n} "}}"#)).unwrap();
-        }
+        let (kind, body) = match n % 10 {
+            6 => (
+                "ToolStarted",
+                format!(
+                    r#"{{"type":"ToolStarted","call_id":"c{n}","tool":"read_file","input":{{"path":"notes/{n}.md"}}}}"#
+                ),
+            ),
+            7 => (
+                "ToolFinished",
+                format!(
+                    r#"{{"type":"ToolFinished","call_id":"c{}","tool":"read_file","is_error":false,"summary":"{n} lines","duration_ms":1}}"#,
+                    n - 1
+                ),
+            ),
+            9 => (
+                "FileChanged",
+                format!(r#"{{"type":"FileChanged","path":"/home/person/notes/{n}.md","change":"modified"}}"#),
+            ),
+            _ => ("TextDelta", format!(r#"{{"type":"TextDelta","text":"word {n} "}}"#)),
+        };
+        store.append_event(&id, kind, &body).unwrap();
     }
     store.set_status(&id, SessionStatus::Done, None).unwrap();
     store.append_event(&id, "Finished", r#"{"type":"Finished","status":"done","summary":{"turns":1,"tool_calls":0,"files_changed":[],"input_tokens":0,"output_tokens":0,"cache_read_tokens":0,"cost_usd":null,"request_bytes":0,"duration_ms":0}}"#).unwrap();

@@ -354,6 +354,15 @@ async fn previews_render_markdown_safely_and_tables_as_rows() {
     assert_eq!(image["kind"], "image");
     let (_, binary) = json_of(preview("blob.bin").await.unwrap()).await;
     assert_eq!((binary["kind"].as_str(), binary["size"].as_u64()), (Some("binary"), Some(4)));
+    let spec: errand_office::xlsx::WorkbookSpec = serde_json::from_value(json!({"sheets": [
+        {"name": "Costs", "rows": [["item", "amount"], ["taxi", 12.5], ["total", "=SUM(B2:B2)"]]}
+    ]}))
+    .unwrap();
+    std::fs::write(granted.join("costs.xlsx"), errand_office::xlsx::write_xlsx(&spec).unwrap().bytes).unwrap();
+    let (status, workbook) = json_of(preview("costs.xlsx").await.unwrap()).await;
+    assert_eq!(status, 200, "{workbook}");
+    assert_eq!(workbook["sheets"][0]["name"], "Costs");
+    assert_eq!(workbook["sheets"][0]["rows"], json!([["item", "amount"], ["taxi", "12.5"], ["total", "12.5"]]));
     let (status, broken) = json_of(preview("broken.xlsx").await.unwrap()).await;
     assert_eq!(status, 400, "{broken}");
     assert!(broken["error"].as_str().unwrap().contains("broken.xlsx"), "{broken}");

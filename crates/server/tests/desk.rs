@@ -5,43 +5,60 @@
 
 mod common;
 
+use std::process::Stdio;
+
 use common::{Live, TOKEN};
+use errand_store::{NewSession, Store};
 use errand_testkit::Turn;
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-#[tokio::test]
-async fn the_desk_runs_a_task_through_plan_reload_file_undo_and_an_approval() {
-    let desk = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/desk");
+const DESK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/desk");
+
+/// Checks that the browser and its driver are installed; returns the screenshot folder.
+fn prerequisites() -> String {
     assert!(
-        std::path::Path::new(desk).join("node_modules/playwright-core").exists(),
+        std::path::Path::new(DESK).join("node_modules/playwright-core").exists(),
         "playwright-core is missing: run `npm ci --prefix crates/server/tests/desk` (.ci/run does)"
     );
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists(),
         "chromium is missing: apt-get install chromium (.ci/run does)"
     );
+    // Screenshots stay with the build, for a person to look at after a CI run.
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/desk-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots.to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_desk_runs_a_task_through_plan_reload_details_previews_undo_an_approval_and_the_trash() {
+    let shots = prerequisites();
     let live = Live::start(vec![
         Turn::tool_call(
             "propose_plan",
-            json!({"summary": "Write the file", "steps": ["write out.md"], "effects": {"create": ["out.md"]}}),
+            json!({
+                "summary": "Write the file",
+                "steps": ["write out.md and items.csv"],
+                "effects": {"create": ["out.md", "items.csv"]}
+            }),
         ),
         Turn::tool_call("update_plan", json!({"step": 1, "status": "in_progress"})),
-        Turn::tool_call("write_file", json!({"path": "out.md", "content": "from the desk"})),
+        Turn::tool_call("write_file", json!({"path": "out.md", "content": "# Report\n\nfrom the desk\n"})),
+        Turn::tool_call("write_file", json!({"path": "items.csv", "content": "Item,Amount\npaper,12.50\nink,3\n"})),
         Turn::tool_call("update_plan", json!({"step": 1, "status": "done"})),
         Turn::text("All written."),
         Turn::tool_call("delete_path", json!({"path": "keep.md"})),
         Turn::text("Kept it."),
     ])
     .await;
-    let folder = live.folder.path().to_str().unwrap().to_string();
+    // The picker shows canonical paths; the flows compare the granted folder with this one.
+    let folder = live.folder.path().canonicalize().unwrap().to_str().unwrap().to_string();
     std::fs::write(live.folder.path().join("keep.md"), "keep").unwrap();
-    // Screenshots stay with the build, for a person to look at after a CI run.
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/desk-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
 
     let output = tokio::process::Command::new("node")
-        .args(["flows.mjs", &live.base, TOKEN, &folder, shots.to_str().unwrap()])
-        .current_dir(desk)
+        .args(["flows.mjs", "task", &live.base, TOKEN, &folder, &shots])
+        .current_dir(DESK)
         .output()
         .await
         .unwrap();
@@ -50,8 +67,75 @@ async fn the_desk_runs_a_task_through_plan_reload_file_undo_and_an_approval() {
     assert!(output.status.success(), "the browser flows failed:\n{report}");
     eprintln!("{report}");
     assert!(!live.folder.path().join("out.md").exists(), "undo from the page removed the produced file");
+    assert_eq!(
+        std::fs::read_to_string(live.folder.path().join("items.csv")).unwrap(),
+        "Item,Amount\npaper,12.50\nink,3\n",
+        "restoring from the page's trash put the undone file back"
+    );
     assert_eq!(std::fs::read_to_string(live.folder.path().join("keep.md")).unwrap(), "keep");
-    let denial = &live.mock.requests()[6].last_tool_results()[0];
+    assert!(live.store.trash_list().unwrap().is_empty(), "emptying the trash from the page left entries");
+    let denial = &live.mock.requests()[7].last_tool_results()[0];
     assert!(denial.text.contains("keep it"), "{}", denial.text);
     live.mock.assert_clean();
+}
+
+/// Appends `count` finished tool calls (one log entry each) to a session, numbered from `from`.
+fn append_calls(store: &Store, session: &str, from: usize, count: usize) {
+    for n in from..from + count {
+        let body = json!({
+            "type": "ToolFinished", "call_id": format!("c{n}"), "tool": "read_file", "is_error": false,
+            "summary": format!("call {n}"), "duration_ms": 1
+        });
+        store.append_event(session, "ToolFinished", &body.to_string()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_log_follows_a_running_session_unless_the_person_scrolled_up() {
+    let shots = prerequisites();
+    let live = Live::start(vec![]).await;
+    let session = live
+        .store
+        .create_session(&NewSession {
+            task: "a long task".into(),
+            provider: "anthropic".into(),
+            model: "m".into(),
+            settings: json!({"folders": []}),
+        })
+        .unwrap()
+        .id;
+    let started = json!({"type": "TaskStarted", "task": "a long task", "folders": [], "provider": "anthropic",
+        "model": "m", "resumed": false});
+    live.store.append_event(&session, "TaskStarted", &started.to_string()).unwrap();
+    append_calls(&live.store, &session, 0, 600);
+
+    let mut node = tokio::process::Command::new("node")
+        .args(["flows.mjs", "follow", &live.base, TOKEN, &session, &shots])
+        .current_dir(DESK)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut asks = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut answers = node.stdin.take().unwrap();
+    // The flow asks for more events when it is ready to watch them arrive (a handshake, not a timer).
+    let mut appended = 600;
+    let mut said = Vec::new();
+    while let Some(line) = asks.next_line().await.unwrap() {
+        if let Some(count) = line.strip_prefix("append ") {
+            let count: usize = count.parse().unwrap();
+            append_calls(&live.store, &session, appended, count);
+            appended += count;
+            answers.write_all(b"appended\n").await.unwrap();
+            answers.flush().await.unwrap();
+        }
+        said.push(line);
+    }
+    drop(answers);
+    let output = node.wait_with_output().await.unwrap();
+    let report = format!("{}\n{}", said.join("\n"), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the follow flow failed:\n{report}");
+    assert_eq!(appended, 800, "the flow asked for two batches of 100:\n{report}");
 }

@@ -55,30 +55,30 @@ pub struct Live {
     pub base: String,
     pub store: Arc<Store>,
     pub mock: MockLlm,
+    /// The folder tasks are granted: `work…` inside `home`.
     pub folder: tempfile::TempDir,
-    _home: tempfile::TempDir,
+    /// The folder picker's root (the server's `browse_root`), standing in for the person's home directory.
+    pub home: tempfile::TempDir,
+    _data: tempfile::TempDir,
     client: reqwest::Client,
 }
 
 impl Live {
     pub async fn start(turns: Vec<Turn>) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let home = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&home.path().join("errand.db")).unwrap());
+        let data = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&data.path().join("errand.db")).unwrap());
         let mock = MockLlm::start(Script::new(turns)).await.unwrap();
         let launcher = Arc::new(MockLauncher { store: store.clone(), url: mock.url() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = router(store.clone(), ServerConfig::new(addr, TOKEN.into()), Some(launcher));
+        let home = tempfile::tempdir().unwrap();
+        let folder = tempfile::Builder::new().prefix("work").tempdir_in(home.path()).unwrap();
+        let config =
+            ServerConfig { browse_root: Some(home.path().to_path_buf()), ..ServerConfig::new(addr, TOKEN.into()) };
+        let app = router(store.clone(), config, Some(launcher));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Live {
-            base: format!("http://{addr}"),
-            store,
-            mock,
-            folder: tempfile::tempdir().unwrap(),
-            _home: home,
-            client: reqwest::Client::new(),
-        }
+        Live { base: format!("http://{addr}"), store, mock, folder, home, _data: data, client: reqwest::Client::new() }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {

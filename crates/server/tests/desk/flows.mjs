@@ -1,8 +1,13 @@
 // The desk's flows in a real browser: Debian's chromium driven by playwright-core.
-// Usage: node flows.mjs BASE_URL TOKEN FOLDER SCREENSHOT_DIR
+// Usage: node flows.mjs task BASE_URL TOKEN FOLDER SCREENSHOT_DIR
+//        node flows.mjs follow BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
+// `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
+// `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
+// more events and reads a line once the test appended them (100, then 100 more).
+import readline from "node:readline";
 import { chromium } from "playwright-core";
 
-const [base, token, folder, shots] = process.argv.slice(2);
+const [flow, base, token, target, shots] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -11,21 +16,30 @@ const browser = await chromium.launch({
 const fail = (message) => { throw new Error(message); };
 const statusIs = (page, word) =>
   page.waitForFunction((w) => document.querySelector("#session-status").textContent.startsWith(w), word);
-try {
-  const page = await browser.newPage();
-  page.setDefaultTimeout(15000);
+const shot = (page, name) => page.screenshot({ path: `${shots}/desk-${name}.png` });
+
+async function taskFlow(page, folder) {
   const started = Date.now();
   await page.goto(`${base}/?token=${token}`);
   await page.waitForSelector("#composer:not(.hidden)");
   console.log(`first paint ready in ${Date.now() - started} ms`);
   if (page.url().includes("token=")) fail("the token stayed in the address bar");
 
-  // 1. Grant a folder, start a task, and get its plan.
-  await page.fill("#task", "write out.md");
-  await page.fill("#folders", folder);
-  await page.click("#start");
+  // 1. Grant a folder through the picker, start a task with Ctrl+Enter, and get its plan.
+  await page.fill("#task", "write out.md and items.csv");
+  await page.click("#browse");
+  await page.waitForSelector("#picker:not(.hidden)");
+  const name = folder.split("/").pop();
+  await page.click(`#picker-list a:text-is("${name}/")`);
+  await page.waitForFunction((f) => document.querySelector("#picker-path").textContent === f, folder);
+  await shot(page, "picker");
+  await page.click("#grant");
+  const granted = await page.inputValue("#folders");
+  if (granted !== folder) fail(`the picker granted ${JSON.stringify(granted)}, not ${folder}`);
+  await page.focus("#task");
+  await page.keyboard.press("Control+Enter");
   await page.waitForSelector("#plan:not(.hidden)");
-  await page.screenshot({ path: `${shots}/desk-plan.png` });
+  await shot(page, "plan");
 
   // 5. Reload while the task waits: every event comes back, the plan included.
   await page.reload();
@@ -40,18 +54,64 @@ try {
   if (!checklist.includes("✓")) fail(`the checklist did not complete: ${checklist}`);
   const log = await page.textContent("#log");
   if (!log.includes("write_file") || !log.includes("All written.")) fail(`the log misses the work: ${log}`);
-  await page.screenshot({ path: `${shots}/desk-done.png` });
+  await shot(page, "done");
 
-  // 3. See the produced file.
+  // A tool line opens to its input and, fetched on opening, its output.
+  const toolLine = page.locator("#log details.tool", { hasText: "out.md" }).first();
+  await toolLine.locator("summary").click();
+  await toolLine.locator("pre.output").waitFor();
+  const output = await toolLine.locator("pre.output").textContent();
+  if (!output.includes("created out.md")) fail(`the write_file output shows ${JSON.stringify(output)}`);
+  const input = await toolLine.locator("dl.input").textContent();
+  if (!input.includes("from the desk")) fail(`the write_file input shows ${JSON.stringify(input)}`);
+  await shot(page, "tool-call");
+
+  // A file change opens to its diff, added lines marked.
+  const changeLine = page.locator("#log details.change", { hasText: "out.md" });
+  await changeLine.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  await changeLine.locator("pre.diff").waitFor();
+  const added = await changeLine.locator("pre.diff span.add").allTextContents();
+  if (!added.includes("+from the desk")) fail(`the diff's added lines are ${JSON.stringify(added)}`);
+  await shot(page, "diff");
+
+  // A produced markdown file previews in the page as rendered HTML; Escape closes it.
+  await changeLine.locator("a.file").click();
+  await page.waitForSelector("#preview-body article h1");
+  const heading = await page.textContent("#preview-body article h1");
+  if (heading !== "Report") fail(`the markdown preview's heading is ${JSON.stringify(heading)}`);
+  const download = await page.getAttribute("#preview-download", "href");
+  if (!download.endsWith("&download=1")) fail(`the download link is ${download}`);
+  const disposition = await page.evaluate(async (url) => (await fetch(url)).headers.get("content-disposition"), download);
+  if (!disposition.startsWith("attachment")) fail(`the download comes as ${disposition}`);
+  await shot(page, "preview-markdown");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#preview", { state: "hidden" });
+
+  // A produced CSV previews as a table; the Close button closes it.
+  await page.locator("#log details.change a.file", { hasText: "items.csv" }).click();
+  await page.waitForSelector("#preview-body table");
+  const cells = await page.$$eval("#preview-body table tr", (rows) =>
+    rows.map((row) => [...row.children].map((cell) => cell.textContent)));
+  const expected = [["Item", "Amount"], ["paper", "12.50"], ["ink", "3"]];
+  if (JSON.stringify(cells) !== JSON.stringify(expected)) fail(`the CSV preview shows ${JSON.stringify(cells)}`);
+  await shot(page, "preview-table");
+  await page.click("#preview-close");
+  await page.waitForSelector("#preview", { state: "hidden" });
+
+  // 3. See the produced file through its plain link.
   const href = await page.getAttribute("a.file", "href");
   const shown = await page.evaluate(async (url) => (await fetch(url)).text(), href);
-  if (shown !== "from the desk") fail(`the produced file shows ${JSON.stringify(shown)}`);
+  if (shown !== "# Report\n\nfrom the desk\n") fail(`the produced file shows ${JSON.stringify(shown)}`);
 
-  // 4. Undo the session and see the file gone.
+  // 4. Undo the session and see the files gone, with the result said plainly.
   await page.click("#undo");
   await page.waitForSelector(".undone");
+  const undone = await page.textContent("#undo-result");
+  if (!undone.includes("2 paths put back")) fail(`the undo result says ${JSON.stringify(undone)}`);
   const after = await page.evaluate(async (url) => (await fetch(url)).status, href);
   if (after === 200) fail("the file is still there after undo");
+  await shot(page, "undone");
 
   // 2. Answer an approval prompt: a second task wants to delete keep.md, and the person says no.
   await page.click("#new-task");
@@ -64,8 +124,82 @@ try {
   await page.click("#deny");
   await statusIs(page, "done");
   await page.waitForFunction(() => document.querySelectorAll("#sessions li").length === 2);
-  await page.screenshot({ path: `${shots}/desk-approval.png` });
-  console.log("desk flows passed");
+  await shot(page, "approval");
+
+  // The trash holds what undo removed: restore items.csv, then empty the rest after confirming.
+  await page.click("#show-trash");
+  await page.waitForSelector("#trash-list li button");
+  const listed = await page.textContent("#trash-list");
+  if (!listed.includes("out.md") || !listed.includes("items.csv")) fail(`the trash lists ${listed}`);
+  await page.locator("#trash-list li", { hasText: "items.csv" }).locator("button").click();
+  await page.waitForSelector("#trash-list .restored");
+  const restored = await page.textContent("#trash-list .restored");
+  if (!restored.includes(`${folder}/items.csv`)) fail(`the restore result says ${restored}`);
+  await shot(page, "trash");
+  let asked = null;
+  page.once("dialog", (dialog) => { asked = dialog.message(); dialog.accept(); });
+  await page.click("#empty-trash");
+  await page.waitForFunction(() => document.querySelector("#trash-result").textContent.startsWith("Emptied"));
+  if (!asked) fail("emptying the trash did not ask first");
+  const emptied = await page.textContent("#trash-result");
+  if (!emptied.includes("1 entries")) fail(`the empty-trash result says ${emptied}`);
+  await page.waitForSelector("#trash-list li:text-is('The trash is empty.')");
+  await shot(page, "trash-emptied");
+
+}
+
+async function followFlow(page, session) {
+  const input = readline.createInterface({ input: process.stdin });
+  const replies = input[Symbol.asyncIterator]();
+  const more = async (entries) => { console.log(`append ${entries}`); await replies.next(); };
+  // The page knows n entries; with `shown`, the n-th is also in the DOM.
+  const known = (n, shown) => page.waitForFunction(([n, shown]) => {
+    const log = document.querySelector("#log");
+    return Number(log.dataset.entries) === n && (!shown || log.querySelector(`.entry[data-index="${n - 1}"]`));
+  }, [n, shown]);
+  const drawn = (n) => known(n, true);
+  const atBottom = () => page.$eval("#log", (log) => log.scrollHeight - log.scrollTop - log.clientHeight < 2);
+
+  await page.goto(`${base}/?token=${token}#${session}`);
+  await drawn(600);
+  if (!(await atBottom())) fail("the log did not follow the session to its end");
+
+  // The person scrolls up to read: new entries must not pull them down.
+  const position = await page.$eval("#log", (log) => { log.scrollTop = Math.floor(log.scrollHeight / 3); return log.scrollTop; });
+  await page.waitForSelector("#latest:not(.hidden)");
+  await more(100);
+  await known(700, false);
+  const after = await page.$eval("#log", (log) => log.scrollTop);
+  if (after !== position) fail(`the log moved from ${position} to ${after} while the person read`);
+  // Far below the reader, the new entries are data only.
+  if (await page.$('#log .entry[data-index="699"]')) fail("an entry far from the viewport was drawn");
+  await shot(page, "follow-scrolled-up");
+
+  // "Latest" takes them back to the end, and the log follows again.
+  await page.click("#latest");
+  await page.waitForSelector("#latest", { state: "hidden" });
+  if (!(await atBottom())) fail("Latest did not go to the end of the log");
+  await more(100);
+  await drawn(800);
+  if (!(await atBottom())) fail("the log stopped following after Latest");
+  input.close();
+}
+
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(15000);
+  // An exception in the page or a Content-Security-Policy refusal fails the flows. (Other console errors are
+  // expected: the task flow fetches a file after undo removed it.)
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) problems.push(message.text());
+  });
+  if (flow === "task") await taskFlow(page, target);
+  else if (flow === "follow") await followFlow(page, target);
+  else fail(`no flow named ${flow}; use task or follow`);
+  if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
+  console.log(`desk ${flow} flow passed`);
 } finally {
   await browser.close();
 }
