@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Xorshift as Mutations;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -570,46 +572,6 @@ fn deeply_nested_xml_is_refused() {
     );
     let message = read_error(&zip_of(&[("word/document.xml", nested.as_bytes())]));
     assert!(message.contains("nests elements deeper than 512 levels"), "{message}");
-}
-
-/// A small deterministic generator for the mutations.
-struct Mutations(u64);
-
-impl Mutations {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    /// Flips a few bytes, deletes a range or repeats one.
-    fn mutate(&mut self, bytes: &mut Vec<u8>) {
-        match self.below(3) {
-            0 => {
-                for _ in 0..1 + self.below(8) {
-                    let at = self.below(bytes.len());
-                    bytes[at] ^= 1 << self.below(8);
-                }
-            }
-            1 => {
-                let at = self.below(bytes.len());
-                let end = (at + 1 + self.below(64)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            _ => {
-                let at = self.below(bytes.len());
-                let end = (at + 1 + self.below(256)).min(bytes.len());
-                let copy = bytes[at..end].to_vec();
-                let to = self.below(bytes.len());
-                bytes.splice(to..to, copy);
-            }
-        }
-    }
 }
 
 /// Reads mutated input from `path`: an error or markdown within the limit, never a panic (the reader turns a

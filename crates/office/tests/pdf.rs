@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Xorshift as Random;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -450,22 +452,6 @@ fn code_blocks_quotes_rules_breaks_and_ragged_tables_are_laid_out() {
     );
     // A hard break is a new line, not a space.
     assert!(pages[1].contains("Line one\nLine two"), "{}", pages[1]);
-}
-
-/// A tiny deterministic generator, so a failing input can be reproduced from its seed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Xorshift as Rng;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -752,22 +754,6 @@ fn ods_and_xls_files_read_like_xlsx() {
 
 // ---------------------------------------------------------------------------------------------------------
 // Mutation fuzzing of the reader over the corpus in tests/fixtures/xlsx/.
-
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-}
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixture(""))

@@ -64,10 +64,10 @@ pub fn builtin_tools() -> Vec<Arc<dyn Tool>> {
         Arc::new(office::workbooks::WriteXlsx),
         Arc::new(office::workbooks::WriteCsv),
         Arc::new(office::documents::ReadDocx),
-        Arc::new(office::documents::WriteDocx),
+        Arc::new(office::documents::WRITE_DOCX),
         Arc::new(office::slides::ReadPptx),
         Arc::new(office::slides::WritePptx),
-        Arc::new(office::documents::WritePdf),
+        Arc::new(office::documents::WRITE_PDF),
         Arc::new(office::render::RenderPages),
     ]
 }

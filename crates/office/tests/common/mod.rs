@@ -86,3 +86,46 @@ pub fn soffice_convert(input: &Path, format: &str, out_dir: &Path, recalculate: 
     );
     converted
 }
+
+/// A small deterministic generator (xorshift) for the readers' mutation fuzzing: a failing input can be
+/// reproduced from its seed.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `bound` (0 when `bound` is 0).
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+
+    /// Damages `bytes` (never empty) one way: flips a few bits, deletes a range, or repeats one elsewhere.
+    pub fn mutate(&mut self, bytes: &mut Vec<u8>) {
+        match self.below(3) {
+            0 => {
+                for _ in 0..1 + self.below(8) {
+                    let at = self.below(bytes.len());
+                    bytes[at] ^= 1 << self.below(8);
+                }
+            }
+            1 => {
+                let at = self.below(bytes.len());
+                let end = (at + 1 + self.below(64)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            _ => {
+                let at = self.below(bytes.len());
+                let end = (at + 1 + self.below(256)).min(bytes.len());
+                let copy = bytes[at..end].to_vec();
+                let to = self.below(bytes.len());
+                bytes.splice(to..to, copy);
+            }
+        }
+    }
+}

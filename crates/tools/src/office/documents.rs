@@ -1,11 +1,15 @@
-//! `write_docx`, `read_docx` and `write_pdf`: documents from markdown, and Word documents back to markdown.
+//! `write_docx` and `write_pdf` (one tool shape, two formats: documents from markdown), and `read_docx`, a
+//! Word document back to markdown.
 
+use errand_office::{LoadImage, OfficeError};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{deliver, image_loader, input_path, output_path, read_output, write_effects, written};
-use crate::files::{parse_args, spawn_tool};
+use super::{
+    deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_output, write_effects, written,
+};
+use crate::files::{parse_args, run_blocking, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
 #[derive(Deserialize)]
@@ -15,75 +19,72 @@ struct WriteArgs {
     markdown: String,
 }
 
-fn write_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {"path": {"type": "string"}, "markdown": {"type": "string"}},
-        "required": ["path", "markdown"]
-    })
+/// A document written from markdown, in one format.
+pub(crate) struct WriteFromMarkdown {
+    name: &'static str,
+    description: &'static str,
+    extension: &'static str,
+    write: fn(&str, LoadImage<'_>) -> Result<Vec<u8>, OfficeError>,
+    /// What to say of the written bytes after the "created …" line.
+    details: fn(&[u8]) -> String,
 }
 
-/// Writes a Word document from markdown.
-pub(crate) struct WriteDocx;
+/// `write_docx`: a Word document from markdown.
+pub(crate) const WRITE_DOCX: WriteFromMarkdown = WriteFromMarkdown {
+    name: "write_docx",
+    description: "Write a .docx from markdown: headings, emphasis, lists, tables, images ![alt](path), a \\pagebreak line.",
+    extension: "docx",
+    write: errand_office::docx::write_docx,
+    details: |_| String::new(),
+};
 
-impl Tool for WriteDocx {
+/// `write_pdf`: a typeset PDF report from markdown.
+pub(crate) const WRITE_PDF: WriteFromMarkdown = WriteFromMarkdown {
+    name: "write_pdf",
+    description: "Write a typeset PDF report from markdown, as write_docx takes it.",
+    extension: "pdf",
+    write: errand_office::pdf::write_pdf,
+    details: |bytes| {
+        let pages = errand_office::pdf_pages(bytes).map(|pages| pages.len()).unwrap_or(0);
+        format!("{pages} page{}", if pages == 1 { "" } else { "s" })
+    },
+};
+
+impl Tool for WriteFromMarkdown {
     fn name(&self) -> &'static str {
-        "write_docx"
+        self.name
     }
 
     fn description(&self) -> &'static str {
-        "Write a .docx from markdown: headings, emphasis, lists, tables, images ![alt](path), a \\pagebreak line."
+        self.description
     }
 
     fn input_schema(&self) -> Value {
-        write_schema()
+        json!({
+            "type": "object",
+            "properties": {"path": {"type": "string"}, "markdown": {"type": "string"}},
+            "required": ["path", "markdown"]
+        })
     }
 
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: WriteArgs = parse_args(self.name(), &self.input_schema(), input)?;
+        let args: WriteArgs = parse_args(self.name, &self.input_schema(), input)?;
         write_effects(&args.path, ctx)
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        spawn_tool(self, &input, ctx, |args: &WriteArgs, ctx| {
-            let path = output_path(&args.path, &["docx"], ctx)?;
-            let bytes =
-                errand_office::docx::write_docx(&args.markdown, &image_loader(ctx)).map_err(|e| e.to_string())?;
-            let (change, line) = deliver(&path, &bytes, ctx)?;
-            Ok(written(change, line, ""))
-        })
-    }
-}
-
-/// Writes a PDF report from markdown.
-pub(crate) struct WritePdf;
-
-impl Tool for WritePdf {
-    fn name(&self) -> &'static str {
-        "write_pdf"
-    }
-
-    fn description(&self) -> &'static str {
-        "Write a typeset PDF report from markdown, as write_docx takes it."
-    }
-
-    fn input_schema(&self) -> Value {
-        write_schema()
-    }
-
-    fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: WriteArgs = parse_args(self.name(), &self.input_schema(), input)?;
-        write_effects(&args.path, ctx)
-    }
-
-    fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        spawn_tool(self, &input, ctx, |args: &WriteArgs, ctx| {
-            let path = output_path(&args.path, &["pdf"], ctx)?;
-            let bytes = errand_office::pdf::write_pdf(&args.markdown, &image_loader(ctx)).map_err(|e| e.to_string())?;
-            let pages = errand_office::pdf_pages(&bytes).map(|pages| pages.len()).unwrap_or(0);
-            let (change, line) = deliver(&path, &bytes, ctx)?;
-            Ok(written(change, line, &format!("{pages} page{}", if pages == 1 { "" } else { "s" })))
-        })
+        let args = parse_args::<WriteArgs>(self.name, &self.input_schema(), &input);
+        let (ctx, extension, write, details) = (ctx.clone(), self.extension, self.write, self.details);
+        Box::pin(run_blocking(self.name, move || {
+            let work = || -> Result<ToolOutput, String> {
+                let args = args.map_err(|error| error.to_string())?;
+                let path = output_path(&args.path, &[extension], &ctx)?;
+                let bytes = write(&args.markdown, &image_loader(&ctx)).map_err(|error| error.to_string())?;
+                let (change, line) = deliver(&path, &bytes, &ctx)?;
+                Ok(written(change, line, &details(&bytes)))
+            };
+            work().unwrap_or_else(ToolOutput::error)
+        }))
     }
 }
 
@@ -110,12 +111,11 @@ impl Tool for ReadDocx {
     }
 
     fn input_schema(&self) -> Value {
-        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+        path_only_schema()
     }
 
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: ReadArgs = parse_args(self.name(), &self.input_schema(), input)?;
-        Ok(Effects { read: vec![ctx.grants.resolve(&args.path, errand_sandbox::Access::Read)?], ..Effects::default() })
+        read_effects(self, input, ctx)
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {

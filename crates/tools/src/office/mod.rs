@@ -21,6 +21,29 @@ const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
 /// Largest office file the readers open.
 pub(crate) const MAX_DOCUMENT_BYTES: u64 = 100 * 1024 * 1024;
 
+/// The schema of a tool whose one argument is `path`.
+pub(crate) fn path_only_schema() -> serde_json::Value {
+    serde_json::json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+}
+
+/// What a reading tool does: read its `path` argument.
+pub(crate) fn read_effects(
+    tool: &dyn crate::Tool,
+    input: &serde_json::Value,
+    ctx: &ToolContext,
+) -> Result<Effects, ToolError> {
+    #[derive(serde::Deserialize)]
+    struct PathArgument {
+        path: String,
+    }
+    // Other arguments are the tool's own to check when it runs; effects need only the path.
+    let schema = tool.input_schema();
+    let _: serde_json::Value = crate::files::parse_args(tool.name(), &schema, input)?;
+    let args: PathArgument = serde_json::from_value(input.clone())
+        .map_err(|error| ToolError::InvalidInput { tool: tool.name(), message: error.to_string() })?;
+    Ok(Effects { read: vec![ctx.grants.resolve(&args.path, Access::Read)?], ..Effects::default() })
+}
+
 /// What writing `path` does: create it, or replace it.
 pub(crate) fn write_effects(path: &str, ctx: &ToolContext) -> Result<Effects, ToolError> {
     let path = ctx.grants.resolve(path, Access::Write)?;
@@ -122,7 +145,7 @@ mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
-    use super::documents::{ReadDocx, WriteDocx, WritePdf};
+    use super::documents::{ReadDocx, WRITE_DOCX, WRITE_PDF};
     use super::slides::{ReadPptx, WritePptx};
     use super::workbooks::{ReadXlsx, WriteCsv, WriteXlsx};
     use crate::files::test_support::{Fixture, assert_error_contains, text};
@@ -196,7 +219,7 @@ mod tests {
         fixture.write("chart.png", PNG);
         std::fs::write(fixture.outside.join("private.png"), PNG).unwrap();
         let markdown = "# Report\n\nSome **bold** words.\n\n![Chart](chart.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
-        for (tool, path) in [(&WriteDocx as &dyn crate::Tool, "report.docx"), (&WritePdf, "report.pdf")] {
+        for (tool, path) in [(&WRITE_DOCX, "report.docx"), (&WRITE_PDF, "report.pdf")] {
             let output = fixture.run(tool, json!({"path": path, "markdown": markdown})).await;
             assert!(!output.is_error, "{path}: {}", text(&output));
             assert!(fixture.root.join(path).exists());

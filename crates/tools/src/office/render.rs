@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::input_path;
 use crate::command::CommandRunner;
-use crate::files::{parse_args, spawn_tool};
+use crate::files::spawn_tool;
 use crate::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Pages rendered when the call names none.
@@ -95,8 +95,7 @@ impl Tool for RenderPages {
     }
 
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: Args = parse_args(self.name(), &self.input_schema(), input)?;
-        Ok(Effects { read: vec![ctx.grants.resolve(&args.path, errand_sandbox::Access::Read)?], ..Effects::default() })
+        super::read_effects(self, input, ctx)
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {

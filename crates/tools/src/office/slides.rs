@@ -5,7 +5,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{deliver, image_loader, input_path, output_path, read_output, write_effects, written};
+use super::{
+    deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_output, write_effects, written,
+};
 use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -76,12 +78,11 @@ impl Tool for ReadPptx {
     }
 
     fn input_schema(&self) -> Value {
-        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+        path_only_schema()
     }
 
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: ReadArgs = parse_args(self.name(), &self.input_schema(), input)?;
-        Ok(Effects { read: vec![ctx.grants.resolve(&args.path, errand_sandbox::Access::Read)?], ..Effects::default() })
+        read_effects(self, input, ctx)
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{deliver, input_path, output_path, read_output, write_effects, written};
+use super::{deliver, input_path, output_path, read_effects, read_output, write_effects, written};
 use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -162,8 +162,7 @@ impl Tool for ReadXlsx {
     }
 
     fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        let args: ReadXlsxArgs = parse_args(self.name(), &self.input_schema(), input)?;
-        Ok(Effects { read: vec![ctx.grants.resolve(&args.path, errand_sandbox::Access::Read)?], ..Effects::default() })
+        read_effects(self, input, ctx)
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
