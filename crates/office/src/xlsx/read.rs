@@ -62,16 +62,8 @@ pub(super) fn read_csv_markdown(path: &Path, options: &ReadXlsxOptions) -> Resul
     out.push('\n');
     let mut written = 0usize;
     for (index, row) in rows.iter().take(limits.max_rows.max(1)) {
-        let mut line = format!("| {} |", index + 1);
-        for &column in kept_columns {
-            let text = escape(&bounded(row.get(column as usize).cloned().unwrap_or_default(), limits));
-            if text.is_empty() {
-                line.push_str(" |");
-            } else {
-                let _ = write!(line, " {text} |");
-            }
-        }
-        line.push('\n');
+        let cells = kept_columns.iter().map(|&column| row.get(column as usize).cloned().unwrap_or_default());
+        let line = table_row(*index, cells, limits);
         if out.len() + line.len() + NOTES_RESERVE > MAX_READ_CHARS {
             break;
         }
@@ -280,21 +272,12 @@ fn render_sheet(
 
     let mut written_rows = 0usize;
     for &row in &kept_rows {
-        let mut line = format!("| {} |", row + 1);
-        for &column in &kept_columns {
-            let text = match cells.get(&(row, column)) {
-                Some((value, Some(formula))) => format!("={formula} → {value}"),
-                Some((value, None)) => value.clone(),
-                None => String::new(),
-            };
-            let text = escape(&bounded(text, limits));
-            if text.is_empty() {
-                line.push_str(" |");
-            } else {
-                let _ = write!(line, " {text} |");
-            }
-        }
-        line.push('\n');
+        let texts = kept_columns.iter().map(|&column| match cells.get(&(row, column)) {
+            Some((value, Some(formula))) => format!("={formula} → {value}"),
+            Some((value, None)) => value.clone(),
+            None => String::new(),
+        });
+        let line = table_row(row, texts, limits);
         if out.len() + line.len() + NOTES_RESERVE > MAX_READ_CHARS {
             break;
         }
@@ -356,6 +339,22 @@ fn keep_smallest(kept: &mut BTreeSet<u32>, value: u32, limit: usize, bound: &std
         }
     }
     true
+}
+
+/// One markdown table row: the row number (from 0 here, from 1 on the page), then each cell bounded and
+/// escaped, ending in a newline.
+fn table_row(row: u32, cells: impl Iterator<Item = String>, limits: crate::TableLimits) -> String {
+    let mut line = format!("| {} |", row + 1);
+    for cell in cells {
+        let text = escape(&bounded(cell, limits));
+        if text.is_empty() {
+            line.push_str(" |");
+        } else {
+            let _ = write!(line, " {text} |");
+        }
+    }
+    line.push('\n');
+    line
 }
 
 /// A cell's text made safe inside a markdown table row.

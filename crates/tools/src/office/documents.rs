@@ -1,5 +1,5 @@
-//! `write_docx` and `write_pdf` (one tool shape, two formats: documents from markdown), and `read_docx`, a
-//! Word document back to markdown.
+//! The document tools, two shapes each serving two formats: `write_docx` and `write_pdf` write markdown
+//! out; `read_docx` and `read_pptx` read a document back as text.
 
 use errand_office::{LoadImage, OfficeError};
 use futures::future::BoxFuture;
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{
     deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_output, write_effects, written,
 };
-use crate::files::{parse_args, run_blocking, spawn_tool};
+use crate::files::{parse_args, run_blocking};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
 #[derive(Deserialize)]
@@ -94,12 +94,30 @@ struct ReadArgs {
     path: String,
 }
 
-/// Reads a Word document as markdown.
-pub(crate) struct ReadDocx;
+/// A document read as text, in one format.
+pub(crate) struct ReadDocument {
+    name: &'static str,
+    description: &'static str,
+    read: fn(&std::path::Path) -> Result<String, OfficeError>,
+}
 
-impl Tool for ReadDocx {
+/// `read_docx`: a Word document as markdown.
+pub(crate) const READ_DOCX: ReadDocument = ReadDocument {
+    name: "read_docx",
+    description: "Read a .docx as markdown (headings, emphasis, lists, tables).",
+    read: errand_office::docx::read_docx,
+};
+
+/// `read_pptx`: a deck as text per slide.
+pub(crate) const READ_PPTX: ReadDocument = ReadDocument {
+    name: "read_pptx",
+    description: "Read a .pptx as text per slide, with notes.",
+    read: super::slides::deck_text,
+};
+
+impl Tool for ReadDocument {
     fn name(&self) -> &'static str {
-        "read_docx"
+        self.name
     }
 
     fn mutates(&self) -> bool {
@@ -107,7 +125,7 @@ impl Tool for ReadDocx {
     }
 
     fn description(&self) -> &'static str {
-        "Read a .docx as markdown (headings, emphasis, lists, tables)."
+        self.description
     }
 
     fn input_schema(&self) -> Value {
@@ -119,11 +137,18 @@ impl Tool for ReadDocx {
     }
 
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        spawn_tool(self, &input, ctx, |args: &ReadArgs, ctx| {
-            let path = input_path(&args.path, ctx)?;
-            let markdown = errand_office::docx::read_docx(&path)
-                .map_err(|error| error.to_string().replace(&path.display().to_string(), &ctx.grants.display(&path)))?;
-            Ok(read_output(&path, markdown))
-        })
+        let args = parse_args::<ReadArgs>(self.name, &self.input_schema(), &input);
+        let (ctx, read) = (ctx.clone(), self.read);
+        Box::pin(run_blocking(self.name, move || {
+            let work = || -> Result<ToolOutput, String> {
+                let args = args.map_err(|error| error.to_string())?;
+                let path = input_path(&args.path, &ctx)?;
+                let shown = ctx.grants.display(&path);
+                let text =
+                    read(&path).map_err(|error| error.to_string().replace(&path.display().to_string(), &shown))?;
+                Ok(read_output(&path, text))
+            };
+            work().unwrap_or_else(ToolOutput::error)
+        }))
     }
 }

@@ -145,8 +145,8 @@ mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
-    use super::documents::{ReadDocx, WRITE_DOCX, WRITE_PDF};
-    use super::slides::{ReadPptx, WritePptx};
+    use super::documents::{READ_DOCX, READ_PPTX, WRITE_DOCX, WRITE_PDF};
+    use super::slides::WritePptx;
     use super::workbooks::{ReadXlsx, WriteCsv, WriteXlsx};
     use crate::files::test_support::{Fixture, assert_error_contains, text};
     use crate::{ChangeKind, FileChange};
@@ -228,7 +228,7 @@ mod tests {
             assert!(refused.is_error && text(&refused).contains("outside"), "{path}: {}", text(&refused));
             assert!(!fixture.root.join(format!("x-{path}")).exists());
         }
-        let read = fixture.run(&ReadDocx, json!({"path": "report.docx"})).await;
+        let read = fixture.run(&READ_DOCX, json!({"path": "report.docx"})).await;
         assert!(text(&read).contains("# Report") && text(&read).contains("**bold**"), "{}", text(&read));
         assert!(text(&read).contains("| 1 | 2 |"), "{}", text(&read));
     }
@@ -243,7 +243,7 @@ mod tests {
         let output = fixture.run(&WritePptx, json!({"path": "deck.pptx", "slides": slides})).await;
         assert!(!output.is_error, "{}", text(&output));
         assert!(text(&output).ends_with("2 slides"), "{}", text(&output));
-        let read = fixture.run(&ReadPptx, json!({"path": "deck.pptx"})).await;
+        let read = fixture.run(&READ_PPTX, json!({"path": "deck.pptx"})).await;
         assert!(text(&read).contains("## Slide 2: Highlights"), "{}", text(&read));
         assert!(text(&read).contains("Notes: Say thanks"), "{}", text(&read));
         let bad = fixture.run(&WritePptx, json!({"path": "bad.pptx", "slides": [{"layout": "graph"}]})).await;

@@ -5,9 +5,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_output, write_effects, written,
-};
+use super::{deliver, image_loader, output_path, write_effects, written};
 use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -55,53 +53,19 @@ impl Tool for WritePptx {
     }
 }
 
-/// Reads a deck as text per slide.
-pub(crate) struct ReadPptx;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadArgs {
-    path: String,
-}
-
-impl Tool for ReadPptx {
-    fn name(&self) -> &'static str {
-        "read_pptx"
+/// A deck as text per slide, as `read_pptx` answers.
+pub(crate) fn deck_text(path: &std::path::Path) -> Result<String, errand_office::OfficeError> {
+    let slides = errand_office::pptx::read_pptx(path)?;
+    let mut text = format!("{} slides", slides.len());
+    for slide in slides {
+        text.push_str(&format!("\n\n## Slide {}: {}\n", slide.number, slide.title));
+        if !slide.text.trim().is_empty() {
+            text.push_str(slide.text.trim_end());
+            text.push('\n');
+        }
+        if !slide.notes.trim().is_empty() {
+            text.push_str(&format!("Notes: {}\n", slide.notes.trim_end()));
+        }
     }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn description(&self) -> &'static str {
-        "Read a .pptx as text per slide, with notes."
-    }
-
-    fn input_schema(&self) -> Value {
-        path_only_schema()
-    }
-
-    fn effects(&self, input: &Value, ctx: &ToolContext) -> Result<Effects, ToolError> {
-        read_effects(self, input, ctx)
-    }
-
-    fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        spawn_tool(self, &input, ctx, |args: &ReadArgs, ctx| {
-            let path = input_path(&args.path, ctx)?;
-            let slides = errand_office::pptx::read_pptx(&path)
-                .map_err(|error| error.to_string().replace(&path.display().to_string(), &ctx.grants.display(&path)))?;
-            let mut text = format!("{} slides", slides.len());
-            for slide in slides {
-                text.push_str(&format!("\n\n## Slide {}: {}\n", slide.number, slide.title));
-                if !slide.text.trim().is_empty() {
-                    text.push_str(slide.text.trim_end());
-                    text.push('\n');
-                }
-                if !slide.notes.trim().is_empty() {
-                    text.push_str(&format!("Notes: {}\n", slide.notes.trim_end()));
-                }
-            }
-            Ok(read_output(&path, text))
-        })
-    }
+    Ok(text)
 }
