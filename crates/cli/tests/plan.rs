@@ -45,7 +45,21 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
     assert!(run.stdout.contains("✓ step 1 of 1: Write summary.md"), "{}", run.stdout);
     errand.mock.assert_clean();
     let requests = errand.mock.requests();
-    assert_eq!(requests[0].tool_names(), ["list_dir", "read_file", "glob", "grep", "propose_plan"]);
+    // Before approval, only the reading tools (and propose_plan) are offered.
+    assert_eq!(
+        requests[0].tool_names(),
+        [
+            "list_dir",
+            "read_file",
+            "glob",
+            "grep",
+            "read_xlsx",
+            "read_docx",
+            "read_pptx",
+            "render_pages",
+            "propose_plan"
+        ]
+    );
     assert!(requests[1].tool_names().contains(&"write_file".to_string()));
     assert!(requests[1].tool_names().contains(&"update_plan".to_string()));
     assert!(requests[1].last_tool_results()[0].text.contains("The plan is approved"));

@@ -74,7 +74,16 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
                 "edit_file",
                 "move_path",
                 "delete_path",
-                "run_command"
+                "run_command",
+                "read_xlsx",
+                "write_xlsx",
+                "write_csv",
+                "read_docx",
+                "write_docx",
+                "read_pptx",
+                "write_pptx",
+                "write_pdf",
+                "render_pages"
             ]
         );
     }
