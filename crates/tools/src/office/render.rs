@@ -160,7 +160,7 @@ fn render(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     let home = runner.scratch.join("home");
     let out = home.join(format!(".render-{:016x}", fastrand::u64(..)));
     std::fs::create_dir_all(&out).map_err(|error| format!("could not prepare {}: {error}", out.display()))?;
-    let result = render_in(runner, ctx, &path, &out, &home, is_pdf, &ranges);
+    let result = render_in(runner, ctx, &path, &out, is_pdf, &ranges);
     let _ = std::fs::remove_dir_all(&out);
     let (images, pages_in_document) = result.map_err(|error| format!("cannot render {shown}: {error}"))?;
     if images.is_empty() {
@@ -191,7 +191,6 @@ fn render_in(
     ctx: &ToolContext,
     path: &Path,
     out: &Path,
-    home: &Path,
     is_pdf: bool,
     ranges: &[(u32, u32)],
 ) -> Result<Rendered, String> {
@@ -203,8 +202,9 @@ fn render_in(
     } else {
         let stem = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
         script.push_str(&format!(
-            "soffice -env:UserInstallation=file://{}/.libreoffice --headless --norestore --convert-to pdf --outdir {out_quoted} {file} >/dev/null 2>{out_quoted}/soffice.log || {{ echo 'LibreOffice could not convert the file:' >&2; cat {out_quoted}/soffice.log >&2; exit 3; }}\n",
-            home.display()
+            "soffice -env:UserInstallation={profile} --headless --norestore --convert-to pdf --outdir {out_quoted} {file} >/dev/null 2>{out_quoted}/soffice.log || {{ echo 'LibreOffice could not convert the file:' >&2; cat {out_quoted}/soffice.log >&2; exit 3; }}\n",
+            // A profile per call: two renders at once must not share (and lock) one LibreOffice profile.
+            profile = shell_quote(&format!("file://{}", out.join("profile").to_string_lossy().replace('%', "%25").replace(' ', "%20")))
         ));
         shell_quote(&out.join(format!("{stem}.pdf")).to_string_lossy())
     };
