@@ -5,6 +5,7 @@
 mod commands;
 pub mod config;
 mod history;
+mod mcp;
 mod prompt;
 pub mod render;
 
@@ -106,6 +107,9 @@ pub enum Command {
         #[arg(long)]
         open: bool,
     },
+    /// MCP servers in `.mcp.json`: add, remove and list their configuration.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.
@@ -136,6 +140,52 @@ pub enum TrashCommand {
         /// Only entries deleted longer ago than this, e.g. 30d, 12h.
         #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
         older_than: Option<std::time::Duration>,
+    },
+}
+
+/// `errand mcp`.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Add a server: `errand mcp add NAME -- CMD ARGS...` (stdio) or `errand mcp add NAME --url URL` (HTTP).
+    /// Values may hold `${VAR}` or `${VAR:-default}`; they are stored as written and expanded when used.
+    Add {
+        /// The server's name; its tools reach the model as mcp__NAME__TOOL.
+        name: String,
+        /// The server's URL (streamable HTTP, or SSE with --transport sse).
+        #[arg(long, value_name = "URL", conflicts_with = "command")]
+        url: Option<String>,
+        /// An HTTP header, `Name: value` (repeatable).
+        #[arg(long = "header", value_name = "K:V", requires = "url")]
+        headers: Vec<String>,
+        /// How to speak to a URL: `http` (streamable HTTP, the default) or `sse` (the older HTTP+SSE).
+        #[arg(long, value_name = "http|sse", value_parser = ["http", "sse"], requires = "url")]
+        transport: Option<String>,
+        /// An environment variable for a stdio server, `KEY=value` (repeatable).
+        #[arg(long = "env", value_name = "K=V", conflicts_with = "url")]
+        env: Vec<String>,
+        /// Write to this folder's `.mcp.json` instead of your own (errand's config folder).
+        #[arg(long, value_name = "DIR")]
+        folder: Option<PathBuf>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, value_name = "CMD ARGS")]
+        command: Vec<String>,
+    },
+    /// Remove a server from your `.mcp.json` (or a folder's, with --folder).
+    Remove {
+        /// The server's name.
+        name: String,
+        /// Remove from this folder's `.mcp.json` instead of your own.
+        #[arg(long, value_name = "DIR")]
+        folder: Option<PathBuf>,
+    },
+    /// List the configured servers: yours, then the folders' (a folder's entry wins over yours by name).
+    List {
+        /// Also read these folders' `.mcp.json` (default: the current directory).
+        #[arg(long = "folder", value_name = "DIR")]
+        folders: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

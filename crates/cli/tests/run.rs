@@ -538,3 +538,69 @@ async fn the_readme_demo_summarizes_the_example_notes() {
     assert!(run.stderr.contains("Plan: Write summary.md"), "{}", run.stderr);
     assert!(run.stderr.contains("✓ step 2 of 2: Write summary.md"), "{}", run.stderr);
 }
+
+/// `errand mcp add`, `list` and `remove` edit and show `.mcp.json`, never printing header or env values.
+#[tokio::test]
+async fn mcp_servers_are_added_listed_and_removed() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let add = errand
+        .errand(&[
+            "mcp",
+            "add",
+            "files",
+            "--env",
+            "TOKEN=${FILES_TOKEN}",
+            "--",
+            "npx",
+            "-y",
+            "server-filesystem",
+            "/srv",
+        ])
+        .await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let add = errand
+        .errand(&[
+            "mcp",
+            "add",
+            "docs",
+            "--url",
+            "https://docs.test/mcp",
+            "--header",
+            "Authorization: Bearer abc",
+            "--transport",
+            "sse",
+        ])
+        .await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let again = errand.errand(&["mcp", "add", "docs", "--url", "https://docs.test/other"]).await;
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already has a server named \"docs\""), "{}", again.stderr);
+    let neither = errand.errand(&["mcp", "add", "empty"]).await;
+    assert_eq!(neither.code, 2);
+    assert!(neither.stderr.contains("errand mcp add empty -- COMMAND"), "{}", neither.stderr);
+
+    let listed = errand.errand(&["mcp", "list", "--json", "--folder", errand.folder().to_str().unwrap()]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let parsed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let servers = parsed["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{parsed}");
+    assert_eq!(servers[0]["name"], "docs");
+    assert_eq!(servers[0]["type"], "sse");
+    assert_eq!(servers[1]["args"], serde_json::json!(["-y", "server-filesystem", "/srv"]));
+    assert!(!listed.stdout.contains("abc") && !listed.stdout.contains("FILES_TOKEN"), "{}", listed.stdout);
+
+    // A folder's .mcp.json joins the list, and its entry wins over the user's of the same name.
+    std::fs::write(
+        errand.folder().join(".mcp.json"),
+        r#"{"docs": {"type": "http", "url": "https://folder.test/mcp"}}"#,
+    )
+    .unwrap();
+    let listed = errand.errand(&["mcp", "list", "--folder", errand.folder().to_str().unwrap()]).await;
+    assert!(listed.stdout.contains("https://folder.test/mcp"), "{}", listed.stdout);
+    assert!(listed.stderr.contains("replaces"), "{}", listed.stderr);
+
+    let removed = errand.errand(&["mcp", "remove", "files"]).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let missing = errand.errand(&["mcp", "remove", "files"]).await;
+    assert_eq!(missing.code, 1);
+}

@@ -1,0 +1,20 @@
+//! Owns errand's MCP connectors. Today that is their configuration: `.mcp.json` files at user level (errand's
+//! config folder) and at the root of each granted folder, with or without the `mcpServers` wrapper, with
+//! `${VAR}` and `${VAR:-default}` expanded, and the edits `errand mcp add` and `errand mcp remove` make.
+//! Connecting to servers (stdio, streamable HTTP, SSE) is not built yet. Does not run anything: reading a
+//! configuration never starts a server.
+//!
+//! # Example
+//!
+//! ```
+//! let text = r#"{"mcpServers": {"files": {"command": "npx", "args": ["server", "${ROOT:-/srv}"]}}}"#;
+//! let parsed = errand_mcp::parse(text, "/home/me/.mcp.json".as_ref(), &|_| None).unwrap();
+//! let errand_mcp::Transport::Stdio { args, .. } = &parsed.servers[0].transport else { panic!() };
+//! assert_eq!(args, &["server", "/srv"]);
+//! ```
+
+mod config;
+
+pub use config::{
+    CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,
+};
