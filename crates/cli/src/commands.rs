@@ -52,7 +52,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
         Command::Serve { addr, open } => serve(addr, open).await,
-        Command::Mcp(command) => crate::mcp::run(command),
+        Command::Mcp(command) => crate::mcp::run(command).await,
     };
     match result {
         Ok(code) => code,

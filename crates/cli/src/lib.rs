@@ -178,12 +178,33 @@ pub enum McpCommand {
         #[arg(long, value_name = "DIR")]
         folder: Option<PathBuf>,
     },
-    /// List the configured servers: yours, then the folders' (a folder's entry wins over yours by name).
+    /// List the configured servers (yours, then the folders'; a folder's entry wins over yours by name),
+    /// connecting to each at once to show its status and its counts of tools, resources and prompts.
     List {
         /// Also read these folders' `.mcp.json` (default: the current directory).
         #[arg(long = "folder", value_name = "DIR")]
         folders: Vec<PathBuf>,
+        /// Show the configuration only; start no server.
+        #[arg(long)]
+        no_connect: bool,
+        /// Seconds each server has to answer the MCP handshake.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to one server and list everything it offers: tools, resources and prompts.
+    Test {
+        /// The server's name.
+        name: String,
+        /// Also read these folders' `.mcp.json` (default: the current directory).
+        #[arg(long = "folder", value_name = "DIR")]
+        folders: Vec<PathBuf>,
+        /// Seconds the server has to answer the MCP handshake.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -1,4 +1,5 @@
-//! `errand mcp add`, `remove` and `list`: the `.mcp.json` configuration of MCP servers.
+//! `errand mcp add`, `remove`, `list` and `test`: the `.mcp.json` configuration of MCP servers, and whether
+//! they answer.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use errand_mcp::{CONFIG_FILE_NAME, Transport};
+use serde_json::{Value, json};
 
 use crate::commands::{Failure, usage_error};
 use crate::config::Paths;
@@ -36,7 +38,7 @@ fn pairs(values: &[String], separator: char, what: &str) -> Result<BTreeMap<Stri
         .collect()
 }
 
-pub(crate) fn run(command: McpCommand) -> Result<u8, Failure> {
+pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
     match command {
         McpCommand::Add { name, url, headers, transport, env, folder, command } => {
             let transport = match (url, command.split_first()) {
@@ -73,25 +75,30 @@ pub(crate) fn run(command: McpCommand) -> Result<u8, Failure> {
                 Ok(EXIT_ERROR)
             }
         }
-        McpCommand::List { folders, json } => {
-            let folders = if folders.is_empty() {
-                vec![std::env::current_dir().context("find the current directory")?]
+        McpCommand::List { folders, no_connect, timeout, json } => {
+            let parsed = configured(folders)?;
+            let timeout = std::time::Duration::from_secs(timeout);
+            // Every server at once: a slow one costs its own timeout, not the sum.
+            let statuses: Vec<Value> = if no_connect {
+                parsed.servers.iter().map(|_| json!({"status": "not checked"})).collect()
             } else {
-                folders
+                futures::future::join_all(parsed.servers.iter().map(|server| status(server, timeout))).await
             };
-            let mut files = vec![user_file()?];
-            files.extend(folders.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
-            // Listed as written, variables unexpanded, and header and env values hidden: they often hold keys.
-            let mut parsed = errand_mcp::load(&files, &|_| None).map_err(usage_error)?;
-            for server in &mut parsed.servers {
-                let values = match &mut server.transport {
-                    Transport::Stdio { env, .. } => env,
-                    Transport::Http { headers, .. } | Transport::Sse { headers, .. } => headers,
-                };
-                values.values_mut().for_each(|value| *value = "(hidden)".to_string());
-            }
             if json {
-                println!("{}", serde_json::to_string_pretty(&parsed).context("serialize the servers")?);
+                let servers: Vec<Value> = parsed
+                    .servers
+                    .iter()
+                    .zip(&statuses)
+                    .map(|(server, status)| {
+                        let mut entry = serde_json::to_value(hidden(server)).unwrap_or(Value::Null);
+                        if let (Value::Object(entry), Value::Object(status)) = (&mut entry, status) {
+                            entry.extend(status.clone());
+                        }
+                        entry
+                    })
+                    .collect();
+                let out = json!({"servers": servers, "warnings": parsed.warnings});
+                println!("{}", serde_json::to_string_pretty(&out).context("serialize the servers")?);
                 return Ok(EXIT_DONE);
             }
             for warning in &parsed.warnings {
@@ -101,15 +108,123 @@ pub(crate) fn run(command: McpCommand) -> Result<u8, Failure> {
                 eprintln!("no MCP servers configured (errand mcp add NAME -- COMMAND, or --url URL)");
                 return Ok(EXIT_DONE);
             }
-            for server in &parsed.servers {
+            for (server, status) in parsed.servers.iter().zip(&statuses) {
                 let (kind, target) = match &server.transport {
                     Transport::Stdio { command, args, .. } => ("stdio", format!("{command} {}", args.join(" "))),
                     Transport::Http { url, .. } => ("http", url.clone()),
                     Transport::Sse { url, .. } => ("sse", url.clone()),
                 };
+                let state = match status["status"].as_str() {
+                    Some("ok") => format!(
+                        "ok: {} tools, {} resources, {} prompts",
+                        status["tools"], status["resources"], status["prompts"]
+                    ),
+                    Some("failed") => format!(
+                        "failed: {}",
+                        status["error"].as_str().unwrap_or_default().lines().next().unwrap_or_default()
+                    ),
+                    other => other.unwrap_or_default().to_string(),
+                };
                 println!("{:<20} {kind:<6} {}  ({})", server.name, target.trim_end(), server.source.display());
+                println!("{:<20} {state}", "");
+            }
+            Ok(EXIT_DONE)
+        }
+        McpCommand::Test { name, folders, timeout, json } => {
+            let parsed = configured(folders)?;
+            let Some(server) = parsed.servers.iter().find(|server| server.name == name) else {
+                let known: Vec<&str> = parsed.servers.iter().map(|server| server.name.as_str()).collect();
+                return Err(usage_error(anyhow::anyhow!(
+                    "no MCP server named {name:?} is configured{}",
+                    if known.is_empty() { String::new() } else { format!("; configured: {}", known.join(", ")) }
+                )));
+            };
+            let inventory = match probe(server, std::time::Duration::from_secs(timeout)).await {
+                Ok(inventory) => inventory,
+                Err(error) => {
+                    if json {
+                        println!("{}", json!({"name": name, "status": "failed", "error": error.to_string()}));
+                    } else {
+                        eprintln!("error: {error}");
+                    }
+                    return Ok(EXIT_ERROR);
+                }
+            };
+            if json {
+                let mut out = serde_json::to_value(&inventory).context("serialize what the server offers")?;
+                out["name"] = json!(name);
+                out["status"] = json!("ok");
+                println!("{}", serde_json::to_string_pretty(&out).context("serialize what the server offers")?);
+                return Ok(EXIT_DONE);
+            }
+            let server = &inventory.server;
+            println!("{name}: {} {} (protocol {})", server.name, server.version, server.protocol_version);
+            println!("{} tools", inventory.tools.len());
+            for tool in &inventory.tools {
+                let read_only = if tool.read_only { " (read-only)" } else { "" };
+                println!("  {}{read_only}: {}", tool.name, tool.description.lines().next().unwrap_or_default());
+            }
+            println!("{} resources", inventory.resources.len());
+            for resource in &inventory.resources {
+                println!("  {} ({})", resource.uri, resource.name);
+            }
+            println!("{} prompts", inventory.prompts.len());
+            for prompt in &inventory.prompts {
+                println!("  {}({}): {}", prompt.name, prompt.arguments.join(", "), prompt.description);
             }
             Ok(EXIT_DONE)
         }
     }
+}
+
+/// The servers configured for you and for `folders` (default: the current directory), as written: variables
+/// unexpanded.
+fn configured(folders: Vec<PathBuf>) -> Result<errand_mcp::Parsed, Failure> {
+    let folders =
+        if folders.is_empty() { vec![std::env::current_dir().context("find the current directory")?] } else { folders };
+    let mut files = vec![user_file()?];
+    files.extend(folders.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
+    errand_mcp::load(&files, &|_| None).map_err(usage_error)
+}
+
+/// A server as it may be shown: header and env values hidden, since they often hold keys.
+fn hidden(server: &errand_mcp::McpServer) -> errand_mcp::McpServer {
+    let mut server = server.clone();
+    let values = match &mut server.transport {
+        Transport::Stdio { env, .. } => env,
+        Transport::Http { headers, .. } | Transport::Sse { headers, .. } => headers,
+    };
+    values.values_mut().for_each(|value| *value = "(hidden)".to_string());
+    server
+}
+
+/// Whether a server answers, and what it offers: `{"status": "ok", "tools", "resources", "prompts"}` or
+/// `{"status": "failed", "error"}`.
+async fn status(server: &errand_mcp::McpServer, timeout: std::time::Duration) -> Value {
+    match probe(server, timeout).await {
+        Ok(inventory) => json!({
+            "status": "ok",
+            "tools": inventory.tools.len(),
+            "resources": inventory.resources.len(),
+            "prompts": inventory.prompts.len(),
+        }),
+        Err(error) => json!({"status": "failed", "error": error.to_string()}),
+    }
+}
+
+/// Connects to a server (its file read again with the variables expanded: the server needs the real values,
+/// while what errand prints never shows them), lists what it offers, and disconnects.
+async fn probe(
+    server: &errand_mcp::McpServer,
+    timeout: std::time::Duration,
+) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
+    let lookup = |variable: &str| std::env::var(variable).ok();
+    let expanded = errand_mcp::load(std::slice::from_ref(&server.source), &lookup)
+        .ok()
+        .and_then(|parsed| parsed.servers.into_iter().find(|s| s.name == server.name))
+        .unwrap_or_else(|| server.clone());
+    let connection = errand_mcp::connect(&expanded, timeout).await?;
+    let inventory = connection.inventory().await;
+    connection.close().await;
+    inventory
 }

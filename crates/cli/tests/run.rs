@@ -579,7 +579,8 @@ async fn mcp_servers_are_added_listed_and_removed() {
     assert_eq!(neither.code, 2);
     assert!(neither.stderr.contains("errand mcp add empty -- COMMAND"), "{}", neither.stderr);
 
-    let listed = errand.errand(&["mcp", "list", "--json", "--folder", errand.folder().to_str().unwrap()]).await;
+    let listed =
+        errand.errand(&["mcp", "list", "--no-connect", "--json", "--folder", errand.folder().to_str().unwrap()]).await;
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let parsed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
     let servers = parsed["servers"].as_array().unwrap();
@@ -595,7 +596,7 @@ async fn mcp_servers_are_added_listed_and_removed() {
         r#"{"docs": {"type": "http", "url": "https://folder.test/mcp"}}"#,
     )
     .unwrap();
-    let listed = errand.errand(&["mcp", "list", "--folder", errand.folder().to_str().unwrap()]).await;
+    let listed = errand.errand(&["mcp", "list", "--no-connect", "--folder", errand.folder().to_str().unwrap()]).await;
     assert!(listed.stdout.contains("https://folder.test/mcp"), "{}", listed.stdout);
     assert!(listed.stderr.contains("replaces"), "{}", listed.stderr);
 
@@ -603,4 +604,43 @@ async fn mcp_servers_are_added_listed_and_removed() {
     assert_eq!(removed.code, 0, "{}", removed.stderr);
     let missing = errand.errand(&["mcp", "remove", "files"]).await;
     assert_eq!(missing.code, 1);
+}
+
+/// `errand mcp test` and `list` connect: the reference server answers with what it offers, and a command
+/// that is not an MCP server fails with its own words, never silently.
+#[tokio::test]
+async fn mcp_servers_are_tested_and_listed_with_their_status() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let add = errand.errand(&["mcp", "add", "everything", "--", "node", script.to_str().unwrap(), "stdio"]).await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let add = errand.errand(&["mcp", "add", "broken", "--", "sh", "-c", "echo 'missing API key' >&2; exit 1"]).await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+
+    let tested = errand.errand(&["mcp", "test", "everything", "--json"]).await;
+    assert_eq!(tested.code, 0, "{}", tested.stderr);
+    let offered: serde_json::Value = serde_json::from_str(&tested.stdout).unwrap();
+    assert_eq!(offered["status"], "ok");
+    assert!(offered["tools"].as_array().unwrap().iter().any(|tool| tool["name"] == "echo"), "{offered}");
+    let failed = errand.errand(&["mcp", "test", "broken"]).await;
+    assert_eq!(failed.code, 1);
+    assert!(
+        failed.stderr.contains("broken: the MCP handshake failed") && failed.stderr.contains("missing API key"),
+        "{}",
+        failed.stderr
+    );
+    let unknown = errand.errand(&["mcp", "test", "nope"]).await;
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("configured: broken, everything"), "{}", unknown.stderr);
+
+    let listed = errand.errand(&["mcp", "list", "--json", "--folder", errand.folder().to_str().unwrap()]).await;
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let servers = listed["servers"].as_array().unwrap();
+    assert_eq!(servers[0]["name"], "broken");
+    assert_eq!(servers[0]["status"], "failed");
+    assert!(servers[0]["error"].as_str().unwrap().contains("missing API key"), "{listed}");
+    assert_eq!(servers[1]["status"], "ok");
+    assert!(servers[1]["tools"].as_u64().unwrap() > 0 && servers[1]["prompts"].as_u64().unwrap() > 0, "{listed}");
 }

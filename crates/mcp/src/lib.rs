@@ -1,8 +1,9 @@
 //! Owns errand's MCP connectors. Today that is their configuration: `.mcp.json` files at user level (errand's
 //! config folder) and at the root of each granted folder, with or without the `mcpServers` wrapper, with
 //! `${VAR}` and `${VAR:-default}` expanded, and the edits `errand mcp add` and `errand mcp remove` make.
-//! Connecting to servers (stdio, streamable HTTP, SSE) is not built yet. Does not run anything: reading a
-//! configuration never starts a server.
+//! And the connections themselves, over rmcp (whose types stay inside this crate): today stdio servers,
+//! with the handshake under a timeout, listing tools, resources and prompts, and calling tools; streamable
+//! HTTP and SSE are still to come. Reading a configuration never starts a server; only [`connect`] does.
 //!
 //! # Example
 //!
@@ -13,8 +14,13 @@
 //! assert_eq!(args, &["server", "/srv"]);
 //! ```
 
+mod client;
 mod config;
 
+pub use client::{
+    Connection, Inventory, McpContent, McpError, PromptInfo, ResourceInfo, ServerInfo, ToolCallResult, ToolInfo,
+    connect,
+};
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,
 };

@@ -1,0 +1,341 @@
+//! Connections to MCP servers, over rmcp. Today: stdio child processes. rmcp's types stay in this file; what
+//! leaves it is ours ([`Inventory`], [`ToolCallResult`]), read off the protocol's JSON field names.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::ServiceExt as _;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::TokioChildProcess;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::{McpServer, Transport};
+
+/// How much of a server's standard error is kept for messages: the end of it.
+const STDERR_TAIL_BYTES: usize = 4 * 1024;
+
+/// A connection could not be made or used. Every message names the server and, for stdio servers, ends
+/// with the tail of what the server printed on standard error, so a failure is never silent.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// The transport is configured but errand cannot speak it yet.
+    #[error("{server}: {transport} servers are not supported yet; errand connects to stdio servers today")]
+    Unsupported {
+        /// The server.
+        server: String,
+        /// `http` or `sse`.
+        transport: &'static str,
+    },
+    /// The command could not be started.
+    #[error("{server}: cannot start `{command}`: {source}; check the command in its .mcp.json")]
+    Spawn {
+        /// The server.
+        server: String,
+        /// The program.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server did not complete the MCP handshake in time.
+    #[error("{server}: no answer to the MCP handshake within {} s{}", after.as_secs(), tail(stderr))]
+    Timeout {
+        /// The server.
+        server: String,
+        /// How long errand waited.
+        after: Duration,
+        /// The end of the server's standard error.
+        stderr: String,
+    },
+    /// The server answered, but not as MCP, or it failed a request.
+    #[error("{server}: {reason}{}", tail(stderr))]
+    Protocol {
+        /// The server.
+        server: String,
+        /// What went wrong.
+        reason: String,
+        /// The end of the server's standard error.
+        stderr: String,
+    },
+}
+
+fn tail(stderr: &str) -> String {
+    let stderr = stderr.trim();
+    if stderr.is_empty() { String::new() } else { format!("; its stderr ends with:\n{stderr}") }
+}
+
+/// What a server said about itself in the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The protocol version agreed on.
+    pub protocol_version: String,
+}
+
+/// A tool a server offers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolInfo {
+    /// Its name on the server.
+    pub name: String,
+    /// What it does, as the server says.
+    pub description: String,
+    /// Its arguments' JSON Schema.
+    pub input_schema: Value,
+    /// The server marks it `readOnlyHint`: it changes nothing.
+    pub read_only: bool,
+}
+
+/// A resource a server offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceInfo {
+    /// Its URI.
+    pub uri: String,
+    /// Its name.
+    pub name: String,
+    /// Its MIME type, when given.
+    pub mime_type: Option<String>,
+}
+
+/// A prompt a server offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromptInfo {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Its arguments' names.
+    pub arguments: Vec<String>,
+}
+
+/// Everything a server offers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inventory {
+    /// The server's own description of itself.
+    pub server: ServerInfo,
+    /// Its tools.
+    pub tools: Vec<ToolInfo>,
+    /// Its resources.
+    pub resources: Vec<ResourceInfo>,
+    /// Its prompts.
+    pub prompts: Vec<PromptInfo>,
+}
+
+/// One piece of a tool's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum McpContent {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image, base64.
+    Image {
+        /// Its MIME type.
+        mime_type: String,
+        /// Base64 of its bytes.
+        data: String,
+    },
+    /// A resource embedded in the result, or linked from it.
+    Resource {
+        /// Its URI.
+        uri: String,
+        /// Its text, when embedded as text.
+        text: Option<String>,
+    },
+    /// Anything else (audio, binary blobs), described in a line.
+    Other {
+        /// What it was.
+        description: String,
+    },
+}
+
+/// What a tool call returned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCallResult {
+    /// The content, in order.
+    pub content: Vec<McpContent>,
+    /// Structured content, when the tool returns it.
+    pub structured: Option<Value>,
+    /// The tool reports a failure.
+    pub is_error: bool,
+}
+
+/// A live connection to one server.
+pub struct Connection {
+    name: String,
+    service: RunningService<RoleClient, ()>,
+    stderr: Arc<Mutex<VecDeque<u8>>>,
+}
+
+/// Connects to `server`, completing the MCP handshake within `timeout`.
+pub async fn connect(server: &McpServer, timeout: Duration) -> Result<Connection, McpError> {
+    let (command, args, env) = match &server.transport {
+        Transport::Stdio { command, args, env } => (command, args, env),
+        Transport::Http { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "http" }),
+        Transport::Sse { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "sse" }),
+    };
+    let mut process = tokio::process::Command::new(command);
+    process.args(args).envs(env).kill_on_drop(true);
+    let (transport, stderr_pipe) = TokioChildProcess::builder(process)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| McpError::Spawn { server: server.name.clone(), command: command.clone(), source })?;
+    let stderr = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(pipe) = stderr_pipe {
+        let kept = stderr.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut kept) = kept.lock() {
+                    kept.extend(line.bytes().chain([b'\n']));
+                    while kept.len() > STDERR_TAIL_BYTES {
+                        kept.pop_front();
+                    }
+                }
+            }
+        });
+    }
+    let tail_of = |stderr: &Arc<Mutex<VecDeque<u8>>>| {
+        stderr
+            .lock()
+            .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
+            .unwrap_or_default()
+    };
+    let service = match tokio::time::timeout(timeout, ().serve(transport)).await {
+        Ok(Ok(service)) => service,
+        Ok(Err(error)) => {
+            // Give the server a moment to finish writing why it failed.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Err(McpError::Protocol {
+                server: server.name.clone(),
+                reason: format!("the MCP handshake failed: {error}"),
+                stderr: tail_of(&stderr),
+            });
+        }
+        Err(_) => {
+            return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: tail_of(&stderr) });
+        }
+    };
+    Ok(Connection { name: server.name.clone(), service, stderr })
+}
+
+/// One of rmcp's model types as the protocol's JSON, so what we read is named as the specification names it.
+fn json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn text_of(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
+}
+
+impl Connection {
+    /// The end of what the server printed on standard error.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr
+            .lock()
+            .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn failed(&self, what: &str, error: impl std::fmt::Display) -> McpError {
+        McpError::Protocol { server: self.name.clone(), reason: format!("{what}: {error}"), stderr: self.stderr_tail() }
+    }
+
+    /// What the server offers: its tools, resources and prompts (each list only when the server declares the
+    /// capability).
+    pub async fn inventory(&self) -> Result<Inventory, McpError> {
+        let info = self.service.peer_info().map(|info| json(&*info)).unwrap_or(Value::Null);
+        let server = ServerInfo {
+            name: text_of(&info["serverInfo"], "name"),
+            version: text_of(&info["serverInfo"], "version"),
+            protocol_version: text_of(&info, "protocolVersion"),
+        };
+        let capabilities = &info["capabilities"];
+        let mut tools = Vec::new();
+        if !capabilities["tools"].is_null() {
+            for tool in self.service.list_all_tools().await.map_err(|e| self.failed("listing tools failed", e))? {
+                let tool = json(&tool);
+                tools.push(ToolInfo {
+                    name: text_of(&tool, "name"),
+                    description: text_of(&tool, "description"),
+                    input_schema: tool["inputSchema"].clone(),
+                    read_only: tool["annotations"]["readOnlyHint"].as_bool().unwrap_or(false),
+                });
+            }
+        }
+        let mut resources = Vec::new();
+        if !capabilities["resources"].is_null() {
+            for resource in
+                self.service.list_all_resources().await.map_err(|e| self.failed("listing resources failed", e))?
+            {
+                let resource = json(&resource);
+                resources.push(ResourceInfo {
+                    uri: text_of(&resource, "uri"),
+                    name: text_of(&resource, "name"),
+                    mime_type: resource["mimeType"].as_str().map(str::to_string),
+                });
+            }
+        }
+        let mut prompts = Vec::new();
+        if !capabilities["prompts"].is_null() {
+            for prompt in self.service.list_all_prompts().await.map_err(|e| self.failed("listing prompts failed", e))? {
+                let prompt = json(&prompt);
+                prompts.push(PromptInfo {
+                    name: text_of(&prompt, "name"),
+                    description: text_of(&prompt, "description"),
+                    arguments: prompt["arguments"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|argument| text_of(argument, "name"))
+                        .collect(),
+                });
+            }
+        }
+        Ok(Inventory { server, tools, resources, prompts })
+    }
+
+    /// Calls a tool with its arguments (a JSON object).
+    pub async fn call_tool(&self, tool: &str, arguments: Value) -> Result<ToolCallResult, McpError> {
+        let Value::Object(arguments) = arguments else {
+            return Err(self.failed(&format!("calling {tool}"), "the arguments must be a JSON object"));
+        };
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let result = self.service.call_tool(params).await.map_err(|e| self.failed(&format!("{tool} failed"), e))?;
+        let result = json(&result);
+        let content = result["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|block| match block["type"].as_str() {
+                Some("text") => McpContent::Text { text: text_of(block, "text") },
+                Some("image") => {
+                    McpContent::Image { mime_type: text_of(block, "mimeType"), data: text_of(block, "data") }
+                }
+                Some("resource") => McpContent::Resource {
+                    uri: text_of(&block["resource"], "uri"),
+                    text: block["resource"]["text"].as_str().map(str::to_string),
+                },
+                Some("resource_link") => McpContent::Resource { uri: text_of(block, "uri"), text: None },
+                Some(other) => McpContent::Other { description: format!("{other} content") },
+                None => McpContent::Other { description: "content of no type".into() },
+            })
+            .collect();
+        Ok(ToolCallResult {
+            content,
+            structured: result.get("structuredContent").filter(|value| !value.is_null()).cloned(),
+            is_error: result["isError"].as_bool().unwrap_or(false),
+        })
+    }
+
+    /// Ends the connection (the child process is stopped).
+    pub async fn close(self) {
+        let _ = self.service.cancel().await;
+    }
+}

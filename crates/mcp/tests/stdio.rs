@@ -1,0 +1,91 @@
+//! Real MCP servers over stdio: the reference "everything" server from npm, and commands that are not MCP
+//! servers at all, whose failures must say what happened.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use errand_mcp::{McpContent, McpError, McpServer, Transport, connect};
+use serde_json::json;
+
+fn stdio(name: &str, command: &str, args: &[&str]) -> McpServer {
+    McpServer {
+        name: name.into(),
+        transport: Transport::Stdio {
+            command: command.into(),
+            args: args.iter().map(|arg| arg.to_string()).collect(),
+            env: BTreeMap::new(),
+        },
+        source: "/test/.mcp.json".into(),
+    }
+}
+
+/// `server-everything`, installed by `npm ci --prefix crates/mcp/tests/servers` (.ci/run does).
+fn everything() -> McpServer {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        script.exists(),
+        "the test servers are missing: run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)"
+    );
+    stdio("everything", "node", &[script.to_str().unwrap(), "stdio"])
+}
+
+#[tokio::test]
+async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
+    let connection = connect(&everything(), Duration::from_secs(30)).await.unwrap();
+    let inventory = connection.inventory().await.unwrap();
+    assert_eq!(inventory.server.name, "mcp-servers/everything");
+    assert!(!inventory.server.protocol_version.is_empty());
+    let echo = inventory.tools.iter().find(|tool| tool.name == "echo").expect("an echo tool");
+    assert_eq!(echo.input_schema["type"], "object");
+    assert!(echo.input_schema["properties"]["message"].is_object(), "{}", echo.input_schema);
+    assert!(!inventory.resources.is_empty(), "the server offers resources");
+    assert!(!inventory.prompts.is_empty(), "the server offers prompts");
+
+    let result = connection.call_tool("echo", json!({"message": "hello from errand"})).await.unwrap();
+    assert!(!result.is_error);
+    let McpContent::Text { text } = &result.content[0] else { panic!("{:?}", result.content) };
+    assert!(text.contains("hello from errand"), "{text}");
+
+    // A tool that does not exist is the server's error to report, named.
+    let missing = connection.call_tool("no-such-tool", json!({})).await;
+    match missing {
+        Ok(result) => assert!(result.is_error, "{result:?}"),
+        Err(error) => assert!(error.to_string().starts_with("everything: no-such-tool failed"), "{error}"),
+    }
+    connection.close().await;
+}
+
+#[tokio::test]
+async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
+    let server = stdio("broken", "sh", &["-c", "echo 'config file missing: ~/.broken.toml' >&2; exit 3"]);
+    let error = connect(&server, Duration::from_secs(10)).await.err().expect("the handshake fails");
+    let message = error.to_string();
+    assert!(matches!(error, McpError::Protocol { .. }), "{message}");
+    assert!(message.starts_with("broken: the MCP handshake failed"), "{message}");
+    assert!(message.contains("config file missing: ~/.broken.toml"), "{message}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_a_missing_command_is_named() {
+    let server = stdio("sleepy", "sh", &["-c", "echo starting >&2; sleep 30"]);
+    let error = connect(&server, Duration::from_millis(500)).await.err().expect("a timeout");
+    assert!(matches!(error, McpError::Timeout { .. }), "{error}");
+    assert!(error.to_string().contains("no answer to the MCP handshake within 0 s"), "{error}");
+    assert!(error.to_string().contains("starting"), "{error}");
+
+    let missing = stdio("ghost", "/nonexistent/mcp-server", &[]);
+    let error = connect(&missing, Duration::from_secs(5)).await.err().expect("a spawn error");
+    assert!(error.to_string().starts_with("ghost: cannot start `/nonexistent/mcp-server`"), "{error}");
+
+    let remote = McpServer {
+        name: "docs".into(),
+        transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
+        source: "/test/.mcp.json".into(),
+    };
+    let error = connect(&remote, Duration::from_secs(5)).await.err().expect("not supported yet");
+    assert!(matches!(error, McpError::Unsupported { transport: "http", .. }), "{error}");
+}
