@@ -107,7 +107,7 @@ pub enum Command {
         #[arg(long)]
         open: bool,
     },
-    /// MCP servers in `.mcp.json`: add, remove and list their configuration.
+    /// MCP servers in `.mcp.json`: add, remove, list and test them.
     #[command(subcommand)]
     Mcp(McpCommand),
     /// Check the provider configuration, the store and kernel sandbox support.
