@@ -380,7 +380,9 @@ impl Session {
                 let started = Instant::now();
                 let name = ready.tool.name();
                 let output = match worker {
-                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) => worker.run(name, input, context.turn).await,
+                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) && !name.starts_with(crate::mcp::PREFIX) => {
+                        worker.run(name, input, context.turn).await
+                    }
                     _ => ready.tool.run(input, context).await,
                 };
                 (ready.index, ids, output, started.elapsed().as_millis() as u64)

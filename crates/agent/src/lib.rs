@@ -45,6 +45,7 @@ pub mod approval;
 mod calls;
 pub mod context;
 mod event;
+mod mcp;
 pub mod plan;
 pub mod policy;
 mod session;

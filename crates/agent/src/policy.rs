@@ -462,8 +462,16 @@ impl Policy {
     fn default_decision(&self, effects: &Effects, grants: &Grants, plan: &PlanGate) -> Decision {
         let mut seen = HashSet::new();
         let written: Vec<&PathBuf> = effects.writes().filter(|path| seen.insert(*path)).collect();
-        if written.is_empty() && effects.commands.is_empty() && effects.hosts.is_empty() {
+        if written.is_empty() && effects.commands.is_empty() && effects.hosts.is_empty() && effects.external.is_empty()
+        {
             return Decision::Allow;
+        }
+
+        // What an outside tool changes, errand cannot journal or undo, and no plan can name it.
+        if let Some(call) = effects.external.first() {
+            return Decision::Ask(format!(
+                "{call} is an MCP tool its server does not mark read-only; what it changes is outside errand's undo"
+            ));
         }
 
         if !effects.delete.is_empty() {
@@ -1497,6 +1505,26 @@ mod tests {
             }),
         };
         policy.decide(case.tool, &tree.effects(case.effects), &tree.grants, &plan)
+    }
+
+    #[test]
+    fn an_outside_tool_is_asked_about_unless_a_rule_names_it() {
+        let tree = tree();
+        let effects = Effects { external: vec!["github/create_issue".into()], ..Effects::default() };
+        let ask =
+            Policy::new(Vec::new(), false).decide("mcp__github__create_issue", &effects, &tree.grants, &PlanGate::Off);
+        assert!(matches!(&ask, Decision::Ask(reason) if reason.contains("github/create_issue")), "{ask:?}");
+        let rule = Rule::parse(RuleAction::Allow, "mcp__github__*", "--allow").unwrap();
+        let allowed =
+            Policy::new(vec![rule], false).decide("mcp__github__create_issue", &effects, &tree.grants, &PlanGate::Off);
+        assert_eq!(allowed, Decision::Allow);
+        let read_only = Policy::new(Vec::new(), false).decide(
+            "mcp__github__search",
+            &Effects::default(),
+            &tree.grants,
+            &PlanGate::Off,
+        );
+        assert_eq!(read_only, Decision::Allow);
     }
 
     #[test]

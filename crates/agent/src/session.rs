@@ -54,6 +54,10 @@ pub struct SessionOptions {
     pub allow_delete: bool,
     /// How to run commands in the kernel sandbox; `None` offers no `run_command`.
     pub sandbox: Option<SandboxSetup>,
+    /// MCP servers whose tools the session offers (variables already expanded); connected when a run starts.
+    pub mcp_servers: Vec<errand_mcp::McpServer>,
+    /// How long each MCP server has to answer the handshake.
+    pub mcp_timeout: std::time::Duration,
 }
 
 /// The hidden first argument that runs errand as the file worker.
@@ -85,6 +89,8 @@ impl SessionOptions {
             rules: Vec::new(),
             allow_delete: false,
             sandbox: None,
+            mcp_servers: Vec::new(),
+            mcp_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -409,6 +415,15 @@ impl Session {
             && let Some(setup) = self.options.sandbox.clone()
         {
             self.start_worker(&setup).await?;
+        }
+        if !self.options.mcp_servers.is_empty()
+            && !self.tools.iter().any(|tool| tool.name().starts_with(crate::mcp::PREFIX))
+        {
+            let (tools, warnings) = crate::mcp::connect_all(&self.options.mcp_servers, self.options.mcp_timeout).await;
+            self.tools.extend(tools);
+            for message in warnings {
+                self.emit(EventMsg::Warning { message })?;
+            }
         }
         if let Some(socket) = self.commands.as_ref().and_then(|runner| runner.egress.clone())
             && self.egress.is_none()

@@ -644,3 +644,50 @@ async fn mcp_servers_are_tested_and_listed_with_their_status() {
     assert_eq!(servers[1]["status"], "ok");
     assert!(servers[1]["tools"].as_u64().unwrap() > 0 && servers[1]["prompts"].as_u64().unwrap() > 0, "{listed}");
 }
+
+/// A granted folder's `.mcp.json` brings its servers' tools into the session: the model calls one and gets
+/// its result; a tool its server does not mark read-only is asked about; a server that fails is a warning.
+#[tokio::test]
+async fn mcp_tools_reach_the_model_and_their_results_come_back() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("mcp__everything__echo", serde_json::json!({"message": "hello through MCP"})),
+            Turn::tool_call("mcp__everything__toggle-simulated-logging", serde_json::json!({})),
+            Turn::text("Done."),
+        ],
+    )
+    .await;
+    let config = serde_json::json!({"mcpServers": {
+        "everything": {"command": "node", "args": [script, "stdio"]},
+        "broken": {"command": "sh", "args": ["-c", "echo 'no token in ${BROKEN_TOKEN}' >&2; exit 1"]}
+    }});
+    errand.write(".mcp.json", &config.to_string());
+
+    let run = errand.errand(&["run", "--no-plan", "--json", "use the echo tool"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    errand.mock.assert_clean();
+    let requests = errand.mock.requests();
+    let offered = requests[0].tool_names();
+    assert!(offered.contains(&"mcp__everything__echo".to_string()), "{offered:?}");
+    assert!(!offered.iter().any(|name| name.starts_with("mcp__broken")), "{offered:?}");
+    let echoed = &requests[1].last_tool_results()[0];
+    assert!(!echoed.is_error && echoed.text.contains("hello through MCP"), "{}", echoed.text);
+    let asked = &requests[2].last_tool_results()[0];
+    assert!(asked.is_error, "a tool that may change things is not run without the person: {}", asked.text);
+    let warnings: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|event| event["type"] == "Warning")
+        .map(|event| event["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("MCP server broken: the MCP handshake failed")
+            && w.contains("no token in ${BROKEN_TOKEN}")),
+        "{warnings:?}"
+    );
+}

@@ -93,6 +93,11 @@ pub enum Provenance {
         /// Absolute path of the file.
         path: PathBuf,
     },
+    /// Returned by an MCP server's tool: untrusted, like anything from outside.
+    Mcp {
+        /// The server's name.
+        server: String,
+    },
 }
 
 /// The result of one tool call.
@@ -188,6 +193,10 @@ pub struct Effects {
     /// Network hosts reached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// Calls to tools outside errand (an MCP server's tool its server does not mark read-only), as
+    /// `server/tool`: what they change is beyond errand's journal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<String>,
 }
 
 impl Effects {
@@ -211,7 +220,7 @@ impl Effects {
 
     /// True when the call changes nothing.
     pub fn is_read_only(&self) -> bool {
-        self.writes().next().is_none()
+        self.writes().next().is_none() && self.external.is_empty()
     }
 }
 
