@@ -380,7 +380,7 @@ impl Session {
                 let started = Instant::now();
                 let name = ready.tool.name();
                 let output = match worker {
-                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) && !name.starts_with(crate::mcp::PREFIX) => {
+                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) && !crate::mcp::is_mcp_tool(name) => {
                         worker.run(name, input, context.turn).await
                     }
                     _ => ready.tool.run(input, context).await,

@@ -12,7 +12,14 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 /// What every MCP tool's name starts with.
-pub(crate) const PREFIX: &str = "mcp__";
+const PREFIX: &str = "mcp__";
+/// The tool that reads the servers' resources.
+const READ_RESOURCE: &str = "read_resource";
+
+/// Whether a tool is one of the MCP tools: they run in errand's process, where the connections live.
+pub(crate) fn is_mcp_tool(name: &str) -> bool {
+    name.starts_with(PREFIX) || name == READ_RESOURCE
+}
 
 /// A name or description made `'static` as [`Tool`] wants it. Each distinct text is kept once for the life of
 /// the process, so sessions that see the same servers again add nothing.
@@ -103,20 +110,92 @@ impl Tool for McpTool {
     }
 }
 
-/// Connects to every server at once, each within `timeout`, and returns their tools, and a warning for each
-/// server that could not be used (its reason carries the end of its stderr).
+/// `read_resource {server, uri}`: reads a resource one of the session's MCP servers offers.
+pub(crate) struct ReadResource {
+    /// Each connected server that offers resources, by name.
+    servers: Vec<(String, Arc<Connection>)>,
+}
+
+impl Tool for ReadResource {
+    fn name(&self) -> &'static str {
+        READ_RESOURCE
+    }
+
+    fn description(&self) -> &'static str {
+        "Read a resource an MCP server offers, by its server name and URI."
+    }
+
+    fn input_schema(&self) -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {"server": {"type": "string"}, "uri": {"type": "string"}},
+            "required": ["server", "uri"]
+        })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn effects(&self, _input: &Value, _ctx: &ToolContext) -> Result<Effects, ToolError> {
+        Ok(Effects::default())
+    }
+
+    fn run<'a>(&'a self, input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move {
+            let (Some(server), Some(uri)) = (input["server"].as_str(), input["uri"].as_str()) else {
+                return ToolOutput::error("read_resource needs `server` and `uri`, both strings");
+            };
+            let Some((_, connection)) = self.servers.iter().find(|(name, _)| name == server) else {
+                let known: Vec<&str> = self.servers.iter().map(|(name, _)| name.as_str()).collect();
+                return ToolOutput::error(format!(
+                    "no MCP server named {server:?} offers resources here; servers with resources: {}",
+                    known.join(", ")
+                ));
+            };
+            let provenance = Provenance::Mcp { server: server.to_string() };
+            match connection.read_resource(uri).await {
+                Ok(contents) => {
+                    let content = contents
+                        .into_iter()
+                        .map(|part| match part {
+                            McpContent::Resource { text: Some(text), .. } | McpContent::Text { text } => {
+                                ContentBlock::text(text)
+                            }
+                            McpContent::Resource { uri, text: None } => ContentBlock::text(format!("[resource {uri}]")),
+                            McpContent::Image { mime_type, data } => {
+                                ContentBlock::Image { media_type: mime_type, data }
+                            }
+                            McpContent::Other { description } => ContentBlock::text(format!("[{description}]")),
+                        })
+                        .collect();
+                    ToolOutput { content, is_error: false, provenance, changed: vec![], staged: None }
+                }
+                Err(error) => ToolOutput { provenance, ..ToolOutput::error(error.to_string()) },
+            }
+        })
+    }
+}
+
+/// Connects to every server at once, each within `timeout`, and returns their tools (with `read_resource`
+/// when any offers resources), and a warning for each server that could not be used (its reason carries the
+/// end of its stderr).
 pub(crate) async fn connect_all(servers: &[McpServer], timeout: Duration) -> (Vec<Arc<dyn Tool>>, Vec<String>) {
     let connected = futures::future::join_all(servers.iter().map(|server| async move {
         let connection = errand_mcp::connect(server, timeout).await?;
         let inventory = connection.inventory().await?;
-        Ok::<_, errand_mcp::McpError>((server.name.clone(), Arc::new(connection), inventory.tools))
+        Ok::<_, errand_mcp::McpError>((server.name.clone(), Arc::new(connection), inventory))
     }))
     .await;
     let (mut tools, mut warnings) = (Vec::<Arc<dyn Tool>>::new(), Vec::new());
+    let mut with_resources = Vec::new();
     for result in connected {
         match result {
-            Ok((server, connection, offered)) => {
-                for ToolInfo { name, description, input_schema, read_only } in offered {
+            Ok((server, connection, inventory)) => {
+                if !inventory.resources.is_empty() {
+                    with_resources.push((server.clone(), connection.clone()));
+                }
+                for ToolInfo { name, description, input_schema, read_only } in inventory.tools {
                     let schema = if input_schema.is_object() {
                         input_schema
                     } else {
@@ -135,6 +214,9 @@ pub(crate) async fn connect_all(servers: &[McpServer], timeout: Duration) -> (Ve
             }
             Err(error) => warnings.push(format!("MCP server {error}; its tools are unavailable in this session")),
         }
+    }
+    if !with_resources.is_empty() {
+        tools.push(Arc::new(ReadResource { servers: with_resources }));
     }
     (tools, warnings)
 }

@@ -416,9 +416,7 @@ impl Session {
         {
             self.start_worker(&setup).await?;
         }
-        if !self.options.mcp_servers.is_empty()
-            && !self.tools.iter().any(|tool| tool.name().starts_with(crate::mcp::PREFIX))
-        {
+        if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
             let (tools, warnings) = crate::mcp::connect_all(&self.options.mcp_servers, self.options.mcp_timeout).await;
             self.tools.extend(tools);
             for message in warnings {

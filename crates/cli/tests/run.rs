@@ -657,6 +657,10 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
         vec![
             Turn::tool_call("mcp__everything__echo", serde_json::json!({"message": "hello through MCP"})),
             Turn::tool_call("mcp__everything__toggle-simulated-logging", serde_json::json!({})),
+            Turn::tool_call(
+                "read_resource",
+                serde_json::json!({"server": "everything", "uri": "demo://resource/static/document/architecture.md"}),
+            ),
             Turn::text("Done."),
         ],
     )
@@ -679,6 +683,9 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
     assert!(!echoed.is_error && echoed.text.contains("hello through MCP"), "{}", echoed.text);
     let asked = &requests[2].last_tool_results()[0];
     assert!(asked.is_error, "a tool that may change things is not run without the person: {}", asked.text);
+    assert!(offered.contains(&"read_resource".to_string()), "{offered:?}");
+    let resource = &requests[3].last_tool_results()[0];
+    assert!(!resource.is_error && resource.text.len() > 100, "{}", resource.text);
     let warnings: Vec<String> = run
         .events()
         .iter()

@@ -334,6 +334,30 @@ impl Connection {
         })
     }
 
+    /// Reads a resource: its contents, text as text, binary ones described.
+    pub async fn read_resource(&self, uri: &str) -> Result<Vec<McpContent>, McpError> {
+        let params = rmcp::model::ReadResourceRequestParams::new(uri.to_string());
+        let result =
+            self.service.read_resource(params).await.map_err(|e| self.failed(&format!("reading {uri} failed"), e))?;
+        let result = json(&result);
+        Ok(result["contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|contents| match contents["text"].as_str() {
+                Some(text) => McpContent::Resource { uri: text_of(contents, "uri"), text: Some(text.to_string()) },
+                None => McpContent::Other {
+                    description: format!(
+                        "binary resource {} ({}, {} base64 characters)",
+                        text_of(contents, "uri"),
+                        contents["mimeType"].as_str().unwrap_or("unknown type"),
+                        contents["blob"].as_str().map(str::len).unwrap_or(0)
+                    ),
+                },
+            })
+            .collect())
+    }
+
     /// Ends the connection (the child process is stopped).
     pub async fn close(self) {
         let _ = self.service.cancel().await;

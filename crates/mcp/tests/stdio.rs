@@ -56,6 +56,12 @@ async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
         Ok(result) => assert!(result.is_error, "{result:?}"),
         Err(error) => assert!(error.to_string().starts_with("everything: no-such-tool failed"), "{error}"),
     }
+    let uri = &inventory.resources[0].uri;
+    let contents = connection.read_resource(uri).await.unwrap();
+    let McpContent::Resource { text: Some(text), .. } = &contents[0] else { panic!("{contents:?}") };
+    assert!(!text.is_empty());
+    let unknown = connection.read_resource("demo://no/such/thing").await.expect_err("an unknown resource fails");
+    assert!(unknown.to_string().starts_with("everything: reading demo://no/such/thing failed"), "{unknown}");
     connection.close().await;
 }
 
