@@ -177,12 +177,16 @@ impl Tool for ReadResource {
     }
 }
 
-/// Connects to every server at once, each within `timeout`, and returns their tools (with `read_resource`
+/// Connects to every server at once, each within `timeout`, offering `roots` (the grants), and returns their tools (with `read_resource`
 /// when any offers resources), and a warning for each server that could not be used (its reason carries the
 /// end of its stderr).
-pub(crate) async fn connect_all(servers: &[McpServer], timeout: Duration) -> (Vec<Arc<dyn Tool>>, Vec<String>) {
+pub(crate) async fn connect_all(
+    servers: &[McpServer],
+    roots: &[std::path::PathBuf],
+    timeout: Duration,
+) -> (Vec<Arc<dyn Tool>>, Vec<String>) {
     let connected = futures::future::join_all(servers.iter().map(|server| async move {
-        let connection = errand_mcp::connect(server, timeout).await?;
+        let connection = errand_mcp::connect(server, roots, timeout).await?;
         let inventory = connection.inventory().await?;
         Ok::<_, errand_mcp::McpError>((server.name.clone(), Arc::new(connection), inventory))
     }))

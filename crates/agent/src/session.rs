@@ -417,7 +417,9 @@ impl Session {
             self.start_worker(&setup).await?;
         }
         if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
-            let (tools, warnings) = crate::mcp::connect_all(&self.options.mcp_servers, self.options.mcp_timeout).await;
+            let roots: Vec<PathBuf> = self.grants.grants().iter().map(|grant| grant.root.clone()).collect();
+            let (tools, warnings) =
+                crate::mcp::connect_all(&self.options.mcp_servers, &roots, self.options.mcp_timeout).await;
             self.tools.extend(tools);
             for message in warnings {
                 self.emit(EventMsg::Warning { message })?;

@@ -76,13 +76,13 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             }
         }
         McpCommand::List { folders, no_connect, timeout, json } => {
-            let parsed = configured(folders)?;
+            let (parsed, roots) = configured(folders)?;
             let timeout = std::time::Duration::from_secs(timeout);
             // Every server at once: a slow one costs its own timeout, not the sum.
             let statuses: Vec<Value> = if no_connect {
                 parsed.servers.iter().map(|_| json!({"status": "not checked"})).collect()
             } else {
-                futures::future::join_all(parsed.servers.iter().map(|server| status(server, timeout))).await
+                futures::future::join_all(parsed.servers.iter().map(|server| status(server, &roots, timeout))).await
             };
             if json {
                 let servers: Vec<Value> = parsed
@@ -131,7 +131,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             Ok(EXIT_DONE)
         }
         McpCommand::Test { name, folders, timeout, json } => {
-            let parsed = configured(folders)?;
+            let (parsed, roots) = configured(folders)?;
             let Some(server) = parsed.servers.iter().find(|server| server.name == name) else {
                 let known: Vec<&str> = parsed.servers.iter().map(|server| server.name.as_str()).collect();
                 return Err(usage_error(anyhow::anyhow!(
@@ -139,7 +139,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                     if known.is_empty() { String::new() } else { format!("; configured: {}", known.join(", ")) }
                 )));
             };
-            let inventory = match probe(server, std::time::Duration::from_secs(timeout)).await {
+            let inventory = match probe(server, &roots, std::time::Duration::from_secs(timeout)).await {
                 Ok(inventory) => inventory,
                 Err(error) => {
                     if json {
@@ -178,13 +178,13 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
 }
 
 /// The servers configured for you and for `folders` (default: the current directory), as written: variables
-/// unexpanded.
-fn configured(folders: Vec<PathBuf>) -> Result<errand_mcp::Parsed, Failure> {
+/// unexpanded; and those folders, which a server asking for roots is given.
+fn configured(folders: Vec<PathBuf>) -> Result<(errand_mcp::Parsed, Vec<PathBuf>), Failure> {
     let folders =
         if folders.is_empty() { vec![std::env::current_dir().context("find the current directory")?] } else { folders };
     let mut files = vec![user_file()?];
     files.extend(folders.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
-    errand_mcp::load(&files, &|_| None).map_err(usage_error)
+    Ok((errand_mcp::load(&files, &|_| None).map_err(usage_error)?, folders))
 }
 
 /// A server as it may be shown: header and env values hidden, since they often hold keys.
@@ -200,8 +200,8 @@ fn hidden(server: &errand_mcp::McpServer) -> errand_mcp::McpServer {
 
 /// Whether a server answers, and what it offers: `{"status": "ok", "tools", "resources", "prompts"}` or
 /// `{"status": "failed", "error"}`.
-async fn status(server: &errand_mcp::McpServer, timeout: std::time::Duration) -> Value {
-    match probe(server, timeout).await {
+async fn status(server: &errand_mcp::McpServer, roots: &[PathBuf], timeout: std::time::Duration) -> Value {
+    match probe(server, roots, timeout).await {
         Ok(inventory) => json!({
             "status": "ok",
             "tools": inventory.tools.len(),
@@ -216,6 +216,7 @@ async fn status(server: &errand_mcp::McpServer, timeout: std::time::Duration) ->
 /// while what errand prints never shows them), lists what it offers, and disconnects.
 async fn probe(
     server: &errand_mcp::McpServer,
+    roots: &[PathBuf],
     timeout: std::time::Duration,
 ) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
     let lookup = |variable: &str| std::env::var(variable).ok();
@@ -223,7 +224,7 @@ async fn probe(
         .ok()
         .and_then(|parsed| parsed.servers.into_iter().find(|s| s.name == server.name))
         .unwrap_or_else(|| server.clone());
-    let connection = errand_mcp::connect(&expanded, timeout).await?;
+    let connection = errand_mcp::connect(&expanded, roots, timeout).await?;
     let inventory = connection.inventory().await;
     connection.close().await;
     inventory

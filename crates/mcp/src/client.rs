@@ -166,15 +166,61 @@ pub struct ToolCallResult {
     pub is_error: bool,
 }
 
+/// errand's side of the protocol: who it is, and its roots (the granted folders) when a server asks. The
+/// 2026-07-28 protocol deprecates roots (SEP-2577), but servers of the 2025 protocols, like server-filesystem,
+/// still ask for them.
+#[allow(deprecated)]
+struct Client {
+    info: rmcp::model::ClientConfig,
+    roots: Vec<rmcp::model::Root>,
+}
+
+#[allow(deprecated)]
+impl Client {
+    fn new(roots: &[std::path::PathBuf]) -> Self {
+        let mut info = rmcp::model::ClientConfig::default();
+        info.client_info = rmcp::model::Implementation::new("errand", env!("CARGO_PKG_VERSION"));
+        info.capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
+        let roots = roots
+            .iter()
+            .map(|root| {
+                let mut entry = rmcp::model::Root::new(format!("file://{}", root.display()));
+                entry.name = root.file_name().map(|name| name.to_string_lossy().into_owned());
+                entry
+            })
+            .collect();
+        Self { info, roots }
+    }
+}
+
+#[allow(deprecated)]
+impl rmcp::ClientHandler for Client {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        self.info.clone()
+    }
+
+    fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> impl Future<Output = Result<rmcp::model::ListRootsResult, rmcp::ErrorData>> + Send + '_ {
+        std::future::ready(Ok(rmcp::model::ListRootsResult::new(self.roots.clone())))
+    }
+}
+
 /// A live connection to one server.
 pub struct Connection {
     name: String,
-    service: RunningService<RoleClient, ()>,
+    service: RunningService<RoleClient, Client>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
 }
 
-/// Connects to `server`, completing the MCP handshake within `timeout`.
-pub async fn connect(server: &McpServer, timeout: Duration) -> Result<Connection, McpError> {
+/// Connects to `server`, completing the MCP handshake within `timeout`. `roots` (the granted folders) are
+/// what errand answers when the server asks for the client's roots.
+pub async fn connect(
+    server: &McpServer,
+    roots: &[std::path::PathBuf],
+    timeout: Duration,
+) -> Result<Connection, McpError> {
     let (command, args, env) = match &server.transport {
         Transport::Stdio { command, args, env } => (command, args, env),
         Transport::Http { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "http" }),
@@ -207,7 +253,7 @@ pub async fn connect(server: &McpServer, timeout: Duration) -> Result<Connection
             .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
             .unwrap_or_default()
     };
-    let service = match tokio::time::timeout(timeout, ().serve(transport)).await {
+    let service = match tokio::time::timeout(timeout, Client::new(roots).serve(transport)).await {
         Ok(Ok(service)) => service,
         Ok(Err(error)) => {
             // Give the server a moment to finish writing why it failed.

@@ -35,7 +35,7 @@ fn everything() -> McpServer {
 
 #[tokio::test]
 async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
-    let connection = connect(&everything(), Duration::from_secs(30)).await.unwrap();
+    let connection = connect(&everything(), &[], Duration::from_secs(30)).await.unwrap();
     let inventory = connection.inventory().await.unwrap();
     assert_eq!(inventory.server.name, "mcp-servers/everything");
     assert!(!inventory.server.protocol_version.is_empty());
@@ -68,7 +68,7 @@ async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
 #[tokio::test]
 async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
     let server = stdio("broken", "sh", &["-c", "echo 'config file missing: ~/.broken.toml' >&2; exit 3"]);
-    let error = connect(&server, Duration::from_secs(10)).await.err().expect("the handshake fails");
+    let error = connect(&server, &[], Duration::from_secs(10)).await.err().expect("the handshake fails");
     let message = error.to_string();
     assert!(matches!(error, McpError::Protocol { .. }), "{message}");
     assert!(message.starts_with("broken: the MCP handshake failed"), "{message}");
@@ -78,13 +78,13 @@ async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
 #[tokio::test]
 async fn a_silent_server_times_out_and_a_missing_command_is_named() {
     let server = stdio("sleepy", "sh", &["-c", "echo starting >&2; sleep 30"]);
-    let error = connect(&server, Duration::from_millis(500)).await.err().expect("a timeout");
+    let error = connect(&server, &[], Duration::from_millis(500)).await.err().expect("a timeout");
     assert!(matches!(error, McpError::Timeout { .. }), "{error}");
     assert!(error.to_string().contains("no answer to the MCP handshake within 0 s"), "{error}");
     assert!(error.to_string().contains("starting"), "{error}");
 
     let missing = stdio("ghost", "/nonexistent/mcp-server", &[]);
-    let error = connect(&missing, Duration::from_secs(5)).await.err().expect("a spawn error");
+    let error = connect(&missing, &[], Duration::from_secs(5)).await.err().expect("a spawn error");
     assert!(error.to_string().starts_with("ghost: cannot start `/nonexistent/mcp-server`"), "{error}");
 
     let remote = McpServer {
@@ -92,6 +92,36 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
         transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&remote, Duration::from_secs(5)).await.err().expect("not supported yet");
+    let error = connect(&remote, &[], Duration::from_secs(5)).await.err().expect("not supported yet");
     assert!(matches!(error, McpError::Unsupported { transport: "http", .. }), "{error}");
+}
+
+/// server-filesystem started without folders asks the client for its roots, and serves exactly those.
+#[tokio::test]
+async fn the_roots_a_server_asks_for_are_the_granted_folders() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/servers/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let granted = tempfile::tempdir().unwrap();
+    let root = granted.path().canonicalize().unwrap();
+    std::fs::write(root.join("note.txt"), "from the granted folder").unwrap();
+    let server = stdio("files", "node", &[script.to_str().unwrap()]);
+    let connection = connect(&server, std::slice::from_ref(&root), Duration::from_secs(30)).await.unwrap();
+    // The server asks for roots after the handshake; give it a moment to take them in.
+    let mut allowed = String::new();
+    for _ in 0..50 {
+        let result = connection.call_tool("list_allowed_directories", json!({})).await.unwrap();
+        if let Some(McpContent::Text { text }) = result.content.first() {
+            allowed = text.clone();
+        }
+        if allowed.contains(root.to_str().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(allowed.contains(root.to_str().unwrap()), "{allowed}");
+    let read = connection.call_tool("read_text_file", json!({"path": root.join("note.txt")})).await.unwrap();
+    let McpContent::Text { text } = &read.content[0] else { panic!("{:?}", read.content) };
+    assert_eq!(text, "from the granted folder");
+    connection.close().await;
 }
