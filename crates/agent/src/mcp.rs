@@ -46,6 +46,47 @@ fn tool_name(server: &str, tool: &str) -> String {
     name.chars().take(64).collect()
 }
 
+/// A server's connection for the session: restarted once if the server dies; after that, its tools say they
+/// are unavailable.
+pub(crate) struct LiveServer {
+    config: McpServer,
+    roots: Vec<std::path::PathBuf>,
+    timeout: Duration,
+    state: tokio::sync::Mutex<(Arc<Connection>, bool)>,
+}
+
+impl LiveServer {
+    /// Calls a tool; if the server died, restarts it once and calls again.
+    async fn call_tool(&self, tool: &str, input: Value) -> Result<errand_mcp::ToolCallResult, String> {
+        let connection = self.state.lock().await.0.clone();
+        let error = match connection.call_tool(tool, input.clone()).await {
+            Ok(result) => return Ok(result),
+            Err(error) if !matches!(error, errand_mcp::McpError::Closed { .. }) && !connection.is_closed() => {
+                return Err(error.to_string());
+            }
+            Err(error) => error,
+        };
+        let mut state = self.state.lock().await;
+        let name = &self.config.name;
+        if state.1 {
+            return Err(format!(
+                "MCP server {name} stopped again after its restart ({error}); its tools are unavailable for the rest \
+                 of this session"
+            ));
+        }
+        state.1 = true;
+        let restarted = errand_mcp::connect(&self.config, &self.roots, self.timeout)
+            .await
+            .map_err(|restart| format!("MCP server {name} stopped ({error}) and did not come back: {restart}"))?;
+        state.0 = Arc::new(restarted);
+        let connection = state.0.clone();
+        drop(state);
+        connection.call_tool(tool, input).await.map_err(|again| {
+            format!("MCP server {name} stopped during the call and was restarted once; the call failed again: {again}")
+        })
+    }
+}
+
 /// One tool of one MCP server.
 pub(crate) struct McpTool {
     name: &'static str,
@@ -54,7 +95,7 @@ pub(crate) struct McpTool {
     server: String,
     tool: String,
     read_only: bool,
-    connection: Arc<Connection>,
+    live: Arc<LiveServer>,
 }
 
 impl Tool for McpTool {
@@ -82,9 +123,9 @@ impl Tool for McpTool {
     fn run<'a>(&'a self, input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
             let provenance = Provenance::Mcp { server: self.server.clone() };
-            let result = match self.connection.call_tool(&self.tool, input).await {
+            let result = match self.live.call_tool(&self.tool, input).await {
                 Ok(result) => result,
-                Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error.to_string()) },
+                Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error) },
             };
             let mut content: Vec<ContentBlock> = result
                 .content
@@ -188,17 +229,24 @@ pub(crate) async fn connect_all(
     let connected = futures::future::join_all(servers.iter().map(|server| async move {
         let connection = errand_mcp::connect(server, roots, timeout).await?;
         let inventory = connection.inventory().await?;
-        Ok::<_, errand_mcp::McpError>((server.name.clone(), Arc::new(connection), inventory))
+        Ok::<_, errand_mcp::McpError>((server.clone(), Arc::new(connection), inventory))
     }))
     .await;
     let (mut tools, mut warnings) = (Vec::<Arc<dyn Tool>>::new(), Vec::new());
     let mut with_resources = Vec::new();
     for result in connected {
         match result {
-            Ok((server, connection, inventory)) => {
+            Ok((config, connection, inventory)) => {
+                let server = config.name.clone();
                 if !inventory.resources.is_empty() {
                     with_resources.push((server.clone(), connection.clone()));
                 }
+                let live = Arc::new(LiveServer {
+                    config,
+                    roots: roots.to_vec(),
+                    timeout,
+                    state: tokio::sync::Mutex::new((connection, false)),
+                });
                 for ToolInfo { name, description, input_schema, read_only } in inventory.tools {
                     let schema = if input_schema.is_object() {
                         input_schema
@@ -212,7 +260,7 @@ pub(crate) async fn connect_all(
                         server: server.clone(),
                         tool: name,
                         read_only,
-                        connection: connection.clone(),
+                        live: live.clone(),
                     }));
                 }
             }

@@ -698,3 +698,31 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
         "{warnings:?}"
     );
 }
+
+/// A server that dies mid-call is restarted once; when it dies again, the model is told clearly, with the
+/// server's last words, and its tools are unavailable from then on.
+#[tokio::test]
+async fn an_mcp_server_that_dies_mid_call_is_restarted_once_then_reported() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mcp/tests/servers/dies-mid-call.mjs");
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("mcp__fragile__count", serde_json::json!({})),
+            Turn::tool_call("mcp__fragile__count", serde_json::json!({})),
+            Turn::text("It keeps failing."),
+        ],
+    )
+    .await;
+    errand.write(".mcp.json", &serde_json::json!({"fragile": {"command": "node", "args": [script]}}).to_string());
+
+    let run = errand.errand(&["run", "--no-plan", "--json", "count"]).await;
+
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let requests = errand.mock.requests();
+    let first = &requests[1].last_tool_results()[0];
+    assert!(first.is_error, "{}", first.text);
+    assert!(first.text.contains("MCP server fragile stopped during the call and was restarted once"), "{}", first.text);
+    assert!(first.text.contains("out of memory while counting"), "the server's own words: {}", first.text);
+    let second = &requests[2].last_tool_results()[0];
+    assert!(second.text.contains("its tools are unavailable for the rest of this session"), "{}", second.text);
+}

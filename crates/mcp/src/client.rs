@@ -49,6 +49,14 @@ pub enum McpError {
         /// The end of the server's standard error.
         stderr: String,
     },
+    /// The server stopped: it exited, crashed or closed its end of the connection.
+    #[error("{server} stopped: the connection closed{}", tail(stderr))]
+    Closed {
+        /// The server.
+        server: String,
+        /// The end of the server's standard error.
+        stderr: String,
+    },
     /// The server answered, but not as MCP, or it failed a request.
     #[error("{server}: {reason}{}", tail(stderr))]
     Protocol {
@@ -281,6 +289,11 @@ fn text_of(value: &Value, key: &str) -> String {
 }
 
 impl Connection {
+    /// Whether the connection is gone: the server exited, crashed or closed its end.
+    pub fn is_closed(&self) -> bool {
+        self.service.is_closed()
+    }
+
     /// The end of what the server printed on standard error.
     pub fn stderr_tail(&self) -> String {
         self.stderr
@@ -353,7 +366,12 @@ impl Connection {
             return Err(self.failed(&format!("calling {tool}"), "the arguments must be a JSON object"));
         };
         let params = rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
-        let result = self.service.call_tool(params).await.map_err(|e| self.failed(&format!("{tool} failed"), e))?;
+        let result = self.service.call_tool(params).await.map_err(|error| match error {
+            rmcp::ServiceError::TransportClosed => {
+                McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() }
+            }
+            other => self.failed(&format!("{tool} failed"), other),
+        })?;
         let result = json(&result);
         let content = result["content"]
             .as_array()
