@@ -726,3 +726,41 @@ async fn an_mcp_server_that_dies_mid_call_is_restarted_once_then_reported() {
     let second = &requests[2].last_tool_results()[0];
     assert!(second.text.contains("its tools are unavailable for the rest of this session"), "{}", second.text);
 }
+
+/// Streamable HTTP: the reference server in its HTTP mode. It listens on every interface, so it runs in a
+/// network namespace of its own (only loopback inside), with `errand mcp test` beside it.
+#[tokio::test]
+async fn an_mcp_server_over_streamable_http_is_tested_inside_its_own_network() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let add = errand
+        .errand(&[
+            "mcp",
+            "add",
+            "remote",
+            "--url",
+            "http://127.0.0.1:3001/mcp",
+            "--header",
+            "X-Errand-Test: ${TEST_HEADER:-yes}",
+        ])
+        .await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let test = format!(
+        "ip link set lo up && (PORT=3001 node '{}' streamableHttp >/dev/null 2>&1 &) && \
+         for i in $(seq 50); do (echo > /dev/tcp/127.0.0.1/3001) 2>/dev/null && break; sleep 0.1; done && \
+         '{}' mcp test remote --json",
+        script.display(),
+        env!("CARGO_BIN_EXE_errand")
+    );
+    let mut command =
+        errand.wrapped(&[], |_| vec!["unshare".into(), "-rn".into(), "bash".into(), "-c".into(), test.clone()]);
+    let output = command.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let offered: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(offered["status"], "ok", "{offered}");
+    assert_eq!(offered["server"]["name"], "mcp-servers/everything");
+    assert!(offered["tools"].as_array().unwrap().iter().any(|tool| tool["name"] == "echo"), "{offered}");
+}

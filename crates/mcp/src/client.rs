@@ -1,4 +1,5 @@
-//! Connections to MCP servers, over rmcp. Today: stdio child processes. rmcp's types stay in this file; what
+//! Connections to MCP servers, over rmcp: stdio child processes and streamable HTTP (the legacy SSE transport
+//! is still to come). rmcp's types stay in this file; what
 //! leaves it is ours ([`Inventory`], [`ToolCallResult`]), read off the protocol's JSON field names.
 
 use std::collections::VecDeque;
@@ -22,7 +23,9 @@ const STDERR_TAIL_BYTES: usize = 4 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
     /// The transport is configured but errand cannot speak it yet.
-    #[error("{server}: {transport} servers are not supported yet; errand connects to stdio servers today")]
+    #[error(
+        "{server}: {transport} servers are not supported yet; errand connects to stdio and streamable HTTP servers today"
+    )]
     Unsupported {
         /// The server.
         server: String,
@@ -215,6 +218,40 @@ impl rmcp::ClientHandler for Client {
     }
 }
 
+/// Connects over streamable HTTP, sending `headers` with every request.
+async fn connect_http(
+    server: &McpServer,
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    roots: &[std::path::PathBuf],
+    timeout: Duration,
+) -> Result<Connection, McpError> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    // HTTPS needs a crypto provider; the process may not have chosen one yet (`errand mcp test` makes no model
+    // client, which would).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let invalid = |reason: String| McpError::Protocol { server: server.name.clone(), reason, stderr: String::new() };
+    let mut custom = std::collections::HashMap::new();
+    for (name, value) in headers {
+        let header = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("the header name {name:?} is not valid")))?;
+        let value = http::HeaderValue::from_str(value)
+            .map_err(|_| invalid(format!("the value of the header {name:?} is not valid in HTTP")))?;
+        custom.insert(header, value);
+    }
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    let service = match tokio::time::timeout(timeout, Client::new(roots).serve(transport)).await {
+        Ok(Ok(service)) => service,
+        Ok(Err(error)) => return Err(invalid(format!("the MCP handshake with {url} failed: {error}"))),
+        Err(_) => {
+            return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: String::new() });
+        }
+    };
+    Ok(Connection { name: server.name.clone(), service, stderr: Arc::default() })
+}
+
 /// A live connection to one server.
 pub struct Connection {
     name: String,
@@ -229,9 +266,10 @@ pub async fn connect(
     roots: &[std::path::PathBuf],
     timeout: Duration,
 ) -> Result<Connection, McpError> {
+    let stderr = Arc::new(Mutex::new(VecDeque::new()));
     let (command, args, env) = match &server.transport {
         Transport::Stdio { command, args, env } => (command, args, env),
-        Transport::Http { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "http" }),
+        Transport::Http { url, headers } => return connect_http(server, url, headers, roots, timeout).await,
         Transport::Sse { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "sse" }),
     };
     let mut process = tokio::process::Command::new(command);
@@ -240,7 +278,6 @@ pub async fn connect(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|source| McpError::Spawn { server: server.name.clone(), command: command.clone(), source })?;
-    let stderr = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(pipe) = stderr_pipe {
         let kept = stderr.clone();
         tokio::spawn(async move {

@@ -1,9 +1,9 @@
 //! Owns errand's MCP connectors. Today that is their configuration: `.mcp.json` files at user level (errand's
 //! config folder) and at the root of each granted folder, with or without the `mcpServers` wrapper, with
 //! `${VAR}` and `${VAR:-default}` expanded, and the edits `errand mcp add` and `errand mcp remove` make.
-//! And the connections themselves, over rmcp (whose types stay inside this crate): today stdio servers,
-//! with the handshake under a timeout, listing tools, resources and prompts, and calling tools; streamable
-//! HTTP and SSE are still to come. Reading a configuration never starts a server; only [`connect`] does.
+//! And the connections themselves, over rmcp (whose types stay inside this crate): stdio and streamable HTTP
+//! servers, with the handshake under a timeout, the granted folders as roots, listing tools, resources and
+//! prompts, calling tools and reading resources; the legacy SSE transport is still to come. Reading a configuration never starts a server; only [`connect`] does.
 //!
 //! # Example
 //!

@@ -87,13 +87,20 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
     let error = connect(&missing, &[], Duration::from_secs(5)).await.err().expect("a spawn error");
     assert!(error.to_string().starts_with("ghost: cannot start `/nonexistent/mcp-server`"), "{error}");
 
-    let remote = McpServer {
+    let nobody = McpServer {
         name: "docs".into(),
         transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&remote, &[], Duration::from_secs(5)).await.err().expect("not supported yet");
-    assert!(matches!(error, McpError::Unsupported { transport: "http", .. }), "{error}");
+    let error = connect(&nobody, &[], Duration::from_secs(10)).await.err().expect("nothing listens there");
+    assert!(error.to_string().starts_with("docs: the MCP handshake with http://127.0.0.1:9/mcp failed"), "{error}");
+    let legacy = McpServer {
+        name: "old".into(),
+        transport: Transport::Sse { url: "http://127.0.0.1:9/sse".into(), headers: BTreeMap::new() },
+        source: "/test/.mcp.json".into(),
+    };
+    let error = connect(&legacy, &[], Duration::from_secs(5)).await.err().expect("not supported yet");
+    assert!(matches!(error, McpError::Unsupported { transport: "sse", .. }), "{error}");
 }
 
 /// server-filesystem started without folders asks the client for its roots, and serves exactly those.
