@@ -194,6 +194,13 @@ pub enum McpCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The client side of the official MCP conformance suite: connects to URL over streamable HTTP, accepts
+    /// requests for input with their defaults, lists the tools and calls each one. The suite names the
+    /// scenario in MCP_CONFORMANCE_SCENARIO.
+    ConformanceClient {
+        /// The server the suite started.
+        url: String,
+    },
     /// Connect to one server and list everything it offers: tools, resources and prompts.
     Test {
         /// The server's name.

@@ -130,6 +130,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             }
             Ok(EXIT_DONE)
         }
+        McpCommand::ConformanceClient { url } => conformance_client(url).await,
         McpCommand::Test { name, folders, timeout, json } => {
             let (parsed, roots) = configured(folders)?;
             let Some(server) = parsed.servers.iter().find(|server| server.name == name) else {
@@ -228,4 +229,59 @@ async fn probe(
     let inventory = connection.inventory().await;
     connection.close().await;
     inventory
+}
+
+/// `errand mcp conformance-client URL`: what the conformance suite's client scenarios ask of a client,
+/// done the way errand does it in a session: connect, list, call every tool (with arguments made from each
+/// required property's type), answering requests for input with their defaults since no person is there.
+async fn conformance_client(url: String) -> Result<u8, Failure> {
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let server = errand_mcp::McpServer {
+        name: "conformance".into(),
+        transport: Transport::Http { url, headers: Default::default() },
+        source: PathBuf::new(),
+    };
+    let timeout = std::time::Duration::from_secs(20);
+    let connection =
+        match errand_mcp::connect_with(&server, &[], timeout, errand_mcp::Elicitation::AcceptDefaults).await {
+            Ok(connection) => connection,
+            Err(error) => {
+                eprintln!("error ({scenario}): {error}");
+                return Ok(EXIT_ERROR);
+            }
+        };
+    let inventory = match connection.inventory().await {
+        Ok(inventory) => inventory,
+        Err(error) => {
+            eprintln!("error ({scenario}): {error}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let mut code = EXIT_DONE;
+    for tool in &inventory.tools {
+        let required: Vec<&str> =
+            tool.input_schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let arguments: serde_json::Map<String, Value> = required
+            .iter()
+            .map(|name| {
+                let value = match tool.input_schema["properties"][*name]["type"].as_str() {
+                    Some("number" | "integer") => json!(1),
+                    Some("boolean") => json!(true),
+                    Some("array") => json!([]),
+                    Some("object") => json!({}),
+                    _ => json!("errand"),
+                };
+                (name.to_string(), value)
+            })
+            .collect();
+        match connection.call_tool(&tool.name, Value::Object(arguments)).await {
+            Ok(result) => println!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default()),
+            Err(error) => {
+                eprintln!("error ({scenario}): {error}");
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    connection.close().await;
+    Ok(code)
 }

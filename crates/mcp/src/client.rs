@@ -184,14 +184,33 @@ pub struct ToolCallResult {
 struct Client {
     info: rmcp::model::ClientConfig,
     roots: Vec<rmcp::model::Root>,
+    elicitation: Elicitation,
+}
+
+/// How errand answers a server's request for input (elicitation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Elicitation {
+    /// Decline: nobody can answer (the capability is not even declared).
+    #[default]
+    Decline,
+    /// Accept with every field's default value: what a conformance client does, with no person to ask.
+    AcceptDefaults,
 }
 
 #[allow(deprecated)]
 impl Client {
-    fn new(roots: &[std::path::PathBuf]) -> Self {
+    fn new(roots: &[std::path::PathBuf], elicitation: Elicitation) -> Self {
         let mut info = rmcp::model::ClientConfig::default();
         info.client_info = rmcp::model::Implementation::new("errand", env!("CARGO_PKG_VERSION"));
+        // The newest protocol that starts with an initialize handshake: what the servers people run speak
+        // today. (2026-07-28 replaces the handshake with discovery.)
+        info.protocol_version = rmcp::model::ProtocolVersion::V_2025_11_25;
         info.capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
+        if elicitation == Elicitation::AcceptDefaults {
+            info.capabilities.elicitation = Some(
+                rmcp::model::ElicitationCapability::new().with_form(rmcp::model::FormElicitationCapability::default()),
+            );
+        }
         let roots = roots
             .iter()
             .map(|root| {
@@ -200,7 +219,7 @@ impl Client {
                 entry
             })
             .collect();
-        Self { info, roots }
+        Self { info, roots, elicitation }
     }
 }
 
@@ -216,6 +235,28 @@ impl rmcp::ClientHandler for Client {
     ) -> impl Future<Output = Result<rmcp::model::ListRootsResult, rmcp::ErrorData>> + Send + '_ {
         std::future::ready(Ok(rmcp::model::ListRootsResult::new(self.roots.clone())))
     }
+
+    fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> impl Future<Output = Result<rmcp::model::ElicitResult, rmcp::ErrorData>> + Send + '_ {
+        use rmcp::model::{ElicitResult, ElicitationAction};
+        let result = match self.elicitation {
+            Elicitation::Decline => ElicitResult::new(ElicitationAction::Decline),
+            Elicitation::AcceptDefaults => {
+                let request = json(&request);
+                let defaults: serde_json::Map<String, Value> = request["requestedSchema"]["properties"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(name, property)| property.get("default").map(|value| (name.clone(), value.clone())))
+                    .collect();
+                ElicitResult::new(ElicitationAction::Accept).with_content(Value::Object(defaults))
+            }
+        };
+        std::future::ready(Ok(result))
+    }
 }
 
 /// Connects over streamable HTTP, sending `headers` with every request.
@@ -223,7 +264,7 @@ async fn connect_http(
     server: &McpServer,
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
-    roots: &[std::path::PathBuf],
+    client: Client,
     timeout: Duration,
 ) -> Result<Connection, McpError> {
     use rmcp::transport::StreamableHttpClientTransport;
@@ -242,7 +283,7 @@ async fn connect_http(
     }
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
     let transport = StreamableHttpClientTransport::from_config(config);
-    let service = match tokio::time::timeout(timeout, Client::new(roots).serve(transport)).await {
+    let service = match tokio::time::timeout(timeout, client.serve(transport)).await {
         Ok(Ok(service)) => service,
         Ok(Err(error)) => return Err(invalid(format!("the MCP handshake with {url} failed: {error}"))),
         Err(_) => {
@@ -266,10 +307,22 @@ pub async fn connect(
     roots: &[std::path::PathBuf],
     timeout: Duration,
 ) -> Result<Connection, McpError> {
+    connect_with(server, roots, timeout, Elicitation::Decline).await
+}
+
+/// [`connect`], answering the server's requests for input as `elicitation` says.
+pub async fn connect_with(
+    server: &McpServer,
+    roots: &[std::path::PathBuf],
+    timeout: Duration,
+    elicitation: Elicitation,
+) -> Result<Connection, McpError> {
     let stderr = Arc::new(Mutex::new(VecDeque::new()));
     let (command, args, env) = match &server.transport {
         Transport::Stdio { command, args, env } => (command, args, env),
-        Transport::Http { url, headers } => return connect_http(server, url, headers, roots, timeout).await,
+        Transport::Http { url, headers } => {
+            return connect_http(server, url, headers, Client::new(roots, elicitation), timeout).await;
+        }
         Transport::Sse { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "sse" }),
     };
     let mut process = tokio::process::Command::new(command);
@@ -298,7 +351,7 @@ pub async fn connect(
             .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
             .unwrap_or_default()
     };
-    let service = match tokio::time::timeout(timeout, Client::new(roots).serve(transport)).await {
+    let service = match tokio::time::timeout(timeout, Client::new(roots, elicitation).serve(transport)).await {
         Ok(Ok(service)) => service,
         Ok(Err(error)) => {
             // Give the server a moment to finish writing why it failed.

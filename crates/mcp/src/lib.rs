@@ -18,8 +18,8 @@ mod client;
 mod config;
 
 pub use client::{
-    Connection, Inventory, McpContent, McpError, PromptInfo, ResourceInfo, ServerInfo, ToolCallResult, ToolInfo,
-    connect,
+    Connection, Elicitation, Inventory, McpContent, McpError, PromptInfo, ResourceInfo, ServerInfo, ToolCallResult,
+    ToolInfo, connect, connect_with,
 };
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,
