@@ -58,6 +58,8 @@ pub struct SessionOptions {
     pub mcp_servers: Vec<errand_mcp::McpServer>,
     /// How long each MCP server has to answer the handshake.
     pub mcp_timeout: std::time::Duration,
+    /// What the person should see when a run starts (a configuration entry left out, say), as warnings.
+    pub notices: Vec<String>,
 }
 
 /// The hidden first argument that runs errand as the file worker.
@@ -91,6 +93,7 @@ impl SessionOptions {
             sandbox: None,
             mcp_servers: Vec::new(),
             mcp_timeout: std::time::Duration::from_secs(30),
+            notices: Vec::new(),
         }
     }
 }
@@ -259,6 +262,7 @@ impl Session {
         let tools = errand_tools::builtin_tools();
         let (system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
+        pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
         let policy = Policy::new(options.rules.clone(), options.allow_delete);

@@ -111,11 +111,9 @@ impl Setup {
         let mut mcp_files = vec![self.paths.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)];
         mcp_files.extend(folders.iter().map(|folder| folder.join(errand_mcp::CONFIG_FILE_NAME)));
         let mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
-        for warning in &mcp.warnings {
-            tracing::warn!("{warning}");
-        }
         Ok(SessionOptions {
             mcp_servers: mcp.servers,
+            notices: mcp.warnings,
             max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             limits: Limits {
                 max_turns: Some(args.max_turns.or(self.config.max_turns).unwrap_or(DEFAULT_MAX_TURNS)),

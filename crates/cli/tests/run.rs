@@ -667,7 +667,8 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
     .await;
     let config = serde_json::json!({"mcpServers": {
         "everything": {"command": "node", "args": [script, "stdio"]},
-        "broken": {"command": "sh", "args": ["-c", "echo 'no token in ${BROKEN_TOKEN}' >&2; exit 1"]}
+        "broken": {"command": "sh", "args": ["-c", "echo 'no token in ${BROKEN_TOKEN}' >&2; exit 1"]},
+        "typo": {"type": "http"}
     }});
     errand.write(".mcp.json", &config.to_string());
 
