@@ -693,6 +693,7 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
         .filter(|event| event["type"] == "Warning")
         .map(|event| event["message"].as_str().unwrap_or_default().to_string())
         .collect();
+    assert!(warnings.iter().any(|w| w.contains("server \"typo\" left out")), "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.starts_with("MCP server broken: the MCP handshake failed")
             && w.contains("no token in ${BROKEN_TOKEN}")),
