@@ -87,6 +87,20 @@ impl LiveServer {
     }
 }
 
+/// What a server returned, as content blocks for the model: embedded resources say which resource they are.
+fn content_blocks(parts: Vec<McpContent>) -> Vec<ContentBlock> {
+    parts
+        .into_iter()
+        .map(|part| match part {
+            McpContent::Text { text } => ContentBlock::text(text),
+            McpContent::Image { mime_type, data } => ContentBlock::Image { media_type: mime_type, data },
+            McpContent::Resource { uri, text: Some(text) } => ContentBlock::text(format!("[{uri}]\n{text}")),
+            McpContent::Resource { uri, text: None } => ContentBlock::text(format!("[resource {uri}]")),
+            McpContent::Other { description } => ContentBlock::text(format!("[{description}]")),
+        })
+        .collect()
+}
+
 /// One tool of one MCP server.
 pub(crate) struct McpTool {
     name: &'static str,
@@ -127,17 +141,7 @@ impl Tool for McpTool {
                 Ok(result) => result,
                 Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error) },
             };
-            let mut content: Vec<ContentBlock> = result
-                .content
-                .into_iter()
-                .map(|part| match part {
-                    McpContent::Text { text } => ContentBlock::text(text),
-                    McpContent::Image { mime_type, data } => ContentBlock::Image { media_type: mime_type, data },
-                    McpContent::Resource { uri, text: Some(text) } => ContentBlock::text(format!("[{uri}]\n{text}")),
-                    McpContent::Resource { uri, text: None } => ContentBlock::text(format!("[resource {uri}]")),
-                    McpContent::Other { description } => ContentBlock::text(format!("[{description}]")),
-                })
-                .collect();
+            let mut content = content_blocks(result.content);
             if let Some(structured) = result.structured
                 && content.is_empty()
             {
@@ -196,22 +200,13 @@ impl Tool for ReadResource {
             };
             let provenance = Provenance::Mcp { server: server.to_string() };
             match connection.read_resource(uri).await {
-                Ok(contents) => {
-                    let content = contents
-                        .into_iter()
-                        .map(|part| match part {
-                            McpContent::Resource { text: Some(text), .. } | McpContent::Text { text } => {
-                                ContentBlock::text(text)
-                            }
-                            McpContent::Resource { uri, text: None } => ContentBlock::text(format!("[resource {uri}]")),
-                            McpContent::Image { mime_type, data } => {
-                                ContentBlock::Image { media_type: mime_type, data }
-                            }
-                            McpContent::Other { description } => ContentBlock::text(format!("[{description}]")),
-                        })
-                        .collect();
-                    ToolOutput { content, is_error: false, provenance, changed: vec![], staged: None }
-                }
+                Ok(contents) => ToolOutput {
+                    content: content_blocks(contents),
+                    is_error: false,
+                    provenance,
+                    changed: vec![],
+                    staged: None,
+                },
                 Err(error) => ToolOutput { provenance, ..ToolOutput::error(error.to_string()) },
             }
         })
