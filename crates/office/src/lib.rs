@@ -15,6 +15,7 @@
 
 pub mod docx;
 pub mod markdown;
+mod ooxml;
 pub mod pdf;
 pub mod pptx;
 mod sheets;

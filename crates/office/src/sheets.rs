@@ -287,12 +287,11 @@ fn open_sniffed(
     extension: &str,
 ) -> Result<calamine::Sheets<std::io::Cursor<Vec<u8>>>, OpenError> {
     const ZIP: &[u8] = b"PK\x03\x04";
-    const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
     let damaged = |error: &dyn std::fmt::Display| {
         OpenError::Unreadable(format!("{error}; the file may be damaged, or not the format its name says"))
     };
     let bytes = cursor.get_ref();
-    if bytes.starts_with(OLE) {
+    if bytes.starts_with(&crate::ooxml::COMPOUND_FILE) {
         let encrypted: Vec<u8> = "EncryptedPackage".encode_utf16().flat_map(u16::to_le_bytes).collect();
         if bytes.windows(encrypted.len()).any(|window| window == encrypted.as_slice()) {
             return Err(OpenError::Unreadable(

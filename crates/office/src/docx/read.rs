@@ -13,6 +13,7 @@ use zip::ZipArchive;
 use zip::result::ZipError;
 
 use crate::OfficeError;
+use crate::ooxml::{COMPOUND_FILE, resolve_target as resolve};
 
 /// The largest file the reader opens.
 pub(super) const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
@@ -22,9 +23,6 @@ pub(super) const MAX_UNPACKED_BYTES: u64 = 100 * 1024 * 1024;
 pub(super) const MAX_OUTPUT_CHARS: usize = 200_000;
 /// Elements nested deeper than this are refused.
 const MAX_DEPTH: usize = 512;
-/// An OLE compound file: old binary `.doc`, or an encrypted OOXML package.
-const COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-
 pub(super) fn read(path: &Path) -> Result<String, OfficeError> {
     let io = |source| OfficeError::Io { path: path.to_path_buf(), source };
     let too_large = || OfficeError::TooLarge { path: path.to_path_buf(), limit: MAX_FILE_BYTES };
@@ -206,22 +204,6 @@ fn relationships(xml: &str) -> Result<HashMap<String, Relationship>, String> {
         }
     }
     Ok(out)
-}
-
-/// A relationship's target as a part name, from the folder of the part that refers to it.
-fn resolve(folder: &str, target: &str) -> String {
-    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { folder.split('/').collect() };
-    for piece in target.split('/') {
-        match piece {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            piece => parts.push(piece),
-        }
-    }
-    parts.retain(|part| !part.is_empty());
-    parts.join("/")
 }
 
 fn xml_error(part: &str, reader: &Reader<&[u8]>, error: &quick_xml::Error) -> String {

@@ -9,6 +9,7 @@ use zip::CompressionMethod;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
 use crate::markdown::{self, Align, Block, Span};
+use crate::ooxml::{escape as xml_text, image_size};
 use crate::{LoadImage, OfficeError};
 
 /// A4 portrait, in twips (1/1440 inch).
@@ -56,24 +57,6 @@ impl Context {
     /// The left indentation of body text here, in twips; at most half the text width.
     fn indent(self) -> u32 {
         (LEVEL_INDENT * (self.quotes + self.lists)).min(TEXT_WIDTH / 2)
-    }
-}
-
-/// An image format the writer embeds as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ImageFormat {
-    Png,
-    Jpeg,
-    Gif,
-}
-
-impl ImageFormat {
-    fn extension(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "png",
-            ImageFormat::Jpeg => "jpeg",
-            ImageFormat::Gif => "gif",
-        }
     }
 }
 
@@ -487,65 +470,6 @@ fn fit(width: u32, height: u32, indent: u32) -> (u64, u64) {
     (cx, cy)
 }
 
-/// The format and pixel size of a PNG, JPEG or GIF image, read from its header.
-pub(super) fn image_size(bytes: &[u8]) -> Option<(ImageFormat, u32, u32)> {
-    let be16 = |at: usize| Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
-    let be32 = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-    let (format, width, height) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        if bytes.get(12..16)? != b"IHDR" {
-            return None;
-        }
-        (ImageFormat::Png, be32(16)?, be32(20)?)
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        let le16 = |at: usize| Some(u16::from_le_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
-        (ImageFormat::Gif, u32::from(le16(6)?), u32::from(le16(8)?))
-    } else if bytes.starts_with(&[0xFF, 0xD8]) {
-        // Walk the segments up to the first start-of-frame marker.
-        let mut at = 2;
-        loop {
-            while *bytes.get(at)? != 0xFF {
-                at += 1;
-            }
-            while *bytes.get(at)? == 0xFF {
-                at += 1;
-            }
-            let marker = *bytes.get(at)?;
-            at += 1;
-            if matches!(marker, 0xD0..=0xD9 | 0x01) {
-                continue;
-            }
-            let length = usize::from(be16(at)?);
-            if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-                break (ImageFormat::Jpeg, u32::from(be16(at + 5)?), u32::from(be16(at + 3)?));
-            }
-            if length < 2 {
-                return None;
-            }
-            at += length;
-        }
-    } else {
-        return None;
-    };
-    (width > 0 && height > 0).then_some((format, width, height))
-}
-
-/// Text for XML content or an attribute value: escaped, characters XML cannot hold dropped.
-pub(super) fn xml_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' | '\n' | '\r' => out.push(character),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {}
-            _ => out.push(character),
-        }
-    }
-    out
-}
-
 /// A link target as a URI Word accepts: spaces, quotes and non-ASCII characters percent-encoded.
 fn uri(target: &str) -> String {
     let mut out = String::with_capacity(target.len());
@@ -695,6 +619,7 @@ const STYLES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ooxml::ImageFormat;
 
     #[test]
     fn image_sizes_come_from_the_headers() {

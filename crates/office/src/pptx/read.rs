@@ -10,9 +10,7 @@ use zip::ZipArchive;
 use super::xml::{self, Element, Ns};
 use super::{MAX_FILE_BYTES, MAX_SLIDE_TEXT, MAX_XML_BYTES, SlideText};
 use crate::OfficeError;
-
-/// The first bytes of an OLE compound file: a password-protected OOXML file or a legacy `.ppt`.
-const CFB_SIGNATURE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+use crate::ooxml::{COMPOUND_FILE, resolve_target as resolve};
 
 pub fn read(path: &Path) -> Result<Vec<SlideText>, OfficeError> {
     let io = |source: std::io::Error| OfficeError::Io { path: path.to_path_buf(), source };
@@ -30,7 +28,7 @@ pub fn read(path: &Path) -> Result<Vec<SlideText>, OfficeError> {
 
 fn read_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<SlideText>, OfficeError> {
     let failed = |reason: String| OfficeError::Read { path: path.to_path_buf(), format: "pptx", reason };
-    if bytes.starts_with(&CFB_SIGNATURE) {
+    if bytes.starts_with(&COMPOUND_FILE) {
         return Err(failed(
             "it is an OLE compound file, not a zip: either a password-protected (encrypted) deck or a legacy .ppt; \
              remove the password, or save it as .pptx in PowerPoint or LibreOffice, and read that"
@@ -447,46 +445,6 @@ fn decode(bytes: &[u8]) -> String {
         return text.into_owned();
     }
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A relationship target as a part name: relative to the source part's folder, `..` resolved, a leading
-/// `/` meaning the package root, `%XX` escapes decoded.
-fn resolve(folder: &str, target: &str) -> String {
-    let target = percent_decode(target);
-    let mut parts: Vec<&str> =
-        if target.starts_with('/') { Vec::new() } else { folder.split('/').filter(|part| !part.is_empty()).collect() };
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
-}
-
-fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(hex) = text.get(index + 1..index + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            decoded.push(byte);
-            index += 3;
-            continue;
-        }
-        decoded.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]

@@ -654,46 +654,12 @@ fn looks_numeric(cell: &str) -> bool {
     !trimmed.is_empty() && trimmed.parse::<f64>().is_ok()
 }
 
-/// The width and height in pixels of a PNG or JPEG, from its header, and the file extension to store it
-/// under.
+/// The width and height in pixels of a PNG or JPEG (what a deck embeds), from its header, and the file
+/// extension to store it under.
 fn image_size(bytes: &[u8]) -> Option<(&'static str, u32, u32)> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR") {
-        let width = u32::from_be_bytes(bytes.get(16..20)?.try_into().ok()?);
-        let height = u32::from_be_bytes(bytes.get(20..24)?.try_into().ok()?);
-        return (width > 0 && height > 0).then_some(("png", width, height));
-    }
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return None;
-    }
-    let mut position = 2;
-    while position + 4 <= bytes.len() {
-        if bytes[position] != 0xFF {
-            return None;
-        }
-        let marker = bytes[position + 1];
-        if marker == 0xFF {
-            position += 1;
-            continue;
-        }
-        if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
-            position += 2;
-            continue;
-        }
-        if marker == 0xD9 || marker == 0xDA {
-            return None;
-        }
-        let length = usize::from(u16::from_be_bytes([bytes[position + 2], bytes[position + 3]]));
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            let height = u16::from_be_bytes([*bytes.get(position + 5)?, *bytes.get(position + 6)?]);
-            let width = u16::from_be_bytes([*bytes.get(position + 7)?, *bytes.get(position + 8)?]);
-            return (width > 0 && height > 0).then_some(("jpeg", u32::from(width), u32::from(height)));
-        }
-        if length < 2 {
-            return None;
-        }
-        position += 2 + length;
-    }
-    None
+    crate::ooxml::image_size(bytes)
+        .filter(|(format, _, _)| *format != crate::ooxml::ImageFormat::Gif)
+        .map(|(format, width, height)| (format.extension(), width, height))
 }
 
 /// One paragraph's size for the overflow estimate.

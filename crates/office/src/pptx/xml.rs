@@ -1,28 +1,10 @@
-//! XML both ways: escaping text for the writer, and a small element tree for the reader.
+//! XML both ways: escaping text for the writer (shared with docx), and a small element tree for the reader.
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
-/// Escapes text for an XML element or attribute value, dropping the characters XML 1.0 cannot hold
-/// (control characters other than tab, newline and carriage return; U+FFFE, U+FFFF), which would make
-/// PowerPoint refuse the whole file.
-pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            '\t' | '\n' | '\r' => escaped.push(character),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {}
-            _ => escaped.push(character),
-        }
-    }
-    escaped
-}
+pub(crate) use crate::ooxml::escape;
 
 /// The namespaces the reader tells apart, transitional and strict OOXML alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
