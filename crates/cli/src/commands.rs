@@ -108,7 +108,7 @@ impl Setup {
         let mut sandbox = sandbox_setup(args.unsandboxed)?;
         sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
         // MCP servers: yours, then each granted folder's (a folder's wins by name), variables expanded.
-        let mut mcp_files = vec![self.paths.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)];
+        let mut mcp_files = vec![self.paths.mcp_file()];
         mcp_files.extend(folders.iter().map(|folder| folder.join(errand_mcp::CONFIG_FILE_NAME)));
         let mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
         Ok(SessionOptions {

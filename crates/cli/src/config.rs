@@ -23,6 +23,11 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// Your own `.mcp.json` (MCP servers), beside `config.toml`.
+    pub fn mcp_file(&self) -> PathBuf {
+        self.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)
+    }
+
     /// `$ERRAND_HOME/{config.toml,errand.db}` when `ERRAND_HOME` is set, else the XDG config and data dirs.
     pub fn discover() -> anyhow::Result<Self> {
         if let Some(home) = std::env::var_os("ERRAND_HOME").filter(|v| !v.is_empty()) {

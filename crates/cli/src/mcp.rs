@@ -16,8 +16,7 @@ use crate::{EXIT_DONE, EXIT_ERROR, McpCommand};
 
 /// Your own `.mcp.json`, beside `config.toml`.
 fn user_file() -> Result<PathBuf, Failure> {
-    let paths = Paths::discover().map_err(usage_error)?;
-    Ok(paths.config_file.parent().map(|folder| folder.join(CONFIG_FILE_NAME)).unwrap_or_default())
+    Ok(Paths::discover().map_err(usage_error)?.mcp_file())
 }
 
 fn file_for(folder: Option<PathBuf>) -> Result<PathBuf, Failure> {
@@ -76,13 +75,13 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             }
         }
         McpCommand::List { folders, no_connect, timeout, json } => {
-            let (parsed, roots) = configured(folders)?;
+            let Configured { shown: parsed, expanded, roots } = configured(folders)?;
             let timeout = std::time::Duration::from_secs(timeout);
             // Every server at once: a slow one costs its own timeout, not the sum.
             let statuses: Vec<Value> = if no_connect {
                 parsed.servers.iter().map(|_| json!({"status": "not checked"})).collect()
             } else {
-                futures::future::join_all(parsed.servers.iter().map(|server| status(server, &roots, timeout))).await
+                futures::future::join_all(expanded.servers.iter().map(|server| status(server, &roots, timeout))).await
             };
             if json {
                 let servers: Vec<Value> = parsed
@@ -132,8 +131,8 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
         }
         McpCommand::ConformanceClient { url } => conformance_client(url).await,
         McpCommand::Test { name, folders, timeout, json } => {
-            let (parsed, roots) = configured(folders)?;
-            let Some(server) = parsed.servers.iter().find(|server| server.name == name) else {
+            let Configured { shown: parsed, expanded, roots } = configured(folders)?;
+            let Some(server) = expanded.servers.iter().find(|server| server.name == name) else {
                 let known: Vec<&str> = parsed.servers.iter().map(|server| server.name.as_str()).collect();
                 return Err(usage_error(anyhow::anyhow!(
                     "no MCP server named {name:?} is configured{}",
@@ -178,14 +177,24 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
     }
 }
 
-/// The servers configured for you and for `folders` (default: the current directory), as written: variables
-/// unexpanded; and those folders, which a server asking for roots is given.
-fn configured(folders: Vec<PathBuf>) -> Result<(errand_mcp::Parsed, Vec<PathBuf>), Failure> {
-    let folders =
+/// The servers configured for you and for some folders, read twice: as written, to show; and with the
+/// variables expanded, to connect (the servers need the real values, while what errand prints never shows
+/// them). Both list the same servers in the same order.
+struct Configured {
+    shown: errand_mcp::Parsed,
+    expanded: errand_mcp::Parsed,
+    /// The folders (default: the current directory), which a server asking for roots is given.
+    roots: Vec<PathBuf>,
+}
+
+fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
+    let roots =
         if folders.is_empty() { vec![std::env::current_dir().context("find the current directory")?] } else { folders };
     let mut files = vec![user_file()?];
-    files.extend(folders.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
-    Ok((errand_mcp::load(&files, &|_| None).map_err(usage_error)?, folders))
+    files.extend(roots.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
+    let shown = errand_mcp::load(&files, &|_| None).map_err(usage_error)?;
+    let expanded = errand_mcp::load(&files, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
+    Ok(Configured { shown, expanded, roots })
 }
 
 /// A server as it may be shown: header and env values hidden, since they often hold keys.
@@ -213,19 +222,13 @@ async fn status(server: &errand_mcp::McpServer, roots: &[PathBuf], timeout: std:
     }
 }
 
-/// Connects to a server (its file read again with the variables expanded: the server needs the real values,
-/// while what errand prints never shows them), lists what it offers, and disconnects.
+/// Connects to a server (variables expanded), lists what it offers, and disconnects.
 async fn probe(
     server: &errand_mcp::McpServer,
     roots: &[PathBuf],
     timeout: std::time::Duration,
 ) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
-    let lookup = |variable: &str| std::env::var(variable).ok();
-    let expanded = errand_mcp::load(std::slice::from_ref(&server.source), &lookup)
-        .ok()
-        .and_then(|parsed| parsed.servers.into_iter().find(|s| s.name == server.name))
-        .unwrap_or_else(|| server.clone());
-    let connection = errand_mcp::connect(&expanded, roots, timeout).await?;
+    let connection = errand_mcp::connect(server, roots, timeout).await?;
     let inventory = connection.inventory().await;
     connection.close().await;
     inventory

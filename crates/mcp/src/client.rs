@@ -72,6 +72,43 @@ pub enum McpError {
     },
 }
 
+/// The kept end of a server's standard error, as text.
+fn tail_text(stderr: &Mutex<VecDeque<u8>>) -> String {
+    stderr
+        .lock()
+        .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
+        .unwrap_or_default()
+}
+
+/// rmcp's error text without the transport's Rust type names (`Transport [rmcp::transport::…]`), which
+/// mean nothing to the person reading it.
+fn plain(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(" [rmcp::") {
+        out.push_str(&rest[..start]);
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (offset, character) in rest[start + 1..].char_indices() {
+            match character {
+                '[' | '<' => depth += 1,
+                ']' | '>' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 && character == ']' {
+                        end = start + 1 + offset + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn tail(stderr: &str) -> String {
     let stderr = stderr.trim();
     if stderr.is_empty() { String::new() } else { format!("; its stderr ends with:\n{stderr}") }
@@ -285,7 +322,19 @@ async fn connect_http(
     let transport = StreamableHttpClientTransport::from_config(config);
     let service = match tokio::time::timeout(timeout, client.serve(transport)).await {
         Ok(Ok(service)) => service,
-        Ok(Err(error)) => return Err(invalid(format!("the MCP handshake with {url} failed: {error}"))),
+        Ok(Err(error)) => {
+            let reason = plain(&error);
+            return Err(invalid(if reason.contains("Auth required") {
+                format!(
+                    "{url} requires authorization, and errand cannot sign in to MCP servers yet (OAuth is still \
+                     to come); if the server takes an API key, add it to its entry: errand mcp add {} --url {url} \
+                     --header 'Authorization: Bearer ${{KEY_VARIABLE}}'",
+                    server.name
+                )
+            } else {
+                format!("the MCP handshake with {url} failed: {reason}; check the URL and that the server is running")
+            }));
+        }
         Err(_) => {
             return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: String::new() });
         }
@@ -345,12 +394,6 @@ pub async fn connect_with(
             }
         });
     }
-    let tail_of = |stderr: &Arc<Mutex<VecDeque<u8>>>| {
-        stderr
-            .lock()
-            .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
-            .unwrap_or_default()
-    };
     let service = match tokio::time::timeout(timeout, Client::new(roots, elicitation).serve(transport)).await {
         Ok(Ok(service)) => service,
         Ok(Err(error)) => {
@@ -358,12 +401,12 @@ pub async fn connect_with(
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Err(McpError::Protocol {
                 server: server.name.clone(),
-                reason: format!("the MCP handshake failed: {error}"),
-                stderr: tail_of(&stderr),
+                reason: format!("the MCP handshake failed: {}", plain(&error)),
+                stderr: tail_text(&stderr),
             });
         }
         Err(_) => {
-            return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: tail_of(&stderr) });
+            return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: tail_text(&stderr) });
         }
     };
     Ok(Connection { name: server.name.clone(), service, stderr })
@@ -386,14 +429,15 @@ impl Connection {
 
     /// The end of what the server printed on standard error.
     pub fn stderr_tail(&self) -> String {
-        self.stderr
-            .lock()
-            .map(|kept| String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<_>>()).into_owned())
-            .unwrap_or_default()
+        tail_text(&self.stderr)
     }
 
     fn failed(&self, what: &str, error: impl std::fmt::Display) -> McpError {
-        McpError::Protocol { server: self.name.clone(), reason: format!("{what}: {error}"), stderr: self.stderr_tail() }
+        McpError::Protocol {
+            server: self.name.clone(),
+            reason: format!("{what}: {}", plain(&error)),
+            stderr: self.stderr_tail(),
+        }
     }
 
     /// What the server offers: its tools, resources and prompts (each list only when the server declares the
@@ -515,5 +559,17 @@ impl Connection {
     /// Ends the connection (the child process is stopped).
     pub async fn close(self) {
         let _ = self.service.cancel().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_type_names_are_left_out_of_messages() {
+        let raw = "Send message error Transport [rmcp::transport::worker::WorkerTransport<rmcp::transport::Worker<reqwest::Client>>] error: Auth required, when send initialize request";
+        assert_eq!(plain(&raw), "Send message error Transport error: Auth required, when send initialize request");
+        assert_eq!(plain(&"connection closed"), "connection closed");
     }
 }
