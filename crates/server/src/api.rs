@@ -357,16 +357,7 @@ async fn file(
         Ok((bytes, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
     })
     .await?;
-    let extension = name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
-    let content_type = match extension.as_str() {
-        "md" | "txt" | "csv" | "tsv" | "json" | "log" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "pdf" => "application/pdf",
-        _ => "application/octet-stream",
-    };
+    let content_type = crate::preview::media_type(std::path::Path::new(&name));
     let disposition = if download || content_type == "application/octet-stream" { "attachment" } else { "inline" };
     // The page shows what the person's files contain; they must never run as part of it. A PDF keeps out of
     // the sandbox directive only because the browser's PDF viewer refuses to run in a sandboxed frame.

@@ -54,14 +54,29 @@ impl From<Sheet> for SheetView {
     }
 }
 
+/// The media type the file route serves a file under, by its name: text as plain text, the images and PDFs
+/// browsers show, anything else as bytes to download.
+pub(crate) fn media_type(path: &Path) -> &'static str {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match extension.as_str() {
+        "md" | "txt" | "csv" | "tsv" | "json" | "log" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
 /// The preview of `path`, a file already checked to be inside the session's grants. `file_link` turns a
 /// path into the page's address for that file, for links and images inside markdown.
 pub(crate) fn preview(path: &Path, file_link: &dyn Fn(&Path) -> String) -> Result<Preview, String> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let size = std::fs::metadata(path).map_err(|error| error.to_string())?.len();
-    match extension.as_str() {
-        "png" | "jpg" | "jpeg" | "gif" | "webp" => return Ok(Preview::Image),
-        "pdf" => return Ok(Preview::Pdf),
+    match media_type(path) {
+        image if image.starts_with("image/") => return Ok(Preview::Image),
+        "application/pdf" => return Ok(Preview::Pdf),
         _ => {}
     }
     if TableFormat::of(path).is_some() {

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_output, write_effects, written,
+    deliver, image_loader, input_path, output_path, path_only_schema, read_effects, read_error, read_output,
+    write_effects, written,
 };
 use crate::files::{parse_args, run_blocking};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
@@ -143,9 +144,7 @@ impl Tool for ReadDocument {
             let work = || -> Result<ToolOutput, String> {
                 let args = args.map_err(|error| error.to_string())?;
                 let path = input_path(&args.path, &ctx)?;
-                let shown = ctx.grants.display(&path);
-                let text =
-                    read(&path).map_err(|error| error.to_string().replace(&path.display().to_string(), &shown))?;
+                let text = read(&path).map_err(|error| read_error(error, &path, &ctx))?;
                 Ok(read_output(&path, text))
             };
             work().unwrap_or_else(ToolOutput::error)

@@ -128,6 +128,12 @@ pub(crate) fn input_path(path: &str, ctx: &ToolContext) -> Result<PathBuf, Strin
     Ok(resolved)
 }
 
+/// A reader's error, naming the file as the model names it (relative to the grants) rather than by its
+/// absolute path.
+pub(crate) fn read_error(error: errand_office::OfficeError, path: &Path, ctx: &ToolContext) -> String {
+    error.to_string().replace(&path.display().to_string(), &ctx.grants.display(path))
+}
+
 /// Text a reader produced, bounded like every tool's output, with provenance so the model knows its source.
 pub(crate) fn read_output(path: &Path, text: String) -> ToolOutput {
     let text = if text.len() > crate::bound::MAX_OUTPUT_BYTES {

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{deliver, input_path, output_path, read_effects, read_output, write_effects, written};
+use super::{deliver, input_path, output_path, read_effects, read_error, read_output, write_effects, written};
 use crate::files::{parse_args, spawn_tool};
 use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -178,8 +178,7 @@ fn read_xlsx(args: &ReadXlsxArgs, ctx: &ToolContext) -> Result<ToolOutput, Strin
         formulas: args.formulas.unwrap_or(false),
         ..ReadXlsxOptions::default()
     };
-    let text = errand_office::xlsx::read_xlsx(&path, &options)
-        .map_err(|error| error.to_string().replace(&path.display().to_string(), &ctx.grants.display(&path)))?;
+    let text = errand_office::xlsx::read_xlsx(&path, &options).map_err(|error| read_error(error, &path, ctx))?;
     Ok(read_output(&path, text))
 }
 
