@@ -58,6 +58,9 @@ pub struct Parsed {
     pub servers: Vec<McpServer>,
     /// Entries left out, each saying which file, which server and why, for the person to fix.
     pub warnings: Vec<String>,
+    /// Connectors named with an empty `url`: published placeholders the person still has to fill in. They
+    /// are listed, not connected, and not warned about.
+    pub unconfigured: Vec<String>,
 }
 
 /// A configuration file could not be read or written.
@@ -151,6 +154,10 @@ pub fn parse(text: &str, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -
         .map_err(|error| ConfigError::Invalid { path: path.to_path_buf(), reason: error.to_string() })?;
     let mut parsed = Parsed::default();
     for (name, entry) in entries(&value, path)? {
+        if entry.get("url").and_then(Value::as_str) == Some("") && entry.get("command").is_none() {
+            parsed.unconfigured.push(name);
+            continue;
+        }
         match server(&name, &entry, lookup) {
             Ok(transport) => parsed.servers.push(McpServer { name, transport, source: path.to_path_buf() }),
             Err(reason) => parsed.warnings.push(format!("{}: server {name:?} left out: {reason}", path.display())),
@@ -229,6 +236,7 @@ pub fn load(files: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>) -> Resul
         };
         let parsed = parse(&text, path, lookup)?;
         merged.warnings.extend(parsed.warnings);
+        merged.unconfigured.extend(parsed.unconfigured);
         for server in parsed.servers {
             if let Some(earlier) = merged.servers.iter_mut().find(|s| s.name == server.name) {
                 merged.warnings.push(format!(
@@ -389,6 +397,11 @@ mod tests {
         let parsed = parse(bare, Path::new("/f/.mcp.json"), &env).unwrap();
         assert_eq!(parsed.servers.len(), 2);
         assert!(parsed.warnings.is_empty());
+        let placeholder = r#"{"mcpServers": {"crm": {"type": "http", "url": ""}, "bad": {"type": "http"}}}"#;
+        let parsed = parse(placeholder, Path::new("/f/.mcp.json"), &env).unwrap();
+        assert_eq!(parsed.unconfigured, ["crm"]);
+        assert!(parsed.servers.is_empty());
+        assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
         let error = parse("[1, 2]", Path::new("/f/.mcp.json"), &env).unwrap_err().to_string();
         assert!(error.contains("/f/.mcp.json") && error.contains("object of servers"), "{error}");
         let error = parse("{nope", Path::new("/f/.mcp.json"), &env).unwrap_err().to_string();
