@@ -4,6 +4,7 @@
 //! question: plans are approved only when the front end says so up front (`--yes`), and every "ask" becomes a
 //! denial with a reason saying which flag would allow it.
 
+use errand_mcp::{ElicitationAnswer, ElicitationRequest};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -58,4 +59,9 @@ pub trait Approver: Send + Sync {
     fn review_plan<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, PlanReview>;
     /// Asks about one tool call.
     fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer>;
+    /// Asks for the input an MCP server requests in the middle of a call. Front ends that cannot ask for
+    /// free-form input decline, which the server is told.
+    fn answer_input<'a>(&'a self, _request: &'a ElicitationRequest) -> BoxFuture<'a, ElicitationAnswer> {
+        Box::pin(std::future::ready(ElicitationAnswer::Decline))
+    }
 }

@@ -15,7 +15,7 @@ use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
 use crate::event::{EventMsg, RunSummary};
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
-use crate::session::{End, PlanState, Session, tool_summary};
+use crate::session::{Emitter, End, PlanState, Session, tool_summary};
 use crate::{AgentError, transcript};
 
 /// A call cleared to run, waiting for its batch.
@@ -193,6 +193,8 @@ impl Session {
             trash: self.trash.clone(),
             commands: self.commands.clone(),
             staging: self.staging.clone(),
+            progress: None,
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -372,11 +374,17 @@ impl Session {
                 }
             }
         }
-        let context = &context;
         let worker = self.worker.as_ref();
+        let emitter = self.emitter();
         let runs = runs.into_iter().map(|(ready, ids)| {
             let input = calls[ready.index].input.clone();
+            let context = ToolContext {
+                progress: Some(progress_events(emitter.clone(), calls[ready.index].id.clone())),
+                cancel: cancel.clone(),
+                ..context.clone()
+            };
             async move {
+                let context = &context;
                 let started = Instant::now();
                 let name = ready.tool.name();
                 let output = match worker {
@@ -558,4 +566,27 @@ fn planned_changes(effects: &Effects) -> Vec<PlannedChange> {
     );
     changes.extend(effects.delete.iter().map(|path| PlannedChange { op: ChangeOp::Delete, path: path.clone() }));
     changes
+}
+
+/// How often a call's progress becomes an event at most: servers may report every item of thousands.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A call's progress as `ToolProgress` events: the first report, the last (progress reaching the total), and
+/// otherwise at most one every [`PROGRESS_INTERVAL`].
+fn progress_events(emitter: Emitter, call_id: String) -> errand_tools::ProgressReporter {
+    let last = std::sync::Mutex::new(None::<Instant>);
+    Arc::new(move |update: errand_tools::ToolProgress| {
+        let finished = update.total.is_some_and(|total| update.progress >= total);
+        let Ok(mut last) = last.lock() else { return };
+        if !finished && last.is_some_and(|at| at.elapsed() < PROGRESS_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let _ = emitter.emit(EventMsg::ToolProgress {
+            call_id: call_id.clone(),
+            progress: update.progress,
+            total: update.total,
+            message: update.message,
+        });
+    })
 }

@@ -120,6 +120,35 @@ pub enum EventMsg {
         /// Arguments as the model gave them.
         input: serde_json::Value,
     },
+    /// A running tool call reported how far it has got (an MCP server's progress notifications).
+    ToolProgress {
+        /// The model's call id.
+        call_id: String,
+        /// The progress so far.
+        progress: f64,
+        /// The total, when known.
+        total: Option<f64>,
+        /// What the call is doing, when it says.
+        message: Option<String>,
+    },
+    /// An MCP server asked the person for input in the middle of a call (elicitation).
+    InputRequested {
+        /// The server asking.
+        server: String,
+        /// What it says.
+        message: String,
+        /// The fields' names.
+        fields: Vec<String>,
+    },
+    /// The request for input was answered. The values themselves are not recorded: they went to the server only.
+    InputAnswered {
+        /// The server that asked.
+        server: String,
+        /// `accept`, `decline` or `cancel`.
+        action: String,
+        /// Who answered: `person`, or `no one to ask` when errand declined by itself.
+        by: String,
+    },
     /// A tool call ended.
     ToolFinished {
         /// The model's call id.
@@ -215,6 +244,9 @@ impl EventMsg {
             EventMsg::ApprovalRequested(_) => "ApprovalRequested",
             EventMsg::ApprovalResolved { .. } => "ApprovalResolved",
             EventMsg::ToolStarted { .. } => "ToolStarted",
+            EventMsg::ToolProgress { .. } => "ToolProgress",
+            EventMsg::InputRequested { .. } => "InputRequested",
+            EventMsg::InputAnswered { .. } => "InputAnswered",
             EventMsg::ToolFinished { .. } => "ToolFinished",
             EventMsg::FileChanged { .. } => "FileChanged",
             EventMsg::NetworkRequest { .. } => "NetworkRequest",

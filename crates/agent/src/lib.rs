@@ -52,6 +52,7 @@ mod session;
 pub mod transcript;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
+pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
 pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, stored_folders, tool_summary};
 
@@ -113,4 +114,10 @@ pub enum AgentError {
     /// A message or event could not be serialized.
     #[error("could not serialize a message or event: {0}")]
     Serialize(serde_json::Error),
+    /// A slash command could not be expanded: unknown, or its server refused it.
+    #[error("{reason}")]
+    SlashCommand {
+        /// What went wrong, naming the command and the ones there are.
+        reason: String,
+    },
 }

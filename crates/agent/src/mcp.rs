@@ -3,11 +3,10 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use errand_mcp::{Connection, McpContent, McpServer, ToolInfo};
+use errand_mcp::{ConnectOptions, Connection, McpContent, McpServer, PromptInfo, ToolInfo};
 use errand_model::ContentBlock;
-use errand_tools::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
+use errand_tools::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput, ToolProgress};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -46,20 +45,147 @@ fn tool_name(server: &str, tool: &str) -> String {
     name.chars().take(64).collect()
 }
 
+/// What connecting a session's servers gave.
+pub(crate) struct Connected {
+    /// Their tools, and `read_resource` when any offers resources.
+    pub(crate) tools: Vec<Arc<dyn Tool>>,
+    /// Their prompts: slash commands `/mcp__<server>__<prompt>`.
+    pub(crate) prompts: Vec<ServerPrompt>,
+    /// One for each server that could not be used.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// A prompt one of the session's servers offers.
+pub(crate) struct ServerPrompt {
+    server: String,
+    prompt: PromptInfo,
+    connection: Arc<Connection>,
+}
+
+impl ServerPrompt {
+    /// Its slash command's name, without the slash: `mcp__<server>__<prompt>`.
+    fn command(&self) -> String {
+        tool_name(&self.server, &self.prompt.name)
+    }
+}
+
+/// Splits a command line's arguments like a shell: on spaces, with `"…"` and `'…'` keeping spaces.
+fn split_arguments(text: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+    for character in text.chars() {
+        match (quote, character) {
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(character);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// `/mcp__<server>__<prompt> args`: the prompt's messages as the person's input, when `input` names one of
+/// the session's prompts. Arguments are `name=value` or, in the prompt's order, positional (the last one takes
+/// the rest of the words). `None` when the input is not an MCP prompt command; `Err` says what went wrong, with
+/// the prompts there are.
+pub(crate) async fn expand_prompt(prompts: &[ServerPrompt], input: &str) -> Option<Result<Vec<ContentBlock>, String>> {
+    let command = input.trim_start().strip_prefix('/')?;
+    if !command.starts_with(PREFIX) {
+        return None;
+    }
+    let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    let Some(found) = prompts.iter().find(|prompt| prompt.command() == name) else {
+        let known: Vec<String> = prompts.iter().map(|prompt| format!("/{}", prompt.command())).collect();
+        return Some(Err(format!(
+            "/{name} is not a prompt of this session's MCP servers; {}",
+            if known.is_empty() { "they offer no prompts".to_string() } else { format!("try {}", known.join(", ")) }
+        )));
+    };
+    let names = &found.prompt.arguments;
+    let mut arguments = serde_json::Map::new();
+    let mut positional = Vec::new();
+    for word in split_arguments(rest) {
+        match word.split_once('=') {
+            Some((key, value)) if names.iter().any(|name| name == key) => {
+                arguments.insert(key.to_string(), Value::String(value.to_string()));
+            }
+            _ => positional.push(word),
+        }
+    }
+    let open: Vec<&String> = names.iter().filter(|name| !arguments.contains_key(name.as_str())).collect();
+    let mut words = positional.into_iter();
+    for (index, name) in open.iter().enumerate() {
+        let value: Vec<String> =
+            if index + 1 == open.len() { words.by_ref().collect() } else { words.next().into_iter().collect() };
+        if !value.is_empty() {
+            arguments.insert(name.to_string(), Value::String(value.join(" ")));
+        }
+    }
+    let messages = match found.connection.get_prompt(&found.prompt.name, arguments).await {
+        Ok(messages) => messages,
+        Err(error) => {
+            let usage: Vec<String> = names.iter().map(|name| format!("{name}=…")).collect();
+            return Some(Err(format!("/{name} {}: {error}", usage.join(" "))));
+        }
+    };
+    // The messages become one turn of the person's; an assistant message of the prompt is kept as quoted text.
+    let mut blocks = Vec::new();
+    for message in messages {
+        let block = content_blocks(vec![message.content]);
+        if message.role == "assistant" {
+            for block in block {
+                if let ContentBlock::Text { text } = block {
+                    blocks.push(ContentBlock::text(format!("(assistant) {text}")));
+                }
+            }
+        } else {
+            blocks.extend(block);
+        }
+    }
+    if blocks.is_empty() {
+        return Some(Err(format!("/{name}: the server's prompt has no messages")));
+    }
+    Some(Ok(blocks))
+}
+
 /// A server's connection for the session: restarted once if the server dies; after that, its tools say they
 /// are unavailable.
 pub(crate) struct LiveServer {
     config: McpServer,
-    roots: Vec<std::path::PathBuf>,
-    timeout: Duration,
+    options: ConnectOptions,
     state: tokio::sync::Mutex<(Arc<Connection>, bool)>,
 }
 
 impl LiveServer {
-    /// Calls a tool; if the server died, restarts it once and calls again.
-    async fn call_tool(&self, tool: &str, input: Value) -> Result<errand_mcp::ToolCallResult, String> {
+    /// Calls a tool, passing on its progress and the person's cancel; if the server died, restarts it once and
+    /// calls again.
+    async fn call_tool(
+        &self,
+        tool: &str,
+        input: Value,
+        ctx: &ToolContext,
+    ) -> Result<errand_mcp::ToolCallResult, String> {
+        let progress = |update: errand_mcp::Progress| {
+            if let Some(report) = &ctx.progress {
+                report(ToolProgress { progress: update.progress, total: update.total, message: update.message });
+            }
+        };
         let connection = self.state.lock().await.0.clone();
-        let error = match connection.call_tool(tool, input.clone()).await {
+        let error = match connection.call_tool(tool, input.clone(), &progress, &ctx.cancel).await {
             Ok(result) => return Ok(result),
             Err(error) if !matches!(error, errand_mcp::McpError::Closed { .. }) && !connection.is_closed() => {
                 return Err(error.to_string());
@@ -75,13 +201,13 @@ impl LiveServer {
             ));
         }
         state.1 = true;
-        let restarted = errand_mcp::connect(&self.config, &self.roots, self.timeout)
+        let restarted = errand_mcp::connect(&self.config, &self.options)
             .await
             .map_err(|restart| format!("MCP server {name} stopped ({error}) and did not come back: {restart}"))?;
         state.0 = Arc::new(restarted);
         let connection = state.0.clone();
         drop(state);
-        connection.call_tool(tool, input).await.map_err(|again| {
+        connection.call_tool(tool, input, &progress, &ctx.cancel).await.map_err(|again| {
             format!("MCP server {name} stopped during the call and was restarted once; the call failed again: {again}")
         })
     }
@@ -134,10 +260,10 @@ impl Tool for McpTool {
         Ok(Effects { external, ..Effects::default() })
     }
 
-    fn run<'a>(&'a self, input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+    fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
             let provenance = Provenance::Mcp { server: self.server.clone() };
-            let result = match self.live.call_tool(&self.tool, input).await {
+            let result = match self.live.call_tool(&self.tool, input, ctx).await {
                 Ok(result) => result,
                 Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error) },
             };
@@ -213,21 +339,17 @@ impl Tool for ReadResource {
     }
 }
 
-/// Connects to every server at once, each within `timeout`, offering `roots` (the grants), and returns their tools (with `read_resource`
-/// when any offers resources), and a warning for each server that could not be used (its reason carries the
-/// end of its stderr).
-pub(crate) async fn connect_all(
-    servers: &[McpServer],
-    roots: &[std::path::PathBuf],
-    timeout: Duration,
-) -> (Vec<Arc<dyn Tool>>, Vec<String>) {
+/// Connects to every server at once, each within the options' timeout, and returns their tools (with
+/// `read_resource` when any offers resources) and prompts, and a warning for each server that could not be used
+/// (its reason carries the end of its stderr).
+pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions) -> Connected {
     let connected = futures::future::join_all(servers.iter().map(|server| async move {
-        let connection = errand_mcp::connect(server, roots, timeout).await?;
+        let connection = errand_mcp::connect(server, options).await?;
         let inventory = connection.inventory().await?;
         Ok::<_, errand_mcp::McpError>((server.clone(), Arc::new(connection), inventory))
     }))
     .await;
-    let (mut tools, mut warnings) = (Vec::<Arc<dyn Tool>>::new(), Vec::new());
+    let (mut tools, mut warnings, mut prompts) = (Vec::<Arc<dyn Tool>>::new(), Vec::new(), Vec::new());
     let mut with_resources = Vec::new();
     for result in connected {
         match result {
@@ -236,10 +358,12 @@ pub(crate) async fn connect_all(
                 if !inventory.resources.is_empty() {
                     with_resources.push((server.clone(), connection.clone()));
                 }
+                for prompt in inventory.prompts {
+                    prompts.push(ServerPrompt { server: server.clone(), prompt, connection: connection.clone() });
+                }
                 let live = Arc::new(LiveServer {
                     config,
-                    roots: roots.to_vec(),
-                    timeout,
+                    options: options.clone(),
                     state: tokio::sync::Mutex::new((connection, false)),
                 });
                 for ToolInfo { name, description, input_schema, read_only } in inventory.tools {
@@ -265,12 +389,18 @@ pub(crate) async fn connect_all(
     if !with_resources.is_empty() {
         tools.push(Arc::new(ReadResource { servers: with_resources }));
     }
-    (tools, warnings)
+    Connected { tools, prompts, warnings }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompt_arguments_split_like_a_shell() {
+        assert_eq!(split_arguments(r#"a "b c"  d='e f' ''"#), ["a", "b c", "d=e f", ""]);
+        assert!(split_arguments("   ").is_empty());
+    }
 
     #[test]
     fn names_fit_model_apis() {

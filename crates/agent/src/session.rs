@@ -199,6 +199,8 @@ pub struct Session {
     /// Messages the person sends while the task runs; they join the conversation before the next request.
     steering: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     pending_warnings: Vec<String>,
+    /// The MCP servers' prompts, once connected: slash commands.
+    prompts: Vec<crate::mcp::ServerPrompt>,
 }
 
 impl Session {
@@ -302,6 +304,7 @@ impl Session {
             events: None,
             steering: None,
             pending_warnings,
+            prompts: Vec::new(),
         }
     }
 
@@ -422,10 +425,15 @@ impl Session {
         }
         if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
             let roots: Vec<PathBuf> = self.grants.grants().iter().map(|grant| grant.root.clone()).collect();
-            let (tools, warnings) =
-                crate::mcp::connect_all(&self.options.mcp_servers, &roots, self.options.mcp_timeout).await;
-            self.tools.extend(tools);
-            for message in warnings {
+            let options = errand_mcp::ConnectOptions {
+                roots,
+                timeout: self.options.mcp_timeout,
+                elicitation: errand_mcp::Elicitation::Ask(self.asker()),
+            };
+            let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options).await;
+            self.tools.extend(connected.tools);
+            self.prompts = connected.prompts;
+            for message in connected.warnings {
                 self.emit(EventMsg::Warning { message })?;
             }
         }
@@ -444,7 +452,11 @@ impl Session {
         }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
-        self.append(Message::user_text(input))?;
+        match crate::mcp::expand_prompt(&self.prompts, input).await {
+            None => self.append(Message::user_text(input))?,
+            Some(Ok(content)) => self.append(Message { role: Role::User, content, cache: false })?,
+            Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
+        }
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
         self.messages = transcript::repair(std::mem::take(&mut self.messages));
@@ -633,6 +645,39 @@ impl Session {
         self.store.append_message(&self.id, &body)?;
         self.messages.push(message);
         Ok(())
+    }
+
+    /// Who answers MCP servers' requests for input: the person, through the approver, with each request and its
+    /// outcome (never the values) recorded as events. With no approver, errand declines by itself.
+    fn asker(&self) -> errand_mcp::Asker {
+        let approver = self.approver.clone();
+        let emitter = self.emitter();
+        Arc::new(move |request: errand_mcp::ElicitationRequest| {
+            let approver = approver.clone();
+            let emitter = emitter.clone();
+            Box::pin(async move {
+                let _ = emitter.emit(EventMsg::InputRequested {
+                    server: request.server.clone(),
+                    message: request.message.clone(),
+                    fields: request.fields.iter().map(|field| field.name.clone()).collect(),
+                });
+                let (answer, by) = match &approver {
+                    Some(approver) => (approver.answer_input(&request).await, "person"),
+                    None => (errand_mcp::ElicitationAnswer::Decline, "no one to ask"),
+                };
+                let action = match &answer {
+                    errand_mcp::ElicitationAnswer::Accept { .. } => "accept",
+                    errand_mcp::ElicitationAnswer::Decline => "decline",
+                    errand_mcp::ElicitationAnswer::Cancel => "cancel",
+                };
+                let _ = emitter.emit(EventMsg::InputAnswered {
+                    server: request.server,
+                    action: action.to_string(),
+                    by: by.to_string(),
+                });
+                answer
+            })
+        })
     }
 
     /// Stores an event, then delivers it.

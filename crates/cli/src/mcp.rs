@@ -228,7 +228,7 @@ async fn probe(
     roots: &[PathBuf],
     timeout: std::time::Duration,
 ) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
-    let connection = errand_mcp::connect(server, roots, timeout).await?;
+    let connection = errand_mcp::connect(server, &errand_mcp::ConnectOptions::new(roots.to_vec(), timeout)).await?;
     let inventory = connection.inventory().await;
     connection.close().await;
     inventory
@@ -245,14 +245,17 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
         source: PathBuf::new(),
     };
     let timeout = std::time::Duration::from_secs(20);
-    let connection =
-        match errand_mcp::connect_with(&server, &[], timeout, errand_mcp::Elicitation::AcceptDefaults).await {
-            Ok(connection) => connection,
-            Err(error) => {
-                eprintln!("error ({scenario}): {error}");
-                return Ok(EXIT_ERROR);
-            }
-        };
+    let options = errand_mcp::ConnectOptions {
+        elicitation: errand_mcp::Elicitation::AcceptDefaults,
+        ..errand_mcp::ConnectOptions::new(Vec::new(), timeout)
+    };
+    let connection = match errand_mcp::connect(&server, &options).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            eprintln!("error ({scenario}): {error}");
+            return Ok(EXIT_ERROR);
+        }
+    };
     let inventory = match connection.inventory().await {
         Ok(inventory) => inventory,
         Err(error) => {
@@ -277,7 +280,8 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
                 (name.to_string(), value)
             })
             .collect();
-        match connection.call_tool(&tool.name, Value::Object(arguments)).await {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        match connection.call_tool(&tool.name, Value::Object(arguments), &|_| {}, &cancel).await {
             Ok(result) => println!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default()),
             Err(error) => {
                 eprintln!("error ({scenario}): {error}");

@@ -9,7 +9,7 @@
 use std::io::{BufRead, Write};
 
 use errand_agent::plan::Plan;
-use errand_agent::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
+use errand_agent::{ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, FieldKind, PlanReview};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +19,8 @@ pub enum Question {
     Plan(oneshot::Sender<PlanReview>),
     /// Allow or deny one tool call.
     Call(ApprovalRequest, oneshot::Sender<ApprovalAnswer>),
+    /// Give the input an MCP server asks for (the `InputRequested` event shows its message).
+    Input(ElicitationRequest, oneshot::Sender<ElicitationAnswer>),
 }
 
 /// The session's side: sends questions to the rendering task and waits for the answers.
@@ -52,6 +54,16 @@ impl Approver for TerminalApprover {
                 return ApprovalAnswer::Deny { reason: None };
             }
             answer.await.unwrap_or(ApprovalAnswer::Deny { reason: None })
+        })
+    }
+
+    fn answer_input<'a>(&'a self, request: &'a ElicitationRequest) -> BoxFuture<'a, ElicitationAnswer> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if self.questions.send(Question::Input(request.clone(), reply)).is_err() {
+                return ElicitationAnswer::Decline;
+            }
+            answer.await.unwrap_or(ElicitationAnswer::Cancel)
         })
     }
 }
@@ -90,7 +102,51 @@ pub fn ask(question: Question) {
             };
             let _ = reply.send(answer);
         }
+        Question::Input(request, reply) => {
+            let _ = reply.send(ask_input(&request));
+        }
     }
+}
+
+/// Asks for each field of a server's request in turn; the values go to the server only.
+fn ask_input(request: &ElicitationRequest) -> ElicitationAnswer {
+    match read_choice(&format!("  Answer {}? [y]es, [n]o (decline): ", request.server)) {
+        Some('y') => {}
+        Some(_) => return ElicitationAnswer::Decline,
+        None => return ElicitationAnswer::Cancel,
+    }
+    let mut content = serde_json::Map::new();
+    for field in &request.fields {
+        if let Some(description) = &field.description {
+            eprintln!("  {}: {description}", field.label());
+        }
+        let hint = match &field.kind {
+            FieldKind::Boolean => " [y/n]".to_string(),
+            FieldKind::Choice { options } | FieldKind::Choices { options } => {
+                let listed: Vec<String> =
+                    options.iter().enumerate().map(|(n, option)| format!("{} {}", n + 1, option.label)).collect();
+                let many = if matches!(field.kind, FieldKind::Choices { .. }) { ", comma-separated" } else { "" };
+                format!(" [{}{many}]", listed.join(", "))
+            }
+            _ => String::new(),
+        };
+        let default = field.default.as_ref().map(|value| format!(" (default {value})")).unwrap_or_default();
+        let required = if field.required { "" } else { " (optional)" };
+        loop {
+            let Some(typed) = read_line(&format!("  {}{hint}{default}{required}: ", field.label())) else {
+                return ElicitationAnswer::Cancel;
+            };
+            match field.parse(&typed) {
+                Ok(Some(value)) => {
+                    content.insert(field.name.clone(), value);
+                    break;
+                }
+                Ok(None) => break,
+                Err(problem) => eprintln!("  {problem}"),
+            }
+        }
+    }
+    ElicitationAnswer::Accept { content }
 }
 
 /// The first letter of the answer, lower-cased; `None` at end of input.

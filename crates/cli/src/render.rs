@@ -77,6 +77,24 @@ impl TerminalRenderer {
             EventMsg::ToolStarted { call_id, tool, input } => {
                 self.started.insert(call_id.clone(), format!("{tool} {}", describe_input(input)));
             }
+            EventMsg::ToolProgress { call_id, progress, total, message } => {
+                self.end_line();
+                let call = self.started.get(call_id).map_or("", String::as_str);
+                let amount = match total {
+                    Some(total) if *total > 0.0 => format!("{:.0}%", progress / total * 100.0),
+                    _ => format!("{progress}"),
+                };
+                let message = message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
+                eprintln!("  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
+            }
+            EventMsg::InputRequested { server, message, .. } => {
+                self.end_line();
+                eprintln!("{} {}", self.paint("33", "?"), format_args!("{server} asks: {message}"));
+            }
+            EventMsg::InputAnswered { server, action, by } => {
+                self.end_line();
+                eprintln!("  {}", self.paint("2", &format!("{server}: {action} ({by})")));
+            }
             EventMsg::ToolFinished { call_id, tool, is_error, summary, .. } => {
                 let call = self.started.remove(call_id).unwrap_or_else(|| tool.clone());
                 // The plan and its checklist have their own lines.

@@ -1,8 +1,9 @@
-//! Connections to MCP servers, over rmcp: stdio child processes and streamable HTTP (the legacy SSE transport
-//! is still to come). rmcp's types stay in this file; what
-//! leaves it is ours ([`Inventory`], [`ToolCallResult`]), read off the protocol's JSON field names.
+//! Connections to MCP servers, over rmcp: stdio child processes, streamable HTTP and the legacy HTTP+SSE
+//! transport ([`crate::sse`]). rmcp's types stay in this file; what leaves it is ours ([`Inventory`],
+//! [`ToolCallResult`]), read off the protocol's JSON field names.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,11 @@ use rmcp::transport::TokioChildProcess;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
+use crate::elicitation::{Elicitation, ElicitationAnswer, ElicitationRequest};
+use crate::sse::{SseConnectError, SseTransport};
 use crate::{McpServer, Transport};
 
 /// How much of a server's standard error is kept for messages: the end of it.
@@ -22,15 +27,24 @@ const STDERR_TAIL_BYTES: usize = 4 * 1024;
 /// with the tail of what the server printed on standard error, so a failure is never silent.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
-    /// The transport is configured but errand cannot speak it yet.
+    /// The server wants authorization errand does not have (HTTP 401).
     #[error(
-        "{server}: {transport} servers are not supported yet; errand connects to stdio and streamable HTTP servers today"
+        "{server}: {url} requires you to sign in; run `errand mcp login {server}`, or if the server takes an API key, \
+         add it to the entry as a header: errand mcp add {server} --url {url} --header 'Authorization: Bearer ${{KEY_VARIABLE}}'"
     )]
-    Unsupported {
+    Unauthorized {
         /// The server.
         server: String,
-        /// `http` or `sse`.
-        transport: &'static str,
+        /// Its URL.
+        url: String,
+    },
+    /// The call was cancelled; the server was told (`notifications/cancelled`).
+    #[error("{server}: {tool} was cancelled, and the server was asked to stop it")]
+    Cancelled {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
     },
     /// The command could not be started.
     #[error("{server}: cannot start `{command}`: {source}; check the command in its .mcp.json")]
@@ -203,6 +217,15 @@ pub enum McpContent {
     },
 }
 
+/// One message of a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptMessage {
+    /// `user` or `assistant`.
+    pub role: String,
+    /// What it says.
+    pub content: McpContent,
+}
+
 /// What a tool call returned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolCallResult {
@@ -214,41 +237,66 @@ pub struct ToolCallResult {
     pub is_error: bool,
 }
 
-/// errand's side of the protocol: who it is, and its roots (the granted folders) when a server asks. The
-/// 2026-07-28 protocol deprecates roots (SEP-2577), but servers of the 2025 protocols, like server-filesystem,
-/// still ask for them.
+/// How far a long call has got, as the server reports it (`notifications/progress`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// The progress so far.
+    pub progress: f64,
+    /// The total, when known.
+    pub total: Option<f64>,
+    /// What the server is doing.
+    pub message: Option<String>,
+}
+
+/// Where each pending call's progress goes, by progress token (as JSON text).
+type ProgressRoutes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Progress>>>>;
+
+/// How errand connects: the same for every server of a session.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The granted folders: what errand answers when a server asks for the client's roots.
+    pub roots: Vec<PathBuf>,
+    /// How long the handshake may take.
+    pub timeout: Duration,
+    /// How requests for input are answered.
+    pub elicitation: Elicitation,
+}
+
+impl ConnectOptions {
+    /// Options with these roots and timeout, declining requests for input.
+    pub fn new(roots: Vec<PathBuf>, timeout: Duration) -> Self {
+        Self { roots, timeout, elicitation: Elicitation::Decline }
+    }
+}
+
+/// errand's side of the protocol: who it is, its roots (the granted folders) when a server asks, and who answers
+/// requests for input. The 2026-07-28 protocol deprecates roots (SEP-2577), but servers of the 2025 protocols,
+/// like server-filesystem, still ask for them.
 #[allow(deprecated)]
 struct Client {
+    server: String,
     info: rmcp::model::ClientConfig,
     roots: Vec<rmcp::model::Root>,
     elicitation: Elicitation,
-}
-
-/// How errand answers a server's request for input (elicitation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Elicitation {
-    /// Decline: nobody can answer (the capability is not even declared).
-    #[default]
-    Decline,
-    /// Accept with every field's default value: what a conformance client does, with no person to ask.
-    AcceptDefaults,
+    progress: ProgressRoutes,
 }
 
 #[allow(deprecated)]
 impl Client {
-    fn new(roots: &[std::path::PathBuf], elicitation: Elicitation) -> Self {
+    fn new(server: &str, options: &ConnectOptions, progress: ProgressRoutes) -> Self {
         let mut info = rmcp::model::ClientConfig::default();
         info.client_info = rmcp::model::Implementation::new("errand", env!("CARGO_PKG_VERSION"));
         // The newest protocol that starts with an initialize handshake: what the servers people run speak
         // today. (2026-07-28 replaces the handshake with discovery.)
         info.protocol_version = rmcp::model::ProtocolVersion::V_2025_11_25;
         info.capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
-        if elicitation == Elicitation::AcceptDefaults {
+        if !matches!(options.elicitation, Elicitation::Decline) {
             info.capabilities.elicitation = Some(
                 rmcp::model::ElicitationCapability::new().with_form(rmcp::model::FormElicitationCapability::default()),
             );
         }
-        let roots = roots
+        let roots = options
+            .roots
             .iter()
             .map(|root| {
                 let mut entry = rmcp::model::Root::new(format!("file://{}", root.display()));
@@ -256,7 +304,7 @@ impl Client {
                 entry
             })
             .collect();
-        Self { info, roots, elicitation }
+        Self { server: server.to_string(), info, roots, elicitation: options.elicitation.clone(), progress }
     }
 }
 
@@ -279,67 +327,112 @@ impl rmcp::ClientHandler for Client {
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> impl Future<Output = Result<rmcp::model::ElicitResult, rmcp::ErrorData>> + Send + '_ {
         use rmcp::model::{ElicitResult, ElicitationAction};
-        let result = match self.elicitation {
-            Elicitation::Decline => ElicitResult::new(ElicitationAction::Decline),
-            Elicitation::AcceptDefaults => {
-                let request = json(&request);
-                let defaults: serde_json::Map<String, Value> = request["requestedSchema"]["properties"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(name, property)| property.get("default").map(|value| (name.clone(), value.clone())))
-                    .collect();
-                ElicitResult::new(ElicitationAction::Accept).with_content(Value::Object(defaults))
-            }
-        };
-        std::future::ready(Ok(result))
+        let request = json(&request);
+        async move {
+            let answer = match &self.elicitation {
+                Elicitation::Decline => ElicitationAnswer::Decline,
+                // errand declares form elicitation only; a URL to open is declined rather than shown.
+                _ if request["mode"] == "url" => ElicitationAnswer::Decline,
+                Elicitation::AcceptDefaults => ElicitationAnswer::Accept {
+                    content: request["requestedSchema"]["properties"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(name, property)| property.get("default").map(|value| (name.clone(), value.clone())))
+                        .collect(),
+                },
+                Elicitation::Ask(asker) => asker(ElicitationRequest::from_protocol(&self.server, &request)).await,
+            };
+            Ok(match answer {
+                ElicitationAnswer::Accept { content } => {
+                    ElicitResult::new(ElicitationAction::Accept).with_content(Value::Object(content))
+                }
+                ElicitationAnswer::Decline => ElicitResult::new(ElicitationAction::Decline),
+                ElicitationAnswer::Cancel => ElicitResult::new(ElicitationAction::Cancel),
+            })
+        }
+    }
+
+    fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        let token = json(&params.progress_token).to_string();
+        if let Ok(routes) = self.progress.lock()
+            && let Some(route) = routes.get(&token)
+        {
+            let _ = route.send(Progress { progress: params.progress, total: params.total, message: params.message });
+        }
+        std::future::ready(())
     }
 }
 
-/// Connects over streamable HTTP, sending `headers` with every request.
+/// Header names and values as HTTP takes them.
+fn header_map(server: &McpServer, headers: &BTreeMap<String, String>) -> Result<http::HeaderMap, McpError> {
+    let invalid = |reason: String| McpError::Protocol { server: server.name.clone(), reason, stderr: String::new() };
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
+        let header = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("the header name {name:?} is not valid")))?;
+        let value = http::HeaderValue::from_str(value)
+            .map_err(|_| invalid(format!("the value of the header {name:?} is not valid in HTTP")))?;
+        map.insert(header, value);
+    }
+    Ok(map)
+}
+
+/// What to say when an HTTP server wants authorization errand does not have.
+fn unauthorized(server: &McpServer, url: &str) -> McpError {
+    McpError::Unauthorized { server: server.name.clone(), url: url.to_string() }
+}
+
+/// Connects over streamable HTTP or the legacy SSE transport, sending `headers` with every request.
 async fn connect_http(
     server: &McpServer,
     url: &str,
-    headers: &std::collections::BTreeMap<String, String>,
+    headers: &BTreeMap<String, String>,
+    legacy: bool,
     client: Client,
     timeout: Duration,
-) -> Result<Connection, McpError> {
+) -> Result<RunningService<RoleClient, Client>, McpError> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     // HTTPS needs a crypto provider; the process may not have chosen one yet (`errand mcp test` makes no model
     // client, which would).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let invalid = |reason: String| McpError::Protocol { server: server.name.clone(), reason, stderr: String::new() };
-    let mut custom = std::collections::HashMap::new();
-    for (name, value) in headers {
-        let header = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid(format!("the header name {name:?} is not valid")))?;
-        let value = http::HeaderValue::from_str(value)
-            .map_err(|_| invalid(format!("the value of the header {name:?} is not valid in HTTP")))?;
-        custom.insert(header, value);
-    }
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
-    let transport = StreamableHttpClientTransport::from_config(config);
-    let service = match tokio::time::timeout(timeout, client.serve(transport)).await {
-        Ok(Ok(service)) => service,
+    let headers = header_map(server, headers)?;
+    let timed_out = || McpError::Timeout { server: server.name.clone(), after: timeout, stderr: String::new() };
+    let handshake = if legacy {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|error| invalid(format!("cannot make an HTTP client: {error}")))?;
+        let transport = match tokio::time::timeout(timeout, SseTransport::connect(http, url, headers)).await {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(SseConnectError::Unauthorized(_))) => return Err(unauthorized(server, url)),
+            Ok(Err(SseConnectError::Failed(reason))) => return Err(invalid(reason)),
+            Ok(Ok(transport)) => transport,
+        };
+        tokio::time::timeout(timeout, client.serve(transport)).await
+    } else {
+        let custom = headers.into_iter().filter_map(|(name, value)| Some((name?, value))).collect();
+        let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
+        tokio::time::timeout(timeout, client.serve(StreamableHttpClientTransport::from_config(config))).await
+    };
+    match handshake {
+        Ok(Ok(service)) => Ok(service),
         Ok(Err(error)) => {
             let reason = plain(&error);
-            return Err(invalid(if reason.contains("Auth required") {
-                format!(
-                    "{url} requires authorization, and errand cannot sign in to MCP servers yet (OAuth is still \
-                     to come); if the server takes an API key, add it to its entry: errand mcp add {} --url {url} \
-                     --header 'Authorization: Bearer ${{KEY_VARIABLE}}'",
-                    server.name
-                )
+            Err(if reason.contains("Auth required") {
+                unauthorized(server, url)
             } else {
-                format!("the MCP handshake with {url} failed: {reason}; check the URL and that the server is running")
-            }));
+                invalid(format!("the MCP handshake with {url} failed: {reason}; check the URL and that the server is running"))
+            })
         }
-        Err(_) => {
-            return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: String::new() });
-        }
-    };
-    Ok(Connection { name: server.name.clone(), service, stderr: Arc::default() })
+        Err(_) => Err(timed_out()),
+    }
 }
 
 /// A live connection to one server.
@@ -347,32 +440,22 @@ pub struct Connection {
     name: String,
     service: RunningService<RoleClient, Client>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    progress: ProgressRoutes,
 }
 
-/// Connects to `server`, completing the MCP handshake within `timeout`. `roots` (the granted folders) are
-/// what errand answers when the server asks for the client's roots.
-pub async fn connect(
-    server: &McpServer,
-    roots: &[std::path::PathBuf],
-    timeout: Duration,
-) -> Result<Connection, McpError> {
-    connect_with(server, roots, timeout, Elicitation::Decline).await
-}
-
-/// [`connect`], answering the server's requests for input as `elicitation` says.
-pub async fn connect_with(
-    server: &McpServer,
-    roots: &[std::path::PathBuf],
-    timeout: Duration,
-    elicitation: Elicitation,
-) -> Result<Connection, McpError> {
+/// Connects to `server`, completing the MCP handshake within the options' timeout.
+pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Connection, McpError> {
     let stderr = Arc::new(Mutex::new(VecDeque::new()));
+    let progress = ProgressRoutes::default();
+    let client = Client::new(&server.name, options, progress.clone());
+    let timeout = options.timeout;
     let (command, args, env) = match &server.transport {
         Transport::Stdio { command, args, env } => (command, args, env),
-        Transport::Http { url, headers } => {
-            return connect_http(server, url, headers, Client::new(roots, elicitation), timeout).await;
+        Transport::Http { url, headers } | Transport::Sse { url, headers } => {
+            let legacy = matches!(server.transport, Transport::Sse { .. });
+            let service = connect_http(server, url, headers, legacy, client, timeout).await?;
+            return Ok(Connection { name: server.name.clone(), service, stderr, progress });
         }
-        Transport::Sse { .. } => return Err(McpError::Unsupported { server: server.name.clone(), transport: "sse" }),
     };
     let mut process = tokio::process::Command::new(command);
     process.args(args).envs(env).kill_on_drop(true);
@@ -394,7 +477,7 @@ pub async fn connect_with(
             }
         });
     }
-    let service = match tokio::time::timeout(timeout, Client::new(roots, elicitation).serve(transport)).await {
+    let service = match tokio::time::timeout(timeout, client.serve(transport)).await {
         Ok(Ok(service)) => service,
         Ok(Err(error)) => {
             // Give the server a moment to finish writing why it failed.
@@ -409,7 +492,7 @@ pub async fn connect_with(
             return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: tail_text(&stderr) });
         }
     };
-    Ok(Connection { name: server.name.clone(), service, stderr })
+    Ok(Connection { name: server.name.clone(), service, stderr, progress })
 }
 
 /// One of rmcp's model types as the protocol's JSON, so what we read is named as the specification names it.
@@ -419,6 +502,21 @@ fn json<T: Serialize>(value: &T) -> Value {
 
 fn text_of(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_default().to_string()
+}
+
+/// One content block of a tool result or a prompt message.
+fn content_of(block: &Value) -> McpContent {
+    match block["type"].as_str() {
+        Some("text") => McpContent::Text { text: text_of(block, "text") },
+        Some("image") => McpContent::Image { mime_type: text_of(block, "mimeType"), data: text_of(block, "data") },
+        Some("resource") => McpContent::Resource {
+            uri: text_of(&block["resource"], "uri"),
+            text: block["resource"]["text"].as_str().map(str::to_string),
+        },
+        Some("resource_link") => McpContent::Resource { uri: text_of(block, "uri"), text: None },
+        Some(other) => McpContent::Other { description: format!("{other} content") },
+        None => McpContent::Other { description: "content of no type".into() },
+    }
 }
 
 impl Connection {
@@ -494,42 +592,88 @@ impl Connection {
         Ok(Inventory { server, tools, resources, prompts })
     }
 
-    /// Calls a tool with its arguments (a JSON object).
-    pub async fn call_tool(&self, tool: &str, arguments: Value) -> Result<ToolCallResult, McpError> {
+    /// Calls a tool with its arguments (a JSON object). Progress the server reports goes to `progress` as it
+    /// comes; when `cancel` fires first, the server is sent `notifications/cancelled` for the call and the call
+    /// ends with [`McpError::Cancelled`].
+    pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Value,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<ToolCallResult, McpError> {
+        use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, ServerResult};
         let Value::Object(arguments) = arguments else {
             return Err(self.failed(&format!("calling {tool}"), "the arguments must be a JSON object"));
         };
-        let params = rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
-        let result = self.service.call_tool(params).await.map_err(|error| match error {
-            rmcp::ServiceError::TransportClosed => {
-                McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() }
-            }
+        let closed_or = |error: rmcp::ServiceError| match error {
+            rmcp::ServiceError::TransportClosed => McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() },
             other => self.failed(&format!("{tool} failed"), other),
-        })?;
+        };
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+            CallToolRequestParams::new(tool.to_string()).with_arguments(arguments),
+        ));
+        let handle = self
+            .service
+            .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+            .await
+            .map_err(closed_or)?;
+        let token = json(&handle.progress_token).to_string();
+        let id = handle.id.clone();
+        let (route, mut updates) = mpsc::unbounded_channel();
+        if let Ok(mut routes) = self.progress.lock() {
+            routes.insert(token.clone(), route);
+        }
+        let response = handle.await_response();
+        tokio::pin!(response);
+        let answered = loop {
+            tokio::select! {
+                answer = &mut response => break Some(answer),
+                Some(update) = updates.recv() => progress(update),
+                () = cancel.cancelled() => break None,
+            }
+        };
+        if let Ok(mut routes) = self.progress.lock() {
+            routes.remove(&token);
+        }
+        let Some(answer) = answered else {
+            let notice =
+                rmcp::model::CancelledNotificationParam::new(Some(id), Some("cancelled by the person".to_string()));
+            let _ = self.service.notify_cancelled(notice).await;
+            return Err(McpError::Cancelled { server: self.name.clone(), tool: tool.to_string() });
+        };
+        let result = match answer.map_err(closed_or)? {
+            ServerResult::CallToolResult(result) => result,
+            _ => return Err(self.failed(&format!("{tool} failed"), "the server answered with something other than a tool result")),
+        };
         let result = json(&result);
-        let content = result["content"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|block| match block["type"].as_str() {
-                Some("text") => McpContent::Text { text: text_of(block, "text") },
-                Some("image") => {
-                    McpContent::Image { mime_type: text_of(block, "mimeType"), data: text_of(block, "data") }
-                }
-                Some("resource") => McpContent::Resource {
-                    uri: text_of(&block["resource"], "uri"),
-                    text: block["resource"]["text"].as_str().map(str::to_string),
-                },
-                Some("resource_link") => McpContent::Resource { uri: text_of(block, "uri"), text: None },
-                Some(other) => McpContent::Other { description: format!("{other} content") },
-                None => McpContent::Other { description: "content of no type".into() },
-            })
-            .collect();
+        let content = result["content"].as_array().into_iter().flatten().map(content_of).collect();
         Ok(ToolCallResult {
             content,
             structured: result.get("structuredContent").filter(|value| !value.is_null()).cloned(),
             is_error: result["isError"].as_bool().unwrap_or(false),
         })
+    }
+
+    /// Gets a prompt filled in with `arguments`: its messages, in order.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> Result<Vec<PromptMessage>, McpError> {
+        let params = rmcp::model::GetPromptRequestParams::new(name.to_string()).with_arguments(arguments);
+        let result =
+            self.service.get_prompt(params).await.map_err(|e| self.failed(&format!("getting the prompt {name} failed"), e))?;
+        let result = json(&result);
+        Ok(result["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|message| PromptMessage {
+                role: text_of(message, "role"),
+                content: content_of(&message["content"]),
+            })
+            .collect())
     }
 
     /// Reads a resource: its contents, text as text, binary ones described.

@@ -1,9 +1,12 @@
 //! Owns errand's MCP connectors. Today that is their configuration: `.mcp.json` files at user level (errand's
 //! config folder) and at the root of each granted folder, with or without the `mcpServers` wrapper, with
 //! `${VAR}` and `${VAR:-default}` expanded, and the edits `errand mcp add` and `errand mcp remove` make.
-//! And the connections themselves, over rmcp (whose types stay inside this crate): stdio and streamable HTTP
+//! And the connections themselves, over rmcp (whose types stay inside this crate): stdio, streamable HTTP and SSE
 //! servers, with the handshake under a timeout, the granted folders as roots, listing tools, resources and
-//! prompts, calling tools and reading resources; the legacy SSE transport is still to come. Reading a configuration never starts a server; only [`connect`] does.
+//! prompts, calling tools (with progress and cancellation), getting prompts and reading resources, and the
+//! legacy HTTP+SSE transport, which rmcp has no client for ([`sse`]). Servers' requests for input
+//! (elicitation) go to whoever the session names ([`Elicitation`]). Reading a configuration never starts a
+//! server; only [`connect`] does.
 //!
 //! # Example
 //!
@@ -16,10 +19,15 @@
 
 mod client;
 mod config;
+mod elicitation;
+mod sse;
 
 pub use client::{
-    Connection, Elicitation, Inventory, McpContent, McpError, PromptInfo, ResourceInfo, ServerInfo, ToolCallResult,
-    ToolInfo, connect, connect_with,
+    ConnectOptions, Connection, Inventory, McpContent, McpError, Progress, PromptInfo, PromptMessage, ResourceInfo,
+    ServerInfo, ToolCallResult, ToolInfo, connect,
+};
+pub use elicitation::{
+    Asker, ChoiceOption, Elicitation, ElicitationAnswer, ElicitationRequest, FieldKind, InputField,
 };
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,

@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use errand_mcp::{McpContent, McpError, McpServer, Transport, connect};
+use errand_mcp::{
+    ConnectOptions, Connection, Elicitation, ElicitationAnswer, FieldKind, McpContent, McpError, McpServer, Progress,
+    ToolCallResult, Transport, connect,
+};
+use tokio_util::sync::CancellationToken;
 use serde_json::json;
 
 fn stdio(name: &str, command: &str, args: &[&str]) -> McpServer {
@@ -33,9 +37,14 @@ fn everything() -> McpServer {
     stdio("everything", "node", &[script.to_str().unwrap(), "stdio"])
 }
 
+/// Calls a tool with nobody listening for progress and no cancel.
+async fn call(connection: &Connection, tool: &str, arguments: serde_json::Value) -> Result<ToolCallResult, McpError> {
+    connection.call_tool(tool, arguments, &|_| {}, &CancellationToken::new()).await
+}
+
 #[tokio::test]
 async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
-    let connection = connect(&everything(), &[], Duration::from_secs(30)).await.unwrap();
+    let connection = connect(&everything(), &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
     let inventory = connection.inventory().await.unwrap();
     assert_eq!(inventory.server.name, "mcp-servers/everything");
     assert!(!inventory.server.protocol_version.is_empty());
@@ -45,13 +54,13 @@ async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
     assert!(!inventory.resources.is_empty(), "the server offers resources");
     assert!(!inventory.prompts.is_empty(), "the server offers prompts");
 
-    let result = connection.call_tool("echo", json!({"message": "hello from errand"})).await.unwrap();
+    let result = call(&connection, "echo", json!({"message": "hello from errand"})).await.unwrap();
     assert!(!result.is_error);
     let McpContent::Text { text } = &result.content[0] else { panic!("{:?}", result.content) };
     assert!(text.contains("hello from errand"), "{text}");
 
     // A tool that does not exist is the server's error to report, named.
-    let missing = connection.call_tool("no-such-tool", json!({})).await;
+    let missing = call(&connection, "no-such-tool", json!({})).await;
     match missing {
         Ok(result) => assert!(result.is_error, "{result:?}"),
         Err(error) => assert!(error.to_string().starts_with("everything: no-such-tool failed"), "{error}"),
@@ -68,7 +77,7 @@ async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
 #[tokio::test]
 async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
     let server = stdio("broken", "sh", &["-c", "echo 'config file missing: ~/.broken.toml' >&2; exit 3"]);
-    let error = connect(&server, &[], Duration::from_secs(10)).await.err().expect("the handshake fails");
+    let error = connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_secs(10))).await.err().expect("the handshake fails");
     let message = error.to_string();
     assert!(matches!(error, McpError::Protocol { .. }), "{message}");
     assert!(message.starts_with("broken: the MCP handshake failed"), "{message}");
@@ -78,13 +87,13 @@ async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
 #[tokio::test]
 async fn a_silent_server_times_out_and_a_missing_command_is_named() {
     let server = stdio("sleepy", "sh", &["-c", "echo starting >&2; sleep 30"]);
-    let error = connect(&server, &[], Duration::from_millis(500)).await.err().expect("a timeout");
+    let error = connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_millis(500))).await.err().expect("a timeout");
     assert!(matches!(error, McpError::Timeout { .. }), "{error}");
     assert!(error.to_string().contains("no answer to the MCP handshake within 0 s"), "{error}");
     assert!(error.to_string().contains("starting"), "{error}");
 
     let missing = stdio("ghost", "/nonexistent/mcp-server", &[]);
-    let error = connect(&missing, &[], Duration::from_secs(5)).await.err().expect("a spawn error");
+    let error = connect(&missing, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("a spawn error");
     assert!(error.to_string().starts_with("ghost: cannot start `/nonexistent/mcp-server`"), "{error}");
 
     let nobody = McpServer {
@@ -92,15 +101,15 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
         transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&nobody, &[], Duration::from_secs(10)).await.err().expect("nothing listens there");
+    let error = connect(&nobody, &ConnectOptions::new(Vec::new(), Duration::from_secs(10))).await.err().expect("nothing listens there");
     assert!(error.to_string().starts_with("docs: the MCP handshake with http://127.0.0.1:9/mcp failed"), "{error}");
     let legacy = McpServer {
         name: "old".into(),
         transport: Transport::Sse { url: "http://127.0.0.1:9/sse".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&legacy, &[], Duration::from_secs(5)).await.err().expect("not supported yet");
-    assert!(matches!(error, McpError::Unsupported { transport: "sse", .. }), "{error}");
+    let error = connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("nothing there");
+    assert!(error.to_string().starts_with("old: cannot reach http://127.0.0.1:9/sse"), "{error}");
 }
 
 /// server-filesystem started without folders asks the client for its roots, and serves exactly those.
@@ -113,11 +122,11 @@ async fn the_roots_a_server_asks_for_are_the_granted_folders() {
     let root = granted.path().canonicalize().unwrap();
     std::fs::write(root.join("note.txt"), "from the granted folder").unwrap();
     let server = stdio("files", "node", &[script.to_str().unwrap()]);
-    let connection = connect(&server, std::slice::from_ref(&root), Duration::from_secs(30)).await.unwrap();
+    let connection = connect(&server, &ConnectOptions::new(vec![root.clone()], Duration::from_secs(30))).await.unwrap();
     // The server asks for roots after the handshake; give it a moment to take them in.
     let mut allowed = String::new();
     for _ in 0..50 {
-        let result = connection.call_tool("list_allowed_directories", json!({})).await.unwrap();
+        let result = call(&connection, "list_allowed_directories", json!({})).await.unwrap();
         if let Some(McpContent::Text { text }) = result.content.first() {
             allowed = text.clone();
         }
@@ -127,8 +136,181 @@ async fn the_roots_a_server_asks_for_are_the_granted_folders() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(allowed.contains(root.to_str().unwrap()), "{allowed}");
-    let read = connection.call_tool("read_text_file", json!({"path": root.join("note.txt")})).await.unwrap();
+    let read = call(&connection, "read_text_file", json!({"path": root.join("note.txt")})).await.unwrap();
     let McpContent::Text { text } = &read.content[0] else { panic!("{:?}", read.content) };
     assert_eq!(text, "from the granted folder");
     connection.close().await;
+}
+
+/// A free port on loopback, for a server the test starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The reference server in one of its HTTP modes, kept on loopback by a preload (it listens on every
+/// interface otherwise), killed when dropped.
+struct HttpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpServer {
+    async fn start(mode: &str) -> Self {
+        let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers");
+        let script = servers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+        assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+        let port = free_port();
+        let child = std::process::Command::new("node")
+            .arg("--import")
+            .arg(servers.join("loopback.mjs"))
+            .arg(&script)
+            .arg(mode)
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Self { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the reference server did not start listening on {port}");
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The legacy HTTP+SSE transport: the reference server's `sse` mode, from the handshake to a tool call, a
+/// resource and a prompt.
+#[tokio::test]
+async fn the_reference_server_over_legacy_sse_answers_like_over_stdio() {
+    let server = HttpServer::start("sse").await;
+    let legacy = McpServer {
+        name: "legacy".into(),
+        transport: Transport::Sse { url: format!("http://127.0.0.1:{}/sse", server.port), headers: BTreeMap::new() },
+        source: "/test/.mcp.json".into(),
+    };
+    let connection = connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
+    let inventory = connection.inventory().await.unwrap();
+    assert_eq!(inventory.server.name, "mcp-servers/everything");
+    assert!(inventory.tools.iter().any(|tool| tool.name == "get-sum"), "{:?}", inventory.tools);
+    let sum = call(&connection, "get-sum", json!({"a": 2, "b": 40})).await.unwrap();
+    let McpContent::Text { text } = &sum.content[0] else { panic!("{:?}", sum.content) };
+    assert!(text.contains("42"), "{text}");
+    let contents = connection.read_resource(&inventory.resources[0].uri).await.unwrap();
+    assert!(!contents.is_empty());
+    let messages = connection.get_prompt("args-prompt", json!({"city": "Lyon"}).as_object().unwrap().clone()).await;
+    let McpContent::Text { text } = &messages.unwrap()[0].content else { panic!() };
+    assert_eq!(text, "What's weather in Lyon?");
+    connection.close().await;
+
+    // An HTTP server that is not an SSE endpoint says so, and what to use instead.
+    let streamable = HttpServer::start("streamableHttp").await;
+    let wrong = McpServer {
+        transport: Transport::Sse {
+            url: format!("http://127.0.0.1:{}/mcp", streamable.port),
+            headers: BTreeMap::new(),
+        },
+        ..legacy
+    };
+    let error = connect(&wrong, &ConnectOptions::new(Vec::new(), Duration::from_secs(10))).await.err().unwrap();
+    assert!(error.to_string().starts_with("legacy: "), "{error}");
+    assert!(
+        error.to_string().contains("event stream") || error.to_string().contains("answered"),
+        "the error says what the endpoint is not: {error}"
+    );
+}
+
+/// Progress notifications reach the caller as they come; a cancel ends the call at once, and the connection
+/// stays usable.
+#[tokio::test]
+async fn progress_is_reported_and_a_cancelled_call_ends_at_once() {
+    let connection = connect(&everything(), &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
+    let updates = std::sync::Mutex::new(Vec::<Progress>::new());
+    let record = |update: Progress| updates.lock().unwrap().push(update);
+    let cancel = CancellationToken::new();
+    let result = connection
+        .call_tool("trigger-long-running-operation", json!({"duration": 0.4, "steps": 4}), &record, &cancel)
+        .await
+        .unwrap();
+    assert!(!result.is_error, "{result:?}");
+    let updates = updates.into_inner().unwrap();
+    let seen: Vec<(f64, Option<f64>)> = updates.iter().map(|u| (u.progress, u.total)).collect();
+    assert_eq!(seen, [(1.0, Some(4.0)), (2.0, Some(4.0)), (3.0, Some(4.0)), (4.0, Some(4.0))]);
+
+    let cancel = CancellationToken::new();
+    let cancelling = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancelling.cancel();
+    });
+    let started = std::time::Instant::now();
+    let error = connection
+        .call_tool("trigger-long-running-operation", json!({"duration": 30, "steps": 3}), &|_| {}, &cancel)
+        .await
+        .expect_err("cancelled");
+    assert!(matches!(error, McpError::Cancelled { .. }), "{error}");
+    assert_eq!(error.to_string(), "everything: trigger-long-running-operation was cancelled, and the server was asked to stop it");
+    assert!(started.elapsed() < Duration::from_secs(10), "the call ended with the cancel, not the operation");
+    let echo = call(&connection, "echo", json!({"message": "still here"})).await.unwrap();
+    assert!(!echo.is_error);
+    connection.close().await;
+}
+
+/// A server's request for input goes to the asker, read into typed fields; the answer reaches the server.
+#[tokio::test]
+async fn a_request_for_input_is_asked_and_the_answer_reaches_the_server() {
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let kept = asked.clone();
+    let options = ConnectOptions {
+        elicitation: Elicitation::Ask(std::sync::Arc::new(move |request| {
+            *kept.lock().unwrap() = Some(request.clone());
+            let name = request.fields.iter().find(|f| f.name == "name").unwrap().parse("Ada").unwrap().unwrap();
+            let pet = request.fields.iter().find(|f| f.name == "legacyTitledEnum").unwrap().parse("dogs").unwrap();
+            let mut content = serde_json::Map::new();
+            content.insert("name".into(), name);
+            content.insert("legacyTitledEnum".into(), pet.unwrap());
+            Box::pin(std::future::ready(ElicitationAnswer::Accept { content }))
+        })),
+        ..ConnectOptions::new(Vec::new(), Duration::from_secs(30))
+    };
+    let connection = connect(&everything(), &options).await.unwrap();
+    let result = call(&connection, "trigger-elicitation-request", json!({})).await.unwrap();
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| if let McpContent::Text { text } = c { Some(text.as_str()) } else { None })
+        .collect();
+    assert!(text.contains("- Name: Ada"), "{text}");
+    let request = asked.lock().unwrap().clone().expect("the asker was asked");
+    assert_eq!(request.server, "everything");
+    assert_eq!(request.fields.len(), 13, "{:?}", request.fields);
+    let field = |name: &str| request.fields.iter().find(|f| f.name == name).unwrap();
+    assert!(field("name").required && !field("check").required);
+    assert_eq!(field("check").kind, FieldKind::Boolean);
+    assert_eq!(field("integer").parse("").unwrap(), Some(json!(42)), "an empty answer is the default");
+    assert_eq!(field("integer").parse("x").unwrap_err(), "a whole number is expected");
+    assert_eq!(field("email").kind, FieldKind::Text { format: Some("email".into()) });
+    let FieldKind::Choice { options } = &field("titledSingleSelectEnum").kind else { panic!() };
+    assert_eq!((options[2].value.as_str(), options[2].label.as_str()), ("hero-3", "Wonder Woman"));
+    assert_eq!(field("titledSingleSelectEnum").parse("3").unwrap(), Some(json!("hero-3")));
+    assert_eq!(field("legacyTitledEnum").parse("Dogs").unwrap(), Some(json!("pet-2")));
+    assert_eq!(field("titledMultipleSelectEnum").parse("Tuna, 3").unwrap(), Some(json!(["fish-1", "fish-3"])));
+    assert_eq!(field("untitledMultipleSelectEnum").parse("Harp").unwrap_err(), "choose one of: Guitar, Piano, Violin, Drums, Bass");
+    assert_eq!(field("name").parse(" ").unwrap_err(), "an answer is required");
+
+    // Declining (no one to ask) is what the server hears by default.
+    let connection = connect(&everything(), &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
+    let inventory = connection.inventory().await.unwrap();
+    assert!(
+        !inventory.tools.iter().any(|tool| tool.name == "trigger-elicitation-request"),
+        "without an asker, errand does not declare elicitation, so the server does not offer the tool"
+    );
 }

@@ -8,6 +8,7 @@ use errand_sandbox::Grants;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::ReadLedger;
 
@@ -80,7 +81,25 @@ pub struct ToolContext {
     /// errand's own folder for temporary files, so an interrupted write leaves nothing in a granted folder
     /// (used when on the same file system as the target).
     pub staging: Option<PathBuf>,
+    /// Where a long call reports how far it has got (the session shows it); `None` where nobody listens.
+    pub progress: Option<ProgressReporter>,
+    /// Fires when the person cancels the task (Ctrl-C), so a call that waits on something outside can stop.
+    pub cancel: CancellationToken,
 }
+
+/// How far a long call has got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolProgress {
+    /// The progress so far.
+    pub progress: f64,
+    /// The total, when known.
+    pub total: Option<f64>,
+    /// What the call is doing.
+    pub message: Option<String>,
+}
+
+/// Receives a call's [`ToolProgress`] as it comes.
+pub type ProgressReporter = Arc<dyn Fn(ToolProgress) + Send + Sync>;
 
 /// Where a piece of content came from. Carried on every tool result so the session can track taint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

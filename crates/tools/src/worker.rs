@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::{NoTrash, ReadLedger, ToolContext, ToolOutput, builtin_tools};
 
@@ -113,6 +114,8 @@ pub fn worker_main() -> i32 {
         trash: Arc::new(NoTrash),
         commands: None,
         staging: Some(staging),
+        progress: None,
+        cancel: CancellationToken::new(),
     };
     runtime.block_on(serve(context, Ready { landlock_abi }));
     0

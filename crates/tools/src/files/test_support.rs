@@ -62,6 +62,8 @@ impl Fixture {
             trash,
             commands: None,
             staging,
+            progress: None,
+            cancel: tokio_util::sync::CancellationToken::new(),
         };
         Self { _temp: temp, root, read_only, outside, ctx }
     }
