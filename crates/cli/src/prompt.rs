@@ -9,7 +9,9 @@
 use std::io::{BufRead, Write};
 
 use errand_agent::plan::Plan;
-use errand_agent::{ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, FieldKind, PlanReview};
+use errand_agent::{
+    ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, FieldKind, PlanReview,
+};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 

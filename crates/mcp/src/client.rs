@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -338,7 +339,9 @@ impl rmcp::ClientHandler for Client {
                         .as_object()
                         .into_iter()
                         .flatten()
-                        .filter_map(|(name, property)| property.get("default").map(|value| (name.clone(), value.clone())))
+                        .filter_map(|(name, property)| {
+                            property.get("default").map(|value| (name.clone(), value.clone()))
+                        })
                         .collect(),
                 },
                 Elicitation::Ask(asker) => asker(ElicitationRequest::from_protocol(&self.server, &request)).await,
@@ -428,7 +431,9 @@ async fn connect_http(
             Err(if reason.contains("Auth required") {
                 unauthorized(server, url)
             } else {
-                invalid(format!("the MCP handshake with {url} failed: {reason}; check the URL and that the server is running"))
+                invalid(format!(
+                    "the MCP handshake with {url} failed: {reason}; check the URL and that the server is running"
+                ))
             })
         }
         Err(_) => Err(timed_out()),
@@ -607,7 +612,9 @@ impl Connection {
             return Err(self.failed(&format!("calling {tool}"), "the arguments must be a JSON object"));
         };
         let closed_or = |error: rmcp::ServiceError| match error {
-            rmcp::ServiceError::TransportClosed => McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() },
+            rmcp::ServiceError::TransportClosed => {
+                McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() }
+            }
             other => self.failed(&format!("{tool} failed"), other),
         };
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(
@@ -626,13 +633,29 @@ impl Connection {
         }
         let response = handle.await_response();
         tokio::pin!(response);
+        let unfinished = std::sync::atomic::AtomicBool::new(false);
+        let report = |update: Progress| {
+            unfinished.store(update.total.is_some_and(|total| update.progress < total), Ordering::Relaxed);
+            progress(update);
+        };
         let answered = loop {
             tokio::select! {
                 answer = &mut response => break Some(answer),
-                Some(update) = updates.recv() => progress(update),
+                Some(update) = updates.recv() => report(update),
                 () = cancel.cancelled() => break None,
             }
         };
+        // rmcp handles each notification on a task of its own, so the last reports may land just after the
+        // answer: take what is there, and wait briefly for the rest when the server had not reached its total.
+        tokio::task::yield_now().await;
+        while let Ok(update) = updates.try_recv() {
+            report(update);
+        }
+        while unfinished.load(Ordering::Relaxed)
+            && let Ok(Some(update)) = tokio::time::timeout(Duration::from_millis(50), updates.recv()).await
+        {
+            report(update);
+        }
         if let Ok(mut routes) = self.progress.lock() {
             routes.remove(&token);
         }
@@ -644,7 +667,10 @@ impl Connection {
         };
         let result = match answer.map_err(closed_or)? {
             ServerResult::CallToolResult(result) => result,
-            _ => return Err(self.failed(&format!("{tool} failed"), "the server answered with something other than a tool result")),
+            _ => {
+                return Err(self
+                    .failed(&format!("{tool} failed"), "the server answered with something other than a tool result"));
+            }
         };
         let result = json(&result);
         let content = result["content"].as_array().into_iter().flatten().map(content_of).collect();
@@ -662,17 +688,17 @@ impl Connection {
         arguments: serde_json::Map<String, Value>,
     ) -> Result<Vec<PromptMessage>, McpError> {
         let params = rmcp::model::GetPromptRequestParams::new(name.to_string()).with_arguments(arguments);
-        let result =
-            self.service.get_prompt(params).await.map_err(|e| self.failed(&format!("getting the prompt {name} failed"), e))?;
+        let result = self
+            .service
+            .get_prompt(params)
+            .await
+            .map_err(|e| self.failed(&format!("getting the prompt {name} failed"), e))?;
         let result = json(&result);
         Ok(result["messages"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|message| PromptMessage {
-                role: text_of(message, "role"),
-                content: content_of(&message["content"]),
-            })
+            .map(|message| PromptMessage { role: text_of(message, "role"), content: content_of(&message["content"]) })
             .collect())
     }
 

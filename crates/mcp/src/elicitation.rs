@@ -181,7 +181,11 @@ impl ElicitationRequest {
                 }
             })
             .collect();
-        Self { server: server.to_string(), message: request["message"].as_str().unwrap_or_default().to_string(), fields }
+        Self {
+            server: server.to_string(),
+            message: request["message"].as_str().unwrap_or_default().to_string(),
+            fields,
+        }
     }
 }
 

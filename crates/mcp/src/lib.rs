@@ -26,9 +26,7 @@ pub use client::{
     ConnectOptions, Connection, Inventory, McpContent, McpError, Progress, PromptInfo, PromptMessage, ResourceInfo,
     ServerInfo, ToolCallResult, ToolInfo, connect,
 };
-pub use elicitation::{
-    Asker, ChoiceOption, Elicitation, ElicitationAnswer, ElicitationRequest, FieldKind, InputField,
-};
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,
 };
+pub use elicitation::{Asker, ChoiceOption, Elicitation, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};

@@ -11,8 +11,8 @@ use errand_mcp::{
     ConnectOptions, Connection, Elicitation, ElicitationAnswer, FieldKind, McpContent, McpError, McpServer, Progress,
     ToolCallResult, Transport, connect,
 };
-use tokio_util::sync::CancellationToken;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 fn stdio(name: &str, command: &str, args: &[&str]) -> McpServer {
     McpServer {
@@ -77,7 +77,10 @@ async fn the_reference_server_lists_everything_and_answers_a_tool_call() {
 #[tokio::test]
 async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
     let server = stdio("broken", "sh", &["-c", "echo 'config file missing: ~/.broken.toml' >&2; exit 3"]);
-    let error = connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_secs(10))).await.err().expect("the handshake fails");
+    let error = connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_secs(10)))
+        .await
+        .err()
+        .expect("the handshake fails");
     let message = error.to_string();
     assert!(matches!(error, McpError::Protocol { .. }), "{message}");
     assert!(message.starts_with("broken: the MCP handshake failed"), "{message}");
@@ -87,13 +90,15 @@ async fn a_command_that_is_not_an_mcp_server_fails_with_its_stderr() {
 #[tokio::test]
 async fn a_silent_server_times_out_and_a_missing_command_is_named() {
     let server = stdio("sleepy", "sh", &["-c", "echo starting >&2; sleep 30"]);
-    let error = connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_millis(500))).await.err().expect("a timeout");
+    let error =
+        connect(&server, &ConnectOptions::new(Vec::new(), Duration::from_millis(500))).await.err().expect("a timeout");
     assert!(matches!(error, McpError::Timeout { .. }), "{error}");
     assert!(error.to_string().contains("no answer to the MCP handshake within 0 s"), "{error}");
     assert!(error.to_string().contains("starting"), "{error}");
 
     let missing = stdio("ghost", "/nonexistent/mcp-server", &[]);
-    let error = connect(&missing, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("a spawn error");
+    let error =
+        connect(&missing, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("a spawn error");
     assert!(error.to_string().starts_with("ghost: cannot start `/nonexistent/mcp-server`"), "{error}");
 
     let nobody = McpServer {
@@ -101,14 +106,18 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
         transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&nobody, &ConnectOptions::new(Vec::new(), Duration::from_secs(10))).await.err().expect("nothing listens there");
+    let error = connect(&nobody, &ConnectOptions::new(Vec::new(), Duration::from_secs(10)))
+        .await
+        .err()
+        .expect("nothing listens there");
     assert!(error.to_string().starts_with("docs: the MCP handshake with http://127.0.0.1:9/mcp failed"), "{error}");
     let legacy = McpServer {
         name: "old".into(),
         transport: Transport::Sse { url: "http://127.0.0.1:9/sse".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
     };
-    let error = connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("nothing there");
+    let error =
+        connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("nothing there");
     assert!(error.to_string().starts_with("old: cannot reach http://127.0.0.1:9/sse"), "{error}");
 }
 
@@ -257,7 +266,10 @@ async fn progress_is_reported_and_a_cancelled_call_ends_at_once() {
         .await
         .expect_err("cancelled");
     assert!(matches!(error, McpError::Cancelled { .. }), "{error}");
-    assert_eq!(error.to_string(), "everything: trigger-long-running-operation was cancelled, and the server was asked to stop it");
+    assert_eq!(
+        error.to_string(),
+        "everything: trigger-long-running-operation was cancelled, and the server was asked to stop it"
+    );
     assert!(started.elapsed() < Duration::from_secs(10), "the call ended with the cancel, not the operation");
     let echo = call(&connection, "echo", json!({"message": "still here"})).await.unwrap();
     assert!(!echo.is_error);
@@ -303,7 +315,10 @@ async fn a_request_for_input_is_asked_and_the_answer_reaches_the_server() {
     assert_eq!(field("titledSingleSelectEnum").parse("3").unwrap(), Some(json!("hero-3")));
     assert_eq!(field("legacyTitledEnum").parse("Dogs").unwrap(), Some(json!("pet-2")));
     assert_eq!(field("titledMultipleSelectEnum").parse("Tuna, 3").unwrap(), Some(json!(["fish-1", "fish-3"])));
-    assert_eq!(field("untitledMultipleSelectEnum").parse("Harp").unwrap_err(), "choose one of: Guitar, Piano, Violin, Drums, Bass");
+    assert_eq!(
+        field("untitledMultipleSelectEnum").parse("Harp").unwrap_err(),
+        "choose one of: Guitar, Piano, Violin, Drums, Bass"
+    );
     assert_eq!(field("name").parse(" ").unwrap_err(), "an answer is required");
 
     // Declining (no one to ask) is what the server hears by default.
