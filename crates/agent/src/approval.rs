@@ -59,9 +59,9 @@ pub trait Approver: Send + Sync {
     fn review_plan<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, PlanReview>;
     /// Asks about one tool call.
     fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer>;
-    /// Asks for the input an MCP server requests in the middle of a call. Front ends that cannot ask for
-    /// free-form input decline, which the server is told.
-    fn answer_input<'a>(&'a self, _request: &'a ElicitationRequest) -> BoxFuture<'a, ElicitationAnswer> {
-        Box::pin(std::future::ready(ElicitationAnswer::Decline))
+    /// Asks for the input an MCP server requests in the middle of a call. `None`: this front end cannot ask
+    /// for free-form input (the default), so errand declines by itself and the server is told.
+    fn answer_input<'a>(&'a self, _request: &'a ElicitationRequest) -> BoxFuture<'a, Option<ElicitationAnswer>> {
+        Box::pin(std::future::ready(None))
     }
 }

@@ -58,6 +58,8 @@ pub struct SessionOptions {
     pub mcp_servers: Vec<errand_mcp::McpServer>,
     /// How long each MCP server has to answer the handshake.
     pub mcp_timeout: std::time::Duration,
+    /// Where the tokens of `errand mcp login` are kept, for HTTP servers that need them.
+    pub mcp_credentials: Option<PathBuf>,
     /// What the person should see when a run starts (a configuration entry left out, say), as warnings.
     pub notices: Vec<String>,
 }
@@ -93,6 +95,7 @@ impl SessionOptions {
             sandbox: None,
             mcp_servers: Vec::new(),
             mcp_timeout: std::time::Duration::from_secs(30),
+            mcp_credentials: None,
             notices: Vec::new(),
         }
     }
@@ -429,6 +432,7 @@ impl Session {
                 roots,
                 timeout: self.options.mcp_timeout,
                 elicitation: errand_mcp::Elicitation::Ask(self.asker()),
+                credentials: self.options.mcp_credentials.clone().map(errand_mcp::oauth::CredentialStore::new),
             };
             let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options).await;
             self.tools.extend(connected.tools);
@@ -661,8 +665,12 @@ impl Session {
                     message: request.message.clone(),
                     fields: request.fields.iter().map(|field| field.name.clone()).collect(),
                 });
-                let (answer, by) = match &approver {
-                    Some(approver) => (approver.answer_input(&request).await, "person"),
+                let answered = match &approver {
+                    Some(approver) => approver.answer_input(&request).await,
+                    None => None,
+                };
+                let (answer, by) = match answered {
+                    Some(answer) => (answer, "person"),
                     None => (errand_mcp::ElicitationAnswer::Decline, "no one to ask"),
                 };
                 let action = match &answer {

@@ -113,6 +113,7 @@ impl Setup {
         let mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
         Ok(SessionOptions {
             mcp_servers: mcp.servers,
+            mcp_credentials: Some(self.paths.mcp_credentials()),
             notices: mcp.warnings,
             max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             limits: Limits {

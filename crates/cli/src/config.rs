@@ -28,6 +28,11 @@ impl Paths {
         self.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)
     }
 
+    /// The tokens of `errand mcp login`, beside `config.toml`, readable only by you.
+    pub fn mcp_credentials(&self) -> PathBuf {
+        self.config_file.with_file_name("mcp-credentials.json")
+    }
+
     /// `$ERRAND_HOME/{config.toml,errand.db}` when `ERRAND_HOME` is set, else the XDG config and data dirs.
     pub fn discover() -> anyhow::Result<Self> {
         if let Some(home) = std::env::var_os("ERRAND_HOME").filter(|v| !v.is_empty()) {

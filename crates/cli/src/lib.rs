@@ -201,6 +201,35 @@ pub enum McpCommand {
         /// The server the suite started.
         url: String,
     },
+    /// Sign in to an HTTP server that asks for it (OAuth 2.1): errand registers itself with the server's
+    /// authorization server, opens the sign-in page in your browser ($BROWSER, else xdg-open; the address is
+    /// printed too) and waits for it to send you back to errand on 127.0.0.1. The tokens are kept in
+    /// mcp-credentials.json beside config.toml, readable only by you, and refreshed when they expire.
+    Login {
+        /// The server's name.
+        name: String,
+        /// Also read these folders' `.mcp.json` (default: the current directory).
+        #[arg(long = "folder", value_name = "DIR")]
+        folders: Vec<PathBuf>,
+        /// Print the sign-in address only; open no browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// A client id you registered with the server's authorization server, for servers that do not let
+        /// clients register themselves; its secret, if any, is read from ERRAND_MCP_CLIENT_SECRET.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Seconds to wait for you to finish signing in.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// Forget the tokens of `errand mcp login` for a server.
+    Logout {
+        /// The server's name.
+        name: String,
+        /// Also read these folders' `.mcp.json` (default: the current directory).
+        #[arg(long = "folder", value_name = "DIR")]
+        folders: Vec<PathBuf>,
+    },
     /// Connect to one server and list everything it offers: tools, resources and prompts.
     Test {
         /// The server's name.

@@ -130,15 +130,28 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             Ok(EXIT_DONE)
         }
         McpCommand::ConformanceClient { url } => conformance_client(url).await,
+        McpCommand::Login { name, folders, no_browser, client_id, timeout } => {
+            let Configured { shown, expanded, .. } = configured(folders)?;
+            let server = find(&shown, &expanded, &name)?;
+            login(server, no_browser, client_id, std::time::Duration::from_secs(timeout)).await
+        }
+        McpCommand::Logout { name, folders } => {
+            let Configured { shown, expanded, .. } = configured(folders)?;
+            let server = find(&shown, &expanded, &name)?;
+            let (Transport::Http { url, .. } | Transport::Sse { url, .. }) = &server.transport else {
+                return Err(usage_error(anyhow::anyhow!("{name} is a local (stdio) server; it has no sign-in")));
+            };
+            let store = credential_store()?;
+            if store.remove(url).map_err(usage_error)? {
+                println!("signed out of {name}: its tokens are gone from {}", store.path().display());
+            } else {
+                println!("errand holds no sign-in for {name}");
+            }
+            Ok(EXIT_DONE)
+        }
         McpCommand::Test { name, folders, timeout, json } => {
             let Configured { shown: parsed, expanded, roots } = configured(folders)?;
-            let Some(server) = expanded.servers.iter().find(|server| server.name == name) else {
-                let known: Vec<&str> = parsed.servers.iter().map(|server| server.name.as_str()).collect();
-                return Err(usage_error(anyhow::anyhow!(
-                    "no MCP server named {name:?} is configured{}",
-                    if known.is_empty() { String::new() } else { format!("; configured: {}", known.join(", ")) }
-                )));
-            };
+            let server = find(&parsed, &expanded, &name)?;
             let inventory = match probe(server, &roots, std::time::Duration::from_secs(timeout)).await {
                 Ok(inventory) => inventory,
                 Err(error) => {
@@ -197,6 +210,168 @@ fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
     Ok(Configured { shown, expanded, roots })
 }
 
+/// The server named `name`, variables expanded; a usage error listing the configured ones otherwise.
+fn find<'a>(
+    shown: &errand_mcp::Parsed,
+    expanded: &'a errand_mcp::Parsed,
+    name: &str,
+) -> Result<&'a errand_mcp::McpServer, Failure> {
+    expanded.servers.iter().find(|server| server.name == name).ok_or_else(|| {
+        let known: Vec<&str> = shown.servers.iter().map(|server| server.name.as_str()).collect();
+        usage_error(anyhow::anyhow!(
+            "no MCP server named {name:?} is configured{}",
+            if known.is_empty() { String::new() } else { format!("; configured: {}", known.join(", ")) }
+        ))
+    })
+}
+
+/// Where `errand mcp login` keeps tokens.
+fn credential_store() -> Result<errand_mcp::oauth::CredentialStore, Failure> {
+    Ok(errand_mcp::oauth::CredentialStore::new(Paths::discover().map_err(usage_error)?.mcp_credentials()))
+}
+
+/// `errand mcp login NAME`: asks the server whether and how to sign in, sends the person to the sign-in page,
+/// takes the redirect back on a loopback address, and keeps the tokens.
+async fn login(
+    server: &errand_mcp::McpServer,
+    no_browser: bool,
+    client_id: Option<String>,
+    wait: std::time::Duration,
+) -> Result<u8, Failure> {
+    use errand_mcp::McpError;
+    let name = &server.name;
+    let (Transport::Http { url, .. } | Transport::Sse { url, .. }) = &server.transport else {
+        return Err(usage_error(anyhow::anyhow!("{name} is a local (stdio) server; only HTTP servers sign in")));
+    };
+    // The challenge: at the handshake, or at the first request that needs a token.
+    let options = errand_mcp::ConnectOptions::new(Vec::new(), std::time::Duration::from_secs(30));
+    let challenge = match errand_mcp::connect(server, &options).await {
+        Err(McpError::Unauthorized { challenge, .. }) => challenge,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(EXIT_ERROR);
+        }
+        Ok(connection) => {
+            let listed = connection.inventory().await;
+            connection.close().await;
+            match listed {
+                Err(McpError::Unauthorized { challenge, .. }) => challenge,
+                _ => {
+                    println!("{name} does not ask for sign-in: errand reaches it as it is");
+                    return Ok(EXIT_DONE);
+                }
+            }
+        }
+    };
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("listen on 127.0.0.1 for the sign-in")?;
+    let redirect =
+        format!("http://127.0.0.1:{}/callback", listener.local_addr().context("read the sign-in port")?.port());
+    let registration = match client_id {
+        Some(client_id) => errand_mcp::oauth::Registration::PreRegistered {
+            client_id,
+            client_secret: std::env::var("ERRAND_MCP_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty()),
+        },
+        None => errand_mcp::oauth::Registration::Dynamic,
+    };
+    let authorization = match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration).await {
+        Ok(authorization) => authorization,
+        Err(error) => {
+            eprintln!("error: cannot sign in to {name}: {error}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    eprintln!(
+        "Sign in to {name} at:\n  {}\nerrand waits for the sign-in to send you back to {redirect}",
+        authorization.url()
+    );
+    if !no_browser {
+        open_browser(authorization.url());
+    }
+    let query = match tokio::time::timeout(wait, redirected(&listener, name)).await {
+        Ok(Ok(query)) => query,
+        Ok(Err(error)) => return Err(error.into()),
+        Err(_) => {
+            eprintln!("error: no sign-in came back within {} s; run errand mcp login {name} again", wait.as_secs());
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let credentials = match authorization.finish(&query).await {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            eprintln!("error: cannot sign in to {name}: {error}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let store = credential_store()?;
+    store.put(url, &credentials).map_err(usage_error)?;
+    let scope = credentials.scope.as_deref().map(|scope| format!(" (scope: {scope})")).unwrap_or_default();
+    println!("signed in to {name}{scope}; the tokens are kept in {}, readable only by you", store.path().display());
+    Ok(EXIT_DONE)
+}
+
+/// Opens `url` with $BROWSER (a command, to which the address is added) or xdg-open; the address is printed
+/// either way, so a failure to open is only a note.
+fn open_browser(url: &str) {
+    let browser = std::env::var("BROWSER").ok().filter(|browser| !browser.trim().is_empty());
+    let mut words: Vec<String> = match &browser {
+        Some(browser) => browser.split_whitespace().map(str::to_string).collect(),
+        None => vec!["xdg-open".to_string()],
+    };
+    let program = words.remove(0);
+    let started = std::process::Command::new(&program)
+        .args(words)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        eprintln!("(could not start {program}; open the address yourself)");
+    }
+}
+
+/// Waits on the loopback listener for the browser coming back to `/callback`, answers it with a page saying
+/// what happened, and returns the redirect's query.
+async fn redirected(listener: &tokio::net::TcpListener, name: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    loop {
+        let (stream, _) = listener.accept().await.context("accept the sign-in redirect")?;
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).await.is_err() {
+            continue;
+        }
+        // The rest of the head is not needed; read it so the browser sees a clean answer.
+        let mut header = String::new();
+        while reader.read_line(&mut header).await.is_ok_and(|read| read > 2) {
+            header.clear();
+        }
+        let target = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let (status, page) = if path == "/callback" {
+            (
+                "200 OK",
+                format!(
+                    "<!doctype html><title>errand</title><p>errand has your sign-in to {name}. You can close this tab."
+                ),
+            )
+        } else {
+            ("404 Not Found", "<!doctype html><title>errand</title><p>Not here.".to_string())
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let mut stream = reader.into_inner();
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        if path == "/callback" {
+            return Ok(query.to_string());
+        }
+    }
+}
+
 /// A server as it may be shown: header and env values hidden, since they often hold keys.
 fn hidden(server: &errand_mcp::McpServer) -> errand_mcp::McpServer {
     let mut server = server.clone();
@@ -218,6 +393,9 @@ async fn status(server: &errand_mcp::McpServer, roots: &[PathBuf], timeout: std:
             "resources": inventory.resources.len(),
             "prompts": inventory.prompts.len(),
         }),
+        Err(error @ errand_mcp::McpError::Unauthorized { .. }) => {
+            json!({"status": "needs login", "error": error.to_string()})
+        }
         Err(error) => json!({"status": "failed", "error": error.to_string()}),
     }
 }
@@ -228,7 +406,11 @@ async fn probe(
     roots: &[PathBuf],
     timeout: std::time::Duration,
 ) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
-    let connection = errand_mcp::connect(server, &errand_mcp::ConnectOptions::new(roots.to_vec(), timeout)).await?;
+    let options = errand_mcp::ConnectOptions {
+        credentials: credential_store().ok(),
+        ..errand_mcp::ConnectOptions::new(roots.to_vec(), timeout)
+    };
+    let connection = errand_mcp::connect(server, &options).await?;
     let inventory = connection.inventory().await;
     connection.close().await;
     inventory
@@ -237,33 +419,74 @@ async fn probe(
 /// `errand mcp conformance-client URL`: what the conformance suite's client scenarios ask of a client,
 /// done the way errand does it in a session: connect, list, call every tool (with arguments made from each
 /// required property's type), answering requests for input with their defaults since no person is there.
+/// A server that asks for sign-in gets the OAuth flow, its sign-in page approved without a browser (the
+/// suite's authorization servers approve at once), with a client the suite pre-registered when its
+/// MCP_CONFORMANCE_CONTEXT names one; after at most three sign-ins errand gives up.
 async fn conformance_client(url: String) -> Result<u8, Failure> {
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let registration = match context["client_id"].as_str() {
+        Some(client_id) => errand_mcp::oauth::Registration::PreRegistered {
+            client_id: client_id.to_string(),
+            client_secret: context["client_secret"].as_str().map(str::to_string),
+        },
+        None => errand_mcp::oauth::Registration::Dynamic,
+    };
     let server = errand_mcp::McpServer {
         name: "conformance".into(),
-        transport: Transport::Http { url, headers: Default::default() },
+        transport: Transport::Http { url: url.clone(), headers: Default::default() },
         source: PathBuf::new(),
     };
-    let timeout = std::time::Duration::from_secs(20);
+    let folder = tempfile::tempdir().context("make a folder for the conformance run's tokens")?;
+    let store = errand_mcp::oauth::CredentialStore::new(folder.path().join("credentials.json"));
     let options = errand_mcp::ConnectOptions {
         elicitation: errand_mcp::Elicitation::AcceptDefaults,
-        ..errand_mcp::ConnectOptions::new(Vec::new(), timeout)
+        credentials: Some(store.clone()),
+        ..errand_mcp::ConnectOptions::new(Vec::new(), std::time::Duration::from_secs(20))
     };
-    let connection = match errand_mcp::connect(&server, &options).await {
-        Ok(connection) => connection,
-        Err(error) => {
-            eprintln!("error ({scenario}): {error}");
-            return Ok(EXIT_ERROR);
+    let mut sign_ins = 0;
+    loop {
+        match exercise(&server, &options).await {
+            Ok(code) => return Ok(code),
+            Err(errand_mcp::McpError::Unauthorized { challenge, .. }) if sign_ins < 3 => {
+                sign_ins += 1;
+                // The redirect is read, never followed: any loopback address does.
+                let signed_in = async {
+                    let authorization = errand_mcp::oauth::authorize(
+                        &url,
+                        challenge.as_deref(),
+                        "http://127.0.0.1/callback",
+                        &registration,
+                    )
+                    .await?;
+                    let query = errand_mcp::oauth::approve_without_browser(&authorization).await?;
+                    let credentials = authorization.finish(&query).await?;
+                    store.put(&url, &credentials)
+                };
+                if let Err(error) = signed_in.await {
+                    eprintln!("error ({scenario}): signing in failed: {error}");
+                    return Ok(EXIT_ERROR);
+                }
+            }
+            Err(error) => {
+                eprintln!("error ({scenario}): {error}");
+                return Ok(EXIT_ERROR);
+            }
         }
-    };
-    let inventory = match connection.inventory().await {
-        Ok(inventory) => inventory,
-        Err(error) => {
-            eprintln!("error ({scenario}): {error}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let mut code = EXIT_DONE;
+    }
+}
+
+/// One pass of the conformance client: connect, list, call every tool. Errors end the pass, so a sign-in can
+/// start it again.
+async fn exercise(
+    server: &errand_mcp::McpServer,
+    options: &errand_mcp::ConnectOptions,
+) -> Result<u8, errand_mcp::McpError> {
+    let connection = errand_mcp::connect(server, options).await?;
+    let inventory = connection.inventory().await?;
     for tool in &inventory.tools {
         let required: Vec<&str> =
             tool.input_schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -281,14 +504,9 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
             })
             .collect();
         let cancel = tokio_util::sync::CancellationToken::new();
-        match connection.call_tool(&tool.name, Value::Object(arguments), &|_| {}, &cancel).await {
-            Ok(result) => println!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default()),
-            Err(error) => {
-                eprintln!("error ({scenario}): {error}");
-                code = EXIT_ERROR;
-            }
-        }
+        let result = connection.call_tool(&tool.name, Value::Object(arguments), &|_| {}, &cancel).await?;
+        println!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default());
     }
     connection.close().await;
-    Ok(code)
+    Ok(EXIT_DONE)
 }

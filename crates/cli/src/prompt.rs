@@ -59,13 +59,11 @@ impl Approver for TerminalApprover {
         })
     }
 
-    fn answer_input<'a>(&'a self, request: &'a ElicitationRequest) -> BoxFuture<'a, ElicitationAnswer> {
+    fn answer_input<'a>(&'a self, request: &'a ElicitationRequest) -> BoxFuture<'a, Option<ElicitationAnswer>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            if self.questions.send(Question::Input(request.clone(), reply)).is_err() {
-                return ElicitationAnswer::Decline;
-            }
-            answer.await.unwrap_or(ElicitationAnswer::Cancel)
+            self.questions.send(Question::Input(request.clone(), reply)).ok()?;
+            Some(answer.await.unwrap_or(ElicitationAnswer::Cancel))
         })
     }
 }

@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::elicitation::{Elicitation, ElicitationAnswer, ElicitationRequest};
+use crate::oauth::CredentialStore;
 use crate::sse::{SseConnectError, SseTransport};
+use crate::watched::{LastChallenge, WatchedClient};
 use crate::{McpServer, Transport};
 
 /// How much of a server's standard error is kept for messages: the end of it.
@@ -28,7 +30,7 @@ const STDERR_TAIL_BYTES: usize = 4 * 1024;
 /// with the tail of what the server printed on standard error, so a failure is never silent.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
-    /// The server wants authorization errand does not have (HTTP 401).
+    /// The server wants authorization errand does not have (HTTP 401), or more than it has (403).
     #[error(
         "{server}: {url} requires you to sign in; run `errand mcp login {server}`, or if the server takes an API key, \
          add it to the entry as a header: errand mcp add {server} --url {url} --header 'Authorization: Bearer ${{KEY_VARIABLE}}'"
@@ -38,6 +40,8 @@ pub enum McpError {
         server: String,
         /// Its URL.
         url: String,
+        /// Its `WWW-Authenticate` challenge, when it sent one.
+        challenge: Option<String>,
     },
     /// The call was cancelled; the server was told (`notifications/cancelled`).
     #[error("{server}: {tool} was cancelled, and the server was asked to stop it")]
@@ -261,13 +265,46 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// How requests for input are answered.
     pub elicitation: Elicitation,
+    /// Where the tokens of `errand mcp login` are kept; HTTP servers with credentials there get them, refreshed
+    /// when they have expired.
+    pub credentials: Option<CredentialStore>,
 }
 
 impl ConnectOptions {
-    /// Options with these roots and timeout, declining requests for input.
+    /// Options with these roots and timeout, declining requests for input, with no credentials.
     pub fn new(roots: Vec<PathBuf>, timeout: Duration) -> Self {
-        Self { roots, timeout, elicitation: Elicitation::Decline }
+        Self { roots, timeout, elicitation: Elicitation::Decline, credentials: None }
     }
+}
+
+/// The `WWW-Authenticate` challenge of an error rmcp's HTTP transport returned for a 401 or 403. rmcp wraps the
+/// transport's error without always naming it as the source (the handshake's error does not), so where the
+/// typed error cannot be reached along the sources, the challenge is read off the error's debug form, which
+/// carries it whole.
+fn auth_challenge(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(required) = error.downcast_ref::<AuthRequiredError>() {
+            return Some(required.www_authenticate_header.clone());
+        }
+        if let Some(insufficient) = error.downcast_ref::<InsufficientScopeError>() {
+            return Some(insufficient.www_authenticate_header.clone());
+        }
+        current = error.source();
+    }
+    let debug = format!("{error:?}");
+    let start = debug.find("www_authenticate_header: \"")? + "www_authenticate_header: \"".len();
+    let mut header = String::new();
+    let mut characters = debug[start..].chars();
+    while let Some(character) = characters.next() {
+        match character {
+            '"' => return Some(header),
+            '\\' => header.extend(characters.next()),
+            other => header.push(other),
+        }
+    }
+    None
 }
 
 /// errand's side of the protocol: who it is, its roots (the granted folders) when a server asks, and who answers
@@ -386,50 +423,128 @@ fn header_map(server: &McpServer, headers: &BTreeMap<String, String>) -> Result<
 }
 
 /// What to say when an HTTP server wants authorization errand does not have.
-fn unauthorized(server: &McpServer, url: &str) -> McpError {
-    McpError::Unauthorized { server: server.name.clone(), url: url.to_string() }
+fn unauthorized(server: &McpServer, url: &str, challenge: Option<String>) -> McpError {
+    McpError::Unauthorized { server: server.name.clone(), url: url.to_string(), challenge }
 }
 
-/// Connects over streamable HTTP or the legacy SSE transport, sending `headers` with every request.
+/// Connects over streamable HTTP or the legacy SSE transport, sending `headers` with every request, and the
+/// access token of `credentials` when it holds one for this URL: refreshed first when it has expired, and once
+/// more when the server refuses it.
 async fn connect_http(
+    server: &McpServer,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    legacy: bool,
+    make_client: impl Fn() -> Client,
+    options: &ConnectOptions,
+) -> Result<(RunningService<RoleClient, Client>, LastChallenge), McpError> {
+    let invalid = |reason: String| McpError::Protocol { server: server.name.clone(), reason, stderr: String::new() };
+    let stored = match &options.credentials {
+        Some(store) => store.get(url).map_err(|error| invalid(error.to_string()))?,
+        None => None,
+    };
+    let mut token = None;
+    let mut refreshed = false;
+    if let (Some(store), Some(credentials)) = (&options.credentials, &stored) {
+        token = Some(credentials.access_token.clone());
+        if credentials.expired() && credentials.refresh_token.is_some() {
+            token = Some(refresh_stored(server, url, store, credentials).await?);
+            refreshed = true;
+        }
+    }
+    match handshake(server, url, headers, legacy, make_client(), options.timeout, token.as_deref()).await {
+        Err(McpError::Unauthorized { .. })
+            if !refreshed && stored.as_ref().is_some_and(|credentials| credentials.refresh_token.is_some()) =>
+        {
+            let (Some(store), Some(credentials)) = (&options.credentials, &stored) else {
+                return Err(unauthorized(server, url, None));
+            };
+            let token = refresh_stored(server, url, store, credentials).await?;
+            handshake(server, url, headers, legacy, make_client(), options.timeout, Some(&token)).await
+        }
+        other => other,
+    }
+}
+
+/// Refreshes a server's stored access token, keeps the new one, and returns it.
+async fn refresh_stored(
+    server: &McpServer,
+    url: &str,
+    store: &CredentialStore,
+    credentials: &crate::oauth::Credentials,
+) -> Result<String, McpError> {
+    let renewed = crate::oauth::refresh(credentials).await.map_err(|error| McpError::Protocol {
+        server: server.name.clone(),
+        reason: format!("refreshing the sign-in failed ({error}); run `errand mcp login {}`", server.name),
+        stderr: String::new(),
+    })?;
+    store.put(url, &renewed).map_err(|error| McpError::Protocol {
+        server: server.name.clone(),
+        reason: error.to_string(),
+        stderr: String::new(),
+    })?;
+    Ok(renewed.access_token)
+}
+
+/// One attempt at the handshake over HTTP.
+async fn handshake(
     server: &McpServer,
     url: &str,
     headers: &BTreeMap<String, String>,
     legacy: bool,
     client: Client,
     timeout: Duration,
-) -> Result<RunningService<RoleClient, Client>, McpError> {
+    token: Option<&str>,
+) -> Result<(RunningService<RoleClient, Client>, LastChallenge), McpError> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     // HTTPS needs a crypto provider; the process may not have chosen one yet (`errand mcp test` makes no model
     // client, which would).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let invalid = |reason: String| McpError::Protocol { server: server.name.clone(), reason, stderr: String::new() };
-    let headers = header_map(server, headers)?;
+    let mut headers = header_map(server, headers)?;
     let timed_out = || McpError::Timeout { server: server.name.clone(), after: timeout, stderr: String::new() };
+    let challenge = LastChallenge::default();
     let handshake = if legacy {
+        if let Some(token) = token {
+            let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| invalid("the stored access token is not valid in HTTP; sign in again".into()))?;
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .build()
             .map_err(|error| invalid(format!("cannot make an HTTP client: {error}")))?;
         let transport = match tokio::time::timeout(timeout, SseTransport::connect(http, url, headers)).await {
             Err(_) => return Err(timed_out()),
-            Ok(Err(SseConnectError::Unauthorized(_))) => return Err(unauthorized(server, url)),
+            Ok(Err(SseConnectError::Unauthorized(challenge))) => return Err(unauthorized(server, url, challenge)),
             Ok(Err(SseConnectError::Failed(reason))) => return Err(invalid(reason)),
             Ok(Ok(transport)) => transport,
         };
         tokio::time::timeout(timeout, client.serve(transport)).await
     } else {
         let custom = headers.into_iter().filter_map(|(name, value)| Some((name?, value))).collect();
-        let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
-        tokio::time::timeout(timeout, client.serve(StreamableHttpClientTransport::from_config(config))).await
+        let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|error| invalid(format!("cannot make an HTTP client: {error}")))?;
+        let watched = WatchedClient { inner: http, challenge: challenge.clone() };
+        tokio::time::timeout(timeout, client.serve(StreamableHttpClientTransport::with_client(watched, config))).await
     };
     match handshake {
-        Ok(Ok(service)) => Ok(service),
+        Ok(Ok(service)) => Ok((service, challenge)),
         Ok(Err(error)) => {
+            let kept = challenge.lock().ok().and_then(|mut kept| kept.take());
+            if let Some(challenge) = auth_challenge(&error).or(kept) {
+                return Err(unauthorized(server, url, Some(challenge)));
+            }
             let reason = plain(&error);
             Err(if reason.contains("Auth required") {
-                unauthorized(server, url)
+                unauthorized(server, url, None)
             } else {
                 invalid(format!(
                     "the MCP handshake with {url} failed: {reason}; check the URL and that the server is running"
@@ -443,6 +558,10 @@ async fn connect_http(
 /// A live connection to one server.
 pub struct Connection {
     name: String,
+    /// The server's URL, for HTTP servers.
+    url: Option<String>,
+    /// The last `WWW-Authenticate` challenge the server answered a request with.
+    challenge: LastChallenge,
     service: RunningService<RoleClient, Client>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
     progress: ProgressRoutes,
@@ -452,16 +571,24 @@ pub struct Connection {
 pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Connection, McpError> {
     let stderr = Arc::new(Mutex::new(VecDeque::new()));
     let progress = ProgressRoutes::default();
-    let client = Client::new(&server.name, options, progress.clone());
     let timeout = options.timeout;
     let (command, args, env) = match &server.transport {
         Transport::Stdio { command, args, env } => (command, args, env),
         Transport::Http { url, headers } | Transport::Sse { url, headers } => {
             let legacy = matches!(server.transport, Transport::Sse { .. });
-            let service = connect_http(server, url, headers, legacy, client, timeout).await?;
-            return Ok(Connection { name: server.name.clone(), service, stderr, progress });
+            let make_client = || Client::new(&server.name, options, progress.clone());
+            let (service, challenge) = connect_http(server, url, headers, legacy, make_client, options).await?;
+            return Ok(Connection {
+                name: server.name.clone(),
+                url: Some(url.clone()),
+                service,
+                stderr,
+                progress,
+                challenge,
+            });
         }
     };
+    let client = Client::new(&server.name, options, progress.clone());
     let mut process = tokio::process::Command::new(command);
     process.args(args).envs(env).kill_on_drop(true);
     let (transport, stderr_pipe) = TokioChildProcess::builder(process)
@@ -497,7 +624,14 @@ pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Con
             return Err(McpError::Timeout { server: server.name.clone(), after: timeout, stderr: tail_text(&stderr) });
         }
     };
-    Ok(Connection { name: server.name.clone(), service, stderr, progress })
+    Ok(Connection {
+        name: server.name.clone(),
+        url: None,
+        service,
+        stderr,
+        progress,
+        challenge: LastChallenge::default(),
+    })
 }
 
 /// One of rmcp's model types as the protocol's JSON, so what we read is named as the specification names it.
@@ -543,6 +677,18 @@ impl Connection {
         }
     }
 
+    /// A failed request: [`McpError::Unauthorized`] when the server refused the token (it may want more scope),
+    /// else what went wrong.
+    fn service_failed(&self, what: &str, error: rmcp::ServiceError) -> McpError {
+        let kept = self.challenge.lock().ok().and_then(|mut kept| kept.take());
+        match (auth_challenge(&error).or(kept), &self.url) {
+            (Some(challenge), Some(url)) => {
+                McpError::Unauthorized { server: self.name.clone(), url: url.clone(), challenge: Some(challenge) }
+            }
+            _ => self.failed(what, error),
+        }
+    }
+
     /// What the server offers: its tools, resources and prompts (each list only when the server declares the
     /// capability).
     pub async fn inventory(&self) -> Result<Inventory, McpError> {
@@ -555,7 +701,9 @@ impl Connection {
         let capabilities = &info["capabilities"];
         let mut tools = Vec::new();
         if !capabilities["tools"].is_null() {
-            for tool in self.service.list_all_tools().await.map_err(|e| self.failed("listing tools failed", e))? {
+            for tool in
+                self.service.list_all_tools().await.map_err(|e| self.service_failed("listing tools failed", e))?
+            {
                 let tool = json(&tool);
                 tools.push(ToolInfo {
                     name: text_of(&tool, "name"),
@@ -567,8 +715,11 @@ impl Connection {
         }
         let mut resources = Vec::new();
         if !capabilities["resources"].is_null() {
-            for resource in
-                self.service.list_all_resources().await.map_err(|e| self.failed("listing resources failed", e))?
+            for resource in self
+                .service
+                .list_all_resources()
+                .await
+                .map_err(|e| self.service_failed("listing resources failed", e))?
             {
                 let resource = json(&resource);
                 resources.push(ResourceInfo {
@@ -580,7 +731,9 @@ impl Connection {
         }
         let mut prompts = Vec::new();
         if !capabilities["prompts"].is_null() {
-            for prompt in self.service.list_all_prompts().await.map_err(|e| self.failed("listing prompts failed", e))? {
+            for prompt in
+                self.service.list_all_prompts().await.map_err(|e| self.service_failed("listing prompts failed", e))?
+            {
                 let prompt = json(&prompt);
                 prompts.push(PromptInfo {
                     name: text_of(&prompt, "name"),
@@ -615,7 +768,7 @@ impl Connection {
             rmcp::ServiceError::TransportClosed => {
                 McpError::Closed { server: self.name.clone(), stderr: self.stderr_tail() }
             }
-            other => self.failed(&format!("{tool} failed"), other),
+            other => self.service_failed(&format!("{tool} failed"), other),
         };
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(
             CallToolRequestParams::new(tool.to_string()).with_arguments(arguments),
@@ -692,7 +845,7 @@ impl Connection {
             .service
             .get_prompt(params)
             .await
-            .map_err(|e| self.failed(&format!("getting the prompt {name} failed"), e))?;
+            .map_err(|e| self.service_failed(&format!("getting the prompt {name} failed"), e))?;
         let result = json(&result);
         Ok(result["messages"]
             .as_array()
@@ -705,8 +858,11 @@ impl Connection {
     /// Reads a resource: its contents, text as text, binary ones described.
     pub async fn read_resource(&self, uri: &str) -> Result<Vec<McpContent>, McpError> {
         let params = rmcp::model::ReadResourceRequestParams::new(uri.to_string());
-        let result =
-            self.service.read_resource(params).await.map_err(|e| self.failed(&format!("reading {uri} failed"), e))?;
+        let result = self
+            .service
+            .read_resource(params)
+            .await
+            .map_err(|e| self.service_failed(&format!("reading {uri} failed"), e))?;
         let result = json(&result);
         Ok(result["contents"]
             .as_array()
@@ -735,6 +891,21 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_challenge_is_found_in_a_wrapped_error() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("Send message error")]
+        struct Wrapped {
+            inner: Box<dyn std::error::Error + Send + Sync>,
+        }
+        let header = r#"Bearer error="invalid_token", scope="mcp:basic""#.to_string();
+        let typed = rmcp::transport::streamable_http_client::AuthRequiredError::new(header.clone());
+        let wrapped = Wrapped { inner: Box::new(typed) };
+        assert_eq!(auth_challenge(&wrapped), Some(header));
+        let plain_error = Wrapped { inner: "connection refused".into() };
+        assert_eq!(auth_challenge(&plain_error), None);
+    }
 
     #[test]
     fn rmcp_type_names_are_left_out_of_messages() {

@@ -20,7 +20,9 @@
 mod client;
 mod config;
 mod elicitation;
+pub mod oauth;
 mod sse;
+mod watched;
 
 pub use client::{
     ConnectOptions, Connection, Inventory, McpContent, McpError, Progress, PromptInfo, PromptMessage, ResourceInfo,
