@@ -244,3 +244,110 @@ async fn ctrl_c_cancels_a_running_mcp_call_at_the_server() {
     assert_eq!(recorded["wasWaiting"], true, "the cancel names the call in flight: {recorded}");
     assert_eq!(recorded["reason"], "cancelled by the person");
 }
+
+/// The OAuth-protected test server (`oauth-server.mjs`): its port and the log of what the client did.
+struct OAuthServer {
+    _child: tokio::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl OAuthServer {
+    async fn start(folder: &Path) -> Self {
+        let log = folder.join("oauth-log.jsonl");
+        let mut child = tokio::process::Command::new("node")
+            .arg(servers().join("oauth-server.mjs"))
+            .arg(&log)
+            .arg("1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
+        Self { _child: child, port, log }
+    }
+
+    /// The logged steps, as JSON.
+    fn steps(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+}
+
+/// `errand mcp login`: a server behind OAuth is reported as needing sign-in; login registers errand, sends the
+/// "browser" (curl, following redirects) through PKCE authorization back to errand's loopback address, and
+/// keeps the tokens in a file only the user can read. A session then refreshes the expired token and uses
+/// it, and no token reaches the output, the events or the model. Logout forgets them.
+#[tokio::test]
+async fn mcp_login_signs_in_and_sessions_use_and_refresh_the_tokens() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = OAuthServer::start(scratch.path()).await;
+    let errand =
+        TestErrand::new(Protocol::Anthropic, vec![Turn::tool_call("mcp__secure__whoami", json!({})), Turn::text("ok")])
+            .await;
+    let url = format!("http://127.0.0.1:{}/mcp", server.port);
+    let add = errand.errand(&["mcp", "add", "secure", "--url", &url]).await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+
+    let before = errand.errand(&["mcp", "test", "secure"]).await;
+    assert_eq!(before.code, 1);
+    assert!(before.stderr.contains("requires you to sign in; run `errand mcp login secure`"), "{}", before.stderr);
+    let listed = errand.errand(&["mcp", "list", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed["servers"][0]["status"], "needs login", "{listed}");
+
+    let mut login = errand.command(&["mcp", "login", "secure", "--timeout", "30"]);
+    login.env("BROWSER", "curl -sfL -o /dev/null");
+    let login = login.output().await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&login.stdout), String::from_utf8_lossy(&login.stderr));
+    assert!(login.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("signed in to secure (scope: notes:read)"), "{stdout}");
+    let steps = server.steps();
+    let kinds: Vec<&str> = steps.iter().map(|step| step["event"].as_str().unwrap()).collect();
+    let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap_or(usize::MAX);
+    assert!(position("register") < position("authorize") && position("authorize") < position("token"), "{kinds:?}");
+    let register = steps.iter().find(|s| s["event"] == "register").expect("errand registered itself");
+    assert_eq!(register["client_name"], "errand");
+    let authorize = steps.iter().find(|s| s["event"] == "authorize").expect("the browser was sent to sign in");
+    assert_eq!(authorize["code_challenge_method"], "S256");
+    assert_eq!(authorize["resource"], url.as_str());
+    assert_eq!(authorize["scope"], "notes:read", "the advertised scope is asked for");
+
+    let credentials_file = errand.home.path().join("mcp-credentials.json");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&credentials_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the tokens are readable only by the user");
+    }
+    let first: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&credentials_file).unwrap()).unwrap();
+    let first_access = first[&url]["access_token"].as_str().unwrap().to_string();
+    let first_refresh = first[&url]["refresh_token"].as_str().unwrap().to_string();
+
+    let tested = errand.errand(&["mcp", "test", "secure", "--json"]).await;
+    assert_eq!(tested.code, 0, "{}", tested.stderr);
+    let run = errand.errand(&["run", "--no-plan", "--json", "who am I?"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.starts_with("signed in as ada (token number "), "{}", result.text);
+    let refreshes = server.steps().iter().filter(|s| s["event"] == "token" && s["grant_type"] == "refresh_token").count();
+    assert!(refreshes >= 1, "the one-second token was refreshed before use");
+    let now: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&credentials_file).unwrap()).unwrap();
+    let current = now[&url]["access_token"].as_str().unwrap().to_string();
+    assert_ne!(current, first_access, "the refreshed token was kept");
+    let mut seen = format!("{}{}{}{}", tested.stdout, tested.stderr, run.stdout, run.stderr);
+    for request in errand.mock.requests() {
+        seen.push_str(&request.body);
+    }
+    seen.push_str(&errand.show(&run.session_id()).await.to_string());
+    for token in [&first_access, &first_refresh, &current] {
+        assert!(!seen.contains(token.as_str()), "a token leaked into what errand printed or sent the model");
+    }
+
+    let logout = errand.errand(&["mcp", "logout", "secure"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert!(logout.stdout.contains("signed out of secure"), "{}", logout.stdout);
+    let after = errand.errand(&["mcp", "test", "secure"]).await;
+    assert_eq!(after.code, 1, "signed out, the server refuses again");
+}
