@@ -331,7 +331,8 @@ async fn mcp_login_signs_in_and_sessions_use_and_refresh_the_tokens() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = &errand.mock.requests()[1].last_tool_results()[0];
     assert!(result.text.starts_with("signed in as ada (token number "), "{}", result.text);
-    let refreshes = server.steps().iter().filter(|s| s["event"] == "token" && s["grant_type"] == "refresh_token").count();
+    let refreshes =
+        server.steps().iter().filter(|s| s["event"] == "token" && s["grant_type"] == "refresh_token").count();
     assert!(refreshes >= 1, "the one-second token was refreshed before use");
     let now: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&credentials_file).unwrap()).unwrap();
     let current = now[&url]["access_token"].as_str().unwrap().to_string();

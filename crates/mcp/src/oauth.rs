@@ -295,7 +295,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
     // Protected-resource metadata: where the challenge says, else path-based, else at the root.
     let mut candidates = Vec::new();
     candidates.extend(challenge.resource_metadata.clone());
-    if server.path().trim_end_matches('/') != "" {
+    if !server.path().trim_end_matches('/').is_empty() {
         candidates.push(well_known(&server, "oauth-protected-resource", true));
     }
     candidates.push(well_known(&server, "oauth-protected-resource", false));
@@ -319,7 +319,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
     let issuer_url = reqwest::Url::parse(&issuer).map_err(|error| {
         OAuthError::Unsupported(format!("the authorization server {issuer:?} is not a URL: {error}"))
     })?;
-    let has_path = issuer_url.path().trim_end_matches('/') != "";
+    let has_path = !issuer_url.path().trim_end_matches('/').is_empty();
     let candidates = if has_path {
         vec![
             well_known(&issuer_url, "oauth-authorization-server", true),

@@ -157,9 +157,9 @@ fn free_port() -> u16 {
 }
 
 /// The reference server in one of its HTTP modes, kept on loopback by a preload (it listens on every
-/// interface otherwise), killed when dropped.
+/// interface otherwise), stopped when dropped.
 struct HttpServer {
-    child: std::process::Child,
+    _child: tokio::process::Child,
     port: u16,
 }
 
@@ -169,7 +169,7 @@ impl HttpServer {
         let script = servers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
         assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
         let port = free_port();
-        let child = std::process::Command::new("node")
+        let child = tokio::process::Command::new("node")
             .arg("--import")
             .arg(servers.join("loopback.mjs"))
             .arg(&script)
@@ -177,11 +177,12 @@ impl HttpServer {
             .env("PORT", port.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
             .spawn()
             .unwrap();
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { child, port };
+                return Self { _child: child, port };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -189,17 +190,11 @@ impl HttpServer {
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The legacy HTTP+SSE transport: the reference server's `sse` mode, from the handshake to a tool call, a
-/// resource and a prompt.
+/// resource and a prompt; then its streamable HTTP mode.
 #[tokio::test]
-async fn the_reference_server_over_legacy_sse_answers_like_over_stdio() {
+async fn the_reference_server_over_sse_and_streamable_http_answers_like_over_stdio() {
     let server = HttpServer::start("sse").await;
     let legacy = McpServer {
         name: "legacy".into(),
@@ -220,8 +215,23 @@ async fn the_reference_server_over_legacy_sse_answers_like_over_stdio() {
     assert_eq!(text, "What's weather in Lyon?");
     connection.close().await;
 
-    // An HTTP server that is not an SSE endpoint says so, and what to use instead.
+    // The same server over streamable HTTP answers the same call.
     let streamable = HttpServer::start("streamableHttp").await;
+    let http = McpServer {
+        name: "remote".into(),
+        transport: Transport::Http {
+            url: format!("http://127.0.0.1:{}/mcp", streamable.port),
+            headers: BTreeMap::new(),
+        },
+        source: "/test/.mcp.json".into(),
+    };
+    let connection = connect(&http, &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
+    let sum = call(&connection, "get-sum", json!({"a": 1, "b": 2})).await.unwrap();
+    let McpContent::Text { text } = &sum.content[0] else { panic!("{:?}", sum.content) };
+    assert!(text.contains('3'), "{text}");
+    connection.close().await;
+
+    // An HTTP server that is not an SSE endpoint says so, and what to use instead.
     let wrong = McpServer {
         transport: Transport::Sse {
             url: format!("http://127.0.0.1:{}/mcp", streamable.port),
