@@ -61,7 +61,11 @@ pub trait Approver: Send + Sync {
     fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer>;
     /// Asks for the input an MCP server requests in the middle of a call. `None`: this front end cannot ask
     /// for free-form input (the default), so errand declines by itself and the server is told.
-    fn answer_input<'a>(&'a self, _request: &'a ElicitationRequest) -> BoxFuture<'a, Option<ElicitationAnswer>> {
+    fn answer_input<'a>(
+        &'a self,
+        _input_id: &'a str,
+        _request: &'a ElicitationRequest,
+    ) -> BoxFuture<'a, Option<ElicitationAnswer>> {
         Box::pin(std::future::ready(None))
     }
 }

@@ -133,15 +133,19 @@ pub enum EventMsg {
     },
     /// An MCP server asked the person for input in the middle of a call (elicitation).
     InputRequested {
+        /// Names this request, for the answer.
+        input_id: String,
         /// The server asking.
         server: String,
         /// What it says.
         message: String,
-        /// The fields' names.
-        fields: Vec<String>,
+        /// The fields it asks for.
+        fields: Vec<errand_mcp::InputField>,
     },
     /// The request for input was answered. The values themselves are not recorded: they went to the server only.
     InputAnswered {
+        /// The request answered.
+        input_id: String,
         /// The server that asked.
         server: String,
         /// `accept`, `decline` or `cancel`.

@@ -656,17 +656,20 @@ impl Session {
     fn asker(&self) -> errand_mcp::Asker {
         let approver = self.approver.clone();
         let emitter = self.emitter();
+        let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
         Arc::new(move |request: errand_mcp::ElicitationRequest| {
             let approver = approver.clone();
             let emitter = emitter.clone();
+            let input_id = format!("input-{}", asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             Box::pin(async move {
                 let _ = emitter.emit(EventMsg::InputRequested {
+                    input_id: input_id.clone(),
                     server: request.server.clone(),
                     message: request.message.clone(),
-                    fields: request.fields.iter().map(|field| field.name.clone()).collect(),
+                    fields: request.fields.clone(),
                 });
                 let answered = match &approver {
-                    Some(approver) => approver.answer_input(&request).await,
+                    Some(approver) => approver.answer_input(&input_id, &request).await,
                     None => None,
                 };
                 let (answer, by) = match answered {
@@ -679,6 +682,7 @@ impl Session {
                     errand_mcp::ElicitationAnswer::Cancel => "cancel",
                 };
                 let _ = emitter.emit(EventMsg::InputAnswered {
+                    input_id,
                     server: request.server,
                     action: action.to_string(),
                     by: by.to_string(),

@@ -59,7 +59,11 @@ impl Approver for TerminalApprover {
         })
     }
 
-    fn answer_input<'a>(&'a self, request: &'a ElicitationRequest) -> BoxFuture<'a, Option<ElicitationAnswer>> {
+    fn answer_input<'a>(
+        &'a self,
+        _input_id: &'a str,
+        request: &'a ElicitationRequest,
+    ) -> BoxFuture<'a, Option<ElicitationAnswer>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             self.questions.send(Question::Input(request.clone(), reply)).ok()?;

@@ -91,7 +91,7 @@ impl TerminalRenderer {
                 self.end_line();
                 eprintln!("{} {}", self.paint("33", "?"), format_args!("{server} asks: {message}"));
             }
-            EventMsg::InputAnswered { server, action, by } => {
+            EventMsg::InputAnswered { server, action, by, .. } => {
                 self.end_line();
                 eprintln!("  {}", self.paint("2", &format!("{server}: {action} ({by})")));
             }

@@ -154,7 +154,9 @@ async fn a_request_for_input_with_no_one_to_ask_is_declined() {
     let requested = events_of(&events, "InputRequested");
     assert_eq!(requested.len(), 1, "{}", run.stdout);
     assert_eq!(requested[0]["server"], "everything");
-    assert!(requested[0]["fields"].as_array().unwrap().contains(&json!("name")));
+    let fields = requested[0]["fields"].as_array().unwrap();
+    let name = fields.iter().find(|field| field["name"] == "name").expect("the name field");
+    assert_eq!((name["required"].as_bool(), name["kind"]["type"].as_str()), (Some(true), Some("text")));
     let answered = events_of(&events, "InputAnswered");
     assert_eq!((answered[0]["action"].as_str(), answered[0]["by"].as_str()), (Some("decline"), Some("no one to ask")));
     let result = &errand.mock.requests()[1].last_tool_results()[0];

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A server's request for input.
@@ -21,7 +21,7 @@ pub struct ElicitationRequest {
 }
 
 /// One field of a request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputField {
     /// The key in the answer.
     pub name: String,
@@ -38,7 +38,7 @@ pub struct InputField {
 }
 
 /// The kinds of value a form field takes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldKind {
     /// Text, optionally of a format (`email`, `uri`, `date`, `date-time`).
@@ -65,7 +65,7 @@ pub enum FieldKind {
 }
 
 /// One option of a choice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChoiceOption {
     /// What is sent.
     pub value: String,
@@ -74,12 +74,13 @@ pub struct ChoiceOption {
 }
 
 /// The person's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ElicitationAnswer {
     /// The values, by field name.
     Accept {
         /// The values.
+        #[serde(default)]
         content: Map<String, Value>,
     },
     /// The person said no.

@@ -190,7 +190,6 @@ impl HttpServer {
     }
 }
 
-
 /// The legacy HTTP+SSE transport: the reference server's `sse` mode, from the handshake to a tool call, a
 /// resource and a prompt; then its streamable HTTP mode.
 #[tokio::test]

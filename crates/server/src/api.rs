@@ -14,7 +14,7 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use errand_agent::{ApprovalAnswer, PlanReview};
+use errand_agent::{ApprovalAnswer, ElicitationAnswer, PlanReview};
 
 use crate::live::{Launcher, LiveTask, TaskRequest};
 use crate::{AppState, ServerConfig, ServerError, guard};
@@ -27,6 +27,7 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
         .route("/api/sessions", get(sessions).post(start))
         .route("/api/sessions/{id}/plan", post(plan))
         .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
+        .route("/api/sessions/{id}/inputs/{input_id}", post(input))
         .route("/api/sessions/{id}/messages", post(message))
         .route("/api/sessions/{id}/stop", post(stop))
         .route("/api/sessions/{id}", get(session))
@@ -258,6 +259,19 @@ async fn approval(
 ) -> Result<Json<Value>, ServerError> {
     if !live(&state, &id)?.answer(&call_id, answer) {
         return Err(ServerError::Conflict(format!("session {id} has no question about call {call_id} waiting")));
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// Answers an MCP server's request for input: `{"action": "accept", "content": {…}}`, `{"action": "decline"}`
+/// or `{"action": "cancel"}`.
+async fn input(
+    State(state): State<AppState>,
+    Path((id, input_id)): Path<(String, String)>,
+    Json(answer): Json<ElicitationAnswer>,
+) -> Result<Json<Value>, ServerError> {
+    if !live(&state, &id)?.answer_input(&input_id, answer) {
+        return Err(ServerError::Conflict(format!("session {id} has no request for input {input_id} waiting")));
     }
     Ok(Json(json!({ "ok": true })))
 }

@@ -1,4 +1,5 @@
-//! Running tasks: starting them, answering their plans and approvals from the browser, steering and
+//! Running tasks: starting them, answering their plans, approvals and servers' requests for input from the
+//! browser, steering and
 //! stopping them. The sessions run in this process; their events reach the page through the store-backed
 //! event stream like any other session's.
 
@@ -7,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use errand_agent::plan::Plan;
-use errand_agent::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview, Session};
+use errand_agent::{
+    ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, PlanReview, Session,
+};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -108,6 +111,12 @@ impl LiveTask {
         pending.is_some_and(|reply| reply.send(review).is_ok())
     }
 
+    /// Answers the pending request for input `input_id`; false when none waits.
+    pub(crate) fn answer_input(&self, input_id: &str, answer: ElicitationAnswer) -> bool {
+        let pending = self.approver.inputs.lock().unwrap_or_else(|p| p.into_inner()).remove(input_id);
+        pending.is_some_and(|reply| reply.send(answer).is_ok())
+    }
+
     /// Answers the pending question about `call_id`; false when none waits.
     pub(crate) fn answer(&self, call_id: &str, answer: ApprovalAnswer) -> bool {
         let pending = self.approver.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
@@ -120,6 +129,7 @@ impl LiveTask {
 pub(crate) struct WebApprover {
     plan: Mutex<Option<oneshot::Sender<PlanReview>>>,
     calls: Mutex<HashMap<String, oneshot::Sender<ApprovalAnswer>>>,
+    inputs: Mutex<HashMap<String, oneshot::Sender<ElicitationAnswer>>>,
 }
 
 impl Approver for WebApprover {
@@ -136,6 +146,18 @@ impl Approver for WebApprover {
             let (reply, answer) = oneshot::channel();
             self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(request.call_id.clone(), reply);
             answer.await.unwrap_or(ApprovalAnswer::Deny { reason: None })
+        })
+    }
+
+    fn answer_input<'a>(
+        &'a self,
+        input_id: &'a str,
+        _request: &'a ElicitationRequest,
+    ) -> BoxFuture<'a, Option<ElicitationAnswer>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.inputs.lock().unwrap_or_else(|p| p.into_inner()).insert(input_id.to_string(), reply);
+            Some(answer.await.unwrap_or(ElicitationAnswer::Cancel))
         })
     }
 }

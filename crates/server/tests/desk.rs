@@ -139,3 +139,48 @@ async fn the_log_follows_a_running_session_unless_the_person_scrolled_up() {
     assert!(output.status.success(), "the follow flow failed:\n{report}");
     assert_eq!(appended, 800, "the flow asked for two batches of 100:\n{report}");
 }
+
+/// A server's request for input, answered in the page's form: typed controls with the server's defaults, the
+/// browser's own checks (a malformed e-mail address is not sent), and the values reaching the server.
+#[tokio::test]
+async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
+    let shots = prerequisites();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let everything = errand_mcp::McpServer {
+        name: "everything".into(),
+        transport: errand_mcp::Transport::Stdio {
+            command: "node".into(),
+            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
+            env: Default::default(),
+        },
+        source: "/test/.mcp.json".into(),
+    };
+    let live = Live::start_with_mcp(
+        vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
+        vec![everything],
+    )
+    .await;
+    let id = live.start_task("ask me", json!({"no_plan": true})).await;
+
+    let output = tokio::process::Command::new("node")
+        .args(["flows.mjs", "input", &live.base, TOKEN, &id, &shots])
+        .current_dir(DESK)
+        .output()
+        .await
+        .unwrap();
+    let report = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the input flow failed:\n{report}");
+    let result = &live.mock.requests()[1].last_tool_results()[0];
+    for expected in
+        ["- Name: Ada Lovelace", "- Agreed to terms: true", "- Email: ada@example.org", "- Favorite Integer: 7"]
+    {
+        assert!(result.text.contains(expected), "{expected} missing from {}", result.text);
+    }
+    assert!(
+        result.text.contains("pet-2") && result.text.contains("fish-3"),
+        "choices arrive as values: {}",
+        result.text
+    );
+}

@@ -89,3 +89,47 @@ async fn a_running_task_is_steered_then_stopped_and_a_finished_one_continues() {
     assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
     assert_eq!(live.post(&format!("/api/sessions/{id}/stop"), json!({})).await.0, 409);
 }
+
+/// An MCP server's request for input is answered from the page: the `InputRequested` event describes the
+/// form, the answer posted to `inputs/{input_id}` reaches the server, and its result reaches the model.
+#[tokio::test]
+async fn a_servers_request_for_input_is_answered_from_the_page() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let everything = errand_mcp::McpServer {
+        name: "everything".into(),
+        transport: errand_mcp::Transport::Stdio {
+            command: "node".into(),
+            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
+            env: Default::default(),
+        },
+        source: "/test/.mcp.json".into(),
+    };
+    let live = Live::start_with_mcp(
+        vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
+        vec![everything],
+    )
+    .await;
+    let id = live.start_task("ask me", json!({"no_plan": true})).await;
+    let request = live.wait_for(&id, "ApprovalRequested").await;
+    let call_id = request["call_id"].as_str().unwrap();
+    let (status, _) =
+        live.post(&format!("/api/sessions/{id}/approvals/{call_id}"), json!({"answer": "allow_once"})).await;
+    assert_eq!(status, 200);
+
+    let asked = live.wait_for(&id, "InputRequested").await;
+    let input_id = asked["input_id"].as_str().unwrap();
+    assert!(asked["fields"].as_array().unwrap().iter().any(|field| field["name"] == "name"), "{asked}");
+    let wrong = live.post(&format!("/api/sessions/{id}/inputs/input-99"), json!({"action": "decline"})).await;
+    assert_eq!(wrong.0, 409);
+    let answer = json!({"action": "accept", "content": {"name": "Grace Hopper", "check": true}});
+    let (status, _) = live.post(&format!("/api/sessions/{id}/inputs/{input_id}"), answer).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
+    let answered = live.wait_for(&id, "InputAnswered").await;
+    assert_eq!((answered["action"].as_str(), answered["by"].as_str()), (Some("accept"), Some("person")));
+    let result = &live.mock.requests()[1].last_tool_results()[0];
+    assert!(result.text.contains("- Name: Grace Hopper"), "{}", result.text);
+}

@@ -20,11 +20,16 @@ pub const TOKEN: &str = "live-token";
 struct MockLauncher {
     store: Arc<Store>,
     url: String,
+    mcp_servers: Vec<errand_mcp::McpServer>,
 }
 
 impl MockLauncher {
     fn options(&self, plan: bool) -> SessionOptions {
-        SessionOptions { plan_mode: plan, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") }
+        SessionOptions {
+            plan_mode: plan,
+            mcp_servers: self.mcp_servers.clone(),
+            ..SessionOptions::new("anthropic", "claude-sonnet-4-5")
+        }
     }
 
     fn provider(&self) -> Arc<dyn errand_model::Provider> {
@@ -65,11 +70,16 @@ pub struct Live {
 
 impl Live {
     pub async fn start(turns: Vec<Turn>) -> Live {
+        Self::start_with_mcp(turns, Vec::new()).await
+    }
+
+    /// A server whose sessions also connect to `mcp_servers`.
+    pub async fn start_with_mcp(turns: Vec<Turn>, mcp_servers: Vec<errand_mcp::McpServer>) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&data.path().join("errand.db")).unwrap());
         let mock = MockLlm::start(Script::new(turns)).await.unwrap();
-        let launcher = Arc::new(MockLauncher { store: store.clone(), url: mock.url() });
+        let launcher = Arc::new(MockLauncher { store: store.clone(), url: mock.url(), mcp_servers });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let home = tempfile::tempdir().unwrap();

@@ -1,9 +1,12 @@
 // The desk's flows in a real browser: Debian's chromium driven by playwright-core.
 // Usage: node flows.mjs task BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 //        node flows.mjs follow BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
+//        node flows.mjs input BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 // `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
 // `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
 // more events and reads a line once the test appended them (100, then 100 more).
+// `input`: SESSION_ID is a running session whose MCP tool is about to ask the person for input (the reference
+// server's trigger-elicitation-request); the flow allows the call and fills the form in.
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -185,6 +188,36 @@ async function followFlow(page, session) {
   input.close();
 }
 
+async function inputFlow(page, session) {
+  await page.goto(`${base}/?token=${token}#${session}`);
+  await page.waitForSelector("#approval:not(.hidden)");
+  await page.click("#allow-once");
+  await page.waitForSelector("#input:not(.hidden)");
+  const asks = await page.textContent("#input-text");
+  if (!asks.startsWith("everything asks:")) fail(`the form says ${asks}`);
+  const field = (name) => `#input-fields [data-name="${name}"]`;
+  if ((await page.inputValue(field("integer"))) !== "42") fail("the integer field lost its default");
+  await page.fill(field("name"), "Ada Lovelace");
+  await page.check(field("check"));
+  await page.fill(field("email"), "not an address");
+  await page.fill(field("integer"), "7");
+  await page.selectOption(field("legacyTitledEnum"), { label: "Dogs" });
+  await page.selectOption(field("titledMultipleSelectEnum"), [{ label: "Tuna" }, { label: "Trout" }]);
+  await shot(page, "input-form");
+  // The browser refuses the malformed e-mail address: nothing is sent, the form stays.
+  await page.click("#input-send");
+  const invalid = await page.$eval(field("email"), (e) => !e.checkValidity());
+  if (!invalid) fail("a malformed e-mail address passed the form's check");
+  if (await page.$("#input.hidden")) fail("the form was sent with a malformed e-mail address");
+  await page.fill(field("email"), "ada@example.org");
+  await page.click("#input-send");
+  await page.waitForSelector("#input", { state: "hidden" });
+  await statusIs(page, "done");
+  const log = await page.textContent("#log");
+  if (!log.includes("everything: accept (person)")) fail(`the log misses the answer: ${log}`);
+  await shot(page, "input-answered");
+}
+
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(15000);
@@ -197,7 +230,8 @@ try {
   });
   if (flow === "task") await taskFlow(page, target);
   else if (flow === "follow") await followFlow(page, target);
-  else fail(`no flow named ${flow}; use task or follow`);
+  else if (flow === "input") await inputFlow(page, target);
+  else fail(`no flow named ${flow}; use task, follow or input`);
   if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
   console.log(`desk ${flow} flow passed`);
 } finally {
