@@ -1,6 +1,8 @@
 //! Loading plugin folders: the fixtures under `tests/fixtures/` cover each rule of the plugin format errand
 //! accepts (issue 9), with exact results and exact warnings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
