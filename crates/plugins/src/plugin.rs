@@ -303,45 +303,38 @@ pub(crate) fn load(root: &Path, entry: Option<(&MarketplaceEntry, &Path)>) -> Re
     let name = match (entry, &from_file) {
         (Some((entry, file)), Some(manifest)) => {
             if let Some(own) = manifest.name.as_ref().filter(|own| **own != entry.name) {
-                let problem = format!(
-                    "names the plugin {own:?}, but {} lists it as {:?}; using {:?}",
-                    file.display(),
-                    entry.name,
-                    entry.name
-                );
+                let lists = file.display();
+                let problem = format!("names the plugin {own:?}, but {lists} lists it as {:?}; using that", entry.name);
                 reader.warn(&manifest_path, problem);
             }
             entry.name.clone()
         }
         (Some((entry, _)), None) => entry.name.clone(),
         (None, Some(Manifest { name: Some(name), .. })) => name.clone(),
-        (None, _) => reader.folder_name(),
+        (None, Some(_)) => {
+            let name = reader.folder_name();
+            reader.warn(&manifest_path, format!("has no \"name\"; using the folder's name {name:?}"));
+            name
+        }
+        (None, None) => reader.folder_name(),
     };
+    let from_entry = from_entry.as_ref().map(|(manifest, file)| (manifest, file.as_path()));
+    let from_file = from_file.as_ref().map(|manifest| (manifest, manifest_path.as_path()));
     let first = |pick: fn(&Manifest) -> Option<String>| {
-        from_file.as_ref().and_then(pick).or_else(|| from_entry.as_ref().and_then(|(manifest, _)| pick(manifest)))
+        from_file
+            .and_then(|(manifest, _)| pick(manifest))
+            .or_else(|| from_entry.and_then(|(manifest, _)| pick(manifest)))
     };
     let description = first(|manifest| manifest.description.clone());
     let version = first(|manifest| manifest.version.clone());
     let author = first(|manifest| manifest.author.clone());
 
-    // Each kind: the default folder unless a strict: false entry lists its own, then every listed path with the
-    // manifest that lists it.
-    let listed = |pick: fn(&Manifest) -> Option<&Vec<String>>| -> (bool, Vec<(PathBuf, String)>) {
-        let replaced = !strict && from_entry.as_ref().is_some_and(|(manifest, _)| pick(manifest).is_some());
-        let mut paths = Vec::new();
-        if let Some(list) = from_file.as_ref().and_then(pick) {
-            paths.extend(list.iter().map(|path| (manifest_path.clone(), path.clone())));
-        }
-        if let Some((manifest, file)) = &from_entry
-            && let Some(list) = pick(manifest)
-        {
-            paths.extend(list.iter().map(|path| (file.clone(), path.clone())));
-        }
-        (!replaced, paths)
-    };
-    let skill_files = skill_files(&mut reader, listed(|manifest| manifest.skills.as_ref()));
-    let command_files = markdown_files(&mut reader, "commands", listed(|manifest| manifest.commands.as_ref()));
-    let agent_files = markdown_files(&mut reader, "agents", listed(|manifest| manifest.agents.as_ref()));
+    let skill_files =
+        skill_files(&mut reader, listed(strict, from_file, from_entry, |manifest| manifest.skills.as_ref()));
+    let commands = listed(strict, from_file, from_entry, |manifest| manifest.commands.as_ref());
+    let command_files = markdown_files(&mut reader, "commands", commands);
+    let agents = listed(strict, from_file, from_entry, |manifest| manifest.agents.as_ref());
+    let agent_files = markdown_files(&mut reader, "agents", agents);
 
     let mut skills: Vec<Skill> = skill_files.into_iter().filter_map(|path| skill(&mut reader, path, &name)).collect();
     let mut commands: Vec<Command> =
@@ -352,22 +345,9 @@ pub(crate) fn load(root: &Path, entry: Option<(&MarketplaceEntry, &Path)>) -> Re
     keep_first(&mut reader, "command", &mut commands, |command| (command.invocation.clone(), command.path.clone()));
     keep_first(&mut reader, "agent", &mut agents, |agent| (agent.invocation.clone(), agent.path.clone()));
 
-    let parts = |pick: fn(&Manifest) -> Option<&Vec<Part>>| -> (bool, Vec<(PathBuf, &Part)>) {
-        let replaced = !strict && from_entry.as_ref().is_some_and(|(manifest, _)| pick(manifest).is_some());
-        let mut found = Vec::new();
-        if let Some(list) = from_file.as_ref().and_then(pick) {
-            found.extend(list.iter().map(|part| (manifest_path.clone(), part)));
-        }
-        if let Some((manifest, file)) = &from_entry
-            && let Some(list) = pick(manifest)
-        {
-            found.extend(list.iter().map(|part| (file.clone(), part)));
-        }
-        (!replaced, found)
-    };
-    let hooks = read_hooks(&mut reader, parts(|manifest| manifest.hooks.as_ref()));
-    let (mcp_servers, unconfigured_mcp, mcp_sources) =
-        read_mcp(&mut reader, parts(|manifest| manifest.mcp_servers.as_ref()));
+    let hooks = read_hooks(&mut reader, listed(strict, from_file, from_entry, |manifest| manifest.hooks.as_ref()));
+    let servers = listed(strict, from_file, from_entry, |manifest| manifest.mcp_servers.as_ref());
+    let (mcp_servers, unconfigured_mcp, mcp_sources) = read_mcp(&mut reader, servers);
 
     Ok(Plugin {
         name,
@@ -386,20 +366,31 @@ pub(crate) fn load(root: &Path, entry: Option<(&MarketplaceEntry, &Path)>) -> Re
     })
 }
 
+/// What the manifests list for one kind of component, each item with the manifest that lists it, and whether
+/// the default folder still counts: it does unless a `strict: false` entry lists that kind itself.
+fn listed<'a, T>(
+    strict: bool,
+    from_file: Option<(&'a Manifest, &'a Path)>,
+    from_entry: Option<(&'a Manifest, &'a Path)>,
+    pick: fn(&Manifest) -> Option<&Vec<T>>,
+) -> (bool, Vec<(PathBuf, &'a T)>) {
+    let replaced = !strict && from_entry.is_some_and(|(manifest, _)| pick(manifest).is_some());
+    let mut items = Vec::new();
+    for (manifest, file) in from_file.into_iter().chain(from_entry) {
+        if let Some(list) = pick(manifest) {
+            items.extend(list.iter().map(|item| (file.to_path_buf(), item)));
+        }
+    }
+    (!replaced, items)
+}
+
 fn read_manifest(path: &Path, reader: &mut Reader) -> Option<Manifest> {
     if !reader.is_file(path) {
         return None;
     }
     let text = reader.read(path)?;
     match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(object)) => {
-            let manifest = manifest(&object, path, reader);
-            if manifest.name.is_none() {
-                let problem = format!("has no \"name\"; using the folder's name {:?}", reader.folder_name());
-                reader.warn(path, problem);
-            }
-            Some(manifest)
-        }
+        Ok(Value::Object(object)) => Some(manifest(&object, path, reader)),
         Ok(_) => {
             reader.warn(path, "is not a JSON object; the plugin is read from its folders alone");
             None
@@ -419,13 +410,13 @@ enum Place {
 
 /// The `SKILL.md` files: `skills/*/SKILL.md` (exactly one level deep) and each listed path, which is either
 /// a skill's folder or a folder of skill folders, in that order. The same file reached twice counts once.
-fn skill_files(reader: &mut Reader, (defaults, listed): (bool, Vec<(PathBuf, String)>)) -> Vec<PathBuf> {
+fn skill_files(reader: &mut Reader, (defaults, listed): (bool, Vec<(PathBuf, &String)>)) -> Vec<PathBuf> {
     let mut places = Vec::new();
     if defaults {
         places.push(Place::Folder(reader.root.join("skills")));
     }
     for (manifest, relative) in listed {
-        let Some(path) = reader.resolve(&manifest, "skills", &relative) else { continue };
+        let Some(path) = reader.resolve(&manifest, "skills", relative) else { continue };
         if !path.exists() {
             reader.warn(&manifest, format!("\"skills\" path {relative:?} does not exist; left out"));
         } else if path.join("SKILL.md").is_file() {
@@ -460,13 +451,17 @@ fn skill_files(reader: &mut Reader, (defaults, listed): (bool, Vec<(PathBuf, Str
 }
 
 /// The markdown files of `kind` (`commands`, `agents`): `<kind>/*.md`, then each listed file or folder of them.
-fn markdown_files(reader: &mut Reader, kind: &str, (defaults, listed): (bool, Vec<(PathBuf, String)>)) -> Vec<PathBuf> {
+fn markdown_files(
+    reader: &mut Reader,
+    kind: &str,
+    (defaults, listed): (bool, Vec<(PathBuf, &String)>),
+) -> Vec<PathBuf> {
     let mut places = Vec::new();
     if defaults {
         places.push(Place::Folder(reader.root.join(kind)));
     }
     for (manifest, relative) in listed {
-        let Some(path) = reader.resolve(&manifest, kind, &relative) else { continue };
+        let Some(path) = reader.resolve(&manifest, kind, relative) else { continue };
         if !path.exists() {
             reader.warn(&manifest, format!("{kind:?} path {relative:?} does not exist; left out"));
         } else if path.is_file() {

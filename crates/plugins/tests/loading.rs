@@ -171,6 +171,26 @@ fn a_folder_without_manifest_is_a_plugin_named_after_the_folder() {
 }
 
 #[test]
+fn manifest_paths_may_be_strings_or_lists_and_hooks_and_servers_paths_or_inline() {
+    let root = fixture("alternate");
+    let plugin = load_plugin(&root).unwrap();
+    assert!(plugin.warnings.is_empty(), "{:?}", plugin.warnings);
+    assert_eq!(plugin.author.as_deref(), Some("Sam Author"), "an author string");
+    assert_eq!(plugin.skills[0].path, root.join("more-skills/planner/SKILL.md"));
+    let commands: Vec<&str> = plugin.commands.iter().map(|command| command.name.as_str()).collect();
+    assert_eq!(commands, ["first", "second"], "a file, then its folder: first.md counts once");
+    assert_eq!(plugin.agents[0].path, root.join("helpers/researcher.md"));
+    let hooks: Vec<String> = plugin.hooks.iter().map(|hook| hook.label()).collect();
+    assert_eq!(hooks, ["UserPromptSubmit"], "{{\"hooks\": {{}}}} in hooks.json, one inline hook in plugin.json");
+    assert_eq!(plugin.hooks[0].timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(plugin.hooks[0].source, root.join(".claude-plugin/plugin.json"));
+    let servers: Vec<&str> = plugin.mcp_servers.iter().map(|server| server.name.as_str()).collect();
+    assert_eq!(servers, ["search"]);
+    assert_eq!(plugin.mcp_servers[0].source, root.join("config/servers.json"));
+    assert_eq!(plugin.unconfigured_mcp, ["calendar"]);
+}
+
+#[test]
 fn every_problem_is_one_warning_and_the_rest_still_loads() {
     let plugin = load_plugin(&fixture("broken")).unwrap();
     assert_eq!(plugin.name, "broken", "no name in plugin.json: the folder's");

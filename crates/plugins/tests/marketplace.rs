@@ -152,6 +152,32 @@ fn a_strict_false_entry_does_not_read_the_folders_plugin_json() {
 }
 
 #[test]
+fn the_marketplace_names_its_plugins() {
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path();
+    std::fs::create_dir_all(root.join(".claude-plugin")).unwrap();
+    std::fs::create_dir_all(root.join("renamed/.claude-plugin")).unwrap();
+    std::fs::create_dir_all(root.join("nameless/.claude-plugin")).unwrap();
+    std::fs::write(
+        root.join(".claude-plugin/marketplace.json"),
+        r#"{"name": "m", "plugins": [{"name": "listed", "source": "./renamed"}, {"name": "given", "source": "./nameless"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("renamed/.claude-plugin/plugin.json"), r#"{"name": "own"}"#).unwrap();
+    std::fs::write(root.join("nameless/.claude-plugin/plugin.json"), r#"{"version": "1"}"#).unwrap();
+    let marketplace = load_marketplace(root).unwrap();
+    let loaded = load_marketplace_plugins(&marketplace);
+    let names: Vec<&str> = loaded.plugins.iter().map(|plugin| plugin.name.as_str()).collect();
+    assert_eq!(names, ["listed", "given"]);
+    let problems: Vec<&str> = loaded.plugins[0].warnings.iter().map(|warning| warning.problem.as_str()).collect();
+    assert_eq!(
+        problems,
+        [format!("names the plugin \"own\", but {} lists it as \"listed\"; using that", marketplace.file.display())]
+    );
+    assert!(loaded.plugins[1].warnings.is_empty(), "a manifest without a name is fine when the marketplace names it");
+}
+
+#[test]
 fn a_folder_without_a_usable_marketplace_file_is_an_error() {
     let folder = tempfile::tempdir().unwrap();
     let error = load_marketplace(folder.path()).unwrap_err().to_string();
