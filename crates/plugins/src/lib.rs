@@ -1,8 +1,9 @@
-//! Owns Claude-format plugins: reading a plugin folder (`.claude-plugin/plugin.json`, skills, commands, agents,
-//! hooks, `.mcp.json`) or a marketplace (`.claude-plugin/marketplace.json`) into our own types, the registry of
-//! installed plugins, and the pure helpers the agent needs to use them (argument and path substitution, the
-//! skills section of the system prompt, the hooks contract). Does not run anything: loading reads files and
-//! nothing else; hooks, shell snippets and MCP servers are described here and run by the agent.
+//! Owns Claude-format plugins: loading plugin folders (`.claude-plugin/plugin.json`, skills, commands, agents,
+//! hooks, `.mcp.json`) and marketplaces (`.claude-plugin/marketplace.json`) into errand's own types, the registry
+//! of installed plugins, and the pure helpers the agent uses with them (argument and path substitution, the
+//! skills section of the system prompt, the hooks contract). Does not run a plugin's code: loading only reads
+//! files, and hooks, `` !`cmd` `` snippets and MCP servers are run by the agent; the registry runs `git`, and
+//! only to fetch.
 //!
 //! Loading is lenient: real plugins have invalid YAML, missing frontmatter, odd hook files. Every problem becomes
 //! one [`Warning`] naming the file, and the load goes on; only a plugin folder that cannot be read at all is an
@@ -69,7 +70,7 @@ impl std::fmt::Display for Warning {
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The plugin or marketplace folder itself cannot be read.
-    #[error("cannot read the plugin folder {}: {source}; check that it exists and is readable", path.display())]
+    #[error("cannot read the folder {}: {source}; check that it exists and is readable", path.display())]
     Unreadable {
         /// The folder.
         path: PathBuf,

@@ -298,7 +298,7 @@ fn loading_never_reads_outside_the_plugin_folder_or_past_the_size_limit() {
 #[test]
 fn an_unreadable_root_is_the_only_error() {
     let error = load_plugin(Path::new("/no/such/plugin")).unwrap_err().to_string();
-    assert!(error.starts_with("cannot read the plugin folder /no/such/plugin:"), "{error}");
+    assert!(error.starts_with("cannot read the folder /no/such/plugin:"), "{error}");
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().join("file");
     std::fs::write(&file, "x").unwrap();

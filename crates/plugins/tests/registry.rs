@@ -146,7 +146,7 @@ fn a_plugin_folder_installs_in_place_and_stays_when_removed() {
     let loaded = registry::enabled_plugins(&config).unwrap();
     assert!(loaded.plugins.is_empty());
     assert_eq!(loaded.warnings.len(), 1);
-    assert!(loaded.warnings[0].problem.starts_with("installed plugin bare not loaded: cannot read the plugin folder"));
+    assert!(loaded.warnings[0].problem.starts_with("installed plugin bare not loaded: cannot read the folder"));
 }
 
 #[test]
