@@ -12,7 +12,7 @@ use crate::{PluginError, Warning};
 
 /// Where a marketplace entry's plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum PluginSource {
     /// A folder inside the marketplace (`"./plugins/x"`), as written.
     Path(PathBuf),
@@ -39,6 +39,7 @@ pub enum PluginSource {
         sha: Option<String>,
     },
     /// A GitHub repository (`{"source": "github", "repo": "owner/name", "ref"?, "sha"?}`).
+    #[serde(rename = "github")]
     GitHub {
         /// `owner/name`.
         repo: String,

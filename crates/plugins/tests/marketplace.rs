@@ -53,6 +53,11 @@ fn entries_and_their_sources_are_read_and_bad_entries_warned_about() {
             ("escape", &PluginSource::Path("../../elsewhere".into()), true),
         ]
     );
+    let kinds: Vec<String> = marketplace.entries[4..8]
+        .iter()
+        .map(|entry| serde_json::to_value(&entry.source).unwrap().as_object().unwrap().keys().next().unwrap().clone())
+        .collect();
+    assert_eq!(kinds, ["url", "git-subdir", "github", "other"], "sources serialize with the kinds' own names");
     assert_eq!(
         marketplace.entries[6].source.git_url().as_deref(),
         Some("https://github.com/example/c.git"),
