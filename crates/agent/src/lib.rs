@@ -43,6 +43,8 @@
 
 pub mod approval;
 mod calls;
+#[allow(dead_code)] // Used by the plugin features being built on it.
+mod claude_names;
 pub mod context;
 mod event;
 mod mcp;

@@ -60,6 +60,9 @@ pub struct SessionOptions {
     pub mcp_timeout: std::time::Duration,
     /// Where the tokens of `errand mcp login` are kept, for HTTP servers that need them.
     pub mcp_credentials: Option<PathBuf>,
+    /// The plugins enabled for this session: their skills, commands, agent definitions and hooks. (Their MCP
+    /// servers are among `mcp_servers`, named `plugin_<plugin>_<server>`.)
+    pub plugins: Vec<errand_plugins::Plugin>,
     /// What the person should see when a run starts (a configuration entry left out, say), as warnings.
     pub notices: Vec<String>,
 }
@@ -96,6 +99,7 @@ impl SessionOptions {
             mcp_servers: Vec::new(),
             mcp_timeout: std::time::Duration::from_secs(30),
             mcp_credentials: None,
+            plugins: Vec::new(),
             notices: Vec::new(),
         }
     }

@@ -110,10 +110,33 @@ impl Setup {
         // MCP servers: yours, then each granted folder's (a folder's wins by name), variables expanded.
         let mut mcp_files = vec![self.paths.mcp_file()];
         mcp_files.extend(folders.iter().map(|folder| folder.join(errand_mcp::CONFIG_FILE_NAME)));
-        let mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
+        let mut mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
+        // Plugins: the enabled ones, then those of --plugin-dir. A plugin that cannot be loaded is a notice.
+        let config_dir = self.paths.config_file.parent().map(PathBuf::from).unwrap_or_default();
+        let mut plugins = Vec::new();
+        match errand_plugins::registry::enabled_plugins(&config_dir) {
+            Ok(loaded) => {
+                plugins.extend(loaded.plugins);
+                mcp.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+            }
+            Err(error) => mcp.warnings.push(format!("plugins are not loaded: {error}")),
+        }
+        for folder in &args.plugin_dirs {
+            let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.clone());
+            plugins.push(errand_plugins::load_plugin(&folder).map_err(usage_error)?);
+        }
+        for plugin in &plugins {
+            mcp.warnings.extend(plugin.warnings.iter().map(|warning| format!("plugin {}: {warning}", plugin.name)));
+            for mut server in plugin.resolve_mcp_servers(&|name| std::env::var(name).ok()) {
+                server.name = errand_plugins::plugin_mcp_server_name(&plugin.name, &server.name);
+                mcp.servers.retain(|earlier| earlier.name != server.name);
+                mcp.servers.push(server);
+            }
+        }
         Ok(SessionOptions {
             mcp_servers: mcp.servers,
             mcp_credentials: Some(self.paths.mcp_credentials()),
+            plugins,
             notices: mcp.warnings,
             max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
             limits: Limits {

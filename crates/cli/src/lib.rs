@@ -319,6 +319,10 @@ pub struct SessionArgs {
     /// commands have no network otherwise. E.g. --allow-net pypi.org,files.pythonhosted.org
     #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
     pub allow_net: Vec<String>,
+    /// Also load the plugin in DIR for this session, without installing it (repeatable): for trying a plugin
+    /// or writing one.
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
 }
 
 /// Which model to talk to, and how.
