@@ -91,6 +91,11 @@ impl Session {
                 }
             };
             let decision = self.policy.decide(&call.name, &effects, &self.grants, &self.plan_gate());
+            let verdict = self.pre_tool_use(call, &effects, decision).await?;
+            if let Some(stop) = verdict.stop {
+                ended = Some(End::Limit(stop));
+            }
+            let decision = verdict.decision;
             self.record_decision(call, &decision)?;
             let refusal = match decision {
                 Decision::Allow => None,
@@ -224,6 +229,9 @@ impl Session {
         let request =
             ApprovalRequest { call_id: call.id.clone(), tool: call.name.clone(), input: call.input.clone(), reason };
         self.emit(EventMsg::ApprovalRequested(request.clone()))?;
+        if self.approver.is_some() {
+            self.notify_hooks(&format!("errand needs your permission to use {}", call.name)).await?;
+        }
         let (answer, by) = match self.approver.clone() {
             Some(approver) => {
                 let answer = tokio::select! {
@@ -399,6 +407,7 @@ impl Session {
         let finished = futures::future::join_all(runs).await;
         for (index, ids, output, duration_ms) in finished {
             let output = self.settle(&calls[index], output, cancel).await?;
+            let output = self.post_tool_use(&calls[index], output).await?;
             if !ids.is_empty()
                 && let Err(error) = self.store.journal_after(&ids)
             {

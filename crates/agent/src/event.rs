@@ -153,6 +153,21 @@ pub enum EventMsg {
         /// Who answered: `person`, or `no one to ask` when errand declined by itself.
         by: String,
     },
+    /// A plugin's hook ran.
+    HookRan {
+        /// The event it ran at (`PreToolUse`, `Stop`, …).
+        event: String,
+        /// The plugin it belongs to.
+        plugin: String,
+        /// The hook: its event and matcher, e.g. `PreToolUse:Write|Edit`.
+        hook: String,
+        /// `continue`, `allow`, `ask`, `block`, `stop` or `error`.
+        outcome: String,
+        /// Its reason, context or error, when it gave one.
+        message: Option<String>,
+        /// How long it ran.
+        duration_ms: u64,
+    },
     /// A tool call ended.
     ToolFinished {
         /// The model's call id.
@@ -251,6 +266,7 @@ impl EventMsg {
             EventMsg::ToolProgress { .. } => "ToolProgress",
             EventMsg::InputRequested { .. } => "InputRequested",
             EventMsg::InputAnswered { .. } => "InputAnswered",
+            EventMsg::HookRan { .. } => "HookRan",
             EventMsg::ToolFinished { .. } => "ToolFinished",
             EventMsg::FileChanged { .. } => "FileChanged",
             EventMsg::NetworkRequest { .. } => "NetworkRequest",

@@ -47,6 +47,7 @@ mod calls;
 mod claude_names;
 pub mod context;
 mod event;
+mod hooks;
 mod mcp;
 pub mod plan;
 pub mod policy;

@@ -148,6 +148,9 @@ pub(crate) enum End {
     Cancelled,
 }
 
+/// How many times `Stop` hooks may send the model back to work in one run.
+const MAX_STOP_ROUNDS: u32 = 3;
+
 /// Where plan mode stands in the current run.
 pub(crate) enum PlanState {
     /// `--no-plan`.
@@ -208,6 +211,8 @@ pub struct Session {
     pending_warnings: Vec<String>,
     /// The MCP servers' prompts, once connected: slash commands.
     prompts: Vec<crate::mcp::ServerPrompt>,
+    /// The plugins' hooks.
+    pub(crate) hooks: crate::hooks::Hooks,
 }
 
 impl Session {
@@ -269,6 +274,7 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
+        let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
         pending_warnings.extend(options.notices.iter().cloned());
@@ -312,6 +318,7 @@ impl Session {
             steering: None,
             pending_warnings,
             prompts: Vec::new(),
+            hooks,
         }
     }
 
@@ -381,6 +388,10 @@ impl Session {
             }
             Err(error) => (SessionStatus::Failed, Some(error.to_string())),
         };
+        let ending = self.hook_input().session_end(status.as_str());
+        if let Err(error) = self.run_hooks(errand_plugins::HookEvent::SessionEnd, None, &ending).await {
+            let _ = self.emit(EventMsg::Warning { message: format!("a SessionEnd hook could not run: {error}") });
+        }
         let mut reason = reason;
         if let Err(error) = self.store.set_status(&self.id, status, reason.as_deref()) {
             // The run's outcome still reaches the person; the store error is added to it.
@@ -458,6 +469,18 @@ impl Session {
                 .map_err(|error| AgentError::Egress { reason: error.to_string() })?;
             self.egress = Some(proxy);
         }
+        // Plugins' hooks: context for the model at the start, or a reason not to go on.
+        let source = if self.messages.is_empty() { "startup" } else { "resume" };
+        let started = self.hook_input().session_start(source);
+        let mut hook_context = match self.context_hooks(errand_plugins::HookEvent::SessionStart, &started).await? {
+            Ok(context) => context,
+            Err(reason) => return Ok(End::Limit(reason)),
+        };
+        let submitted = self.hook_input().user_prompt_submit(input);
+        match self.context_hooks(errand_plugins::HookEvent::UserPromptSubmit, &submitted).await? {
+            Ok(context) => hook_context.extend(context),
+            Err(reason) => return Ok(End::Limit(reason)),
+        }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
         match crate::mcp::expand_prompt(&self.prompts, input).await {
@@ -465,12 +488,17 @@ impl Session {
             Some(Ok(content)) => self.append(Message { role: Role::User, content, cache: false })?,
             Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
         }
+        if !hook_context.is_empty() {
+            let context = hook_context.iter().map(|text| format!("Context from a plugin's hook:\n{text}"));
+            self.append(Message::user_text(context.collect::<Vec<_>>().join("\n\n")))?;
+        }
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
         self.messages = transcript::repair(std::mem::take(&mut self.messages));
 
         let mut run_usage = Usage::default();
         let mut run_cost = 0.0;
+        let mut stop_rounds = 0;
         loop {
             if cancel.is_cancelled() {
                 return Ok(End::Cancelled);
@@ -522,6 +550,14 @@ impl Session {
                             self.options.max_output_tokens
                         ),
                     })?;
+                }
+                // A plugin's Stop hook may send the model back to work, a few times at most.
+                if stop_rounds < MAX_STOP_ROUNDS
+                    && let Some(reason) = self.stop_hooks(stop_rounds > 0).await?
+                {
+                    stop_rounds += 1;
+                    self.append(Message::user_text(format!("A plugin's hook asks you to go on: {reason}")))?;
+                    continue;
                 }
                 return Ok(End::Done);
             }

@@ -87,6 +87,14 @@ impl TerminalRenderer {
                 let message = message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
                 eprintln!("  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
             }
+            // Hooks that changed something are shown; the ones that let things be stay in the log.
+            EventMsg::HookRan { hook, plugin, outcome, message, .. } if outcome != "continue" && outcome != "allow" => {
+                self.end_line();
+                let why = message.as_deref().map(|m| format!(": {}", m.trim())).unwrap_or_default();
+                let code = if outcome == "error" { "33" } else { "35" };
+                eprintln!("  {}", self.paint(code, &format!("hook {hook} ({plugin}) {outcome}{why}")));
+            }
+            EventMsg::HookRan { .. } => {}
             EventMsg::InputRequested { server, message, .. } => {
                 self.end_line();
                 eprintln!("{} {}", self.paint("33", "?"), format_args!("{server} asks: {message}"));

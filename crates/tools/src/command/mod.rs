@@ -48,8 +48,15 @@ impl CommandRunner {
         let Some(runner) = &ctx.commands else {
             return Err(format!("{tool} is not available in this session"));
         };
-        if !runner.allow_partial
-            && let Some(reason) = runner.probed.get_or_init(|| {
+        runner.check().map_err(|reason| format!("{tool}: {reason}"))?;
+        Ok(runner)
+    }
+
+    /// Whether commands can run here: the kernel is probed on the first call, since probing forks and mounts
+    /// and stays off the start-up path. `Err` says why not and what the person can do.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.allow_partial
+            && let Some(reason) = self.probed.get_or_init(|| {
                 let missing = errand_sandbox::probe().missing();
                 (!missing.is_empty()).then(|| {
                     format!(
@@ -60,9 +67,9 @@ impl CommandRunner {
                 })
             })
         {
-            return Err(format!("{tool}: {reason}"));
+            return Err(reason.clone());
         }
-        Ok(runner)
+        Ok(())
     }
 }
 

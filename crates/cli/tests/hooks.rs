@@ -1,0 +1,110 @@
+//! End-to-end: a plugin's command hooks in a session of the real `errand` binary, driven by the scripted model
+//! (`tests/fixtures/hooks-plugin`, loaded with `--plugin-dir`). Each hook runs in the command sandbox.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestErrand;
+use errand_testkit::{Protocol, Turn};
+use serde_json::json;
+
+fn fixture() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks-plugin").to_str().unwrap().to_string()
+}
+
+/// Every kind of answer a hook gives, at every event errand runs hooks for: context at the start, a write
+/// blocked with the hook's reason, a delete allowed without asking, a timed-out hook that does not block,
+/// review after a read (and the hook's own scribbles discarded), a Stop hook that sends the model back once,
+/// and SessionEnd.
+#[tokio::test]
+async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("write_file", json!({"path": "secret.txt", "content": "x"})),
+            Turn::tool_call("write_file", json!({"path": "notes.txt", "content": "hello"})),
+            Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+            Turn::tool_call("delete_path", json!({"path": "old-draft.md"})),
+            Turn::tool_call("glob", json!({"pattern": "*.txt"})),
+            Turn::text("All done."),
+            Turn::text("Wrote it."),
+        ],
+    )
+    .await;
+    errand.write("old-draft.md", "draft");
+    let folder = errand.folder().canonicalize().unwrap();
+    let plugin = fixture();
+
+    let run = errand.errand(&["run", "--no-plan", "--json", "--plugin-dir", &plugin, "tidy the notes"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let requests = errand.mock.requests();
+    let kinds: Vec<String> =
+        run.events().iter().map(|e| format!("{} {} {} {}", e["type"], e["hook"], e["outcome"], e["message"])).collect();
+    assert_eq!(requests.len(), 7, "one request per turn, the Stop hook's included: {kinds:#?}");
+
+    // SessionStart and UserPromptSubmit: their output is context in the first request.
+    let first = requests[0].body.clone();
+    assert!(first.contains(&format!("plugin root is {plugin}")), "{first}");
+    assert!(first.contains(&format!("project is {}", folder.display())), "{first}");
+    assert!(first.contains("the prompt as the hook saw it:"), "{first}");
+    assert!(first.contains(r#"\"hook_event_name\":\"UserPromptSubmit\""#), "{first}");
+    assert!(first.contains(r#"\"prompt\":\"tidy the notes\""#), "{first}");
+
+    // PreToolUse on Write (errand's write_file): exit 2 blocks, and the reason reaches the model.
+    let blocked = &requests[1].last_tool_results()[0];
+    assert!(blocked.is_error, "{}", blocked.text);
+    assert!(blocked.text.contains("blocked by a plugin's hook: no writing secrets"), "{}", blocked.text);
+    assert!(blocked.text.contains(&format!("{}/secret.txt", folder.display())), "file_path is given: {}", blocked.text);
+    assert!(!errand.folder().join("secret.txt").exists());
+    assert_eq!(errand.read("notes.txt"), "hello", "exit 0 lets the write through");
+
+    // PostToolUse on Read: the hook's words join the result; what it wrote into the folder is discarded.
+    let read = &requests[3].last_tool_results()[0];
+    assert!(read.text.contains("Context from a plugin's hook: reviewed by guard"), "{}", read.text);
+    assert!(read.text.contains("errand discarded the 1 file changes this hook made"), "{}", read.text);
+    assert!(!errand.folder().join("hook-wrote.txt").exists(), "a hook does not change the granted folders");
+
+    // PreToolUse's JSON decision: the delete ran without --allow-delete.
+    assert!(!errand.folder().join("old-draft.md").exists(), "the hook's allow let the delete run");
+    let deleted = &requests[4].last_tool_results()[0];
+    assert!(!deleted.is_error, "{}", deleted.text);
+
+    // A hook past its timeout is an error the session goes on from.
+    let events = run.events();
+    let ran: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "HookRan").collect();
+    let timed_out = ran.iter().find(|e| e["hook"] == "PreToolUse:Glob").expect("the Glob hook ran");
+    assert_eq!(timed_out["outcome"], "error", "{timed_out}");
+    assert!(!requests[5].last_tool_results()[0].is_error, "the glob still ran");
+
+    // Stop: sent back once with the hook's reason, then allowed to stop.
+    let again = requests[6].body.clone();
+    assert!(again.contains("A plugin's hook asks you to go on: also write done.txt"), "{again}");
+    let stops: Vec<&&serde_json::Value> = ran.iter().filter(|e| e["event"] == "Stop").collect();
+    assert_eq!(stops.iter().map(|e| e["outcome"].as_str().unwrap()).collect::<Vec<_>>(), ["block", "continue"]);
+
+    // SessionEnd ran last, with the reason the session ended.
+    let end = ran.iter().find(|e| e["event"] == "SessionEnd").expect("SessionEnd ran");
+    assert!(end["message"].as_str().unwrap().contains(r#""reason":"done""#), "{end}");
+    assert!(ran.iter().all(|e| e["plugin"] == "guard"), "{ran:?}");
+}
+
+/// A hook that cannot be read as a plugin's (a broken hooks.json) is a warning; the task still runs.
+#[tokio::test]
+async fn a_broken_hooks_file_is_a_warning_not_a_failure() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("Fine.")]).await;
+    let plugin = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(plugin.path().join("hooks")).unwrap();
+    std::fs::write(plugin.path().join("hooks/hooks.json"), "{not json").unwrap();
+    let run = errand
+        .errand(&["run", "--no-plan", "--json", "--plugin-dir", plugin.path().to_str().unwrap(), "anything"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "Warning")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(warnings.iter().any(|w| w.contains("hooks.json")), "{warnings:?}");
+}
