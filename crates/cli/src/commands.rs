@@ -53,6 +53,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Trash(command) => crate::history::trash(command),
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
+        Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
     };
     match result {
         Ok(code) => code,

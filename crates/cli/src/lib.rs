@@ -6,6 +6,7 @@ mod commands;
 pub mod config;
 mod history;
 mod mcp;
+mod plugins;
 mod prompt;
 pub mod render;
 
@@ -110,6 +111,21 @@ pub enum Command {
     /// MCP servers in `.mcp.json`: add, remove, list and test them.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Plugins in the Claude plugin format: marketplaces, install, enable, disable, remove, check.
+    #[command(
+        subcommand,
+        long_about = "Plugins in the Claude plugin format bring skills, slash commands, agent definitions, hooks \
+and MCP servers. A marketplace is a catalogue of plugins (a folder or git repository holding \
+.claude-plugin/marketplace.json). Installed plugins are recorded in plugins.json beside config.toml; every \
+session loads the enabled ones. `errand run --plugin-dir DIR` loads a plugin for one session without \
+installing it.",
+        after_help = "Examples:\n  errand plugins marketplace add ~/src/team-plugins\n  \
+errand plugins marketplace add https://github.com/anthropics/claude-plugins-official.git\n  \
+errand plugins install formatter@team-tools\n  errand plugins install ./my-plugin\n  errand plugins list\n  \
+errand plugins disable formatter\n  errand plugins check ./my-plugin\n  \
+errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
+    )]
+    Plugins(PluginsCommand),
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.
@@ -240,6 +256,82 @@ pub enum McpCommand {
         /// Seconds the server has to answer the MCP handshake.
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         timeout: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `errand plugins`.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Marketplaces: catalogues of plugins in a folder or a git repository.
+    #[command(subcommand)]
+    Marketplace(MarketplaceCommand),
+    /// Install a plugin: NAME@MARKETPLACE (or NAME, when one added marketplace offers it) is copied, or cloned
+    /// for a git source, into errand's config folder; a PATH to a plugin folder is used where it is.
+    #[command(after_help = "Examples:\n  errand plugins install formatter@team-tools\n  \
+errand plugins install formatter            # when only one marketplace offers it\n  \
+errand plugins install ./my-plugin          # a folder: say ./ for one in the current directory")]
+    Install {
+        /// NAME, NAME@MARKETPLACE, or a path to a plugin folder.
+        #[arg(value_name = "NAME[@MARKETPLACE]|PATH")]
+        plugin: String,
+    },
+    /// List the installed plugins: whether each is enabled, its folder, and what it offers.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let sessions load an installed plugin again.
+    Enable {
+        /// NAME, or NAME@MARKETPLACE when several installed plugins share the name.
+        #[arg(value_name = "NAME[@MARKETPLACE]")]
+        name: String,
+    },
+    /// Keep an installed plugin without loading it in sessions.
+    Disable {
+        /// NAME, or NAME@MARKETPLACE when several installed plugins share the name.
+        #[arg(value_name = "NAME[@MARKETPLACE]")]
+        name: String,
+    },
+    /// Uninstall a plugin and delete errand's copy of it (a plugin installed from a folder keeps its folder).
+    Remove {
+        /// NAME, or NAME@MARKETPLACE when several installed plugins share the name.
+        #[arg(value_name = "NAME[@MARKETPLACE]")]
+        name: String,
+    },
+    /// Load a plugin folder, or a marketplace folder with every local plugin, and show what each offers and
+    /// every problem found; nothing is installed or run. Remote marketplace entries are counted, not fetched
+    /// (--verbose lists them).
+    #[command(after_help = "Examples:\n  errand plugins check ./my-plugin\n  \
+errand plugins check ~/src/team-plugins --json\n\n\
+--json prints {\"plugins\": [{\"name\", \"skills\", \"commands\", \"agents\", \"hooks\", \"mcp_servers\", \
+\"warnings\"}], \"warnings\": [...]}. Exit code 0 when the folder loads, warnings or not.")]
+    Check {
+        /// A plugin folder, or a marketplace folder (holding .claude-plugin/marketplace.json).
+        path: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `errand plugins marketplace`.
+#[derive(Debug, Subcommand)]
+pub enum MarketplaceCommand {
+    /// Add a marketplace: a folder is read where it is; a git URL is cloned into errand's config folder.
+    #[command(after_help = "Examples:\n  errand plugins marketplace add ~/src/team-plugins\n  \
+errand plugins marketplace add https://github.com/anthropics/claude-plugins-official.git\n  \
+errand plugins marketplace add git@example.com:team/plugins.git")]
+    Add {
+        /// A folder holding .claude-plugin/marketplace.json, or a git URL (https://, ssh://, file://, git@).
+        #[arg(value_name = "PATH|GIT_URL")]
+        source: String,
+    },
+    /// List the added marketplaces and how many plugins each offers (--verbose names them).
+    List {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -1,0 +1,91 @@
+//! What talking to an MCP server costs errand: the handshake plus listing everything (what a session pays
+//! per server at start), and a tool call's round trip, over stdio, streamable HTTP and SSE, against the
+//! reference server (`npm ci --prefix crates/mcp/tests/servers` first). Prints figures; asserts nothing.
+//! Run: `cargo bench -p errand-mcp --bench connect`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use errand_mcp::{ConnectOptions, McpServer, Transport, connect};
+use tokio_util::sync::CancellationToken;
+
+const CALLS: usize = 200;
+const CONNECTS: usize = 5;
+
+fn percentile(samples: &[Duration], percent: usize) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+async fn measure(label: &str, server: &McpServer) {
+    let options = ConnectOptions::new(Vec::new(), Duration::from_secs(30));
+    let mut connects = Vec::new();
+    for _ in 0..CONNECTS {
+        let started = Instant::now();
+        let connection = connect(server, &options).await.unwrap();
+        let inventory = connection.inventory().await.unwrap();
+        connects.push(started.elapsed());
+        assert!(!inventory.tools.is_empty());
+        connection.close().await;
+    }
+    let connection = connect(server, &options).await.unwrap();
+    let cancel = CancellationToken::new();
+    let arguments = serde_json::json!({"message": "x".repeat(100)});
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        connection.call_tool("echo", arguments.clone(), &|_| {}, &cancel).await.unwrap();
+        calls.push(started.elapsed());
+    }
+    connection.close().await;
+    println!(
+        "{label:<16} handshake + list: median {:>6.1} ms of {CONNECTS}; echo round trip: median {:>5.2} ms, p95 {:>5.2} ms of {CALLS}",
+        percentile(&connects, 50),
+        percentile(&calls, 50),
+        percentile(&calls, 95),
+    );
+}
+
+async fn http(mode: &str, path: &str) -> (tokio::process::Child, String) {
+    let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new("node")
+        .arg("--import")
+        .arg(servers.join("loopback.mjs"))
+        .arg(servers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, format!("http://127.0.0.1:{port}{path}"))
+}
+
+#[tokio::main]
+async fn main() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let named = |transport| McpServer { name: "everything".into(), transport, source: "bench".into() };
+    let stdio = named(Transport::Stdio {
+        command: "node".into(),
+        args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
+        env: BTreeMap::new(),
+    });
+    measure("stdio", &stdio).await;
+    let (_streamable, url) = http("streamableHttp", "/mcp").await;
+    measure("streamable HTTP", &named(Transport::Http { url, headers: BTreeMap::new() })).await;
+    let (_sse, url) = http("sse", "/sse").await;
+    measure("HTTP+SSE", &named(Transport::Sse { url, headers: BTreeMap::new() })).await;
+}
