@@ -336,6 +336,11 @@ errand plugins marketplace add git@example.com:team/plugins.git")]
         #[arg(long)]
         json: bool,
     },
+    /// Remove an added marketplace (and errand's clone of it); plugins installed from it stay installed.
+    Remove {
+        /// The marketplace's name, as `marketplace list` shows it.
+        name: String,
+    },
 }
 
 /// `errand run`.

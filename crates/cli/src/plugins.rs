@@ -51,6 +51,16 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
             println!("install one with: errand plugins install NAME@{}", record.name);
             Ok(EXIT_DONE)
         }
+        PluginsCommand::Marketplace(MarketplaceCommand::Remove { name }) => {
+            let config_dir = config_dir()?;
+            let removed =
+                registry::remove_marketplace(&config_dir, &name).map_err(|error| explain(error, &config_dir))?;
+            println!(
+                "removed marketplace {} ({}); plugins installed from it stay installed (errand plugins list)",
+                removed.name, removed.source
+            );
+            Ok(EXIT_DONE)
+        }
         PluginsCommand::Marketplace(MarketplaceCommand::List { json }) => {
             let config_dir = config_dir()?;
             let registry = registry::list(&config_dir)?;
@@ -449,11 +459,6 @@ fn explain(error: PluginError, config_dir: &Path) -> Failure {
             usage_error(anyhow!("no plugin named {name:?} in {}; {offers}{folder_hint}", names.join(", ")))
         }
         error @ PluginError::Ambiguous { .. } => usage_error(error),
-        // The registry cannot remove a marketplace yet, so its own advice ("remove it first") is not given.
-        PluginError::MarketplaceExists { name, source_text } => Failure::from(anyhow!(
-            "a marketplace named {name:?} is already added (from {source_text}); install its plugins with \
-             `errand plugins install NAME@{name}`"
-        )),
         error => Failure::from(error),
     }
 }

@@ -256,6 +256,19 @@ async fn a_git_marketplace_is_cloned_and_a_name_two_offer_must_be_qualified() {
     assert_eq!(listed[0]["marketplace"], "git-market");
     assert_eq!(listed[0]["skills"], 1);
 
+    // Adding it again says how to remove it; removing drops errand's clone, and the installed copy stays.
+    let again = errand.errand(&["plugins", "marketplace", "add", &url]).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("errand plugins marketplace remove git-market"), "{}", again.stderr);
+    let removed = errand.errand(&["plugins", "marketplace", "remove", "git-market"]).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(!checkout.exists(), "errand's clone goes with the marketplace");
+    let listed = json_of(&errand, &["plugins", "list", "--json"]).await;
+    assert_eq!(listed[0]["name"], "notes", "the installed plugin stays: {listed}");
+    assert_eq!(listed[0]["error"], Value::Null);
+    let unknown = errand.errand(&["plugins", "marketplace", "remove", "git-market"]).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+
     let missing = format!("file://{}", work.path().join("no-such-repository").display());
     let failed = errand.errand(&["plugins", "marketplace", "add", &missing]).await;
     assert_eq!(failed.code, 1, "{}", failed.stderr);

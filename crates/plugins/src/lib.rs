@@ -114,7 +114,10 @@ pub enum PluginError {
         stderr: String,
     },
     /// A marketplace of that name is already registered.
-    #[error("a marketplace named {name:?} is already added (from {source_text}); remove it first")]
+    #[error(
+        "a marketplace named {name:?} is already added (from {source_text}); to add it again, remove it first: \
+         errand plugins marketplace remove {name}"
+    )]
     MarketplaceExists {
         /// Its name.
         name: String,
@@ -128,7 +131,10 @@ pub enum PluginError {
         name: String,
     },
     /// No marketplace lists a plugin of that name.
-    #[error("no plugin named {name:?} in {searched}; `errand plugins list` shows what the marketplaces offer")]
+    #[error(
+        "no plugin named {name:?} in {searched}; `errand plugins marketplace list --verbose` shows what the \
+         marketplaces offer"
+    )]
     UnknownPlugin {
         /// The name asked for.
         name: String,

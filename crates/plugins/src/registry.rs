@@ -231,6 +231,25 @@ pub fn add_marketplace(config_dir: &Path, source: &str) -> Result<MarketplaceRec
     Ok(record)
 }
 
+/// Removes an added marketplace, and errand's clone of it. Plugins installed from it stay installed: they are
+/// errand's own copies.
+pub fn remove_marketplace(config_dir: &Path, name: &str) -> Result<MarketplaceRecord, PluginError> {
+    let mut registry = list(config_dir)?;
+    let Some(index) = registry.marketplaces.iter().position(|record| record.name == name) else {
+        return Err(PluginError::UnknownMarketplace { name: name.to_string() });
+    };
+    let removed = registry.marketplaces.remove(index);
+    save(config_dir, &registry)?;
+    if removed.folder.starts_with(config_dir.join("marketplaces")) {
+        match std::fs::remove_dir_all(&removed.folder) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(PluginError::Io { action: "delete", path: removed.folder.clone(), source }),
+        }
+    }
+    Ok(removed)
+}
+
 /// Installs a plugin: `NAME@MARKETPLACE`, `NAME` (searched in every added marketplace; a name several offer
 /// is an error listing them), or a path to a plugin folder (recorded where it is). Marketplace plugins are
 /// copied or cloned into `config_dir/plugins/<marketplace>/<name>` and must load before they are recorded.
