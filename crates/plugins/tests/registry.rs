@@ -102,7 +102,7 @@ fn a_local_marketplace_is_recorded_in_place_and_its_plugins_copied_on_install() 
     let error = registry::install(&config, "nothing-here").unwrap_err().to_string();
     assert_eq!(
         error,
-        "no plugin named \"nothing-here\" in fixture-market; `errand plugins list` shows what the marketplaces offer"
+        "no plugin named \"nothing-here\" in fixture-market; `errand plugins marketplace list --verbose` shows what the marketplaces offer"
     );
     let error = registry::install(&config, "local-one@elsewhere").unwrap_err();
     assert!(matches!(error, PluginError::UnknownMarketplace { .. }), "{error}");
