@@ -16,6 +16,7 @@ const NAMES: &[(&str, &str)] = &[
 ];
 
 /// The Claude name of one of errand's tools, when it has one.
+#[allow(dead_code)] // For the hooks being built: their matchers name tools the Claude way.
 pub(crate) fn claude_name(errand_tool: &str) -> Option<&'static str> {
     NAMES.iter().find(|(errand, _)| *errand == errand_tool).map(|(_, claude)| *claude)
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use errand_model::{
     ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
-    Usage, pricing,
+    pricing,
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
@@ -182,11 +182,11 @@ impl Trash for StoreTrash {
 pub struct Session {
     pub(crate) id: String,
     pub(crate) store: Arc<Store>,
-    provider: Arc<dyn Provider>,
+    pub(crate) provider: Arc<dyn Provider>,
     pub(crate) options: SessionOptions,
     pub(crate) grants: Arc<Grants>,
     pub(crate) tools: Vec<Arc<dyn Tool>>,
-    system: Vec<SystemBlock>,
+    pub(crate) system: Vec<SystemBlock>,
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
     pub(crate) trash: Arc<dyn Trash>,
@@ -207,7 +207,9 @@ pub struct Session {
     steering: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     pending_warnings: Vec<String>,
     /// The MCP servers' prompts, once connected: slash commands.
-    prompts: Vec<crate::mcp::ServerPrompt>,
+    pub(crate) prompts: Vec<crate::mcp::ServerPrompt>,
+    /// The plugins' skills, commands and agents as this session uses them.
+    pub(crate) plugin_state: crate::skills::PluginState,
 }
 
 impl Session {
@@ -269,7 +271,9 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
-        let (system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (mut system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (grants, plugin_state) =
+            crate::skills::prepare(grants, &options.plugins, &mut system, &mut pending_warnings);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
         pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
@@ -312,6 +316,7 @@ impl Session {
             steering: None,
             pending_warnings,
             prompts: Vec::new(),
+            plugin_state,
         }
     }
 
@@ -413,9 +418,7 @@ impl Session {
         self.emit(EventMsg::TaskStarted {
             task: input.to_string(),
             folders: self
-                .grants
-                .grants()
-                .iter()
+                .person_grants()
                 .map(|g| FolderInfo { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
                 .collect(),
             provider: self.options.provider_name.clone(),
@@ -431,7 +434,7 @@ impl Session {
             self.start_worker(&setup).await?;
         }
         if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
-            let roots: Vec<PathBuf> = self.grants.grants().iter().map(|grant| grant.root.clone()).collect();
+            let roots: Vec<PathBuf> = self.person_grants().map(|grant| grant.root.clone()).collect();
             let options = errand_mcp::ConnectOptions {
                 roots,
                 timeout: self.options.mcp_timeout,
@@ -460,17 +463,19 @@ impl Session {
         }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
-        match crate::mcp::expand_prompt(&self.prompts, input).await {
-            None => self.append(Message::user_text(input))?,
-            Some(Ok(content)) => self.append(Message { role: Role::User, content, cache: false })?,
+        let content = match crate::mcp::expand_prompt(&self.prompts, input).await {
+            None => match self.expand_input(input, summary, cancel).await? {
+                Ok(content) => content,
+                Err(end) => return Ok(end),
+            },
+            Some(Ok(content)) => content,
             Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
-        }
+        };
+        self.append(Message { role: Role::User, content, cache: false })?;
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
         self.messages = transcript::repair(std::mem::take(&mut self.messages));
 
-        let mut run_usage = Usage::default();
-        let mut run_cost = 0.0;
         loop {
             if cancel.is_cancelled() {
                 return Ok(End::Cancelled);
@@ -482,13 +487,13 @@ impl Session {
             {
                 return Ok(End::Limit(format!("stopped: --max-turns {max} reached")));
             }
+            // The summary counts the run's sub-agents too: their usage counts toward this run's budget.
+            let run_tokens = summary.input_tokens + summary.output_tokens;
+            let run_cost = summary.cost_usd.unwrap_or(0.0);
             if let Some(max) = limits.max_tokens
-                && run_usage.total() >= max
+                && run_tokens >= max
             {
-                return Ok(End::Limit(format!(
-                    "stopped: --max-tokens {max} reached ({} tokens used)",
-                    run_usage.total()
-                )));
+                return Ok(End::Limit(format!("stopped: --max-tokens {max} reached ({run_tokens} tokens used)")));
             }
             if let Some(max) = limits.max_cost_usd
                 && run_cost >= max
@@ -504,9 +509,7 @@ impl Session {
                 _ = cancel.cancelled() => return Ok(End::Cancelled),
                 response = self.stream_reply(request) => response?,
             };
-            let cost = self.account(&response, summary)?;
-            run_usage.add(&response.usage);
-            run_cost += cost.unwrap_or(0.0);
+            self.account(&response, summary)?;
 
             let calls: Vec<ToolCall> = response.message.tool_calls().collect();
             if response.message.content.is_empty() {
@@ -581,7 +584,7 @@ impl Session {
             PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),
             PlanState::Off => {}
         }
-        Request {
+        let mut request = Request {
             model: self.options.model.clone(),
             system: self.system.clone(),
             messages,
@@ -589,7 +592,9 @@ impl Session {
             max_tokens: self.options.max_output_tokens,
             temperature: None,
             cache_tools: true,
-        }
+        };
+        self.plugin_state.shape(&mut request);
+        request
     }
 
     async fn stream_reply(&self, request: Request) -> Result<Response, AgentError> {
@@ -609,11 +614,12 @@ impl Session {
         Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() })
     }
 
-    /// Stores and reports the usage of one reply; returns its cost when the price is known.
-    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<Option<f64>, AgentError> {
+    /// Stores and reports the usage of one reply, and adds it to the run's summary.
+    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<(), AgentError> {
         let usage = response.usage;
-        let model = if response.model.is_empty() { self.options.model.clone() } else { response.model.clone() };
-        let cost = pricing::price(&self.options.model).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
+        let requested = self.plugin_state.model().unwrap_or(&self.options.model);
+        let model = if response.model.is_empty() { requested.to_string() } else { response.model.clone() };
+        let cost = pricing::price(requested).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
         self.store.record_usage(
             &self.id,
             &UsageRecord {
@@ -643,8 +649,7 @@ impl Session {
             cache_write_tokens: usage.cache_write_tokens,
             cost_usd: cost,
             request_bytes: response.request_bytes,
-        })?;
-        Ok(cost)
+        })
     }
 
     /// Adds a message to the transcript, storing it first.
