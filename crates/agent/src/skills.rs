@@ -560,6 +560,11 @@ impl Session {
                     )
                     .collect::<Vec<_>>()
                     .join("\n");
+                // A command that succeeded with only standard output stands for that output, as in Claude Code.
+                let output = match output.split_once("\n--- stdout\n") {
+                    Some((_, stdout)) if !is_error && !stdout.contains("\n--- stderr\n") => stdout,
+                    _ => output.as_str(),
+                };
                 let output = output.trim_end();
                 let replacement = if is_error {
                     format!("(`{}` did not run: {output})", snippet.command)
@@ -586,7 +591,7 @@ impl Session {
             }
         }
         replacements.sort_by_key(|(range, _)| range.start);
-        let mut text = splice(&text, &replacements);
+        let mut text = splice(&text, &replacements).trim_end().to_string();
         text.push_str(&attached);
 
         if let Some((skill, rules, warnings)) = skill_rules {
