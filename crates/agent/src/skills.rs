@@ -273,31 +273,31 @@ enum Slash<'a> {
     Skill(&'a Plugin, &'a Skill),
 }
 
-/// Whether `/head …` is meant as a command rather than a path: a name of letters, digits, `-`, `_` and `.`,
-/// with at most one `plugin:` before it, that is not an existing path at the root (`/tmp notes` is a path).
-fn looks_like_command(head: &str) -> bool {
-    let name_like = |part: &str| {
-        part.chars().next().is_some_and(char::is_alphanumeric)
-            && part.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    let parts_ok = match head.split_once(':') {
-        Some((plugin, name)) => name_like(plugin) && name_like(name),
-        None => name_like(head),
-    };
-    parts_ok && !std::path::Path::new("/").join(head).exists()
+/// What a slash command becomes before anything runs: its text with arguments and paths filled in, the tools
+/// it allows and the model it asks for.
+#[derive(Debug)]
+struct Expansion {
+    /// `/plugin:name`, for messages.
+    name: String,
+    text: String,
+    allowed_tools: Option<Vec<String>>,
+    model: Option<String>,
+    /// A skill started this way is loaded: its `allowed-tools` need no asking for the run (the skill, its
+    /// rules, and warnings for entries that are no rule).
+    skill_rules: Option<(String, Vec<Rule>, Vec<String>)>,
 }
 
-/// What `input` is: `None` for plain text (not a slash command, or a path), else the command it names or why
-/// none can run (unknown, ambiguous, not for the person). `mcp_commands` are the MCP prompts' commands, named
-/// in the error.
-fn find_slash<'a>(
-    plugins: &'a [Plugin],
-    input: &str,
-    mcp_commands: &[String],
-) -> Option<Result<(Slash<'a>, String), String>> {
+/// What `input` is: `None` for plain text, else the expansion of the command it names or why none can run
+/// (unknown, ambiguous, not for the person). A first word that is not a name of letters, digits, `-`, `_` and
+/// `.` (with at most one `plugin:` before it), or that is an existing path at the root (`/tmp notes`), makes
+/// plain text unless a plugin has that command. `mcp_commands` are the MCP prompts' commands, named in the error.
+fn find_slash(plugins: &[Plugin], input: &str, mcp_commands: &[String]) -> Option<Result<Expansion, String>> {
     let invocation = errand_plugins::parse_invocation(input)?;
     let head = input.trim_start().trim_start_matches('/').split(char::is_whitespace).next().unwrap_or_default();
-    let mut candidates: Vec<(&str, &str, Slash<'a>)> = Vec::new();
+    if head.contains('/') {
+        return None;
+    }
+    let mut candidates: Vec<(&str, &str, Slash<'_>)> = Vec::new();
     for plugin in plugins {
         for command in &plugin.commands {
             candidates.push((plugin.name.as_str(), command.invocation.as_str(), Slash::Command(plugin, command)));
@@ -307,13 +307,21 @@ fn find_slash<'a>(
             candidates.push((plugin.name.as_str(), skill.invocation.as_str(), Slash::Skill(plugin, skill)));
         }
     }
+    let name_like = |part: &str| {
+        part.chars().next().is_some_and(char::is_alphanumeric)
+            && part.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let looks_like_command = match head.split_once(':') {
+        Some((plugin, name)) => name_like(plugin) && name_like(name),
+        None => name_like(head),
+    } && !std::path::Path::new("/").join(head).exists();
     let found = match choose(&candidates, head) {
         Ok(found) => found,
         Err(matched) if !matched.is_empty() => {
             let names: Vec<String> = matched.iter().map(|name| format!("/{name}")).collect();
             return Some(Err(format!("/{head} names a command in several plugins; run one of {}", names.join(", "))));
         }
-        Err(_) if !looks_like_command(head) => return None,
+        Err(_) if !looks_like_command => return None,
         Err(_) => {
             let mut known: Vec<String> = candidates
                 .iter()
@@ -329,31 +337,8 @@ fn find_slash<'a>(
             return Some(Err(format!("/{head} is not a command here; {listed}")));
         }
     };
-    if let Slash::Skill(_, skill) = found
-        && !skill.user_invocable
-    {
-        return Some(Err(format!(
-            "/{} is a skill only the model may use (it sets user-invocable: false); describe the task instead",
-            skill.qualified_name()
-        )));
-    }
-    Some(Ok((found, invocation.arguments)))
-}
-
-/// What a slash command becomes before anything runs: its text with arguments and paths filled in, the tools
-/// it allows and the model it asks for.
-struct Expansion {
-    /// `/plugin:name`, for messages.
-    name: String,
-    text: String,
-    allowed_tools: Option<Vec<String>>,
-    model: Option<String>,
-    /// A skill started this way is loaded: its `allowed-tools` need no asking for the run.
-    skill_rules: Option<(String, Vec<Rule>, Vec<String>)>,
-}
-
-fn expansion(found: Slash<'_>, arguments: &str) -> Expansion {
-    match found {
+    let arguments = invocation.arguments.as_str();
+    Some(Ok(match found {
         Slash::Command(plugin, command) => {
             let text = errand_plugins::substitute_arguments(&command.body, arguments);
             Expansion {
@@ -363,6 +348,12 @@ fn expansion(found: Slash<'_>, arguments: &str) -> Expansion {
                 model: command.model.clone(),
                 skill_rules: None,
             }
+        }
+        Slash::Skill(_, skill) if !skill.user_invocable => {
+            return Some(Err(format!(
+                "/{} is a skill only the model may use (it sets user-invocable: false); describe the task instead",
+                skill.qualified_name()
+            )));
         }
         Slash::Skill(plugin, skill) => {
             let (rules, warnings) = skill_rules(skill);
@@ -374,7 +365,7 @@ fn expansion(found: Slash<'_>, arguments: &str) -> Expansion {
                 skill_rules: Some((skill.qualified_name(), rules, warnings)),
             }
         }
-    }
+    }))
 }
 
 /// The model a command's or an agent's `model` means here. Claude's family names (`haiku`, `sonnet`, `opus`) keep the
@@ -517,12 +508,12 @@ impl Session {
     ) -> Result<Result<Vec<ContentBlock>, End>, AgentError> {
         self.plugin_state.run = RunShape::default();
         let mcp_commands = crate::mcp::prompt_commands(&self.prompts);
-        let expansion = match find_slash(&self.options.plugins, input, &mcp_commands) {
-            None => return Ok(Ok(vec![ContentBlock::text(input)])),
-            Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
-            Some(Ok((found, arguments))) => expansion(found, &arguments),
-        };
-        let Expansion { name, text, allowed_tools, model, skill_rules } = expansion;
+        let Expansion { name, text, allowed_tools, model, skill_rules } =
+            match find_slash(&self.options.plugins, input, &mcp_commands) {
+                None => return Ok(Ok(vec![ContentBlock::text(input)])),
+                Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
+                Some(Ok(expansion)) => expansion,
+            };
 
         let snippets = errand_plugins::shell_snippets(&text);
         let overlaps = |range: &Range<usize>| {
@@ -723,14 +714,15 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let plugins = plugins(folder.path());
         let found = |input: &str| find_slash(&plugins, input, &["mcp__s__p".to_string()]);
-        let Some(Ok((Slash::Command(_, command), arguments))) = found("/alpha:greet Ana  'big world'") else {
-            panic!("greet is a command")
-        };
-        assert_eq!((command.invocation.as_str(), arguments.as_str()), ("greet", "Ana  'big world'"));
-        assert!(
-            matches!(found("/tidy"), Some(Ok((Slash::Command(_, command), _))) if command.body == "The command wins.")
-        );
-        assert!(matches!(found("/hidden x"), Some(Ok((Slash::Skill(_, skill), _))) if skill.invocation == "hidden"));
+        let greet = found("/alpha:greet Ana  'big world'").unwrap().unwrap();
+        assert_eq!((greet.name.as_str(), greet.text.as_str()), ("/alpha:greet", "Hello Ana."));
+        assert_eq!(found("/tidy").unwrap().unwrap().text, "The command wins.");
+        let hidden = found("/hidden x").unwrap().unwrap();
+        assert_eq!(hidden.name, "/alpha:hidden");
+        assert!(hidden.text.contains("Body of hidden: x in "), "{}", hidden.text);
+        let shared = found("/alpha:shared").unwrap().unwrap();
+        assert!(shared.skill_rules.is_some() && shared.allowed_tools.is_none());
+        assert!(found("/alpha/greet Ana").is_none(), "a path, though it normalises to a command's name");
         let quiet = found("/alpha:quiet").unwrap().unwrap_err();
         assert!(quiet.contains("user-invocable: false"), "{quiet}");
         let ambiguous = found("/shared").unwrap().unwrap_err();
