@@ -463,13 +463,9 @@ impl Session {
         }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
-        let content = match crate::mcp::expand_prompt(&self.prompts, input).await {
-            None => match self.expand_input(input, summary, cancel).await? {
-                Ok(content) => content,
-                Err(end) => return Ok(end),
-            },
-            Some(Ok(content)) => content,
-            Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
+        let content = match self.expand_input(input, summary, cancel).await? {
+            Ok(content) => content,
+            Err(end) => return Ok(end),
         };
         self.append(Message { role: Role::User, content, cache: false })?;
         // New input after an interruption may follow unanswered calls or another user message; the same

@@ -494,7 +494,8 @@ impl Session {
         Ok(ToolOutput { provenance: Provenance::File { path }, ..ToolOutput::text(text) })
     }
 
-    /// The run's input as the model gets it. Plain text stays as typed. A plugin's slash command (or a skill
+    /// The run's input as the model gets it. Plain text stays as typed; an MCP prompt's command becomes the
+    /// prompt's messages ([`crate::mcp::expand_prompt`]). A plugin's slash command (or a skill
     /// the person may start) becomes its body: arguments and paths filled in, each `` !`cmd` `` run as a
     /// `run_command` call through the permission gate and replaced by its output, each `@path` inside the
     /// grants inlined (others left as written, with a warning). The command's tools and model then hold for
@@ -507,6 +508,11 @@ impl Session {
         cancel: &CancellationToken,
     ) -> Result<Result<Vec<ContentBlock>, End>, AgentError> {
         self.plugin_state.run = RunShape::default();
+        match crate::mcp::expand_prompt(&self.prompts, input).await {
+            Some(Ok(content)) => return Ok(Ok(content)),
+            Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
+            None => {}
+        }
         let mcp_commands = crate::mcp::prompt_commands(&self.prompts);
         let Expansion { name, text, allowed_tools, model, skill_rules } =
             match find_slash(&self.options.plugins, input, &mcp_commands) {
