@@ -59,6 +59,13 @@ impl Session {
                 outputs[index] = Some(self.finish(call, output, 0, summary)?);
                 continue;
             }
+            if crate::skills::is_plugin_tool(&call.name) {
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
+                let started = Instant::now();
+                let output = self.run_plugin_tool(call, summary, cancel).await?;
+                outputs[index] = Some(self.finish(call, output, started.elapsed().as_millis() as u64, summary)?);
+                continue;
+            }
             let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
                 None => Err(format!(
                     "unknown tool '{}'; the tools are: {}",
@@ -90,13 +97,11 @@ impl Session {
                     continue;
                 }
             };
-            let decision = self.policy.decide(&call.name, &effects, &self.grants, &self.plan_gate());
-            let verdict = self.pre_tool_use(call, &effects, decision).await?;
-            if let Some(stop) = verdict.stop {
+            let gated = self.gate(call, &effects).await?;
+            if let Some(stop) = gated.stop {
                 ended = Some(End::Limit(stop));
             }
-            let decision = verdict.decision;
-            self.record_decision(call, &decision)?;
+            let decision = gated.decision;
             let refusal = match decision {
                 Decision::Allow => None,
                 Decision::Deny(reason) => Some(format!("denied: {reason}")),
@@ -176,7 +181,7 @@ impl Session {
     }
 
     /// Stores the policy's decision on a call as a `PermissionDecided` event.
-    fn record_decision(&self, call: &ToolCall, decision: &Decision) -> Result<(), AgentError> {
+    pub(crate) fn record_decision(&self, call: &ToolCall, decision: &Decision) -> Result<(), AgentError> {
         let (word, reason) = match decision {
             Decision::Allow => ("allow", None),
             Decision::Ask(reason) => ("ask", Some(reason.clone())),
@@ -203,7 +208,11 @@ impl Session {
         }
     }
 
-    fn plan_gate(&self) -> PlanGate {
+    pub(crate) fn plan_gate(&self) -> PlanGate {
+        // A sub-agent works under its parent's plan.
+        if let Some(parent) = &self.plugin_state.parent {
+            return parent.gate.clone();
+        }
         match &self.plan {
             PlanState::Off => PlanGate::Off,
             PlanState::Planning => PlanGate::Pending,
@@ -220,7 +229,7 @@ impl Session {
 
     /// Asks the person about one call. `Ok(())` to run it, `Err(Some(why))` when refused, `Err(None)` when
     /// the task was cancelled while waiting.
-    async fn ask(
+    pub(crate) async fn ask(
         &mut self,
         call: &ToolCall,
         reason: String,

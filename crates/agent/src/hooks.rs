@@ -354,10 +354,21 @@ impl Session {
         Ok(Ok(context))
     }
 
-    /// `Stop`: when the model ends its turn, a hook may send it back to work with a reason.
+    /// Whether this session is a `task` sub-agent: it runs `SubagentStop` hooks instead of `Stop`, and none of
+    /// the session-level ones (its parent runs those).
+    pub(crate) fn is_subagent(&self) -> bool {
+        self.plugin_state.parent.is_some()
+    }
+
+    /// `Stop` (or `SubagentStop` in a sub-agent): when the model ends its turn, a hook may send it back to work
+    /// with a reason.
     pub(crate) async fn stop_hooks(&self, again: bool) -> Result<Option<String>, AgentError> {
-        let input = self.hook_input().stop(again);
-        for outcome in self.run_hooks(HookEvent::Stop, None, &input).await? {
+        let (event, input) = if self.is_subagent() {
+            (HookEvent::SubagentStop, self.hook_input().subagent_stop(again))
+        } else {
+            (HookEvent::Stop, self.hook_input().stop(again))
+        };
+        for outcome in self.run_hooks(event, None, &input).await? {
             if let HookOutcome::Block { reason } = outcome {
                 return Ok(Some(reason));
             }

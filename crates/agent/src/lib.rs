@@ -43,7 +43,6 @@
 
 pub mod approval;
 mod calls;
-#[allow(dead_code)] // Used by the plugin features being built on it.
 mod claude_names;
 pub mod context;
 mod event;
@@ -52,6 +51,8 @@ mod mcp;
 pub mod plan;
 pub mod policy;
 mod session;
+mod skills;
+mod subagent;
 pub mod transcript;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};

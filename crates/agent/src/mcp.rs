@@ -69,6 +69,11 @@ impl ServerPrompt {
     }
 }
 
+/// The slash commands the servers' prompts make, without the slash.
+pub(crate) fn prompt_commands(prompts: &[ServerPrompt]) -> Vec<String> {
+    prompts.iter().map(ServerPrompt::command).collect()
+}
+
 /// Splits a command line's arguments like a shell: on spaces, with `"…"` and `'…'` keeping spaces.
 fn split_arguments(text: &str) -> Vec<String> {
     let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);

@@ -417,6 +417,14 @@ impl Policy {
         }
     }
 
+    /// This policy with `rules` added after its own: the allow rules a skill loaded for one run brings. Deny
+    /// and ask rules, the hard limits and the protected files still come before any allow rule.
+    pub fn with_rules(&self, rules: impl IntoIterator<Item = Rule>) -> Policy {
+        let mut policy = self.clone();
+        policy.rules.extend(rules);
+        policy
+    }
+
     /// Decides whether a call of `tool` with these declared `effects` may run, must be asked about, or is
     /// refused. Reasons name paths as [`Grants::display`] shows them.
     pub fn decide(&self, tool: &str, effects: &Effects, grants: &Grants, plan: &PlanGate) -> Decision {

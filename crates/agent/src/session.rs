@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use errand_model::{
     ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
-    Usage, pricing,
+    pricing,
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
@@ -185,11 +185,11 @@ impl Trash for StoreTrash {
 pub struct Session {
     pub(crate) id: String,
     pub(crate) store: Arc<Store>,
-    provider: Arc<dyn Provider>,
+    pub(crate) provider: Arc<dyn Provider>,
     pub(crate) options: SessionOptions,
     pub(crate) grants: Arc<Grants>,
     pub(crate) tools: Vec<Arc<dyn Tool>>,
-    system: Vec<SystemBlock>,
+    pub(crate) system: Vec<SystemBlock>,
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
     pub(crate) trash: Arc<dyn Trash>,
@@ -210,7 +210,9 @@ pub struct Session {
     steering: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     pending_warnings: Vec<String>,
     /// The MCP servers' prompts, once connected: slash commands.
-    prompts: Vec<crate::mcp::ServerPrompt>,
+    pub(crate) prompts: Vec<crate::mcp::ServerPrompt>,
+    /// The plugins' skills, commands and agents as this session uses them.
+    pub(crate) plugin_state: crate::skills::PluginState,
     /// The plugins' hooks.
     pub(crate) hooks: crate::hooks::Hooks,
 }
@@ -275,7 +277,9 @@ impl Session {
     ) -> Self {
         let tools = errand_tools::builtin_tools();
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
-        let (system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (mut system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (grants, plugin_state) =
+            crate::skills::prepare(grants, &options.plugins, &mut system, &mut pending_warnings);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
         pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
@@ -318,6 +322,7 @@ impl Session {
             steering: None,
             pending_warnings,
             prompts: Vec::new(),
+            plugin_state,
             hooks,
         }
     }
@@ -389,7 +394,9 @@ impl Session {
             Err(error) => (SessionStatus::Failed, Some(error.to_string())),
         };
         let ending = self.hook_input().session_end(status.as_str());
-        if let Err(error) = self.run_hooks(errand_plugins::HookEvent::SessionEnd, None, &ending).await {
+        if !self.is_subagent()
+            && let Err(error) = self.run_hooks(errand_plugins::HookEvent::SessionEnd, None, &ending).await
+        {
             let _ = self.emit(EventMsg::Warning { message: format!("a SessionEnd hook could not run: {error}") });
         }
         let mut reason = reason;
@@ -424,9 +431,7 @@ impl Session {
         self.emit(EventMsg::TaskStarted {
             task: input.to_string(),
             folders: self
-                .grants
-                .grants()
-                .iter()
+                .person_grants()
                 .map(|g| FolderInfo { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
                 .collect(),
             provider: self.options.provider_name.clone(),
@@ -442,7 +447,7 @@ impl Session {
             self.start_worker(&setup).await?;
         }
         if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
-            let roots: Vec<PathBuf> = self.grants.grants().iter().map(|grant| grant.root.clone()).collect();
+            let roots: Vec<PathBuf> = self.person_grants().map(|grant| grant.root.clone()).collect();
             let options = errand_mcp::ConnectOptions {
                 roots,
                 timeout: self.options.mcp_timeout,
@@ -472,22 +477,25 @@ impl Session {
         // Plugins' hooks: context for the model at the start, or a reason not to go on.
         let source = if self.messages.is_empty() { "startup" } else { "resume" };
         let started = self.hook_input().session_start(source);
-        let mut hook_context = match self.context_hooks(errand_plugins::HookEvent::SessionStart, &started).await? {
-            Ok(context) => context,
-            Err(reason) => return Ok(End::Limit(reason)),
-        };
-        let submitted = self.hook_input().user_prompt_submit(input);
-        match self.context_hooks(errand_plugins::HookEvent::UserPromptSubmit, &submitted).await? {
-            Ok(context) => hook_context.extend(context),
-            Err(reason) => return Ok(End::Limit(reason)),
+        let mut hook_context = Vec::new();
+        if !self.is_subagent() {
+            match self.context_hooks(errand_plugins::HookEvent::SessionStart, &started).await? {
+                Ok(context) => hook_context.extend(context),
+                Err(reason) => return Ok(End::Limit(reason)),
+            }
+            let submitted = self.hook_input().user_prompt_submit(input);
+            match self.context_hooks(errand_plugins::HookEvent::UserPromptSubmit, &submitted).await? {
+                Ok(context) => hook_context.extend(context),
+                Err(reason) => return Ok(End::Limit(reason)),
+            }
         }
         // Every run (a follow-up too) plans afresh.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
-        match crate::mcp::expand_prompt(&self.prompts, input).await {
-            None => self.append(Message::user_text(input))?,
-            Some(Ok(content)) => self.append(Message { role: Role::User, content, cache: false })?,
-            Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
-        }
+        let content = match self.expand_input(input, summary, cancel).await? {
+            Ok(content) => content,
+            Err(end) => return Ok(end),
+        };
+        self.append(Message { role: Role::User, content, cache: false })?;
         if !hook_context.is_empty() {
             let context = hook_context.iter().map(|text| format!("Context from a plugin's hook:\n{text}"));
             self.append(Message::user_text(context.collect::<Vec<_>>().join("\n\n")))?;
@@ -496,8 +504,6 @@ impl Session {
         // repair runs when the stored rows are loaded, so memory and store agree.
         self.messages = transcript::repair(std::mem::take(&mut self.messages));
 
-        let mut run_usage = Usage::default();
-        let mut run_cost = 0.0;
         let mut stop_rounds = 0;
         loop {
             if cancel.is_cancelled() {
@@ -510,13 +516,13 @@ impl Session {
             {
                 return Ok(End::Limit(format!("stopped: --max-turns {max} reached")));
             }
+            // The summary counts the run's sub-agents too: their usage counts toward this run's budget.
+            let run_tokens = summary.input_tokens + summary.output_tokens;
+            let run_cost = summary.cost_usd.unwrap_or(0.0);
             if let Some(max) = limits.max_tokens
-                && run_usage.total() >= max
+                && run_tokens >= max
             {
-                return Ok(End::Limit(format!(
-                    "stopped: --max-tokens {max} reached ({} tokens used)",
-                    run_usage.total()
-                )));
+                return Ok(End::Limit(format!("stopped: --max-tokens {max} reached ({run_tokens} tokens used)")));
             }
             if let Some(max) = limits.max_cost_usd
                 && run_cost >= max
@@ -532,9 +538,7 @@ impl Session {
                 _ = cancel.cancelled() => return Ok(End::Cancelled),
                 response = self.stream_reply(request) => response?,
             };
-            let cost = self.account(&response, summary)?;
-            run_usage.add(&response.usage);
-            run_cost += cost.unwrap_or(0.0);
+            self.account(&response, summary)?;
 
             let calls: Vec<ToolCall> = response.message.tool_calls().collect();
             if response.message.content.is_empty() {
@@ -617,7 +621,7 @@ impl Session {
             PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),
             PlanState::Off => {}
         }
-        Request {
+        let mut request = Request {
             model: self.options.model.clone(),
             system: self.system.clone(),
             messages,
@@ -625,7 +629,9 @@ impl Session {
             max_tokens: self.options.max_output_tokens,
             temperature: None,
             cache_tools: true,
-        }
+        };
+        self.plugin_state.shape(&mut request);
+        request
     }
 
     async fn stream_reply(&self, request: Request) -> Result<Response, AgentError> {
@@ -645,11 +651,12 @@ impl Session {
         Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() })
     }
 
-    /// Stores and reports the usage of one reply; returns its cost when the price is known.
-    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<Option<f64>, AgentError> {
+    /// Stores and reports the usage of one reply, and adds it to the run's summary.
+    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<(), AgentError> {
         let usage = response.usage;
-        let model = if response.model.is_empty() { self.options.model.clone() } else { response.model.clone() };
-        let cost = pricing::price(&self.options.model).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
+        let requested = self.plugin_state.model().unwrap_or(&self.options.model);
+        let model = if response.model.is_empty() { requested.to_string() } else { response.model.clone() };
+        let cost = pricing::price(requested).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
         self.store.record_usage(
             &self.id,
             &UsageRecord {
@@ -679,8 +686,7 @@ impl Session {
             cache_write_tokens: usage.cache_write_tokens,
             cost_usd: cost,
             request_bytes: response.request_bytes,
-        })?;
-        Ok(cost)
+        })
     }
 
     /// Adds a message to the transcript, storing it first.

@@ -108,3 +108,50 @@ async fn a_broken_hooks_file_is_a_warning_not_a_failure() {
         .collect();
     assert!(warnings.iter().any(|w| w.contains("hooks.json")), "{warnings:?}");
 }
+
+/// A `task` sub-agent runs `SubagentStop` hooks when it ends its turn (one sends it back once), and none of
+/// the session-level ones: its parent's session ran those.
+#[tokio::test]
+async fn a_sub_agent_runs_subagent_stop_hooks_and_not_the_sessions() {
+    let plugin = tempfile::tempdir().unwrap();
+    let root = plugin.path();
+    std::fs::create_dir_all(root.join("agents")).unwrap();
+    std::fs::create_dir_all(root.join("hooks")).unwrap();
+    std::fs::write(
+        root.join("agents/checker.md"),
+        "---\nname: checker\ndescription: Checks things.\ntools: Read\n---\nYou check things carefully.\n",
+    )
+    .unwrap();
+    let hooks = json!({"hooks": {
+        "SessionStart": [{"hooks": [{"type": "command", "command": "echo 'started the session'"}]}],
+        "SubagentStop": [{"hooks": [{"type": "command",
+            "command": "grep -q '\"stop_hook_active\":true' || { echo 'also check the totals' >&2; exit 2; }"}]}],
+    }});
+    std::fs::write(root.join("hooks/hooks.json"), hooks.to_string()).unwrap();
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("task", json!({"agent": "checker", "prompt": "check the notes"})),
+            Turn::text("Looked."),
+            Turn::text("Checked the totals too."),
+            Turn::text("All checked."),
+        ],
+    )
+    .await;
+    let run = errand
+        .errand(&["run", "--no-plan", "--json", "--plugin-dir", root.to_str().unwrap(), "check everything"])
+        .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 4, "parent, child, child sent back, parent");
+    assert!(requests[0].body.contains("started the session"), "the parent's SessionStart context");
+    assert!(!requests[1].body.contains("started the session"), "a sub-agent runs no SessionStart hook");
+    assert!(requests[1].body.contains("You check things carefully."), "{}", requests[1].body);
+    assert!(
+        requests[2].body.contains("A plugin's hook asks you to go on: also check the totals"),
+        "SubagentStop sent the child back: {}",
+        requests[2].body
+    );
+    let result = &requests[3].last_tool_results()[0];
+    assert!(result.text.contains("Checked the totals too."), "{}", result.text);
+}
