@@ -380,7 +380,7 @@ impl Session {
             let journal = if changes.is_empty() {
                 Ok(Vec::new())
             } else {
-                self.store.journal_before(&self.id, &call.id, &changes)
+                self.store.journal_before(&self.journal_session, &call.id, &changes)
             };
             match journal {
                 Ok(ids) => runs.push((ready, ids)),
@@ -514,9 +514,10 @@ impl Session {
         staged: &errand_tools::StagedChanges,
         effects: &Effects,
     ) -> Result<Vec<errand_tools::FileChange>, String> {
-        let ids = self.store.journal_before(&self.id, &call.id, &planned_changes(effects)).map_err(|error| {
-            format!("errand could not journal the command's changes, so none were applied: {error}")
-        })?;
+        let ids =
+            self.store.journal_before(&self.journal_session, &call.id, &planned_changes(effects)).map_err(|error| {
+                format!("errand could not journal the command's changes, so none were applied: {error}")
+            })?;
         let context = self.tool_context();
         let changes = staged.changes.clone();
         let applied = tokio::task::spawn_blocking(move || errand_tools::apply_captured(&changes, &context))

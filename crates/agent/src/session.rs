@@ -193,6 +193,9 @@ pub struct Session {
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
     pub(crate) trash: Arc<dyn Trash>,
+    /// The session whose journal and trash hold this session's changes: its own, or for a `task` sub-agent
+    /// its parent's, so undoing the parent undoes the work it delegated.
+    pub(crate) journal_session: String,
     /// errand's folder for temporary files of atomic writes.
     pub(crate) staging: Option<PathBuf>,
     pub(crate) commands: Option<Arc<CommandRunner>>,
@@ -284,6 +287,7 @@ impl Session {
         pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
+        let id_for_journal = id.clone();
         let policy = Policy::new(options.rules.clone(), options.allow_delete);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
@@ -324,6 +328,7 @@ impl Session {
             prompts: Vec::new(),
             plugin_state,
             hooks,
+            journal_session: id_for_journal,
         }
     }
 
@@ -736,6 +741,12 @@ impl Session {
                 answer
             })
         })
+    }
+
+    /// Journals this session's changes, and trashes what it deletes, under `session` (a sub-agent's parent).
+    pub(crate) fn journal_into(&mut self, session: &str) {
+        self.journal_session = session.to_string();
+        self.trash = Arc::new(StoreTrash { store: self.store.clone(), session: session.to_string() });
     }
 
     /// Stores an event, then delivers it.

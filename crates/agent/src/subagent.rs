@@ -258,6 +258,8 @@ impl Session {
                 Arc::new(ChildApprover { inner, parent: self.emitter(), agent: qualified.clone() }) as Arc<dyn Approver>
             });
             child.plugin_state.make_subagent(offer_skill, Parent { gate });
+            // The child's changes are the parent's work: `errand undo PARENT` puts them back too.
+            child.journal_into(&self.journal_session);
 
             let outcome = child.run(prompt, cancel).await;
             // "Allow for this session" answers given while the child ran hold here too.

@@ -306,3 +306,39 @@ async fn an_agent_asks_the_person_through_the_parent() {
     assert!(!ran.is_error && ran.text.contains("from-the-child"), "{}", ran.text);
     errand.mock.assert_clean();
 }
+
+/// What a sub-agent changes is journaled under its parent: `errand changes PARENT` lists it, and
+/// `errand undo PARENT` puts it back with the parent's own work.
+#[tokio::test]
+async fn undoing_the_parent_undoes_what_its_agent_changed() {
+    let toolkit = Toolkit::new();
+    let agent = "---\nname: scribe\ndescription: Writes notes.\ntools: Write\n---\nWrite what you are asked to.\n";
+    std::fs::write(toolkit.root.join("agents/scribe.md"), agent).unwrap();
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("task", json!({"agent": "scribe", "prompt": "write the note"})),
+            Turn::tool_call("write_file", json!({"path": "from-agent.md", "content": "the agent wrote this"})),
+            Turn::text("Wrote it."),
+            Turn::tool_call("write_file", json!({"path": "from-parent.md", "content": "the parent wrote this"})),
+            Turn::text("Done."),
+        ],
+    )
+    .await;
+    let run = json_run(&errand, &toolkit, "get the notes written").await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(errand.read("from-agent.md"), "the agent wrote this");
+    let parent = run.session_id();
+
+    let changes = errand.errand(&["changes", &parent, "--json"]).await;
+    assert_eq!(changes.code, 0, "{}", changes.stderr);
+    assert!(
+        changes.stdout.contains("from-agent.md") && changes.stdout.contains("from-parent.md"),
+        "{}",
+        changes.stdout
+    );
+    let undo = errand.errand(&["undo", &parent]).await;
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert!(!errand.folder().join("from-agent.md").exists(), "the agent's file went with the parent's undo");
+    assert!(!errand.folder().join("from-parent.md").exists());
+}
