@@ -3,7 +3,8 @@
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
 //! reached, or the person cancels. Around each call it runs plan mode ([`plan`]), the permission gate
 //! ([`policy`], asking through an [`Approver`]) and the journal (every change recorded before it happens).
-//! Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
+//! It brings in MCP servers' tools, resources and prompts, and plugins' skills, slash commands, sub-agents
+//! (the `task` tool) and hooks. Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
 //! consume the event stream.
 //!
 //! # Example
