@@ -238,7 +238,8 @@ impl Session {
         let request =
             ApprovalRequest { call_id: call.id.clone(), tool: call.name.clone(), input: call.input.clone(), reason };
         self.emit(EventMsg::ApprovalRequested(request.clone()))?;
-        if self.approver.is_some() {
+        // A question about a hook's own changes notifies no hooks: they would notify about themselves.
+        if self.approver.is_some() && !call.id.starts_with("hook-") {
             self.notify_hooks(&format!("errand needs your permission to use {}", call.name)).await?;
         }
         let (answer, by) = match self.approver.clone() {
@@ -432,7 +433,7 @@ impl Session {
 
     /// Decides on, journals and applies the file changes a command made inside its sandbox — or discards
     /// them, telling the model why. Outputs without staged changes pass through.
-    async fn settle(
+    pub(crate) async fn settle(
         &mut self,
         call: &ToolCall,
         mut output: ToolOutput,

@@ -1,6 +1,7 @@
 //! Plugins' command hooks, run at the session's events: each matching hook's command runs in the command
 //! sandbox (the session's grants, plus its plugin's folder read-only; no network; changes it makes to the
-//! granted folders are discarded), with the event's JSON on stdin, `CLAUDE_PLUGIN_ROOT` and
+//! granted folders are settled as a command's: judged, journaled, applied or discarded), with the event's
+//! JSON on stdin, `CLAUDE_PLUGIN_ROOT` and
 //! `CLAUDE_PROJECT_DIR` set, and a timeout. What it answers ([`HookOutcome`]) is for the caller to apply:
 //! block a call, allow or ask, add context, keep the model going, stop. Every run is a `HookRan` event.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use errand_model::{ContentBlock, ToolCall};
 use errand_plugins::{Hook, HookEvent, HookInput, HookOutcome, Plugin};
 use errand_sandbox::{CommandSpec, Grant, GrantMode};
-use errand_tools::{Effects, ToolOutput};
+use errand_tools::{Effects, StagedChanges, ToolOutput};
 use serde_json::Value;
 
 use crate::claude_names::claude_name;
@@ -33,9 +34,11 @@ pub(crate) struct PluginHook {
 }
 
 /// The session's hooks, from its plugins, in plugin order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Hooks {
     hooks: Vec<PluginHook>,
+    /// Numbers hook runs, for the call ids their file changes are journaled under.
+    runs: std::sync::atomic::AtomicU64,
 }
 
 impl Hooks {
@@ -50,7 +53,11 @@ impl Hooks {
                 })
             })
             .collect();
-        Self { hooks }
+        Self { hooks, runs: Default::default() }
+    }
+
+    fn next_run(&self) -> u64 {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
     }
 
     /// The hooks of `event` that apply: for tool events, those whose matcher takes the tool by errand's name
@@ -114,10 +121,11 @@ impl Session {
     }
 
     /// Runs the hooks of `event` (for `tool`, when a tool event) with `input` on stdin, one after another,
-    /// and returns what each answered. A hook that cannot run (no command sandbox here) is a warning, not a
-    /// block.
+    /// and returns what each answered. A hook that cannot run (no command sandbox here) is an error outcome,
+    /// not a block. What a hook changed in the granted folders is judged, asked about, journaled and applied
+    /// as a command's changes are (`run_command`), and what became of them joins its context or reason.
     pub(crate) async fn run_hooks(
-        &self,
+        &mut self,
         event: HookEvent,
         tool: Option<(&str, &Value)>,
         input: &Value,
@@ -126,30 +134,71 @@ impl Session {
         let mut outcomes = Vec::with_capacity(matching.len());
         for entry in matching {
             let started = Instant::now();
-            let outcome = match &self.commands {
-                None => HookOutcome::Error { message: "commands cannot run in this session, so hooks cannot".into() },
+            let (mut outcome, staged) = match &self.commands {
+                None => (
+                    HookOutcome::Error { message: "commands cannot run in this session, so hooks cannot".into() },
+                    None,
+                ),
                 Some(runner) => match runner.check() {
-                    Err(reason) => HookOutcome::Error { message: reason },
+                    Err(reason) => (HookOutcome::Error { message: reason }, None),
                     Ok(()) => {
                         let spec = self.hook_spec(&entry, input, &runner.scratch, runner.allow_partial);
                         let helper = runner.helper.clone();
                         match spec {
-                            Err(message) => HookOutcome::Error { message },
+                            Err(message) => (HookOutcome::Error { message }, None),
                             Ok((spec, input_file)) => {
-                                let outcome = tokio::task::spawn_blocking(move || run_hook(&helper, &spec))
+                                let ran = tokio::task::spawn_blocking(move || run_hook(&helper, &spec))
                                     .await
-                                    .unwrap_or_else(|error| HookOutcome::Error { message: error.to_string() });
+                                    .unwrap_or_else(|error| (HookOutcome::Error { message: error.to_string() }, None));
                                 let _ = std::fs::remove_file(input_file);
-                                outcome
+                                ran
                             }
                         }
                     }
                 },
             };
+            if let Some(staged) = staged {
+                let note = self.settle_hook_changes(&entry, staged).await?;
+                match &mut outcome {
+                    HookOutcome::Continue { context } => {
+                        *context = Some(context.take().map_or(note.clone(), |text| format!("{text}\n{note}")));
+                    }
+                    HookOutcome::Block { reason } => reason.push_str(&format!("\n{note}")),
+                    HookOutcome::Error { message } => message.push_str(&format!("\n{note}")),
+                    HookOutcome::Allow { reason } | HookOutcome::Ask { reason } | HookOutcome::Stop { reason } => {
+                        *reason = Some(reason.take().map_or(note.clone(), |text| format!("{text}\n{note}")));
+                    }
+                }
+            }
             report(&self.emitter(), event, &entry, &outcome, started.elapsed())?;
             outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// A hook's file changes, settled as a command's: the policy judges them as `write_file` and
+    /// `delete_path` calls (asking the person where it would ask), and what is allowed is journaled and applied.
+    /// The note says what happened, for the hook's context.
+    async fn settle_hook_changes(&mut self, entry: &PluginHook, staged: StagedChanges) -> Result<String, AgentError> {
+        let call = ToolCall {
+            id: format!("hook-{}-{}", self.turn, self.hooks.next_run()),
+            name: "run_command".into(),
+            input: serde_json::json!({"command": staged.command, "hook": entry.hook.label(), "plugin": entry.plugin}),
+        };
+        let output = ToolOutput { staged: Some(staged), ..ToolOutput::text(String::new()) };
+        let cancel = self.run_cancel.clone();
+        // Settling may ask the person, and asking runs Notification hooks: the cycle needs a box.
+        let settled = Box::pin(self.settle(&call, output, &cancel)).await?;
+        let note: String = settled
+            .content
+            .iter()
+            .filter_map(|block| match block {
+                ContentBlock::Text { text } if !text.trim().is_empty() => Some(text.trim()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(format!("(the hook's file changes: {note})"))
     }
 
     /// The sandboxed command for one hook, and the file holding its input (read as stdin; removed after).
@@ -200,26 +249,21 @@ impl Session {
     }
 }
 
-/// Runs a hook's command and reads its answer; what it changed in the granted folders is discarded.
-fn run_hook(helper: &errand_sandbox::Helper, spec: &CommandSpec) -> HookOutcome {
+/// Runs a hook's command and reads its answer, with what it changed in the granted folders (still staged).
+fn run_hook(helper: &errand_sandbox::Helper, spec: &CommandSpec) -> (HookOutcome, Option<StagedChanges>) {
     let run = match errand_sandbox::run_sandboxed(helper, spec) {
         Ok(run) => run,
-        Err(error) => return HookOutcome::Error { message: format!("the hook could not start: {error}") },
+        Err(error) => return (HookOutcome::Error { message: format!("the hook could not start: {error}") }, None),
     };
-    let changed = run.changes.len();
-    let _ = errand_sandbox::discard(&run);
     let exit = if run.timed_out { None } else { run.exit_code };
     let outcome = errand_plugins::parse_hook_outcome(exit, &run.stdout, &run.stderr);
-    match (outcome, changed) {
-        (HookOutcome::Continue { context }, 1..) => HookOutcome::Continue {
-            context: Some(format!(
-                "{}(errand discarded the {changed} file changes this hook made: hooks do not change the granted \
-                 folders)",
-                context.map(|c| format!("{c}\n")).unwrap_or_default()
-            )),
-        },
-        (outcome, _) => outcome,
+    if run.changes.is_empty() {
+        let _ = errand_sandbox::discard(&run);
+        return (outcome, None);
     }
+    let staged =
+        StagedChanges { command: spec.command.clone(), changes: run.changes.clone(), run_dir: run.run_dir.clone() };
+    (outcome, Some(staged))
 }
 
 fn report(
@@ -257,7 +301,7 @@ impl Session {
     /// `PreToolUse`: a hook may block the call (its reason goes to the model), let it run without asking, or
     /// have the person asked. It never lets through what the policy denies.
     pub(crate) async fn pre_tool_use(
-        &self,
+        &mut self,
         call: &ToolCall,
         effects: &Effects,
         decision: Decision,
@@ -295,7 +339,7 @@ impl Session {
     /// `PostToolUse`: what the hooks say about a finished call (a block's reason, added context) joins its
     /// result for the model.
     pub(crate) async fn post_tool_use(
-        &self,
+        &mut self,
         call: &ToolCall,
         mut output: ToolOutput,
     ) -> Result<ToolOutput, AgentError> {
@@ -333,7 +377,7 @@ impl Session {
     /// Hooks that add context or block at the start of a run (`SessionStart`, `UserPromptSubmit`): the context
     /// they give, as text for the model, or why the run must not go on.
     pub(crate) async fn context_hooks(
-        &self,
+        &mut self,
         event: HookEvent,
         input: &Value,
     ) -> Result<Result<Vec<String>, String>, AgentError> {
@@ -362,7 +406,7 @@ impl Session {
 
     /// `Stop` (or `SubagentStop` in a sub-agent): when the model ends its turn, a hook may send it back to work
     /// with a reason.
-    pub(crate) async fn stop_hooks(&self, again: bool) -> Result<Option<String>, AgentError> {
+    pub(crate) async fn stop_hooks(&mut self, again: bool) -> Result<Option<String>, AgentError> {
         let (event, input) = if self.is_subagent() {
             (HookEvent::SubagentStop, self.hook_input().subagent_stop(again))
         } else {
@@ -377,7 +421,7 @@ impl Session {
     }
 
     /// `Notification`: errand is waiting for the person.
-    pub(crate) async fn notify_hooks(&self, message: &str) -> Result<(), AgentError> {
+    pub(crate) async fn notify_hooks(&mut self, message: &str) -> Result<(), AgentError> {
         let input = self.hook_input().notification(message);
         self.run_hooks(HookEvent::Notification, None, &input).await?;
         Ok(())

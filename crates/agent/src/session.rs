@@ -218,6 +218,8 @@ pub struct Session {
     pub(crate) plugin_state: crate::skills::PluginState,
     /// The plugins' hooks.
     pub(crate) hooks: crate::hooks::Hooks,
+    /// The current run's cancel, for questions asked outside the loop's own calls (a hook's file changes).
+    pub(crate) run_cancel: CancellationToken,
 }
 
 impl Session {
@@ -328,6 +330,7 @@ impl Session {
             prompts: Vec::new(),
             plugin_state,
             hooks,
+            run_cancel: CancellationToken::new(),
             journal_session: id_for_journal,
         }
     }
@@ -385,6 +388,7 @@ impl Session {
     pub async fn run(&mut self, input: &str, cancel: &CancellationToken) -> Outcome {
         let started = Instant::now();
         let mut summary = RunSummary::default();
+        self.run_cancel = cancel.clone();
         // A resumed session is running again; front ends that watch the store see it.
         let _ = self.store.set_status(&self.id, SessionStatus::Running, None);
         let ended = self.run_loop(input, cancel, &mut summary).await;
@@ -479,6 +483,8 @@ impl Session {
                 .map_err(|error| AgentError::Egress { reason: error.to_string() })?;
             self.egress = Some(proxy);
         }
+        // Every run (a follow-up too) plans afresh; the hooks below already work under it.
+        self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
         // Plugins' hooks: context for the model at the start, or a reason not to go on.
         let source = if self.messages.is_empty() { "startup" } else { "resume" };
         let started = self.hook_input().session_start(source);
@@ -494,8 +500,6 @@ impl Session {
                 Err(reason) => return Ok(End::Limit(reason)),
             }
         }
-        // Every run (a follow-up too) plans afresh.
-        self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
         let content = match self.expand_input(input, summary, cancel).await? {
             Ok(content) => content,
             Err(end) => return Ok(end),

@@ -419,7 +419,7 @@ impl Session {
     /// command does not allow the tool, else the policy's decision, turned into an allow when a skill loaded
     /// in this run allows the tool (its rules count as allow rules: deny and ask rules, the grants, the plan
     /// gate and protected files still come first), then given to plugins' `PreToolUse` hooks.
-    pub(crate) async fn gate(&self, call: &ToolCall, effects: &Effects) -> Result<Gated, AgentError> {
+    pub(crate) async fn gate(&mut self, call: &ToolCall, effects: &Effects) -> Result<Gated, AgentError> {
         if let Some((command, allowed)) = &self.plugin_state.run.tools
             && !allowed.contains(&call.name)
         {

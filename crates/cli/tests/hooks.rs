@@ -15,8 +15,8 @@ fn fixture() -> String {
 
 /// Every kind of answer a hook gives, at every event errand runs hooks for: context at the start, a write
 /// blocked with the hook's reason, a delete allowed without asking, a timed-out hook that does not block,
-/// review after a read (and the hook's own scribbles discarded), a Stop hook that sends the model back once,
-/// and SessionEnd.
+/// review after a read (and the hook's own file written through the journal), a Stop hook that sends the model
+/// back once, and SessionEnd.
 #[tokio::test]
 async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     let errand = TestErrand::new(
@@ -59,11 +59,16 @@ async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     assert!(!errand.folder().join("secret.txt").exists());
     assert_eq!(errand.read("notes.txt"), "hello", "exit 0 lets the write through");
 
-    // PostToolUse on Read: the hook's words join the result; what it wrote into the folder is discarded.
+    // PostToolUse on Read: the hook's words join the result; what it wrote into the folder went through the
+    // policy as a command's changes do (allowed here: --no-plan), journaled, and is said in its context.
     let read = &requests[3].last_tool_results()[0];
     assert!(read.text.contains("Context from a plugin's hook: reviewed by guard"), "{}", read.text);
-    assert!(read.text.contains("errand discarded the 1 file changes this hook made"), "{}", read.text);
-    assert!(!errand.folder().join("hook-wrote.txt").exists(), "a hook does not change the granted folders");
+    assert!(
+        read.text.contains("(the hook's file changes: [applied: created 1 path (hook-wrote.txt)])"),
+        "{}",
+        read.text
+    );
+    assert_eq!(errand.read("hook-wrote.txt"), "scribble\n");
 
     // PreToolUse's JSON decision: the delete ran without --allow-delete.
     assert!(!errand.folder().join("old-draft.md").exists(), "the hook's allow let the delete run");
@@ -87,6 +92,12 @@ async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     let end = ran.iter().find(|e| e["event"] == "SessionEnd").expect("SessionEnd ran");
     assert!(end["message"].as_str().unwrap().contains(r#""reason":"done""#), "{end}");
     assert!(ran.iter().all(|e| e["plugin"] == "guard"), "{ran:?}");
+
+    // The hook's change is the session's, journaled: undo puts it back with the rest.
+    let undo = errand.errand(&["undo", &run.session_id()]).await;
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert!(!errand.folder().join("hook-wrote.txt").exists(), "undo removed the file the hook wrote");
+    assert!(!errand.folder().join("notes.txt").exists());
 }
 
 /// A hook that cannot be read as a plugin's (a broken hooks.json) is a warning; the task still runs.
@@ -154,4 +165,22 @@ async fn a_sub_agent_runs_subagent_stop_hooks_and_not_the_sessions() {
     );
     let result = &requests[3].last_tool_results()[0];
     assert!(result.text.contains("Checked the totals too."), "{}", result.text);
+}
+
+/// A hook's file changes are judged as a command's: before a plan is approved, nothing may change, so what a
+/// SessionStart hook wrote is discarded, and the model is told.
+#[tokio::test]
+async fn a_hooks_changes_before_a_plan_is_approved_are_discarded() {
+    let plugin = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(plugin.path().join("hooks")).unwrap();
+    let hooks = json!({"hooks": {"SessionStart": [{"hooks": [{"type": "command",
+        "command": "echo early > \"$CLAUDE_PROJECT_DIR/early.txt\"; echo 'set up'"}]}]}});
+    std::fs::write(plugin.path().join("hooks/hooks.json"), hooks.to_string()).unwrap();
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("Nothing to do.")]).await;
+    let run = errand.errand(&["run", "--json", "--plugin-dir", plugin.path().to_str().unwrap(), "look around"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!errand.folder().join("early.txt").exists(), "no change before a plan is approved");
+    let first = errand.mock.requests()[0].body.clone();
+    assert!(first.contains("set up"), "{first}");
+    assert!(first.contains("errand discarded the command's changes"), "{first}");
 }
