@@ -153,6 +153,26 @@ pub enum EventMsg {
         /// Who answered: `person`, or `no one to ask` when errand declined by itself.
         by: String,
     },
+    /// A `task` call started a plugin's agent as a sub-agent, in a session of its own.
+    SubagentStarted {
+        /// The `task` call.
+        call_id: String,
+        /// The agent, `plugin:agent`.
+        agent: String,
+        /// The child session holding its transcript and events.
+        session: String,
+    },
+    /// The sub-agent ended.
+    SubagentFinished {
+        /// The `task` call.
+        call_id: String,
+        /// The agent, `plugin:agent`.
+        agent: String,
+        /// The child session.
+        session: String,
+        /// How it ended: `done`, `stopped`, `cancelled` or `failed`.
+        status: String,
+    },
     /// A plugin's hook ran.
     HookRan {
         /// The event it ran at (`PreToolUse`, `Stop`, …).
@@ -266,6 +286,8 @@ impl EventMsg {
             EventMsg::ToolProgress { .. } => "ToolProgress",
             EventMsg::InputRequested { .. } => "InputRequested",
             EventMsg::InputAnswered { .. } => "InputAnswered",
+            EventMsg::SubagentStarted { .. } => "SubagentStarted",
+            EventMsg::SubagentFinished { .. } => "SubagentFinished",
             EventMsg::HookRan { .. } => "HookRan",
             EventMsg::ToolFinished { .. } => "ToolFinished",
             EventMsg::FileChanged { .. } => "FileChanged",

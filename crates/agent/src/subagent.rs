@@ -261,7 +261,18 @@ impl Session {
             // The child's changes are the parent's work: `errand undo PARENT` puts them back too.
             child.journal_into(&self.journal_session);
 
+            self.emit(EventMsg::SubagentStarted {
+                call_id: call.id.clone(),
+                agent: qualified.clone(),
+                session: child.id().to_string(),
+            })?;
             let outcome = child.run(prompt, cancel).await;
+            self.emit(EventMsg::SubagentFinished {
+                call_id: call.id.clone(),
+                agent: qualified.clone(),
+                session: child.id().to_string(),
+                status: outcome.status.as_str().to_string(),
+            })?;
             // "Allow for this session" answers given while the child ran hold here too.
             self.policy = child.policy.clone();
             let child_summary = &outcome.summary;

@@ -87,6 +87,14 @@ impl TerminalRenderer {
                 let message = message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
                 eprintln!("  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
             }
+            EventMsg::SubagentStarted { agent, session, .. } => {
+                self.end_line();
+                eprintln!("  {}", self.paint("36", &format!("↳ agent {agent} at work (session {session})")));
+            }
+            EventMsg::SubagentFinished { agent, status, .. } => {
+                self.end_line();
+                eprintln!("  {}", self.paint("36", &format!("↳ agent {agent}: {status}")));
+            }
             // Hooks that changed something are shown; the ones that let things be stay in the log.
             EventMsg::HookRan { hook, plugin, outcome, message, .. } if outcome != "continue" && outcome != "allow" => {
                 self.end_line();

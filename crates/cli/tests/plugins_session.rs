@@ -278,6 +278,12 @@ async fn the_task_tool_runs_an_agent_with_only_its_tools() {
         .sum();
     let summary = &events_of(&events, "Finished")[0]["summary"];
     assert!(summary["input_tokens"].as_u64().unwrap() > own, "the child's tokens count too: {summary}");
+    let started = events_of(&events, "SubagentStarted");
+    let finished = events_of(&events, "SubagentFinished");
+    assert_eq!((started.len(), finished.len()), (1, 1), "{events:?}");
+    assert_eq!(started[0]["session"], child_id);
+    assert_eq!(started[0]["agent"], "toolkit:reviewer");
+    assert_eq!((finished[0]["session"].as_str(), finished[0]["status"].as_str()), (Some(child_id), Some("done")));
 }
 
 /// A question a child asks goes to the person where they watch the parent, naming the agent.
