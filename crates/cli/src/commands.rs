@@ -128,8 +128,7 @@ impl Setup {
         }
         for plugin in &plugins {
             mcp.warnings.extend(plugin.warnings.iter().map(|warning| format!("plugin {}: {warning}", plugin.name)));
-            for mut server in plugin.resolve_mcp_servers(&|name| std::env::var(name).ok()) {
-                server.name = errand_plugins::plugin_mcp_server_name(&plugin.name, &server.name);
+            for server in plugin.resolve_mcp_servers(&|name| std::env::var(name).ok()) {
                 mcp.servers.retain(|earlier| earlier.name != server.name);
                 mcp.servers.push(server);
             }

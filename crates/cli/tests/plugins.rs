@@ -373,6 +373,12 @@ async fn an_installed_plugins_mcp_server_reaches_the_session() {
     let echoed = &requests[1].last_tool_results()[0];
     assert!(!echoed.is_error && echoed.text.contains("hello from a plugin"), "{}", echoed.text);
 
+    // `errand mcp list` shows the plugin's server under its session name, and connects to it.
+    let listed = with_everything(&errand, &["mcp", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let server = listed["servers"].as_array().unwrap().iter().find(|s| s["name"] == "plugin_echoer_everything");
+    assert_eq!(server.map(|s| s["status"].clone()), Some(json!("ok")), "{listed}");
+
     errand.errand(&["plugins", "disable", "echoer"]).await;
     let run = with_everything(&errand, &["run", "--no-plan", "--json", "echo again"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);

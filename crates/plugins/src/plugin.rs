@@ -155,16 +155,18 @@ impl Plugin {
         self.agents.iter().find(|agent| agent.invocation == name)
     }
 
-    /// The MCP servers with `${VAR}` expanded by `lookup` (the person's environment) as well as
-    /// `${CLAUDE_PLUGIN_ROOT}`: what to connect. Loading leaves other variables alone so no secret is held
-    /// in a loaded plugin.
+    /// The MCP servers as sessions connect them: named `plugin_<plugin>_<server>` ([`plugin_mcp_server_name`]),
+    /// with `${VAR}` expanded by `lookup` (the person's environment; a lookup that knows nothing leaves them as
+    /// written, for showing) as well as `${CLAUDE_PLUGIN_ROOT}`. Loading leaves other variables alone so no
+    /// secret is held in a loaded plugin.
     pub fn resolve_mcp_servers(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<McpServer> {
         let root = self.root.display().to_string();
         let lookup = |name: &str| if name == "CLAUDE_PLUGIN_ROOT" { Some(root.clone()) } else { lookup(name) };
         let mut servers: Vec<McpServer> = Vec::new();
         for source in &self.mcp_sources {
             let Ok(parsed) = errand_mcp::parse(&source.text, &source.path, &lookup) else { continue };
-            for server in parsed.servers {
+            for mut server in parsed.servers {
+                server.name = plugin_mcp_server_name(&self.name, &server.name);
                 servers.retain(|earlier| earlier.name != server.name);
                 servers.push(server);
             }

@@ -144,6 +144,7 @@ fn a_complete_plugin_loads_every_component_from_defaults_and_manifest_paths() {
     let resolved = plugin.resolve_mcp_servers(&|name| (name == "FILES_TOKEN").then(|| "s3cret".to_string()));
     let Transport::Stdio { args, .. } = &resolved[0].transport else { panic!("stdio") };
     assert_eq!(args[3], "s3cret", "the person's environment is applied only when resolving");
+    assert_eq!(resolved[0].name, "plugin_complete_files", "resolved servers carry their session names");
     let Transport::Stdio { args, .. } = &plugin.mcp_servers[1].transport else { panic!("stdio") };
     assert_eq!(args, &[format!("{root_text}/server.js")]);
     assert_eq!(plugin.mcp_servers[1].source, root.join(".claude-plugin/plugin.json"));
