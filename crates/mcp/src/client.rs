@@ -277,36 +277,6 @@ impl ConnectOptions {
     }
 }
 
-/// The `WWW-Authenticate` challenge of an error rmcp's HTTP transport returned for a 401 or 403. rmcp wraps the
-/// transport's error without always naming it as the source (the handshake's error does not), so where the
-/// typed error cannot be reached along the sources, the challenge is read off the error's debug form, which
-/// carries it whole.
-fn auth_challenge(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(required) = error.downcast_ref::<AuthRequiredError>() {
-            return Some(required.www_authenticate_header.clone());
-        }
-        if let Some(insufficient) = error.downcast_ref::<InsufficientScopeError>() {
-            return Some(insufficient.www_authenticate_header.clone());
-        }
-        current = error.source();
-    }
-    let debug = format!("{error:?}");
-    let start = debug.find("www_authenticate_header: \"")? + "www_authenticate_header: \"".len();
-    let mut header = String::new();
-    let mut characters = debug[start..].chars();
-    while let Some(character) = characters.next() {
-        match character {
-            '"' => return Some(header),
-            '\\' => header.extend(characters.next()),
-            other => header.push(other),
-        }
-    }
-    None
-}
-
 /// errand's side of the protocol: who it is, its roots (the granted folders) when a server asks, and who answers
 /// requests for input. The 2026-07-28 protocol deprecates roots (SEP-2577), but servers of the 2025 protocols,
 /// like server-filesystem, still ask for them.
@@ -538,18 +508,14 @@ async fn handshake(
     match handshake {
         Ok(Ok(service)) => Ok((service, challenge)),
         Ok(Err(error)) => {
-            let kept = challenge.lock().ok().and_then(|mut kept| kept.take());
-            if let Some(challenge) = auth_challenge(&error).or(kept) {
+            // The watched client kept the server's challenge if it answered 401 or 403.
+            if let Some(challenge) = challenge.lock().ok().and_then(|mut kept| kept.take()) {
                 return Err(unauthorized(server, url, Some(challenge)));
             }
-            let reason = plain(&error);
-            Err(if reason.contains("Auth required") {
-                unauthorized(server, url, None)
-            } else {
-                invalid(format!(
-                    "the MCP handshake with {url} failed: {reason}; check the URL and that the server is running"
-                ))
-            })
+            Err(invalid(format!(
+                "the MCP handshake with {url} failed: {}; check the URL and that the server is running",
+                plain(&error)
+            )))
         }
         Err(_) => Err(timed_out()),
     }
@@ -681,7 +647,7 @@ impl Connection {
     /// else what went wrong.
     fn service_failed(&self, what: &str, error: rmcp::ServiceError) -> McpError {
         let kept = self.challenge.lock().ok().and_then(|mut kept| kept.take());
-        match (auth_challenge(&error).or(kept), &self.url) {
+        match (kept, &self.url) {
             (Some(challenge), Some(url)) => {
                 McpError::Unauthorized { server: self.name.clone(), url: url.clone(), challenge: Some(challenge) }
             }
@@ -891,21 +857,6 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_challenge_is_found_in_a_wrapped_error() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("Send message error")]
-        struct Wrapped {
-            inner: Box<dyn std::error::Error + Send + Sync>,
-        }
-        let header = r#"Bearer error="invalid_token", scope="mcp:basic""#.to_string();
-        let typed = rmcp::transport::streamable_http_client::AuthRequiredError::new(header.clone());
-        let wrapped = Wrapped { inner: Box::new(typed) };
-        assert_eq!(auth_challenge(&wrapped), Some(header));
-        let plain_error = Wrapped { inner: "connection refused".into() };
-        assert_eq!(auth_challenge(&plain_error), None);
-    }
 
     #[test]
     fn rmcp_type_names_are_left_out_of_messages() {

@@ -255,7 +255,7 @@ fn random_text(bytes: usize) -> Result<String, OAuthError> {
 
 /// An HTTP client for the authorization flow: no redirects followed (a redirect is an answer to read, not to
 /// chase with the person's codes), bounded requests.
-pub fn http_client() -> Result<reqwest::Client, OAuthError> {
+fn http_client() -> Result<reqwest::Client, OAuthError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

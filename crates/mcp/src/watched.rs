@@ -1,7 +1,7 @@
 //! rmcp's streamable HTTP client (reqwest), with the last `WWW-Authenticate` challenge a server answered kept
-//! aside. rmcp reports a request refused with 401 or 403 after the handshake only as "Auth required" or
-//! "Insufficient scope"; the challenge, which names the scope the server wants (step-up authorization), is
-//! what signing in again needs.
+//! aside. rmcp reports a request refused with 401 or 403 (at the handshake or after it) only as "Auth required"
+//! or "Insufficient scope", without the header; the challenge, which names the scope the server wants
+//! (step-up authorization), is what signing in again needs. This is the one place errand reads it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,5 +138,30 @@ impl StreamableHttpClient for WatchedClient {
             )
             .await;
         self.keep(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_its_challenge_and_other_results_do_not() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = WatchedClient { inner: reqwest::Client::new(), challenge: LastChallenge::default() };
+        let header = r#"Bearer error="invalid_token", scope="mcp:basic""#.to_string();
+        let refused: Result<(), _> = Err(StreamableHttpError::AuthRequired(AuthRequiredError::new(header.clone())));
+        assert!(client.keep(refused).is_err(), "the error is passed on");
+        assert_eq!(client.challenge.lock().unwrap().take(), Some(header));
+        let wider = r#"Bearer error="insufficient_scope", scope="mcp:basic mcp:write""#.to_string();
+        let step_up: Result<(), _> =
+            Err(StreamableHttpError::InsufficientScope(InsufficientScopeError::new(wider.clone(), None)));
+        let _ = client.keep(step_up);
+        assert_eq!(client.challenge.lock().unwrap().take(), Some(wider));
+        let closed: Result<(), _> = Err(StreamableHttpError::TransportChannelClosed);
+        let _ = client.keep(closed);
+        assert_eq!(client.challenge.lock().unwrap().take(), None);
     }
 }
