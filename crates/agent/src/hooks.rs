@@ -96,15 +96,6 @@ fn holds(condition: &str, tool: &str, input: &Value) -> bool {
     }
 }
 
-/// A call's input as hooks written for Claude expect it: errand's fields, plus `file_path` beside `path`.
-pub(crate) fn tool_input_for_hooks(input: &Value, resolved_path: Option<&std::path::Path>) -> Value {
-    let mut input = input.clone();
-    if let (Value::Object(fields), Some(path)) = (&mut input, resolved_path) {
-        fields.insert("file_path".into(), Value::String(path.display().to_string()));
-    }
-    input
-}
-
 impl Session {
     /// What hook input starts from: this session, its primary folder, its permission mode.
     pub(crate) fn hook_input(&self) -> HookInput {
@@ -309,13 +300,14 @@ impl Session {
         if self.hooks.matching(HookEvent::PreToolUse, Some((&call.name, &call.input))).is_empty() {
             return Ok(PreToolVerdict { decision, stop: None });
         }
+        // Hooks written for Claude read `file_path`: the absolute path the call touches, beside errand's `path`.
+        let mut tool_input = call.input.clone();
         let path = effects.create.first().or(effects.modify.first()).or(effects.read.first());
+        if let (Value::Object(fields), Some(path)) = (&mut tool_input, path) {
+            fields.insert("file_path".into(), Value::String(path.display().to_string()));
+        }
         let tool = claude_name(&call.name).unwrap_or(&call.name);
-        let input = self.hook_input().pre_tool_use(
-            tool,
-            &tool_input_for_hooks(&call.input, path.map(|p| p.as_path())),
-            &call.id,
-        );
+        let input = self.hook_input().pre_tool_use(tool, &tool_input, &call.id);
         let mut verdict = PreToolVerdict { decision, stop: None };
         for outcome in self.run_hooks(HookEvent::PreToolUse, Some((&call.name, &call.input)), &input).await? {
             verdict.decision = match (outcome, verdict.decision) {

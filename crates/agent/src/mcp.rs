@@ -74,35 +74,6 @@ pub(crate) fn prompt_commands(prompts: &[ServerPrompt]) -> Vec<String> {
     prompts.iter().map(ServerPrompt::command).collect()
 }
 
-/// Splits a command line's arguments like a shell: on spaces, with `"…"` and `'…'` keeping spaces.
-fn split_arguments(text: &str) -> Vec<String> {
-    let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
-    for character in text.chars() {
-        match (quote, character) {
-            (Some(open), c) if c == open => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(character);
-                started = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
-}
-
 /// `/mcp__<server>__<prompt> args`: the prompt's messages as the person's input, when `input` names one of
 /// the session's prompts. Arguments are `name=value` or, in the prompt's order, positional (the last one takes
 /// the rest of the words). `None` when the input is not an MCP prompt command; `Err` says what went wrong, with
@@ -123,7 +94,7 @@ pub(crate) async fn expand_prompt(prompts: &[ServerPrompt], input: &str) -> Opti
     let names = &found.prompt.arguments;
     let mut arguments = serde_json::Map::new();
     let mut positional = Vec::new();
-    for word in split_arguments(rest) {
+    for word in errand_plugins::split_arguments(rest) {
         match word.split_once('=') {
             Some((key, value)) if names.iter().any(|name| name == key) => {
                 arguments.insert(key.to_string(), Value::String(value.to_string()));
@@ -403,8 +374,9 @@ mod tests {
 
     #[test]
     fn prompt_arguments_split_like_a_shell() {
-        assert_eq!(split_arguments(r#"a "b c"  d='e f' ''"#), ["a", "b c", "d=e f", ""]);
-        assert!(split_arguments("   ").is_empty());
+        let split = errand_plugins::split_arguments;
+        assert_eq!(split(r#"a "b c"  d='e f' ''"#), ["a", "b c", "d=e f", ""]);
+        assert!(split("   ").is_empty());
     }
 
     #[test]

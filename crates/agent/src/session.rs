@@ -289,7 +289,6 @@ impl Session {
         pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
-        let id_for_journal = id.clone();
         let policy = Policy::new(options.rules.clone(), options.allow_delete);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
@@ -306,6 +305,7 @@ impl Session {
             }))
         });
         Self {
+            journal_session: id.clone(),
             id,
             store,
             provider,
@@ -331,7 +331,6 @@ impl Session {
             plugin_state,
             hooks,
             run_cancel: CancellationToken::new(),
-            journal_session: id_for_journal,
         }
     }
 

@@ -45,7 +45,7 @@ pub use marketplace::{
 pub use plugin::{AgentDefinition, Command, Plugin, Skill, load_plugin, plugin_mcp_server_name};
 pub use prompt::{
     FileReference, Invocation, ShellSnippet, file_references, normalise_name, parse_invocation, shell_snippets,
-    skills_prompt, substitute_arguments, substitute_paths,
+    skills_prompt, split_arguments, substitute_arguments, substitute_paths,
 };
 
 /// The largest markdown or JSON file errand reads from a plugin; bigger ones are left out with a warning.

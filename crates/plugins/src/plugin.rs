@@ -331,12 +331,15 @@ pub(crate) fn load(root: &Path, entry: Option<(&MarketplaceEntry, &Path)>) -> Re
     let version = first(|manifest| manifest.version.clone());
     let author = first(|manifest| manifest.author.clone());
 
-    let skill_files =
-        skill_files(&mut reader, listed(strict, from_file, from_entry, |manifest| manifest.skills.as_ref()));
+    let skill_files = component_files(
+        &mut reader,
+        "skills",
+        listed(strict, from_file, from_entry, |manifest| manifest.skills.as_ref()),
+    );
     let commands = listed(strict, from_file, from_entry, |manifest| manifest.commands.as_ref());
-    let command_files = markdown_files(&mut reader, "commands", commands);
+    let command_files = component_files(&mut reader, "commands", commands);
     let agents = listed(strict, from_file, from_entry, |manifest| manifest.agents.as_ref());
-    let agent_files = markdown_files(&mut reader, "agents", agents);
+    let agent_files = component_files(&mut reader, "agents", agents);
 
     let mut skills: Vec<Skill> = skill_files.into_iter().filter_map(|path| skill(&mut reader, path, &name)).collect();
     let mut commands: Vec<Command> =
@@ -410,54 +413,17 @@ enum Place {
     Folder(PathBuf),
 }
 
-/// The `SKILL.md` files: `skills/*/SKILL.md` (exactly one level deep) and each listed path, which is either
-/// a skill's folder or a folder of skill folders, in that order. The same file reached twice counts once.
-fn skill_files(reader: &mut Reader, (defaults, listed): (bool, Vec<(PathBuf, &String)>)) -> Vec<PathBuf> {
-    let mut places = Vec::new();
-    if defaults {
-        places.push(Place::Folder(reader.root.join("skills")));
-    }
-    for (manifest, relative) in listed {
-        let Some(path) = reader.resolve(&manifest, "skills", relative) else { continue };
-        if !path.exists() {
-            reader.warn(&manifest, format!("\"skills\" path {relative:?} does not exist; left out"));
-        } else if path.join("SKILL.md").is_file() {
-            places.push(Place::File(path.join("SKILL.md")));
-        } else if path.file_name().is_some_and(|name| name == "SKILL.md") {
-            places.push(Place::File(path));
-        } else {
-            places.push(Place::Folder(path));
-        }
-    }
-    let mut files = Vec::new();
-    for place in places {
-        match place {
-            Place::File(file) => {
-                if reader.is_file(&file) {
-                    files.push(file);
-                }
-            }
-            Place::Folder(folder) => {
-                for skill_folder in reader.entries(&folder) {
-                    let file = skill_folder.join("SKILL.md");
-                    if skill_folder.is_dir() && reader.is_file(&file) {
-                        files.push(file);
-                    }
-                }
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    files.retain(|file| seen.insert(Reader::identity(file)));
-    files
-}
-
-/// The markdown files of `kind` (`commands`, `agents`): `<kind>/*.md`, then each listed file or folder of them.
-fn markdown_files(
+/// The files of a component `kind`, default folder first, then each listed path, the same file reached twice
+/// counting once. Skills (`skills`) are `skills/*/SKILL.md`, exactly one level deep, and a listed path is a
+/// skill's folder, its `SKILL.md`, or a folder of skill folders. Commands and agents are `<kind>/*.md`, and a
+/// listed path is one such file or a folder of them.
+fn component_files(
     reader: &mut Reader,
     kind: &str,
     (defaults, listed): (bool, Vec<(PathBuf, &String)>),
 ) -> Vec<PathBuf> {
+    let skills = kind == "skills";
+    let is_skill_file = |path: &Path| path.file_name().is_some_and(|name| name == "SKILL.md");
     let mut places = Vec::new();
     if defaults {
         places.push(Place::Folder(reader.root.join(kind)));
@@ -466,7 +432,9 @@ fn markdown_files(
         let Some(path) = reader.resolve(&manifest, kind, relative) else { continue };
         if !path.exists() {
             reader.warn(&manifest, format!("{kind:?} path {relative:?} does not exist; left out"));
-        } else if path.is_file() {
+        } else if skills && path.join("SKILL.md").is_file() {
+            places.push(Place::File(path.join("SKILL.md")));
+        } else if path.is_file() && (!skills || is_skill_file(&path)) {
             places.push(Place::File(path));
         } else {
             places.push(Place::Folder(path));
@@ -481,9 +449,14 @@ fn markdown_files(
                 }
             }
             Place::Folder(folder) => {
-                for file in reader.entries(&folder) {
-                    let markdown = file.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("md"));
-                    if markdown && file.is_file() && reader.is_file(&file) {
+                for entry in reader.entries(&folder) {
+                    let (file, wanted) = if skills {
+                        (entry.join("SKILL.md"), entry.is_dir())
+                    } else {
+                        let markdown = entry.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("md"));
+                        (entry.clone(), markdown && entry.is_file())
+                    };
+                    if wanted && reader.is_file(&file) {
                         files.push(file);
                     }
                 }

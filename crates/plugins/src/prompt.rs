@@ -48,8 +48,9 @@ pub fn parse_invocation(text: &str) -> Option<Invocation> {
 }
 
 /// Splits arguments the way a shell would: whitespace separates, quotes group, a backslash escapes (except
-/// inside single quotes).
-fn split_arguments(arguments: &str) -> Vec<String> {
+/// inside single quotes). Slash commands of every kind (plugins' and MCP servers' prompts) read their words
+/// with it.
+pub fn split_arguments(arguments: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
