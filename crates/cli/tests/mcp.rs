@@ -9,16 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::TestErrand;
+use errand_testkit::fixtures::{ReferenceServer, mcp_test_servers};
 use errand_testkit::{Protocol, Turn};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
 
-fn servers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mcp/tests/servers")
-}
-
 fn everything_script() -> PathBuf {
-    let script = servers().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let script = mcp_test_servers().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
     script
 }
@@ -34,42 +31,11 @@ fn events_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_j
     events.iter().filter(|event| event["type"] == kind).collect()
 }
 
-/// The reference server in its legacy SSE mode, on loopback only (a preload binds it there: it listens on every
-/// interface otherwise), stopped when dropped.
-struct SseServer {
-    _child: tokio::process::Child,
-    port: u16,
-}
-
-impl SseServer {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = tokio::process::Command::new("node")
-            .arg("--import")
-            .arg(servers().join("loopback.mjs"))
-            .arg(everything_script())
-            .arg("sse")
-            .env("PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { _child: child, port };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the SSE server never listened on {port}");
-    }
-}
-
 /// A server on the legacy HTTP+SSE transport, added with `--transport sse`: `mcp test` lists it, and in a
 /// session the model calls its tool and gets the result.
 #[tokio::test]
 async fn a_legacy_sse_server_is_tested_and_used_in_a_session() {
-    let server = SseServer::start().await;
+    let server = ReferenceServer::start("sse").await;
     let errand = TestErrand::new(
         Protocol::Anthropic,
         vec![Turn::tool_call("mcp__legacy__get-sum", json!({"a": 19, "b": 23})), Turn::text("It is 42.")],
@@ -214,7 +180,7 @@ async fn ctrl_c_cancels_a_running_mcp_call_at_the_server() {
         TestErrand::new(Protocol::Anthropic, vec![Turn::tool_call("mcp__slow__wait", json!({})), Turn::text("never")])
             .await;
     let record = errand.folder().join("cancelled.json");
-    let config = json!({"slow": {"command": "node", "args": [servers().join("slow.mjs"), record]}});
+    let config = json!({"slow": {"command": "node", "args": [mcp_test_servers().join("slow.mjs"), record]}});
     errand.write(".mcp.json", &config.to_string());
     let mut child = errand.command(&["run", "--no-plan", "--json", "wait for it"]).spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -258,7 +224,7 @@ impl OAuthServer {
     async fn start(folder: &Path) -> Self {
         let log = folder.join("oauth-log.jsonl");
         let mut child = tokio::process::Command::new("node")
-            .arg(servers().join("oauth-server.mjs"))
+            .arg(mcp_test_servers().join("oauth-server.mjs"))
             .arg(&log)
             .arg("1")
             .stdout(std::process::Stdio::piped())

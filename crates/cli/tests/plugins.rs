@@ -10,54 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Finished, TestErrand};
+use errand_testkit::fixtures::{copy_folder, git, plugin_corpus};
 use errand_testkit::{Protocol, Turn};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins").join(name)
-}
-
-fn corpus() -> Option<PathBuf> {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/plugins");
-    if corpus.is_dir() {
-        return Some(corpus);
-    }
-    println!(
-        "skipped: the plugin corpus is not at {} (it sits in the shared folder beside the checkout)",
-        corpus.display()
-    );
-    None
-}
-
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_folder(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn git(folder: &Path, arguments: &[&str]) {
-    let output = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=errand tests",
-            "-c",
-            "user.email=tests@errand.invalid",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(arguments)
-        .current_dir(folder)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// Runs `errand ARGS` and parses its stdout as JSON, failing with stderr when it does not succeed.
@@ -95,7 +54,7 @@ async fn with_everything(errand: &TestErrand, args: &[&str]) -> Finished {
 /// `corpus-expected.json`; the text report sums up the 233 remote entries in one line.
 #[tokio::test]
 async fn check_json_on_the_corpus_marketplaces_matches_what_was_read_by_hand() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = plugin_corpus() else { return };
     let expected: Value = serde_json::from_str(include_str!("../../plugins/tests/corpus-expected.json")).unwrap();
     let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
     for wanted in expected["marketplaces"].as_array().unwrap() {

@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{PROTOCOLS, TestErrand};
+use errand_testkit::fixtures::copy_folder;
 use errand_testkit::{Protocol, RecordedRequest, Turn};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -21,21 +22,9 @@ struct Toolkit {
 
 impl Toolkit {
     fn new() -> Self {
-        fn copy(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for entry in std::fs::read_dir(from).unwrap() {
-                let entry = entry.unwrap();
-                let target = to.join(entry.file_name());
-                if entry.file_type().unwrap().is_dir() {
-                    copy(&entry.path(), &target);
-                } else {
-                    std::fs::copy(entry.path(), target).unwrap();
-                }
-            }
-        }
         let copy_dir = tempfile::tempdir().unwrap();
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin-session/toolkit");
-        copy(&fixture, &copy_dir.path().join("toolkit"));
+        copy_folder(&fixture, &copy_dir.path().join("toolkit"));
         let root = copy_dir.path().join("toolkit").canonicalize().unwrap();
         Self { _copy: copy_dir, root }
     }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use errand_mcp::{ConnectOptions, McpServer, Transport, connect};
+use errand_testkit::fixtures::ReferenceServer;
 use tokio_util::sync::CancellationToken;
 
 const CALLS: usize = 200;
@@ -50,29 +51,6 @@ async fn measure(label: &str, server: &McpServer) {
     );
 }
 
-async fn http(mode: &str, path: &str) -> (tokio::process::Child, String) {
-    let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = tokio::process::Command::new("node")
-        .arg("--import")
-        .arg(servers.join("loopback.mjs"))
-        .arg(servers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg(mode)
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (child, format!("http://127.0.0.1:{port}{path}"))
-}
-
 #[tokio::main]
 async fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,8 +62,10 @@ async fn main() {
         env: BTreeMap::new(),
     });
     measure("stdio", &stdio).await;
-    let (_streamable, url) = http("streamableHttp", "/mcp").await;
+    let streamable = ReferenceServer::start("streamableHttp").await;
+    let url = format!("http://127.0.0.1:{}/mcp", streamable.port);
     measure("streamable HTTP", &named(Transport::Http { url, headers: BTreeMap::new() })).await;
-    let (_sse, url) = http("sse", "/sse").await;
+    let sse = ReferenceServer::start("sse").await;
+    let url = format!("http://127.0.0.1:{}/sse", sse.port);
     measure("HTTP+SSE", &named(Transport::Sse { url, headers: BTreeMap::new() })).await;
 }

@@ -11,6 +11,7 @@ use errand_mcp::{
     ConnectOptions, Connection, Elicitation, ElicitationAnswer, FieldKind, McpContent, McpError, McpServer, Progress,
     ToolCallResult, Transport, connect,
 };
+use errand_testkit::fixtures::ReferenceServer;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -151,50 +152,11 @@ async fn the_roots_a_server_asks_for_are_the_granted_folders() {
     connection.close().await;
 }
 
-/// A free port on loopback, for a server the test starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The reference server in one of its HTTP modes, kept on loopback by a preload (it listens on every
-/// interface otherwise), stopped when dropped.
-struct HttpServer {
-    _child: tokio::process::Child,
-    port: u16,
-}
-
-impl HttpServer {
-    async fn start(mode: &str) -> Self {
-        let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers");
-        let script = servers.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-        assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
-        let port = free_port();
-        let child = tokio::process::Command::new("node")
-            .arg("--import")
-            .arg(servers.join("loopback.mjs"))
-            .arg(&script)
-            .arg(mode)
-            .env("PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { _child: child, port };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the reference server did not start listening on {port}");
-    }
-}
-
 /// The legacy HTTP+SSE transport: the reference server's `sse` mode, from the handshake to a tool call, a
 /// resource and a prompt; then its streamable HTTP mode.
 #[tokio::test]
 async fn the_reference_server_over_sse_and_streamable_http_answers_like_over_stdio() {
-    let server = HttpServer::start("sse").await;
+    let server = ReferenceServer::start("sse").await;
     let legacy = McpServer {
         name: "legacy".into(),
         transport: Transport::Sse { url: format!("http://127.0.0.1:{}/sse", server.port), headers: BTreeMap::new() },
@@ -215,7 +177,7 @@ async fn the_reference_server_over_sse_and_streamable_http_answers_like_over_std
     connection.close().await;
 
     // The same server over streamable HTTP answers the same call.
-    let streamable = HttpServer::start("streamableHttp").await;
+    let streamable = ReferenceServer::start("streamableHttp").await;
     let http = McpServer {
         name: "remote".into(),
         transport: Transport::Http {

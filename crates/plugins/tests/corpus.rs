@@ -5,23 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use errand_plugins::{Plugin, check, load_marketplace, load_marketplace_plugins, load_plugin};
+use errand_testkit::fixtures::plugin_corpus;
 use serde_json::Value;
-
-fn corpus() -> Option<PathBuf> {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/plugins");
-    if corpus.is_dir() {
-        return Some(corpus);
-    }
-    println!(
-        "skipped: the plugin corpus is not at {} (it sits in the shared folder beside the checkout)",
-        corpus.display()
-    );
-    None
-}
 
 fn expected() -> Value {
     serde_json::from_str(include_str!("corpus-expected.json")).unwrap()
@@ -64,7 +53,7 @@ fn compare(plugin: &Plugin, expected: &Value, base: &Path, differences: &mut Vec
 
 #[test]
 fn every_plugin_of_both_marketplaces_loads_as_read_by_hand() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = plugin_corpus() else { return };
     let expected = expected();
     let mut differences = Vec::new();
     let started = Instant::now();
@@ -151,7 +140,7 @@ fn every_plugin_of_both_marketplaces_loads_as_read_by_hand() {
 
 #[test]
 fn malformed_corpus_files_are_recovered_not_dropped() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = plugin_corpus() else { return };
     let root = corpus.join("claude-plugins-official/plugins/pr-review-toolkit");
     let plugin = load_plugin(&root).unwrap();
     let hunter = plugin.agent("silent-failure-hunter").unwrap();
@@ -176,7 +165,7 @@ fn malformed_corpus_files_are_recovered_not_dropped() {
 
 #[test]
 fn check_reports_each_marketplace_in_the_issue_shape() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = plugin_corpus() else { return };
     let expected = expected();
     for wanted in expected["marketplaces"].as_array().unwrap() {
         let root = corpus.join(wanted["folder"].as_str().unwrap());

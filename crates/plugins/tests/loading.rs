@@ -10,6 +10,7 @@ use errand_mcp::Transport;
 use errand_plugins::{
     HookEvent, Plugin, check, load_plugin, plugin_mcp_server_name, substitute_arguments, substitute_paths,
 };
+use errand_testkit::fixtures::copy_folder;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -29,19 +30,6 @@ fn warnings(plugin: &Plugin) -> Vec<String> {
         .collect();
     lines.sort();
     lines
-}
-
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_folder(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -145,21 +145,9 @@ async fn the_log_follows_a_running_session_unless_the_person_scrolled_up() {
 #[tokio::test]
 async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
     let shots = prerequisites();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
-    let everything = errand_mcp::McpServer {
-        name: "everything".into(),
-        transport: errand_mcp::Transport::Stdio {
-            command: "node".into(),
-            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
-            env: Default::default(),
-        },
-        source: "/test/.mcp.json".into(),
-    };
     let live = Live::start_with_mcp(
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
-        vec![everything],
+        vec![common::everything()],
     )
     .await;
     let id = live.start_task("ask me", json!({"no_plan": true})).await;

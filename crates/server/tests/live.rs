@@ -94,21 +94,9 @@ async fn a_running_task_is_steered_then_stopped_and_a_finished_one_continues() {
 /// form, the answer posted to `inputs/{input_id}` reaches the server, and its result reaches the model.
 #[tokio::test]
 async fn a_servers_request_for_input_is_answered_from_the_page() {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../mcp/tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
-    let everything = errand_mcp::McpServer {
-        name: "everything".into(),
-        transport: errand_mcp::Transport::Stdio {
-            command: "node".into(),
-            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
-            env: Default::default(),
-        },
-        source: "/test/.mcp.json".into(),
-    };
     let live = Live::start_with_mcp(
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
-        vec![everything],
+        vec![common::everything()],
     )
     .await;
     let id = live.start_task("ask me", json!({"no_plan": true})).await;

@@ -1,6 +1,7 @@
 //! Owns the scripted model server errand's tests talk to: it speaks the Anthropic Messages and OpenAI Chat
 //! Completions wire protocols (streamed and not) on loopback, plays a [`Script`] of [`Turn`]s, records every
-//! request and checks each against the protocol's conversation rules. Does not depend on other errand crates
+//! request and checks each against the protocol's conversation rules; and the [`fixtures`] several crates'
+//! tests build alike. Does not depend on other errand crates
 //! and never ships in the `errand` binary.
 //!
 //! # Example
@@ -27,6 +28,7 @@
 //! [`MockLlm::violations`]; [`MockLlm::assert_clean`] fails a test on any of them or on unplayed turns.
 
 mod anthropic;
+pub mod fixtures;
 mod invariants;
 mod openai;
 mod record;

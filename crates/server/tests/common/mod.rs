@@ -56,6 +56,22 @@ impl Launcher for MockLauncher {
     }
 }
 
+/// MCP's reference server over stdio, as a session's `.mcp.json` would name it.
+pub fn everything() -> errand_mcp::McpServer {
+    let script = errand_testkit::fixtures::mcp_test_servers()
+        .join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    errand_mcp::McpServer {
+        name: "everything".into(),
+        transport: errand_mcp::Transport::Stdio {
+            command: "node".into(),
+            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
+            env: Default::default(),
+        },
+        source: "/test/.mcp.json".into(),
+    }
+}
+
 pub struct Live {
     pub base: String,
     pub store: Arc<Store>,
