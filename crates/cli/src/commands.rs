@@ -113,9 +113,8 @@ impl Setup {
         mcp_files.extend(folders.iter().map(|folder| folder.join(errand_mcp::CONFIG_FILE_NAME)));
         let mut mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
         // Plugins: the enabled ones, then those of --plugin-dir. A plugin that cannot be loaded is a notice.
-        let config_dir = self.paths.config_file.parent().map(PathBuf::from).unwrap_or_default();
         let mut plugins = Vec::new();
-        match errand_plugins::registry::enabled_plugins(&config_dir) {
+        match errand_plugins::registry::enabled_plugins(&self.paths.config_dir()) {
             Ok(loaded) => {
                 plugins.extend(loaded.plugins);
                 mcp.warnings.extend(loaded.warnings.iter().map(ToString::to_string));

@@ -28,6 +28,12 @@ impl Paths {
         self.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)
     }
 
+    /// The folder of `config.toml`, where errand also keeps `.mcp.json`, the sign-in tokens and the plugins'
+    /// registry with its copies.
+    pub fn config_dir(&self) -> PathBuf {
+        self.config_file.parent().map(PathBuf::from).unwrap_or_default()
+    }
+
     /// The tokens of `errand mcp login`, beside `config.toml`, readable only by you.
     pub fn mcp_credentials(&self) -> PathBuf {
         self.config_file.with_file_name("mcp-credentials.json")

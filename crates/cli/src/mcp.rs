@@ -203,14 +203,13 @@ struct Configured {
 fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
     let roots =
         if folders.is_empty() { vec![std::env::current_dir().context("find the current directory")?] } else { folders };
-    let mut files = vec![user_file()?];
+    let paths = Paths::discover().map_err(usage_error)?;
+    let mut files = vec![paths.mcp_file()];
     files.extend(roots.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
     let mut shown = errand_mcp::load(&files, &|_| None).map_err(usage_error)?;
     let mut expanded = errand_mcp::load(&files, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
     // The enabled plugins' servers join sessions too; a plugin that cannot be loaded is left to `plugins list`.
-    let config_dir =
-        Paths::discover().map_err(usage_error)?.config_file.parent().map(PathBuf::from).unwrap_or_default();
-    if let Ok(loaded) = errand_plugins::registry::enabled_plugins(&config_dir) {
+    if let Ok(loaded) = errand_plugins::registry::enabled_plugins(&paths.config_dir()) {
         for plugin in &loaded.plugins {
             shown.servers.extend(plugin.resolve_mcp_servers(&|_| None));
             expanded.servers.extend(plugin.resolve_mcp_servers(&|variable| std::env::var(variable).ok()));

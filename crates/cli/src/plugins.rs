@@ -20,12 +20,7 @@ const OFFERED_SHOWN: usize = 20;
 
 pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure> {
     // The registry sits beside config.toml; `check` needs none, so it is found only when used.
-    let config_dir = || -> Result<PathBuf, Failure> {
-        let paths = Paths::discover().map_err(usage_error)?;
-        paths.config_file.parent().map(Path::to_path_buf).ok_or_else(|| {
-            usage_error(anyhow!("{} has no parent folder to keep plugins in", paths.config_file.display()))
-        })
-    };
+    let config_dir = || -> Result<PathBuf, Failure> { Ok(Paths::discover().map_err(usage_error)?.config_dir()) };
     match command {
         PluginsCommand::Marketplace(MarketplaceCommand::Add { source }) => {
             let config_dir = config_dir()?;
