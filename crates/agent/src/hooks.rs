@@ -56,10 +56,6 @@ impl Hooks {
         Self { hooks, runs: Default::default() }
     }
 
-    fn next_run(&self) -> u64 {
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
-    }
-
     /// The hooks of `event` that apply: for tool events, those whose matcher takes the tool by errand's name
     /// or by the Claude name plugins are written against, and whose `if` condition holds.
     fn matching(&self, event: HookEvent, tool: Option<(&str, &Value)>) -> Vec<&PluginHook> {
@@ -172,7 +168,11 @@ impl Session {
     /// The note says what happened, for the hook's context.
     async fn settle_hook_changes(&mut self, entry: &PluginHook, staged: StagedChanges) -> Result<String, AgentError> {
         let call = ToolCall {
-            id: format!("hook-{}-{}", self.turn, self.hooks.next_run()),
+            id: format!(
+                "hook-{}-{}",
+                self.turn,
+                self.hooks.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+            ),
             name: "run_command".into(),
             input: serde_json::json!({"command": staged.command, "hook": entry.hook.label(), "plugin": entry.plugin}),
         };

@@ -477,8 +477,12 @@ async fn handshake(
     let challenge = LastChallenge::default();
     let handshake = if legacy {
         if let Some(token) = token {
-            let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| invalid("the stored access token is not valid in HTTP; sign in again".into()))?;
+            let value = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                invalid(format!(
+                    "the stored access token is not valid in HTTP; sign in again: errand mcp login {}",
+                    server.name
+                ))
+            })?;
             headers.insert(http::header::AUTHORIZATION, value);
         }
         let http = reqwest::Client::builder()
