@@ -24,8 +24,12 @@ use crate::sys;
 pub(crate) struct FileAccess {
     /// Read, write, create, delete: the writable grants, `/tmp`, HOME, `/dev/null`.
     pub read_write: Vec<PathBuf>,
-    /// Read and execute: the read-only grants, the system folders, `/proc`, a few devices.
+    /// Read and execute: the read-only grants (of a command), the system folders, `/proc`, a few devices,
+    /// a served program's read-only paths.
     pub read_execute: Vec<PathBuf>,
+    /// Read files and list folders, but execute nothing: a served program's read-only grants.
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
     /// List only: the command's own root, when it is the minimal one (it holds nothing else to list).
     pub list: Vec<PathBuf>,
 }
@@ -123,6 +127,7 @@ pub(crate) fn restrict_file_access(access: &FileAccess, connect_port: Option<u16
         .and_then(|ruleset| {
             ruleset.add_rules(path_beneath_rules(&access.read_execute, AccessFs::from_read(LANDLOCK_TARGET)))
         })
+        .and_then(|ruleset| ruleset.add_rules(path_beneath_rules(&access.read, AccessFs::ReadFile | AccessFs::ReadDir)))
         .and_then(|ruleset| ruleset.add_rules(path_beneath_rules(&access.list, AccessFs::ReadDir)))
         .and_then(|ruleset| {
             ruleset.add_rules(
@@ -282,7 +287,8 @@ pub fn confine_worker(read_write: &[PathBuf], read_only: &[PathBuf]) -> Result<O
     let failed =
         |step: &'static str| move |reason: String| crate::SandboxError::Setup { step: step.to_string(), reason };
     crate::sys::set_no_new_privs().map_err(|error| failed("set no_new_privs")(error.to_string()))?;
-    let access = FileAccess { read_write: read_write.to_vec(), read_execute: read_only.to_vec(), list: Vec::new() };
+    let access =
+        FileAccess { read_write: read_write.to_vec(), read_execute: read_only.to_vec(), ..FileAccess::default() };
     let abi = restrict_file_access(&access, None).map_err(failed("restrict file access with landlock"))?;
     install_seccomp(false).map_err(failed("install the seccomp filter"))?;
     Ok(abi)

@@ -234,11 +234,7 @@ fn checked(spec: &CommandSpec) -> Result<CommandSpec, SandboxError> {
     if spec.command.contains('\0') {
         return bad("the command contains a NUL byte; remove it".to_string());
     }
-    for (name, value) in &spec.env {
-        if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
-            return bad(format!("the environment variable {name:?} has an invalid name or value; fix or drop it"));
-        }
-    }
+    check_environment(&spec.env).map_err(|reason| SandboxError::BadCommand { reason })?;
     if !spec.cwd.is_absolute() {
         return bad(format!("the working folder {} is not absolute; give an absolute folder", spec.cwd.display()));
     }
@@ -256,30 +252,55 @@ fn checked(spec: &CommandSpec) -> Result<CommandSpec, SandboxError> {
         ));
     }
     if let Some(socket) = &spec.egress {
-        use std::os::unix::fs::FileTypeExt;
-        if !std::fs::metadata(socket).is_ok_and(|meta| meta.file_type().is_socket()) {
-            return bad(format!(
-                "the egress proxy socket {} does not exist or is not a socket; start the proxy first",
-                socket.display()
-            ));
-        }
+        check_egress_socket(socket).map_err(|reason| SandboxError::BadCommand { reason })?;
     }
     if !spec.scratch.is_absolute() {
         return bad(format!("the scratch folder {} is not absolute", spec.scratch.display()));
     }
     // Checked before creating it, so a scratch folder inside a grant is never made there.
     let scratch = crate::canonicalize_allowing_missing(&spec.scratch)?;
-    for grant in grants.grants().iter().filter(|grant| grant.mode == GrantMode::ReadWrite) {
-        if scratch.starts_with(&grant.root) || grant.root.starts_with(&scratch) {
-            return bad(format!(
-                "the scratch folder {} overlaps the writable grant {}; keep errand's data outside granted folders",
-                scratch.display(),
-                grant.root.display()
-            ));
-        }
-    }
+    check_scratch_apart(&scratch, grants.grants()).map_err(|reason| SandboxError::BadCommand { reason })?;
     std::fs::create_dir_all(&scratch).map_err(|source| SandboxError::Scratch { path: scratch.clone(), source })?;
     Ok(CommandSpec { cwd, grants: grants.grants().to_vec(), scratch, ..spec.clone() })
+}
+
+/// Refuses a variable the kernel cannot pass: an empty name, `=` in a name, or a NUL byte anywhere.
+pub(crate) fn check_environment(env: &[(String, String)]) -> Result<(), String> {
+    match env.iter().find(|(name, value)| name.is_empty() || name.contains(['=', '\0']) || value.contains('\0')) {
+        Some((name, _)) => {
+            Err(format!("the environment variable {name:?} has an invalid name or value; fix or drop it"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Refuses an egress socket that is not (yet) there: the proxy must listen before the sandbox starts.
+pub(crate) fn check_egress_socket(socket: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::metadata(socket).is_ok_and(|meta| meta.file_type().is_socket()) {
+        return Ok(());
+    }
+    Err(format!(
+        "the egress proxy socket {} does not exist or is not a socket; start the proxy first",
+        socket.display()
+    ))
+}
+
+/// Refuses a (canonical) scratch folder inside or around a writable grant: what errand keeps there (overlay
+/// layers, a served program's spec) must stay out of the sandboxed program's reach.
+pub(crate) fn check_scratch_apart(scratch: &Path, grants: &[Grant]) -> Result<(), String> {
+    match grants
+        .iter()
+        .filter(|grant| grant.mode == GrantMode::ReadWrite)
+        .find(|grant| scratch.starts_with(&grant.root) || grant.root.starts_with(scratch))
+    {
+        Some(grant) => Err(format!(
+            "the scratch folder {} overlaps the writable grant {}; keep errand's data outside granted folders",
+            scratch.display(),
+            grant.root.display()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The folders of one run, all under `<scratch>/run-<n>/` except the shared HOME.

@@ -60,6 +60,7 @@ mod helper;
 mod namespace;
 mod probe;
 mod proxy;
+mod serve;
 mod sys;
 
 pub use capture::{CapturedChange, CapturedKind, capture_changes};
@@ -68,6 +69,7 @@ pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard
 pub use helper::helper_main;
 pub use probe::{Enforcement, probe};
 pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyRequest};
+pub use serve::{SERVE_ARG, ServeSpec, serve_command};
 
 use std::ffi::OsString;
 use std::io;
@@ -172,6 +174,12 @@ pub enum SandboxError {
     /// The command spec cannot be run as given; nothing ran.
     #[error("cannot run the command: {reason}")]
     BadCommand {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The server spec cannot be served as given; nothing was written or started.
+    #[error("cannot start the server in the sandbox: {reason}")]
+    BadServer {
         /// What is wrong and what to do.
         reason: String,
     },

@@ -1,6 +1,7 @@
 //! The helper's namespaces and mounts: `unshare`, the id maps, the command's root (system folders read-only,
 //! devices, a private `/tmp`, its HOME, read-only grants bound read-only, writable grants as overlays whose
-//! upper layer is captured), and, in the command's init, the fresh `/proc` and the `pivot_root` into it.
+//! upper layer is captured, or bound read-write for a served program), and, in the init, the fresh `/proc`
+//! and the `pivot_root` into it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -70,7 +71,11 @@ pub(crate) struct RootPlan<'a> {
     /// The command's HOME, bound at its own path.
     pub home: &'a Path,
     pub grants: &'a [Grant],
-    pub overlays: &'a [OverlayDirs],
+    /// The writable grants' overlays; `None` binds writable grants read-write as they are (serving mode,
+    /// where nothing is captured).
+    pub overlays: Option<&'a [OverlayDirs]>,
+    /// Further folders or files bound read-only at their own path.
+    pub read_only: &'a [PathBuf],
 }
 
 /// What [`prepare`] managed to set up.
@@ -89,15 +94,19 @@ pub(crate) struct Prepared {
 enum Mount<'a> {
     SystemFolder(&'a Path),
     Device(&'a Path),
-    Writable { source: &'a Path, target: &'a Path },
-    ReadOnlyGrant(&'a Path),
+    Writable {
+        source: &'a Path,
+        target: &'a Path,
+    },
+    /// A read-only grant, or one of the served program's read-only paths (a folder or a file).
+    ReadOnly(&'a Path),
     WritableGrant(&'a OverlayDirs),
 }
 
 impl Mount<'_> {
     fn target(&self) -> &Path {
         match self {
-            Mount::SystemFolder(path) | Mount::Device(path) | Mount::ReadOnlyGrant(path) => path,
+            Mount::SystemFolder(path) | Mount::Device(path) | Mount::ReadOnly(path) => path,
             Mount::Writable { target, .. } => target,
             Mount::WritableGrant(dirs) => &dirs.grant,
         }
@@ -160,14 +169,16 @@ pub(crate) fn prepare(plan: &RootPlan<'_>) -> Result<Prepared, String> {
     // In place too: the private /tmp may hide it (HOME under /tmp), and binding it onto itself is harmless.
     mounts.push(Mount::Writable { source: plan.home, target: plan.home });
     for grant in plan.grants {
-        match grant.mode {
-            GrantMode::ReadOnly => mounts.push(Mount::ReadOnlyGrant(&grant.root)),
-            GrantMode::ReadWrite => match plan.overlays.iter().find(|dirs| dirs.grant == grant.root) {
+        match (grant.mode, plan.overlays) {
+            (GrantMode::ReadOnly, _) => mounts.push(Mount::ReadOnly(&grant.root)),
+            (GrantMode::ReadWrite, None) => mounts.push(Mount::Writable { source: &grant.root, target: &grant.root }),
+            (GrantMode::ReadWrite, Some(overlays)) => match overlays.iter().find(|dirs| dirs.grant == grant.root) {
                 Some(dirs) => mounts.push(Mount::WritableGrant(dirs)),
                 None => return Err(format!("no overlay folders for the writable grant {}", grant.root.display())),
             },
         }
     }
+    mounts.extend(plan.read_only.iter().map(|path| Mount::ReadOnly(path)));
     // Shallow before deep, so a mount never hides one made earlier (a grant under /tmp, HOME under a grant).
     mounts.sort_by_key(|mount| mount.target().components().count());
 
@@ -175,9 +186,7 @@ pub(crate) fn prepare(plan: &RootPlan<'_>) -> Result<Prepared, String> {
     let sources = mounts
         .iter()
         .map(|mount| match mount {
-            Mount::SystemFolder(path) | Mount::Device(path) | Mount::ReadOnlyGrant(path) => {
-                open_path(path).map(Source::One)
-            }
+            Mount::SystemFolder(path) | Mount::Device(path) | Mount::ReadOnly(path) => open_path(path).map(Source::One),
             Mount::Writable { source, .. } => open_path(source).map(Source::One),
             Mount::WritableGrant(dirs) => {
                 Ok(Source::Overlay([open_path(&dirs.grant)?, open_path(&dirs.upper)?, open_path(&dirs.work)?]))
@@ -190,8 +199,16 @@ pub(crate) fn prepare(plan: &RootPlan<'_>) -> Result<Prepared, String> {
     for (mount, source) in mounts.iter().zip(&sources) {
         let target = inside(prefix, mount.target());
         match (mount, source) {
-            (Mount::SystemFolder(_) | Mount::ReadOnlyGrant(_), Source::One(fd)) => {
-                create_folder(&target)?;
+            (Mount::SystemFolder(_) | Mount::ReadOnly(_), Source::One(fd)) => {
+                if fd.metadata().is_ok_and(|meta| meta.is_dir()) {
+                    create_folder(&target)?;
+                } else if !target.exists() {
+                    // A file is bound onto a file; one under a read-only mount made earlier already exists.
+                    if let Some(parent) = target.parent() {
+                        create_folder(parent)?;
+                    }
+                    File::create(&target).map_err(|error| describe("create", &target, &error))?;
+                }
                 bind(fd, &target)?;
                 remount_read_only(&target)?;
             }

@@ -290,6 +290,18 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<us
     }
 }
 
+/// `getpid(2)`.
+pub(crate) fn own_pid() -> pid_t {
+    // SAFETY: getpid cannot fail and touches no memory.
+    unsafe { libc::getpid() }
+}
+
+/// `getppid(2)`: the caller's parent (after the parent died, whoever adopted the caller).
+pub(crate) fn parent_pid() -> pid_t {
+    // SAFETY: getppid cannot fail and touches no memory.
+    unsafe { libc::getppid() }
+}
+
 /// The real user and group ids of the caller.
 pub(crate) fn real_ids() -> (u32, u32) {
     // SAFETY: getuid and getgid cannot fail and touch no memory.

@@ -1,15 +1,23 @@
 //! Shared setup for the sandbox integration tests: a temporary tree with a granted folder, a folder
 //! outside the grants holding a secret, a fake home holding an SSH key and an errand config, and a scratch
-//! folder; plus a runner using this crate's helper binary.
+//! folder; a runner using this crate's helper binary; and an egress proxy allowing `127.0.0.1` only, with
+//! an upstream HTTP server there.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use errand_sandbox::{CapturedKind, CommandRun, CommandSpec, GrantMode, Grants, Helper, run_sandboxed};
+use errand_sandbox::{
+    CapturedKind, CommandRun, CommandSpec, EgressGate, EgressProxy, GrantMode, Grants, Helper, ProxyRequest,
+    run_sandboxed,
+};
 use tempfile::TempDir;
 
 pub const SECRET: &str = "top-secret-outside";
@@ -126,4 +134,83 @@ pub fn summary(root: &Path, run: &CommandRun) -> Vec<(String, CapturedKind, Opti
         .iter()
         .map(|change| (change.path.strip_prefix(root).unwrap().display().to_string(), change.kind.clone(), change.mode))
         .collect()
+}
+
+/// Allows `127.0.0.1` only, and records every report as `(method host:port, allowed, reason)`.
+#[derive(Default)]
+pub struct LocalOnly {
+    pub reports: Mutex<Vec<(String, bool, Option<String>)>>,
+}
+
+impl EgressGate for LocalOnly {
+    fn check(&self, request: &ProxyRequest) -> Result<(), String> {
+        if request.host == "127.0.0.1" { Ok(()) } else { Err(format!("{} is not on the allow list", request.host)) }
+    }
+
+    fn report(&self, request: &ProxyRequest, allowed: bool, reason: Option<&str>) {
+        let line = format!("{} {}:{}", request.method, request.host, request.port);
+        self.reports.lock().unwrap().push((line, allowed, reason.map(str::to_string)));
+    }
+}
+
+/// An upstream HTTP server on the host's 127.0.0.1 answering `hello` to each request, counting them.
+pub struct Upstream {
+    pub port: u16,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|count| count > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+            }
+        });
+        Upstream { port, requests }
+    }
+}
+
+/// A fixture, an upstream, and a proxy with the [`LocalOnly`] gate on its own runtime.
+pub struct Egress {
+    pub fixture: Fixture,
+    pub upstream: Upstream,
+    pub gate: Arc<LocalOnly>,
+    /// Declared before the runtime, so it stops before the runtime does.
+    pub proxy: EgressProxy,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Egress {
+    pub fn new() -> Egress {
+        assert!(Path::new("/usr/bin/curl").exists(), "these tests need curl at /usr/bin/curl");
+        let fixture = Fixture::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let gate = Arc::new(LocalOnly::default());
+        let socket = fixture.root.join("proxy.sock");
+        let proxy = runtime.block_on(EgressProxy::start(&socket, gate.clone())).unwrap();
+        Egress { fixture, upstream: Upstream::start(), gate, proxy, _runtime: runtime }
+    }
+
+    pub fn run(&self, command: &str) -> CommandRun {
+        let mut spec = self.fixture.spec(command);
+        spec.egress = Some(self.proxy.socket_path().to_path_buf());
+        let run = self.fixture.run_spec(&spec);
+        assert!(run.enforced.egress, "{run:#?}");
+        run
+    }
+
+    pub fn reports(&self) -> Vec<(String, bool, Option<String>)> {
+        self.gate.reports.lock().unwrap().clone()
+    }
 }
