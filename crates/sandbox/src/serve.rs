@@ -110,21 +110,21 @@ fn checked(spec: &ServeSpec) -> Result<ServeSpec, SandboxError> {
     }
     check_environment(&spec.env).map_err(bad)?;
     // A server may be granted no folder at all (it works on its own files only).
-    let grants = match spec.grants.is_empty() {
-        true => Vec::new(),
-        false => {
-            Grants::new(spec.grants.iter().map(|grant| (grant.root.clone(), grant.mode)).collect())?.grants().to_vec()
-        }
+    let grants = if spec.grants.is_empty() {
+        Vec::new()
+    } else {
+        Grants::new(spec.grants.iter().map(|grant| (grant.root.clone(), grant.mode)).collect())?.grants().to_vec()
     };
-    let read_only = spec
-        .read_only
-        .iter()
-        .map(|path| match path.is_absolute() {
-            true => std::fs::canonicalize(path)
-                .map_err(|error| bad(format!("the read-only path {} cannot be used: {error}", path.display()))),
-            false => Err(bad(format!("the read-only path {} is not absolute; give an absolute path", path.display()))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut read_only = Vec::with_capacity(spec.read_only.len());
+    for path in &spec.read_only {
+        if !path.is_absolute() {
+            return Err(bad(format!("the read-only path {} is not absolute; give an absolute path", path.display())));
+        }
+        read_only.push(
+            std::fs::canonicalize(path)
+                .map_err(|error| bad(format!("the read-only path {} cannot be used: {error}", path.display())))?,
+        );
+    }
     let cwd = std::fs::canonicalize(&spec.cwd).ok().filter(|cwd| spec.cwd.is_absolute() && cwd.is_dir()).ok_or_else(
         || bad(format!("the working folder {} is not an absolute path to an existing folder", spec.cwd.display())),
     )?;
