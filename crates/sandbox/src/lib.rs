@@ -1,7 +1,8 @@
 //! Owns what errand may touch: the folders a person granted ([`Grants`]), with their modes, path resolution
 //! that cannot escape them (no `..`, no absolute path outside, no symlink leading out, no write into a
-//! read-only grant), and shell commands confined by the kernel with their effects captured, not applied
-//! ([`run_sandboxed`]). Does not talk to the model, and does not apply or journal captured changes.
+//! read-only grant), shell commands confined by the kernel with their effects captured, not applied
+//! ([`run_sandboxed`]), and long-lived stdio programs (MCP servers) confined the same way
+//! ([`serve_command`]). Does not talk to the model, and does not apply or journal captured changes.
 //!
 //! # Confined commands
 //!
@@ -14,6 +15,20 @@
 //! `bash -c`. When the shell exits or the timeout hits, every process of the namespace dies. The overlay's
 //! upper layer then becomes [`CommandRun::changes`]; the real folders are untouched until the caller applies
 //! them, after which [`discard`] drops the run's folder. [`probe`] tells what the kernel can enforce.
+//!
+//! # Served programs (MCP servers over stdio)
+//!
+//! [`serve_command`] writes a [`ServeSpec`] to its scratch folder and returns the helper's argv
+//! (`errand __sandbox serve <scratch>/serve.json`); the caller spawns it with piped stdio and talks to the
+//! server through those pipes for as long as it lives. The helper builds the same namespaces and minimal
+//! root as for a command, with three differences: writable grants are bound read-write as they are (the
+//! server's writes land at once, nothing is captured or journaled), read-only grants are readable but not
+//! executable, and the spec's `read_only` paths (the server's own folder, its program) are bound read-only
+//! and executable. HOME is `<scratch>/home` (kept across starts) and `/tmp` is `<scratch>/tmp`. The
+//! program inherits the helper's stdin, stdout and stderr, which the helper never reads; the helper exits
+//! with the program's exit code, and killing it kills every process of the server. When it cannot confine
+//! the server, nothing runs: it writes `errand sandbox: could not confine the MCP server: <step> failed:
+//! <reason>` to stderr and exits with 125. Egress works as for commands (below), for the server's lifetime.
 //!
 //! # Network egress
 //!
@@ -49,6 +64,32 @@
 //!     println!("{:?} {}", change.kind, change.path.display()); // sorted.txt: Created, not yet written
 //! }
 //! discard(&run)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Serving an MCP server (same helper; talk MCP over the child's stdin and stdout):
+//!
+//! ```no_run
+//! use std::process::{Command, Stdio};
+//!
+//! use errand_sandbox::{Grant, GrantMode, Helper, ResourceLimits, ServeSpec, serve_command};
+//!
+//! let helper = Helper { program: std::env::current_exe()?, args: vec!["__sandbox".to_string()] };
+//! let spec = ServeSpec {
+//!     program: "node".to_string(),
+//!     args: vec!["/opt/servers/notes/index.js".to_string()],
+//!     env: Vec::new(),
+//!     cwd: "/home/me/notes".into(),
+//!     grants: vec![Grant { root: "/home/me/notes".into(), mode: GrantMode::ReadWrite }],
+//!     read_only: vec!["/opt/servers/notes".into()],
+//!     scratch: "/home/me/.local/share/errand/servers/notes".into(),
+//!     limits: ResourceLimits { cpu_seconds: u64::MAX, ..ResourceLimits::default() },
+//!     allow_partial: false,
+//!     egress: None,
+//! };
+//! let (program, args) = serve_command(&helper, &spec)?;
+//! let server =
+//!     Command::new(program).args(args).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
