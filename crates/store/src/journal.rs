@@ -394,10 +394,27 @@ impl Store {
             .map_err(query_error("journal a change"))?;
         let created_at = now();
         let mut ids = Vec::with_capacity(rows.len());
+        let mut pending_folder = transaction
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM journal
+                                WHERE session_id = ?1 AND op = 'mkdir' AND path = ?2 AND after_kind IS NULL)",
+            )
+            .map_err(query_error("journal a change"))?;
         for row in &rows {
+            // Calls of one turn are journaled before any of them runs, so several may plan the same missing
+            // folder; one row for it is enough, and a second would make undo take the first call's files in
+            // that folder for someone else's.
+            if row.op == ChangeKind::Mkdir
+                && pending_folder
+                    .query_row(params![session, path_bytes(&row.path)], |found| found.get::<_, bool>(0))
+                    .map_err(query_error("journal a change"))?
+            {
+                continue;
+            }
             seq += 1;
             ids.push(insert_row(&transaction, session, call_id, seq, row, &created_at)?);
         }
+        drop(pending_folder);
         transaction.commit().map_err(query_error("journal a change"))?;
         Ok(ids)
     }
