@@ -379,3 +379,42 @@ async fn a_store_held_by_another_program_mid_task_fails_the_run_clearly() {
     assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
     assert_journal_matches_folder(&store, &run.session_id(), &writer.folder(), 0);
 }
+
+/// `errand doctor` names the store's schema, its integrity, its WAL and the other processes using it.
+#[tokio::test]
+async fn doctor_reports_the_store_and_the_other_processes_using_it() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    assert_eq!(errand.errand(&["sessions"]).await.code, 0, "the store is created");
+    let mut other = tokio::process::Command::new("sqlite3")
+        .arg(database(errand.home.path()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sqlite3 program is installed (apt-get install sqlite3)");
+    let mut input = other.stdin.take().unwrap();
+    // Once it answers a query, sqlite3 has the database file open.
+    tokio::io::AsyncWriteExt::write_all(&mut input, b"SELECT 'open' FROM sessions LIMIT 0;\nSELECT 'open';\n")
+        .await
+        .unwrap();
+    let mut said = tokio::io::BufReader::new(other.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut said, &mut line).await.unwrap();
+
+    let run = errand.errand(&["doctor", "--json"]).await;
+    drop(input);
+    let _ = other.wait().await;
+
+    let checks: Value = serde_json::from_str(&run.stdout).unwrap();
+    let store = checks.as_array().unwrap().iter().find(|check| check["check"] == "store").unwrap();
+    assert_eq!(store["ok"], true, "{store}");
+    let facts = &store["store"];
+    assert_eq!(facts["schema_version"], 2, "{store}");
+    assert_eq!(facts["problems"], json!([]), "{store}");
+    let users = facts["processes"].as_array().unwrap();
+    assert!(users.iter().any(|user| user["command"].as_str().unwrap().starts_with("sqlite3 ")), "{store}");
+    let detail = store["detail"].as_str().unwrap();
+    assert!(detail.contains("schema 2 · quick check ok"), "{detail}");
+    assert!(detail.contains("WAL "), "{detail}");
+    assert!(detail.contains("open in 1 other process: "), "{detail}");
+}
