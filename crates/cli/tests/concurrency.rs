@@ -228,13 +228,9 @@ async fn eight_runs_started_at_once_on_a_fresh_store_journal_every_write_and_und
         let undo = errand_in(&writers[writer], home.path(), &["undo", session]).await;
         assert_eq!(undo.code, 0, "undo of writer {writer}: {}\n{}", undo.stdout, undo.stderr);
         assert!(!writers[writer].folder().join("out").exists(), "writer {writer}'s files are still there");
-        for later in writer + 1..writers.len() {
+        for (later, other) in writers.iter().enumerate().skip(writer + 1) {
             for index in 0..WRITES {
-                assert_eq!(
-                    writers[later].read(&file_name(index)),
-                    content(later, index),
-                    "undo of {writer} touched {later}"
-                );
+                assert_eq!(other.read(&file_name(index)), content(later, index), "undo of {writer} touched {later}");
             }
         }
     }
