@@ -385,11 +385,16 @@ impl Session {
             };
             match journal {
                 Ok(ids) => runs.push((ready, ids)),
-                Err(error) => {
-                    // No journal row, no change: the promise that every change can be undone comes first.
+                Err(error) if error.is_about_path() => {
+                    // No journal row, no change: the promise that every change can be undone comes first. The
+                    // path was the trouble, not the store, so the model may choose another way.
                     let message = format!("not done: errand could not journal this change first ({error})");
                     outputs[ready.index] = Some(self.finish(call, ToolOutput::error(message), 0, summary)?);
                 }
+                // The store cannot record changes: every later change would be refused too, and a task that
+                // ended `done` with some of its changes silently skipped would mislead. Nothing in this batch
+                // has run yet.
+                Err(source) => return Err(AgentError::Journal { source }),
             }
         }
         let worker = self.worker.as_ref();
@@ -487,7 +492,10 @@ impl Session {
                     describe_changes(&staged.changes, &self.grants)
                 )
             }
-            Ok(()) => match self.apply_staged(call, &staged, &effects).await {
+            Ok(()) => match self.apply_staged(call, &staged, &effects).await.inspect_err(|_| {
+                // The task ends here; the captured changes it did not apply go with it.
+                let _ = errand_sandbox::discard_dir(&staged.run_dir);
+            })? {
                 Ok(applied) => {
                     let note = format!("applied: {}", describe_changes(&staged.changes, &self.grants));
                     output.changed = applied;
@@ -508,17 +516,22 @@ impl Session {
         Ok(output)
     }
 
-    /// Journals, then applies, a command's changes.
+    /// Journals, then applies, a command's changes. The outer error ends the task: the store cannot journal.
     async fn apply_staged(
         &self,
         call: &ToolCall,
         staged: &errand_tools::StagedChanges,
         effects: &Effects,
-    ) -> Result<Vec<errand_tools::FileChange>, String> {
-        let ids =
-            self.store.journal_before(&self.journal_session, &call.id, &planned_changes(effects)).map_err(|error| {
-                format!("errand could not journal the command's changes, so none were applied: {error}")
-            })?;
+    ) -> Result<Result<Vec<errand_tools::FileChange>, String>, AgentError> {
+        let ids = match self.store.journal_before(&self.journal_session, &call.id, &planned_changes(effects)) {
+            Ok(ids) => ids,
+            Err(error) if error.is_about_path() => {
+                return Ok(Err(format!(
+                    "errand could not journal the command's changes, so none were applied: {error}"
+                )));
+            }
+            Err(source) => return Err(AgentError::Journal { source }),
+        };
         let context = self.tool_context();
         let changes = staged.changes.clone();
         let applied = tokio::task::spawn_blocking(move || errand_tools::apply_captured(&changes, &context))
@@ -527,7 +540,7 @@ impl Session {
         if let Err(error) = self.store.journal_after(&ids) {
             tracing::warn!(%error, "could not record the result of a command's changes");
         }
-        applied.map_err(|message| format!("{message}; `errand undo` can put back what was applied"))
+        Ok(applied.map_err(|message| format!("{message}; `errand undo` can put back what was applied")))
     }
 }
 

@@ -70,6 +70,15 @@ pub enum AgentError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] errand_store::StoreError),
+    /// A change could not be journaled because the store failed (busy past its timeout, full, failing): the
+    /// task stops instead of making changes it could not undo.
+    #[error(
+        "errand stopped the task because it could not journal a change before making it (the change was not made; `errand undo` puts back what the task changed before): {source}"
+    )]
+    Journal {
+        /// Why the journal refused the change.
+        source: errand_store::StoreError,
+    },
     /// A resumed session's folders are no longer usable.
     #[error("cannot resume session {session}: {source}")]
     Grants {

@@ -408,7 +408,7 @@ impl Session {
             let _ = self.emit(EventMsg::Warning { message: format!("a SessionEnd hook could not run: {error}") });
         }
         let mut reason = reason;
-        if let Err(error) = self.store.set_status(&self.id, status, reason.as_deref()) {
+        if let Err(error) = self.store.set_status(&self.id, status.clone(), reason.as_deref()) {
             // The run's outcome still reaches the person; the store error is added to it.
             reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
         }

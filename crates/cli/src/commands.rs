@@ -338,7 +338,7 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
     Ok(match outcome.status {
         SessionStatus::Done => EXIT_DONE,
         SessionStatus::Cancelled => EXIT_CANCELLED,
-        SessionStatus::Stopped | SessionStatus::Rejected | SessionStatus::Failed | SessionStatus::Running => EXIT_ERROR,
+        _ => EXIT_ERROR,
     })
 }
 
@@ -410,6 +410,7 @@ fn sessions(json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_DONE);
     }
     println!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED");
+    let unknown = sessions.iter().filter(|session| !session.status.is_known()).count();
     for session in &sessions {
         let created = session.created_at.get(..19).unwrap_or(&session.created_at).replace('T', " ");
         println!(
@@ -420,22 +421,41 @@ fn sessions(json: bool) -> Result<u8, Failure> {
             one_line(&session.task, 70)
         );
     }
+    if unknown > 0 {
+        eprintln!(
+            "note: {unknown} session{} ha{} a status this errand does not know (a newer errand wrote it); upgrade errand to work with {}",
+            if unknown == 1 { "" } else { "s" },
+            if unknown == 1 { "s" } else { "ve" },
+            if unknown == 1 { "it" } else { "them" }
+        );
+    }
     Ok(EXIT_DONE)
 }
 
 fn show(id: &str, json: bool) -> Result<u8, Failure> {
     let setup = Setup::load()?;
     let store = setup.store()?;
-    let session = store.session(id).map_err(usage_error)?;
-    let messages: Vec<Message> = store
-        .messages(&session.id)?
+    // One snapshot: the session, its transcript and its usage as they stood together, while it may still run.
+    let (session, stored, usage) = store
+        .read(|snapshot| {
+            let session = snapshot.session(id)?;
+            let messages = snapshot.messages(&session.id)?;
+            let usage = snapshot.usage_totals(&session.id)?;
+            Ok((session, messages, usage))
+        })
+        .map_err(|error| match error {
+            errand_store::StoreError::NoSuchSession { .. } | errand_store::StoreError::AmbiguousSession { .. } => {
+                usage_error(error)
+            }
+            other => Failure::from(other),
+        })?;
+    let messages: Vec<Message> = stored
         .into_iter()
         .map(|m| {
             serde_json::from_str(&m.body)
                 .with_context(|| format!("message {} of session {} is malformed", m.seq, session.id))
         })
         .collect::<Result<_, _>>()?;
-    let usage = store.usage_totals(&session.id)?;
     if json {
         let value = serde_json::json!({ "session": session.summary(), "messages": messages, "usage": usage });
         println!("{}", serde_json::to_string_pretty(&value).context("serialize session")?);
@@ -540,16 +560,43 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
         }
         Err(failure) => checks.push(("provider", false, failure.error.to_string())),
     }
-    match Store::open(&paths.database).and_then(|store| Ok((store.schema_version()?, store.sessions()?.len()))) {
-        Ok((version, count)) => checks.push((
-            "store",
-            true,
-            format!(
-                "{} · schema {version} · {count} session{}",
-                paths.database.display(),
-                if count == 1 { "" } else { "s" }
-            ),
-        )),
+    // The store's facts also go into `--json` whole, beside the check's one-line detail.
+    let mut store_facts = None;
+    match Store::open(&paths.database).and_then(|store| store.health()) {
+        Ok(health) => {
+            let others = match health.processes.as_slice() {
+                [] => "no other process has it open".to_string(),
+                users => format!(
+                    "open in {} other process{}: {}",
+                    users.len(),
+                    if users.len() == 1 { "" } else { "es" },
+                    users.iter().map(|user| format!("{} ({})", user.pid, user.command)).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let integrity = if health.problems.is_empty() {
+                "quick check ok".to_string()
+            } else {
+                format!(
+                    "quick check found {} problem{}: {}; copy the store aside before anything else writes to it",
+                    health.problems.len(),
+                    if health.problems.len() == 1 { "" } else { "s" },
+                    health.problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                )
+            };
+            checks.push((
+                "store",
+                health.problems.is_empty(),
+                format!(
+                    "{} · schema {} · {integrity} · {} session{} · WAL {} KiB · {others}",
+                    health.path.display(),
+                    health.schema_version,
+                    health.sessions,
+                    if health.sessions == 1 { "" } else { "s" },
+                    thousands(health.wal_bytes.div_ceil(1024))
+                ),
+            ));
+            store_facts = Some(health);
+        }
         Err(error) => checks.push(("store", false, error.to_string())),
     }
     let enforcement = errand_sandbox::probe();
@@ -606,7 +653,14 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
         let value: Vec<_> = checks
             .iter()
             .map(|(name, ok, detail)| {
-                serde_json::json!({"check": name, "ok": ok, "optional": *name == RENDER_CHECK, "detail": detail})
+                let mut check =
+                    serde_json::json!({"check": name, "ok": ok, "optional": *name == RENDER_CHECK, "detail": detail});
+                if *name == "store"
+                    && let Some(health) = &store_facts
+                {
+                    check["store"] = serde_json::json!(health);
+                }
+                check
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?);

@@ -273,8 +273,10 @@ async fn a_full_disk_in_the_folder_is_a_clear_error_and_loses_nothing() {
     assert!(run.stderr.contains("✗ write_file disk/notes.md · could not write disk/notes.md"), "{}", run.stderr);
 }
 
+/// A full errand home means no change can be journaled: the change is not made and the task fails, rather
+/// than going on to finish `done` with that change (and every later one) skipped.
 #[tokio::test]
-async fn a_full_errand_home_stops_the_change_before_it_happens() {
+async fn a_full_errand_home_stops_the_change_before_it_happens_and_fails_the_task() {
     let errand = TestErrand::new(
         Protocol::Anthropic,
         vec![Turn::tool_call("write_file", json!({"path": "big.bin", "content": "replaced"})), Turn::text("ok")],
@@ -285,12 +287,18 @@ async fn a_full_errand_home_stops_the_change_before_it_happens() {
     let home = errand.home.path().to_str().unwrap().to_string();
     let setup = format!("mount -t tmpfs -o size=1m tmpfs '{home}'");
 
-    let run = errand_in_mount_namespace(&errand, &setup, &["run", "--no-plan", "replace it"], "wc -c < big.bin").await;
+    let run =
+        errand_in_mount_namespace(&errand, &setup, &["run", "--json", "--no-plan", "replace it"], "wc -c < big.bin")
+            .await;
 
-    let (_, after) = run.stdout.split_once("---\n").unwrap();
+    let (events, after) = run.stdout.split_once("---\n").unwrap();
     assert_eq!(after.trim(), (3 << 20).to_string(), "big.bin was changed without a journal entry");
-    let result = &errand.mock.requests()[1].last_tool_results()[0];
-    assert!(result.is_error && result.text.contains("could not journal this change"), "{result:?}");
-    assert!(result.text.contains("No space left on device"), "{result:?}");
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let finished: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(finished["type"], "Finished");
+    assert_eq!(finished["status"], "failed");
+    let reason = finished["reason"].as_str().unwrap();
+    assert!(reason.contains("could not journal a change before making it"), "{reason}");
+    assert!(reason.contains("No space left on device"), "{reason}");
+    assert_eq!(errand.mock.requests().len(), 1, "the model was not asked to carry on without the journal");
 }

@@ -7,11 +7,11 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::objects;
-use crate::{Store, StoreError, now, query_error};
+use crate::{Snapshot, Store, StoreError, now, query_error};
 
 /// What a tool call is about to do to one path, declared before it happens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,7 +384,9 @@ impl Store {
             rows.push(row);
         }
         let mut connection = self.lock();
-        let transaction = connection.transaction().map_err(query_error("journal a change"))?;
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(query_error("journal a change"))?;
         let mut seq: u64 = transaction
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE session_id = ?1", params![session], |row| {
                 row.get(0)
@@ -392,10 +394,27 @@ impl Store {
             .map_err(query_error("journal a change"))?;
         let created_at = now();
         let mut ids = Vec::with_capacity(rows.len());
+        let mut pending_folder = transaction
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM journal
+                                WHERE session_id = ?1 AND op = 'mkdir' AND path = ?2 AND after_kind IS NULL)",
+            )
+            .map_err(query_error("journal a change"))?;
         for row in &rows {
+            // Calls of one turn are journaled before any of them runs, so several may plan the same missing
+            // folder; one row for it is enough, and a second would make undo take the first call's files in
+            // that folder for someone else's.
+            if row.op == ChangeKind::Mkdir
+                && pending_folder
+                    .query_row(params![session, path_bytes(&row.path)], |found| found.get::<_, bool>(0))
+                    .map_err(query_error("journal a change"))?
+            {
+                continue;
+            }
             seq += 1;
             ids.push(insert_row(&transaction, session, call_id, seq, row, &created_at)?);
         }
+        drop(pending_folder);
         transaction.commit().map_err(query_error("journal a change"))?;
         Ok(ids)
     }
@@ -430,7 +449,9 @@ impl Store {
             states.push((id, state));
         }
         let mut connection = self.lock();
-        let transaction = connection.transaction().map_err(query_error("record a change"))?;
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(query_error("record a change"))?;
         let after_at = now();
         for (id, state) in &states {
             let (kind, object, mode, size, target) = state_columns(Some(state));
@@ -448,8 +469,15 @@ impl Store {
 
     /// What a session changed, oldest first, for `errand changes`.
     pub fn changes(&self, session: &str) -> Result<Vec<ChangeRecord>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection
+        self.read(|snapshot| snapshot.changes(session))
+    }
+}
+
+impl Snapshot<'_> {
+    /// What a session changed, oldest first, for `errand changes`.
+    pub fn changes(&self, session: &str) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut statement = self
+            .conn
             .prepare_cached(&format!("{RECORD_COLUMNS} WHERE session_id = ?1 ORDER BY seq"))
             .map_err(query_error("read the journal"))?;
         let rows = statement

@@ -60,6 +60,7 @@
 
 mod diff;
 mod files;
+mod health;
 mod journal;
 mod migrations;
 mod objects;
@@ -68,12 +69,13 @@ mod undo;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 pub use diff::ContentDiff;
+pub use health::{StoreHealth, StoreUser, store_users};
 pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
@@ -119,6 +121,17 @@ pub enum StoreError {
         /// What the store was doing, e.g. "append an event".
         action: &'static str,
         /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// Another process held the store's write lock for longer than errand waits for it (the busy timeout).
+    #[error(
+        "the errand store stayed busy while errand tried to {action}: another errand process (or another program) held it longer than errand waits ({}); nothing of that was written — `errand doctor` lists the processes using the store; try again when they are done",
+        BUSY_TIMEOUT_ENV
+    )]
+    Busy {
+        /// What the store was doing, e.g. "journal a change".
+        action: &'static str,
+        /// The SQLite error (`SQLITE_BUSY` or `SQLITE_LOCKED`).
         source: rusqlite::Error,
     },
     /// A stored value could not be read back.
@@ -249,6 +262,26 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the error is about the path a change was asked for (a relative path, a special file, a file
+    /// that could not be read), so the store itself is sound and other changes can still be journaled.
+    /// `false` means the store could not record anything (busy past the timeout, full, failing): a task
+    /// must stop rather than go on with changes it cannot journal.
+    pub fn is_about_path(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            StoreError::RelativePath { .. } | StoreError::SpecialFile { .. } => true,
+            // Snapshotting reads the person's file and writes errand's object store; only the writing
+            // fails for want of space or a writable filesystem.
+            StoreError::Snapshot { source, .. } => !matches!(
+                source.kind(),
+                ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::ReadOnlyFilesystem
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// What a person can do about a failed file operation.
 fn io_hint(error: &std::io::Error) -> &'static str {
     use std::io::ErrorKind;
@@ -262,8 +295,10 @@ fn io_hint(error: &std::io::Error) -> &'static str {
 }
 
 /// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Stored and shown as its lower-case name. A name this errand does not know (written by a newer errand
+/// into a shared store) reads as [`SessionStatus::Unknown`] instead of making the whole store unreadable.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionStatus {
     /// Running now, or interrupted without a chance to record why.
     Running,
@@ -277,11 +312,13 @@ pub enum SessionStatus {
     Cancelled,
     /// Ended by an error.
     Failed,
+    /// A status this errand does not know, as stored (a newer errand wrote it).
+    Unknown(String),
 }
 
 impl SessionStatus {
     /// The lower-case name stored and shown.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             SessionStatus::Running => "running",
             SessionStatus::Done => "done",
@@ -289,30 +326,48 @@ impl SessionStatus {
             SessionStatus::Rejected => "rejected",
             SessionStatus::Cancelled => "cancelled",
             SessionStatus::Failed => "failed",
+            SessionStatus::Unknown(name) => name,
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Ok(match text {
+    /// Whether this errand knows the status (`false` for one a newer errand wrote).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, SessionStatus::Unknown(_))
+    }
+
+    /// Reads a stored name; never fails, so one unfamiliar row does not hide every other session.
+    pub fn parse(text: &str) -> Self {
+        match text {
             "running" => SessionStatus::Running,
             "done" => SessionStatus::Done,
             "stopped" => SessionStatus::Stopped,
             "rejected" => SessionStatus::Rejected,
             "cancelled" => SessionStatus::Cancelled,
             "failed" => SessionStatus::Failed,
-            other => {
-                return Err(StoreError::Corrupt {
-                    what: "session status",
-                    reason: format!("unknown status '{other}'"),
-                });
-            }
-        })
+            other => SessionStatus::Unknown(other.to_string()),
+        }
     }
 }
 
 impl std::fmt::Display for SessionStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            SessionStatus::Unknown(name) => write!(f, "{name} (unknown to this errand; a newer errand wrote it)"),
+            known => f.write_str(known.as_str()),
+        }
+    }
+}
+
+// Serialized as the bare name, known or not, so `--json` output and the API keep one shape.
+impl Serialize for SessionStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(SessionStatus::parse(&String::deserialize(deserializer)?))
     }
 }
 
@@ -360,6 +415,7 @@ impl SessionRecord {
             "id": self.id,
             "task": self.task,
             "status": self.status,
+            "status_known": self.status.is_known(),
             "status_detail": self.status_detail,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -450,7 +506,30 @@ impl std::fmt::Debug for Store {
 }
 
 fn query_error(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Query { action, source }
+    move |source| {
+        if is_busy(&source) { StoreError::Busy { action, source } } else { StoreError::Query { action, source } }
+    }
+}
+
+/// Whether SQLite gave up waiting for a lock another connection holds.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Names the environment variable that sets how long errand waits for the store's write lock, and the default.
+const BUSY_TIMEOUT_ENV: &str = "30 s by default; ERRAND_BUSY_TIMEOUT_MS sets it";
+
+/// How long a write waits for another process's write to finish before it fails: generous, because a
+/// refused journal write stops a task, and other writers hold the lock for milliseconds.
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The busy timeout: [`DEFAULT_BUSY_TIMEOUT`], or `ERRAND_BUSY_TIMEOUT_MS` (tests use a short one).
+fn busy_timeout() -> Duration {
+    std::env::var("ERRAND_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_BUSY_TIMEOUT)
 }
 
 fn now() -> String {
@@ -465,6 +544,11 @@ fn new_id() -> String {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, in WAL mode, and brings its schema up to date.
+    ///
+    /// Any number of processes may open one store at once, a fresh one included: the schema is migrated by
+    /// whichever gets the write lock first, and the others find it done. Every transaction that may write
+    /// begins `IMMEDIATE` and waits up to the busy timeout (30 s; `ERRAND_BUSY_TIMEOUT_MS` sets it) for
+    /// another process's write to finish; after that it fails with [`StoreError::Busy`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_error =
             |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: path.to_path_buf(), source };
@@ -472,15 +556,37 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| open_error(Box::new(e)))?;
         }
         let mut conn = Connection::open(path).map_err(|e| open_error(Box::new(e)))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| open_error(Box::new(e)))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_error(Box::new(e)))?;
+        let timeout = busy_timeout();
+        conn.busy_timeout(timeout).map_err(|e| open_error(Box::new(e)))?;
+        // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers BUSY at once (without the
+        // busy handler) when another process is doing the same; so wait here as the busy timeout would.
+        let deadline = Instant::now() + timeout;
+        loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(error) if is_busy(&error) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5 + fastrand::u64(..20)));
+                }
+                Err(error) => return Err(open_error(Box::new(error))),
+            }
+        }
         // NORMAL in WAL mode keeps the database consistent across crashes; only the last commits may be lost
         // on power failure, which a resumed session tolerates.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_error(Box::new(e)))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(Box::new(e)))?;
+        // A deferred transaction that reads and then writes cannot wait for another writer in WAL mode: SQLite
+        // refuses the upgrade with BUSY at once. So every transaction takes the write lock when it begins
+        // (reads that must agree use `Store::read`, which asks for a deferred one).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations::apply(&mut conn, path)?;
         let data_dir = files::parent_of(path).to_path_buf();
         Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf(), data_dir })
+    }
+
+    /// Changes how long this handle's writes wait for another process's write lock before failing with
+    /// [`StoreError::Busy`] (the default is 30 s, or `ERRAND_BUSY_TIMEOUT_MS`).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.lock().busy_timeout(timeout).map_err(query_error("set the busy timeout"))
     }
 
     /// The object store's folder (created on first use).
@@ -564,9 +670,104 @@ impl Store {
         Ok(())
     }
 
+    /// Appends a message to a session's transcript; returns its sequence number.
+    pub fn append_message(&self, session_id: &str, body: &str) -> Result<u64, StoreError> {
+        self.lock()
+            .query_row(
+                "INSERT INTO messages (session_id, seq, body, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?1), ?2, ?3)
+                 RETURNING seq",
+                params![session_id, body, now()],
+                |row| row.get(0),
+            )
+            .map_err(query_error("append a message"))
+    }
+
+    /// Appends an event to a session's stream; returns its sequence number.
+    pub fn append_event(&self, session_id: &str, kind: &str, body: &str) -> Result<u64, StoreError> {
+        self.lock()
+            .query_row(
+                "INSERT INTO events (session_id, seq, kind, body, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?1), ?2, ?3, ?4)
+                 RETURNING seq",
+                params![session_id, kind, body, now()],
+                |row| row.get(0),
+            )
+            .map_err(query_error("append an event"))
+    }
+
+    /// Records the usage of one model request.
+    pub fn record_usage(&self, session_id: &str, usage: &UsageRecord) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO usage (session_id, model, input_tokens, output_tokens, cache_read_tokens,
+                                    cache_write_tokens, cost_usd, request_bytes, duration_ms, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    session_id,
+                    usage.model,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                    usage.cost_usd,
+                    usage.request_bytes,
+                    usage.duration_ms,
+                    now()
+                ],
+            )
+            .map_err(query_error("record usage"))?;
+        Ok(())
+    }
+
     /// The session with this exact id, or the only one whose id starts with it.
     pub fn session(&self, id_or_prefix: &str) -> Result<SessionRecord, StoreError> {
-        let conn = self.lock();
+        self.read(|snapshot| snapshot.session(id_or_prefix))
+    }
+
+    /// All sessions, newest first.
+    pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        self.read(|snapshot| snapshot.sessions())
+    }
+
+    /// A session's transcript, in order.
+    pub fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        self.read(|snapshot| snapshot.messages(session_id))
+    }
+
+    /// A session's events after sequence number `after` (0 for all), in order.
+    pub fn events(&self, session_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(|snapshot| snapshot.events(session_id, after))
+    }
+
+    /// Usage summed over a session's requests.
+    pub fn usage_totals(&self, session_id: &str) -> Result<UsageTotals, StoreError> {
+        self.read(|snapshot| snapshot.usage_totals(session_id))
+    }
+
+    /// Runs `reads` against one snapshot of the store: every read in it sees the same committed state, however
+    /// many writers commit meanwhile (a session with its transcript and usage, never half of a change).
+    /// Readers never block writers: in WAL mode a read transaction holds no lock a writer waits for.
+    pub fn read<T>(&self, reads: impl FnOnce(&Snapshot<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut connection = self.lock();
+        let transaction =
+            connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(query_error("begin a read"))?;
+        let result = reads(&Snapshot { conn: &transaction })?;
+        // Nothing was written; ending the transaction lets a checkpoint move past this snapshot.
+        transaction.rollback().map_err(query_error("end a read"))?;
+        Ok(result)
+    }
+}
+
+/// One consistent view of the store, inside [`Store::read`]: every read sees the same committed state.
+pub struct Snapshot<'a> {
+    pub(crate) conn: &'a Connection,
+}
+
+impl Snapshot<'_> {
+    /// The session with this exact id, or the only one whose id starts with it.
+    pub fn session(&self, id_or_prefix: &str) -> Result<SessionRecord, StoreError> {
+        let conn = self.conn;
         let mut statement = conn
             .prepare_cached(&format!(
                 "{SESSION_COLUMNS} WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id = ?1 DESC LIMIT 3"
@@ -597,7 +798,7 @@ impl Store {
 
     /// All sessions, newest first.
     pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut statement = conn
             .prepare_cached(&format!("{SESSION_COLUMNS} ORDER BY created_at DESC, rowid DESC"))
             .map_err(query_error("list sessions"))?;
@@ -609,22 +810,9 @@ impl Store {
         rows.into_iter().map(RawSession::into_record).collect()
     }
 
-    /// Appends a message to a session's transcript; returns its sequence number.
-    pub fn append_message(&self, session_id: &str, body: &str) -> Result<u64, StoreError> {
-        self.lock()
-            .query_row(
-                "INSERT INTO messages (session_id, seq, body, created_at)
-                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?1), ?2, ?3)
-                 RETURNING seq",
-                params![session_id, body, now()],
-                |row| row.get(0),
-            )
-            .map_err(query_error("append a message"))
-    }
-
     /// A session's transcript, in order.
     pub fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut statement = conn
             .prepare_cached("SELECT seq, body FROM messages WHERE session_id = ?1 ORDER BY seq")
             .map_err(query_error("read messages"))?;
@@ -635,22 +823,9 @@ impl Store {
             .map_err(query_error("read messages"))
     }
 
-    /// Appends an event to a session's stream; returns its sequence number.
-    pub fn append_event(&self, session_id: &str, kind: &str, body: &str) -> Result<u64, StoreError> {
-        self.lock()
-            .query_row(
-                "INSERT INTO events (session_id, seq, kind, body, created_at)
-                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id = ?1), ?2, ?3, ?4)
-                 RETURNING seq",
-                params![session_id, kind, body, now()],
-                |row| row.get(0),
-            )
-            .map_err(query_error("append an event"))
-    }
-
     /// A session's events after sequence number `after` (0 for all), in order.
     pub fn events(&self, session_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut statement = conn
             .prepare_cached(
                 "SELECT seq, kind, body, created_at FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq",
@@ -665,33 +840,9 @@ impl Store {
             .map_err(query_error("read events"))
     }
 
-    /// Records the usage of one model request.
-    pub fn record_usage(&self, session_id: &str, usage: &UsageRecord) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO usage (session_id, model, input_tokens, output_tokens, cache_read_tokens,
-                                    cache_write_tokens, cost_usd, request_bytes, duration_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    session_id,
-                    usage.model,
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cache_read_tokens,
-                    usage.cache_write_tokens,
-                    usage.cost_usd,
-                    usage.request_bytes,
-                    usage.duration_ms,
-                    now()
-                ],
-            )
-            .map_err(query_error("record usage"))?;
-        Ok(())
-    }
-
     /// Usage summed over a session's requests.
     pub fn usage_totals(&self, session_id: &str) -> Result<UsageTotals, StoreError> {
-        self.lock()
+        self.conn
             .query_row(
                 "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
                         COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
@@ -725,7 +876,7 @@ struct RawSession(SessionRecord, String, String);
 impl RawSession {
     fn into_record(self) -> Result<SessionRecord, StoreError> {
         let RawSession(mut record, status, settings) = self;
-        record.status = SessionStatus::parse(&status)?;
+        record.status = SessionStatus::parse(&status);
         record.settings = serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt { what: "session settings", reason: e.to_string() })?;
         Ok(record)

@@ -1,11 +1,14 @@
 //! Versioned schema migrations, tracked in SQLite's `user_version`.
 //!
-//! Each entry upgrades the schema by one version inside a transaction. Never edit a released entry; append
-//! a new one.
+//! Each entry upgrades the schema by one version. Never edit a released entry; append a new one.
+//!
+//! Several processes may open a fresh (or older) store at the same moment, so the version is read inside
+//! the same `BEGIN IMMEDIATE` transaction that migrates: one process migrates, the others wait for its
+//! write lock, then read the new version and find nothing left to do.
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::StoreError;
 
@@ -110,20 +113,33 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`LATEST`], one version per transaction.
+/// Brings the database up to [`LATEST`] in one `IMMEDIATE` transaction, reading the version under its lock.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let migrate_error =
-        |source: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), source: Box::new(source) };
+    let migrate_error = |source: rusqlite::Error| {
+        if crate::is_busy(&source) {
+            StoreError::Busy { action: "bring the store's schema up to date", source }
+        } else {
+            StoreError::Open { path: path.to_path_buf(), source: Box::new(source) }
+        }
+    };
+    let too_new = |found: i64| StoreError::TooNew { path: path.to_path_buf(), found, supported: LATEST };
+    // Most opens find the schema current: a plain read answers that without queueing for the write lock.
     let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(migrate_error)?;
     if current > LATEST {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found: current, supported: LATEST });
+        return Err(too_new(current));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = index as i64 + 1;
-        let transaction = conn.transaction().map_err(migrate_error)?;
+    if current == LATEST {
+        return Ok(());
+    }
+    let transaction = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(migrate_error)?;
+    // Read again under the lock: another process may have migrated since the read above.
+    let current: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(migrate_error)?;
+    if current > LATEST {
+        return Err(too_new(current));
+    }
+    for sql in MIGRATIONS.iter().skip(current as usize) {
         transaction.execute_batch(sql).map_err(migrate_error)?;
-        transaction.pragma_update(None, "user_version", version).map_err(migrate_error)?;
-        transaction.commit().map_err(migrate_error)?;
     }
-    Ok(())
+    transaction.pragma_update(None, "user_version", LATEST).map_err(migrate_error)?;
+    transaction.commit().map_err(migrate_error)
 }

@@ -177,7 +177,9 @@ impl Store {
         let deleted_at = now();
         let id = {
             let mut connection = self.lock();
-            let transaction = connection.transaction().map_err(query_error("record a trash entry"))?;
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query_error("record a trash entry"))?;
             let id = loop {
                 let id = new_id();
                 let inserted = transaction

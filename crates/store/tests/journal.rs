@@ -588,3 +588,30 @@ fn a_trailing_slash_names_the_same_path_in_the_journal_and_the_trash() {
     assert_eq!(change.path, f.path("folder"));
     assert_eq!(change.trash_entry.as_deref(), Some(entry.id.as_str()));
 }
+
+#[test]
+fn calls_of_one_turn_creating_files_in_one_new_folder_undo_cleanly() {
+    // A turn's calls are all journaled before any runs: each sees the folder missing.
+    let f = fixture();
+    let before = f.tree();
+    let files: Vec<_> = (0..3).map(|index| f.path(&format!("out/file-{index}.txt"))).collect();
+    let ids: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(index, path)| f.store.journal_before("s1", &format!("call{index}"), &[create(path)]).unwrap())
+        .collect();
+    for path in &files {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "written").unwrap();
+    }
+    for ids in &ids {
+        f.store.journal_after(ids).unwrap();
+    }
+    let folders = f.store.changes("s1").unwrap().into_iter().filter(|c| c.op == ChangeKind::Mkdir).count();
+    assert_eq!(folders, 1, "one journal row for the one folder the turn created");
+
+    let report = undo(&f, "s1");
+
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(f.tree(), before);
+}
