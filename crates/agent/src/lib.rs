@@ -55,10 +55,12 @@ mod session;
 mod skills;
 mod subagent;
 pub mod transcript;
+pub mod trust;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
+pub use mcp::ServerSandbox;
 pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, stored_folders, tool_summary};
 
 /// A session could not be created, resumed or continued.
@@ -123,6 +125,14 @@ pub enum AgentError {
     #[error("could not start errand's network proxy for commands: {reason}; run without --allow-net")]
     Egress {
         /// What went wrong.
+        reason: String,
+    },
+    /// A folder's configuration or errand's trust records could not be read or written.
+    #[error("{}: {reason}", path.display())]
+    Trust {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What went wrong and what to do.
         reason: String,
     },
     /// A message or event could not be serialized.

@@ -368,6 +368,95 @@ pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions)
     Connected { tools, prompts, warnings }
 }
 
+/// Starts folder and plugin servers (and the person's own that ask for it) inside errand's command sandbox:
+/// the system and the server's own folders read-only, the granted folders as granted, a private HOME and
+/// `/tmp`, and network only through errand's egress proxy when the session has one.
+#[derive(Debug, Clone)]
+pub struct ServerSandbox {
+    /// How to start the sandbox helper (`errand __sandbox`).
+    pub helper: errand_sandbox::Helper,
+    /// The granted folders, bound as granted.
+    pub grants: Vec<errand_sandbox::Grant>,
+    /// A folder errand owns; each server gets `mcp-<name>/` in it for its HOME and `/tmp`.
+    pub scratch: std::path::PathBuf,
+    /// errand's egress proxy socket; `None` keeps servers offline.
+    pub egress: Option<std::path::PathBuf>,
+    /// Start servers even where the kernel cannot enforce every layer (`--unsandboxed`).
+    pub allow_partial: bool,
+}
+
+/// CPU seconds a sandboxed server may use over its life: servers live as long as the session, so far more than
+/// a command's limit, yet still a bound on one that spins.
+const SERVER_CPU_SECONDS: u64 = 6 * 60 * 60;
+
+impl errand_mcp::StdioSandbox for ServerSandbox {
+    fn launch(&self, server: &McpServer, env: Vec<(String, String)>) -> Result<errand_mcp::Launch, String> {
+        let errand_mcp::Transport::Stdio { command, args, .. } = &server.transport else {
+            return Err("only a local (stdio) server runs in the sandbox".into());
+        };
+        let home = server.home();
+        let mut read_only = vec![home.clone()];
+        let path = env.iter().find(|(name, _)| name == "PATH").map(|(_, value)| value.as_str()).unwrap_or_default();
+        if let Some(program) = find_program(command, path) {
+            read_only.extend(own_folder(&program));
+        }
+        read_only.extend(args.iter().filter_map(|word| own_folder(std::path::Path::new(word))));
+        read_only.sort();
+        read_only.dedup();
+        let is_granted = |folder: &std::path::Path| self.grants.iter().any(|grant| folder.starts_with(&grant.root));
+        read_only.retain(|folder| !is_granted(folder));
+        let scratch = self.scratch.join(format!("mcp-{}", server.name));
+        let spec = errand_sandbox::ServeSpec {
+            program: command.clone(),
+            args: args.clone(),
+            env,
+            cwd: if home.is_dir() { home } else { scratch.clone() },
+            grants: self.grants.clone(),
+            read_only,
+            scratch,
+            limits: errand_sandbox::ResourceLimits {
+                cpu_seconds: SERVER_CPU_SECONDS,
+                ..errand_sandbox::ResourceLimits::default()
+            },
+            allow_partial: self.allow_partial,
+            egress: self.egress.clone(),
+        };
+        let (program, args) = errand_sandbox::serve_command(&self.helper, &spec).map_err(|error| error.to_string())?;
+        // The helper itself needs nothing of errand's environment: the server's is in the spec.
+        let env = errand_mcp::server_environment(&Default::default(), std::env::vars());
+        Ok(errand_mcp::Launch { program, args, env })
+    }
+}
+
+/// `command` as the kernel would find it: itself when it holds a slash, else the first match on `path`.
+fn find_program(command: &str, path: &str) -> Option<std::path::PathBuf> {
+    if command.contains('/') {
+        return Some(std::path::PathBuf::from(command));
+    }
+    path.split(':').map(|folder| std::path::Path::new(folder).join(command)).find(|candidate| candidate.is_file())
+}
+
+/// The folder a sandboxed server must read to use `path`, a file its command line names (its program or a
+/// script): for a file inside a `node_modules` tree, the folder holding the outermost `node_modules`, where
+/// Node resolves the package's dependencies; else the file's own folder. Folders named on the command line
+/// are not bound (a server works on folders through the grants), nor are the system folders, always there.
+fn own_folder(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    if !path.is_absolute() {
+        return None;
+    }
+    let file = std::fs::canonicalize(path).ok().filter(|file| file.is_file())?;
+    let folder = match file.ancestors().filter(|folder| folder.file_name().is_some_and(|n| n == "node_modules")).last()
+    {
+        Some(modules) => modules.parent()?.to_path_buf(),
+        None => file.parent()?.to_path_buf(),
+    };
+    let system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt"];
+    if folder == std::path::Path::new("/") || system.iter().any(|root| folder.starts_with(root)) {
+        return None;
+    }
+    Some(folder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,9 @@ pub struct SessionOptions {
     pub plugins: Vec<errand_plugins::Plugin>,
     /// What the person should see when a run starts (a configuration entry left out, say), as warnings.
     pub notices: Vec<String>,
+    /// The granted folders the person trusts (canonical): their context files go to the model as the person's
+    /// context; any other folder's as that folder's content.
+    pub trusted_folders: Vec<PathBuf>,
 }
 
 /// The hidden first argument that runs errand as the file worker.
@@ -101,6 +104,7 @@ impl SessionOptions {
             mcp_credentials: None,
             plugins: Vec::new(),
             notices: Vec::new(),
+            trusted_folders: Vec::new(),
         }
     }
 }
@@ -282,7 +286,8 @@ impl Session {
     ) -> Self {
         let tools = errand_tools::builtin_tools();
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
-        let (mut system, _files, mut pending_warnings) = context::system_prompt(&grants, options.plan_mode);
+        let (mut system, _files, mut pending_warnings) =
+            context::system_prompt(&grants, options.plan_mode, &options.trusted_folders);
         let (grants, plugin_state) =
             crate::skills::prepare(grants, &options.plugins, &mut system, &mut pending_warnings);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
@@ -454,21 +459,6 @@ impl Session {
         {
             self.start_worker(&setup).await?;
         }
-        if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
-            let roots: Vec<PathBuf> = self.person_grants().map(|grant| grant.root.clone()).collect();
-            let options = errand_mcp::ConnectOptions {
-                roots,
-                timeout: self.options.mcp_timeout,
-                elicitation: errand_mcp::Elicitation::Ask(self.asker()),
-                credentials: self.options.mcp_credentials.clone().map(errand_mcp::oauth::CredentialStore::new),
-            };
-            let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options).await;
-            self.tools.extend(connected.tools);
-            self.prompts = connected.prompts;
-            for message in connected.warnings {
-                self.emit(EventMsg::Warning { message })?;
-            }
-        }
         if let Some(socket) = self.commands.as_ref().and_then(|runner| runner.egress.clone())
             && self.egress.is_none()
         {
@@ -481,6 +471,31 @@ impl Session {
                 .await
                 .map_err(|error| AgentError::Egress { reason: error.to_string() })?;
             self.egress = Some(proxy);
+        }
+        if !self.options.mcp_servers.is_empty() && !self.tools.iter().any(|tool| crate::mcp::is_mcp_tool(tool.name())) {
+            let roots: Vec<PathBuf> = self.person_grants().map(|grant| grant.root.clone()).collect();
+            let options = errand_mcp::ConnectOptions {
+                roots,
+                timeout: self.options.mcp_timeout,
+                elicitation: errand_mcp::Elicitation::Ask(self.asker()),
+                credentials: self.options.mcp_credentials.clone().map(errand_mcp::oauth::CredentialStore::new),
+                // Servers that must run contained share the commands' sandbox helper, scratch and egress proxy.
+                sandbox: self.commands.as_ref().map(|runner| {
+                    Arc::new(crate::mcp::ServerSandbox {
+                        helper: runner.helper.clone(),
+                        grants: self.person_grants().cloned().collect(),
+                        scratch: runner.scratch.clone(),
+                        egress: self.egress.as_ref().map(|proxy| proxy.socket_path().to_path_buf()),
+                        allow_partial: runner.allow_partial,
+                    }) as Arc<dyn errand_mcp::StdioSandbox>
+                }),
+            };
+            let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options).await;
+            self.tools.extend(connected.tools);
+            self.prompts = connected.prompts;
+            for message in connected.warnings {
+                self.emit(EventMsg::Warning { message })?;
+            }
         }
         // Every run (a follow-up too) plans afresh; the hooks below already work under it.
         self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };

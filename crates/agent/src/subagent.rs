@@ -240,7 +240,7 @@ impl Session {
                 notices: Vec::new(),
                 ..self.options.clone()
             };
-            let (system, _, _) = context::system_prompt(&grants, false);
+            let (system, _, _) = context::system_prompt(&grants, false, &self.options.trusted_folders);
             let mut child = Session::create(self.store.clone(), self.provider.clone(), grants, options, prompt)?;
             let mut system_text = system.first().map(|block| block.text.clone()).unwrap_or_default();
             if offer_skill {

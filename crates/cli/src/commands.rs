@@ -54,6 +54,8 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
+        Command::Trust { folder, list, yes, json } => crate::trust::trust(folder, list, yes, json),
+        Command::Untrust { folder } => crate::trust::untrust(folder),
     };
     match result {
         Ok(code) => code,
@@ -97,9 +99,16 @@ impl Setup {
         args: &SessionArgs,
         provider: &ResolvedProvider,
         folders: &[PathBuf],
+        interactive: bool,
     ) -> Result<SessionOptions, Failure> {
+        // Each granted folder's own configuration: what needs trust takes effect only where it is trusted.
+        let mut notices = Vec::new();
+        let settled =
+            crate::trust::settle(&crate::trust::trust_store(&self.paths), folders, interactive, &mut notices)?;
         let flags = Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() };
-        let mut rules = load_rules(&self.config, &self.paths.config_file, folders, &flags).map_err(usage_error)?;
+        let folder_rules: Vec<_> = settled.iter().map(|folder| (&folder.config, folder.trusted)).collect();
+        let mut rules =
+            load_rules(&self.config, &self.paths.config_file, &folder_rules, &flags).map_err(usage_error)?;
         let hosts: Vec<&String> =
             self.config.allow_net.iter().chain(&args.allow_net).filter(|h| !h.trim().is_empty()).collect();
         for host in &hosts {
@@ -108,10 +117,20 @@ impl Setup {
         }
         let mut sandbox = sandbox_setup(args.unsandboxed)?;
         sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
-        // MCP servers: yours, then each granted folder's (a folder's wins by name), variables expanded.
-        let mut mcp_files = vec![self.paths.mcp_file()];
-        mcp_files.extend(folders.iter().map(|folder| folder.join(errand_mcp::CONFIG_FILE_NAME)));
-        let mut mcp = errand_mcp::load(&mcp_files, &|name| std::env::var(name).ok()).map_err(usage_error)?;
+        // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. A
+        // folder's or plugin's entry never gets errand's provider keys, whatever it names.
+        let user_file = self.paths.mcp_file();
+        let mut mcp = errand_mcp::load(&[(user_file, errand_mcp::Origin::User)], &|name| std::env::var(name).ok())
+            .map_err(usage_error)?;
+        mcp.warnings.append(&mut notices);
+        for folder in settled.iter().filter(|folder| folder.trusted) {
+            if let Some(text) = &folder.config.mcp_text {
+                let path = folder.config.folder.join(errand_mcp::CONFIG_FILE_NAME);
+                let parsed = errand_mcp::parse(text, &path, errand_mcp::Origin::Folder, &third_party_variable)
+                    .map_err(usage_error)?;
+                mcp.merge(parsed);
+            }
+        }
         // Plugins: the enabled ones, then those of --plugin-dir. A plugin that cannot be loaded is a notice.
         let mut plugins = Vec::new();
         match errand_plugins::registry::enabled_plugins(&self.paths.config_dir()) {
@@ -127,7 +146,7 @@ impl Setup {
         }
         for plugin in &plugins {
             mcp.warnings.extend(plugin.warnings.iter().map(|warning| format!("plugin {}: {warning}", plugin.name)));
-            for server in plugin.resolve_mcp_servers(&|name| std::env::var(name).ok()) {
+            for server in plugin.resolve_mcp_servers(&third_party_variable) {
                 mcp.servers.retain(|earlier| earlier.name != server.name);
                 mcp.servers.push(server);
             }
@@ -148,14 +167,30 @@ impl Setup {
             auto_approve_plan: args.yes,
             rules,
             allow_delete: args.allow_delete,
+            trusted_folders: settled
+                .iter()
+                .filter(|folder| folder.trusted)
+                .map(|folder| folder.config.folder.clone())
+                .collect(),
             ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
         })
     }
 }
 
+/// A variable of errand's environment as a folder's or plugin's configuration may draw on it: anything but
+/// errand's own provider keys, which only the person's own configuration may hand to a server.
+pub(crate) fn third_party_variable(name: &str) -> Option<String> {
+    let provider_keys =
+        [errand_model::ProviderKind::Anthropic, errand_model::ProviderKind::Openai].map(|k| k.key_var());
+    if provider_keys.contains(&name) {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
 /// How this session runs commands: through `errand __sandbox`. The kernel is probed when the first command
 /// runs (probing forks and mounts), except with `--unsandboxed`, whose warning must come before anything runs.
-fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
+pub(crate) fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
     let program = std::env::current_exe().context("cannot find errand's own executable to run the sandbox helper")?;
     let warning =
         unsandboxed.then(|| errand_sandbox::probe().missing()).filter(|missing| !missing.is_empty()).map(|missing| {
@@ -180,7 +215,8 @@ async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
     if folders.is_empty() {
         folders.push(std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?);
     }
-    let session = setup.create_session(store, &folders, &args.read_only, &args.task, &args.common)?;
+    let interactive = !args.common.json && std::io::stdin().is_terminal();
+    let session = setup.create_session(store, &folders, &args.read_only, &args.task, &args.common, interactive)?;
     drive(session, &args.task, args.common.json).await
 }
 
@@ -190,7 +226,8 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     if args.follow_up.trim().is_empty() {
         return Err(usage_error(anyhow::anyhow!("the follow-up is empty; say what errand should do next")));
     }
-    let session = setup.resume_session(store, &args.id, &args.common)?;
+    let interactive = !args.common.json && std::io::stdin().is_terminal();
+    let session = setup.resume_session(store, &args.id, &args.common, interactive)?;
     drive(session, &args.follow_up, args.common.json).await
 }
 
@@ -203,6 +240,7 @@ impl Setup {
         read_only: &[PathBuf],
         task: &str,
         args: &SessionArgs,
+        interactive: bool,
     ) -> Result<Session, Failure> {
         let resolved = self.provider(&args.provider)?;
         let mut grants: Vec<(PathBuf, GrantMode)> = folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect();
@@ -214,13 +252,19 @@ impl Setup {
             )));
         }
         let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
-        let options = self.session_options(args, &resolved, &roots)?;
+        let options = self.session_options(args, &resolved, &roots, interactive)?;
         let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
         Session::create(store, provider.into(), grants, options, task).map_err(Failure::from)
     }
 
     /// Reopens a stored session, continuing with its own provider and model unless `args` say otherwise.
-    pub(crate) fn resume_session(&self, store: Arc<Store>, id: &str, args: &SessionArgs) -> Result<Session, Failure> {
+    pub(crate) fn resume_session(
+        &self,
+        store: Arc<Store>,
+        id: &str,
+        args: &SessionArgs,
+        interactive: bool,
+    ) -> Result<Session, Failure> {
         let record = store.session(id).map_err(usage_error)?;
         let mut provider_args = args.provider.clone();
         if provider_args.provider.is_none() && self.config.provider.is_none() {
@@ -233,7 +277,7 @@ impl Setup {
         let resolved = self.provider(&provider_args)?;
         let roots: Vec<PathBuf> =
             errand_agent::stored_folders(&record).map_err(Failure::from)?.into_iter().map(|(path, _)| path).collect();
-        let options = self.session_options(args, &resolved, &roots)?;
+        let options = self.session_options(args, &resolved, &roots, interactive)?;
         let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
         Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)
     }
@@ -256,13 +300,13 @@ impl errand_server::Launcher for ServeLauncher {
             ..SessionArgs::default()
         };
         self.setup
-            .create_session(self.store.clone(), &request.folders, &request.read_only, &request.task, &args)
+            .create_session(self.store.clone(), &request.folders, &request.read_only, &request.task, &args, false)
             .map_err(|failure| failure.error.to_string())
     }
 
     fn resume(&self, id: &str) -> Result<Session, String> {
         self.setup
-            .resume_session(self.store.clone(), id, &SessionArgs::default())
+            .resume_session(self.store.clone(), id, &SessionArgs::default(), false)
             .map_err(|failure| failure.error.to_string())
     }
 }

@@ -79,78 +79,42 @@ pub struct ConfigFile {
     pub allow_net: Vec<String>,
 }
 
-/// A `[permissions]` table: rules like `write_file(reports/**)`, by action.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Permissions {
-    /// Calls allowed without asking.
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// Calls to ask about.
-    #[serde(default)]
-    pub ask: Vec<String>,
-    /// Calls refused.
-    #[serde(default)]
-    pub deny: Vec<String>,
-}
-
-/// A granted folder's own `.errand/settings.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FolderSettings {
-    /// Permission rules for work in this folder.
-    pub permissions: Option<Permissions>,
-}
-
-/// Where a folder keeps its settings.
-pub const FOLDER_SETTINGS: &str = ".errand/settings.toml";
+pub use errand_agent::trust::Permissions;
 
 /// Collects the permission rules, in order: `config.toml`, each granted folder's `.errand/settings.toml`,
-/// then the flags. Order does not change decisions (deny beats ask beats allow); it keeps messages stable.
+/// then the flags. A folder's allow rules count only when it is trusted; its ask and deny rules always do,
+/// since narrowing is always safe. Order does not change decisions (deny beats ask beats allow); it keeps
+/// messages stable.
 pub fn load_rules(
     config: &ConfigFile,
     config_file: &Path,
-    folders: &[PathBuf],
+    folders: &[(&errand_agent::trust::FolderConfig, bool)],
     flags: &Permissions,
 ) -> anyhow::Result<Vec<Rule>> {
     let mut rules = Vec::new();
-    let mut add = |permissions: &Permissions, source: &str| -> anyhow::Result<()> {
-        for (action, texts) in [
-            (RuleAction::Allow, &permissions.allow),
-            (RuleAction::Ask, &permissions.ask),
-            (RuleAction::Deny, &permissions.deny),
-        ] {
-            for text in texts {
-                rules.push(Rule::parse(action, text, source)?);
-            }
+    let mut add = |texts: &[String], action: RuleAction, source: &str| -> anyhow::Result<()> {
+        for text in texts {
+            rules.push(Rule::parse(action, text, source)?);
         }
         Ok(())
     };
     if let Some(permissions) = &config.permissions {
-        add(permissions, &config_file.display().to_string())?;
+        let source = config_file.display().to_string();
+        add(&permissions.allow, RuleAction::Allow, &source)?;
+        add(&permissions.ask, RuleAction::Ask, &source)?;
+        add(&permissions.deny, RuleAction::Deny, &source)?;
     }
-    for folder in folders {
-        let path = folder.join(FOLDER_SETTINGS);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => anyhow::bail!("cannot read {}: {error}", path.display()),
-        };
-        let settings: FolderSettings = toml::from_str(&text)
-            .map_err(|error| anyhow::anyhow!("{} is not valid errand folder settings: {error}", path.display()))?;
-        if let Some(permissions) = &settings.permissions {
-            add(permissions, &path.display().to_string())?;
+    for (folder, trusted) in folders {
+        let source = folder.folder.join(errand_agent::trust::FOLDER_SETTINGS).display().to_string();
+        if *trusted {
+            add(&folder.permissions.allow, RuleAction::Allow, &source)?;
         }
+        add(&folder.permissions.ask, RuleAction::Ask, &source)?;
+        add(&folder.permissions.deny, RuleAction::Deny, &source)?;
     }
-    let mut add_flags = |texts: &[String], action: RuleAction, flag: &str| -> anyhow::Result<()> {
-        for text in texts {
-            rules.push(Rule::parse(action, text, flag)?);
-        }
-        Ok(())
-    };
-    add_flags(&flags.allow, RuleAction::Allow, "--allow")?;
-    add_flags(&flags.ask, RuleAction::Ask, "--ask")?;
-    add_flags(&flags.deny, RuleAction::Deny, "--deny")?;
+    add(&flags.allow, RuleAction::Allow, "--allow")?;
+    add(&flags.ask, RuleAction::Ask, "--ask")?;
+    add(&flags.deny, RuleAction::Deny, "--deny")?;
     Ok(rules)
 }
 

@@ -9,6 +9,7 @@ mod mcp;
 mod plugins;
 mod prompt;
 pub mod render;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,6 +127,35 @@ errand plugins disable formatter\n  errand plugins check ./my-plugin\n  \
 errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
     )]
     Plugins(PluginsCommand),
+    /// Trust a folder's own configuration: show what it carries and let it take effect.
+    #[command(
+        long_about = "A granted folder's own configuration can start programs (the MCP servers of its .mcp.json) and widen errand's permissions (the allow and network rules of its .errand/settings.toml). Those take effect only in a folder you trust; its deny and ask rules always apply. `errand trust FOLDER` shows exactly what the folder carries and, once you confirm, records trust in trusted-folders.json beside config.toml, with a hash of those two files: when either changes, the folder is untrusted again until you look at it anew.",
+        after_help = "Examples:
+  errand trust ~/clients/acme
+  errand trust ~/clients/acme --yes
+  errand trust --list
+  errand untrust ~/clients/acme"
+    )]
+    Trust {
+        /// The folder.
+        #[arg(value_name = "FOLDER", required_unless_present = "list")]
+        folder: Option<PathBuf>,
+        /// List the trusted folders and whether each still matches what was trusted.
+        #[arg(long, conflicts_with_all = ["folder", "yes"])]
+        list: bool,
+        /// Trust without asking (for scripts; read what it carries first).
+        #[arg(long)]
+        yes: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting a folder: its servers and allow rules no longer take effect.
+    Untrust {
+        /// The folder.
+        #[arg(value_name = "FOLDER")]
+        folder: PathBuf,
+    },
     /// Check the provider configuration, the store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use errand_mcp::{CONFIG_FILE_NAME, Transport};
@@ -24,6 +25,15 @@ fn file_for(folder: Option<PathBuf>) -> Result<PathBuf, Failure> {
         Some(folder) => Ok(folder.join(CONFIG_FILE_NAME)),
         None => user_file(),
     }
+}
+
+/// After errand edited a folder's `.mcp.json` at your command: what it wrote is trusted (what else the folder
+/// carries keeps its own trust).
+fn trust_written(folder: Option<PathBuf>) -> Result<(), Failure> {
+    let Some(folder) = folder else { return Ok(()) };
+    let store = crate::trust::trust_store(&Paths::discover().map_err(usage_error)?);
+    store.trust_written(&folder, CONFIG_FILE_NAME).map_err(usage_error)?;
+    Ok(())
 }
 
 /// `K=V` or `K:V` pairs into a map; a pair without the separator is a usage error naming it.
@@ -59,15 +69,17 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                     )));
                 }
             };
-            let file = file_for(folder)?;
+            let file = file_for(folder.clone())?;
             errand_mcp::add_server(&file, &name, &transport).map_err(usage_error)?;
             println!("added {name} to {}", file.display());
+            trust_written(folder)?;
             Ok(EXIT_DONE)
         }
         McpCommand::Remove { name, folder } => {
-            let file = file_for(folder)?;
+            let file = file_for(folder.clone())?;
             if errand_mcp::remove_server(&file, &name).map_err(usage_error)? {
                 println!("removed {name} from {}", file.display());
+                trust_written(folder)?;
                 Ok(EXIT_DONE)
             } else {
                 eprintln!("{} has no server named {name:?} (errand mcp list shows them)", file.display());
@@ -75,14 +87,27 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             }
         }
         McpCommand::List { folders, no_connect, timeout, json } => {
-            let Configured { shown: parsed, expanded, roots } = configured(folders)?;
+            let Configured { shown: parsed, expanded, roots, untrusted } = configured(folders)?;
             let timeout = std::time::Duration::from_secs(timeout);
             // Every server at once: a slow one costs its own timeout, not the sum.
-            let statuses: Vec<Value> = if no_connect {
-                parsed.servers.iter().map(|_| json!({"status": "not checked"})).collect()
-            } else {
-                futures::future::join_all(expanded.servers.iter().map(|server| status(server, &roots, timeout))).await
-            };
+            let statuses: Vec<Value> = futures::future::join_all(expanded.servers.iter().map(|server| async {
+                let mut status = match untrusted.get(&server.name) {
+                    Some(why) => json!({"status": "untrusted", "error": why}),
+                    None if no_connect => json!({"status": "not checked"}),
+                    None => status(server, &roots, timeout).await,
+                };
+                status["origin"] = json!(server.origin);
+                status["sandboxed"] = json!(server.sandboxed());
+                if let Transport::Stdio { env, .. } = &server.transport {
+                    let names: Vec<String> = errand_mcp::server_environment(env, std::env::vars())
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .collect();
+                    status["environment"] = json!(names);
+                }
+                status
+            }))
+            .await;
             if json {
                 let servers: Vec<Value> = parsed
                     .servers
@@ -122,22 +147,35 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                         "failed: {}",
                         status["error"].as_str().unwrap_or_default().lines().next().unwrap_or_default()
                     ),
+                    Some("untrusted") => {
+                        format!("untrusted, not started: {}", status["error"].as_str().unwrap_or_default())
+                    }
                     other => other.unwrap_or_default().to_string(),
                 };
                 println!("{:<20} {kind:<6} {}  ({})", server.name, target.trim_end(), server.source.display());
+                let origin = status["origin"].as_str().unwrap_or_default();
+                let contained = if status["sandboxed"] == json!(true) { "sandboxed" } else { "not sandboxed" };
+                let environment = match status["environment"].as_array() {
+                    Some(names) => format!(
+                        " · environment: {}",
+                        names.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => String::new(),
+                };
+                println!("{:<20} {origin} · {contained}{environment}", "");
                 println!("{:<20} {state}", "");
             }
             Ok(EXIT_DONE)
         }
         McpCommand::ConformanceClient { url } => conformance_client(url).await,
         McpCommand::Login { name, folders, no_browser, client_id, timeout } => {
-            let Configured { shown, expanded, .. } = configured(folders)?;
-            let server = find(&shown, &expanded, &name)?;
+            let configured = configured(folders)?;
+            let server = find(&configured, &name)?;
             login(server, no_browser, client_id, std::time::Duration::from_secs(timeout)).await
         }
         McpCommand::Logout { name, folders } => {
-            let Configured { shown, expanded, .. } = configured(folders)?;
-            let server = find(&shown, &expanded, &name)?;
+            let configured = configured(folders)?;
+            let server = find(&configured, &name)?;
             let (Transport::Http { url, .. } | Transport::Sse { url, .. }) = &server.transport else {
                 return Err(usage_error(anyhow::anyhow!("{name} is a local (stdio) server; it has no sign-in")));
             };
@@ -150,9 +188,9 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             Ok(EXIT_DONE)
         }
         McpCommand::Test { name, folders, timeout, json } => {
-            let Configured { shown: parsed, expanded, roots } = configured(folders)?;
-            let server = find(&parsed, &expanded, &name)?;
-            let inventory = match probe(server, &roots, std::time::Duration::from_secs(timeout)).await {
+            let configured = configured(folders)?;
+            let server = find(&configured, &name)?;
+            let inventory = match probe(server, &configured.roots, std::time::Duration::from_secs(timeout)).await {
                 Ok(inventory) => inventory,
                 Err(error) => {
                     if json {
@@ -192,40 +230,58 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
 
 /// The servers configured for you and for some folders, read twice: as written, to show; and with the
 /// variables expanded, to connect (the servers need the real values, while what errand prints never shows
-/// them). Both list the same servers in the same order.
+/// them). Both list the same servers in the same order. A folder's servers count only when the folder is
+/// trusted; the others are listed in `untrusted`, never started.
 struct Configured {
     shown: errand_mcp::Parsed,
     expanded: errand_mcp::Parsed,
     /// The folders (default: the current directory), which a server asking for roots is given.
     roots: Vec<PathBuf>,
+    /// The servers of folders not trusted, by name, with the one line saying how to trust them.
+    untrusted: BTreeMap<String, String>,
 }
 
 fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
     let roots =
         if folders.is_empty() { vec![std::env::current_dir().context("find the current directory")?] } else { folders };
     let paths = Paths::discover().map_err(usage_error)?;
-    let mut files = vec![paths.mcp_file()];
-    files.extend(roots.iter().map(|folder| folder.join(CONFIG_FILE_NAME)));
-    let mut shown = errand_mcp::load(&files, &|_| None).map_err(usage_error)?;
-    let mut expanded = errand_mcp::load(&files, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
+    let user = [(paths.mcp_file(), errand_mcp::Origin::User)];
+    let mut shown = errand_mcp::load(&user, &|_| None).map_err(usage_error)?;
+    let mut expanded = errand_mcp::load(&user, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
+    let trust = crate::trust::trust_store(&paths);
+    let mut untrusted = BTreeMap::new();
+    for root in &roots {
+        let config = errand_agent::trust::FolderConfig::read(root).map_err(usage_error)?;
+        let Some(text) = &config.mcp_text else { continue };
+        let state = trust.state(&config).map_err(usage_error)?;
+        if state != errand_agent::trust::TrustState::Trusted {
+            let why = config.skipped_warning(state);
+            untrusted.extend(config.servers.iter().map(|server| (server.name.clone(), why.clone())));
+        }
+        let path = config.folder.join(CONFIG_FILE_NAME);
+        let origin = errand_mcp::Origin::Folder;
+        shown.merge(errand_mcp::parse(text, &path, origin.clone(), &|_| None).map_err(usage_error)?);
+        let lookup = crate::commands::third_party_variable;
+        expanded.merge(errand_mcp::parse(text, &path, origin, &lookup).map_err(usage_error)?);
+    }
     // The enabled plugins' servers join sessions too; a plugin that cannot be loaded is left to `plugins list`.
     if let Ok(loaded) = errand_plugins::registry::enabled_plugins(&paths.config_dir()) {
         for plugin in &loaded.plugins {
             shown.servers.extend(plugin.resolve_mcp_servers(&|_| None));
-            expanded.servers.extend(plugin.resolve_mcp_servers(&|variable| std::env::var(variable).ok()));
+            expanded.servers.extend(plugin.resolve_mcp_servers(&crate::commands::third_party_variable));
         }
     }
-    Ok(Configured { shown, expanded, roots })
+    Ok(Configured { shown, expanded, roots, untrusted })
 }
 
-/// The server named `name`, variables expanded; a usage error listing the configured ones otherwise.
-fn find<'a>(
-    shown: &errand_mcp::Parsed,
-    expanded: &'a errand_mcp::Parsed,
-    name: &str,
-) -> Result<&'a errand_mcp::McpServer, Failure> {
-    expanded.servers.iter().find(|server| server.name == name).ok_or_else(|| {
-        let known: Vec<&str> = shown.servers.iter().map(|server| server.name.as_str()).collect();
+/// The server named `name`, variables expanded; a usage error listing the configured ones otherwise, or saying
+/// how to trust the folder it comes from.
+fn find<'a>(configured: &'a Configured, name: &str) -> Result<&'a errand_mcp::McpServer, Failure> {
+    if let Some(why) = configured.untrusted.get(name) {
+        return Err(usage_error(anyhow::anyhow!("{name} is not started: {why}")));
+    }
+    configured.expanded.servers.iter().find(|server| server.name == name).ok_or_else(|| {
+        let known: Vec<&str> = configured.shown.servers.iter().map(|server| server.name.as_str()).collect();
         usage_error(anyhow::anyhow!(
             "no MCP server named {name:?} is configured{}",
             if known.is_empty() { String::new() } else { format!("; configured: {}", known.join(", ")) }
@@ -414,8 +470,24 @@ async fn probe(
     roots: &[PathBuf],
     timeout: std::time::Duration,
 ) -> Result<errand_mcp::Inventory, errand_mcp::McpError> {
+    // A server that runs contained in sessions is probed contained too: the folders read-only, offline.
+    let scratch = tempfile::Builder::new().prefix("errand-mcp-").tempdir().map_err(|error| {
+        errand_mcp::McpError::Sandbox { server: server.name.clone(), reason: format!("no scratch folder: {error}") }
+    })?;
+    let sandbox = crate::commands::sandbox_setup(false).ok().and_then(|setup| {
+        let folders = roots.iter().map(|root| (root.clone(), errand_sandbox::GrantMode::ReadOnly)).collect();
+        let grants = errand_sandbox::Grants::new(folders).ok()?;
+        Some(Arc::new(errand_agent::ServerSandbox {
+            helper: setup.helper,
+            grants: grants.grants().to_vec(),
+            scratch: scratch.path().to_path_buf(),
+            egress: None,
+            allow_partial: false,
+        }) as Arc<dyn errand_mcp::StdioSandbox>)
+    });
     let options = errand_mcp::ConnectOptions {
         credentials: credential_store().ok(),
+        sandbox,
         ..errand_mcp::ConnectOptions::new(roots.to_vec(), timeout)
     };
     let connection = errand_mcp::connect(server, &options).await?;
@@ -447,6 +519,8 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
         name: "conformance".into(),
         transport: Transport::Http { url: url.clone(), headers: Default::default() },
         source: PathBuf::new(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     };
     let folder = tempfile::tempdir().context("make a folder for the conformance run's tokens")?;
     let store = errand_mcp::oauth::CredentialStore::new(folder.path().join("credentials.json"));

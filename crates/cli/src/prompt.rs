@@ -153,8 +153,43 @@ fn ask_input(request: &ElicitationRequest) -> ElicitationAnswer {
     ElicitationAnswer::Accept { content }
 }
 
+/// What the person said about an untrusted folder's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustAnswer {
+    /// Trust the folder as it is now, from now on.
+    Trust,
+    /// Use the folder this once without what needs trust.
+    Untrusted,
+    /// Start nothing.
+    Cancel,
+}
+
+/// Shows what an untrusted folder's configuration would add and asks what to do. Blocking; at end of input
+/// the answer is [`TrustAnswer::Cancel`].
+pub fn ask_trust(config: &errand_agent::trust::FolderConfig, state: errand_agent::trust::TrustState) -> TrustAnswer {
+    let why = match state {
+        errand_agent::trust::TrustState::Changed => "has changed since you trusted it. It now carries",
+        _ => "carries",
+    };
+    eprintln!("{} {why} configuration that runs programs or widens what errand may do:", config.folder.display());
+    for line in config.widening() {
+        eprintln!("  {line}");
+    }
+    if !config.permissions.deny.is_empty() || !config.permissions.ask.is_empty() {
+        eprintln!("Its deny and ask rules apply either way.");
+    }
+    loop {
+        match read_choice("Trust this folder? [t]rust, [u]se it untrusted this once, [c]ancel: ") {
+            Some('t') => return TrustAnswer::Trust,
+            Some('u') => return TrustAnswer::Untrusted,
+            Some('c') | None => return TrustAnswer::Cancel,
+            Some(_) => continue,
+        }
+    }
+}
+
 /// The first letter of the answer, lower-cased; `None` at end of input.
-fn read_choice(prompt: &str) -> Option<char> {
+pub(crate) fn read_choice(prompt: &str) -> Option<char> {
     read_line(prompt).map(|line| line.chars().next().unwrap_or(' ').to_ascii_lowercase())
 }
 

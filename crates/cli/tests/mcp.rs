@@ -20,10 +20,11 @@ fn everything_script() -> PathBuf {
     script
 }
 
-/// The reference server over stdio as the folder's `.mcp.json` names it.
-fn with_everything(errand: &TestErrand) {
+/// The reference server over stdio as the folder's `.mcp.json` names it, the folder trusted.
+async fn with_everything(errand: &TestErrand) {
     let config = json!({"mcpServers": {"everything": {"command": "node", "args": [everything_script(), "stdio"]}}});
     errand.write(".mcp.json", &config.to_string());
+    errand.trust().await;
 }
 
 /// The events of a `--json` run, by kind.
@@ -64,7 +65,7 @@ async fn a_legacy_sse_server_is_tested_and_used_in_a_session() {
 #[tokio::test]
 async fn an_mcp_prompt_is_a_slash_command() {
     let errand = TestErrand::new(Protocol::Openai, vec![Turn::text("Sunny.")]).await;
-    with_everything(&errand);
+    with_everything(&errand).await;
     let run = errand.errand(&["run", "--no-plan", "--json", "/mcp__everything__args-prompt Paris state=Texas"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let first = &errand.mock.requests()[0];
@@ -92,7 +93,7 @@ async fn progress_notifications_become_events() {
         ],
     )
     .await;
-    with_everything(&errand);
+    with_everything(&errand).await;
     let run = errand.errand(&["run", "--no-plan", "--json", "run the long operation"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events = run.events();
@@ -111,7 +112,7 @@ async fn a_request_for_input_with_no_one_to_ask_is_declined() {
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Declined.")],
     )
     .await;
-    with_everything(&errand);
+    with_everything(&errand).await;
     let run = errand
         .errand(&["run", "--no-plan", "--json", "--allow", "mcp__everything__trigger-elicitation-request", "ask me"])
         .await;
@@ -138,7 +139,7 @@ async fn a_request_for_input_is_answered_at_the_terminal() {
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
     )
     .await;
-    with_everything(&errand);
+    with_everything(&errand).await;
     // Fields come by name: birthdate, check, email, firstLine, homepage, integer, legacyTitledEnum, name, number,
     // titledMultipleSelectEnum, titledSingleSelectEnum, untitledMultipleSelectEnum, untitledSingleSelectEnum.
     let answers = [
@@ -182,6 +183,7 @@ async fn ctrl_c_cancels_a_running_mcp_call_at_the_server() {
     let record = errand.folder().join("cancelled.json");
     let config = json!({"slow": {"command": "node", "args": [mcp_test_servers().join("slow.mjs"), record]}});
     errand.write(".mcp.json", &config.to_string());
+    errand.trust().await;
     let mut child = errand.command(&["run", "--no-plan", "--json", "wait for it"]).spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();

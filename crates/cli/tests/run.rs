@@ -671,6 +671,7 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
         "typo": {"type": "http"}
     }});
     errand.write(".mcp.json", &config.to_string());
+    errand.trust().await;
 
     let run = errand.errand(&["run", "--no-plan", "--json", "use the echo tool"]).await;
 
@@ -716,6 +717,7 @@ async fn an_mcp_server_that_dies_mid_call_is_restarted_once_then_reported() {
     )
     .await;
     errand.write(".mcp.json", &serde_json::json!({"fragile": {"command": "node", "args": [script]}}).to_string());
+    errand.trust().await;
 
     let run = errand.errand(&["run", "--no-plan", "--json", "count"]).await;
 

@@ -55,7 +55,13 @@ async fn measure(label: &str, server: &McpServer) {
 async fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    let named = |transport| McpServer { name: "everything".into(), transport, source: "bench".into() };
+    let named = |transport| McpServer {
+        name: "everything".into(),
+        transport,
+        source: "bench".into(),
+        origin: Default::default(),
+        sandbox: None,
+    };
     let stdio = named(Transport::Stdio {
         command: "node".into(),
         args: vec![script.to_string_lossy().into_owned(), "stdio".into()],

@@ -61,6 +61,16 @@ pub enum McpError {
         /// Why.
         source: std::io::Error,
     },
+    /// The server must run contained, and the sandbox could not be prepared for it; nothing was started.
+    #[error(
+        "{server}: cannot start it in errand's sandbox: {reason}; run `errand doctor` to see what this system supports"
+    )]
+    Sandbox {
+        /// The server.
+        server: String,
+        /// Why.
+        reason: String,
+    },
     /// The server did not complete the MCP handshake in time.
     #[error("{server}: no answer to the MCP handshake within {} s{}", after.as_secs(), tail(stderr))]
     Timeout {
@@ -256,6 +266,43 @@ pub struct Progress {
 /// Where each pending call's progress goes, by progress token (as JSON text).
 type ProgressRoutes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Progress>>>>;
 
+/// The variables of errand's own environment every stdio server gets (with `LC_*`); anything else, provider
+/// keys included, it gets only by naming it in its entry's `env`.
+pub const INHERITED_VARIABLES: [&str; 5] = ["PATH", "HOME", "LANG", "TERM", "TMPDIR"];
+
+/// A stdio server's whole environment: [`INHERITED_VARIABLES`] and `LC_*` from `errand_env`, then the
+/// variables its entry names in `env` (which win). Nothing else of errand's environment reaches it.
+pub fn server_environment(
+    configured: &BTreeMap<String, String>,
+    errand_env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = errand_env
+        .into_iter()
+        .filter(|(name, _)| INHERITED_VARIABLES.contains(&name.as_str()) || name.starts_with("LC_"))
+        .collect();
+    env.extend(configured.iter().map(|(name, value)| (name.clone(), value.clone())));
+    env.into_iter().collect()
+}
+
+/// How a server that must run contained ([`McpServer::sandboxed`]) is started: the program, arguments and
+/// environment that start it inside the sandbox, talking on the same standard input and output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The program to start.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its whole environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// Wraps a stdio server in errand's sandbox. The session implements it with the command sandbox; this crate
+/// only calls it, so it needs no knowledge of namespaces or landlock.
+pub trait StdioSandbox: Send + Sync + std::fmt::Debug {
+    /// How to start `server`, whose own environment is `env`, contained; `Err` says why it cannot be.
+    fn launch(&self, server: &McpServer, env: Vec<(String, String)>) -> Result<Launch, String>;
+}
+
 /// How errand connects: the same for every server of a session.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -268,12 +315,15 @@ pub struct ConnectOptions {
     /// Where the tokens of `errand mcp login` are kept; HTTP servers with credentials there get them, refreshed
     /// when they have expired.
     pub credentials: Option<CredentialStore>,
+    /// Starts the servers that must run contained; without it, such a server is not started
+    /// ([`McpError::Sandbox`]).
+    pub sandbox: Option<Arc<dyn StdioSandbox>>,
 }
 
 impl ConnectOptions {
-    /// Options with these roots and timeout, declining requests for input, with no credentials.
+    /// Options with these roots and timeout, declining requests for input, with no credentials and no sandbox.
     pub fn new(roots: Vec<PathBuf>, timeout: Duration) -> Self {
-        Self { roots, timeout, elicitation: Elicitation::Decline, credentials: None }
+        Self { roots, timeout, elicitation: Elicitation::Decline, credentials: None, sandbox: None }
     }
 }
 
@@ -559,8 +609,22 @@ pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Con
         }
     };
     let client = Client::new(&server.name, options, progress.clone());
-    let mut process = tokio::process::Command::new(command);
-    process.args(args).envs(env).kill_on_drop(true);
+    let env = server_environment(env, std::env::vars());
+    let mut process = if server.sandboxed() {
+        let refused = |reason: String| McpError::Sandbox { server: server.name.clone(), reason };
+        let sandbox = options.sandbox.as_ref().ok_or_else(|| {
+            refused("this server comes from a folder or a plugin, and no sandbox was set up to contain it".into())
+        })?;
+        let launch = sandbox.launch(server, env).map_err(refused)?;
+        let mut process = tokio::process::Command::new(&launch.program);
+        process.args(&launch.args).env_clear().envs(launch.env);
+        process
+    } else {
+        let mut process = tokio::process::Command::new(command);
+        process.args(args).env_clear().envs(env);
+        process
+    };
+    process.kill_on_drop(true);
     let (transport, stderr_pipe) = TokioChildProcess::builder(process)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -867,5 +931,22 @@ mod tests {
         let raw = "Send message error Transport [rmcp::transport::worker::WorkerTransport<rmcp::transport::Worker<reqwest::Client>>] error: Auth required, when send initialize request";
         assert_eq!(plain(&raw), "Send message error Transport error: Auth required, when send initialize request");
         assert_eq!(plain(&"connection closed"), "connection closed");
+    }
+
+    #[test]
+    fn a_server_gets_the_basics_and_what_it_names_never_the_rest() {
+        let errand_env = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/me"),
+            ("LC_ALL", "C.UTF-8"),
+            ("ANTHROPIC_API_KEY", "sk-ant-secret"),
+            ("AWS_SECRET_ACCESS_KEY", "aws"),
+        ]
+        .map(|(name, value)| (name.to_string(), value.to_string()));
+        let configured = BTreeMap::from([("API_TOKEN".to_string(), "t".to_string()), ("HOME".into(), "/srv".into())]);
+        let env = server_environment(&configured, errand_env);
+        let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["API_TOKEN", "HOME", "LC_ALL", "PATH"]);
+        assert!(env.contains(&("HOME".to_string(), "/srv".to_string())), "the entry's own value wins");
     }
 }

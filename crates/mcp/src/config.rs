@@ -39,6 +39,19 @@ pub enum Transport {
     },
 }
 
+/// Who configured a server: what decides whether it runs contained and which variables it may draw on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The person's own `.mcp.json`, beside errand's `config.toml`.
+    #[default]
+    User,
+    /// A granted folder's `.mcp.json`: written by whoever wrote the folder.
+    Folder,
+    /// An installed plugin: written by the plugin's publisher.
+    Plugin,
+}
+
 /// One configured server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct McpServer {
@@ -49,6 +62,35 @@ pub struct McpServer {
     pub transport: Transport,
     /// The file that configures it.
     pub source: PathBuf,
+    /// Who configured it.
+    pub origin: Origin,
+    /// What its entry's `"sandbox"` says, if anything. Only the person's own servers may turn the sandbox off;
+    /// see [`McpServer::sandboxed`].
+    #[serde(skip)]
+    pub sandbox: Option<bool>,
+}
+
+impl McpServer {
+    /// Whether a stdio server starts inside errand's command sandbox. A folder's or a plugin's always does
+    /// (its `"sandbox": false` is ignored, with the warning [`parse`] gave); the person's own runs as the person
+    /// unless its entry says `"sandbox": true`. HTTP servers run elsewhere and are never sandboxed here.
+    pub fn sandboxed(&self) -> bool {
+        match (&self.transport, &self.origin) {
+            (Transport::Http { .. } | Transport::Sse { .. }, _) => false,
+            (Transport::Stdio { .. }, Origin::Folder | Origin::Plugin) => true,
+            (Transport::Stdio { .. }, Origin::User) => self.sandbox == Some(true),
+        }
+    }
+
+    /// The folder the server belongs to: the one holding the file that configures it (for a plugin's
+    /// `plugin.json` in `.claude-plugin/`, the plugin's root). A sandboxed server may read it.
+    pub fn home(&self) -> PathBuf {
+        let folder = self.source.parent().unwrap_or(Path::new("/"));
+        match folder.file_name() {
+            Some(name) if name == ".claude-plugin" => folder.parent().unwrap_or(folder).to_path_buf(),
+            _ => folder.to_path_buf(),
+        }
+    }
 }
 
 /// What a configuration file or set of files holds.
@@ -146,10 +188,15 @@ fn entries(value: &Value, path: &Path) -> Result<Map<String, Value>, ConfigError
     }
 }
 
-/// Parses one `.mcp.json` text from `path`, expanding variables with `lookup`. Entries that cannot be used
-/// (no command or url, an unknown type, a bad name) are left out with a warning; a file that is not JSON is
-/// an error.
-pub fn parse(text: &str, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, ConfigError> {
+/// Parses one `.mcp.json` text from `path`, written by `origin`, expanding variables with `lookup`. Entries
+/// that cannot be used (no command or url, an unknown type, a bad name) are left out with a warning; a file
+/// that is not JSON is an error. A folder's or plugin's `"sandbox": false` is ignored with a warning.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    origin: Origin,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Parsed, ConfigError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|error| ConfigError::Invalid { path: path.to_path_buf(), reason: error.to_string() })?;
     let mut parsed = Parsed::default();
@@ -158,8 +205,23 @@ pub fn parse(text: &str, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -
             parsed.unconfigured.push(name);
             continue;
         }
+        let sandbox = entry.get("sandbox").and_then(Value::as_bool);
         match server(&name, &entry, lookup) {
-            Ok(transport) => parsed.servers.push(McpServer { name, transport, source: path.to_path_buf() }),
+            Ok(transport) => {
+                let server = McpServer { name, transport, source: path.to_path_buf(), origin: origin.clone(), sandbox };
+                if sandbox == Some(false)
+                    && origin != Origin::User
+                    && matches!(server.transport, Transport::Stdio { .. })
+                {
+                    parsed.warnings.push(format!(
+                        "{}: server {:?} asks to run outside the sandbox; only your own .mcp.json may turn the \
+                         sandbox off, so it runs contained",
+                        path.display(),
+                        server.name
+                    ));
+                }
+                parsed.servers.push(server);
+            }
             Err(reason) => parsed.warnings.push(format!("{}: server {name:?} left out: {reason}", path.display())),
         }
     }
@@ -225,21 +287,30 @@ fn server(name: &str, entry: &Value, lookup: &dyn Fn(&str) -> Option<String>) ->
 }
 
 /// Reads the user's file and each granted folder's `.mcp.json` (files that do not exist are skipped), in
-/// that order; a later file's server replaces an earlier one of the same name, with a warning saying so.
-pub fn load(files: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, ConfigError> {
+/// that order, each with who wrote it; a later file's server replaces an earlier one of the same name, with a
+/// warning saying so.
+pub fn load(files: &[(PathBuf, Origin)], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, ConfigError> {
     let mut merged = Parsed::default();
-    for path in files {
+    for (path, origin) in files {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => return Err(ConfigError::Io { action: "read", path: path.clone(), source }),
         };
-        let parsed = parse(&text, path, lookup)?;
-        merged.warnings.extend(parsed.warnings);
-        merged.unconfigured.extend(parsed.unconfigured);
-        for server in parsed.servers {
-            if let Some(earlier) = merged.servers.iter_mut().find(|s| s.name == server.name) {
-                merged.warnings.push(format!(
+        merged.merge(parse(&text, path, origin.clone(), lookup)?);
+    }
+    Ok(merged)
+}
+
+impl Parsed {
+    /// Adds what a later file holds: its server replaces an earlier one of the same name, with a warning
+    /// saying so.
+    pub fn merge(&mut self, later: Parsed) {
+        self.warnings.extend(later.warnings);
+        self.unconfigured.extend(later.unconfigured);
+        for server in later.servers {
+            if let Some(earlier) = self.servers.iter_mut().find(|s| s.name == server.name) {
+                self.warnings.push(format!(
                     "server {:?} of {} replaces the one of {}",
                     server.name,
                     server.source.display(),
@@ -247,11 +318,10 @@ pub fn load(files: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>) -> Resul
                 ));
                 *earlier = server;
             } else {
-                merged.servers.push(server);
+                self.servers.push(server);
             }
         }
     }
-    Ok(merged)
 }
 
 /// Reads a file for editing: its JSON (an empty wrapper when it does not exist).
@@ -371,7 +441,7 @@ mod tests {
             "odd name!": {"command": "x"},
             "weird": {"type": "carrier-pigeon", "url": "x"}
         }}"#;
-        let parsed = parse(wrapped, Path::new("/u/.mcp.json"), &env).unwrap();
+        let parsed = parse(wrapped, Path::new("/u/.mcp.json"), Origin::User, &env).unwrap();
         let names: Vec<&str> = parsed.servers.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["docs", "files", "legacy"]);
         assert_eq!(
@@ -394,17 +464,17 @@ mod tests {
         assert!(parsed.warnings.iter().any(|w| w.contains("carrier-pigeon")));
 
         let bare = r#"{"serena": {"command": "uvx", "args": ["serena"]}, "gitlab": {"type": "http", "url": "https://gitlab.test/mcp"}}"#;
-        let parsed = parse(bare, Path::new("/f/.mcp.json"), &env).unwrap();
+        let parsed = parse(bare, Path::new("/f/.mcp.json"), Origin::Folder, &env).unwrap();
         assert_eq!(parsed.servers.len(), 2);
         assert!(parsed.warnings.is_empty());
         let placeholder = r#"{"mcpServers": {"crm": {"type": "http", "url": ""}, "bad": {"type": "http"}}}"#;
-        let parsed = parse(placeholder, Path::new("/f/.mcp.json"), &env).unwrap();
+        let parsed = parse(placeholder, Path::new("/f/.mcp.json"), Origin::Folder, &env).unwrap();
         assert_eq!(parsed.unconfigured, ["crm"]);
         assert!(parsed.servers.is_empty());
         assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
-        let error = parse("[1, 2]", Path::new("/f/.mcp.json"), &env).unwrap_err().to_string();
+        let error = parse("[1, 2]", Path::new("/f/.mcp.json"), Origin::Folder, &env).unwrap_err().to_string();
         assert!(error.contains("/f/.mcp.json") && error.contains("object of servers"), "{error}");
-        let error = parse("{nope", Path::new("/f/.mcp.json"), &env).unwrap_err().to_string();
+        let error = parse("{nope", Path::new("/f/.mcp.json"), Origin::Folder, &env).unwrap_err().to_string();
         assert!(error.starts_with("/f/.mcp.json is not a valid MCP configuration"), "{error}");
     }
 
@@ -426,7 +496,7 @@ mod tests {
         assert!(files.len() >= 10, "the corpus at {} holds .mcp.json files", corpus.display());
         for path in files {
             let text = std::fs::read_to_string(&path).unwrap();
-            let parsed = parse(&text, &path, &env).unwrap();
+            let parsed = parse(&text, &path, Origin::Plugin, &env).unwrap();
             assert!(parsed.warnings.is_empty(), "{}: {:?}", path.display(), parsed.warnings);
         }
     }
@@ -438,7 +508,15 @@ mod tests {
         let folder = dir.path().join("folder.json");
         std::fs::write(&user, r#"{"a": {"command": "one"}, "b": {"command": "two"}}"#).unwrap();
         std::fs::write(&folder, r#"{"mcpServers": {"a": {"command": "three"}}}"#).unwrap();
-        let merged = load(&[user, dir.path().join("missing.json"), folder.clone()], &env).unwrap();
+        let merged = load(
+            &[
+                (user, Origin::User),
+                (dir.path().join("missing.json"), Origin::Folder),
+                (folder.clone(), Origin::Folder),
+            ],
+            &env,
+        )
+        .unwrap();
         let commands: Vec<_> = merged
             .servers
             .iter()
@@ -449,7 +527,37 @@ mod tests {
             .collect();
         assert_eq!(commands, ["three", "two"]);
         assert_eq!(merged.servers[0].source, folder);
+        assert_eq!(
+            (merged.servers[0].origin.clone(), merged.servers[1].origin.clone()),
+            (Origin::Folder, Origin::User)
+        );
         assert!(merged.warnings[0].contains("replaces"), "{:?}", merged.warnings);
+    }
+
+    #[test]
+    fn only_the_persons_own_servers_may_run_outside_the_sandbox() {
+        let text = r#"{"a": {"command": "x", "sandbox": false}, "b": {"command": "y"}, "c": {"command": "z", "sandbox": true},
+                       "d": {"type": "http", "url": "https://d.test/mcp", "sandbox": false}}"#;
+        let sandboxed = |origin: Origin| -> (Vec<bool>, usize) {
+            let parsed = parse(text, Path::new("/x/.mcp.json"), origin, &env).unwrap();
+            (parsed.servers.iter().map(McpServer::sandboxed).collect(), parsed.warnings.len())
+        };
+        assert_eq!(sandboxed(Origin::User), (vec![false, false, true, false], 0));
+        let (folder, warnings) = sandboxed(Origin::Folder);
+        assert_eq!(
+            (folder, warnings),
+            (vec![true, true, true, false], 1),
+            "a's sandbox: false is ignored, with a warning"
+        );
+        assert_eq!(sandboxed(Origin::Plugin), (vec![true, true, true, false], 1));
+        let plugin = McpServer {
+            name: "p".into(),
+            transport: Transport::Stdio { command: "x".into(), args: vec![], env: BTreeMap::new() },
+            source: "/plugins/p/.claude-plugin/plugin.json".into(),
+            origin: Origin::Plugin,
+            sandbox: None,
+        };
+        assert_eq!(plugin.home(), Path::new("/plugins/p"));
     }
 
     #[test]
@@ -479,7 +587,7 @@ mod tests {
         assert!(remove_server(&path, "files").unwrap());
         assert!(!remove_server(&path, "files").unwrap());
         assert!(!remove_server(&dir.path().join("none.json"), "files").unwrap());
-        let parsed = load(&[path], &env).unwrap();
+        let parsed = load(&[(path, Origin::User)], &env).unwrap();
         assert_eq!(parsed.servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["docs"]);
     }
 }

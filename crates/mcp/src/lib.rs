@@ -6,13 +6,15 @@
 //! prompts, calling tools (with progress and cancellation), getting prompts and reading resources, and the
 //! legacy HTTP+SSE transport, which rmcp has no client for ([`sse`]). Servers' requests for input
 //! (elicitation) go to whoever the session names ([`Elicitation`]). Reading a configuration never starts a
-//! server; only [`connect`] does.
+//! server; only [`connect`] does. A stdio server starts with a minimal environment plus the variables its entry
+//! names ([`server_environment`]); one from a folder or a plugin starts only through the [`StdioSandbox`] the
+//! caller gives ([`McpServer::sandboxed`]).
 //!
 //! # Example
 //!
 //! ```
 //! let text = r#"{"mcpServers": {"files": {"command": "npx", "args": ["server", "${ROOT:-/srv}"]}}}"#;
-//! let parsed = errand_mcp::parse(text, "/home/me/.mcp.json".as_ref(), &|_| None).unwrap();
+//! let parsed = errand_mcp::parse(text, "/home/me/.mcp.json".as_ref(), errand_mcp::Origin::User, &|_| None).unwrap();
 //! let errand_mcp::Transport::Stdio { args, .. } = &parsed.servers[0].transport else { panic!() };
 //! assert_eq!(args, &["server", "/srv"]);
 //! ```
@@ -25,10 +27,10 @@ mod sse;
 mod watched;
 
 pub use client::{
-    ConnectOptions, Connection, Inventory, McpContent, McpError, Progress, PromptInfo, PromptMessage, ResourceInfo,
-    ServerInfo, ToolCallResult, ToolInfo, connect,
+    ConnectOptions, Connection, INHERITED_VARIABLES, Inventory, Launch, McpContent, McpError, Progress, PromptInfo,
+    PromptMessage, ResourceInfo, ServerInfo, StdioSandbox, ToolCallResult, ToolInfo, connect, server_environment,
 };
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, McpServer, Parsed, Transport, add_server, expand, load, parse, remove_server,
+    CONFIG_FILE_NAME, ConfigError, McpServer, Origin, Parsed, Transport, add_server, expand, load, parse, remove_server,
 };
 pub use elicitation::{Asker, ChoiceOption, Elicitation, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};

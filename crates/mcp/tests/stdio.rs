@@ -24,6 +24,8 @@ fn stdio(name: &str, command: &str, args: &[&str]) -> McpServer {
             env: BTreeMap::new(),
         },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     }
 }
 
@@ -106,6 +108,8 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
         name: "docs".into(),
         transport: Transport::Http { url: "http://127.0.0.1:9/mcp".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     };
     let error = connect(&nobody, &ConnectOptions::new(Vec::new(), Duration::from_secs(10)))
         .await
@@ -116,6 +120,8 @@ async fn a_silent_server_times_out_and_a_missing_command_is_named() {
         name: "old".into(),
         transport: Transport::Sse { url: "http://127.0.0.1:9/sse".into(), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     };
     let error =
         connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(5))).await.err().expect("nothing there");
@@ -161,6 +167,8 @@ async fn the_reference_server_over_sse_and_streamable_http_answers_like_over_std
         name: "legacy".into(),
         transport: Transport::Sse { url: format!("http://127.0.0.1:{}/sse", server.port), headers: BTreeMap::new() },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     };
     let connection = connect(&legacy, &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
     let inventory = connection.inventory().await.unwrap();
@@ -185,6 +193,8 @@ async fn the_reference_server_over_sse_and_streamable_http_answers_like_over_std
             headers: BTreeMap::new(),
         },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     };
     let connection = connect(&http, &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
     let sum = call(&connection, "get-sum", json!({"a": 1, "b": 2})).await.unwrap();

@@ -164,7 +164,9 @@ impl Plugin {
         let lookup = |name: &str| if name == "CLAUDE_PLUGIN_ROOT" { Some(root.clone()) } else { lookup(name) };
         let mut servers: Vec<McpServer> = Vec::new();
         for source in &self.mcp_sources {
-            let Ok(parsed) = errand_mcp::parse(&source.text, &source.path, &lookup) else { continue };
+            let Ok(parsed) = errand_mcp::parse(&source.text, &source.path, errand_mcp::Origin::Plugin, &lookup) else {
+                continue;
+            };
             for mut server in parsed.servers {
                 server.name = plugin_mcp_server_name(&self.name, &server.name);
                 servers.retain(|earlier| earlier.name != server.name);
@@ -657,7 +659,7 @@ fn read_mcp(
     let mut servers: Vec<McpServer> = Vec::new();
     let mut unconfigured: Vec<String> = Vec::new();
     for source in &sources {
-        let parsed = match errand_mcp::parse(&source.text, &source.path, &lookup) {
+        let parsed = match errand_mcp::parse(&source.text, &source.path, errand_mcp::Origin::Plugin, &lookup) {
             Ok(parsed) => parsed,
             Err(error) => {
                 let reason = match error {

@@ -61,6 +61,14 @@ impl TestErrand {
         path
     }
 
+    /// `errand trust FOLDER --yes`: the folder's own configuration (its `.mcp.json` servers, its allow rules)
+    /// takes effect from now on, until it changes.
+    pub async fn trust(&self) {
+        let folder = self.folder();
+        let trusted = self.errand(&["trust", folder.to_str().unwrap(), "--yes"]).await;
+        assert_eq!(trusted.code, 0, "errand trust failed: {}", trusted.stderr);
+    }
+
     /// Reads a file in the granted folder.
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.folder.path().join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))

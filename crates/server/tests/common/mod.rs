@@ -69,6 +69,8 @@ pub fn everything() -> errand_mcp::McpServer {
             env: Default::default(),
         },
         source: "/test/.mcp.json".into(),
+        origin: errand_mcp::Origin::User,
+        sandbox: None,
     }
 }
 

@@ -1,0 +1,188 @@
+//! Folder trust at the command line: `errand trust`, `errand untrust`, and settling each granted folder's
+//! configuration before a session starts (asking at a terminal, otherwise leaving out what is untrusted with
+//! one warning per folder).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use errand_agent::trust::{FolderConfig, TrustState, TrustStore};
+use serde_json::json;
+
+use crate::commands::{Failure, usage_error};
+use crate::config::Paths;
+use crate::prompt::TrustAnswer;
+use crate::{EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR};
+
+/// A granted folder's configuration, and whether what needs trust in it takes effect this session.
+pub(crate) struct SettledFolder {
+    /// What the folder carries.
+    pub(crate) config: FolderConfig,
+    /// Its servers start and its allow rules apply (the person trusts it, or just said so).
+    pub(crate) trusted: bool,
+}
+
+/// Reads each folder's configuration and decides, for each that needs trust and lacks it, what happens: at a
+/// terminal (`interactive`) the person is asked; otherwise it is left out with one warning, added to
+/// `notices`. A cancelled question is a [`Failure`] with the cancel exit code.
+pub(crate) fn settle(
+    store: &TrustStore,
+    folders: &[PathBuf],
+    interactive: bool,
+    notices: &mut Vec<String>,
+) -> Result<Vec<SettledFolder>, Failure> {
+    let mut settled = Vec::new();
+    for folder in folders {
+        let config = FolderConfig::read(folder).map_err(usage_error)?;
+        let state = store.state(&config).map_err(usage_error)?;
+        let trusted = match state {
+            TrustState::Trusted => true,
+            _ if !config.needs_trust() => false,
+            _ if interactive => match crate::prompt::ask_trust(&config, state) {
+                TrustAnswer::Trust => {
+                    store.trust(&config).map_err(usage_error)?;
+                    eprintln!("trusted {} (errand untrust FOLDER takes it back)", config.folder.display());
+                    true
+                }
+                TrustAnswer::Untrusted => {
+                    notices.push(config.skipped_warning(state));
+                    false
+                }
+                TrustAnswer::Cancel => {
+                    return Err(Failure {
+                        code: EXIT_CANCELLED,
+                        error: anyhow::anyhow!("cancelled: nothing was started in {}", config.folder.display()),
+                    });
+                }
+            },
+            _ => {
+                notices.push(config.skipped_warning(state));
+                false
+            }
+        };
+        settled.push(SettledFolder { config, trusted });
+    }
+    Ok(settled)
+}
+
+/// The person's trust records.
+pub(crate) fn trust_store(paths: &Paths) -> TrustStore {
+    TrustStore::new(paths.config_dir().join(errand_agent::trust::TRUST_FILE))
+}
+
+/// `errand trust FOLDER`: shows what the folder carries and records trust after confirmation.
+pub(crate) fn trust(folder: Option<PathBuf>, list: bool, yes: bool, json: bool) -> Result<u8, Failure> {
+    let paths = Paths::discover().map_err(usage_error)?;
+    let store = trust_store(&paths);
+    if list {
+        return list_trusted(&store, json);
+    }
+    let Some(folder) = folder else {
+        return Err(usage_error(anyhow::anyhow!(
+            "say which folder to trust: errand trust FOLDER (or errand trust --list to see the trusted ones)"
+        )));
+    };
+    let config = FolderConfig::read(&folder).map_err(usage_error)?;
+    let state = store.state(&config).map_err(usage_error)?;
+    if json {
+        let mut value = config.to_json();
+        value["folder"] = json!(config.folder);
+        value["state"] = json!(state.as_str());
+        value["needs_trust"] = json!(config.needs_trust());
+        if yes {
+            store.trust(&config).map_err(usage_error)?;
+            value["state"] = json!(TrustState::Trusted.as_str());
+        }
+        println!("{}", serde_json::to_string_pretty(&value).context("serialize the folder's configuration")?);
+        return Ok(EXIT_DONE);
+    }
+    println!("{} ({})", config.folder.display(), state.as_str());
+    let widening = config.widening();
+    if widening.is_empty() {
+        println!("  nothing in it runs a program or widens errand's permissions");
+    }
+    for line in &widening {
+        println!("  {line}");
+    }
+    for rule in &config.permissions.ask {
+        println!("  ask rule {rule} (applies whether trusted or not)");
+    }
+    for rule in &config.permissions.deny {
+        println!("  deny rule {rule} (applies whether trusted or not)");
+    }
+    for warning in &config.warnings {
+        println!("  warning: {warning}");
+    }
+    if state == TrustState::Trusted {
+        println!("already trusted as it is");
+        return Ok(EXIT_DONE);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(usage_error(anyhow::anyhow!(
+                "errand trust needs a yes: run it at a terminal, or pass --yes once you have read the above"
+            )));
+        }
+        match crate::prompt::read_choice("Trust this folder as it is now? [y]es, [n]o: ") {
+            Some('y') => {}
+            _ => {
+                println!("not trusted");
+                return Ok(EXIT_ERROR);
+            }
+        }
+    }
+    store.trust(&config).map_err(usage_error)?;
+    println!(
+        "trusted {}; a change to its .mcp.json or .errand/settings.toml takes trust back",
+        config.folder.display()
+    );
+    Ok(EXIT_DONE)
+}
+
+/// `errand trust --list`: the trusted folders and whether each still matches what was trusted.
+fn list_trusted(store: &TrustStore, json: bool) -> Result<u8, Failure> {
+    let records = store.records().map_err(usage_error)?;
+    let rows: Vec<(errand_agent::trust::TrustRecord, &str)> = records
+        .into_iter()
+        .map(|record| {
+            let state = match FolderConfig::read(&record.folder) {
+                Ok(config) if config.fingerprint == record.files => "trusted",
+                Ok(_) => "changed",
+                Err(_) => "missing",
+            };
+            (record, state)
+        })
+        .collect();
+    if json {
+        let value: Vec<_> = rows
+            .iter()
+            .map(|(record, state)| {
+                json!({"folder": record.folder, "state": state, "matches": *state == "trusted", "trusted_at": record.trusted_at})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value).context("serialize the trusted folders")?);
+        return Ok(EXIT_DONE);
+    }
+    if rows.is_empty() {
+        eprintln!("no folder is trusted yet; errand trust FOLDER shows what a folder carries and trusts it");
+        return Ok(EXIT_DONE);
+    }
+    for (record, state) in &rows {
+        println!("{state:<8} {}  (since {})", record.folder.display(), record.trusted_at);
+    }
+    Ok(EXIT_DONE)
+}
+
+/// `errand untrust FOLDER`.
+pub(crate) fn untrust(folder: PathBuf) -> Result<u8, Failure> {
+    let store = trust_store(&Paths::discover().map_err(usage_error)?);
+    if store.untrust(&folder).map_err(usage_error)? {
+        println!("{} is no longer trusted", folder.display());
+        Ok(EXIT_DONE)
+    } else {
+        eprintln!("{} was not trusted (errand trust --list shows the trusted folders)", folder.display());
+        Ok(EXIT_ERROR)
+    }
+}
