@@ -81,6 +81,15 @@ pub enum AgentError {
         /// Why the journal refused the change.
         source: errand_store::StoreError,
     },
+    /// A sub-agent stopped because the store could not journal one of its changes: the parent stops too, since
+    /// the same store holds its journal.
+    #[error("the agent {agent} stopped because errand could not journal a change: {reason}")]
+    SubagentJournal {
+        /// The sub-agent.
+        agent: String,
+        /// Why, as the sub-agent's run ended.
+        reason: String,
+    },
     /// A resumed session's folders are no longer usable.
     #[error("cannot resume session {session}: {source}")]
     Grants {

@@ -475,4 +475,61 @@ mod tests {
         assert_eq!(tool_name("s", &"x".repeat(100)).len(), 64);
         assert!(std::ptr::eq(intern("same".into()), intern("same".into())), "interned once");
     }
+
+    /// Every stdio server of the real plugin corpus runs contained: each gets a serving spec with its plugin's
+    /// folder readable, its command line as published, the granted folder as granted, and nothing of errand's
+    /// environment but the basics. (Starting them needs what they download or install: bun, docker, php, uvx,
+    /// `npx -y` from the registry; none of that is here, and none of it is errand's to test.)
+    #[test]
+    fn every_stdio_server_of_the_plugin_corpus_gets_a_contained_launch() {
+        let Some(corpus) = errand_testkit::fixtures::plugin_corpus() else { return };
+        let mut plugin_roots = Vec::new();
+        let mut stack = vec![corpus];
+        while let Some(folder) = stack.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|name| name == ".mcp.json") {
+                    plugin_roots.push(folder.clone());
+                }
+            }
+        }
+        let granted = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let grants =
+            errand_sandbox::Grants::new(vec![(granted.path().to_path_buf(), errand_sandbox::GrantMode::ReadWrite)])
+                .unwrap();
+        let sandbox = ServerSandbox {
+            helper: errand_sandbox::Helper { program: "/usr/bin/errand".into(), args: vec!["__sandbox".into()] },
+            grants: grants.grants().to_vec(),
+            scratch: scratch.path().to_path_buf(),
+            egress: None,
+            allow_partial: false,
+        };
+        let mut launched = 0;
+        for root in plugin_roots {
+            let plugin = errand_plugins::load_plugin(&root).unwrap();
+            for server in plugin.resolve_mcp_servers(&|_| None) {
+                let errand_mcp::Transport::Stdio { command, args, .. } = &server.transport else { continue };
+                assert!(server.sandboxed(), "{} runs outside the sandbox", server.name);
+                let env =
+                    errand_mcp::server_environment(&Default::default(), [("PATH".into(), "/usr/bin:/bin".into())]);
+                let launch = errand_mcp::StdioSandbox::launch(&sandbox, &server, env)
+                    .unwrap_or_else(|error| panic!("{}: {error}", server.name));
+                let spec_file = launch.args.last().unwrap();
+                assert_eq!(launch.args[..2], ["__sandbox", "serve"], "{}", server.name);
+                let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(spec_file).unwrap()).unwrap();
+                assert_eq!((&spec["program"], &spec["args"]), (&serde_json::json!(command), &serde_json::json!(args)));
+                let root = root.canonicalize().unwrap();
+                let readable: Vec<&str> =
+                    spec["read_only"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+                assert!(readable.contains(&root.to_str().unwrap()), "{}: {readable:?}", server.name);
+                assert_eq!(spec["grants"][0]["mode"], "read_write", "{}", server.name);
+                assert_eq!(spec["egress"], serde_json::Value::Null, "{}", server.name);
+                launched += 1;
+            }
+        }
+        assert!(launched >= 8, "the corpus has at least 8 stdio servers; {launched} were launched");
+    }
 }

@@ -142,6 +142,8 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// What the run did.
     pub summary: RunSummary,
+    /// The run failed because the store could not journal a change (its own, or a sub-agent's).
+    pub journal_failed: bool,
 }
 
 /// How the loop ended, before it is recorded.
@@ -397,6 +399,7 @@ impl Session {
         let _ = self.store.set_status(&self.id, SessionStatus::Running, None);
         let ended = self.run_loop(input, cancel, &mut summary).await;
         summary.duration_ms = started.elapsed().as_millis() as u64;
+        let journal_failed = matches!(ended, Err(AgentError::Journal { .. }) | Err(AgentError::SubagentJournal { .. }));
         let (status, reason) = match ended {
             Ok(End::Done) => (SessionStatus::Done, None),
             Ok(End::Limit(reason)) => (SessionStatus::Stopped, Some(reason)),
@@ -427,7 +430,7 @@ impl Session {
         {
             let _ = sender.send(Event { seq: 0, session: self.id.clone(), msg: finished });
         }
-        Outcome { status, reason, summary }
+        Outcome { status, reason, summary, journal_failed }
     }
 
     async fn run_loop(

@@ -295,6 +295,12 @@ impl Session {
                 .find(|message| message.role == Role::Assistant)
                 .map(|message| message.text())
                 .unwrap_or_default();
+            if outcome.journal_failed {
+                return Err(AgentError::SubagentJournal {
+                    agent: qualified,
+                    reason: outcome.reason.unwrap_or_default(),
+                });
+            }
             let transcript =
                 format!("Session {} holds the agent's transcript (errand show {}).", child.id(), child.id());
             Ok(match outcome.status {

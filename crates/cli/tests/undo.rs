@@ -302,3 +302,50 @@ async fn a_full_errand_home_stops_the_change_before_it_happens_and_fails_the_tas
     assert!(reason.contains("No space left on device"), "{reason}");
     assert_eq!(errand.mock.requests().len(), 1, "the model was not asked to carry on without the journal");
 }
+
+/// A sub-agent's change that cannot be journaled stops the sub-agent and its parent: the parent does not go on
+/// to finish `done` as though its agent had merely failed at its task.
+#[tokio::test]
+async fn a_sub_agents_change_that_cannot_be_journaled_fails_the_parent_too() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("task", json!({"agent": "toolkit:runner", "prompt": "Run: echo replaced > big.bin"})),
+            Turn::tool_call("run_command", json!({"command": "echo replaced > big.bin"})),
+            Turn::text("never"),
+            Turn::text("never either"),
+        ],
+    )
+    .await;
+    errand.write("big.bin", &"y".repeat(3 << 20));
+    let plugins = tempfile::tempdir().unwrap();
+    let toolkit = plugins.path().join("toolkit");
+    errand_testkit::fixtures::copy_folder(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin-session/toolkit"),
+        &toolkit,
+    );
+    let home = errand.home.path().to_str().unwrap().to_string();
+    let setup = format!("mount -t tmpfs -o size=1m tmpfs '{home}'");
+    let args = [
+        "run",
+        "--json",
+        "--no-plan",
+        "--allow",
+        "run_command",
+        "--plugin-dir",
+        toolkit.to_str().unwrap(),
+        "have big.bin replaced",
+    ];
+
+    let run = errand_in_mount_namespace(&errand, &setup, &args, "wc -c < big.bin").await;
+
+    let (events, after) = run.stdout.split_once("---\n").unwrap();
+    assert_eq!(after.trim(), (3 << 20).to_string(), "big.bin was changed without a journal entry");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let finished: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!((finished["type"].as_str(), finished["status"].as_str()), (Some("Finished"), Some("failed")));
+    let reason = finished["reason"].as_str().unwrap();
+    assert!(reason.contains("the agent toolkit:runner stopped because errand could not journal a change"), "{reason}");
+    assert!(reason.contains("No space left on device"), "{reason}");
+    assert_eq!(errand.mock.requests().len(), 2, "neither the agent nor its parent was asked to carry on");
+}

@@ -63,13 +63,15 @@ async fn sessions(State(state): State<AppState>) -> Result<Json<Value>, ServerEr
 
 async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
     blocking(&state.store, move |store| {
-        let session = store.session(&id)?;
-        let messages: Vec<Value> = store
-            .messages(&session.id)?
-            .into_iter()
-            .map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null))
-            .collect();
-        let usage = store.usage_totals(&session.id)?;
+        // One snapshot: the session, its transcript and its usage as of the same committed moment.
+        let (session, stored, usage) = store.read(|snapshot| {
+            let session = snapshot.session(&id)?;
+            let stored = snapshot.messages(&session.id)?;
+            let usage = snapshot.usage_totals(&session.id)?;
+            Ok((session, stored, usage))
+        })?;
+        let messages: Vec<Value> =
+            stored.into_iter().map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null)).collect();
         Ok(Json(json!({ "session": session.summary(), "messages": messages, "usage": usage })))
     })
     .await

@@ -80,7 +80,12 @@ impl ChangeKind {
             "deleted" => ChangeKind::Deleted,
             "mkdir" => ChangeKind::Mkdir,
             other => {
-                return Err(StoreError::Corrupt { what: "journal operation", reason: format!("unknown '{other}'") });
+                return Err(StoreError::Corrupt {
+                    what: "journal operation",
+                    reason: format!(
+                        "unknown '{other}' (undo must understand every kind it acts on, so a new one comes with a new schema version; an errand that wrote it without one is broken)"
+                    ),
+                });
             }
         })
     }

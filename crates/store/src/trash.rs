@@ -40,7 +40,12 @@ impl TrashKind {
             "directory" => TrashKind::Directory,
             "symlink" => TrashKind::Symlink,
             other => {
-                return Err(StoreError::Corrupt { what: "trash entry kind", reason: format!("unknown '{other}'") });
+                return Err(StoreError::Corrupt {
+                    what: "trash entry kind",
+                    reason: format!(
+                        "unknown '{other}' (undo must understand every kind it acts on, so a new one comes with a new schema version; an errand that wrote it without one is broken)"
+                    ),
+                });
             }
         })
     }
@@ -66,7 +71,12 @@ impl TrashState {
             "trashed" => TrashState::Trashed,
             "restored" => TrashState::Restored,
             other => {
-                return Err(StoreError::Corrupt { what: "trash entry state", reason: format!("unknown '{other}'") });
+                return Err(StoreError::Corrupt {
+                    what: "trash entry state",
+                    reason: format!(
+                        "unknown '{other}' (undo must understand every kind it acts on, so a new one comes with a new schema version; an errand that wrote it without one is broken)"
+                    ),
+                });
             }
         })
     }
