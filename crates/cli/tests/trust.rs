@@ -254,3 +254,31 @@ async fn errand_trust_shows_what_a_folder_carries() {
     let listed = errand.errand(&["trust", "--list"]).await;
     assert!(listed.stdout.contains(&format!("trusted  {}", folder.display())), "{}", listed.stdout);
 }
+
+/// The reference filesystem server, as a trusted folder's server, runs sandboxed and still does its job: it
+/// reads the granted folder it was given.
+#[tokio::test]
+async fn the_reference_filesystem_server_works_sandboxed() {
+    let script = errand_testkit::fixtures::mcp_test_servers()
+        .join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
+    let mut errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let folder = errand.folder();
+    let turns = vec![
+        Turn::tool_call("mcp__files__read_text_file", json!({"path": folder.join("note.txt")})),
+        Turn::text("Read it."),
+    ];
+    errand.mock = errand_testkit::MockLlm::start(errand_testkit::Script::new(turns)).await.unwrap();
+    errand.write("note.txt", "from the granted folder");
+    errand.write(".mcp.json", &json!({"files": {"command": "node", "args": [script, folder]}}).to_string());
+    errand.trust().await;
+
+    let run = errand.errand(&["run", "--no-plan", "--json", "--allow", "mcp__files__*", "read the note"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = errand.mock.requests();
+    let offered = requests[0].tool_names();
+    assert!(offered.contains(&"mcp__files__read_text_file".to_string()), "{offered:?}; {:?}", warnings(&run));
+    let read = &requests[1].last_tool_results()[0];
+    assert!(!read.is_error && read.text.contains("from the granted folder"), "{}", read.text);
+}
