@@ -144,6 +144,7 @@ impl Session {
                 tool_use_id: call.id.clone(),
                 content: output.content,
                 is_error: output.is_error,
+                provenance: Some(output.provenance),
             });
         }
         Ok((results, ended))

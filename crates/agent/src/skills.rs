@@ -495,7 +495,7 @@ impl Session {
             Err(message) => return Ok(ToolOutput::error(message)),
         };
         let text = render_skill(plugin, skill, arguments);
-        let path = skill.path.clone();
+        let name = plugin.name.clone();
         let (rules, warnings) = skill_rules(skill);
         let qualified = skill.qualified_name();
         for message in warnings {
@@ -504,7 +504,7 @@ impl Session {
         if !rules.is_empty() {
             self.plugin_state.run.skill_rules.push((qualified, rules));
         }
-        Ok(ToolOutput { provenance: Provenance::File { path }, ..ToolOutput::text(text) })
+        Ok(ToolOutput { provenance: Provenance::Plugin { name }, ..ToolOutput::text(text) })
     }
 
     /// The run's input as the model gets it. Plain text stays as typed; an MCP prompt's command becomes the

@@ -81,6 +81,7 @@ fn answer(calls: Vec<String>, content: Vec<ContentBlock>) -> Message {
                 tool_use_id: id.clone(),
                 content: vec![ContentBlock::text(NOT_RUN)],
                 is_error: true,
+                provenance: Some(errand_model::Provenance::Errand),
             }),
         }
     }
@@ -105,7 +106,12 @@ mod tests {
     }
 
     fn result(id: &str, text: &str) -> ContentBlock {
-        ContentBlock::ToolResult { tool_use_id: id.into(), content: vec![ContentBlock::text(text)], is_error: false }
+        ContentBlock::ToolResult {
+            tool_use_id: id.into(),
+            content: vec![ContentBlock::text(text)],
+            is_error: false,
+            provenance: None,
+        }
     }
 
     fn assistant(content: Vec<ContentBlock>) -> Message {
@@ -138,12 +144,14 @@ mod tests {
                 ContentBlock::ToolResult {
                     tool_use_id: "a".into(),
                     content: vec![ContentBlock::text(NOT_RUN)],
-                    is_error: true
+                    is_error: true,
+                    provenance: Some(errand_model::Provenance::Errand),
                 },
                 ContentBlock::ToolResult {
                     tool_use_id: "b".into(),
                     content: vec![ContentBlock::text(NOT_RUN)],
-                    is_error: true
+                    is_error: true,
+                    provenance: Some(errand_model::Provenance::Errand),
                 },
                 ContentBlock::text("go on"),
             ])

@@ -122,7 +122,7 @@ fn block(block: &ContentBlock) -> Option<Value> {
         ContentBlock::ToolUse { id, name, input } => {
             json!({"type": "tool_use", "id": id, "name": name, "input": input})
         }
-        ContentBlock::ToolResult { tool_use_id, content, is_error } => {
+        ContentBlock::ToolResult { tool_use_id, content, is_error, .. } => {
             let content: Vec<Value> = content
                 .iter()
                 .filter(|inner| {
@@ -508,11 +508,13 @@ mod tests {
                         ContentBlock::Image { media_type: "image/png".into(), data: "iVBO".into() },
                     ],
                     is_error: false,
+                    provenance: Some(crate::Provenance::GrantedFile { path: "/home/me/chart.png".into() }),
                 },
                 ContentBlock::ToolResult {
                     tool_use_id: "toolu_2".into(),
                     content: vec![ContentBlock::text("no such file")],
                     is_error: true,
+                    provenance: Some(crate::Provenance::Errand),
                 },
                 ContentBlock::Document {
                     media_type: "application/pdf".into(),

@@ -129,7 +129,7 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
         .content
         .iter()
         .filter_map(|block| match block {
-            ContentBlock::ToolResult { tool_use_id, content, is_error } => {
+            ContentBlock::ToolResult { tool_use_id, content, is_error, .. } => {
                 Some((tool_use_id.as_str(), content.as_slice(), *is_error))
             }
             _ => None,
@@ -440,7 +440,7 @@ mod tests {
     }
 
     fn tool_result(id: &str, content: Vec<ContentBlock>, is_error: bool) -> ContentBlock {
-        ContentBlock::ToolResult { tool_use_id: id.into(), content, is_error }
+        ContentBlock::ToolResult { tool_use_id: id.into(), content, is_error, provenance: None }
     }
 
     fn png() -> ContentBlock {

@@ -6,6 +6,41 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Where a piece of content came from: who wrote it, as far as errand can tell. Carried on every tool result
+/// so that later steps can tell a granted file's text, a command's output or a server's answer from the
+/// person's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Provenance {
+    /// Said by the person: the task, a follow-up, an answer.
+    Person,
+    /// Made by errand itself: confirmations, plans, errors.
+    Errand,
+    /// Read from the granted folders: a file's content, or names and lines found under a folder. Whoever
+    /// wrote the file wrote it.
+    GrantedFile {
+        /// The file, or the folder searched or listed.
+        path: std::path::PathBuf,
+    },
+    /// Printed by a command errand ran.
+    Command,
+    /// Returned by an MCP server.
+    Mcp {
+        /// The server's name.
+        server: String,
+    },
+    /// Fetched from the web.
+    Web {
+        /// The host it came from.
+        host: String,
+    },
+    /// Written by a plugin: a skill's instructions, an agent's definition.
+    Plugin {
+        /// The plugin's name.
+        name: String,
+    },
+}
+
 /// Who said a message. System text travels separately, in [`Request::system`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +141,9 @@ pub enum ContentBlock {
         /// The call failed; the content says why.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         is_error: bool,
+        /// Where the content came from. Stored with the transcript; never sent on the wire.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
     },
     /// The model's visible reasoning, which must be sent back unchanged with its signature.
     Thinking {

@@ -184,6 +184,7 @@ async fn one_tool_call_then_its_result() {
                 tool_use_id: calls[0].id.clone(),
                 content: vec![ContentBlock::text("buy milk")],
                 is_error: false,
+                provenance: None,
             }],
             cache: false,
         });
@@ -234,6 +235,7 @@ async fn parallel_tool_calls_keep_their_order() {
                 tool_use_id: call.id.clone(),
                 content: vec![ContentBlock::text(format!("result of {}", call.id))],
                 is_error: false,
+                provenance: None,
             })
             .collect();
         let messages = vec![

@@ -455,7 +455,7 @@ async fn call(
             for block in message.content {
                 match block {
                     ContentBlock::ToolUse { id, name, input } if id == call_id => called = Some((name, input)),
-                    ContentBlock::ToolResult { tool_use_id, content, is_error } if tool_use_id == call_id => {
+                    ContentBlock::ToolResult { tool_use_id, content, is_error, .. } if tool_use_id == call_id => {
                         let output = content
                             .iter()
                             .map(|part| match part {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 pub use apply::apply_captured;
 
 use crate::files::{parse_args, spawn_tool};
-use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Default time a command may run.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -176,5 +176,5 @@ fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     if staged.is_none() {
         let _ = errand_sandbox::discard(&run);
     }
-    Ok(ToolOutput { is_error: failed, staged, ..ToolOutput::text(text) })
+    Ok(ToolOutput { is_error: failed, staged, provenance: Provenance::Command, ..ToolOutput::text(text) })
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::bound::{BoundedText, MAX_OUTPUT_BYTES};
 use crate::files::{parse_args, spawn_tool};
-use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The most paths one call shows.
 const MAX_PATHS: usize = 500;
@@ -83,6 +83,7 @@ fn find(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     if matches.is_empty() {
         return Ok(ToolOutput::text(format!("no paths match {} in {shown_base}", args.pattern)));
     }
+    let provenance = Provenance::GrantedFile { path: base.clone() };
     matches.sort();
     let mut listing = BoundedText::new(MAX_OUTPUT_BYTES - 200);
     let mut count = 0;
@@ -99,7 +100,7 @@ fn find(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
             matches.len()
         ));
     }
-    Ok(ToolOutput::text(listing))
+    Ok(ToolOutput { provenance, ..ToolOutput::text(listing) })
 }
 
 /// A walk of `base` that honors `.gitignore` (even outside git repositories), `.ignore` and

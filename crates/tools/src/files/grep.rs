@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::bound::{BoundedText, MAX_OUTPUT_BYTES, cut_chars};
 use crate::files::glob::walker;
 use crate::files::{parse_args, spawn_tool};
-use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The most matching lines one call shows.
 const MAX_MATCHES: usize = 200;
@@ -130,7 +130,7 @@ fn search(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     if full {
         output.push_str(&format!("\n[first {count} matches shown; more exist: narrow the pattern, path or glob]"));
     }
-    Ok(ToolOutput::text(output))
+    Ok(ToolOutput { provenance: Provenance::GrantedFile { path: base }, ..ToolOutput::text(output) })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::bound::{BoundedText, MAX_OUTPUT_BYTES, human_size};
 use crate::files::{parse_args, spawn_tool};
-use crate::{Effects, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{Effects, Provenance, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The most entries one listing shows.
 const MAX_ENTRIES: usize = 1000;
@@ -62,8 +62,10 @@ fn list(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     let mut names: Vec<_> =
         fs::read_dir(&folder).map_err(reading_failed)?.filter_map(Result::ok).map(|entry| entry.file_name()).collect();
     names.sort();
+    // The names are the folder's: whoever wrote the folder chose them.
+    let provenance = Provenance::GrantedFile { path: folder.clone() };
     if names.is_empty() {
-        return Ok(ToolOutput::text(format!("{shown} is empty")));
+        return Ok(ToolOutput { provenance, ..ToolOutput::text(format!("{shown} is empty")) });
     }
     let mut listing = BoundedText::new(MAX_OUTPUT_BYTES - 200);
     let mut count = 0;
@@ -80,7 +82,7 @@ fn list(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
             names.len()
         ));
     }
-    Ok(ToolOutput::text(listing))
+    Ok(ToolOutput { provenance, ..ToolOutput::text(listing) })
 }
 
 /// One line for one entry. Links are not followed: their target may lie outside the grants.

@@ -132,7 +132,7 @@ fn read(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
     }
     let mut bytes = head;
     file.read_to_end(&mut bytes).map_err(failed)?;
-    let provenance = Provenance::File { path: path.clone() };
+    let provenance = Provenance::GrantedFile { path: path.clone() };
     let asks_for_start = args.offset.unwrap_or(1) <= 1;
     if asks_for_start && let Some(turn) = ctx.ledger.unchanged_since(&path, &bytes) {
         // The ledger only holds whole reads, and the same bytes give the same whole read again.
@@ -275,7 +275,7 @@ fn binary_line(path: &Path, size: u64) -> ToolOutput {
     let kind = kind_by_extension(path).map(|kind| format!(" ({kind} by extension)")).unwrap_or_default();
     let hint = office_reader(path).map(|tool| format!("; {tool} reads it")).unwrap_or_default();
     ToolOutput {
-        provenance: Provenance::File { path: PathBuf::from(path) },
+        provenance: Provenance::GrantedFile { path: PathBuf::from(path) },
         ..ToolOutput::text(format!("binary file, {}{kind}; not shown{hint}", human_size(size)))
     }
 }
@@ -346,7 +346,7 @@ mod tests {
             ToolOutput {
                 content: vec![ContentBlock::text("1\t# Title\n2\t\n3\t\tindented\n4\tlast")],
                 is_error: false,
-                provenance: Provenance::File { path },
+                provenance: Provenance::GrantedFile { path },
                 changed: vec![],
                 staged: None,
             }
@@ -456,7 +456,7 @@ mod tests {
         let output = fixture.run(&ReadFile, json!({"path": "pictures/chart.png"})).await;
         let data = base64::engine::general_purpose::STANDARD.encode(&png);
         assert_eq!(output.content, vec![ContentBlock::Image { media_type: "image/png".to_string(), data }]);
-        assert_eq!(output.provenance, Provenance::File { path });
+        assert_eq!(output.provenance, Provenance::GrantedFile { path });
 
         for (name, bytes, media_type) in [
             ("a.jpg", b"\xff\xd8\xff\xe0 jpeg".to_vec(), "image/jpeg"),
@@ -488,7 +488,7 @@ mod tests {
         let path = fixture.write("report.pdf", pdf_with_pages(&["Alpha text", "Beta text", "Gamma text"]));
         let output = fixture.run(&ReadFile, json!({"path": "report.pdf"})).await;
         let shown = text(&output);
-        assert_eq!(output.provenance, Provenance::File { path });
+        assert_eq!(output.provenance, Provenance::GrantedFile { path });
         let page_two = shown.find("--- page 2 ---").unwrap();
         assert!(shown.starts_with("--- page 1 ---\n"), "{shown}");
         assert!(shown[..page_two].contains("Alpha text"), "{shown}");

@@ -143,7 +143,7 @@ pub(crate) fn read_output(path: &Path, text: String) -> ToolOutput {
     } else {
         text
     };
-    ToolOutput { provenance: crate::Provenance::File { path: path.to_path_buf() }, ..ToolOutput::text(text) }
+    ToolOutput { provenance: crate::Provenance::GrantedFile { path: path.to_path_buf() }, ..ToolOutput::text(text) }
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ fn render(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
             data: base64::engine::general_purpose::STANDARD.encode(png),
         });
     }
-    Ok(ToolOutput { content, provenance: Provenance::File { path }, ..ToolOutput::text("") })
+    Ok(ToolOutput { content, provenance: Provenance::GrantedFile { path }, ..ToolOutput::text("") })
 }
 
 /// Page images (page number, PNG bytes) in page order, and the document's page count.
