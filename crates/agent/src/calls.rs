@@ -7,7 +7,6 @@ use std::time::Instant;
 use errand_model::{ContentBlock, ToolCall};
 use errand_sandbox::{CapturedChange, CapturedKind};
 use errand_store::{ChangeOp, PlannedChange};
-use errand_tools::worker::RUN_OUTSIDE_WORKER;
 use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
@@ -412,7 +411,7 @@ impl Session {
                 let started = Instant::now();
                 let name = ready.tool.name();
                 let output = match worker {
-                    Some(worker) if !RUN_OUTSIDE_WORKER.contains(&name) && !crate::mcp::is_mcp_tool(name) => {
+                    Some(worker) if ready.tool.placement() == errand_tools::Placement::FileWorker => {
                         worker.run(name, input, context.turn).await
                     }
                     _ => ready.tool.run(input, context).await,

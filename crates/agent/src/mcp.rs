@@ -215,6 +215,11 @@ pub(crate) struct McpTool {
 }
 
 impl Tool for McpTool {
+    // The connection to the server lives in errand's process.
+    fn placement(&self) -> errand_tools::Placement {
+        errand_tools::Placement::InProcess
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -264,6 +269,11 @@ pub(crate) struct ReadResource {
 }
 
 impl Tool for ReadResource {
+    // The connection to the server lives in errand's process.
+    fn placement(&self) -> errand_tools::Placement {
+        errand_tools::Placement::InProcess
+    }
+
     fn name(&self) -> &'static str {
         READ_RESOURCE
     }

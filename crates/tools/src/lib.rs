@@ -105,6 +105,23 @@ mod tests {
     }
 
     #[test]
+    fn each_tool_says_where_it_runs() {
+        let outside: Vec<(&str, Placement)> = builtin_tools()
+            .iter()
+            .filter(|tool| tool.placement() != Placement::FileWorker)
+            .map(|tool| (tool.name(), tool.placement()))
+            .collect();
+        assert_eq!(
+            outside,
+            [
+                ("delete_path", Placement::InProcess),
+                ("run_command", Placement::CommandSandbox),
+                ("render_pages", Placement::CommandSandbox)
+            ]
+        );
+    }
+
+    #[test]
     fn only_the_reading_tools_claim_not_to_mutate() {
         let readers: Vec<&str> =
             builtin_tools().iter().filter(|tool| !tool.mutates()).map(|tool| tool.name()).collect();

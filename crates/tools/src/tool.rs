@@ -37,6 +37,12 @@ pub trait Tool: Send + Sync {
         true
     }
 
+    /// Where a call runs. Most file tools run in the confined file worker; the session places each call by
+    /// asking the tool, never by a list of names.
+    fn placement(&self) -> Placement {
+        Placement::FileWorker
+    }
+
     /// The spec sent to the model.
     fn spec(&self) -> ToolSpec {
         ToolSpec {
@@ -45,6 +51,17 @@ pub trait Tool: Send + Sync {
             input_schema: self.input_schema(),
         }
     }
+}
+
+/// Where a tool's calls run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In the file worker (`errand __worker`), confined by landlock and seccomp to the grants.
+    FileWorker,
+    /// In errand's own process: what needs errand's trash, or a connection errand holds (MCP servers).
+    InProcess,
+    /// In errand's process, starting the command sandbox (`errand __sandbox`) for the work itself.
+    CommandSandbox,
 }
 
 /// Where deleted things go. The session provides it, backed by errand's trash, so no tool ever unlinks a

@@ -60,10 +60,6 @@ pub struct WorkerResponse {
     pub output: ToolOutput,
 }
 
-/// Tools that never run in the worker: `delete_path` needs errand's trash, and `run_command` and
-/// `render_pages` start the command sandbox, all outside the worker's walls.
-pub const RUN_OUTSIDE_WORKER: [&str; 3] = ["delete_path", "run_command", "render_pages"];
-
 /// The worker's main: reads the config, confines itself, then serves requests until stdin closes. Returns
 /// the process exit code.
 pub fn worker_main() -> i32 {
@@ -145,7 +141,7 @@ async fn serve(context: ToolContext, ready: Ready) {
         let responses = responses.clone();
         tokio::spawn(async move {
             let output = match tools.iter().find(|tool| tool.name() == request.tool) {
-                Some(tool) if !RUN_OUTSIDE_WORKER.contains(&request.tool.as_str()) => {
+                Some(tool) if tool.placement() == crate::Placement::FileWorker => {
                     tool.run(request.input, &context).await
                 }
                 _ => ToolOutput::error(format!("the file worker does not run {}", request.tool)),

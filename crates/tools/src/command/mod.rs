@@ -98,6 +98,11 @@ struct Args {
 }
 
 impl Tool for RunCommand {
+    // It starts the command sandbox, which the confined worker cannot.
+    fn placement(&self) -> crate::Placement {
+        crate::Placement::CommandSandbox
+    }
+
     fn name(&self) -> &'static str {
         "run_command"
     }

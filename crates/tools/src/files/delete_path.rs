@@ -21,6 +21,11 @@ struct Args {
 }
 
 impl Tool for DeletePath {
+    // Deletes go to errand's trash, which lives outside the worker's walls.
+    fn placement(&self) -> crate::Placement {
+        crate::Placement::InProcess
+    }
+
     fn name(&self) -> &'static str {
         "delete_path"
     }

@@ -74,6 +74,11 @@ struct Args {
 }
 
 impl Tool for RenderPages {
+    // It starts the command sandbox, which the confined worker cannot.
+    fn placement(&self) -> crate::Placement {
+        crate::Placement::CommandSandbox
+    }
+
     fn name(&self) -> &'static str {
         "render_pages"
     }
