@@ -301,6 +301,20 @@ impl TrustStore {
         Ok(())
     }
 
+    /// Holds the records' lock file while `change` reads, changes and writes them, so two errand processes
+    /// trusting folders at once do not lose each other's record.
+    fn update<T>(&self, change: impl FnOnce(&mut TrustFile) -> Result<T, AgentError>) -> Result<T, AgentError> {
+        let failed = |error: std::io::Error| trust_error(&self.path, format!("cannot lock it: {error}"));
+        let folder = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(folder).map_err(failed)?;
+        let lock = std::fs::File::create(self.path.with_extension("lock")).map_err(failed)?;
+        lock.lock().map_err(failed)?;
+        let mut file = self.load()?;
+        let result = change(&mut file)?;
+        self.save(&file)?;
+        Ok(result)
+    }
+
     /// Whether `config` may take effect: trusted only when every file trust covers is as recorded.
     pub fn state(&self, config: &FolderConfig) -> Result<TrustState, AgentError> {
         Ok(match self.load()?.folders.iter().find(|record| record.folder == config.folder) {
@@ -312,27 +326,25 @@ impl TrustStore {
 
     /// Records that the person trusts `config`'s folder as it is now.
     pub fn trust(&self, config: &FolderConfig) -> Result<(), AgentError> {
-        let mut file = self.load()?;
-        file.folders.retain(|record| record.folder != config.folder);
-        file.folders.push(TrustRecord {
-            folder: config.folder.clone(),
-            files: config.fingerprint.clone(),
-            trusted_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        });
-        self.save(&file)
+        self.update(|file| {
+            file.folders.retain(|record| record.folder != config.folder);
+            file.folders.push(TrustRecord {
+                folder: config.folder.clone(),
+                files: config.fingerprint.clone(),
+                trusted_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            });
+            Ok(())
+        })
     }
 
     /// Forgets `folder`; `false` when it was not trusted.
     pub fn untrust(&self, folder: &Path) -> Result<bool, AgentError> {
         let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
-        let mut file = self.load()?;
-        let before = file.folders.len();
-        file.folders.retain(|record| record.folder != folder);
-        if file.folders.len() == before {
-            return Ok(false);
-        }
-        self.save(&file)?;
-        Ok(true)
+        self.update(|file| {
+            let before = file.folders.len();
+            file.folders.retain(|record| record.folder != folder);
+            Ok(file.folders.len() < before)
+        })
     }
 
     /// After errand itself wrote `name` (one of [`TRUSTED_FILES`]) in `folder` at the person's command (`errand
@@ -341,7 +353,10 @@ impl TrustStore {
     /// by errand never trusts what the person has not seen.
     pub fn trust_written(&self, folder: &Path, name: &str) -> Result<(), AgentError> {
         let config = FolderConfig::read(folder)?;
-        let mut file = self.load()?;
+        self.update(|file| Self::record_written(file, &config, name))
+    }
+
+    fn record_written(file: &mut TrustFile, config: &FolderConfig, name: &str) -> Result<(), AgentError> {
         let existing = file.folders.iter().position(|record| record.folder == config.folder);
         let mut files = existing.map(|index| file.folders[index].files.clone()).unwrap_or_default();
         for (file_name, hash) in &config.fingerprint {
@@ -371,7 +386,7 @@ impl TrustStore {
             Some(index) => file.folders[index] = record,
             None => file.folders.push(record),
         }
-        self.save(&file)
+        Ok(())
     }
 }
 
@@ -456,6 +471,20 @@ mod tests {
         let loud = folder_with(Some(LEAK), Some("[permissions]\nallow = [\"run_command\"]\n"));
         store.trust_written(loud.path(), ".mcp.json").unwrap();
         assert_eq!(store.state(&FolderConfig::read(loud.path()).unwrap()).unwrap(), TrustState::Changed);
+    }
+
+    #[test]
+    fn folders_trusted_at_once_are_all_recorded() {
+        let home = tempfile::tempdir().unwrap();
+        let store = TrustStore::new(home.path().join(TRUST_FILE));
+        let folders: Vec<tempfile::TempDir> = (0..8).map(|_| folder_with(Some(LEAK), None)).collect();
+        std::thread::scope(|scope| {
+            for folder in &folders {
+                let store = store.clone();
+                scope.spawn(move || store.trust(&FolderConfig::read(folder.path()).unwrap()).unwrap());
+            }
+        });
+        assert_eq!(store.records().unwrap().len(), 8);
     }
 
     #[test]
