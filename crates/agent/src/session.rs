@@ -70,6 +70,21 @@ pub struct SessionOptions {
     pub trusted_folders: Vec<PathBuf>,
 }
 
+/// How long text deltas from the model gather before they are emitted as one event.
+const DELTA_WINDOW: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How much delta text gathers, at most, before it is emitted whatever the time.
+const DELTA_BYTES: usize = 2048;
+
+/// Delta text received and not yet emitted.
+#[derive(Default)]
+struct PendingDelta {
+    text: String,
+    thinking: bool,
+    /// When the first pending piece arrived; `None` when nothing is pending.
+    since: Option<Instant>,
+}
+
 /// The hidden first argument that runs errand as the file worker.
 pub const WORKER_ARG: &str = "__worker";
 
@@ -660,21 +675,71 @@ impl Session {
         request
     }
 
+    /// Streams one reply. Text and thinking deltas are coalesced: what arrives within [`DELTA_WINDOW`] (up to
+    /// [`DELTA_BYTES`]) becomes one event, so a fast model costs the store one write per window, not one per
+    /// token, while the person still sees the text as it comes.
     async fn stream_reply(&self, request: Request) -> Result<Response, AgentError> {
         let mut stream = self.provider.stream(request);
-        while let Some(event) = stream.next().await {
-            match event? {
-                ModelEvent::TextDelta(text) => self.emit(EventMsg::TextDelta { text })?,
-                ModelEvent::ThinkingDelta(text) => self.emit(EventMsg::ThinkingDelta { text })?,
+        let mut pending = PendingDelta::default();
+        loop {
+            let next = match pending.since {
+                Some(since) => tokio::select! {
+                    event = stream.next() => event,
+                    () = tokio::time::sleep_until((since + DELTA_WINDOW).into()) => {
+                        self.flush_delta(&mut pending)?;
+                        continue;
+                    }
+                },
+                None => stream.next().await,
+            };
+            let Some(event) = next else { break };
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    self.flush_delta(&mut pending)?;
+                    return Err(error.into());
+                }
+            };
+            match event {
+                ModelEvent::TextDelta(text) => self.add_delta(&mut pending, text, false)?,
+                ModelEvent::ThinkingDelta(text) => self.add_delta(&mut pending, text, true)?,
                 // Calls are announced by ToolStarted when they run.
                 ModelEvent::ToolCall(_) => {}
                 ModelEvent::Retrying { attempt, delay, reason } => {
+                    self.flush_delta(&mut pending)?;
                     self.emit(EventMsg::Retrying { attempt, delay_ms: delay.as_millis() as u64, reason })?
                 }
-                ModelEvent::Completed(response) => return Ok(response),
+                ModelEvent::Completed(response) => {
+                    self.flush_delta(&mut pending)?;
+                    return Ok(response);
+                }
             }
         }
+        self.flush_delta(&mut pending)?;
         Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() })
+    }
+
+    /// Adds a delta to the pending one; a delta of the other kind, or a full buffer, sends what is pending first.
+    fn add_delta(&self, pending: &mut PendingDelta, text: String, thinking: bool) -> Result<(), AgentError> {
+        if pending.since.is_some() && pending.thinking != thinking {
+            self.flush_delta(pending)?;
+        }
+        pending.text.push_str(&text);
+        pending.thinking = thinking;
+        pending.since.get_or_insert_with(Instant::now);
+        if pending.text.len() >= DELTA_BYTES {
+            self.flush_delta(pending)?;
+        }
+        Ok(())
+    }
+
+    /// Emits what is pending as one `TextDelta` or `ThinkingDelta`.
+    fn flush_delta(&self, pending: &mut PendingDelta) -> Result<(), AgentError> {
+        if pending.since.take().is_none() {
+            return Ok(());
+        }
+        let text = std::mem::take(&mut pending.text);
+        self.emit(if pending.thinking { EventMsg::ThinkingDelta { text } } else { EventMsg::TextDelta { text } })
     }
 
     /// Stores and reports the usage of one reply, and adds it to the run's summary.

@@ -489,6 +489,26 @@ async fn json_output_is_one_event_per_line_with_sequence_numbers() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
 }
 
+/// Text the model streams in many small deltas reaches the event stream (and the store) coalesced: what arrives
+/// together is one event, with the text whole, in both protocols.
+#[tokio::test]
+async fn streamed_text_is_coalesced_into_few_events() {
+    for protocol in common::PROTOCOLS {
+        let answer = "The notes cover the budget, hiring and the launch date.";
+        let errand = TestErrand::new(protocol, vec![Turn::text(answer)]).await;
+        let run = errand.errand(&["run", "--no-plan", "--json", "summarize"]).await;
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stderr);
+        let deltas: Vec<String> = run
+            .events()
+            .iter()
+            .filter(|event| event["type"] == "TextDelta")
+            .map(|event| event["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(deltas.concat(), answer, "{protocol}");
+        assert_eq!(deltas.len(), 1, "{protocol}: the scripted model's three deltas arrive at once: {deltas:?}");
+    }
+}
+
 #[tokio::test]
 async fn with_no_provider_configured_errand_says_how_to_configure_one() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
