@@ -24,6 +24,8 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
     let state = AppState { store, config: Arc::new(config), launcher, running: Arc::default() };
     Router::new()
         .route("/", get(page))
+        .route("/desk.css", get(style))
+        .route("/desk.js", get(script))
         .route("/api/sessions", get(sessions).post(start))
         .route("/api/sessions/{id}/plan", post(plan))
         .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
@@ -310,29 +312,30 @@ async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(json!({ "ok": true })))
 }
 
-/// The desk's one page, embedded in the binary.
+/// The desk's page, its style and its script, embedded in the binary (no build step: edited as they are).
 const PAGE: &str = include_str!("../assets/index.html");
+const STYLE: &str = include_str!("../assets/desk.css");
+const SCRIPT: &str = include_str!("../assets/desk.js");
 
-/// The page's Content-Security-Policy: only the page's own script (named by its hash) runs, and everything
-/// it loads comes from this server, so nothing shown in the page (a file's markdown, a tool's output) can
-/// run code or reach elsewhere.
-fn page_policy() -> &'static str {
-    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    POLICY.get_or_init(|| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let script = PAGE.split_once("<script>").and_then(|(_, rest)| rest.split_once("</script>")).map(|(s, _)| s);
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.unwrap_or_default()));
-        format!(
-            "default-src 'self'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; img-src 'self' data:; \
-             object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        )
-    })
-}
+/// The page's Content-Security-Policy: only the desk's own script and style files apply (nothing inline), and
+/// everything the page loads comes from this server, so nothing shown in it (a file's markdown, a tool's
+/// output) can run code, restyle the page or reach elsewhere.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The desk: one page, embedded in the binary, that works offline.
 async fn page() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_SECURITY_POLICY, page_policy())], axum::response::Html(PAGE))
+    ([(axum::http::header::CONTENT_SECURITY_POLICY, PAGE_POLICY)], axum::response::Html(PAGE))
+}
+
+/// The desk's style sheet.
+async fn style() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+/// The desk's script.
+async fn script() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
 }
 
 #[derive(Debug, Deserialize)]
