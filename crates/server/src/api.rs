@@ -59,22 +59,40 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn sessions(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
-    let list = blocking(&state.store, |store| Ok(store.sessions()?)).await?;
-    Ok(Json(Value::Array(list.iter().map(errand_store::SessionRecord::summary).collect())))
+    blocking(&state.store, |store| {
+        let list = store.sessions()?;
+        let described = list.iter().map(|session| {
+            let changes = store.changes(&session.id)?.len();
+            Ok(with_undo_state(session.summary(), changes, store.undone_at(&session.id)?))
+        });
+        Ok(Json(Value::Array(described.collect::<Result<_, ServerError>>()?)))
+    })
+    .await
+}
+
+/// A session's summary with what the desk needs to offer undo: how many changes it journaled (`changes`)
+/// and when it was last undone (`undone_at`, RFC 3339, or null).
+fn with_undo_state(mut summary: Value, changes: usize, undone_at: Option<String>) -> Value {
+    summary["changes"] = json!(changes);
+    summary["undone_at"] = json!(undone_at);
+    summary
 }
 
 async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
     blocking(&state.store, move |store| {
         // One snapshot: the session, its transcript and its usage as of the same committed moment.
-        let (session, stored, usage) = store.read(|snapshot| {
+        let (session, stored, usage, changes) = store.read(|snapshot| {
             let session = snapshot.session(&id)?;
             let stored = snapshot.messages(&session.id)?;
             let usage = snapshot.usage_totals(&session.id)?;
-            Ok((session, stored, usage))
+            let changes = snapshot.changes(&session.id)?.len();
+            Ok((session, stored, usage, changes))
         })?;
+        // Undos are recorded apart from the snapshot's tables; read after it, an undo is never missed.
+        let summary = with_undo_state(session.summary(), changes, store.undone_at(&session.id)?);
         let messages: Vec<Value> =
             stored.into_iter().map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null)).collect();
-        Ok(Json(json!({ "session": session.summary(), "messages": messages, "usage": usage })))
+        Ok(Json(json!({ "session": summary, "messages": messages, "usage": usage })))
     })
     .await
 }

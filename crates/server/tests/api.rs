@@ -194,6 +194,54 @@ async fn changes_and_undo_act_on_the_journal() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "before");
 }
 
+/// The desk offers undo from these two fields: a session with journaled changes and no undo yet.
+#[tokio::test]
+async fn sessions_say_how_many_changes_they_made_and_when_they_were_undone() {
+    let server = Server::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().canonicalize().unwrap().join("notes.md");
+    std::fs::write(&file, "before").unwrap();
+    let id = server.session("edit");
+    let untouched = server.session("read only");
+    let ids = server
+        .store
+        .journal_before(&id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.clone() }])
+        .unwrap();
+    std::fs::write(&file, "after").unwrap();
+    server.store.journal_after(&ids).unwrap();
+
+    let (_, shown) = json_of(server.get(&format!("/api/sessions/{id}")).send().await.unwrap()).await;
+    assert_eq!((&shown["session"]["changes"], &shown["session"]["undone_at"]), (&json!(1), &Value::Null));
+    let (_, list) = json_of(server.get("/api/sessions").send().await.unwrap()).await;
+    let listed = |list: &Value, id: &str| list.as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    assert_eq!(
+        (&listed(&list, &untouched)["changes"], &listed(&list, &untouched)["undone_at"]),
+        (&json!(0), &Value::Null)
+    );
+    assert_eq!(listed(&list, &id)["changes"], 1);
+
+    // A dry run is not an undo.
+    let dry = server
+        .post(&format!("/api/sessions/{id}/undo"))
+        .header("content-type", "application/json")
+        .body(json!({"dry_run": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dry.status().as_u16(), 200);
+    let (_, shown) = json_of(server.get(&format!("/api/sessions/{id}")).send().await.unwrap()).await;
+    assert_eq!(shown["session"]["undone_at"], Value::Null);
+
+    let undo = server.post(&format!("/api/sessions/{id}/undo")).send().await.unwrap();
+    assert_eq!(undo.status().as_u16(), 200);
+    let (_, shown) = json_of(server.get(&format!("/api/sessions/{id}")).send().await.unwrap()).await;
+    let undone_at = shown["session"]["undone_at"].as_str().expect("undone_at is set after an undo");
+    assert!(undone_at.len() >= 20 && undone_at.as_bytes()[10] == b'T', "RFC 3339: {undone_at}");
+    assert_eq!(shown["session"]["changes"], 1, "the journal keeps the undone change");
+    let (_, list) = json_of(server.get("/api/sessions").send().await.unwrap()).await;
+    assert_eq!(listed(&list, &id)["undone_at"], undone_at);
+}
+
 #[tokio::test]
 async fn the_trash_is_listed_restored_and_emptied() {
     let server = Server::start().await;
