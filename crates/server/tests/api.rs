@@ -99,6 +99,32 @@ async fn every_request_needs_the_token() {
     assert_eq!(cookie.status().as_u16(), 200);
 }
 
+/// A person whose browser lacks the token learns how to open the desk; an API client still gets JSON.
+#[tokio::test]
+async fn a_browser_without_the_token_gets_a_page_saying_how_to_open_the_desk() {
+    let server = Server::start().await;
+    let browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for path in ["/", "/?token=an-old-token"] {
+        let page =
+            server.client.get(format!("{}{path}", server.base)).header("accept", browser_accept).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 401, "{path}");
+        assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("errand serve --open"), "{html}");
+        assert!(html.contains(&format!("http://127.0.0.1:{}/?token=TOKEN", server.port)), "{html}");
+        assert!(html.contains("server-token") && !html.contains(TOKEN), "{html}");
+    }
+    for accept in [None, Some("application/json")] {
+        let mut request = server.client.get(format!("{}/api/sessions", server.base));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let (status, body) = json_of(request.send().await.unwrap()).await;
+        assert_eq!(status, 401, "{accept:?}");
+        assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
+    }
+}
+
 #[tokio::test]
 async fn a_foreign_host_or_origin_is_refused() {
     let server = Server::start().await;
