@@ -17,16 +17,41 @@ const fileUrl = (session, path) => `/api/sessions/${session}/file?path=${encodeU
 // The token arrives once in the address (errand serve --open); the server turned it into a cookie.
 if (location.search.includes("token=")) history.replaceState(null, "", location.pathname + location.hash);
 
+// ---- Status: every state has an icon and a word as well as its colour. ----
+const STATUS = {
+  running: ["◌", "Running"], waiting: ["?", "Waiting for you"], done: ["✓", "Done"], failed: ["✗", "Failed"],
+  rejected: ["✗", "Plan rejected"], stopped: ["■", "Stopped at a limit"], cancelled: ["■", "Cancelled"],
+};
+function chip(element, status, detail) {
+  const [icon, word] = STATUS[status] || ["•", status];
+  element.dataset.status = STATUS[status] ? status : "other";
+  const mark = text("span", icon);
+  mark.setAttribute("aria-hidden", "true");
+  element.replaceChildren(mark, detail ? `${word}: ${detail}` : word);
+  return element;
+}
+const when = (stamp) => {
+  const date = new Date(stamp);
+  return Number.isNaN(date.getTime()) ? stamp : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+};
+
 async function loadSessions() {
   // Fetch first, then swap the list in one go: no flicker, no moment with an empty list.
   const items = [];
   for (const s of await api("GET", "/api/sessions")) {
-    const item = text("li", "");
-    item.tabIndex = 0;
-    item.dataset.id = s.id;
-    item.classList.toggle("current", s.id === current);
-    item.append(text("div", s.task), text("div", `${s.status} · ${s.id}`, "status"));
-    item.onclick = item.onkeydown = (e) => { if (!e.key || e.key === "Enter") openSession(s.id); };
+    const item = document.createElement("li");
+    const open = document.createElement("button");
+    open.dataset.id = s.id;
+    open.classList.toggle("current", s.id === current);
+    if (s.id === current) open.setAttribute("aria-current", "page");
+    // Long tasks are cut to two lines; the whole task is the tooltip and the accessible name.
+    const title = text("span", s.task, "clamp");
+    open.title = s.task;
+    const meta = text("span", "", "when");
+    meta.append(chip(text("span", "", "chip small"), s.status), ` ${when(s.created_at)}`);
+    open.append(title, meta);
+    open.onclick = () => openSession(s.id);
+    item.append(open);
     items.push(item);
   }
   $("sessions").replaceChildren(...items);
@@ -406,123 +431,296 @@ function inputContent() {
   }
   return content;
 }
-function openSession(id) {
-  show("session");
-  closePreview();
-  current = id;
-  for (const item of $("sessions").children) item.classList.toggle("current", item.dataset.id === id);
-  // The address names the session, so a reload comes back to it and replays every event.
-  if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
-  if (source) source.close();
-  resetLog(); $("checklist").replaceChildren();
-  ["plan", "approval", "input", "undo-result"].forEach((box) => $(box).classList.add("hidden"));
-  $("undo-result").classList.remove("undone");
-  $("session-error").textContent = "";
-  $("session-title").textContent = id; $("session-status").textContent = "running"; $("session-usage").textContent = "";
-  let textEntry = null, tokens = 0, cost = 0;
-  const calls = new Map();
-  const line = (entry) => { textEntry = null; return addEntry(entry); };
-  source = new EventSource(`/api/sessions/${id}/events`);
-  source.onerror = () => { source.close(); loadSessions(); };
-  const on = (type, handle) => source.addEventListener(type, (m) => handle(JSON.parse(m.data)));
-  on("TaskStarted", (e) => {
-    folders = (e.folders || []).map((f) => f.path);
-    $("session-title").textContent = e.task; $("session-status").textContent = "running";
-    $("stop").hidden = false;
-    if (e.resumed) line({ kind: "note", text: `continued: ${e.task}` });
-  });
-  on("Steered", (e) => line({ kind: "note", text: `you: ${e.text}` }));
-  on("TextDelta", (e) => {
+// ---- One session's view: what its events said so far. ----
+let view = null;
+const problem = (id, message) => { $(id).textContent = message || ""; $(id).classList.toggle("hidden", !message); };
+function newView(id) {
+  return {
+    id, textEntry: null, calls: new Map(), outputs: new Map(), steps: [], proposed: null, current: null,
+    requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, running: false, ended: null, asking: new Set(),
+    record: null, undoneAt: null, folders: [],
+  };
+}
+const line = (v, entry) => { v.textEntry = null; return addEntry(entry); };
+function showStatus(v) {
+  if (v.ended) chip($("session-status"), v.ended.status, v.ended.reason);
+  else if (v.running && v.asking.size) chip($("session-status"), "waiting");
+  else if (v.running || !v.record) chip($("session-status"), "running");
+  else chip($("session-status"), v.record.status, v.record.status_detail);
+  $("stop").classList.toggle("hidden", !v.running);
+  // Steering is for a task at work; a finished one is continued with a follow-up instead.
+  $("steer-row").classList.toggle("hidden", !v.running);
+  $("follow-up-row").classList.toggle("hidden", v.running || !v.record);
+  const changes = v.record ? v.record.changes : 0;
+  $("undo").classList.toggle("hidden", v.running || !changes || !!v.undoneAt);
+}
+function showCost(v) {
+  let says = "none yet";
+  if (v.requests) {
+    const tokens = `${v.tokens.toLocaleString()} tokens`;
+    // A request without a known price (a local model, a model missing from the price table) is never $0.
+    const dollars = `$${v.cost.toFixed(4)}`;
+    says = !v.priced ? `cost unknown · ${tokens}` : v.unpriced ? `${dollars} + unknown · ${tokens}` : `${dollars} · ${tokens}`;
+  }
+  $("session-usage").textContent = says;
+}
+const STEP_MARKS = { done: "✓", in_progress: "▶", pending: "○", skipped: "–", proposed: "·" };
+function showProgress(v) {
+  const steps = v.steps.length ? v.steps : (v.proposed ? v.proposed.steps.map((step) => ({ text: step, status: "proposed" })) : []);
+  $("progress-empty").classList.toggle("hidden", steps.length > 0);
+  $("progress-summary").textContent = v.proposed ? v.proposed.summary : "";
+  const done = steps.filter((step) => step.status === "done" || step.status === "skipped").length;
+  $("progress-count").textContent = !steps.length ? "" : !v.steps.length ? `· proposed, ${steps.length} steps`
+    : `· ${done} of ${steps.length} done`;
+  $("checklist").replaceChildren(...steps.map((step, index) => {
+    const item = text("li", "", step.status);
+    const mark = text("span", STEP_MARKS[step.status] || "·", "mark");
+    mark.setAttribute("aria-hidden", "true");
+    const words = text("span", step.text);
+    if (index === v.current) {
+      item.classList.add("current");
+      item.setAttribute("aria-current", "step");
+      words.append(text("span", " (now)", "visually-hidden"));
+    }
+    if (step.status === "done") words.append(text("span", " (done)", "visually-hidden"));
+    if (step.note) words.append(text("span", step.note, "note"));
+    item.append(mark, words);
+    return item;
+  }));
+}
+function showOutputs(v) {
+  const undone = !!v.undoneAt;
+  $("outputs-empty").classList.toggle("hidden", v.outputs.size > 0);
+  $("outputs-count").textContent = v.outputs.size ? `· ${v.outputs.size} file${v.outputs.size === 1 ? "" : "s"}${undone ? ", undone" : ""}` : "";
+  $("outputs-list").replaceChildren(...[...v.outputs.values()].map((output) => {
+    const item = document.createElement("li");
+    item.dataset.path = output.path;
+    const change = undone ? "undone" : output.change;
+    const gone = undone || output.change === "deleted";
+    item.classList.toggle("gone", gone);
+    const badge = text("span", { created: "+ created", modified: "✎ modified", moved: "→ moved", deleted: "✗ deleted", undone: "↶ undone" }[change] || change, `chip small change-${change}`);
+    const head = text("div", "", "head");
+    head.append(text("span", shortPath(output.path), "name"), badge);
+    const actions = text("span", "", "actions");
+    if (!gone) {
+      const preview = text("button", "Preview", "preview");
+      preview.onclick = () => openPreview(output.path, preview);
+      const download = text("a", "Download");
+      download.href = `${fileUrl(v.id, output.path)}&download=1`;
+      actions.append(preview, download);
+    }
+    // "Show in folder": the full path, selectable and copyable, since a browser cannot open a file manager.
+    const path = document.createElement("input");
+    path.type = "text"; path.readOnly = true; path.value = output.path;
+    path.setAttribute("aria-label", `Full path of ${shortPath(output.path)}`);
+    path.onfocus = () => path.select();
+    const copy = text("button", "Copy path", "copy");
+    copy.onclick = async () => {
+      path.select();
+      try { await navigator.clipboard.writeText(output.path); copy.textContent = "Copied ✓"; }
+      catch { copy.textContent = "Selected: press Ctrl+C"; }
+    };
+    actions.append(copy);
+    head.append(actions);
+    item.append(head, path);
+    if (output.from) item.append(text("div", `moved from ${shortPath(output.from)}`, "hint"));
+    if (gone && output.trash_id && !undone) item.append(text("div", `in the trash: ${output.trash_id}`, "hint"));
+    return item;
+  }));
+}
+async function refreshRecord(v) {
+  try {
+    const shown = await api("GET", `/api/sessions/${v.id}`);
+    if (view !== v) return;
+    v.record = shown.session;
+    v.undoneAt = shown.session.undone_at;
+    $("session-model").textContent = shown.session.model;
+    $("session-time").textContent = when(shown.session.created_at) + (v.took ? ` · took ${v.took}` : "");
+    if (!v.folders.length) $("session-folders").textContent = (shown.session.folders || []).map((f) => f.path + (f.read_only ? " (read-only)" : "")).join(", ");
+    if (!$("session-title").textContent || $("session-title").textContent === v.id) $("session-title").textContent = shown.session.task;
+    showStatus(v); showOutputs(v);
+  } catch (error) { problem("session-error", `cannot load this session: ${error.message}`); }
+}
+const seconds = (ms) => ms < 60000 ? `${Math.round(ms / 1000)} s` : `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+
+// Every event kind the agent emits is handled here or listed in IGNORED with the reason; a test reads both
+// tables against the agent's event type, so a new kind cannot pass by unseen.
+const HANDLERS = {
+  TaskStarted(e, v) {
+    v.folders = (e.folders || []).map((f) => f.path);
+    folders = v.folders;
+    v.running = true; v.ended = null;
+    $("session-title").textContent = e.task;
+    $("session-model").textContent = e.model;
+    $("session-folders").textContent = (e.folders || []).map((f) => f.path + (f.read_only ? " (read-only)" : "")).join(", ");
+    if (e.resumed) line(v, { kind: "note", text: `continued: ${e.task}` });
+    showStatus(v);
+  },
+  Steered(e, v) { line(v, { kind: "note", text: `you: ${e.text}` }); },
+  TextDelta(e, v) {
     // Deltas grow one text entry per stretch of text; the DOM catches up once per frame.
-    if (!textEntry) textEntry = addEntry({ kind: "text", text: "" });
-    textEntry.text += e.text;
-    touch(textEntry);
-  });
-  on("Retrying", (e) => line({ kind: "note", text: `retrying (attempt ${e.attempt}): ${e.reason}` }));
-  on("Warning", (e) => line({ kind: "note", text: `warning: ${e.message}`, cls: "error" }));
-  on("ToolStarted", (e) => {
-    textEntry = null;
+    if (!v.textEntry) v.textEntry = addEntry({ kind: "text", text: "" });
+    v.textEntry.text += e.text;
+    touch(v.textEntry);
+  },
+  Retrying(e, v) { line(v, { kind: "note", text: `retrying (attempt ${e.attempt}): ${e.reason}` }); },
+  Warning(e, v) { line(v, { kind: "note", text: `⚠ warning: ${e.message}`, cls: "error" }); },
+  ToolStarted(e, v) {
+    v.textEntry = null;
     // The plan and its checklist have their own places on the page.
     if (e.tool === "propose_plan" || e.tool === "update_plan") return;
-    calls.set(e.call_id, line({ kind: "tool", call_id: e.call_id, tool: e.tool, input: e.input, finished: false }));
-  });
-  on("ToolFinished", (e) => {
-    textEntry = null;
-    let entry = calls.get(e.call_id);
+    v.calls.set(e.call_id, line(v, { kind: "tool", call_id: e.call_id, tool: e.tool, input: e.input, finished: false }));
+  },
+  ToolFinished(e, v) {
+    v.textEntry = null;
+    let entry = v.calls.get(e.call_id);
     if (!entry) {
       if (!e.is_error && (e.tool === "propose_plan" || e.tool === "update_plan")) return;
-      entry = line({ kind: "tool", call_id: e.call_id, tool: e.tool, input: null });
+      entry = line(v, { kind: "tool", call_id: e.call_id, tool: e.tool, input: null });
     }
     Object.assign(entry, { finished: true, is_error: e.is_error, summary: e.summary });
     touch(entry);
-  });
-  on("ToolProgress", (e) => {
-    const entry = calls.get(e.call_id);
+  },
+  ToolProgress(e, v) {
+    const entry = v.calls.get(e.call_id);
     if (!entry || entry.finished) return;
     const amount = e.total ? `${Math.round((e.progress / e.total) * 100)}%` : `${e.progress}`;
     entry.progress = `running · ${amount}${e.message ? ` ${e.message}` : ""}`;
     touch(entry);
-  });
-  on("SubagentStarted", (e) => line({ kind: "note", text: `agent ${e.agent} at work (session ${e.session})` }));
-  on("SubagentFinished", (e) => line({ kind: "note", text: `agent ${e.agent}: ${e.status}` }));
-  // Hooks that changed something show in the log; the ones that let things be stay in the event stream.
-  on("HookRan", (e) => {
+  },
+  SubagentStarted(e, v) { line(v, { kind: "note", text: `agent ${e.agent} at work (session ${e.session})` }); },
+  SubagentFinished(e, v) { line(v, { kind: "note", text: `agent ${e.agent}: ${e.status}` }); },
+  HookRan(e, v) {
+    // Hooks that changed something show in the log; the ones that let things be stay in the event stream.
     if (e.outcome === "continue" || e.outcome === "allow") return;
-    line({ kind: "note", text: `hook ${e.hook} (${e.plugin}) ${e.outcome}${e.message ? `: ${e.message}` : ""}`,
-           cls: e.outcome === "error" ? "error" : undefined });
-  });
-  on("InputRequested", (e) => {
-    line({ kind: "note", text: `${e.server} asks: ${e.message}` });
+    line(v, { kind: "note", text: `hook ${e.hook} (${e.plugin}) ${e.outcome}${e.message ? `: ${e.message}` : ""}`,
+              cls: e.outcome === "error" ? "error" : undefined });
+  },
+  NetworkRequest(e, v) {
+    // Allowed requests are routine; a refused one explains a command's failure.
+    if (!e.allowed) line(v, { kind: "note", text: `⚠ network refused: ${e.host}:${e.port}${e.reason ? ` (${e.reason})` : ""}`, cls: "error" });
+  },
+  InputRequested(e, v) {
+    line(v, { kind: "note", text: `${e.server} asks: ${e.message}` });
     pendingInput = { id: e.input_id, fields: e.fields };
+    v.asking.add(`input:${e.input_id}`);
     $("input-text").textContent = `${e.server} asks: ${e.message}`;
     $("input-fields").replaceChildren(...e.fields.map(fieldControl));
-    $("input-error").textContent = "";
+    problem("input-error", "");
     $("input").classList.remove("hidden");
+    showStatus(v);
     const first = $("input-fields").querySelector("input, select");
     if (first) first.focus();
-  });
-  on("InputAnswered", (e) => {
-    line({ kind: "note", text: `${e.server}: ${e.action} (${e.by})` });
+  },
+  InputAnswered(e, v) {
+    line(v, { kind: "note", text: `${e.server}: ${e.action} (${e.by})` });
+    v.asking.delete(`input:${e.input_id}`);
     if (pendingInput && pendingInput.id === e.input_id) { $("input").classList.add("hidden"); pendingInput = null; }
-  });
-  on("FileChanged", (e) => line({ kind: "change", path: e.path, change: e.change, from: e.from, trash_id: e.trash_id }));
-  on("PlanProposed", (e) => {
+    showStatus(v);
+  },
+  FileChanged(e, v) {
+    line(v, { kind: "change", path: e.path, change: e.change, from: e.from, trash_id: e.trash_id });
+    // The outputs panel keeps one row per file, under its latest name.
+    const earlier = v.outputs.get(e.from || e.path);
+    if (e.from) v.outputs.delete(e.from);
+    const change = earlier && earlier.change === "created" && e.change !== "deleted" ? "created" : e.change;
+    v.outputs.set(e.path, { path: e.path, change, from: e.from || (earlier && earlier.from), trash_id: e.trash_id });
+    showOutputs(v);
+  },
+  PlanProposed(e, v) {
+    v.proposed = e.plan; v.steps = []; v.current = null;
+    v.asking.add("plan");
     $("plan-summary").textContent = e.plan.summary;
     $("plan-steps").replaceChildren(...e.plan.steps.map((s) => text("li", s)));
-    const effects = Object.entries(e.plan.effects || {}).map(([k, v]) => `${k} ${v.join(", ")}`).join(" · ");
-    $("plan-effects").textContent = effects ? `will ${effects}` : "";
+    const effects = Object.entries(e.plan.effects || {}).map(([k, list]) => `${k} ${list.join(", ")}`).join(" · ");
+    $("plan-effects").textContent = effects ? `It will ${effects}.` : "";
     $("plan").classList.remove("hidden");
-  });
-  on("PlanResolved", () => $("plan").classList.add("hidden"));
-  on("TaskListChanged", (e) => {
-    $("checklist").replaceChildren(...e.steps.map((s) => text("li", `${s.text}${s.status === "done" ? " ✓" : ""}`, `step ${s.status}`)));
-  });
-  on("ApprovalRequested", (e) => {
+    showProgress(v); showStatus(v);
+  },
+  PlanResolved(e, v) {
+    v.asking.delete("plan");
+    $("plan").classList.add("hidden");
+    const answer = e.review && e.review.answer;
+    line(v, { kind: "note", text: `plan ${answer === "approve" ? "approved" : answer === "revise" ? "sent back for revision" : "rejected"} (${e.by})` });
+    showStatus(v);
+  },
+  TaskListChanged(e, v) {
+    v.steps = e.steps;
+    const working = e.steps.findIndex((step) => step.status === "in_progress");
+    v.current = e.current ?? (working >= 0 ? working : null);
+    showProgress(v);
+  },
+  ApprovalRequested(e, v) {
     pendingCall = e.call_id;
-    $("approval-text").textContent = `${e.tool} ${JSON.stringify(e.input)} — ${e.reason}`;
+    v.asking.add(`call:${e.call_id}`);
+    const what = text("p", "");
+    what.append(text("strong", e.tool), ` — ${e.reason}`);
+    $("approval-text").replaceChildren(what, valueBlock(e.input));
     $("approval").classList.remove("hidden");
+    showStatus(v);
     $("allow-once").focus();
-  });
-  on("ApprovalResolved", () => $("approval").classList.add("hidden"));
-  on("Usage", (e) => {
-    tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens + e.cache_write_tokens;
-    cost += e.cost_usd || 0;
-    $("session-usage").textContent = `${tokens.toLocaleString()} tokens · $${cost.toFixed(4)}`;
-  });
-  on("Finished", (e) => {
-    $("session-status").textContent = e.reason ? `${e.status}: ${e.reason}` : e.status;
-    // A finished task has nothing to stop; the steer box continues it instead.
-    $("stop").hidden = true;
+  },
+  ApprovalResolved(e, v) {
+    v.asking.delete(`call:${e.call_id}`);
+    $("approval").classList.add("hidden");
+    const answer = e.answer && e.answer.answer;
+    line(v, { kind: "note", text: `${answer === "deny" ? "✗ denied" : "✓ allowed"}${answer === "allow_session" ? " for the session" : ""} (${e.by})`,
+              cls: answer === "deny" ? "error" : undefined });
+    showStatus(v);
+  },
+  Usage(e, v) {
+    v.requests++;
+    v.tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens + e.cache_write_tokens;
+    if (e.cost_usd === null || e.cost_usd === undefined) v.unpriced++; else { v.priced++; v.cost += e.cost_usd; }
+    showCost(v);
+  },
+  Finished(e, v) {
+    v.running = false; v.ended = e; v.asking.clear(); v.current = null;
+    ["plan", "approval", "input"].forEach((box) => $(box).classList.add("hidden"));
+    if (e.summary && e.summary.duration_ms !== undefined) v.took = seconds(e.summary.duration_ms);
+    if (e.status === "failed") problem("session-error", e.reason || "the task failed");
+    showStatus(v); showProgress(v);
     source.close();
     loadSessions();
-  });
+    refreshRecord(v);
+  },
+};
+const IGNORED = {
+  ThinkingDelta: "the model's reasoning stays out of the desk; its answer is what the person reads",
+  PermissionDecided: "every call gets one; questions arrive as ApprovalRequested, refusals as failed tool lines",
+};
+
+function openSession(id) {
+  show("session");
+  closePreview();
+  current = id;
+  for (const item of $("sessions").querySelectorAll("button")) {
+    item.classList.toggle("current", item.dataset.id === id);
+    if (item.dataset.id === id) item.setAttribute("aria-current", "page"); else item.removeAttribute("aria-current");
+  }
+  // The address names the session, so a reload comes back to it and replays every event.
+  if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
+  if (source) source.close();
+  resetLog();
+  ["plan", "approval", "input", "undo-result"].forEach((box) => $(box).classList.add("hidden"));
+  $("undo-result").classList.remove("undone");
+  problem("session-error", "");
+  ["session-title", "session-model", "session-folders", "session-time"].forEach((field) => { $(field).textContent = ""; });
+  const v = view = newView(id);
+  showStatus(v); showCost(v); showProgress(v); showOutputs(v);
+  refreshRecord(v);
+  source = new EventSource(`/api/sessions/${id}/events`);
+  source.onerror = () => { source.close(); loadSessions(); };
+  for (const [kind, handle] of Object.entries(HANDLERS)) {
+    source.addEventListener(kind, (m) => { if (view === v) handle(JSON.parse(m.data), v); });
+  }
 }
 
 // Errors of a button's request show beside the buttons rather than vanishing.
-const attempt = (work) => () => work().catch((error) => { $("session-error").textContent = error.message; });
+const attempt = (work) => () => work().catch((error) => problem("session-error", error.message));
 $("new-task").onclick = () => { history.replaceState(null, "", location.pathname); show("composer"); $("task").focus(); };
 async function start() {
-  $("start-error").textContent = "";
+  problem("start-error", "");
   try {
     const folders = $("folders").value.split("\n").map((f) => f.trim()).filter(Boolean);
     const read_only = $("read-only").value.split("\n").map((f) => f.trim()).filter(Boolean);
@@ -532,7 +730,7 @@ async function start() {
     const { id } = await api("POST", "/api/sessions", body);
     await loadSessions();
     openSession(id);
-  } catch (error) { $("start-error").textContent = error.message; }
+  } catch (error) { problem("start-error", error.message); }
 }
 $("start").onclick = start;
 $("task").onkeydown = (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); start(); } };
@@ -545,19 +743,20 @@ $("allow-once").onclick = () => answer({ answer: "allow_once" });
 $("allow-session").onclick = () => answer({ answer: "allow_session" });
 $("deny").onclick = () => answer({ answer: "deny", reason: $("approval-reason").value || null });
 const sendInput = (body) => api("POST", `/api/sessions/${current}/inputs/${pendingInput.id}`, body)
-  .catch((error) => { $("input-error").textContent = error.message; });
+  .catch((error) => problem("input-error", error.message));
 // The browser checks required fields and formats before the form submits.
 $("input").onsubmit = (e) => { e.preventDefault(); if (pendingInput) sendInput({ action: "accept", content: inputContent() }); };
 $("input-decline").onclick = () => { if (pendingInput) sendInput({ action: "decline" }); };
 $("stop").onclick = attempt(() => api("POST", `/api/sessions/${current}/stop`));
 $("undo").onclick = attempt(async () => {
+  const v = view;
   const report = await api("POST", `/api/sessions/${current}/undo`, {});
   const box = $("undo-result");
   const count = (outcome) => report.entries.filter((entry) => entry.outcome === outcome).length;
   const back = count("restored") + count("removed") + count("already_original");
   const refused = report.entries.filter((entry) => entry.outcome === "conflict" || entry.outcome === "failed");
-  box.replaceChildren(text("strong", report.entries.length === 0 ? "Undo: this session changed nothing."
-    : `Undo: ${back} paths put back${refused.length ? `, ${refused.length} left alone` : ""}.`));
+  box.replaceChildren(text("strong", report.entries.length === 0 ? "↶ Undo: this session changed nothing."
+    : `↶ Undo: ${back} paths put back${refused.length ? `, ${refused.length} left alone` : ""}.`));
   const list = document.createElement("ul");
   for (const entry of report.entries) {
     const says = entry.reason ? `${entry.outcome.replace("_", " ")}: ${entry.reason}` : entry.outcome.replace("_", " ");
@@ -566,15 +765,24 @@ $("undo").onclick = attempt(async () => {
   if (report.entries.length) box.append(list);
   box.classList.remove("hidden");
   box.classList.add("undone");
+  if (view === v) {
+    v.undoneAt = new Date().toISOString();
+    showStatus(v); showOutputs(v);
+    box.tabIndex = -1; box.focus();
+    refreshRecord(v);
+  }
 });
-$("steer").onkeydown = async (e) => {
-  if (e.key !== "Enter" || !$("steer").value.trim()) return;
+// Enter sends the person's words: to the running task (steering), or as a follow-up that continues it.
+const sendMessage = (field) => async (e) => {
+  if (e.key !== "Enter" || !$(field).value.trim()) return;
   try {
-    const { id } = await api("POST", `/api/sessions/${current}/messages`, { text: $("steer").value });
-    $("steer").value = "";
+    const { id } = await api("POST", `/api/sessions/${current}/messages`, { text: $(field).value });
+    $(field).value = "";
     if (id && source.readyState === EventSource.CLOSED) openSession(id);
-  } catch (error) { $("session-error").textContent = error.message; }
+  } catch (error) { problem("session-error", error.message); }
 };
+$("steer").onkeydown = sendMessage("steer");
+$("follow-up").onkeydown = sendMessage("follow-up");
 let picked = null;
 async function browse(path) {
   const listing = await api("GET", path ? `/api/folders?path=${encodeURIComponent(path)}` : "/api/folders");
@@ -591,7 +799,7 @@ async function browse(path) {
     return item;
   }));
 }
-const pickerFailed = (error) => { $("start-error").textContent = error.message; };
+const pickerFailed = (error) => problem("start-error", error.message);
 const addLine = (id, line) => { $(id).value = ($(id).value.trim() ? $(id).value.trim() + "\n" : "") + line; };
 $("browse").onclick = () => browse(null).catch(pickerFailed);
 $("picker-up").onclick = () => picked && picked.parent && browse(picked.parent).catch(pickerFailed);

@@ -17,8 +17,8 @@ const browser = await chromium.launch({
          "--disable-component-update", "--disable-sync"],
 });
 const fail = (message) => { throw new Error(message); };
-const statusIs = (page, word) =>
-  page.waitForFunction((w) => document.querySelector("#session-status").textContent.startsWith(w), word);
+const statusIs = (page, status) =>
+  page.waitForFunction((w) => document.querySelector("#session-status").dataset.status === w, status);
 const shot = (page, name) => page.screenshot({ path: `${shots}/desk-${name}.png` });
 
 async function taskFlow(page, folder) {
