@@ -54,6 +54,7 @@ async function loadSessions() {
     item.append(open);
     items.push(item);
   }
+  if (!items.length) items.push(text("li", "No sessions yet: start one with New task.", "hint"));
   $("sessions").replaceChildren(...items);
 }
 
@@ -453,6 +454,8 @@ function showStatus(v) {
   $("follow-up-row").classList.toggle("hidden", v.running || !v.record);
   const changes = v.record ? v.record.changes : 0;
   $("undo").classList.toggle("hidden", v.running || !changes || !!v.undoneAt);
+  $("session-undone").textContent = v.undoneAt ? `↶ Undone ${when(v.undoneAt)}` : "";
+  $("session-undone").classList.toggle("hidden", !v.undoneAt);
 }
 function showCost(v) {
   let says = "none yet";

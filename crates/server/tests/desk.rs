@@ -117,6 +117,10 @@ async fn the_log_follows_a_running_session_unless_the_person_scrolled_up() {
     let started = json!({"type": "TaskStarted", "task": "a long task", "folders": [], "provider": "anthropic",
         "model": "m", "resumed": false});
     live.store.append_event(&session, "TaskStarted", &started.to_string()).unwrap();
+    // A model without a known price (a local server): the page says the cost is unknown, never $0.
+    let usage = json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 1000, "output_tokens": 200,
+        "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 10});
+    live.store.append_event(&session, "Usage", &usage.to_string()).unwrap();
     append_calls(&live.store, &session, 0, 600);
 
     let mut node = tokio::process::Command::new("node")

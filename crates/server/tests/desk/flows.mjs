@@ -260,6 +260,8 @@ async function followFlow(page, session) {
   await page.goto(`${base}/?token=${token}#${session}`);
   await drawn(600);
   if (!(await atBottom())) fail("the log did not follow the session to its end");
+  const cost = await page.textContent("#session-usage");
+  if (cost !== "cost unknown · 1,200 tokens") fail(`an unpriced request shows as ${JSON.stringify(cost)}`);
 
   // The person scrolls up to read: new entries must not pull them down.
   const position = await page.$eval("#log", (log) => { log.scrollTop = Math.floor(log.scrollHeight / 3); return log.scrollTop; });
