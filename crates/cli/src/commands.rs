@@ -414,24 +414,40 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
     if !addr.ip().is_loopback() {
         eprintln!("warning: {addr} is reachable from other machines; anyone with the token can act on your files");
     }
-    eprintln!(
-        "errand serve: the desk is at http://{addr}/ and the API under /api/ (token in {})",
-        token_file.display()
-    );
+    eprintln!("errand serve: the desk is at http://{addr}/ and the API under /api/");
     if open {
+        // The address holds the token: it goes to the browser only, and to the terminal only when no browser
+        // took it (this is the person's own terminal, and they need a way in).
         let url = format!("http://{addr}/?token={token}");
-        // The address holds the token: it goes to the browser only, never to the terminal.
-        let opened = std::process::Command::new("xdg-open")
+        let opened = tokio::process::Command::new("xdg-open")
             .arg(&url)
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-        if opened.is_err() {
-            eprintln!(
-                "could not open a browser (no xdg-open); open http://{addr}/?token=<the token in {}>",
-                token_file.display()
-            );
-        }
+        // xdg-open may keep running as long as the browser it started, so it is waited for beside the server.
+        tokio::spawn(async move {
+            let failure = match opened {
+                Ok(mut child) => match child.wait().await {
+                    Ok(status) if status.success() => None,
+                    Ok(status) => Some(format!("xdg-open failed ({status})")),
+                    Err(error) => Some(format!("xdg-open failed: {error}")),
+                },
+                Err(error) => Some(format!("no xdg-open: {error}")),
+            };
+            match failure {
+                None => eprintln!("opened the desk in your browser"),
+                Some(why) => {
+                    eprintln!("could not open a browser ({why}); open this address, which signs you in:\n  {url}")
+                }
+            }
+        });
+    } else {
+        eprintln!(
+            "to open it signed in: run `errand serve --open` instead, or open http://{addr}/?token=TOKEN with \
+             TOKEN the content of {}",
+            token_file.display()
+        );
     }
     let launcher = Arc::new(ServeLauncher { setup, store: store.clone() });
     errand_server::serve(errand_server::ServerConfig::new(addr, token), store, Some(launcher))

@@ -106,6 +106,7 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:7357", value_name = "ADDR")]
         addr: std::net::SocketAddr,
         /// Open the desk in the browser (the address carries the token once; the page keeps it in a cookie).
+        /// Without a browser, the address is printed to the terminal instead.
         #[arg(long)]
         open: bool,
     },

@@ -24,6 +24,8 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
     let state = AppState { store, config: Arc::new(config), launcher, running: Arc::default() };
     Router::new()
         .route("/", get(page))
+        .route("/desk.css", get(style))
+        .route("/desk.js", get(script))
         .route("/api/sessions", get(sessions).post(start))
         .route("/api/sessions/{id}/plan", post(plan))
         .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
@@ -57,22 +59,40 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn sessions(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
-    let list = blocking(&state.store, |store| Ok(store.sessions()?)).await?;
-    Ok(Json(Value::Array(list.iter().map(errand_store::SessionRecord::summary).collect())))
+    blocking(&state.store, |store| {
+        let list = store.sessions()?;
+        let described = list.iter().map(|session| {
+            let changes = store.changes(&session.id)?.len();
+            Ok(with_undo_state(session.summary(), changes, store.undone_at(&session.id)?))
+        });
+        Ok(Json(Value::Array(described.collect::<Result<_, ServerError>>()?)))
+    })
+    .await
+}
+
+/// A session's summary with what the desk needs to offer undo: how many changes it journaled (`changes`)
+/// and when it was last undone (`undone_at`, RFC 3339, or null).
+fn with_undo_state(mut summary: Value, changes: usize, undone_at: Option<String>) -> Value {
+    summary["changes"] = json!(changes);
+    summary["undone_at"] = json!(undone_at);
+    summary
 }
 
 async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
     blocking(&state.store, move |store| {
         // One snapshot: the session, its transcript and its usage as of the same committed moment.
-        let (session, stored, usage) = store.read(|snapshot| {
+        let (session, stored, usage, changes) = store.read(|snapshot| {
             let session = snapshot.session(&id)?;
             let stored = snapshot.messages(&session.id)?;
             let usage = snapshot.usage_totals(&session.id)?;
-            Ok((session, stored, usage))
+            let changes = snapshot.changes(&session.id)?.len();
+            Ok((session, stored, usage, changes))
         })?;
+        // Undos are recorded apart from the snapshot's tables; read after it, an undo is never missed.
+        let summary = with_undo_state(session.summary(), changes, store.undone_at(&session.id)?);
         let messages: Vec<Value> =
             stored.into_iter().map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null)).collect();
-        Ok(Json(json!({ "session": session.summary(), "messages": messages, "usage": usage })))
+        Ok(Json(json!({ "session": summary, "messages": messages, "usage": usage })))
     })
     .await
 }
@@ -310,29 +330,30 @@ async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(json!({ "ok": true })))
 }
 
-/// The desk's one page, embedded in the binary.
+/// The desk's page, its style and its script, embedded in the binary (no build step: edited as they are).
 const PAGE: &str = include_str!("../assets/index.html");
+const STYLE: &str = include_str!("../assets/desk.css");
+const SCRIPT: &str = include_str!("../assets/desk.js");
 
-/// The page's Content-Security-Policy: only the page's own script (named by its hash) runs, and everything
-/// it loads comes from this server, so nothing shown in the page (a file's markdown, a tool's output) can
-/// run code or reach elsewhere.
-fn page_policy() -> &'static str {
-    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    POLICY.get_or_init(|| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let script = PAGE.split_once("<script>").and_then(|(_, rest)| rest.split_once("</script>")).map(|(s, _)| s);
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.unwrap_or_default()));
-        format!(
-            "default-src 'self'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; img-src 'self' data:; \
-             object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        )
-    })
-}
+/// The page's Content-Security-Policy: only the desk's own script and style files apply (nothing inline), and
+/// everything the page loads comes from this server, so nothing shown in it (a file's markdown, a tool's
+/// output) can run code, restyle the page or reach elsewhere.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    object-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The desk: one page, embedded in the binary, that works offline.
 async fn page() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_SECURITY_POLICY, page_policy())], axum::response::Html(PAGE))
+    ([(axum::http::header::CONTENT_SECURITY_POLICY, PAGE_POLICY)], axum::response::Html(PAGE))
+}
+
+/// The desk's style sheet.
+async fn style() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+/// The desk's script.
+async fn script() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
+use axum::http::header::{ACCEPT, AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -32,8 +32,49 @@ pub(crate) async fn check(State(state): State<AppState>, request: Request, next:
             }
             response
         }
+        // A person's browser gets a page saying how to get in; API clients keep their JSON error.
+        Err(ServerError::Unauthorized) if wants_html(request.headers()) => how_to_sign_in(&state),
         Err(error) => error.into_response(),
     }
+}
+
+/// True when the client prefers a page to JSON, as browsers navigating do (`Accept: text/html,…`).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(ACCEPT).and_then(|value| value.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The page a browser without the token gets: what to run to open the desk signed in. It names where the
+/// token is kept, never the token.
+fn how_to_sign_in(state: &AppState) -> Response {
+    let addr = state.config.addr;
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>errand: open the desk from your terminal</title></head>
+<body>
+<main>
+<h1>Open the desk from your terminal</h1>
+<p>The desk needs errand's token, and this browser has not been given it yet (or was given an old one).</p>
+<ul>
+<li>Run <code>errand serve --open</code>: it opens the desk in your browser, signed in.
+If a server is already running, stop it first, or use the next way.</li>
+<li>Or open <code>http://{addr}/?token=TOKEN</code>, where TOKEN is the content of the file
+<code>server-token</code> beside errand's <code>config.toml</code> (<code>errand serve</code> printed its path
+when it started).</li>
+</ul>
+<p>The browser keeps the token afterwards, so this is needed once.</p>
+</main>
+</body>
+</html>
+"#
+    );
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [(axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'")],
+        axum::response::Html(page),
+    )
+        .into_response()
 }
 
 fn verdict(state: &AppState, headers: &HeaderMap, from_address: Option<&str>) -> Result<(), ServerError> {

@@ -31,22 +31,29 @@ fn prerequisites() -> String {
     shots.to_str().unwrap().to_string()
 }
 
+/// The whole desk on one task: new task, plan review, running with its progress and a question, finished with
+/// its outputs, undone; then the look (dark scheme, 200 % zoom), the keyboard, a second task and the trash.
+/// Each state is a screenshot in target/desk-screenshots/.
 #[tokio::test]
-async fn the_desk_runs_a_task_through_plan_reload_details_previews_undo_an_approval_and_the_trash() {
+async fn the_desk_runs_a_task_through_plan_progress_outputs_undo_an_approval_and_the_trash() {
     let shots = prerequisites();
     let live = Live::start(vec![
         Turn::tool_call(
             "propose_plan",
             json!({
-                "summary": "Write the file",
-                "steps": ["write out.md and items.csv"],
+                "summary": "Write the report and the list",
+                "steps": ["write the report out.md", "write the list items.csv"],
                 "effects": {"create": ["out.md", "items.csv"]}
             }),
         ),
         Turn::tool_call("update_plan", json!({"step": 1, "status": "in_progress"})),
         Turn::tool_call("write_file", json!({"path": "out.md", "content": "# Report\n\nfrom the desk\n"})),
-        Turn::tool_call("write_file", json!({"path": "items.csv", "content": "Item,Amount\npaper,12.50\nink,3\n"})),
         Turn::tool_call("update_plan", json!({"step": 1, "status": "done"})),
+        Turn::tool_call("update_plan", json!({"step": 2, "status": "in_progress"})),
+        Turn::tool_call("write_file", json!({"path": "items.csv", "content": "Item,Amount\npaper,12.50\nink,3\n"})),
+        // Outside the plan: the person is asked, mid-run, and says no.
+        Turn::tool_call("delete_path", json!({"path": "keep.md"})),
+        Turn::tool_call("update_plan", json!({"step": 2, "status": "done"})),
         Turn::text("All written."),
         Turn::tool_call("delete_path", json!({"path": "keep.md"})),
         Turn::text("Kept it."),
@@ -74,8 +81,11 @@ async fn the_desk_runs_a_task_through_plan_reload_details_previews_undo_an_appro
     );
     assert_eq!(std::fs::read_to_string(live.folder.path().join("keep.md")).unwrap(), "keep");
     assert!(live.store.trash_list().unwrap().is_empty(), "emptying the trash from the page left entries");
-    let denial = &live.mock.requests()[7].last_tool_results()[0];
-    assert!(denial.text.contains("keep it"), "{}", denial.text);
+    let requests = live.mock.requests();
+    for (request, reason) in [(7, "not yet"), (10, "keep it")] {
+        let denial = &requests[request].last_tool_results()[0];
+        assert!(denial.text.contains(reason), "{}", denial.text);
+    }
     live.mock.assert_clean();
 }
 
@@ -107,6 +117,10 @@ async fn the_log_follows_a_running_session_unless_the_person_scrolled_up() {
     let started = json!({"type": "TaskStarted", "task": "a long task", "folders": [], "provider": "anthropic",
         "model": "m", "resumed": false});
     live.store.append_event(&session, "TaskStarted", &started.to_string()).unwrap();
+    // A model without a known price (a local server): the page says the cost is unknown, never $0.
+    let usage = json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 1000, "output_tokens": 200,
+        "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 10});
+    live.store.append_event(&session, "Usage", &usage.to_string()).unwrap();
     append_calls(&live.store, &session, 0, 600);
 
     let mut node = tokio::process::Command::new("node")

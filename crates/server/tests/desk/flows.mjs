@@ -17,9 +17,22 @@ const browser = await chromium.launch({
          "--disable-component-update", "--disable-sync"],
 });
 const fail = (message) => { throw new Error(message); };
-const statusIs = (page, word) =>
-  page.waitForFunction((w) => document.querySelector("#session-status").textContent.startsWith(w), word);
+const statusIs = (page, status) =>
+  page.waitForFunction((w) => document.querySelector("#session-status").dataset.status === w, status);
 const shot = (page, name) => page.screenshot({ path: `${shots}/desk-${name}.png` });
+
+// What the progress panel shows: each step's class, whether it is the current one, and its text.
+const progress = (page) => page.$$eval("#checklist li", (items) =>
+  items.map((li) => ({ status: li.className, current: li.getAttribute("aria-current") === "step", text: li.textContent })));
+const outputs = (page) => page.$$eval("#outputs-list li", (items) =>
+  items.map((li) => ({ path: li.dataset.path, shown: li.querySelector("input").value, text: li.textContent })));
+// Relative luminance of an element's computed background (0 black … 1 white).
+const luminance = (page, selector) => page.$eval(selector, (element) => {
+  const [r, g, b] = getComputedStyle(element).backgroundColor.match(/\d+/g).map(Number).map((c) => {
+    const x = c / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+});
 
 async function taskFlow(page, folder) {
   const started = Date.now();
@@ -29,7 +42,7 @@ async function taskFlow(page, folder) {
   if (page.url().includes("token=")) fail("the token stayed in the address bar");
 
   // 1. Grant a folder through the picker, start a task with Ctrl+Enter, and get its plan.
-  await page.fill("#task", "write out.md and items.csv");
+  await page.fill("#task", "write out.md and items.csv, a report and the list of what the office bought this month");
   await page.click("#browse");
   await page.waitForSelector("#picker:not(.hidden)");
   const name = folder.split("/").pop();
@@ -39,25 +52,66 @@ async function taskFlow(page, folder) {
   await page.click("#grant");
   const granted = await page.inputValue("#folders");
   if (granted !== folder) fail(`the picker granted ${JSON.stringify(granted)}, not ${folder}`);
+  await shot(page, "new-task");
   await page.focus("#task");
   await page.keyboard.press("Control+Enter");
   await page.waitForSelector("#plan:not(.hidden)");
-  await shot(page, "plan");
+  await statusIs(page, "waiting");
+  const proposed = await progress(page);
+  if (proposed.length !== 2 || proposed.some((step) => step.current)) fail(`the proposed plan shows ${JSON.stringify(proposed)}`);
+  await shot(page, "plan-review");
 
   // 5. Reload while the task waits: every event comes back, the plan included.
   await page.reload();
   await page.waitForSelector("#plan:not(.hidden)");
   const summary = await page.textContent("#plan-summary");
-  if (summary !== "Write the file") fail(`plan summary after reload: ${summary}`);
+  if (summary !== "Write the report and the list") fail(`plan summary after reload: ${summary}`);
 
-  // 1, continued. Approve and watch the steps complete.
+  // Approve; mid-run, a call outside the plan asks. The page shows where the work stands.
   await page.click("#plan-approve");
+  await page.waitForSelector("#approval:not(.hidden)");
+  await statusIs(page, "waiting");
+  await page.waitForFunction(() => document.querySelectorAll("#outputs-list li").length === 2);
+  const running = await progress(page);
+  if (!running[0].status.includes("done") || running[0].current) fail(`step 1 while running: ${JSON.stringify(running[0])}`);
+  if (!running[1].current || !running[1].status.includes("current")) fail(`step 2 is not marked current: ${JSON.stringify(running)}`);
+  if (!(await page.isVisible("#steer"))) fail("the steering box is hidden while the task runs");
+  if (await page.isVisible("#undo")) fail("undo is offered while the task runs");
+  if (!(await page.isVisible("#stop"))) fail("Stop is hidden while the task runs");
+  await shot(page, "running-progress");
+  const asks = await page.textContent("#approval");
+  if (!asks.includes("delete_path") || !asks.includes("asks")) fail(`the approval says ${asks}`);
+  await page.fill("#approval-reason", "not yet");
+  await shot(page, "approval");
+  await page.click("#deny");
   await statusIs(page, "done");
-  const checklist = await page.textContent("#checklist");
-  if (!checklist.includes("✓")) fail(`the checklist did not complete: ${checklist}`);
+
+  // Finished: every step done, nothing current; steering gone, undo offered; the outputs listed with paths.
+  await page.waitForSelector("#undo:not(.hidden)");
+  if (await page.isVisible("#steer")) fail("the steering box stayed after the task finished");
+  if (await page.isVisible("#stop")) fail("Stop stayed after the task finished");
+  const finished = await progress(page);
+  if (finished.some((step) => step.current || !step.status.includes("done"))) fail(`finished steps: ${JSON.stringify(finished)}`);
+  const listed = await outputs(page);
+  const expectedPaths = [`${folder}/out.md`, `${folder}/items.csv`];
+  if (JSON.stringify(listed.map((o) => o.path)) !== JSON.stringify(expectedPaths)) fail(`the outputs panel lists ${JSON.stringify(listed)}`);
+  if (listed.some((o, i) => o.shown !== expectedPaths[i] || !o.text.includes("created"))) fail(`outputs show ${JSON.stringify(listed)}`);
   const log = await page.textContent("#log");
-  if (!log.includes("write_file") || !log.includes("All written.")) fail(`the log misses the work: ${log}`);
-  await shot(page, "done");
+  if (!log.includes("write_file") || !log.includes("All written.") || !log.includes("denied")) fail(`the log misses the work: ${log}`);
+  await shot(page, "done-outputs");
+
+  // The outputs panel previews a produced file: markdown rendered; Escape closes and focus comes back.
+  await page.locator("#outputs-list li", { hasText: "out.md" }).locator("button.preview").click();
+  await page.waitForSelector("#preview-body article h1");
+  const heading = await page.textContent("#preview-body article h1");
+  if (heading !== "Report") fail(`the markdown preview's heading is ${JSON.stringify(heading)}`);
+  const download = await page.getAttribute("#preview-download", "href");
+  if (!download.endsWith("&download=1")) fail(`the download link is ${download}`);
+  const disposition = await page.evaluate(async (url) => (await fetch(url)).headers.get("content-disposition"), download);
+  if (!disposition.startsWith("attachment")) fail(`the download comes as ${disposition}`);
+  await shot(page, "preview-markdown");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#preview", { state: "hidden" });
 
   // A tool line opens to its input and, fetched on opening, its output.
   const toolLine = page.locator("#log details.tool", { hasText: "out.md" }).first();
@@ -78,20 +132,7 @@ async function taskFlow(page, folder) {
   if (!added.includes("+from the desk")) fail(`the diff's added lines are ${JSON.stringify(added)}`);
   await shot(page, "diff");
 
-  // A produced markdown file previews in the page as rendered HTML; Escape closes it.
-  await changeLine.locator("a.file").click();
-  await page.waitForSelector("#preview-body article h1");
-  const heading = await page.textContent("#preview-body article h1");
-  if (heading !== "Report") fail(`the markdown preview's heading is ${JSON.stringify(heading)}`);
-  const download = await page.getAttribute("#preview-download", "href");
-  if (!download.endsWith("&download=1")) fail(`the download link is ${download}`);
-  const disposition = await page.evaluate(async (url) => (await fetch(url)).headers.get("content-disposition"), download);
-  if (!disposition.startsWith("attachment")) fail(`the download comes as ${disposition}`);
-  await shot(page, "preview-markdown");
-  await page.keyboard.press("Escape");
-  await page.waitForSelector("#preview", { state: "hidden" });
-
-  // A produced CSV previews as a table; the Close button closes it.
+  // A produced CSV previews as a table from the log's link; the Close button closes it.
   await page.locator("#log details.change a.file", { hasText: "items.csv" }).click();
   await page.waitForSelector("#preview-body table");
   const cells = await page.$$eval("#preview-body table tr", (rows) =>
@@ -107,13 +148,66 @@ async function taskFlow(page, folder) {
   const shown = await page.evaluate(async (url) => (await fetch(url)).text(), href);
   if (shown !== "# Report\n\nfrom the desk\n") fail(`the produced file shows ${JSON.stringify(shown)}`);
 
-  // 4. Undo the session and see the files gone, with the result said plainly.
-  await page.click("#undo");
+  // The dark scheme applies when the system asks for it.
+  const light = await luminance(page, "html");
+  await page.emulateMedia({ colorScheme: "dark" });
+  const dark = await luminance(page, "html");
+  if (!(light > 0.8 && dark < 0.05)) fail(`the page's background luminance is ${light} light and ${dark} dark`);
+  await shot(page, "done-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+
+  // At 200 % zoom (half the CSS pixels) nothing overflows sideways; the panels stack.
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: viewport.width / 2, height: viewport.height / 2 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`at 200 % zoom the page is ${overflow} px wider than the window`);
+  await page.screenshot({ path: `${shots}/desk-zoom-200.png`, fullPage: true });
+  await page.setViewportSize(viewport);
+
+  // The keyboard reaches the main controls in order, each with a visible focus ring.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  const reached = new Set();
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement;
+      const ring = getComputedStyle(e).outlineStyle !== "none" && parseFloat(getComputedStyle(e).outlineWidth) > 0;
+      const name = e.id || (e.closest("#sessions") ? "session" : e.closest("#outputs-list") ? `output ${e.className}` : e.tagName);
+      return { name, ring };
+    });
+    // Past the last control, focus leaves the page (the body holds it) before it wraps around.
+    if (focused.name === "BODY") continue;
+    if (!focused.ring) fail(`${focused.name} has focus but no visible focus ring`);
+    reached.add(focused.name);
+  }
+  for (const control of ["new-task", "session", "undo", "output preview", "output copy", "log", "follow-up"]) {
+    if (!reached.has(control)) fail(`Tab never reaches ${control}: ${[...reached].join(", ")}`);
+  }
+  // Enter opens a preview from the outputs panel; Escape puts focus back on its button.
+  await page.locator("#outputs-list li", { hasText: "items.csv" }).locator("button.preview").focus();
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#preview-body table");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#preview", { state: "hidden" });
+  const back = await page.evaluate(() => document.activeElement.className);
+  if (back !== "preview") fail(`focus went to ${back} after closing the preview`);
+
+  // 4. Undo the session with the keyboard (Space) and see the files gone, with the result said plainly.
+  await page.focus("#undo");
+  await page.keyboard.press("Space");
   await page.waitForSelector(".undone");
   const undone = await page.textContent("#undo-result");
   if (!undone.includes("2 paths put back")) fail(`the undo result says ${JSON.stringify(undone)}`);
   const after = await page.evaluate(async (url) => (await fetch(url)).status, href);
   if (after === 200) fail("the file is still there after undo");
+  await page.waitForSelector("#undo", { state: "hidden" });
+  const undoneOutputs = await outputs(page);
+  if (!undoneOutputs.every((o) => o.text.includes("undone"))) fail(`outputs after undo: ${JSON.stringify(undoneOutputs)}`);
+  // The server remembers: after a reload, undo is still not offered.
+  await page.reload();
+  await statusIs(page, "done");
+  await page.waitForFunction(() => document.querySelector("#outputs-count").textContent.includes("undone"));
+  if (await page.isVisible("#undo")) fail("undo is offered again after a reload of an undone session");
   await shot(page, "undone");
 
   // 2. Answer an approval prompt: a second task wants to delete keep.md, and the person says no.
@@ -127,13 +221,14 @@ async function taskFlow(page, folder) {
   await page.click("#deny");
   await statusIs(page, "done");
   await page.waitForFunction(() => document.querySelectorAll("#sessions li").length === 2);
-  await shot(page, "approval");
+  if (await page.isVisible("#undo")) fail("undo is offered for a session that changed nothing");
+  await shot(page, "approval-denied");
 
   // The trash holds what undo removed: restore items.csv, then empty the rest after confirming.
   await page.click("#show-trash");
   await page.waitForSelector("#trash-list li button");
-  const listed = await page.textContent("#trash-list");
-  if (!listed.includes("out.md") || !listed.includes("items.csv")) fail(`the trash lists ${listed}`);
+  const trashed = await page.textContent("#trash-list");
+  if (!trashed.includes("out.md") || !trashed.includes("items.csv")) fail(`the trash lists ${trashed}`);
   await page.locator("#trash-list li", { hasText: "items.csv" }).locator("button").click();
   await page.waitForSelector("#trash-list .restored");
   const restored = await page.textContent("#trash-list .restored");
@@ -148,7 +243,6 @@ async function taskFlow(page, folder) {
   if (!emptied.includes("1 entries")) fail(`the empty-trash result says ${emptied}`);
   await page.waitForSelector("#trash-list li:text-is('The trash is empty.')");
   await shot(page, "trash-emptied");
-
 }
 
 async function followFlow(page, session) {
@@ -166,6 +260,8 @@ async function followFlow(page, session) {
   await page.goto(`${base}/?token=${token}#${session}`);
   await drawn(600);
   if (!(await atBottom())) fail("the log did not follow the session to its end");
+  const cost = await page.textContent("#session-usage");
+  if (cost !== "cost unknown · 1,200 tokens") fail(`an unpriced request shows as ${JSON.stringify(cost)}`);
 
   // The person scrolls up to read: new entries must not pull them down.
   const position = await page.$eval("#log", (log) => { log.scrollTop = Math.floor(log.scrollHeight / 3); return log.scrollTop; });

@@ -36,7 +36,7 @@ try {
   started = Date.now();
   await Promise.all([page, second].map(async (p) => {
     await p.goto(`${base}/?token=${token}#${session}`);
-    await p.waitForFunction(() => document.querySelector("#session-status").textContent.startsWith("done"), null, { timeout: 120000 });
+    await p.waitForFunction(() => document.querySelector("#session-status").dataset.status === "done", null, { timeout: 120000 });
     await p.waitForFunction(() => {
       const log = document.querySelector("#log");
       return log.dataset.entries && log.querySelector(`.entry[data-index="${Number(log.dataset.entries) - 1}"]`);

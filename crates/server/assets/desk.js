@@ -1,0 +1,852 @@
+"use strict";
+const $ = (id) => document.getElementById(id);
+const api = async (method, path, body) => {
+  const response = await fetch(path, {
+    method, headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined, credentials: "same-origin",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+};
+const show = (id) => ["composer", "session", "trash"].forEach((s) => $(s).classList.toggle("hidden", s !== id));
+const text = (tag, content, cls) => { const e = document.createElement(tag); e.textContent = content; if (cls) e.className = cls; return e; };
+const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+const fileUrl = (session, path) => `/api/sessions/${session}/file?path=${encodeURIComponent(path)}`;
+
+// The token arrives once in the address (errand serve --open); the server turned it into a cookie.
+if (location.search.includes("token=")) history.replaceState(null, "", location.pathname + location.hash);
+
+// ---- Status: every state has an icon and a word as well as its colour. ----
+const STATUS = {
+  running: ["◌", "Running"], waiting: ["?", "Waiting for you"], done: ["✓", "Done"], failed: ["✗", "Failed"],
+  rejected: ["✗", "Plan rejected"], stopped: ["■", "Stopped at a limit"], cancelled: ["■", "Cancelled"],
+};
+function chip(element, status, detail) {
+  const [icon, word] = STATUS[status] || ["•", status];
+  element.dataset.status = STATUS[status] ? status : "other";
+  const mark = text("span", icon);
+  mark.setAttribute("aria-hidden", "true");
+  element.replaceChildren(mark, detail ? `${word}: ${detail}` : word);
+  return element;
+}
+const when = (stamp) => {
+  const date = new Date(stamp);
+  return Number.isNaN(date.getTime()) ? stamp : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+};
+
+async function loadSessions() {
+  // Fetch first, then swap the list in one go: no flicker, no moment with an empty list.
+  const items = [];
+  for (const s of await api("GET", "/api/sessions")) {
+    const item = document.createElement("li");
+    const open = document.createElement("button");
+    open.dataset.id = s.id;
+    open.classList.toggle("current", s.id === current);
+    if (s.id === current) open.setAttribute("aria-current", "page");
+    // Long tasks are cut to two lines; the whole task is the tooltip and the accessible name.
+    const title = text("span", s.task, "clamp");
+    open.title = s.task;
+    const meta = text("span", "", "when");
+    meta.append(chip(text("span", "", "chip small"), s.status), ` ${when(s.created_at)}`);
+    open.append(title, meta);
+    open.onclick = () => openSession(s.id);
+    item.append(open);
+    items.push(item);
+  }
+  if (!items.length) items.push(text("li", "No sessions yet: start one with New task.", "hint"));
+  $("sessions").replaceChildren(...items);
+}
+
+// ---- The log: kept as data (one entry per line), with only the blocks near the viewport in the DOM. ----
+// A session can run to tens of thousands of events; rendering each as a node would make the page crawl.
+// Entries are grouped in blocks of BLOCK; a block off screen is an empty element as tall as it was (or, if
+// never drawn, as tall as its entries are on average). MARGIN is how far beyond the viewport blocks are drawn.
+const BLOCK = 100, ESTIMATE = 22, MARGIN = 1500, FOLLOW_SLACK = 40;
+const log = $("log");
+let entries = [], blocks = [], following = true, flushPending = false, folders = [];
+const dirty = new Set(), measured = { height: 0, entries: 0 };
+const perEntry = () => measured.entries ? measured.height / measured.entries : ESTIMATE;
+const observer = new IntersectionObserver((records) => {
+  // Measure every leaving block before changing any, so the layout is computed once.
+  const leaving = records.filter((r) => !r.isIntersecting && r.target.block.rendered)
+    .map((r) => [r.target.block, r.target.getBoundingClientRect().height]);
+  for (const [block, height] of leaving) unrender(block, height);
+  for (const r of records) if (r.isIntersecting && !r.target.block.rendered) render(r.target.block);
+  if (following) schedule();
+}, { root: log, rootMargin: `${MARGIN}px 0px` });
+
+function resetLog() {
+  observer.disconnect();
+  entries = []; blocks = []; following = true; dirty.clear();
+  measured.height = measured.entries = 0;
+  log.replaceChildren();
+  $("latest").classList.add("hidden");
+}
+function addEntry(entry) {
+  entry.index = entries.length;
+  entry.node = null;
+  entries.push(entry);
+  let block = blocks[blocks.length - 1];
+  if (!block || block.count === BLOCK) {
+    const element = document.createElement("div");
+    element.className = "block";
+    // A new block at the bottom is drawn at once only when the person is there to see it.
+    block = { start: entry.index, count: 0, drawn: 0, element, rendered: following || blocks.length === 0, height: 0 };
+    element.block = block;
+    blocks.push(block);
+    log.append(element);
+    observer.observe(element);
+  }
+  block.count++;
+  if (!block.rendered) { block.height += perEntry(); block.element.style.height = `${block.height}px`; }
+  touch(entry);
+  return entry;
+}
+const blockOf = (entry) => blocks[Math.floor(entry.index / BLOCK)];
+function touch(entry) { dirty.add(entry); schedule(); }
+function schedule() { if (!flushPending) { flushPending = true; requestAnimationFrame(flush); } }
+// Once per frame: draw what changed since the last frame (many events, one layout), then follow the end.
+function flush() {
+  flushPending = false;
+  const skipped = following ? skipFarBlocks() : [];
+  for (const entry of dirty) {
+    const block = blockOf(entry);
+    if (!block.rendered) continue;
+    if (entry.node) redraw(entry); else { block.element.append(draw(entry)); block.drawn++; }
+  }
+  dirty.clear();
+  if (skipped.length) sizeSkipped(skipped);
+  if (following) log.scrollTop = log.scrollHeight;
+  log.dataset.entries = entries.length;
+}
+// The view is about to go to the end: a block far above the end with nothing drawn yet (a burst of events,
+// a replay) is only sized, not drawn, rather than drawn now and dropped by the observer a frame later.
+function skipFarBlocks() {
+  const skipped = [];
+  let room = log.clientHeight + MARGIN;
+  for (let b = blocks.length - 1; b >= 0; b--) {
+    const block = blocks[b];
+    if (room <= 0) {
+      if (block.rendered && block.drawn === 0) { unrender(block, 0, false); skipped.push(block); }
+      else if (!block.rendered || block.drawn === block.count) break;
+    }
+    room -= block.count * perEntry();
+  }
+  return skipped;
+}
+// Skipped blocks get the height their entries would have by the average of the entries just drawn at the end
+// (the same kind of session, so the scrollbar tells the truth). Costs one layout of the few drawn blocks.
+function sizeSkipped(skipped) {
+  let height = 0, count = 0;
+  for (let b = blocks.length - 1; b >= 0 && count < 2 * BLOCK; b--) {
+    const block = blocks[b];
+    if (block.rendered && block.drawn === block.count) { height += block.element.offsetHeight; count += block.count; }
+  }
+  if (count && !measured.entries) { measured.height = height; measured.entries = count; }
+  const each = count ? height / count : perEntry();
+  for (const block of skipped) { block.height = block.count * each; block.element.style.height = `${block.height}px`; }
+}
+function render(block) {
+  const fragment = document.createDocumentFragment();
+  for (let i = block.start; i < block.start + block.count; i++) fragment.append(draw(entries[i]));
+  block.element.replaceChildren(fragment);
+  block.element.style.height = "";
+  block.rendered = true;
+  block.drawn = block.count;
+}
+function unrender(block, height, wasDrawn = true) {
+  if (wasDrawn) { measured.height += height; measured.entries += block.count; }
+  block.height = height;
+  block.drawn = 0;
+  block.element.style.height = `${height}px`;
+  for (let i = block.start; i < block.start + block.count; i++) entries[i].node = null;
+  block.element.replaceChildren();
+  block.rendered = false;
+}
+log.addEventListener("scroll", () => {
+  following = log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOW_SLACK;
+  $("latest").classList.toggle("hidden", following);
+}, { passive: true });
+$("latest").onclick = () => { following = true; log.scrollTop = log.scrollHeight; schedule(); };
+
+const shortPath = (path) => {
+  for (const folder of folders) if (path.startsWith(folder + "/")) return path.slice(folder.length + 1);
+  return path;
+};
+function draw(entry) {
+  let node;
+  if (entry.kind === "text") {
+    node = text("pre", "", "text");
+    node.append(document.createTextNode(entry.text));
+    entry.drawn = entry.text.length;
+  } else if (entry.kind === "note") {
+    node = text("div", entry.text, `line note ${entry.cls || ""}`);
+  } else {
+    // Tool calls and file changes: one line that opens to the details, fetched on first opening.
+    node = document.createElement("details");
+    node.className = entry.kind;
+    node.append(document.createElement("summary"), text("div", "", "detail"));
+    node.addEventListener("toggle", () => {
+      entry.open = node.open;
+      if (node.open) (entry.kind === "tool" ? openCall : openChange)(entry, node);
+    });
+    fillSummary(entry, node);
+    if (entry.open) node.open = true;
+  }
+  node.classList.add("entry");
+  node.dataset.index = entry.index;
+  entry.node = node;
+  return node;
+}
+function redraw(entry) {
+  if (entry.kind === "text") {
+    // Only the new text goes into the DOM: appending to the text node, not rewriting it.
+    entry.node.firstChild.appendData(entry.text.slice(entry.drawn));
+    entry.drawn = entry.text.length;
+  } else if (entry.kind !== "note") fillSummary(entry, entry.node);
+}
+function fillSummary(entry, node) {
+  const summary = node.firstChild;
+  if (entry.kind === "tool") {
+    const mark = entry.finished ? (entry.is_error ? "✗" : "✓") : "…";
+    const what = entry.finished ? entry.summary
+      : entry.progress || (entry.input && typeof entry.input.path === "string" ? entry.input.path : "running");
+    summary.textContent = `${mark} ${entry.tool} · ${what}`;
+    node.classList.toggle("failed", !!entry.is_error);
+    return;
+  }
+  summary.replaceChildren(`${entry.change} `);
+  if (entry.from) summary.append(`${shortPath(entry.from)} → `);
+  if (entry.change === "deleted") {
+    summary.append(text("span", shortPath(entry.path)));
+    if (entry.trash_id) summary.append(` (in the trash: ${entry.trash_id})`);
+  } else {
+    const link = text("a", shortPath(entry.path), "file");
+    link.href = fileUrl(current, entry.path);
+    link.target = "_blank";
+    link.title = entry.path;
+    link.onclick = (e) => {
+      // A plain click previews in the page; a modified or middle click keeps the browser's own meaning.
+      if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      openPreview(entry.path, link);
+    };
+    summary.append(link);
+  }
+}
+// The inner pieces of a detail (input, output, diff) are built from data, with textContent only.
+function valueBlock(value) {
+  return text("pre", typeof value === "string" ? value : JSON.stringify(value, null, 2));
+}
+function inputBlock(input) {
+  // Each argument on its own: a file's content reads as text, not as one escaped JSON string.
+  if (!input || typeof input !== "object" || Array.isArray(input)) return valueBlock(input);
+  const list = document.createElement("dl");
+  list.className = "input";
+  for (const [key, value] of Object.entries(input)) {
+    const item = document.createElement("dd");
+    item.append(valueBlock(value));
+    list.append(text("dt", key), item);
+  }
+  return list;
+}
+function showCall(entry, node) {
+  const detail = node.lastChild;
+  const call = entry.call;
+  const parts = [text("h3", "Input"), inputBlock(call ? call.input : entry.input)];
+  parts.push(text("h3", call && call.is_error ? "Output (error)" : "Output"));
+  if (entry.callError) parts.push(text("p", entry.callError, "status error"));
+  else if (!call) parts.push(text("p", "loading…", "status"));
+  else if (call.output === null) parts.push(text("p", "no output yet", "status"));
+  else parts.push(text("pre", call.output, call.is_error ? "output error" : "output"));
+  detail.replaceChildren(...parts);
+}
+async function openCall(entry, node) {
+  showCall(entry, node);
+  if (entry.call && entry.call.output !== null) return;
+  const session = current;
+  try {
+    entry.call = await api("GET", `/api/sessions/${session}/calls/${encodeURIComponent(entry.call_id)}`);
+    entry.callError = null;
+  } catch (error) { entry.callError = `cannot load this call: ${error.message}`; }
+  if (entry.node && session === current) showCall(entry, entry.node);
+}
+function showChange(entry, node) {
+  const detail = node.lastChild, diff = entry.diff;
+  if (entry.diffError) return detail.replaceChildren(text("p", entry.diffError, "status error"));
+  if (!diff) return detail.replaceChildren(text("p", "loading…", "status"));
+  const says = {
+    binary: `binary content (${bytes(diff.size || 0)}), no text diff`,
+    unchanged: "the content is the same as before",
+    unrecorded: "errand stopped during this change, so its result was never recorded",
+    none: "no content change recorded (a folder, a link, or nothing changed)",
+  };
+  if (diff.kind !== "text") return detail.replaceChildren(text("p", says[diff.kind] || diff.kind, "status"));
+  const pre = document.createElement("pre");
+  pre.className = "diff";
+  for (const line of diff.diff.split("\n")) {
+    if (line === "") continue;
+    const cls = line.startsWith("@@") ? "hunk" : line.startsWith("+++") || line.startsWith("---") ? "hunk"
+      : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "";
+    pre.append(text("span", line, cls));
+  }
+  detail.replaceChildren(pre);
+  if (diff.truncated) detail.append(text("p", `the diff is cut; it has ${diff.lines} lines in all`, "status"));
+}
+async function openChange(entry, node) {
+  showChange(entry, node);
+  if (entry.diff) return;
+  const session = current;
+  try {
+    entry.diff = await api("GET", `/api/sessions/${session}/diff?path=${encodeURIComponent(entry.path)}`);
+    entry.diffError = null;
+  } catch (error) { entry.diffError = `cannot load the diff: ${error.message}`; }
+  if (entry.node && session === current) showChange(entry, entry.node);
+}
+
+// ---- The preview panel: a produced file shown in the page. ----
+let previewFrom = null, previewAsked = 0;
+async function openPreview(path, from) {
+  const asked = ++previewAsked, session = current, url = fileUrl(session, path);
+  previewFrom = from;
+  $("preview-title").textContent = shortPath(path);
+  $("preview-title").title = path;
+  $("preview-download").href = `${url}&download=1`;
+  $("preview-body").replaceChildren(text("p", "loading…", "status"));
+  $("preview").classList.remove("hidden");
+  $("preview-close").focus();
+  let preview;
+  try { preview = await api("GET", `/api/sessions/${session}/preview?path=${encodeURIComponent(path)}`); }
+  catch (error) { preview = { kind: "failed", message: error.message }; }
+  // A later click wins over a slow answer to an earlier one.
+  if (asked !== previewAsked) return;
+  const body = $("preview-body");
+  body.replaceChildren();
+  if (preview.kind === "markdown") {
+    // The server renders markdown with raw HTML escaped and unsafe links dropped; the page's CSP runs no script.
+    const article = document.createElement("article");
+    article.className = "markdown";
+    article.innerHTML = preview.html;
+    for (const link of article.querySelectorAll("a[href]")) { link.target = "_blank"; link.rel = "noopener"; }
+    body.append(article);
+  } else if (preview.kind === "table") {
+    for (const sheet of preview.sheets) {
+      if (preview.sheets.length > 1 || sheet.name) body.append(text("h3", sheet.name));
+      body.append(table(sheet.rows));
+      if (sheet.truncated) body.append(text("p", `showing part of it: ${sheet.total_rows} rows × ${sheet.total_columns} columns in all`, "status"));
+    }
+  } else if (preview.kind === "text") {
+    body.append(text("pre", preview.text));
+  } else if (preview.kind === "image") {
+    const image = document.createElement("img");
+    image.src = url; image.alt = shortPath(path);
+    body.append(image);
+  } else if (preview.kind === "pdf") {
+    const frame = document.createElement("iframe");
+    frame.src = url; frame.title = shortPath(path);
+    body.append(frame);
+  } else if (preview.kind === "binary") {
+    body.append(text("p", `No preview for this file (${bytes(preview.size || 0)}); use Download.`, "status"));
+  } else {
+    body.append(text("p", `Cannot preview this file: ${preview.message || preview.kind}`, "status error"));
+  }
+  if (preview.truncated) body.append(text("p", "the preview is cut; download the file for all of it", "status"));
+}
+function table(rows) {
+  const element = document.createElement("table");
+  const [head, ...rest] = rows;
+  if (head) {
+    const row = document.createElement("tr");
+    for (const cell of head) row.append(text("th", cell));
+    element.createTHead().append(row);
+  }
+  const tbody = element.createTBody();
+  for (const cells of rest) {
+    const row = document.createElement("tr");
+    for (const cell of cells) row.append(text("td", cell));
+    tbody.append(row);
+  }
+  return element;
+}
+function closePreview() {
+  if ($("preview").classList.contains("hidden")) return;
+  previewAsked++;
+  $("preview").classList.add("hidden");
+  $("preview-body").replaceChildren();
+  if (previewFrom && previewFrom.isConnected) previewFrom.focus();
+  previewFrom = null;
+}
+$("preview-close").onclick = closePreview;
+document.addEventListener("keydown", (e) => { if (e.key === "Escape") closePreview(); });
+
+// ---- One session: its events, replayed from the start, drive the page. ----
+let source = null, current = null, pendingCall = null, pendingInput = null;
+
+// ---- A server's request for input: one control per field, typed as the server asked. ----
+const TEXT_TYPES = { email: "email", uri: "url", date: "date", "date-time": "datetime-local" };
+function fieldControl(field) {
+  const kind = field.kind.type;
+  const label = text("label", `${field.title || field.name}${field.required ? " *" : ""} `);
+  let control;
+  if (kind === "boolean") {
+    control = document.createElement("input");
+    control.type = "checkbox";
+    control.checked = field.default === true;
+  } else if (kind === "choice" || kind === "choices") {
+    control = document.createElement("select");
+    control.multiple = kind === "choices";
+    if (kind === "choice" && !field.required) control.append(text("option", "—"));
+    const chosen = [].concat(field.default ?? []);
+    for (const option of field.kind.options) {
+      const element = text("option", option.label);
+      element.value = option.value;
+      element.selected = chosen.includes(option.value);
+      control.append(element);
+    }
+    if (kind === "choice" && !field.required && !chosen.length) control.firstChild.value = "";
+  } else {
+    control = document.createElement("input");
+    control.type = kind === "number" || kind === "integer" ? "number" : (TEXT_TYPES[field.kind.format] || "text");
+    if (kind === "integer") control.step = "1";
+    if (kind === "number") control.step = "any";
+    if (field.default !== undefined && field.default !== null) control.value = String(field.default);
+  }
+  control.dataset.name = field.name;
+  if (field.required && kind !== "boolean") control.required = true;
+  label.append(control);
+  if (field.description) label.append(text("span", ` ${field.description}`, "status"));
+  return label;
+}
+// The answer as the server expects it: numbers as numbers, yes/no as booleans, choices as their values.
+function inputContent() {
+  const content = {};
+  for (const field of pendingInput.fields) {
+    const control = $("input-fields").querySelector(`[data-name="${CSS.escape(field.name)}"]`);
+    const kind = field.kind.type;
+    if (kind === "boolean") content[field.name] = control.checked;
+    else if (kind === "choices") content[field.name] = [...control.selectedOptions].map((o) => o.value);
+    else if (control.value === "") continue;
+    else if (kind === "number" || kind === "integer") content[field.name] = Number(control.value);
+    else content[field.name] = control.value;
+  }
+  return content;
+}
+// ---- One session's view: what its events said so far. ----
+let view = null;
+const problem = (id, message) => { $(id).textContent = message || ""; $(id).classList.toggle("hidden", !message); };
+function newView(id) {
+  return {
+    id, textEntry: null, calls: new Map(), outputs: new Map(), steps: [], proposed: null, current: null,
+    requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, running: false, ended: null, asking: new Set(),
+    record: null, undoneAt: null, folders: [],
+  };
+}
+const line = (v, entry) => { v.textEntry = null; return addEntry(entry); };
+function showStatus(v) {
+  if (v.ended) chip($("session-status"), v.ended.status, v.ended.reason);
+  else if (v.running && v.asking.size) chip($("session-status"), "waiting");
+  else if (v.running || !v.record) chip($("session-status"), "running");
+  else chip($("session-status"), v.record.status, v.record.status_detail);
+  $("stop").classList.toggle("hidden", !v.running);
+  // Steering is for a task at work; a finished one is continued with a follow-up instead.
+  $("steer-row").classList.toggle("hidden", !v.running);
+  $("follow-up-row").classList.toggle("hidden", v.running || !v.record);
+  const changes = v.record ? v.record.changes : 0;
+  $("undo").classList.toggle("hidden", v.running || !changes || !!v.undoneAt);
+  $("session-undone").textContent = v.undoneAt ? `↶ Undone ${when(v.undoneAt)}` : "";
+  $("session-undone").classList.toggle("hidden", !v.undoneAt);
+}
+function showCost(v) {
+  let says = "none yet";
+  if (v.requests) {
+    const tokens = `${v.tokens.toLocaleString()} tokens`;
+    // A request without a known price (a local model, a model missing from the price table) is never $0.
+    const dollars = `$${v.cost.toFixed(4)}`;
+    says = !v.priced ? `cost unknown · ${tokens}` : v.unpriced ? `${dollars} + unknown · ${tokens}` : `${dollars} · ${tokens}`;
+  }
+  $("session-usage").textContent = says;
+}
+const STEP_MARKS = { done: "✓", in_progress: "▶", pending: "○", skipped: "–", proposed: "·" };
+function showProgress(v) {
+  const steps = v.steps.length ? v.steps : (v.proposed ? v.proposed.steps.map((step) => ({ text: step, status: "proposed" })) : []);
+  $("progress-empty").classList.toggle("hidden", steps.length > 0);
+  $("progress-summary").textContent = v.proposed ? v.proposed.summary : "";
+  const done = steps.filter((step) => step.status === "done" || step.status === "skipped").length;
+  $("progress-count").textContent = !steps.length ? "" : !v.steps.length ? `· proposed, ${steps.length} steps`
+    : `· ${done} of ${steps.length} done`;
+  $("checklist").replaceChildren(...steps.map((step, index) => {
+    const item = text("li", "", step.status);
+    const mark = text("span", STEP_MARKS[step.status] || "·", "mark");
+    mark.setAttribute("aria-hidden", "true");
+    const words = text("span", step.text);
+    if (index === v.current) {
+      item.classList.add("current");
+      item.setAttribute("aria-current", "step");
+      words.append(text("span", " (now)", "visually-hidden"));
+    }
+    if (step.status === "done") words.append(text("span", " (done)", "visually-hidden"));
+    if (step.note) words.append(text("span", step.note, "note"));
+    item.append(mark, words);
+    return item;
+  }));
+}
+function showOutputs(v) {
+  const undone = !!v.undoneAt;
+  $("outputs-empty").classList.toggle("hidden", v.outputs.size > 0);
+  $("outputs-count").textContent = v.outputs.size ? `· ${v.outputs.size} file${v.outputs.size === 1 ? "" : "s"}${undone ? ", undone" : ""}` : "";
+  $("outputs-list").replaceChildren(...[...v.outputs.values()].map((output) => {
+    const item = document.createElement("li");
+    item.dataset.path = output.path;
+    const change = undone ? "undone" : output.change;
+    const gone = undone || output.change === "deleted";
+    item.classList.toggle("gone", gone);
+    const badge = text("span", { created: "+ created", modified: "✎ modified", moved: "→ moved", deleted: "✗ deleted", undone: "↶ undone" }[change] || change, `chip small change-${change}`);
+    const head = text("div", "", "head");
+    head.append(text("span", shortPath(output.path), "name"), badge);
+    const actions = text("span", "", "actions");
+    if (!gone) {
+      const preview = text("button", "Preview", "preview");
+      preview.onclick = () => openPreview(output.path, preview);
+      const download = text("a", "Download");
+      download.href = `${fileUrl(v.id, output.path)}&download=1`;
+      actions.append(preview, download);
+    }
+    // "Show in folder": the full path, selectable and copyable, since a browser cannot open a file manager.
+    const path = document.createElement("input");
+    path.type = "text"; path.readOnly = true; path.value = output.path;
+    path.setAttribute("aria-label", `Full path of ${shortPath(output.path)}`);
+    path.onfocus = () => path.select();
+    const copy = text("button", "Copy path", "copy");
+    copy.onclick = async () => {
+      path.select();
+      try { await navigator.clipboard.writeText(output.path); copy.textContent = "Copied ✓"; }
+      catch { copy.textContent = "Selected: press Ctrl+C"; }
+    };
+    actions.append(copy);
+    head.append(actions);
+    item.append(head, path);
+    if (output.from) item.append(text("div", `moved from ${shortPath(output.from)}`, "hint"));
+    if (gone && output.trash_id && !undone) item.append(text("div", `in the trash: ${output.trash_id}`, "hint"));
+    return item;
+  }));
+}
+async function refreshRecord(v) {
+  try {
+    const shown = await api("GET", `/api/sessions/${v.id}`);
+    if (view !== v) return;
+    v.record = shown.session;
+    v.undoneAt = shown.session.undone_at;
+    $("session-model").textContent = shown.session.model;
+    $("session-time").textContent = when(shown.session.created_at) + (v.took ? ` · took ${v.took}` : "");
+    if (!v.folders.length) $("session-folders").textContent = (shown.session.folders || []).map((f) => f.path + (f.read_only ? " (read-only)" : "")).join(", ");
+    if (!$("session-title").textContent || $("session-title").textContent === v.id) $("session-title").textContent = shown.session.task;
+    showStatus(v); showOutputs(v);
+  } catch (error) { problem("session-error", `cannot load this session: ${error.message}`); }
+}
+const seconds = (ms) => ms < 60000 ? `${Math.round(ms / 1000)} s` : `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+
+// Every event kind the agent emits is handled here or listed in IGNORED with the reason; a test reads both
+// tables against the agent's event type, so a new kind cannot pass by unseen.
+const HANDLERS = {
+  TaskStarted(e, v) {
+    v.folders = (e.folders || []).map((f) => f.path);
+    folders = v.folders;
+    v.running = true; v.ended = null;
+    $("session-title").textContent = e.task;
+    $("session-model").textContent = e.model;
+    $("session-folders").textContent = (e.folders || []).map((f) => f.path + (f.read_only ? " (read-only)" : "")).join(", ");
+    if (e.resumed) line(v, { kind: "note", text: `continued: ${e.task}` });
+    showStatus(v);
+  },
+  Steered(e, v) { line(v, { kind: "note", text: `you: ${e.text}` }); },
+  TextDelta(e, v) {
+    // Deltas grow one text entry per stretch of text; the DOM catches up once per frame.
+    if (!v.textEntry) v.textEntry = addEntry({ kind: "text", text: "" });
+    v.textEntry.text += e.text;
+    touch(v.textEntry);
+  },
+  Retrying(e, v) { line(v, { kind: "note", text: `retrying (attempt ${e.attempt}): ${e.reason}` }); },
+  Warning(e, v) { line(v, { kind: "note", text: `⚠ warning: ${e.message}`, cls: "error" }); },
+  ToolStarted(e, v) {
+    v.textEntry = null;
+    // The plan and its checklist have their own places on the page.
+    if (e.tool === "propose_plan" || e.tool === "update_plan") return;
+    v.calls.set(e.call_id, line(v, { kind: "tool", call_id: e.call_id, tool: e.tool, input: e.input, finished: false }));
+  },
+  ToolFinished(e, v) {
+    v.textEntry = null;
+    let entry = v.calls.get(e.call_id);
+    if (!entry) {
+      if (!e.is_error && (e.tool === "propose_plan" || e.tool === "update_plan")) return;
+      entry = line(v, { kind: "tool", call_id: e.call_id, tool: e.tool, input: null });
+    }
+    Object.assign(entry, { finished: true, is_error: e.is_error, summary: e.summary });
+    touch(entry);
+  },
+  ToolProgress(e, v) {
+    const entry = v.calls.get(e.call_id);
+    if (!entry || entry.finished) return;
+    const amount = e.total ? `${Math.round((e.progress / e.total) * 100)}%` : `${e.progress}`;
+    entry.progress = `running · ${amount}${e.message ? ` ${e.message}` : ""}`;
+    touch(entry);
+  },
+  SubagentStarted(e, v) { line(v, { kind: "note", text: `agent ${e.agent} at work (session ${e.session})` }); },
+  SubagentFinished(e, v) { line(v, { kind: "note", text: `agent ${e.agent}: ${e.status}` }); },
+  HookRan(e, v) {
+    // Hooks that changed something show in the log; the ones that let things be stay in the event stream.
+    if (e.outcome === "continue" || e.outcome === "allow") return;
+    line(v, { kind: "note", text: `hook ${e.hook} (${e.plugin}) ${e.outcome}${e.message ? `: ${e.message}` : ""}`,
+              cls: e.outcome === "error" ? "error" : undefined });
+  },
+  NetworkRequest(e, v) {
+    // Allowed requests are routine; a refused one explains a command's failure.
+    if (!e.allowed) line(v, { kind: "note", text: `⚠ network refused: ${e.host}:${e.port}${e.reason ? ` (${e.reason})` : ""}`, cls: "error" });
+  },
+  InputRequested(e, v) {
+    line(v, { kind: "note", text: `${e.server} asks: ${e.message}` });
+    pendingInput = { id: e.input_id, fields: e.fields };
+    v.asking.add(`input:${e.input_id}`);
+    $("input-text").textContent = `${e.server} asks: ${e.message}`;
+    $("input-fields").replaceChildren(...e.fields.map(fieldControl));
+    problem("input-error", "");
+    $("input").classList.remove("hidden");
+    showStatus(v);
+    const first = $("input-fields").querySelector("input, select");
+    if (first) first.focus();
+  },
+  InputAnswered(e, v) {
+    line(v, { kind: "note", text: `${e.server}: ${e.action} (${e.by})` });
+    v.asking.delete(`input:${e.input_id}`);
+    if (pendingInput && pendingInput.id === e.input_id) { $("input").classList.add("hidden"); pendingInput = null; }
+    showStatus(v);
+  },
+  FileChanged(e, v) {
+    line(v, { kind: "change", path: e.path, change: e.change, from: e.from, trash_id: e.trash_id });
+    // The outputs panel keeps one row per file, under its latest name.
+    const earlier = v.outputs.get(e.from || e.path);
+    if (e.from) v.outputs.delete(e.from);
+    const change = earlier && earlier.change === "created" && e.change !== "deleted" ? "created" : e.change;
+    v.outputs.set(e.path, { path: e.path, change, from: e.from || (earlier && earlier.from), trash_id: e.trash_id });
+    showOutputs(v);
+  },
+  PlanProposed(e, v) {
+    v.proposed = e.plan; v.steps = []; v.current = null;
+    v.asking.add("plan");
+    $("plan-summary").textContent = e.plan.summary;
+    $("plan-steps").replaceChildren(...e.plan.steps.map((s) => text("li", s)));
+    const effects = Object.entries(e.plan.effects || {}).map(([k, list]) => `${k} ${list.join(", ")}`).join(" · ");
+    $("plan-effects").textContent = effects ? `It will ${effects}.` : "";
+    $("plan").classList.remove("hidden");
+    showProgress(v); showStatus(v);
+  },
+  PlanResolved(e, v) {
+    v.asking.delete("plan");
+    $("plan").classList.add("hidden");
+    const answer = e.review && e.review.answer;
+    line(v, { kind: "note", text: `plan ${answer === "approve" ? "approved" : answer === "revise" ? "sent back for revision" : "rejected"} (${e.by})` });
+    showStatus(v);
+  },
+  TaskListChanged(e, v) {
+    v.steps = e.steps;
+    const working = e.steps.findIndex((step) => step.status === "in_progress");
+    v.current = e.current ?? (working >= 0 ? working : null);
+    showProgress(v);
+  },
+  ApprovalRequested(e, v) {
+    pendingCall = e.call_id;
+    v.asking.add(`call:${e.call_id}`);
+    const what = text("p", "");
+    what.append(text("strong", e.tool), ` — ${e.reason}`);
+    $("approval-text").replaceChildren(what, valueBlock(e.input));
+    $("approval").classList.remove("hidden");
+    showStatus(v);
+    $("allow-once").focus();
+  },
+  ApprovalResolved(e, v) {
+    v.asking.delete(`call:${e.call_id}`);
+    $("approval").classList.add("hidden");
+    const answer = e.answer && e.answer.answer;
+    line(v, { kind: "note", text: `${answer === "deny" ? "✗ denied" : "✓ allowed"}${answer === "allow_session" ? " for the session" : ""} (${e.by})`,
+              cls: answer === "deny" ? "error" : undefined });
+    showStatus(v);
+  },
+  Usage(e, v) {
+    v.requests++;
+    v.tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens + e.cache_write_tokens;
+    if (e.cost_usd === null || e.cost_usd === undefined) v.unpriced++; else { v.priced++; v.cost += e.cost_usd; }
+    showCost(v);
+  },
+  Finished(e, v) {
+    v.running = false; v.ended = e; v.asking.clear(); v.current = null;
+    ["plan", "approval", "input"].forEach((box) => $(box).classList.add("hidden"));
+    if (e.summary && e.summary.duration_ms !== undefined) v.took = seconds(e.summary.duration_ms);
+    if (e.status === "failed") problem("session-error", e.reason || "the task failed");
+    showStatus(v); showProgress(v);
+    source.close();
+    loadSessions();
+    refreshRecord(v);
+  },
+};
+const IGNORED = {
+  ThinkingDelta: "the model's reasoning stays out of the desk; its answer is what the person reads",
+  PermissionDecided: "every call gets one; questions arrive as ApprovalRequested, refusals as failed tool lines",
+};
+
+function openSession(id) {
+  show("session");
+  closePreview();
+  current = id;
+  for (const item of $("sessions").querySelectorAll("button")) {
+    item.classList.toggle("current", item.dataset.id === id);
+    if (item.dataset.id === id) item.setAttribute("aria-current", "page"); else item.removeAttribute("aria-current");
+  }
+  // The address names the session, so a reload comes back to it and replays every event.
+  if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
+  if (source) source.close();
+  resetLog();
+  ["plan", "approval", "input", "undo-result"].forEach((box) => $(box).classList.add("hidden"));
+  $("undo-result").classList.remove("undone");
+  problem("session-error", "");
+  ["session-title", "session-model", "session-folders", "session-time"].forEach((field) => { $(field).textContent = ""; });
+  const v = view = newView(id);
+  showStatus(v); showCost(v); showProgress(v); showOutputs(v);
+  refreshRecord(v);
+  source = new EventSource(`/api/sessions/${id}/events`);
+  source.onerror = () => { source.close(); loadSessions(); };
+  for (const [kind, handle] of Object.entries(HANDLERS)) {
+    source.addEventListener(kind, (m) => { if (view === v) handle(JSON.parse(m.data), v); });
+  }
+}
+
+// Errors of a button's request show beside the buttons rather than vanishing.
+const attempt = (work) => () => work().catch((error) => problem("session-error", error.message));
+$("new-task").onclick = () => { history.replaceState(null, "", location.pathname); show("composer"); $("task").focus(); };
+async function start() {
+  problem("start-error", "");
+  try {
+    const folders = $("folders").value.split("\n").map((f) => f.trim()).filter(Boolean);
+    const read_only = $("read-only").value.split("\n").map((f) => f.trim()).filter(Boolean);
+    const body = { task: $("task").value, folders, read_only, no_plan: $("no-plan").checked };
+    if ($("model").value.trim()) body.model = $("model").value.trim();
+    if ($("max-cost").value.trim()) body.max_cost = Number($("max-cost").value);
+    const { id } = await api("POST", "/api/sessions", body);
+    await loadSessions();
+    openSession(id);
+  } catch (error) { problem("start-error", error.message); }
+}
+$("start").onclick = start;
+$("task").onkeydown = (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); start(); } };
+const review = (answer) => attempt(() => api("POST", `/api/sessions/${current}/plan`, answer))();
+$("plan-approve").onclick = () => review({ answer: "approve" });
+$("plan-revise").onclick = () => review({ answer: "revise", feedback: $("plan-feedback").value });
+$("plan-reject").onclick = () => review({ answer: "reject" });
+const answer = (body) => attempt(() => api("POST", `/api/sessions/${current}/approvals/${pendingCall}`, body))();
+$("allow-once").onclick = () => answer({ answer: "allow_once" });
+$("allow-session").onclick = () => answer({ answer: "allow_session" });
+$("deny").onclick = () => answer({ answer: "deny", reason: $("approval-reason").value || null });
+const sendInput = (body) => api("POST", `/api/sessions/${current}/inputs/${pendingInput.id}`, body)
+  .catch((error) => problem("input-error", error.message));
+// The browser checks required fields and formats before the form submits.
+$("input").onsubmit = (e) => { e.preventDefault(); if (pendingInput) sendInput({ action: "accept", content: inputContent() }); };
+$("input-decline").onclick = () => { if (pendingInput) sendInput({ action: "decline" }); };
+$("stop").onclick = attempt(() => api("POST", `/api/sessions/${current}/stop`));
+$("undo").onclick = attempt(async () => {
+  const v = view;
+  const report = await api("POST", `/api/sessions/${current}/undo`, {});
+  const box = $("undo-result");
+  const count = (outcome) => report.entries.filter((entry) => entry.outcome === outcome).length;
+  const back = count("restored") + count("removed") + count("already_original");
+  const refused = report.entries.filter((entry) => entry.outcome === "conflict" || entry.outcome === "failed");
+  box.replaceChildren(text("strong", report.entries.length === 0 ? "↶ Undo: this session changed nothing."
+    : `↶ Undo: ${back} paths put back${refused.length ? `, ${refused.length} left alone` : ""}.`));
+  const list = document.createElement("ul");
+  for (const entry of report.entries) {
+    const says = entry.reason ? `${entry.outcome.replace("_", " ")}: ${entry.reason}` : entry.outcome.replace("_", " ");
+    list.append(text("li", `${entry.op} ${shortPath(entry.path)} — ${says}`, refused.includes(entry) ? "error" : ""));
+  }
+  if (report.entries.length) box.append(list);
+  box.classList.remove("hidden");
+  box.classList.add("undone");
+  if (view === v) {
+    v.undoneAt = new Date().toISOString();
+    showStatus(v); showOutputs(v);
+    box.tabIndex = -1; box.focus();
+    refreshRecord(v);
+  }
+});
+// Enter sends the person's words: to the running task (steering), or as a follow-up that continues it.
+const sendMessage = (field) => async (e) => {
+  if (e.key !== "Enter" || !$(field).value.trim()) return;
+  try {
+    const { id } = await api("POST", `/api/sessions/${current}/messages`, { text: $(field).value });
+    $(field).value = "";
+    if (id && source.readyState === EventSource.CLOSED) openSession(id);
+  } catch (error) { problem("session-error", error.message); }
+};
+$("steer").onkeydown = sendMessage("steer");
+$("follow-up").onkeydown = sendMessage("follow-up");
+let picked = null;
+async function browse(path) {
+  const listing = await api("GET", path ? `/api/folders?path=${encodeURIComponent(path)}` : "/api/folders");
+  picked = listing;
+  $("picker").classList.remove("hidden");
+  $("picker-path").textContent = listing.path;
+  $("picker-up").disabled = !listing.parent;
+  $("picker-list").replaceChildren(...listing.folders.map((name) => {
+    const item = text("li", "");
+    const link = text("a", `${name}/`);
+    link.href = "#";
+    link.onclick = (e) => { e.preventDefault(); browse(`${listing.path}/${name}`).catch(pickerFailed); };
+    item.append(link);
+    return item;
+  }));
+}
+const pickerFailed = (error) => problem("start-error", error.message);
+const addLine = (id, line) => { $(id).value = ($(id).value.trim() ? $(id).value.trim() + "\n" : "") + line; };
+$("browse").onclick = () => browse(null).catch(pickerFailed);
+$("picker-up").onclick = () => picked && picked.parent && browse(picked.parent).catch(pickerFailed);
+$("grant").onclick = () => picked && addLine("folders", picked.path);
+$("grant-read-only").onclick = () => picked && addLine("read-only", picked.path);
+
+// ---- The trash: what errand deleted, to put back or to remove for good. ----
+async function loadTrash() {
+  const items = [];
+  for (const entry of await api("GET", "/api/trash")) {
+    const item = text("li", `${entry.original_path} · ${entry.kind}, ${bytes(entry.size)} · deleted ${entry.deleted_at} `);
+    item.dataset.id = entry.id;
+    const restore = text("button", "Restore");
+    restore.onclick = async () => {
+      restore.disabled = true;
+      try {
+        const restored = await api("POST", `/api/trash/${entry.id}/restore`);
+        item.replaceChildren(text("span", `restored to ${restored.original_path}`, "restored"));
+      } catch (error) {
+        restore.disabled = false;
+        item.append(text("span", ` cannot restore: ${error.message}`, "status error"));
+      }
+    };
+    item.append(restore);
+    items.push(item);
+  }
+  $("trash-list").replaceChildren(...items);
+  if (!items.length) $("trash-list").append(text("li", "The trash is empty.", "status"));
+}
+$("show-trash").onclick = async (e) => {
+  e.preventDefault();
+  show("trash");
+  $("trash-result").textContent = "";
+  try { await loadTrash(); } catch (error) { $("trash-result").textContent = error.message; }
+};
+$("empty-trash").onclick = async () => {
+  if (!confirm("Remove everything in the trash for good? Nothing in it can be restored afterwards.")) return;
+  try {
+    const emptied = await api("POST", "/api/trash/empty", {});
+    $("trash-result").textContent = `Emptied the trash: ${emptied.entries} entries, ${bytes(emptied.bytes)} freed.`;
+    await loadTrash();
+  } catch (error) { $("trash-result").textContent = `Cannot empty the trash: ${error.message}`; }
+};
+
+loadSessions();
+if (location.hash.length > 1) openSession(location.hash.slice(1)); else show("composer");
+window.addEventListener("hashchange", () => { if (location.hash.length > 1 && location.hash.slice(1) !== current) openSession(location.hash.slice(1)); });
