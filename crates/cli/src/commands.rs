@@ -1,6 +1,6 @@
 //! One function per subcommand. Each returns the exit code; errors are reported here.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +59,8 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
+        // The reader closed the pipe: it has what it wanted, so there is nothing to report.
+        Err(failure) if crate::is_broken_pipe(&failure.error) => crate::EXIT_BROKEN_PIPE,
         Err(failure) => {
             report(&failure.error);
             failure.code
@@ -338,12 +340,22 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let mut terminal = TerminalRenderer::new();
+            let mut reader_gone = false;
             loop {
                 // Events first: a question is answered only after everything emitted before it is shown.
                 tokio::select! {
                     biased;
                     event = events.recv() => match event {
-                        Some(event) => if json { render_json(&event) } else { terminal.render(&event) },
+                        Some(event) if !reader_gone => {
+                            let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                            // Whoever read the output has closed it: stop the task as a SIGPIPE would, but
+                            // through the session, so it is saved; its remaining events go unshown.
+                            if shown.is_err() {
+                                reader_gone = true;
+                                cancel.cancel();
+                            }
+                        }
+                        Some(_) => {}
                         None => break,
                     },
                     Some(question) = async { match questions.as_mut() { Some(q) => q.recv().await, None => None } } => {
@@ -356,6 +368,7 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
                     }
                 }
             }
+            reader_gone
         })
     };
 
@@ -378,7 +391,9 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
     let outcome = session.run(input, &cancel).await;
     on_interrupt.abort();
     drop(session);
-    let _ = renderer.await;
+    if renderer.await.unwrap_or(false) {
+        return Ok(crate::EXIT_BROKEN_PIPE);
+    }
     Ok(match outcome.status {
         SessionStatus::Done => EXIT_DONE,
         SessionStatus::Cancelled => EXIT_CANCELLED,
@@ -446,24 +461,18 @@ fn sessions(json: bool) -> Result<u8, Failure> {
     let sessions = store.sessions()?;
     if json {
         let list: Vec<_> = sessions.iter().map(errand_store::SessionRecord::summary).collect();
-        println!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?);
+        outln!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?)?;
         return Ok(EXIT_DONE);
     }
     if sessions.is_empty() {
         eprintln!("no sessions yet; start one with: errand run \"task\"");
         return Ok(EXIT_DONE);
     }
-    println!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED");
+    outln!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED")?;
     let unknown = sessions.iter().filter(|session| !session.status.is_known()).count();
     for session in &sessions {
         let created = session.created_at.get(..19).unwrap_or(&session.created_at).replace('T', " ");
-        println!(
-            "{:<10}  {:<9}  {:<20}  {}",
-            session.id,
-            session.status.as_str(),
-            created,
-            one_line(&session.task, 70)
-        );
+        outln!("{:<10}  {:<9}  {:<20}  {}", session.id, session.status.as_str(), created, one_line(&session.task, 70))?;
     }
     if unknown > 0 {
         eprintln!(
@@ -502,20 +511,20 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
         .collect::<Result<_, _>>()?;
     if json {
         let value = serde_json::json!({ "session": session.summary(), "messages": messages, "usage": usage });
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize session")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize session")?)?;
         return Ok(EXIT_DONE);
     }
-    println!("session  {}", session.id);
-    println!("task     {}", session.task);
+    outln!("session  {}", session.id)?;
+    outln!("task     {}", session.task)?;
     let detail = session.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-    println!("status   {}{detail}", session.status);
-    println!("model    {} {}", session.provider, session.model);
-    println!("created  {}", session.created_at);
+    outln!("status   {}{detail}", session.status)?;
+    outln!("model    {} {}", session.provider, session.model)?;
+    outln!("created  {}", session.created_at)?;
     if let Some(folders) = session.settings.get("folders").and_then(|f| f.as_array()) {
         for folder in folders {
             let read_only = folder.get("read_only").and_then(|v| v.as_bool()).unwrap_or(false);
             let path = folder.get("path").and_then(|v| v.as_str()).unwrap_or("?");
-            println!("folder   {path}{}", if read_only { " (read-only)" } else { "" });
+            outln!("folder   {path}{}", if read_only { " (read-only)" } else { "" })?;
         }
     }
     let cost = match usage.cost_usd {
@@ -524,25 +533,25 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
         None if usage.requests == 0 => "$0".into(),
         None => "unknown (no price for this model)".into(),
     };
-    println!(
+    outln!(
         "usage    {} requests · {} tokens in ({} from cache) · {} out · {cost}",
         usage.requests,
         thousands(usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens),
         thousands(usage.cache_read_tokens),
         thousands(usage.output_tokens),
-    );
-    println!();
+    )?;
+    outln!()?;
     for message in &messages {
         for block in &message.content {
             match (message.role, block) {
-                (Role::User, ContentBlock::Text { text }) => println!("> {}", text.trim_end().replace('\n', "\n> ")),
-                (Role::Assistant, ContentBlock::Text { text }) => println!("{}", text.trim_end()),
+                (Role::User, ContentBlock::Text { text }) => outln!("> {}", text.trim_end().replace('\n', "\n> "))?,
+                (Role::Assistant, ContentBlock::Text { text }) => outln!("{}", text.trim_end())?,
                 (_, ContentBlock::ToolUse { name, input, .. }) => {
-                    println!("  → {name} {}", crate::render::describe_input(input))
+                    outln!("  → {name} {}", crate::render::describe_input(input))?
                 }
                 (_, ContentBlock::ToolResult { content, is_error, .. }) => {
                     let mark = if *is_error { "✗" } else { "✓" };
-                    println!("    {mark} {}", errand_agent::tool_summary(content, *is_error));
+                    outln!("    {mark} {}", errand_agent::tool_summary(content, *is_error))?;
                 }
                 _ => {}
             }
@@ -707,7 +716,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 check
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?)?;
     } else {
         for (name, ok, detail) in &checks {
             let mark = match (*ok, *name == RENDER_CHECK) {
@@ -715,7 +724,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 (false, true) => "warn",
                 (false, false) => "FAIL",
             };
-            println!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "));
+            outln!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "))?;
         }
     }
     Ok(if healthy { EXIT_DONE } else { EXIT_ERROR })

@@ -3,7 +3,7 @@
 //! The model's text goes to stdout, so `errand run … > answer.md` captures the answer; tool lines, warnings
 //! and the summary go to stderr. `--json` writes every event as one JSON line to stdout instead.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -38,13 +38,15 @@ impl TerminalRenderer {
 
     fn end_line(&mut self) {
         if self.mid_line {
-            println!();
+            // Only the model's text goes to stdout, and its writes report a closed pipe; this newline is
+            // cosmetic.
+            let _ = outln!();
             self.mid_line = false;
         }
     }
 
-    /// Renders one event.
-    pub fn render(&mut self, event: &Event) {
+    /// Renders one event. Errs only when stdout cannot be written (a reader that closed the pipe).
+    pub fn render(&mut self, event: &Event) -> std::io::Result<()> {
         match &event.msg {
             EventMsg::TaskStarted { folders, model, provider, resumed, .. } => {
                 self.primary = folders.first().map(|f| f.path.clone());
@@ -60,8 +62,9 @@ impl TerminalRenderer {
                 );
             }
             EventMsg::TextDelta { text } => {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(text.as_bytes())?;
+                stdout.flush()?;
                 self.mid_line = !text.ends_with('\n');
             }
             EventMsg::ThinkingDelta { .. } => {}
@@ -116,7 +119,7 @@ impl TerminalRenderer {
                 // The plan and its checklist have their own lines.
                 let plan_tool = tool == errand_agent::plan::PROPOSE_PLAN || tool == errand_agent::plan::UPDATE_PLAN;
                 if plan_tool && !is_error {
-                    return;
+                    return Ok(());
                 }
                 self.end_line();
                 let (mark, code) = if *is_error { ("✗", "31") } else { ("✓", "32") };
@@ -202,6 +205,7 @@ impl TerminalRenderer {
                 }
             }
         }
+        Ok(())
     }
 
     fn display(&self, path: &Path) -> String {
@@ -236,11 +240,14 @@ fn plan_changes(plan: &Plan) -> Option<String> {
     (!parts.is_empty()).then(|| format!("will {}", parts.join(" · ")))
 }
 
-/// Writes one event as one JSON line to stdout.
-pub fn render_json(event: &Event) {
+/// Writes one event as one JSON line to stdout. Errs only when stdout cannot be written.
+pub fn render_json(event: &Event) -> std::io::Result<()> {
     match serde_json::to_string(event) {
-        Ok(line) => println!("{line}"),
-        Err(error) => eprintln!("error: could not serialize event {}: {error}", event.seq),
+        Ok(line) => outln!("{line}"),
+        Err(error) => {
+            eprintln!("error: could not serialize event {}: {error}", event.seq);
+            Ok(())
+        }
     }
 }
 
