@@ -169,6 +169,7 @@ impl Setup {
             auto_approve_plan: args.yes,
             rules,
             allow_delete: args.allow_delete,
+            prices: self.config.prices(&provider.settings),
             trusted_folders: settled
                 .iter()
                 .filter(|folder| folder.trusted)
@@ -529,9 +530,10 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     }
     let cost = match usage.cost_usd {
         Some(cost) if usage.unpriced_requests == 0 => format!("${cost:.4}"),
-        Some(cost) => format!("${cost:.4} + {} requests of unknown price", usage.unpriced_requests),
+        Some(cost) => format!("${cost:.4} + cost unknown for {} requests", usage.unpriced_requests),
         None if usage.requests == 0 => "$0".into(),
-        None => "unknown (no price for this model)".into(),
+        // Priced only at the provider's own API or with a price in config.toml.
+        None => "cost unknown".into(),
     };
     outln!(
         "usage    {} requests · {} tokens in ({} from cache) · {} out · {cost}",
@@ -597,10 +599,10 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 Some(_) => format!("{} is set", resolved.settings.kind.key_var()),
                 None => format!("no {}", resolved.settings.kind.key_var()),
             };
-            let price = if errand_model::pricing::price(&resolved.model).is_some() {
+            let price = if setup.config.prices(&resolved.settings).price(&resolved.model).is_some() {
                 "priced"
             } else {
-                "no known price: tokens only"
+                "no known price here: tokens only, cost unknown"
             };
             checks.push((
                 "provider",

@@ -194,9 +194,12 @@ impl TerminalRenderer {
             }
             EventMsg::Finished { status, reason, summary } => {
                 self.end_line();
+                // A reason that already opens with the status word ("cancelled (Ctrl-C); …", "stopped: …")
+                // is not prefixed with it again.
                 let headline = match reason {
-                    Some(reason) if status != "done" => format!("{status}: {}", reason.trim_start_matches("stopped: ")),
-                    _ => status.clone(),
+                    Some(reason) if reason.starts_with(status.as_str()) => reason.clone(),
+                    Some(reason) => format!("{status}: {reason}"),
+                    None => status.clone(),
                 };
                 let code = if status == "done" { "32" } else { "33" };
                 eprintln!("\n{} · {}", self.paint(code, &headline), summary_line(summary));
@@ -258,19 +261,40 @@ pub fn summary_line(summary: &RunSummary) -> String {
         n => format!("{n} files changed"),
     };
     let cost = match summary.cost_usd {
-        Some(cost) => format!("${cost:.4}"),
+        Some(cost) if summary.unpriced_requests == 0 => format!("${cost:.4}"),
+        Some(cost) => format!("${cost:.4} + cost unknown for {}", requests(summary.unpriced_requests)),
         None if summary.turns == 0 => "$0".to_string(),
-        None => "cost unknown (no price for this model)".to_string(),
+        None => "cost unknown".to_string(),
+    };
+    let total = summary.input_tokens + summary.output_tokens;
+    // A request the server reported nothing for (it failed, or the server sends no usage) may still have
+    // cost tokens: "0" would be a claim, so the count is unknown, or a floor.
+    let tokens = match summary.unreported_requests {
+        0 => format!(
+            "{} tokens ({} in, {} out)",
+            thousands(total),
+            thousands(summary.input_tokens),
+            thousands(summary.output_tokens)
+        ),
+        _ if total == 0 => "tokens unknown (the server reported none)".to_string(),
+        n => format!(
+            "{} tokens ({} in, {} out) + unknown for {}",
+            thousands(total),
+            thousands(summary.input_tokens),
+            thousands(summary.output_tokens),
+            requests(n)
+        ),
     };
     format!(
-        "{files} · {} tokens ({} in, {} out) · {cost} · {} · {} turn{}",
-        thousands(summary.input_tokens + summary.output_tokens),
-        thousands(summary.input_tokens),
-        thousands(summary.output_tokens),
+        "{files} · {tokens} · {cost} · {} · {} turn{}",
         seconds(summary.duration_ms),
         summary.turns,
         if summary.turns == 1 { "" } else { "s" }
     )
+}
+
+fn requests(n: u32) -> String {
+    if n == 1 { "1 request".to_string() } else { format!("{n} requests") }
 }
 
 fn seconds(ms: u64) -> String {
@@ -349,7 +373,7 @@ mod tests {
             summary_line(&summary),
             "1 file changed · 13,023 tokens (12,345 in, 678 out) · $0.0123 · 4.20s · 3 turns"
         );
-        let unpriced = RunSummary { turns: 1, cost_usd: None, ..RunSummary::default() };
-        assert!(summary_line(&unpriced).contains("cost unknown (no price for this model)"));
+        let unpriced = RunSummary { turns: 1, cost_usd: None, unpriced_requests: 1, ..RunSummary::default() };
+        assert!(summary_line(&unpriced).contains(" · cost unknown · "), "{}", summary_line(&unpriced));
     }
 }

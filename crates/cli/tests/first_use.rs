@@ -92,3 +92,80 @@ async fn assert_quiet_141(errand: &TestErrand, args: &[&str]) {
         assert!(!stderr.contains(noise), "errand {args:?} said {noise:?}: {stderr}");
     }
 }
+
+/// llama.cpp's answer when it cannot parse the model's tool call.
+fn unparsable_tool_call() -> Turn {
+    Turn::HttpError {
+        status: 500,
+        retry_after: None,
+        message: Some("Value looks like object, but does not match the expected format".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_parse_the_models_tool_call_is_explained_not_retried() {
+    let errand = TestErrand::new(Protocol::Openai, vec![unparsable_tool_call()]).await;
+    let run = errand.errand(&["run", "--no-plan", "sort the files"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(errand.mock.requests().len(), 1, "a deterministic failure was retried: {}", run.stderr);
+    assert!(run.stderr.contains("could not parse the model's output as a tool call"), "{}", run.stderr);
+    assert!(run.stderr.contains("chat template that supports tools"), "{}", run.stderr);
+    assert!(!run.stderr.contains("try again later"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_failed_run_says_its_tokens_are_unknown_rather_than_zero() {
+    let errand = TestErrand::new(Protocol::Openai, vec![unparsable_tool_call()]).await;
+    let run = errand.errand(&["run", "--no-plan", "sort the files"]).await;
+    assert!(run.stderr.contains("tokens unknown (the server reported none)"), "{}", run.stderr);
+    assert!(!run.stderr.contains(" 0 tokens"), "{}", run.stderr);
+
+    let errand = TestErrand::new(Protocol::Openai, vec![unparsable_tool_call()]).await;
+    let run = errand.errand(&["run", "--json", "--no-plan", "sort the files"]).await;
+    let finished = run.events().into_iter().find(|event| event["type"] == "Finished").unwrap();
+    assert_eq!(finished["summary"]["unreported_requests"], 1, "{finished}");
+    assert_eq!(finished["summary"]["input_tokens"], 0, "{finished}");
+}
+
+#[tokio::test]
+async fn a_claude_name_served_locally_has_no_price_unless_config_gives_one() {
+    // The Anthropic wire protocol at the scripted server's local URL, with errand's default Claude model.
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("Hello."), Turn::text("Again.")]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "say hello"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let finished = run.events().into_iter().find(|event| event["type"] == "Finished").unwrap();
+    assert_eq!(finished["summary"]["cost_usd"], serde_json::Value::Null, "{finished}");
+    assert_eq!(finished["summary"]["unpriced_requests"], 1, "{finished}");
+    let shown = errand.show(&run.session_id()).await;
+    assert_eq!(shown["usage"]["cost_usd"], serde_json::Value::Null, "{shown}");
+    let text = errand.errand(&["show", &run.session_id()]).await;
+    assert!(text.stdout.contains("cost unknown"), "{}", text.stdout);
+
+    std::fs::write(
+        errand.home.path().join("config.toml"),
+        "[prices.\"claude-sonnet-4-5\"]\ninput = 1.0\noutput = 2.0\n",
+    )
+    .unwrap();
+    let priced = errand.errand(&["run", "--no-plan", "say hello"]).await;
+    assert_eq!(priced.code, 0, "{}", priced.stderr);
+    assert!(priced.stderr.contains(" · $0.0"), "{}", priced.stderr);
+    assert!(!priced.stderr.contains("cost unknown"), "{}", priced.stderr);
+}
+
+#[tokio::test]
+async fn a_plan_mode_answer_without_a_plan_says_so() {
+    let errand =
+        TestErrand::new(Protocol::Openai, vec![Turn::text("The folder holds notes."), Turn::text("Again.")]).await;
+    let run = errand.errand(&["run", "--json", "tidy the folder"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let finished = run.events().into_iter().find(|event| event["type"] == "Finished").unwrap();
+    assert_eq!(finished["status"], "done");
+    assert_eq!(finished["reason"], "the model answered without a plan; nothing was changed");
+
+    let text = errand.errand(&["run", "tidy the folder"]).await;
+    assert!(
+        text.stderr.contains("\ndone: the model answered without a plan; nothing was changed · "),
+        "{}",
+        text.stderr
+    );
+}

@@ -190,9 +190,11 @@ impl<D: Decoder> Driver<D> {
     fn after_failure(&mut self, failure: AttemptFailure, retries: u32) {
         let policy = self.transport.settings.retry;
         let (retryable, server_wish, reason) = match &failure {
-            AttemptFailure::Status { failure, server_wish } => {
-                (retry::is_retryable_status(failure.status), *server_wish, failure.to_string())
-            }
+            AttemptFailure::Status { failure, server_wish } => (
+                retry::is_retryable_status(failure.status) && !crate::error::is_unparsed_output(failure),
+                *server_wish,
+                failure.to_string(),
+            ),
             AttemptFailure::Connect(detail) => (true, None, detail.clone()),
         };
         if retryable && retries < policy.max_retries {
@@ -206,6 +208,9 @@ impl<D: Decoder> Driver<D> {
         let endpoint = self.endpoint();
         let error = match failure {
             AttemptFailure::Connect(detail) => ModelError::Connect { endpoint, retries, detail },
+            AttemptFailure::Status { failure, .. } if crate::error::is_unparsed_output(&failure) => {
+                ModelError::UnparsedOutput { endpoint, failure }
+            }
             AttemptFailure::Status { failure, .. } if retryable => {
                 ModelError::Unavailable { endpoint, retries, failure }
             }
