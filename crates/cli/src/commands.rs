@@ -473,7 +473,9 @@ fn sessions(json: bool) -> Result<u8, Failure> {
     let unknown = sessions.iter().filter(|session| !session.status.is_known()).count();
     for session in &sessions {
         let created = session.created_at.get(..19).unwrap_or(&session.created_at).replace('T', " ");
-        outln!("{:<10}  {:<9}  {:<20}  {}", session.id, session.status.as_str(), created, one_line(&session.task, 70))?;
+        // Undo leaves the status as the run ended; what the person needs to see is that it was undone.
+        let status = if session.undone_at.is_some() { "undone" } else { session.status.as_str() };
+        outln!("{:<10}  {:<9}  {:<20}  {}", session.id, status, created, one_line(&session.task, 70))?;
     }
     if unknown > 0 {
         eprintln!(
@@ -519,6 +521,9 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     outln!("task     {}", session.task)?;
     let detail = session.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     outln!("status   {}{detail}", session.status)?;
+    if let Some(undone_at) = &session.undone_at {
+        outln!("undone   {undone_at} (errand changes {} shows what was put back)", session.id)?;
+    }
     outln!("model    {} {}", session.provider, session.model)?;
     outln!("created  {}", session.created_at)?;
     if let Some(folders) = session.settings.get("folders").and_then(|f| f.as_array()) {

@@ -19,17 +19,40 @@ pub(crate) fn changes(id: &str, json: bool) -> Result<u8, Failure> {
     let store = setup.store()?;
     let session = store.session(id).map_err(usage_error)?;
     let records = store.changes(&session.id)?;
+    // The changes the last undo put back (or found already as before): those are marked undone.
+    let last_undo = store.last_undo(&session.id)?;
+    let undone = |record: &ChangeRecord| {
+        last_undo.as_ref().is_some_and(|(_, report)| {
+            report.entries.iter().any(|entry| {
+                entry.seq == record.seq
+                    && !matches!(entry.outcome, UndoOutcome::Conflict { .. } | UndoOutcome::Failed { .. })
+            })
+        })
+    };
     if json {
-        outln!("{}", serde_json::to_string_pretty(&records).context("serialize changes")?)?;
+        let mut listed = Vec::with_capacity(records.len());
+        for record in &records {
+            let mut value = serde_json::to_value(record).context("serialize changes")?;
+            value["undone"] = serde_json::Value::Bool(undone(record));
+            listed.push(value);
+        }
+        outln!("{}", serde_json::to_string_pretty(&listed).context("serialize changes")?)?;
         return Ok(EXIT_DONE);
     }
     if records.is_empty() {
         outln!("session {} changed nothing", session.id)?;
         return Ok(EXIT_DONE);
     }
+    if let Some((at, _)) = &last_undo {
+        outln!("session {} was undone at {at}; changes marked (undone) are back as before the session\n", session.id)?;
+    }
     let primary = primary_folder(&session);
     for record in &records {
-        let shown = relative(&record.path, primary.as_deref());
+        let mut shown = relative(&record.path, primary.as_deref());
+        if undone(record) {
+            // The mark rides on the path, so every kind of line carries it.
+            shown.push_str(" (undone)");
+        }
         match (&record.op, &record.to) {
             (ChangeKind::Moved, Some(to)) => outln!("{:<8} {shown} → {}", "moved", relative(to, primary.as_deref()))?,
             (ChangeKind::Mkdir, _) => outln!("{:<8} {shown}/", "created")?,
@@ -81,6 +104,24 @@ pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u
     let setup = Setup::load()?;
     let store = setup.store()?;
     let session = store.session(id).map_err(usage_error)?;
+    // Undone before, and everything is still as undo left it: say so rather than report restoring it again.
+    // After a partial undo, or a resume that changed more, undo goes on.
+    if let Some(undone_at) = &session.undone_at {
+        let check = store.undo(&session.id, UndoOptions { dry_run: true, force })?;
+        if check.entries.iter().all(|entry| entry.outcome == UndoOutcome::AlreadyOriginal) {
+            if json {
+                // The report as every undo prints it (each change already as before), saying why.
+                let mut value = serde_json::to_value(&check).context("serialize the undo report")?;
+                value["dry_run"] = serde_json::Value::Bool(dry_run);
+                value["already_undone"] = serde_json::Value::Bool(true);
+                value["undone_at"] = serde_json::Value::String(undone_at.clone());
+                outln!("{}", serde_json::to_string_pretty(&value).context("serialize the undo report")?)?;
+            } else {
+                outln!("session {} is already undone (at {undone_at}); nothing to do", session.id)?;
+            }
+            return Ok(EXIT_DONE);
+        }
+    }
     let report = store.undo(&session.id, UndoOptions { dry_run, force })?;
     let code = if report.is_complete() { EXIT_DONE } else { EXIT_ERROR };
     if json {
@@ -115,7 +156,11 @@ pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u
             session.id
         )?;
     } else {
-        outln!("\nsession {} is undone; files errand created or replaced are in its trash", session.id)?;
+        outln!(
+            "\nsession {} is undone; what undo removed or replaced is in errand's trash: `errand trash list` shows \
+             it, `errand trash restore ID` puts an entry back once its path is free",
+            session.id
+        )?;
     }
     Ok(code)
 }

@@ -201,3 +201,60 @@ async fn context_files_and_errand_settings_are_asked_about_even_with_no_plan() {
     assert!(!errand.folder().join("sub/.errand/settings.toml").exists());
     assert_eq!(errand.read("notes/context.md"), "ordinary\n");
 }
+
+#[tokio::test]
+async fn an_undone_session_says_so_everywhere_and_is_not_undone_twice() {
+    let errand = TestErrand::new(
+        Protocol::Openai,
+        vec![Turn::tool_call("write_file", json!({"path": "notes.md", "content": "new\n"})), Turn::text("Done.")],
+    )
+    .await;
+    errand.write("notes.md", "old\n");
+    let run = errand.errand(&["run", "--json", "--no-plan", "rewrite"]).await;
+    let id = run.session_id();
+    assert_eq!(errand.show(&id).await["session"]["undone_at"], serde_json::Value::Null);
+    let undo = errand.errand(&["undo", &id]).await;
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+
+    let listed: serde_json::Value = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    assert!(listed[0]["undone_at"].as_str().is_some_and(|at| at.contains('T')), "{listed}");
+    let table = errand.errand(&["sessions"]).await.stdout;
+    assert!(table.lines().nth(1).unwrap().starts_with(&format!("{id}  undone ")), "{table}");
+    assert!(errand.show(&id).await["session"]["undone_at"].is_string());
+    assert!(errand.errand(&["show", &id]).await.stdout.contains("\nundone   "));
+    let changes = errand.errand(&["changes", &id]).await.stdout;
+    assert!(changes.contains("modified notes.md (undone)"), "{changes}");
+    let changes: serde_json::Value =
+        serde_json::from_str(&errand.errand(&["changes", &id, "--json"]).await.stdout).unwrap();
+    assert_eq!(changes[0]["undone"], true, "{changes}");
+
+    let again = errand.errand(&["undo", &id]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains(&format!("session {id} is already undone")), "{}", again.stdout);
+    assert!(!again.stdout.contains("restored"), "{}", again.stdout);
+}
+
+#[tokio::test]
+async fn what_undo_replaces_is_in_the_trash_and_can_be_restored() {
+    let errand = TestErrand::new(
+        Protocol::Openai,
+        vec![Turn::tool_call("write_file", json!({"path": "notes.md", "content": "new\n"})), Turn::text("Done.")],
+    )
+    .await;
+    errand.write("notes.md", "old\n");
+    let run = errand.errand(&["run", "--json", "--no-plan", "rewrite"]).await;
+    let undo = errand.errand(&["undo", &run.session_id()]).await;
+    assert!(undo.stdout.contains("errand trash list"), "{}", undo.stdout);
+    assert_eq!(errand.read("notes.md"), "old\n");
+
+    let trash: serde_json::Value =
+        serde_json::from_str(&errand.errand(&["trash", "list", "--json"]).await.stdout).unwrap();
+    let entries = trash.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{trash}");
+    assert_eq!(entries[0]["original_path"], errand.folder().join("notes.md").to_str().unwrap());
+    // Its path holds the restored original: once that is moved aside, the entry comes back.
+    std::fs::rename(errand.folder().join("notes.md"), errand.folder().join("notes.orig.md")).unwrap();
+    let restored = errand.errand(&["trash", "restore", entries[0]["id"].as_str().unwrap()]).await;
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(errand.read("notes.md"), "new\n");
+}
