@@ -47,7 +47,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Resume(args) => resume(args).await,
         Command::Sessions { json } => sessions(json),
         Command::Show { id, json } => show(&id, json),
-        Command::Doctor { json, provider } => doctor(json, &provider),
+        Command::Doctor { json, probe, provider } => doctor(json, probe, &provider).await,
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
@@ -576,10 +576,120 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// Contacts the provider: its models list shows whether it answers, takes the key and serves the model, each
+/// as its own check; with `probe`, a one-token request shows that a request goes through.
+async fn provider_checks(checks: &mut Vec<(&str, bool, String)>, resolved: &ResolvedProvider, probe: bool) {
+    use errand_model::ModelError;
+    let settings = &resolved.settings;
+    let url = settings.base_url.trim_end_matches('/');
+    let key_var = settings.kind.key_var();
+    match errand_model::list_models(settings).await {
+        Ok(models) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            let auth = match settings.api_key {
+                Some(_) => format!("the server accepts {key_var}"),
+                None => format!("the server answers without a key ({key_var} is not set)"),
+            };
+            checks.push(("auth", true, auth));
+            if models.iter().any(|model| *model == resolved.model) {
+                checks.push(("model", true, format!("the server serves {}", resolved.model)));
+            } else if models.is_empty() {
+                checks.push((
+                    "model",
+                    true,
+                    format!("the server lists no models, so {} cannot be checked before a run", resolved.model),
+                ));
+            } else {
+                let shown: Vec<&str> = models.iter().take(10).map(String::as_str).collect();
+                let more = if models.len() > shown.len() {
+                    format!(" and {} more", models.len() - shown.len())
+                } else {
+                    String::new()
+                };
+                checks.push((
+                    "model",
+                    false,
+                    format!(
+                        "the server does not list the model {}; it serves {}{more}: pass --model with one of them \
+                         (or set model in config.toml)",
+                        resolved.model,
+                        shown.join(", ")
+                    ),
+                ));
+            }
+        }
+        Err(ModelError::Connect { detail, .. }) => checks.push((
+            "reach",
+            false,
+            format!(
+                "nothing answers at {url} ({detail}): start the server, or fix --base-url (base_url in config.toml, \
+                 or {})",
+                match settings.kind {
+                    errand_model::ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
+                    errand_model::ProviderKind::Openai => "OPENAI_BASE_URL",
+                }
+            ),
+        )),
+        Err(error @ (ModelError::KeyRejected { .. } | ModelError::KeyMissing { .. })) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            checks.push(("auth", false, format!("authentication failed: {error}")));
+        }
+        Err(ModelError::NotFound { failure, .. }) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            checks.push((
+                "model",
+                false,
+                format!(
+                    "{url} has no models list ({failure}): check --base-url (an OpenAI-compatible server's usually \
+                     ends in /v1)"
+                ),
+            ));
+        }
+        Err(error) => checks.push(("reach", false, error.to_string())),
+    }
+    if probe {
+        use futures::StreamExt as _;
+        let request = errand_model::Request {
+            model: resolved.model.clone(),
+            system: Vec::new(),
+            messages: vec![Message::user_text("Say ok.")],
+            tools: Vec::new(),
+            max_tokens: 1,
+            temperature: None,
+            cache_tools: false,
+        };
+        let outcome = match errand_model::connect(settings) {
+            Ok(provider) => {
+                let mut stream = provider.stream(request);
+                let mut outcome = Err("the reply ended without completing".to_string());
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(errand_model::ModelEvent::Completed(_)) => {
+                            outcome = Ok(());
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            outcome = Err(error.to_string());
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        match outcome {
+            Ok(()) => checks.push(("probe", true, format!("{} answered a one-token request", resolved.model))),
+            Err(error) => checks.push(("probe", false, error)),
+        }
+    }
+}
+
 /// The name of `errand doctor`'s optional check for `render_pages`.
 const RENDER_CHECK: &str = "render";
 
-fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
+async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
     let paths = Paths::discover().map_err(usage_error)?;
     let mut checks: Vec<(&str, bool, String)> = Vec::new();
 
@@ -617,6 +727,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                     resolved.settings.kind, resolved.settings.base_url, resolved.model, resolved.chosen_by
                 ),
             ));
+            provider_checks(&mut checks, &resolved, probe).await;
         }
         Err(failure) => checks.push(("provider", false, failure.error.to_string())),
     }

@@ -176,11 +176,15 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
     },
-    /// Check the provider configuration, the store and kernel sandbox support.
+    /// Check the provider (configuration, and whether it answers, takes the key and serves the model), the
+    /// store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also ask the model for one token, to prove a request goes through end to end (costs one request).
+        #[arg(long)]
+        probe: bool,
         /// Provider selection, as for `run`.
         #[command(flatten)]
         provider: ProviderArgs,

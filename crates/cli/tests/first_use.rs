@@ -258,3 +258,61 @@ async fn what_undo_replaces_is_in_the_trash_and_can_be_restored() {
     assert_eq!(restored.code, 0, "{}", restored.stderr);
     assert_eq!(errand.read("notes.md"), "new\n");
 }
+
+/// `errand doctor --json` against the scripted server as an OpenAI-compatible one, with `extra` flags: the
+/// checks by name.
+async fn doctor(
+    errand: &TestErrand,
+    extra: &[&str],
+) -> (String, std::collections::BTreeMap<String, serde_json::Value>) {
+    let base_url = errand.mock.openai_url();
+    let mut args = vec!["doctor", "--provider", "openai", "--base-url", &base_url];
+    args.extend_from_slice(extra);
+    let text = errand.errand(&args).await.stdout;
+    args.push("--json");
+    let json: serde_json::Value = serde_json::from_str(&errand.errand(&args).await.stdout).unwrap();
+    let checks = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| (check["check"].as_str().unwrap().to_string(), check.clone()))
+        .collect();
+    (text, checks)
+}
+
+#[tokio::test]
+async fn doctor_contacts_the_provider_and_says_what_is_wrong() {
+    // All good: the server answers, takes the request and serves the model.
+    let errand = TestErrand::new(Protocol::Openai, vec![Turn::text("ok"), Turn::text("ok")]).await;
+    let (text, checks) = doctor(&errand, &["--model", "test-model", "--probe"]).await;
+    for name in ["reach", "auth", "model", "probe"] {
+        assert_eq!(checks[name]["ok"], true, "{name}: {text}");
+    }
+    assert!(text.contains("ok   model     the server serves test-model"), "{text}");
+
+    // A model the server does not list.
+    let (text, checks) = doctor(&errand, &["--model", "no-such-model"]).await;
+    assert_eq!(checks["reach"]["ok"], true, "{text}");
+    assert_eq!(checks["model"]["ok"], false, "{text}");
+    assert!(text.contains("FAIL model     the server does not list the model no-such-model; it serves"), "{text}");
+
+    // The server refuses the key.
+    let refusing = TestErrand::new(
+        Protocol::Openai,
+        vec![Turn::HttpError { status: 401, retry_after: None, message: Some("bad key".into()) }; 2],
+    )
+    .await;
+    let (text, checks) = doctor(&refusing, &["--model", "test-model"]).await;
+    assert_eq!(checks["reach"]["ok"], true, "{text}");
+    assert_eq!(checks["auth"]["ok"], false, "{text}");
+    assert!(text.contains("FAIL auth      authentication failed: "), "{text}");
+
+    // Nothing listens at the base URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let nobody = errand.errand(&["doctor", "--provider", "openai", "--base-url", &url, "--model", "test-model"]).await;
+    assert_eq!(nobody.code, 1, "{}", nobody.stdout);
+    assert!(nobody.stdout.contains(&format!("FAIL reach     nothing answers at {url}")), "{}", nobody.stdout);
+    assert!(nobody.stdout.contains("start the server, or fix --base-url"), "{}", nobody.stdout);
+}
