@@ -591,7 +591,7 @@ async fn provider_checks(checks: &mut Vec<(&str, bool, String)>, resolved: &Reso
                 None => format!("the server answers without a key ({key_var} is not set)"),
             };
             checks.push(("auth", true, auth));
-            if models.iter().any(|model| *model == resolved.model) {
+            if models.contains(&resolved.model) {
                 checks.push(("model", true, format!("the server serves {}", resolved.model)));
             } else if models.is_empty() {
                 checks.push((
