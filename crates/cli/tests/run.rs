@@ -517,15 +517,15 @@ async fn doctor_reports_provider_store_and_sandbox() {
     let run = errand.errand(&["doctor", "--json"]).await;
     let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&str> = checks.as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "provider", "store", "sandbox", "render"]);
+    assert_eq!(names, ["config", "provider", "reach", "auth", "model", "store", "sandbox", "render"]);
     // .ci/run installs LibreOffice and poppler, so render_pages is available; it is optional either way.
-    assert_eq!(checks[4]["optional"], true);
-    assert_eq!(checks[4]["ok"], true, "{}", checks[4]);
-    assert!(checks[4]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[4]);
+    assert_eq!(checks[7]["optional"], true);
+    assert_eq!(checks[7]["ok"], true, "{}", checks[7]);
+    assert!(checks[7]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[7]);
     assert_eq!(checks[1]["ok"], true);
     assert!(checks[1]["detail"].as_str().unwrap().contains("ANTHROPIC_API_KEY is set"));
     assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
-    assert_eq!(checks[2]["ok"], true);
+    assert_eq!(checks[5]["ok"], true, "the store: {}", checks[5]);
 }
 
 #[tokio::test]
