@@ -323,8 +323,16 @@ pub struct RunSummary {
     pub output_tokens: u64,
     /// Input tokens read from the prompt cache (part of `input_tokens`).
     pub cache_read_tokens: u64,
-    /// Cost in USD; `None` when the model's price is unknown.
+    /// Cost in USD of the priced requests; `None` when no request had a known price.
     pub cost_usd: Option<f64>,
+    /// Model requests whose token counts the server never reported (a request that failed, or a server
+    /// that sends no usage): the token counts above leave them out, so they are a floor, not a total.
+    #[serde(default)]
+    pub unreported_requests: u32,
+    /// Model requests with no known price (the model's price is unknown, or the base URL is not the
+    /// provider's own API): `cost_usd` leaves them out.
+    #[serde(default)]
+    pub unpriced_requests: u32,
     /// Bytes of all request bodies.
     pub request_bytes: u64,
     /// Wall time of the run.

@@ -108,7 +108,9 @@ pub enum AgentError {
     },
     /// `--max-cost` was asked for a model with no known price.
     #[error(
-        "--max-cost ${max:.2} cannot be enforced: errand has no price for model '{model}'; use --max-tokens instead"
+        "--max-cost ${max:.2} cannot be enforced: errand has no price for model '{model}' here (list prices apply \
+         only at the provider's own API); use --max-tokens instead, or give its price in config.toml \
+         ([prices.\"{model}\"] input = …, output = … USD per million tokens)"
     )]
     UnpricedBudget {
         /// Model name.

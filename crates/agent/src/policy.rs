@@ -448,8 +448,8 @@ impl Policy {
         // Files that run code or change errand's own rules: always asked about, whatever allows the rest.
         if let Some(path) = effects.writes().find(|path| is_protected(path, grants)) {
             return Decision::Ask(format!(
-                "changing {} needs your approval: git hooks, shell startup files and errand's folder settings are \
-                 protected",
+                "changing {} needs your approval: git hooks, shell startup files, errand's folder settings \
+                 (.errand/) and the folder's context files (context.md, CLAUDE.md, AGENTS.md) are protected",
                 grants.display(path)
             ));
         }
@@ -536,8 +536,10 @@ const SHELL_STARTUP_FILES: [&str; 9] = [
     ".zlogin",
 ];
 
-/// Whether writing `path` could make code run later or change errand's rules: anything under `.git/hooks`,
-/// shell startup files, and a folder's `.errand/` settings.
+/// Whether writing `path` could make code run later or change what errand does: anything under
+/// `.git/hooks`, shell startup files, anything under a `.errand/` folder (settings, at whatever depth: a
+/// subfolder may be granted on its own later), and the context files at a grant's root, which reach every
+/// later session's model as instructions.
 fn is_protected(path: &Path, grants: &Grants) -> bool {
     let root = grants
         .grants()
@@ -548,7 +550,8 @@ fn is_protected(path: &Path, grants: &Grants) -> bool {
     let inside = root.and_then(|root| path.strip_prefix(root).ok()).unwrap_or(path);
     let names: Vec<&std::ffi::OsStr> = inside.iter().collect();
     names.windows(2).any(|pair| pair[0] == ".git" && pair[1] == "hooks")
-        || names.first().is_some_and(|first| *first == ".errand")
+        || names.iter().any(|name| *name == ".errand")
+        || (names.len() == 1 && crate::context::CONTEXT_FILE_NAMES.iter().any(|name| names[0] == *name))
         || names.last().is_some_and(|last| SHELL_STARTUP_FILES.iter().any(|name| *last == *name))
 }
 
@@ -765,6 +768,31 @@ mod tests {
                 name: "errand's folder settings are protected",
                 effects: "modify .errand/settings.toml",
                 expected: Expected::Ask("errand's folder settings"),
+                ..BASE
+            },
+            Case {
+                name: "anything under a nested .errand folder is protected",
+                effects: "create sub/.errand/notes.txt",
+                expected: Expected::Ask("errand's folder settings"),
+                ..BASE
+            },
+            Case {
+                name: "a context file at the grant's root is protected even from an allow rule",
+                rules: &["allow write_file"],
+                effects: "modify AGENTS.md",
+                expected: Expected::Ask("changing AGENTS.md needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "CLAUDE.md and context.md at the root are protected too",
+                effects: "create CLAUDE.md",
+                expected: Expected::Ask("context files"),
+                ..BASE
+            },
+            Case {
+                name: "a file named like a context file deeper down is ordinary",
+                effects: "modify notes/context.md",
+                expected: Expected::Allow,
                 ..BASE
             },
             Case {

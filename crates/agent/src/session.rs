@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use errand_model::{
     ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
-    pricing,
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
@@ -68,6 +67,8 @@ pub struct SessionOptions {
     /// The granted folders the person trusts (canonical): their context files go to the model as the person's
     /// context; any other folder's as that folder's content.
     pub trusted_folders: Vec<PathBuf>,
+    /// What the model's tokens cost; a model with no price here has its cost recorded as unknown.
+    pub prices: errand_model::pricing::Prices,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -120,6 +121,7 @@ impl SessionOptions {
             plugins: Vec::new(),
             notices: Vec::new(),
             trusted_folders: Vec::new(),
+            prices: errand_model::pricing::Prices::default(),
         }
     }
 }
@@ -164,10 +166,15 @@ pub struct Outcome {
 /// How the loop ended, before it is recorded.
 pub(crate) enum End {
     Done,
+    /// Done, with something the person should know about how (the model answered without a plan).
+    DoneNoting(String),
     Limit(String),
     Rejected(String),
     Cancelled,
 }
+
+/// The `Finished` reason of a plan-mode run whose model ended its turn without proposing a plan.
+pub(crate) const NO_PLAN_NOTE: &str = "the model answered without a plan; nothing was changed";
 
 /// How many times `Stop` hooks may send the model back to work in one run.
 const MAX_STOP_ROUNDS: u32 = 3;
@@ -417,6 +424,7 @@ impl Session {
         let journal_failed = matches!(ended, Err(AgentError::Journal { .. }) | Err(AgentError::SubagentJournal { .. }));
         let (status, reason) = match ended {
             Ok(End::Done) => (SessionStatus::Done, None),
+            Ok(End::DoneNoting(note)) => (SessionStatus::Done, Some(note)),
             Ok(End::Limit(reason)) => (SessionStatus::Stopped, Some(reason)),
             Ok(End::Rejected(reason)) => (SessionStatus::Rejected, Some(reason)),
             Ok(End::Cancelled) => {
@@ -455,7 +463,7 @@ impl Session {
         summary: &mut RunSummary,
     ) -> Result<End, AgentError> {
         if let Some(max) = self.options.limits.max_cost_usd
-            && pricing::price(&self.options.model).is_none()
+            && self.options.prices.price(&self.options.model).is_none()
         {
             return Err(AgentError::UnpricedBudget { model: self.options.model.clone(), max });
         }
@@ -576,8 +584,18 @@ impl Session {
             let request = self.request();
             let response = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return Ok(End::Cancelled),
-                response = self.stream_reply(request) => response?,
+                _ = cancel.cancelled() => {
+                    summary.unreported_requests += 1;
+                    return Ok(End::Cancelled);
+                }
+                response = self.stream_reply(request) => match response {
+                    Ok(response) => response,
+                    // The server may well have processed the prompt, but it reported no counts for it.
+                    Err(error) => {
+                        summary.unreported_requests += 1;
+                        return Err(error);
+                    }
+                },
             };
             self.account(&response, summary)?;
 
@@ -603,6 +621,11 @@ impl Session {
                     stop_rounds += 1;
                     self.append(Message::user_text(format!("A plugin's hook asks you to go on: {reason}")))?;
                     continue;
+                }
+                // In plan mode the model was to propose a plan; ending without one (and so without changing
+                // anything) is an answer, not the task done, and the person should not mistake it for that.
+                if matches!(self.plan, PlanState::Planning) && summary.files_changed.is_empty() {
+                    return Ok(End::DoneNoting(NO_PLAN_NOTE.to_string()));
                 }
                 return Ok(End::Done);
             }
@@ -747,7 +770,8 @@ impl Session {
         let usage = response.usage;
         let requested = self.plugin_state.model().unwrap_or(&self.options.model);
         let model = if response.model.is_empty() { requested.to_string() } else { response.model.clone() };
-        let cost = pricing::price(requested).or_else(|| pricing::price(&model)).map(|p| p.cost(&usage));
+        let prices = &self.options.prices;
+        let cost = prices.price(requested).or_else(|| prices.price(&model)).map(|p| p.cost(&usage));
         self.store.record_usage(
             &self.id,
             &UsageRecord {
@@ -765,8 +789,12 @@ impl Session {
         summary.output_tokens += usage.output_tokens;
         summary.cache_read_tokens += usage.cache_read_tokens;
         summary.request_bytes += response.request_bytes;
-        if let Some(cost) = cost {
-            *summary.cost_usd.get_or_insert(0.0) += cost;
+        if usage.total() == 0 {
+            summary.unreported_requests += 1;
+        }
+        match cost {
+            Some(cost) => *summary.cost_usd.get_or_insert(0.0) += cost,
+            None => summary.unpriced_requests += 1,
         }
         self.emit(EventMsg::Usage {
             turn: self.turn,

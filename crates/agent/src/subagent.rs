@@ -280,6 +280,8 @@ impl Session {
             summary.output_tokens += child_summary.output_tokens;
             summary.cache_read_tokens += child_summary.cache_read_tokens;
             summary.request_bytes += child_summary.request_bytes;
+            summary.unreported_requests += child_summary.unreported_requests;
+            summary.unpriced_requests += child_summary.unpriced_requests;
             if let Some(cost) = child_summary.cost_usd {
                 *summary.cost_usd.get_or_insert(0.0) += cost;
             }

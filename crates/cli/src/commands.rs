@@ -1,6 +1,6 @@
 //! One function per subcommand. Each returns the exit code; errors are reported here.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Resume(args) => resume(args).await,
         Command::Sessions { json } => sessions(json),
         Command::Show { id, json } => show(&id, json),
-        Command::Doctor { json, provider } => doctor(json, &provider),
+        Command::Doctor { json, probe, provider } => doctor(json, probe, &provider).await,
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
@@ -59,6 +59,8 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
+        // The reader closed the pipe: it has what it wanted, so there is nothing to report.
+        Err(failure) if crate::is_broken_pipe(&failure.error) => crate::EXIT_BROKEN_PIPE,
         Err(failure) => {
             report(&failure.error);
             failure.code
@@ -167,6 +169,7 @@ impl Setup {
             auto_approve_plan: args.yes,
             rules,
             allow_delete: args.allow_delete,
+            prices: self.config.prices(&provider.settings),
             trusted_folders: settled
                 .iter()
                 .filter(|folder| folder.trusted)
@@ -338,12 +341,22 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let mut terminal = TerminalRenderer::new();
+            let mut reader_gone = false;
             loop {
                 // Events first: a question is answered only after everything emitted before it is shown.
                 tokio::select! {
                     biased;
                     event = events.recv() => match event {
-                        Some(event) => if json { render_json(&event) } else { terminal.render(&event) },
+                        Some(event) if !reader_gone => {
+                            let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                            // Whoever read the output has closed it: stop the task as a SIGPIPE would, but
+                            // through the session, so it is saved; its remaining events go unshown.
+                            if shown.is_err() {
+                                reader_gone = true;
+                                cancel.cancel();
+                            }
+                        }
+                        Some(_) => {}
                         None => break,
                     },
                     Some(question) = async { match questions.as_mut() { Some(q) => q.recv().await, None => None } } => {
@@ -356,6 +369,7 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
                     }
                 }
             }
+            reader_gone
         })
     };
 
@@ -378,7 +392,9 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
     let outcome = session.run(input, &cancel).await;
     on_interrupt.abort();
     drop(session);
-    let _ = renderer.await;
+    if renderer.await.unwrap_or(false) {
+        return Ok(crate::EXIT_BROKEN_PIPE);
+    }
     Ok(match outcome.status {
         SessionStatus::Done => EXIT_DONE,
         SessionStatus::Cancelled => EXIT_CANCELLED,
@@ -462,24 +478,20 @@ fn sessions(json: bool) -> Result<u8, Failure> {
     let sessions = store.sessions()?;
     if json {
         let list: Vec<_> = sessions.iter().map(errand_store::SessionRecord::summary).collect();
-        println!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?);
+        outln!("{}", serde_json::to_string_pretty(&list).context("serialize sessions")?)?;
         return Ok(EXIT_DONE);
     }
     if sessions.is_empty() {
         eprintln!("no sessions yet; start one with: errand run \"task\"");
         return Ok(EXIT_DONE);
     }
-    println!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED");
+    outln!("{:<10}  {:<9}  {:<20}  TASK", "ID", "STATUS", "CREATED")?;
     let unknown = sessions.iter().filter(|session| !session.status.is_known()).count();
     for session in &sessions {
         let created = session.created_at.get(..19).unwrap_or(&session.created_at).replace('T', " ");
-        println!(
-            "{:<10}  {:<9}  {:<20}  {}",
-            session.id,
-            session.status.as_str(),
-            created,
-            one_line(&session.task, 70)
-        );
+        // Undo leaves the status as the run ended; what the person needs to see is that it was undone.
+        let status = if session.undone_at.is_some() { "undone" } else { session.status.as_str() };
+        outln!("{:<10}  {:<9}  {:<20}  {}", session.id, status, created, one_line(&session.task, 70))?;
     }
     if unknown > 0 {
         eprintln!(
@@ -518,47 +530,51 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
         .collect::<Result<_, _>>()?;
     if json {
         let value = serde_json::json!({ "session": session.summary(), "messages": messages, "usage": usage });
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize session")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize session")?)?;
         return Ok(EXIT_DONE);
     }
-    println!("session  {}", session.id);
-    println!("task     {}", session.task);
+    outln!("session  {}", session.id)?;
+    outln!("task     {}", session.task)?;
     let detail = session.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-    println!("status   {}{detail}", session.status);
-    println!("model    {} {}", session.provider, session.model);
-    println!("created  {}", session.created_at);
+    outln!("status   {}{detail}", session.status)?;
+    if let Some(undone_at) = &session.undone_at {
+        outln!("undone   {undone_at} (errand changes {} shows what was put back)", session.id)?;
+    }
+    outln!("model    {} {}", session.provider, session.model)?;
+    outln!("created  {}", session.created_at)?;
     if let Some(folders) = session.settings.get("folders").and_then(|f| f.as_array()) {
         for folder in folders {
             let read_only = folder.get("read_only").and_then(|v| v.as_bool()).unwrap_or(false);
             let path = folder.get("path").and_then(|v| v.as_str()).unwrap_or("?");
-            println!("folder   {path}{}", if read_only { " (read-only)" } else { "" });
+            outln!("folder   {path}{}", if read_only { " (read-only)" } else { "" })?;
         }
     }
     let cost = match usage.cost_usd {
         Some(cost) if usage.unpriced_requests == 0 => format!("${cost:.4}"),
-        Some(cost) => format!("${cost:.4} + {} requests of unknown price", usage.unpriced_requests),
+        Some(cost) => format!("${cost:.4} + cost unknown for {} requests", usage.unpriced_requests),
         None if usage.requests == 0 => "$0".into(),
-        None => "unknown (no price for this model)".into(),
+        // Priced only at the provider's own API or with a price in config.toml.
+        None => "cost unknown".into(),
     };
-    println!(
+    outln!(
         "usage    {} requests · {} tokens in ({} from cache) · {} out · {cost}",
         usage.requests,
         thousands(usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens),
         thousands(usage.cache_read_tokens),
         thousands(usage.output_tokens),
-    );
-    println!();
+    )?;
+    outln!()?;
     for message in &messages {
         for block in &message.content {
             match (message.role, block) {
-                (Role::User, ContentBlock::Text { text }) => println!("> {}", text.trim_end().replace('\n', "\n> ")),
-                (Role::Assistant, ContentBlock::Text { text }) => println!("{}", text.trim_end()),
+                (Role::User, ContentBlock::Text { text }) => outln!("> {}", text.trim_end().replace('\n', "\n> "))?,
+                (Role::Assistant, ContentBlock::Text { text }) => outln!("{}", text.trim_end())?,
                 (_, ContentBlock::ToolUse { name, input, .. }) => {
-                    println!("  → {name} {}", crate::render::describe_input(input))
+                    outln!("  → {name} {}", crate::render::describe_input(input))?
                 }
                 (_, ContentBlock::ToolResult { content, is_error, .. }) => {
                     let mark = if *is_error { "✗" } else { "✓" };
-                    println!("    {mark} {}", errand_agent::tool_summary(content, *is_error));
+                    outln!("    {mark} {}", errand_agent::tool_summary(content, *is_error))?;
                 }
                 _ => {}
             }
@@ -576,10 +592,120 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// Contacts the provider: its models list shows whether it answers, takes the key and serves the model, each
+/// as its own check; with `probe`, a one-token request shows that a request goes through.
+async fn provider_checks(checks: &mut Vec<(&str, bool, String)>, resolved: &ResolvedProvider, probe: bool) {
+    use errand_model::ModelError;
+    let settings = &resolved.settings;
+    let url = settings.base_url.trim_end_matches('/');
+    let key_var = settings.kind.key_var();
+    match errand_model::list_models(settings).await {
+        Ok(models) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            let auth = match settings.api_key {
+                Some(_) => format!("the server accepts {key_var}"),
+                None => format!("the server answers without a key ({key_var} is not set)"),
+            };
+            checks.push(("auth", true, auth));
+            if models.contains(&resolved.model) {
+                checks.push(("model", true, format!("the server serves {}", resolved.model)));
+            } else if models.is_empty() {
+                checks.push((
+                    "model",
+                    true,
+                    format!("the server lists no models, so {} cannot be checked before a run", resolved.model),
+                ));
+            } else {
+                let shown: Vec<&str> = models.iter().take(10).map(String::as_str).collect();
+                let more = if models.len() > shown.len() {
+                    format!(" and {} more", models.len() - shown.len())
+                } else {
+                    String::new()
+                };
+                checks.push((
+                    "model",
+                    false,
+                    format!(
+                        "the server does not list the model {}; it serves {}{more}: pass --model with one of them \
+                         (or set model in config.toml)",
+                        resolved.model,
+                        shown.join(", ")
+                    ),
+                ));
+            }
+        }
+        Err(ModelError::Connect { detail, .. }) => checks.push((
+            "reach",
+            false,
+            format!(
+                "nothing answers at {url} ({detail}): start the server, or fix --base-url (base_url in config.toml, \
+                 or {})",
+                match settings.kind {
+                    errand_model::ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
+                    errand_model::ProviderKind::Openai => "OPENAI_BASE_URL",
+                }
+            ),
+        )),
+        Err(error @ (ModelError::KeyRejected { .. } | ModelError::KeyMissing { .. })) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            checks.push(("auth", false, format!("authentication failed: {error}")));
+        }
+        Err(ModelError::NotFound { failure, .. }) => {
+            checks.push(("reach", true, format!("{url} answers")));
+            checks.push((
+                "model",
+                false,
+                format!(
+                    "{url} has no models list ({failure}): check --base-url (an OpenAI-compatible server's usually \
+                     ends in /v1)"
+                ),
+            ));
+        }
+        Err(error) => checks.push(("reach", false, error.to_string())),
+    }
+    if probe {
+        use futures::StreamExt as _;
+        let request = errand_model::Request {
+            model: resolved.model.clone(),
+            system: Vec::new(),
+            messages: vec![Message::user_text("Say ok.")],
+            tools: Vec::new(),
+            max_tokens: 1,
+            temperature: None,
+            cache_tools: false,
+        };
+        let outcome = match errand_model::connect(settings) {
+            Ok(provider) => {
+                let mut stream = provider.stream(request);
+                let mut outcome = Err("the reply ended without completing".to_string());
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(errand_model::ModelEvent::Completed(_)) => {
+                            outcome = Ok(());
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            outcome = Err(error.to_string());
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        match outcome {
+            Ok(()) => checks.push(("probe", true, format!("{} answered a one-token request", resolved.model))),
+            Err(error) => checks.push(("probe", false, error)),
+        }
+    }
+}
+
 /// The name of `errand doctor`'s optional check for `render_pages`.
 const RENDER_CHECK: &str = "render";
 
-fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
+async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
     let paths = Paths::discover().map_err(usage_error)?;
     let mut checks: Vec<(&str, bool, String)> = Vec::new();
 
@@ -604,10 +730,10 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 Some(_) => format!("{} is set", resolved.settings.kind.key_var()),
                 None => format!("no {}", resolved.settings.kind.key_var()),
             };
-            let price = if errand_model::pricing::price(&resolved.model).is_some() {
+            let price = if setup.config.prices(&resolved.settings).price(&resolved.model).is_some() {
                 "priced"
             } else {
-                "no known price: tokens only"
+                "no known price here: tokens only, cost unknown"
             };
             checks.push((
                 "provider",
@@ -617,6 +743,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                     resolved.settings.kind, resolved.settings.base_url, resolved.model, resolved.chosen_by
                 ),
             ));
+            provider_checks(&mut checks, &resolved, probe).await;
         }
         Err(failure) => checks.push(("provider", false, failure.error.to_string())),
     }
@@ -723,7 +850,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 check
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?)?;
     } else {
         for (name, ok, detail) in &checks {
             let mark = match (*ok, *name == RENDER_CHECK) {
@@ -731,7 +858,7 @@ fn doctor(json: bool, provider_args: &ProviderArgs) -> Result<u8, Failure> {
                 (false, true) => "warn",
                 (false, false) => "FAIL",
             };
-            println!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "));
+            outln!("{mark:<4} {name:<9} {}", detail.replace('\n', "\n               "))?;
         }
     }
     Ok(if healthy { EXIT_DONE } else { EXIT_ERROR })

@@ -77,6 +77,45 @@ pub struct ConfigFile {
     /// Hosts commands may always reach through errand's proxy (like `--allow-net`).
     #[serde(default)]
     pub allow_net: Vec<String>,
+    /// What a model's tokens cost, by exact model name (`[prices."qwen3"]`): for a model errand has no
+    /// price for, or one served from somewhere other than its provider's own API.
+    #[serde(default)]
+    pub prices: std::collections::HashMap<String, ConfiguredPrice>,
+}
+
+/// `[prices."MODEL"]` in config.toml: USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredPrice {
+    /// Input tokens.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Input tokens read from a prompt cache [default: the input price].
+    pub cache_read: Option<f64>,
+    /// Input tokens written to a prompt cache [default: the input price].
+    pub cache_write: Option<f64>,
+}
+
+impl ConfigFile {
+    /// The prices that apply to requests to `settings`' server: the list prices only at the provider's own
+    /// API, and the configured ones everywhere.
+    pub fn prices(&self, settings: &ProviderSettings) -> errand_model::pricing::Prices {
+        let configured = self
+            .prices
+            .iter()
+            .map(|(model, price)| {
+                let price = errand_model::pricing::Price {
+                    input: price.input,
+                    output: price.output,
+                    cache_read: price.cache_read.unwrap_or(price.input),
+                    cache_write: price.cache_write.unwrap_or(price.input),
+                };
+                (model.clone(), price)
+            })
+            .collect();
+        errand_model::pricing::Prices::for_endpoint(settings.kind, &settings.base_url, configured)
+    }
 }
 
 pub use errand_agent::trust::Permissions;

@@ -2,6 +2,16 @@
 //! event stream in a terminal or as JSON lines. Does not hold agent logic: every command drives
 //! `errand-agent` and `errand-store`.
 
+/// Writes a line to stdout and returns the `io::Result`: every command prints through this (never
+/// `println!`, which panics once the reader is gone), and `?` carries a closed pipe up to [`main`], which
+/// ends quietly with [`EXIT_BROKEN_PIPE`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod commands;
 pub mod config;
 mod history;
@@ -28,6 +38,16 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code for a task cancelled with Ctrl-C.
 pub const EXIT_CANCELLED: u8 = 130;
+/// Exit code when whoever read errand's output closed it early (`errand changes ID | head -1`): what a shell
+/// reports for a program ended by SIGPIPE, so `set -o pipefail` scripts see it. Nothing is printed.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Whether an error is, at bottom, a write to a reader that has gone away.
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// errand does file work in folders you grant it.
 #[derive(Debug, Parser)]
@@ -157,11 +177,15 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
     },
-    /// Check the provider configuration, the store and kernel sandbox support.
+    /// Check the provider (configuration, and whether it answers, takes the key and serves the model), the
+    /// store and kernel sandbox support.
     Doctor {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also ask the model for one token, to prove a request goes through end to end (costs one request).
+        #[arg(long)]
+        probe: bool,
         /// Provider selection, as for `run`.
         #[command(flatten)]
         provider: ProviderArgs,

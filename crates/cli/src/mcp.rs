@@ -1,7 +1,7 @@
 //! `errand mcp add`, `remove`, `list` and `test`: the `.mcp.json` configuration of MCP servers, and whether
 //! they answer.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,14 +71,14 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             };
             let file = file_for(folder.clone())?;
             errand_mcp::add_server(&file, &name, &transport).map_err(usage_error)?;
-            println!("added {name} to {}", file.display());
+            outln!("added {name} to {}", file.display())?;
             trust_written(folder)?;
             Ok(EXIT_DONE)
         }
         McpCommand::Remove { name, folder } => {
             let file = file_for(folder.clone())?;
             if errand_mcp::remove_server(&file, &name).map_err(usage_error)? {
-                println!("removed {name} from {}", file.display());
+                outln!("removed {name} from {}", file.display())?;
                 trust_written(folder)?;
                 Ok(EXIT_DONE)
             } else {
@@ -122,7 +122,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                     })
                     .collect();
                 let out = json!({"servers": servers, "warnings": parsed.warnings});
-                println!("{}", serde_json::to_string_pretty(&out).context("serialize the servers")?);
+                outln!("{}", serde_json::to_string_pretty(&out).context("serialize the servers")?)?;
                 return Ok(EXIT_DONE);
             }
             for warning in &parsed.warnings {
@@ -152,7 +152,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                     }
                     other => other.unwrap_or_default().to_string(),
                 };
-                println!("{:<20} {kind:<6} {}  ({})", server.name, target.trim_end(), server.source.display());
+                outln!("{:<20} {kind:<6} {}  ({})", server.name, target.trim_end(), server.source.display())?;
                 let origin = status["origin"].as_str().unwrap_or_default();
                 let contained = if status["sandboxed"] == json!(true) { "sandboxed" } else { "not sandboxed" };
                 let environment = match status["environment"].as_array() {
@@ -162,8 +162,8 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                     ),
                     None => String::new(),
                 };
-                println!("{:<20} {origin} · {contained}{environment}", "");
-                println!("{:<20} {state}", "");
+                outln!("{:<20} {origin} · {contained}{environment}", "")?;
+                outln!("{:<20} {state}", "")?;
             }
             Ok(EXIT_DONE)
         }
@@ -181,9 +181,9 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             };
             let store = credential_store()?;
             if store.remove(url).map_err(usage_error)? {
-                println!("signed out of {name}: its tokens are gone from {}", store.path().display());
+                outln!("signed out of {name}: its tokens are gone from {}", store.path().display())?;
             } else {
-                println!("errand holds no sign-in for {name}");
+                outln!("errand holds no sign-in for {name}")?;
             }
             Ok(EXIT_DONE)
         }
@@ -194,7 +194,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                 Ok(inventory) => inventory,
                 Err(error) => {
                     if json {
-                        println!("{}", json!({"name": name, "status": "failed", "error": error.to_string()}));
+                        outln!("{}", json!({"name": name, "status": "failed", "error": error.to_string()}))?;
                     } else {
                         eprintln!("error: {error}");
                     }
@@ -205,23 +205,23 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                 let mut out = serde_json::to_value(&inventory).context("serialize what the server offers")?;
                 out["name"] = json!(name);
                 out["status"] = json!("ok");
-                println!("{}", serde_json::to_string_pretty(&out).context("serialize what the server offers")?);
+                outln!("{}", serde_json::to_string_pretty(&out).context("serialize what the server offers")?)?;
                 return Ok(EXIT_DONE);
             }
             let server = &inventory.server;
-            println!("{name}: {} {} (protocol {})", server.name, server.version, server.protocol_version);
-            println!("{} tools", inventory.tools.len());
+            outln!("{name}: {} {} (protocol {})", server.name, server.version, server.protocol_version)?;
+            outln!("{} tools", inventory.tools.len())?;
             for tool in &inventory.tools {
                 let read_only = if tool.read_only { " (read-only)" } else { "" };
-                println!("  {}{read_only}: {}", tool.name, tool.description.lines().next().unwrap_or_default());
+                outln!("  {}{read_only}: {}", tool.name, tool.description.lines().next().unwrap_or_default())?;
             }
-            println!("{} resources", inventory.resources.len());
+            outln!("{} resources", inventory.resources.len())?;
             for resource in &inventory.resources {
-                println!("  {} ({})", resource.uri, resource.name);
+                outln!("  {} ({})", resource.uri, resource.name)?;
             }
-            println!("{} prompts", inventory.prompts.len());
+            outln!("{} prompts", inventory.prompts.len())?;
             for prompt in &inventory.prompts {
-                println!("  {}({}): {}", prompt.name, prompt.arguments.join(", "), prompt.description);
+                outln!("  {}({}): {}", prompt.name, prompt.arguments.join(", "), prompt.description)?;
             }
             Ok(EXIT_DONE)
         }
@@ -321,7 +321,7 @@ async fn login(
             match listed {
                 Err(McpError::Unauthorized { challenge, .. }) => challenge,
                 _ => {
-                    println!("{name} does not ask for sign-in: errand reaches it as it is");
+                    outln!("{name} does not ask for sign-in: errand reaches it as it is")?;
                     return Ok(EXIT_DONE);
                 }
             }
@@ -370,7 +370,7 @@ async fn login(
     let store = credential_store()?;
     store.put(url, &credentials).map_err(usage_error)?;
     let scope = credentials.scope.as_deref().map(|scope| format!(" (scope: {scope})")).unwrap_or_default();
-    println!("signed in to {name}{scope}; the tokens are kept in {}, readable only by you", store.path().display());
+    outln!("signed in to {name}{scope}; the tokens are kept in {}, readable only by you", store.path().display())?;
     Ok(EXIT_DONE)
 }
 
@@ -587,7 +587,8 @@ async fn exercise(
             .collect();
         let cancel = tokio_util::sync::CancellationToken::new();
         let result = connection.call_tool(&tool.name, Value::Object(arguments), &|_| {}, &cancel).await?;
-        println!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default());
+        // The suite reads these lines; one it stopped reading changes nothing about the pass.
+        let _ = outln!("{}: {}", tool.name, serde_json::to_string(&result.content).unwrap_or_default());
     }
     connection.close().await;
     Ok(EXIT_DONE)

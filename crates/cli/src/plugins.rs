@@ -2,7 +2,7 @@
 //! through `errand_plugins::registry`, which keeps `plugins.json` beside `config.toml`), and `check`, which shows
 //! what a plugin or marketplace folder holds without installing anything.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 
@@ -42,18 +42,19 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
             } else {
                 format!("cloned from {} into {}", record.source, record.folder.display())
             };
-            println!("added marketplace {} ({}), {place}", record.name, plural(offered, "plugin"));
-            println!("install one with: errand plugins install NAME@{}", record.name);
+            outln!("added marketplace {} ({}), {place}", record.name, plural(offered, "plugin"))?;
+            outln!("install one with: errand plugins install NAME@{}", record.name)?;
             Ok(EXIT_DONE)
         }
         PluginsCommand::Marketplace(MarketplaceCommand::Remove { name }) => {
             let config_dir = config_dir()?;
             let removed =
                 registry::remove_marketplace(&config_dir, &name).map_err(|error| explain(error, &config_dir))?;
-            println!(
+            outln!(
                 "removed marketplace {} ({}); plugins installed from it stay installed (errand plugins list)",
-                removed.name, removed.source
-            );
+                removed.name,
+                removed.source
+            )?;
             Ok(EXIT_DONE)
         }
         PluginsCommand::Marketplace(MarketplaceCommand::List { json }) => {
@@ -91,7 +92,7 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                         "error": loaded.as_ref().err().map(ToString::to_string),
                     }));
                 }
-                println!("{}", serde_json::to_string_pretty(&out).context("serialize the marketplaces")?);
+                outln!("{}", serde_json::to_string_pretty(&out).context("serialize the marketplaces")?)?;
                 return Ok(EXIT_DONE);
             }
             if shown.is_empty() {
@@ -102,23 +103,23 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                 let marketplace = match loaded {
                     Ok(marketplace) => marketplace,
                     Err(error) => {
-                        println!("{}  cannot be read: {error}", record.name);
+                        outln!("{}  cannot be read: {error}", record.name)?;
                         continue;
                     }
                 };
                 let remote = marketplace.entries.iter().filter(|entry| !entry.source.is_local()).count();
                 let remote = if remote > 0 { format!(", {remote} remote") } else { String::new() };
                 let count = plural(marketplace.entries.len(), "plugin");
-                println!("{}  {count}{remote}  {}", record.name, record.folder.display());
+                outln!("{}  {count}{remote}  {}", record.name, record.folder.display())?;
                 if record.source != record.folder.display().to_string() {
-                    println!("  from {}", record.source);
+                    outln!("  from {}", record.source)?;
                 }
                 if verbose {
                     for entry in &marketplace.entries {
                         let description = entry.description.as_deref().and_then(|d| d.lines().next()).unwrap_or("");
                         let mark = if installed(&record.name, &entry.name) { " (installed)" } else { "" };
                         let line = format!("  {}{mark}  [{}]  {description}", entry.name, entry.source);
-                        println!("{}", line.trim_end());
+                        outln!("{}", line.trim_end())?;
                     }
                 }
             }
@@ -154,11 +155,11 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                         0 => String::new(),
                         count => format!(" ({}: `errand plugins list --verbose` shows them)", plural(count, "warning")),
                     };
-                    println!("installed {id} in {}: {}{warnings}", installed.root.display(), describe(&summary));
+                    outln!("installed {id} in {}: {}{warnings}", installed.root.display(), describe(&summary))?;
                 }
-                None => println!("installed {id} in {}", installed.root.display()),
+                None => outln!("installed {id} in {}", installed.root.display())?,
             }
-            println!("sessions load it from now on; `errand plugins disable {id}` turns it off");
+            outln!("sessions load it from now on; `errand plugins disable {id}` turns it off")?;
             Ok(EXIT_DONE)
         }
         PluginsCommand::List { json } => {
@@ -202,7 +203,7 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&out).context("serialize the installed plugins")?);
+                outln!("{}", serde_json::to_string_pretty(&out).context("serialize the installed plugins")?)?;
                 return Ok(EXIT_DONE);
             }
             if rows.is_empty() {
@@ -224,16 +225,23 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                 return Ok(EXIT_DONE);
             }
             let width = rows.iter().map(|(installed, _)| installed.id().chars().count()).max().unwrap_or(0).max(6);
-            println!(
+            outln!(
                 "{:<width$}  {:<8}  {:>6}  {:>8}  {:>6}  {:>5}  {:>3}  {:>8}  FOLDER",
-                "PLUGIN", "STATE", "SKILLS", "COMMANDS", "AGENTS", "HOOKS", "MCP", "WARNINGS"
-            );
+                "PLUGIN",
+                "STATE",
+                "SKILLS",
+                "COMMANDS",
+                "AGENTS",
+                "HOOKS",
+                "MCP",
+                "WARNINGS"
+            )?;
             for (installed, summary) in &rows {
                 let state = if installed.enabled { "enabled" } else { "disabled" };
                 let root = installed.root.display();
                 match summary {
                     Ok(s) => {
-                        println!(
+                        outln!(
                             "{:<width$}  {state:<8}  {:>6}  {:>8}  {:>6}  {:>5}  {:>3}  {:>8}  {root}",
                             installed.id(),
                             s.skills.len(),
@@ -242,16 +250,16 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                             s.hooks.len(),
                             s.mcp_servers.len(),
                             s.warnings.len()
-                        );
+                        )?;
                         if verbose {
                             for warning in &s.warnings {
-                                println!("    warning: {warning}");
+                                outln!("    warning: {warning}")?;
                             }
                         }
                     }
                     Err(problem) => {
-                        println!("{:<width$}  {state:<8}  {root}", installed.id());
-                        println!("    error: {problem}; `errand plugins remove {}` forgets it", installed.id());
+                        outln!("{:<width$}  {state:<8}  {root}", installed.id())?;
+                        outln!("    error: {problem}; `errand plugins remove {}` forgets it", installed.id())?;
                     }
                 }
             }
@@ -266,9 +274,9 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
             let config_dir = config_dir()?;
             let removed = registry::remove(&config_dir, &name).map_err(|error| explain(error, &config_dir))?;
             if removed.marketplace.is_some() {
-                println!("removed {} and errand's copy of it in {}", removed.id(), removed.root.display());
+                outln!("removed {} and errand's copy of it in {}", removed.id(), removed.root.display())?;
             } else {
-                println!("removed {}; its folder {} is left as it is", removed.id(), removed.root.display());
+                outln!("removed {}; its folder {} is left as it is", removed.id(), removed.root.display())?;
             }
             Ok(EXIT_DONE)
         }
@@ -288,7 +296,7 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                 error => Failure::from(error),
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).context("serialize the report")?);
+                outln!("{}", serde_json::to_string_pretty(&report).context("serialize the report")?)?;
                 return Ok(EXIT_DONE);
             }
             // `check` reports each remote entry of a marketplace with one warning, after all the others.
@@ -307,7 +315,7 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
             let split = report.warnings.len().saturating_sub(remote.len());
             let (own, remote_lines) = report.warnings.split_at(split);
             if let Some(marketplace) = &marketplace {
-                println!(
+                outln!(
                     "marketplace {}: {} loaded of {}",
                     marketplace.name,
                     plural(report.plugins.len(), "plugin"),
@@ -316,20 +324,20 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                     } else {
                         format!("{} entries", marketplace.entries.len())
                     }
-                );
+                )?;
             }
             for summary in &report.plugins {
-                println!("{}: {}", summary.name, describe(summary));
+                outln!("{}: {}", summary.name, describe(summary))?;
                 for warning in &summary.warnings {
-                    println!("  warning: {warning}");
+                    outln!("  warning: {warning}")?;
                 }
             }
             for warning in own {
-                println!("warning: {warning}");
+                outln!("warning: {warning}")?;
             }
             if verbose {
                 for line in remote_lines {
-                    println!("remote: {line}");
+                    outln!("remote: {line}")?;
                 }
             } else if let (Some(marketplace), false) = (&marketplace, remote_lines.is_empty()) {
                 let kinds: Vec<&str> = ["github", "url", "git-subdir"]
@@ -347,12 +355,12 @@ pub(crate) fn run(command: PluginsCommand, verbose: bool) -> Result<u8, Failure>
                     1 => ("1 entry".to_string(), "is", "was"),
                     count => (format!("{count} entries"), "are", "were"),
                 };
-                println!(
+                outln!(
                     "{count} {verb} remote ({}) and {were} not loaded; `errand plugins install NAME@{}` fetches one \
                      (--verbose lists them)",
                     kinds.join("/"),
                     marketplace.name
-                );
+                )?;
             }
             Ok(EXIT_DONE)
         }
@@ -364,9 +372,9 @@ fn switch(config_dir: &Path, name: &str, enabled: bool) -> Result<u8, Failure> {
     let installed = registry::set_enabled(config_dir, name, enabled).map_err(|error| explain(error, config_dir))?;
     let id = installed.id();
     if enabled {
-        println!("enabled {id}: sessions load it from now on");
+        outln!("enabled {id}: sessions load it from now on")?;
     } else {
-        println!("disabled {id}: sessions no longer load it; `errand plugins enable {id}` turns it back on");
+        outln!("disabled {id}: sessions no longer load it; `errand plugins enable {id}` turns it back on")?;
     }
     Ok(EXIT_DONE)
 }

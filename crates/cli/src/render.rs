@@ -3,7 +3,7 @@
 //! The model's text goes to stdout, so `errand run … > answer.md` captures the answer; tool lines, warnings
 //! and the summary go to stderr. `--json` writes every event as one JSON line to stdout instead.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -38,13 +38,15 @@ impl TerminalRenderer {
 
     fn end_line(&mut self) {
         if self.mid_line {
-            println!();
+            // Only the model's text goes to stdout, and its writes report a closed pipe; this newline is
+            // cosmetic.
+            let _ = outln!();
             self.mid_line = false;
         }
     }
 
-    /// Renders one event.
-    pub fn render(&mut self, event: &Event) {
+    /// Renders one event. Errs only when stdout cannot be written (a reader that closed the pipe).
+    pub fn render(&mut self, event: &Event) -> std::io::Result<()> {
         match &event.msg {
             EventMsg::TaskStarted { folders, model, provider, resumed, .. } => {
                 self.primary = folders.first().map(|f| f.path.clone());
@@ -60,8 +62,9 @@ impl TerminalRenderer {
                 );
             }
             EventMsg::TextDelta { text } => {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(text.as_bytes())?;
+                stdout.flush()?;
                 self.mid_line = !text.ends_with('\n');
             }
             EventMsg::ThinkingDelta { .. } => {}
@@ -116,7 +119,7 @@ impl TerminalRenderer {
                 // The plan and its checklist have their own lines.
                 let plan_tool = tool == errand_agent::plan::PROPOSE_PLAN || tool == errand_agent::plan::UPDATE_PLAN;
                 if plan_tool && !is_error {
-                    return;
+                    return Ok(());
                 }
                 self.end_line();
                 let (mark, code) = if *is_error { ("✗", "31") } else { ("✓", "32") };
@@ -191,9 +194,12 @@ impl TerminalRenderer {
             }
             EventMsg::Finished { status, reason, summary } => {
                 self.end_line();
+                // A reason that already opens with the status word ("cancelled (Ctrl-C); …", "stopped: …")
+                // is not prefixed with it again.
                 let headline = match reason {
-                    Some(reason) if status != "done" => format!("{status}: {}", reason.trim_start_matches("stopped: ")),
-                    _ => status.clone(),
+                    Some(reason) if reason.starts_with(status.as_str()) => reason.clone(),
+                    Some(reason) => format!("{status}: {reason}"),
+                    None => status.clone(),
                 };
                 let code = if status == "done" { "32" } else { "33" };
                 eprintln!("\n{} · {}", self.paint(code, &headline), summary_line(summary));
@@ -202,6 +208,7 @@ impl TerminalRenderer {
                 }
             }
         }
+        Ok(())
     }
 
     fn display(&self, path: &Path) -> String {
@@ -236,11 +243,14 @@ fn plan_changes(plan: &Plan) -> Option<String> {
     (!parts.is_empty()).then(|| format!("will {}", parts.join(" · ")))
 }
 
-/// Writes one event as one JSON line to stdout.
-pub fn render_json(event: &Event) {
+/// Writes one event as one JSON line to stdout. Errs only when stdout cannot be written.
+pub fn render_json(event: &Event) -> std::io::Result<()> {
     match serde_json::to_string(event) {
-        Ok(line) => println!("{line}"),
-        Err(error) => eprintln!("error: could not serialize event {}: {error}", event.seq),
+        Ok(line) => outln!("{line}"),
+        Err(error) => {
+            eprintln!("error: could not serialize event {}: {error}", event.seq);
+            Ok(())
+        }
     }
 }
 
@@ -251,19 +261,40 @@ pub fn summary_line(summary: &RunSummary) -> String {
         n => format!("{n} files changed"),
     };
     let cost = match summary.cost_usd {
-        Some(cost) => format!("${cost:.4}"),
+        Some(cost) if summary.unpriced_requests == 0 => format!("${cost:.4}"),
+        Some(cost) => format!("${cost:.4} + cost unknown for {}", requests(summary.unpriced_requests)),
         None if summary.turns == 0 => "$0".to_string(),
-        None => "cost unknown (no price for this model)".to_string(),
+        None => "cost unknown".to_string(),
+    };
+    let total = summary.input_tokens + summary.output_tokens;
+    // A request the server reported nothing for (it failed, or the server sends no usage) may still have
+    // cost tokens: "0" would be a claim, so the count is unknown, or a floor.
+    let tokens = match summary.unreported_requests {
+        0 => format!(
+            "{} tokens ({} in, {} out)",
+            thousands(total),
+            thousands(summary.input_tokens),
+            thousands(summary.output_tokens)
+        ),
+        _ if total == 0 => "tokens unknown (the server reported none)".to_string(),
+        n => format!(
+            "{} tokens ({} in, {} out) + unknown for {}",
+            thousands(total),
+            thousands(summary.input_tokens),
+            thousands(summary.output_tokens),
+            requests(n)
+        ),
     };
     format!(
-        "{files} · {} tokens ({} in, {} out) · {cost} · {} · {} turn{}",
-        thousands(summary.input_tokens + summary.output_tokens),
-        thousands(summary.input_tokens),
-        thousands(summary.output_tokens),
+        "{files} · {tokens} · {cost} · {} · {} turn{}",
         seconds(summary.duration_ms),
         summary.turns,
         if summary.turns == 1 { "" } else { "s" }
     )
+}
+
+fn requests(n: u32) -> String {
+    if n == 1 { "1 request".to_string() } else { format!("{n} requests") }
 }
 
 fn seconds(ms: u64) -> String {
@@ -342,7 +373,7 @@ mod tests {
             summary_line(&summary),
             "1 file changed · 13,023 tokens (12,345 in, 678 out) · $0.0123 · 4.20s · 3 turns"
         );
-        let unpriced = RunSummary { turns: 1, cost_usd: None, ..RunSummary::default() };
-        assert!(summary_line(&unpriced).contains("cost unknown (no price for this model)"));
+        let unpriced = RunSummary { turns: 1, cost_usd: None, unpriced_requests: 1, ..RunSummary::default() };
+        assert!(summary_line(&unpriced).contains(" · cost unknown · "), "{}", summary_line(&unpriced));
     }
 }

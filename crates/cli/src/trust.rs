@@ -2,7 +2,7 @@
 //! configuration before a session starts (asking at a terminal, otherwise leaving out what is untrusted with
 //! one warning per folder).
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -95,28 +95,28 @@ pub(crate) fn trust(folder: Option<PathBuf>, list: bool, yes: bool, json: bool) 
             store.trust(&config).map_err(usage_error)?;
             value["state"] = json!(TrustState::Trusted.as_str());
         }
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize the folder's configuration")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize the folder's configuration")?)?;
         return Ok(EXIT_DONE);
     }
-    println!("{} ({})", config.folder.display(), state.as_str());
+    outln!("{} ({})", config.folder.display(), state.as_str())?;
     let widening = config.widening();
     if widening.is_empty() {
-        println!("  nothing in it runs a program or widens errand's permissions");
+        outln!("  nothing in it runs a program or widens errand's permissions")?;
     }
     for line in &widening {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
     for rule in &config.permissions.ask {
-        println!("  ask rule {rule} (applies whether trusted or not)");
+        outln!("  ask rule {rule} (applies whether trusted or not)")?;
     }
     for rule in &config.permissions.deny {
-        println!("  deny rule {rule} (applies whether trusted or not)");
+        outln!("  deny rule {rule} (applies whether trusted or not)")?;
     }
     for warning in &config.warnings {
-        println!("  warning: {warning}");
+        outln!("  warning: {warning}")?;
     }
     if state == TrustState::Trusted {
-        println!("already trusted as it is");
+        outln!("already trusted as it is")?;
         return Ok(EXIT_DONE);
     }
     if !yes {
@@ -128,16 +128,13 @@ pub(crate) fn trust(folder: Option<PathBuf>, list: bool, yes: bool, json: bool) 
         match crate::prompt::read_choice("Trust this folder as it is now? [y]es, [n]o: ") {
             Some('y') => {}
             _ => {
-                println!("not trusted");
+                outln!("not trusted")?;
                 return Ok(EXIT_ERROR);
             }
         }
     }
     store.trust(&config).map_err(usage_error)?;
-    println!(
-        "trusted {}; a change to its .mcp.json or .errand/settings.toml takes trust back",
-        config.folder.display()
-    );
+    outln!("trusted {}; a change to its .mcp.json or .errand/settings.toml takes trust back", config.folder.display())?;
     Ok(EXIT_DONE)
 }
 
@@ -162,7 +159,7 @@ fn list_trusted(store: &TrustStore, json: bool) -> Result<u8, Failure> {
                 json!({"folder": record.folder, "state": state, "matches": *state == "trusted", "trusted_at": record.trusted_at})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).context("serialize the trusted folders")?);
+        outln!("{}", serde_json::to_string_pretty(&value).context("serialize the trusted folders")?)?;
         return Ok(EXIT_DONE);
     }
     if rows.is_empty() {
@@ -170,7 +167,7 @@ fn list_trusted(store: &TrustStore, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_DONE);
     }
     for (record, state) in &rows {
-        println!("{state:<8} {}  (since {})", record.folder.display(), record.trusted_at);
+        outln!("{state:<8} {}  (since {})", record.folder.display(), record.trusted_at)?;
     }
     Ok(EXIT_DONE)
 }
@@ -179,7 +176,7 @@ fn list_trusted(store: &TrustStore, json: bool) -> Result<u8, Failure> {
 pub(crate) fn untrust(folder: PathBuf) -> Result<u8, Failure> {
     let store = trust_store(&Paths::discover().map_err(usage_error)?);
     if store.untrust(&folder).map_err(usage_error)? {
-        println!("{} is no longer trusted", folder.display());
+        outln!("{} is no longer trusted", folder.display())?;
         Ok(EXIT_DONE)
     } else {
         eprintln!("{} was not trusted (errand trust --list shows the trusted folders)", folder.display());

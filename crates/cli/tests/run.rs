@@ -368,6 +368,12 @@ async fn max_cost_needs_a_priced_model_and_stops_when_spent() {
         vec![Turn::tool_call("list_dir", json!({"path": "."})), Turn::tool_call("list_dir", json!({"path": "."}))],
     )
     .await;
+    // The scripted server is not Anthropic's own API, so the model's price comes from config.toml.
+    std::fs::write(
+        errand.home.path().join("config.toml"),
+        "[prices.\"claude-sonnet-4-5\"]\ninput = 3.0\noutput = 15.0\n",
+    )
+    .unwrap();
     let run = errand.errand(&["run", "--no-plan", "--max-cost", "0.000001", "--json", "loop"]).await;
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert_eq!(errand.mock.requests().len(), 1);
@@ -387,7 +393,11 @@ async fn ctrl_c_cancels_saves_the_session_and_exits_130() {
     let output =
         tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
 
-    assert_eq!(output.status.code(), Some(130), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
+    // The summary says "cancelled" once.
+    assert!(stderr.contains("\ncancelled (Ctrl-C); the session is saved · "), "{stderr}");
+    assert!(!stderr.contains("cancelled: cancelled"), "{stderr}");
     let sessions: serde_json::Value =
         serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
     assert_eq!(sessions[0]["status"], "cancelled");
@@ -527,15 +537,15 @@ async fn doctor_reports_provider_store_and_sandbox() {
     let run = errand.errand(&["doctor", "--json"]).await;
     let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&str> = checks.as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "provider", "store", "sandbox", "render"]);
+    assert_eq!(names, ["config", "provider", "reach", "auth", "model", "store", "sandbox", "render"]);
     // .ci/run installs LibreOffice and poppler, so render_pages is available; it is optional either way.
-    assert_eq!(checks[4]["optional"], true);
-    assert_eq!(checks[4]["ok"], true, "{}", checks[4]);
-    assert!(checks[4]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[4]);
+    assert_eq!(checks[7]["optional"], true);
+    assert_eq!(checks[7]["ok"], true, "{}", checks[7]);
+    assert!(checks[7]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[7]);
     assert_eq!(checks[1]["ok"], true);
     assert!(checks[1]["detail"].as_str().unwrap().contains("ANTHROPIC_API_KEY is set"));
     assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
-    assert_eq!(checks[2]["ok"], true);
+    assert_eq!(checks[5]["ok"], true, "the store: {}", checks[5]);
 }
 
 #[tokio::test]

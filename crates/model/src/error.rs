@@ -101,6 +101,18 @@ pub enum ModelError {
         /// The last answer.
         failure: ApiFailure,
     },
+    /// The server could not read the model's own output as a tool call and answered with an error (llama.cpp's
+    /// 500 "... does not match the expected format", "Failed to parse ..."). The same model and chat template
+    /// fail the same way again, so this is not retried.
+    #[error(
+        "{endpoint} could not parse the model's output as a tool call ({failure}); this model or its chat          template does not produce the tool-call format the server expects, and asking again fails the same          way: use a model made for tool calling, or start the server with a chat template that supports tools          (llama.cpp: --jinja); --no-plan spares the model the plan tool's call"
+    )]
+    UnparsedOutput {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// What the server said.
+        failure: ApiFailure,
+    },
     /// No connection, or no response headers in time, until the retries ran out.
     #[error("could not reach {endpoint}: {detail}; {}", connect_hint(.endpoint.kind))]
     Connect {
@@ -185,6 +197,7 @@ impl ModelError {
             | ModelError::KeyMissing { .. }
             | ModelError::NotFound { .. }
             | ModelError::Refused { .. }
+            | ModelError::UnparsedOutput { .. }
             | ModelError::Protocol { .. }
             | ModelError::InvalidBaseUrl { .. }
             | ModelError::InvalidApiKey { .. }
@@ -199,10 +212,21 @@ impl ModelError {
             | ModelError::KeyMissing { failure, .. }
             | ModelError::NotFound { failure, .. }
             | ModelError::Refused { failure, .. }
+            | ModelError::UnparsedOutput { failure, .. }
             | ModelError::Unavailable { failure, .. } => Some(failure.status),
             _ => None,
         }
     }
+}
+
+/// Whether a server error says the server could not parse the model's output (a tool call in a format its
+/// chat template does not know): llama.cpp answers these with a 500, which would otherwise read as an outage.
+pub(crate) fn is_unparsed_output(failure: &ApiFailure) -> bool {
+    let message = failure.message.to_ascii_lowercase();
+    failure.status == 500
+        && (message.contains("does not match the expected format")
+            || message.contains("failed to parse tool call")
+            || message.contains("failed to parse input"))
 }
 
 fn refusal_message(failure: &ApiFailure) -> &str {
@@ -312,6 +336,20 @@ mod tests {
         for (error, expected) in cases {
             assert_eq!(error.to_string(), expected);
         }
+    }
+
+    #[test]
+    fn a_server_that_cannot_parse_the_models_output_is_told_apart_from_an_outage() {
+        let parse =
+            failure(500, Some("server_error"), "Value looks like object, but does not match the expected format");
+        assert!(is_unparsed_output(&parse));
+        assert!(!is_unparsed_output(&failure(500, None, "internal error")));
+        assert!(!is_unparsed_output(&failure(503, None, "does not match the expected format")));
+        let error = ModelError::UnparsedOutput { endpoint: ollama(), failure: parse };
+        assert!(!error.is_retryable());
+        let text = error.to_string();
+        assert!(text.contains("could not parse the model's output as a tool call"), "{text}");
+        assert!(!text.contains("try again later"), "{text}");
     }
 
     #[test]

@@ -185,3 +185,26 @@ pub fn connect(settings: &ProviderSettings) -> Result<Box<dyn Provider>, ModelEr
         ProviderKind::Openai => Ok(Box::new(openai::OpenAiClient::new(settings.clone())?)),
     }
 }
+
+/// The model ids the provider lists: `GET {base}/v1/models` (Anthropic) or `GET {base}/models`
+/// (OpenAI-compatible), once, without retries. A cheap request that shows whether the server is reachable,
+/// whether it takes the key, and which models it serves; nothing is generated.
+pub async fn list_models(settings: &ProviderSettings) -> Result<Vec<String>, ModelError> {
+    let transport = match settings.kind {
+        ProviderKind::Anthropic => anthropic::AnthropicClient::transport_for(settings.clone(), "/v1/models")?,
+        ProviderKind::Openai => openai::OpenAiClient::transport_for(settings.clone(), "/models")?,
+    };
+    let answer = transport.get_json().await?;
+    // Both APIs answer {"data": [{"id": ...}, ...]}; Ollama's OpenAI-compatible list does too.
+    Ok(answer
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|model| model.get("id").and_then(serde_json::Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default())
+}

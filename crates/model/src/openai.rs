@@ -31,6 +31,12 @@ impl OpenAiClient {
         let transport = Transport::new(settings, "/chat/completions", headers)?;
         Ok(Self { transport: Arc::new(transport) })
     }
+
+    /// The transport for `GET {base}{path}` with this client's headers (the key among them).
+    pub(crate) fn transport_for(settings: ProviderSettings, path: &str) -> Result<Transport, ModelError> {
+        let client = Self::new(settings.clone())?;
+        Transport::new(settings, path, client.transport.headers().clone())
+    }
 }
 
 impl Provider for OpenAiClient {

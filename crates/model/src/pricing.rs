@@ -1,6 +1,9 @@
-//! What tokens cost, for the known hosted models. Local models have no price.
+//! What tokens cost, for the known hosted models. Local models have no price, and neither has a hosted
+//! model's name served from anywhere but its provider's own API: [`Prices`] decides which prices apply.
 
-use crate::Usage;
+use std::collections::HashMap;
+
+use crate::{ProviderKind, Usage};
 
 /// USD per million tokens of each kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,9 +81,75 @@ pub fn price(model: &str) -> Option<Price> {
         .map(|(_, price)| *price)
 }
 
+/// The prices that apply to one provider connection: the list prices only when the base URL is the
+/// provider's own API (a local server that serves a model under a Claude or GPT name costs nothing anyone
+/// publishes), plus any the person configured, which win.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prices {
+    /// Whether the published list prices apply.
+    pub list_prices: bool,
+    /// Prices the person gave, by exact model name.
+    pub configured: HashMap<String, Price>,
+}
+
+impl Default for Prices {
+    /// The list prices and nothing configured, for callers that do not know where requests go.
+    fn default() -> Self {
+        Self { list_prices: true, configured: HashMap::new() }
+    }
+}
+
+impl Prices {
+    /// The prices for requests to `base_url` with `kind`'s wire protocol, with the person's own on top.
+    pub fn for_endpoint(kind: ProviderKind, base_url: &str, configured: HashMap<String, Price>) -> Self {
+        Self { list_prices: is_providers_own_api(kind, base_url), configured }
+    }
+
+    /// The price of `model` here, if known.
+    pub fn price(&self, model: &str) -> Option<Price> {
+        self.configured.get(model).copied().or_else(|| if self.list_prices { price(model) } else { None })
+    }
+}
+
+/// Whether `base_url` is the provider's own API (`https://api.anthropic.com`, `https://api.openai.com`),
+/// whose list prices are the ones [`price`] knows.
+pub fn is_providers_own_api(kind: ProviderKind, base_url: &str) -> bool {
+    let host = match kind {
+        ProviderKind::Anthropic => "https://api.anthropic.com",
+        ProviderKind::Openai => "https://api.openai.com",
+    };
+    let url = base_url.trim_end_matches('/').to_ascii_lowercase();
+    url.strip_prefix(host).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_prices_apply_only_at_the_providers_own_api() {
+        let own = Prices::for_endpoint(ProviderKind::Anthropic, "https://api.anthropic.com/", HashMap::new());
+        assert_eq!(own.price("claude-sonnet-4-5").map(|p| p.input), Some(3.0));
+        let openai = Prices::for_endpoint(ProviderKind::Openai, "https://api.openai.com/v1", HashMap::new());
+        assert_eq!(openai.price("gpt-4o").map(|p| p.input), Some(2.5));
+        for (kind, url) in [
+            (ProviderKind::Anthropic, "http://127.0.0.1:8080"),
+            (ProviderKind::Anthropic, "https://api.anthropic.com.example.net"),
+            (ProviderKind::Openai, "http://localhost:11434/v1"),
+            (ProviderKind::Openai, "https://openrouter.ai/api/v1"),
+        ] {
+            let local = Prices::for_endpoint(kind, url, HashMap::new());
+            assert_eq!(local.price("claude-sonnet-4-5"), None, "{url}");
+            assert_eq!(local.price("gpt-4o"), None, "{url}");
+        }
+        let mine = Price { input: 1.0, output: 2.0, cache_read: 1.0, cache_write: 1.0 };
+        let configured = Prices::for_endpoint(
+            ProviderKind::Openai,
+            "http://localhost:8080/v1",
+            HashMap::from([("qwen3".to_string(), mine)]),
+        );
+        assert_eq!(configured.price("qwen3"), Some(mine));
+    }
 
     fn input_price(model: &str) -> Option<f64> {
         price(model).map(|price| price.input)

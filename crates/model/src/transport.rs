@@ -72,6 +72,11 @@ impl Transport {
     }
 
     /// Sends `body` and streams the reply through `decoder`. `model` is named in a 404 error.
+    /// The headers every request carries.
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     pub(crate) fn stream<D: Decoder>(self: &Arc<Self>, body: &Value, model: String, decoder: D) -> ModelStream {
         let body = match serde_json::to_vec(body) {
             Ok(body) => Bytes::from(body),
@@ -91,6 +96,37 @@ impl Transport {
         };
         futures::stream::unfold(driver, |mut driver| async move { driver.next().await.map(|item| (item, driver)) })
             .boxed()
+    }
+
+    /// `GET` this transport's URL once, without retries, and read the JSON answer: for cheap checks such as
+    /// the models list. Errors are classified as a model request's are.
+    pub(crate) async fn get_json(&self) -> Result<Value, ModelError> {
+        let endpoint = self.endpoint.clone();
+        let request = self.client.get(self.url.clone()).headers(self.headers.clone()).send();
+        let response = match tokio::time::timeout(self.settings.connect_timeout, request).await {
+            Err(_) => {
+                let detail = format!("no response within {} s", seconds(&self.settings.connect_timeout));
+                return Err(ModelError::Connect { endpoint, retries: 0, detail });
+            }
+            Ok(Err(error)) => return Err(ModelError::Connect { endpoint, retries: 0, detail: connect_detail(&error) }),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&body).map_err(|error| ModelError::Protocol {
+                endpoint,
+                detail: format!("the answer is not JSON: {error}"),
+            });
+        }
+        let failure = self.failure(status, &body);
+        Err(match status {
+            401 | 403 if self.settings.api_key.is_some() => ModelError::KeyRejected { endpoint, failure },
+            401 | 403 => ModelError::KeyMissing { endpoint, failure },
+            404 => ModelError::NotFound { endpoint, model: String::new(), failure },
+            status if retry::is_retryable_status(status) => ModelError::Unavailable { endpoint, retries: 0, failure },
+            _ => ModelError::Refused { endpoint, failure },
+        })
     }
 
     /// One HTTP request, up to the response headers.
@@ -190,9 +226,11 @@ impl<D: Decoder> Driver<D> {
     fn after_failure(&mut self, failure: AttemptFailure, retries: u32) {
         let policy = self.transport.settings.retry;
         let (retryable, server_wish, reason) = match &failure {
-            AttemptFailure::Status { failure, server_wish } => {
-                (retry::is_retryable_status(failure.status), *server_wish, failure.to_string())
-            }
+            AttemptFailure::Status { failure, server_wish } => (
+                retry::is_retryable_status(failure.status) && !crate::error::is_unparsed_output(failure),
+                *server_wish,
+                failure.to_string(),
+            ),
             AttemptFailure::Connect(detail) => (true, None, detail.clone()),
         };
         if retryable && retries < policy.max_retries {
@@ -206,6 +244,9 @@ impl<D: Decoder> Driver<D> {
         let endpoint = self.endpoint();
         let error = match failure {
             AttemptFailure::Connect(detail) => ModelError::Connect { endpoint, retries, detail },
+            AttemptFailure::Status { failure, .. } if crate::error::is_unparsed_output(&failure) => {
+                ModelError::UnparsedOutput { endpoint, failure }
+            }
             AttemptFailure::Status { failure, .. } if retryable => {
                 ModelError::Unavailable { endpoint, retries, failure }
             }

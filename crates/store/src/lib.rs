@@ -405,6 +405,8 @@ pub struct SessionRecord {
     pub model: String,
     /// Settings as given at creation.
     pub settings: serde_json::Value,
+    /// RFC 3339 UTC, when `errand undo` last undid the session (dry runs do not count), if ever.
+    pub undone_at: Option<String>,
 }
 
 impl SessionRecord {
@@ -422,6 +424,7 @@ impl SessionRecord {
             "provider": self.provider,
             "model": self.model,
             "folders": self.settings.get("folders"),
+            "undone_at": self.undone_at,
         })
     }
 }
@@ -642,6 +645,7 @@ impl Store {
                     provider: new.provider.clone(),
                     model: new.model.clone(),
                     settings: new.settings.clone(),
+                    undone_at: None,
                 });
             }
         }
@@ -867,7 +871,8 @@ impl Snapshot<'_> {
 }
 
 const SESSION_COLUMNS: &str =
-    "SELECT id, task, status, status_detail, created_at, updated_at, provider, model, settings FROM sessions";
+    "SELECT id, task, status, status_detail, created_at, updated_at, provider, model, settings,
+     (SELECT MAX(created_at) FROM undos WHERE undos.session_id = sessions.id) FROM sessions";
 
 /// A session row before its status and settings are parsed (parsing errors are ours, not SQLite's).
 #[derive(Clone)]
@@ -895,6 +900,7 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawSession> {
             provider: row.get(6)?,
             model: row.get(7)?,
             settings: serde_json::Value::Null,
+            undone_at: row.get(9)?,
         },
         row.get(2)?,
         row.get(8)?,

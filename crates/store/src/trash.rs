@@ -160,6 +160,22 @@ impl Store {
         path: &Path,
         origin: TrashOrigin,
     ) -> Result<TrashEntry, StoreError> {
+        self.place_in_trash(session, path, origin, false)
+    }
+
+    /// Puts a copy of the file at `path` in the trash, leaving the file where it is: undo keeps what it is about
+    /// to replace there, listed and restorable like anything deleted.
+    pub(crate) fn copy_into_trash(&self, session: &str, path: &Path) -> Result<TrashEntry, StoreError> {
+        self.place_in_trash(Some(session), path, TrashOrigin::Undo, true)
+    }
+
+    fn place_in_trash(
+        &self,
+        session: Option<&str>,
+        path: &Path,
+        origin: TrashOrigin,
+        copy: bool,
+    ) -> Result<TrashEntry, StoreError> {
         let put_error = |source: io::Error| StoreError::TrashPut { path: path.to_path_buf(), source };
         // Spelled as the journal spells it, so a session's delete row and its trash entry match.
         let path: PathBuf = std::path::absolute(path).map_err(put_error)?.components().collect();
@@ -229,9 +245,20 @@ impl Store {
             id
         };
         let entry_dir = self.trash_dir().join(&id);
-        let moved = files::create_dir_durably(&entry_dir)
-            .map_err(MoveError::NotMoved)
-            .and_then(|()| files::move_path(&path, &entry_dir.join(name)));
+        let moved = files::create_dir_durably(&entry_dir).map_err(MoveError::NotMoved).and_then(|()| {
+            if copy && kind == TrashKind::File {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::File::open(&path)
+                    .and_then(|mut source| {
+                        files::write_atomic(&entry_dir.join(name), &mut source, metadata.permissions().mode() & 0o7777)
+                    })
+                    .map_err(MoveError::NotMoved)
+            } else if copy {
+                Err(MoveError::NotMoved(io::Error::other("only a file can be copied into the trash")))
+            } else {
+                files::move_path(&path, &entry_dir.join(name))
+            }
+        });
         match moved {
             Ok(()) => {}
             Err(MoveError::NotMoved(source)) => {

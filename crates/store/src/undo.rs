@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{self, MoveError};
@@ -161,6 +161,25 @@ impl Store {
         Ok(report)
     }
 
+    /// The report of the session's last undo (not a dry run) and when it ran, if it was ever undone.
+    pub fn last_undo(&self, session: &str) -> Result<Option<(String, UndoReport)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .lock()
+            .query_row(
+                "SELECT created_at, report FROM undos WHERE session_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                params![session],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(query_error("read undos"))?;
+        row.map(|(at, report)| {
+            serde_json::from_str(&report)
+                .map(|report| (at, report))
+                .map_err(|error| StoreError::Corrupt { what: "undo report", reason: error.to_string() })
+        })
+        .transpose()
+    }
+
     /// When the session was last undone (RFC 3339 UTC), if ever (dry runs do not count).
     pub fn undone_at(&self, session: &str) -> Result<Option<String>, StoreError> {
         self.lock()
@@ -230,6 +249,9 @@ impl Undoer<'_> {
             Some(PathState::Absent) => Ok(()),
             Some(PathState::File { .. }) => {
                 entry.saved.extend(self.world.save(path, current)?);
+                // A copy goes into the trash too, so what undo replaces is listed and restorable like anything
+                // deleted; the file itself stays until the atomic rename replaces it.
+                entry.trashed.extend(self.world.copy_to_trash(self.session, path)?);
                 Ok(())
             }
             _ => self.set_aside(path, current, entry),
@@ -494,6 +516,19 @@ impl World<'_> {
             .put_in_trash(Some(session), path, TrashOrigin::Undo)
             .map(|entry| Some(entry.id))
             .map_err(|error| error.to_string())
+    }
+
+    /// Copies the file at `path` into the trash; returns the entry id (`None` in a dry run).
+    fn copy_to_trash(&self, session: &str, path: &Path) -> Result<Option<String>, String> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.store.copy_into_trash(session, path).map(|entry| Some(entry.id)).map_err(|error| {
+            format!(
+                "could not keep a copy of {} in the trash before replacing it: {error}; nothing was changed",
+                path.display()
+            )
+        })
     }
 
     fn remove_empty_dir(&mut self, path: &Path) -> Result<(), String> {

@@ -48,11 +48,15 @@ fn undo_restores_a_modified_file_and_sends_a_created_one_to_the_trash() {
     assert_eq!(outcomes(&report), vec![(2, UndoOutcome::Removed), (1, UndoOutcome::Restored)]);
     assert!(report.is_complete());
     assert_eq!(f.tree(), before);
-    let trashed = f.store.trash_list().unwrap();
-    assert_eq!(trashed.len(), 1, "the created file is in the trash, not unlinked");
-    assert_eq!(trashed[0].original_path, summary);
-    assert_eq!(trashed[0].session.as_deref(), Some("s1"));
-    assert_eq!(fs::read(f.trash_dir().join(&trashed[0].id).join("summary.md")).unwrap(), b"# Summary\n");
+    // The created file went to the trash, not unlinked; what undo replaced is there too, as a copy.
+    let mut trashed = f.store.trash_list().unwrap();
+    trashed.sort_by(|a, b| a.original_path.cmp(&b.original_path));
+    assert_eq!(trashed.len(), 2, "{trashed:?}");
+    assert_eq!(trashed[0].original_path, notes);
+    assert_eq!(fs::read(f.trash_dir().join(&trashed[0].id).join("notes.txt")).unwrap(), b"rewritten\n");
+    assert_eq!(trashed[1].original_path, summary);
+    assert_eq!(trashed[1].session.as_deref(), Some("s1"));
+    assert_eq!(fs::read(f.trash_dir().join(&trashed[1].id).join("summary.md")).unwrap(), b"# Summary\n");
     assert!(f.store.undone_at("s1").unwrap().is_some());
 }
 

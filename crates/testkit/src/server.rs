@@ -215,10 +215,45 @@ impl Drop for MockLlm {
     }
 }
 
+/// The models the server lists: errand's default Claude model and the name the tests give OpenAI-compatible
+/// runs.
+pub const MODELS: [&str; 2] = ["claude-sonnet-4-5", "test-model"];
+
 async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let protocol = match (&parts.method, path.as_str()) {
+        // The models list (Anthropic's GET /v1/models, OpenAI's GET {base}/models) consumes no turn, unless
+        // the next turn is an HTTP error: a scripted failure answers whatever request comes next.
+        (&Method::GET, "/v1/models" | "/models") => {
+            let failure = {
+                let mut state = shared.state();
+                match state.turns.front() {
+                    Some(Turn::HttpError { status, message, .. }) => {
+                        let answer = (*status, message.clone());
+                        state.turns.pop_front();
+                        state.played += 1;
+                        Some(answer)
+                    }
+                    _ => None,
+                }
+            };
+            shared.changed.send_replace(());
+            if let Some((status, message)) = failure {
+                shared.observe(&format!("GET {path} -> http_error {status}"));
+                let message = message.unwrap_or_else(|| format!("errand-mock-llm: scripted {status}"));
+                let body = json!({"type": "error", "error": {"type": "scripted_error", "message": message}});
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (status, axum::Json(body)).into_response();
+            }
+            shared.observe(&format!("GET {path} -> models"));
+            let data: Vec<Value> = MODELS
+                .iter()
+                .map(|id| json!({"id": id, "object": "model", "type": "model", "display_name": id}))
+                .collect();
+            let body = json!({"object": "list", "data": data, "has_more": false});
+            return axum::Json(body).into_response();
+        }
         (&Method::POST, "/v1/messages") => Protocol::Anthropic,
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Protocol::Openai,
         _ => {
