@@ -1,4 +1,7 @@
-//! Owns the agent loop: a [`Session`] assembles each request (system prompt with context files, tool specs,
+//! Owns building sessions and running them. [`SessionBuilder`] is every front end's one way to a session: it
+//! turns errand's configuration ([`errand_config`]), the granted folders' own configuration (settled by
+//! [`trust`]), plugins, MCP servers and the sandbox into a [`Session`]. The agent loop: a [`Session`]
+//! assembles each request (system prompt with context files, tool specs,
 //! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
 //! reached, or the person cancels. Around each call it runs plan mode ([`plan`]), the permission gate
@@ -43,6 +46,7 @@
 //! ```
 
 pub mod approval;
+mod builder;
 mod calls;
 mod claude_names;
 pub mod context;
@@ -57,11 +61,30 @@ mod subagent;
 pub mod transcript;
 pub mod trust;
 
+impl AgentError {
+    /// Whether the error is in what the person configured or asked for (not in a running task): front ends
+    /// report it as a usage error.
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            AgentError::Config(_)
+                | AgentError::Rule(_)
+                | AgentError::Request { .. }
+                | AgentError::Provider { .. }
+                | AgentError::Trust { .. }
+                | AgentError::Grants { .. }
+        )
+    }
+}
+
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
+pub use builder::{
+    SANDBOX_HELPER_ARG, SessionBuilder, SessionRequest, TrustQuestions, WORKER_ARG, sandbox_setup, third_party_variable,
+};
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
 pub use mcp::ServerSandbox;
-pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, stored_folders, tool_summary};
+pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, stored_folders, tool_summary};
 
 /// A session could not be created, resumed or continued.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +160,31 @@ pub enum AgentError {
     Egress {
         /// What went wrong.
         reason: String,
+    },
+    /// errand's configuration is missing, unreadable or contradictory.
+    #[error(transparent)]
+    Config(#[from] errand_config::ConfigError),
+    /// A permission rule is malformed.
+    #[error(transparent)]
+    Rule(#[from] crate::policy::PolicyError),
+    /// What a front end asked for cannot be built: an empty task, a folder that cannot be granted, a
+    /// plugin that cannot be loaded, an MCP configuration that cannot be read.
+    #[error("{reason}")]
+    Request {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The provider cannot be set up (its settings are unusable); nothing was sent.
+    #[error(transparent)]
+    Provider {
+        /// Why.
+        source: errand_model::ModelError,
+    },
+    /// The person cancelled when asked whether to trust a folder; nothing was started.
+    #[error("cancelled: nothing was started in {}", folder.display())]
+    TrustCancelled {
+        /// The folder.
+        folder: std::path::PathBuf,
     },
     /// A folder's configuration or errand's trust records could not be read or written.
     #[error("{}: {reason}", path.display())]

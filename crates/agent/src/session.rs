@@ -86,9 +86,6 @@ struct PendingDelta {
     since: Option<Instant>,
 }
 
-/// The hidden first argument that runs errand as the file worker.
-pub const WORKER_ARG: &str = "__worker";
-
 /// How a session runs commands.
 #[derive(Debug, Clone)]
 pub struct SandboxSetup {
@@ -645,7 +642,7 @@ impl Session {
             return Ok(());
         };
         let config = errand_tools::worker::WorkerConfig { grants: self.grants.grants().to_vec(), scratch };
-        let args = vec![WORKER_ARG.to_string()];
+        let args = vec![crate::builder::WORKER_ARG.to_string()];
         let problem = match errand_tools::worker::Worker::start(&setup.helper.program, &args, &config).await {
             Ok(worker) if worker.landlock_abi.is_some() => {
                 self.worker = Some(worker);

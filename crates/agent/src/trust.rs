@@ -26,19 +26,17 @@ pub const TRUST_FILE: &str = "trusted-folders.json";
 /// The files of a folder whose content can start programs or widen rules: exactly what trust covers.
 pub const TRUSTED_FILES: [&str; 2] = [errand_mcp::CONFIG_FILE_NAME, FOLDER_SETTINGS];
 
-/// A `[permissions]` table: rules like `write_file(reports/**)`, by action.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Permissions {
-    /// Calls allowed without asking.
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// Calls to ask about.
-    #[serde(default)]
-    pub ask: Vec<String>,
-    /// Calls refused.
-    #[serde(default)]
-    pub deny: Vec<String>,
+pub use errand_config::Permissions;
+
+/// What the person said about an untrusted folder's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustAnswer {
+    /// Trust the folder as it is now, from now on.
+    Trust,
+    /// Use the folder this once without what needs trust.
+    Untrusted,
+    /// Start nothing.
+    Cancel,
 }
 
 /// A granted folder's own `.errand/settings.toml`.

@@ -6,24 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use errand_agent::policy::{Rule, RuleAction};
-use errand_agent::{Limits, SandboxSetup, Session, SessionOptions};
+use errand_agent::trust::TrustAnswer;
+use errand_agent::{Session, SessionBuilder, SessionRequest, TrustQuestions};
+use errand_config::{ConfigFile, Paths, ProviderFlags, ResolvedProvider};
 use errand_model::{ContentBlock, Message, Role};
-use errand_sandbox::{GrantMode, Grants};
 use errand_store::{SessionStatus, Store};
 use tokio_util::sync::CancellationToken;
 
 use std::io::IsTerminal;
 
-use crate::config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider, load_rules, resolve_provider};
 use crate::prompt::{self, TerminalApprover};
 use crate::render::{TerminalRenderer, render_json, thousands};
 use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, ProviderArgs, SessionArgs, report};
-
-/// Default output tokens per reply.
-const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
-/// Default model requests per run: a backstop against a model that never ends its turn.
-const DEFAULT_MAX_TURNS: u32 = 100;
 
 /// An error with the exit code it maps to.
 pub(crate) struct Failure {
@@ -68,257 +62,122 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-/// Configuration shared by the commands.
-pub(crate) struct Setup {
-    paths: Paths,
-    config: ConfigFile,
+/// errand's configuration, as every command reads it: a usage error when it is missing or invalid.
+pub(crate) fn builder() -> Result<SessionBuilder, Failure> {
+    SessionBuilder::discover().map_err(agent_failure)
 }
 
-impl Setup {
-    pub(crate) fn load() -> Result<Self, Failure> {
-        let paths = Paths::discover().map_err(usage_error)?;
-        let config = ConfigFile::load(&paths.config_file).map_err(usage_error)?.unwrap_or_default();
-        Ok(Self { paths, config })
-    }
+/// Opens the store of `builder`'s installation.
+pub(crate) fn open_store(builder: &SessionBuilder) -> Result<Arc<Store>, Failure> {
+    builder.store().map_err(agent_failure)
+}
 
-    pub(crate) fn store(&self) -> Result<Arc<Store>, Failure> {
-        Ok(Arc::new(Store::open(&self.paths.database)?))
-    }
+/// An error from building or running a session, with its exit code: what the person configured or asked for
+/// is a usage error, a cancelled trust question is a cancel, anything else a failure.
+pub(crate) fn agent_failure(error: errand_agent::AgentError) -> Failure {
+    let code = match &error {
+        errand_agent::AgentError::TrustCancelled { .. } => EXIT_CANCELLED,
+        error if error.is_setup() => EXIT_USAGE,
+        _ => EXIT_ERROR,
+    };
+    Failure { code, error: error.into() }
+}
 
-    fn provider(&self, args: &ProviderArgs) -> Result<ResolvedProvider, Failure> {
-        let flags = ProviderFlags {
-            provider: args.provider,
-            model: args.model.clone(),
-            base_url: args.base_url.clone(),
-            stream_timeout: args.stream_timeout,
-        };
-        resolve_provider(&flags, &self.config, &self.paths.config_file, |name| std::env::var(name).ok())
-            .map_err(usage_error)
+/// What `args` ask of a session, in the builder's terms.
+fn session_request(args: &SessionArgs, folders: &[PathBuf], read_only: &[PathBuf]) -> SessionRequest {
+    SessionRequest {
+        folders: folders.to_vec(),
+        read_only: read_only.to_vec(),
+        provider: provider_flags(&args.provider),
+        max_turns: args.max_turns,
+        max_tokens: args.max_tokens,
+        max_cost: args.max_cost,
+        no_plan: args.no_plan,
+        yes: args.yes,
+        rules: errand_config::Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() },
+        allow_net: args.allow_net.clone(),
+        allow_delete: args.allow_delete,
+        unsandboxed: args.unsandboxed,
+        plugin_dirs: args.plugin_dirs.clone(),
     }
+}
 
-    fn session_options(
-        &self,
-        args: &SessionArgs,
-        provider: &ResolvedProvider,
-        folders: &[PathBuf],
-        interactive: bool,
-    ) -> Result<SessionOptions, Failure> {
-        // Each granted folder's own configuration: what needs trust takes effect only where it is trusted.
-        let mut notices = Vec::new();
-        let settled =
-            crate::trust::settle(&crate::trust::trust_store(&self.paths), folders, interactive, &mut notices)?;
-        let flags = Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() };
-        let folder_rules: Vec<_> = settled.iter().map(|folder| (&folder.config, folder.trusted)).collect();
-        let mut rules =
-            load_rules(&self.config, &self.paths.config_file, &folder_rules, &flags).map_err(usage_error)?;
-        let hosts: Vec<&String> =
-            self.config.allow_net.iter().chain(&args.allow_net).filter(|h| !h.trim().is_empty()).collect();
-        for host in &hosts {
-            let rule = Rule::parse(RuleAction::Allow, &format!("network({})", host.trim()), "--allow-net");
-            rules.push(rule.map_err(usage_error)?);
-        }
-        let mut sandbox = sandbox_setup(args.unsandboxed)?;
-        sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
-        // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. A
-        // folder's or plugin's entry never gets errand's provider keys, whatever it names.
-        let user_file = self.paths.mcp_file();
-        let mut mcp = errand_mcp::load(&[(user_file, errand_mcp::Origin::User)], &|name| std::env::var(name).ok())
-            .map_err(usage_error)?;
-        mcp.warnings.append(&mut notices);
-        for folder in settled.iter().filter(|folder| folder.trusted) {
-            if let Some(text) = &folder.config.mcp_text {
-                let path = folder.config.folder.join(errand_mcp::CONFIG_FILE_NAME);
-                let parsed = errand_mcp::parse(text, &path, errand_mcp::Origin::Folder, &third_party_variable)
-                    .map_err(usage_error)?;
-                mcp.merge(parsed);
+fn provider_flags(args: &ProviderArgs) -> ProviderFlags {
+    ProviderFlags {
+        provider: args.provider,
+        model: args.model.clone(),
+        base_url: args.base_url.clone(),
+        stream_timeout: args.stream_timeout,
+    }
+}
+
+/// At a terminal, the person is asked about each untrusted folder that needs trust; elsewhere nobody is.
+fn trust_questions(interactive: bool) -> TrustQuestions<'static> {
+    if interactive {
+        TrustQuestions::Ask(&|config, state| {
+            let answer = crate::prompt::ask_trust(config, state);
+            if answer == TrustAnswer::Trust {
+                eprintln!("trusted {} (errand untrust FOLDER takes it back)", config.folder.display());
             }
-        }
-        // Plugins: the enabled ones, then those of --plugin-dir. A plugin that cannot be loaded is a notice.
-        let mut plugins = Vec::new();
-        match errand_plugins::registry::enabled_plugins(&self.paths.config_dir()) {
-            Ok(loaded) => {
-                plugins.extend(loaded.plugins);
-                mcp.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
-            }
-            Err(error) => mcp.warnings.push(format!("plugins are not loaded: {error}")),
-        }
-        for folder in &args.plugin_dirs {
-            let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.clone());
-            plugins.push(errand_plugins::load_plugin(&folder).map_err(usage_error)?);
-        }
-        for plugin in &plugins {
-            mcp.warnings.extend(plugin.warnings.iter().map(|warning| format!("plugin {}: {warning}", plugin.name)));
-            for server in plugin.resolve_mcp_servers(&third_party_variable) {
-                mcp.servers.retain(|earlier| earlier.name != server.name);
-                mcp.servers.push(server);
-            }
-        }
-        Ok(SessionOptions {
-            mcp_servers: mcp.servers,
-            mcp_credentials: Some(self.paths.mcp_credentials()),
-            plugins,
-            notices: mcp.warnings,
-            max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
-            limits: Limits {
-                max_turns: Some(args.max_turns.or(self.config.max_turns).unwrap_or(DEFAULT_MAX_TURNS)),
-                max_tokens: args.max_tokens,
-                max_cost_usd: args.max_cost,
-            },
-            plan_mode: !args.no_plan && self.config.plan.unwrap_or(true),
-            sandbox: Some(sandbox),
-            auto_approve_plan: args.yes,
-            rules,
-            allow_delete: args.allow_delete,
-            prices: self.config.prices(&provider.settings),
-            trusted_folders: settled
-                .iter()
-                .filter(|folder| folder.trusted)
-                .map(|folder| folder.config.folder.clone())
-                .collect(),
-            ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
+            answer
         })
+    } else {
+        TrustQuestions::Skip
     }
-}
-
-/// A variable of errand's environment as a folder's or plugin's configuration may draw on it: anything but
-/// errand's own provider keys, which only the person's own configuration may hand to a server.
-pub(crate) fn third_party_variable(name: &str) -> Option<String> {
-    let provider_keys =
-        [errand_model::ProviderKind::Anthropic, errand_model::ProviderKind::Openai].map(|k| k.key_var());
-    if provider_keys.contains(&name) {
-        return None;
-    }
-    std::env::var(name).ok()
-}
-
-/// How this session runs commands: through `errand __sandbox`. The kernel is probed when the first command
-/// runs (probing forks and mounts), except with `--unsandboxed`, whose warning must come before anything runs.
-pub(crate) fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, Failure> {
-    let program = std::env::current_exe().context("cannot find errand's own executable to run the sandbox helper")?;
-    let warning =
-        unsandboxed.then(|| errand_sandbox::probe().missing()).filter(|missing| !missing.is_empty()).map(|missing| {
-            format!(
-                "UNSANDBOXED: commands run without {} because of --unsandboxed; they can reach more than the \
-                 granted folders",
-                missing.join(", ")
-            )
-        });
-    Ok(SandboxSetup {
-        helper: errand_sandbox::Helper { program, args: vec![crate::SANDBOX_HELPER_ARG.into()] },
-        allow_partial: unsandboxed,
-        warning,
-        egress: false,
-    })
 }
 
 async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let builder = builder()?;
+    let store = open_store(&builder)?;
     let mut folders = args.folders.clone();
     if folders.is_empty() {
         folders.push(std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?);
     }
     let interactive = !args.common.json && std::io::stdin().is_terminal();
-    let session = setup.create_session(store, &folders, &args.read_only, &args.task, &args.common, interactive)?;
+    let request = session_request(&args.common, &folders, &args.read_only);
+    let session = builder.create(store, &args.task, &request, trust_questions(interactive)).map_err(agent_failure)?;
     drive(session, &args.task, args.common.json).await
 }
 
 async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let builder = builder()?;
+    let store = open_store(&builder)?;
     if args.follow_up.trim().is_empty() {
         return Err(usage_error(anyhow::anyhow!("the follow-up is empty; say what errand should do next")));
     }
     let interactive = !args.common.json && std::io::stdin().is_terminal();
-    let session = setup.resume_session(store, &args.id, &args.common, interactive)?;
+    let request = session_request(&args.common, &[], &[]);
+    let session = builder.resume(store, &args.id, &request, trust_questions(interactive)).map_err(agent_failure)?;
     drive(session, &args.follow_up, args.common.json).await
 }
 
-impl Setup {
-    /// A new session for `task` in these folders, with the provider and options `args` and the config give.
-    pub(crate) fn create_session(
-        &self,
-        store: Arc<Store>,
-        folders: &[PathBuf],
-        read_only: &[PathBuf],
-        task: &str,
-        args: &SessionArgs,
-        interactive: bool,
-    ) -> Result<Session, Failure> {
-        let resolved = self.provider(&args.provider)?;
-        let mut grants: Vec<(PathBuf, GrantMode)> = folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect();
-        grants.extend(read_only.iter().map(|f| (f.clone(), GrantMode::ReadOnly)));
-        let grants = Grants::new(grants).map_err(usage_error)?;
-        if task.trim().is_empty() {
-            return Err(usage_error(anyhow::anyhow!(
-                "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\""
-            )));
-        }
-        let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
-        let options = self.session_options(args, &resolved, &roots, interactive)?;
-        let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
-        Session::create(store, provider.into(), grants, options, task).map_err(Failure::from)
-    }
-
-    /// Reopens a stored session, continuing with its own provider and model unless `args` say otherwise.
-    pub(crate) fn resume_session(
-        &self,
-        store: Arc<Store>,
-        id: &str,
-        args: &SessionArgs,
-        interactive: bool,
-    ) -> Result<Session, Failure> {
-        let record = store.session(id).map_err(usage_error)?;
-        let mut provider_args = args.provider.clone();
-        if provider_args.provider.is_none() && self.config.provider.is_none() {
-            provider_args.provider = parse_kind(&record.provider);
-        }
-        if provider_args.model.is_none() && provider_args.provider.map(|k| k.as_str()) == Some(record.provider.as_str())
-        {
-            provider_args.model = Some(record.model.clone());
-        }
-        let resolved = self.provider(&provider_args)?;
-        let roots: Vec<PathBuf> =
-            errand_agent::stored_folders(&record).map_err(Failure::from)?.into_iter().map(|(path, _)| path).collect();
-        let options = self.session_options(args, &resolved, &roots, interactive)?;
-        let provider = errand_model::connect(&resolved.settings).map_err(usage_error)?;
-        Session::resume(store, provider.into(), &record.id, options).map_err(Failure::from)
-    }
-}
-
-/// Starts and continues tasks for `errand serve`, with this installation's configuration.
+/// Starts and continues tasks for `errand serve`, through the same builder as the terminal.
 struct ServeLauncher {
-    setup: Setup,
+    builder: SessionBuilder,
     store: Arc<Store>,
 }
 
 impl errand_server::Launcher for ServeLauncher {
     fn launch(&self, request: &errand_server::TaskRequest) -> Result<Session, String> {
-        let args = SessionArgs {
-            provider: ProviderArgs { model: request.model.clone(), ..ProviderArgs::default() },
+        let session = SessionRequest {
+            folders: request.folders.clone(),
+            read_only: request.read_only.clone(),
+            provider: ProviderFlags { model: request.model.clone(), ..ProviderFlags::default() },
             max_turns: request.max_turns,
             max_cost: request.max_cost,
             no_plan: request.no_plan,
             allow_delete: request.allow_delete,
-            ..SessionArgs::default()
+            ..SessionRequest::default()
         };
-        self.setup
-            .create_session(self.store.clone(), &request.folders, &request.read_only, &request.task, &args, false)
-            .map_err(|failure| failure.error.to_string())
+        self.builder
+            .create(self.store.clone(), &request.task, &session, TrustQuestions::Skip)
+            .map_err(|error| error.to_string())
     }
 
     fn resume(&self, id: &str) -> Result<Session, String> {
-        self.setup
-            .resume_session(self.store.clone(), id, &SessionArgs::default(), false)
-            .map_err(|failure| failure.error.to_string())
-    }
-}
-
-fn parse_kind(name: &str) -> Option<errand_model::ProviderKind> {
-    match name {
-        "anthropic" => Some(errand_model::ProviderKind::Anthropic),
-        "openai" => Some(errand_model::ProviderKind::Openai),
-        _ => None,
+        self.builder
+            .resume(self.store.clone(), id, &SessionRequest::default(), TrustQuestions::Skip)
+            .map_err(|error| error.to_string())
     }
 }
 
@@ -404,9 +263,9 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
 
 /// `errand serve`: the HTTP API, guarded by a per-install token kept beside `config.toml`.
 async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
-    let token_file = setup.paths.config_file.with_file_name("server-token");
+    let builder = builder()?;
+    let store = open_store(&builder)?;
+    let token_file = builder.paths().config_file.with_file_name("server-token");
     let token = match std::fs::read_to_string(&token_file) {
         Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
         _ => {
@@ -465,7 +324,7 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
             token_file.display()
         );
     }
-    let launcher = Arc::new(ServeLauncher { setup, store: store.clone() });
+    let launcher = Arc::new(ServeLauncher { builder, store: store.clone() });
     errand_server::serve(errand_server::ServerConfig::new(addr, token), store, Some(launcher))
         .await
         .map_err(Failure::from)?;
@@ -473,8 +332,7 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
 }
 
 fn sessions(json: bool) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let store = open_store(&builder()?)?;
     let sessions = store.sessions()?;
     if json {
         let list: Vec<_> = sessions.iter().map(errand_store::SessionRecord::summary).collect();
@@ -505,8 +363,7 @@ fn sessions(json: bool) -> Result<u8, Failure> {
 }
 
 fn show(id: &str, json: bool) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let store = open_store(&builder()?)?;
     // One snapshot: the session, its transcript and its usage as they stood together, while it may still run.
     let (session, stored, usage) = store
         .read(|snapshot| {
@@ -723,14 +580,14 @@ async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result
             ConfigFile::default()
         }
     };
-    let setup = Setup { paths: paths.clone(), config };
-    match setup.provider(provider_args) {
+    let builder = SessionBuilder::new(paths.clone(), config);
+    match builder.provider(&provider_flags(provider_args)) {
         Ok(resolved) => {
             let key = match &resolved.settings.api_key {
                 Some(_) => format!("{} is set", resolved.settings.kind.key_var()),
                 None => format!("no {}", resolved.settings.kind.key_var()),
             };
-            let price = if setup.config.prices(&resolved.settings).price(&resolved.model).is_some() {
+            let price = if builder.config().prices(&resolved.settings).price(&resolved.model).is_some() {
                 "priced"
             } else {
                 "no known price here: tokens only, cost unknown"
@@ -745,7 +602,7 @@ async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result
             ));
             provider_checks(&mut checks, &resolved, probe).await;
         }
-        Err(failure) => checks.push(("provider", false, failure.error.to_string())),
+        Err(error) => checks.push(("provider", false, error.to_string())),
     }
     // The store's facts also go into `--json` whole, beside the check's one-line detail.
     let mut store_facts = None;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use errand_store::{ChangeKind, ChangeRecord, ContentDiff, PathState, Store, UndoOptions, UndoOutcome};
 
-use crate::commands::{Failure, Setup, usage_error};
+use crate::commands::{Failure, builder, open_store, usage_error};
 use crate::render::thousands;
 use crate::{EXIT_DONE, EXIT_ERROR, TrashCommand};
 
@@ -15,8 +15,7 @@ use crate::{EXIT_DONE, EXIT_ERROR, TrashCommand};
 const DIFF_LINES: usize = 200;
 
 pub(crate) fn changes(id: &str, json: bool) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let store = open_store(&builder()?)?;
     let session = store.session(id).map_err(usage_error)?;
     let records = store.changes(&session.id)?;
     // The changes the last undo put back (or found already as before): those are marked undone.
@@ -101,8 +100,7 @@ fn print_diff(store: &Store, record: &ChangeRecord, shown: &str) -> std::io::Res
 }
 
 pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let store = open_store(&builder()?)?;
     let session = store.session(id).map_err(usage_error)?;
     // Undone before, and everything is still as undo left it: say so rather than report restoring it again.
     // After a partial undo, or a resume that changed more, undo goes on.
@@ -166,8 +164,7 @@ pub(crate) fn undo(id: &str, dry_run: bool, force: bool, json: bool) -> Result<u
 }
 
 pub(crate) fn trash(command: TrashCommand) -> Result<u8, Failure> {
-    let setup = Setup::load()?;
-    let store = setup.store()?;
+    let store = open_store(&builder()?)?;
     match command {
         TrashCommand::List { json } => {
             let entries = store.trash_list()?;

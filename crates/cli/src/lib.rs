@@ -13,7 +13,6 @@ macro_rules! outln {
 }
 
 mod commands;
-pub mod config;
 mod history;
 mod mcp;
 mod plugins;
@@ -27,8 +26,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use errand_model::ProviderKind;
 
-/// The hidden first argument that runs errand as the sandbox helper.
-pub const SANDBOX_HELPER_ARG: &str = "__sandbox";
+pub use errand_agent::SANDBOX_HELPER_ARG;
 
 /// Exit code for a finished task.
 pub const EXIT_DONE: u8 = 0;

@@ -12,8 +12,8 @@ use errand_mcp::{CONFIG_FILE_NAME, Transport};
 use serde_json::{Value, json};
 
 use crate::commands::{Failure, usage_error};
-use crate::config::Paths;
 use crate::{EXIT_DONE, EXIT_ERROR, McpCommand};
+use errand_config::Paths;
 
 /// Your own `.mcp.json`, beside `config.toml`.
 fn user_file() -> Result<PathBuf, Failure> {
@@ -261,14 +261,14 @@ fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
         let path = config.folder.join(CONFIG_FILE_NAME);
         let origin = errand_mcp::Origin::Folder;
         shown.merge(errand_mcp::parse(text, &path, origin.clone(), &|_| None).map_err(usage_error)?);
-        let lookup = crate::commands::third_party_variable;
+        let lookup = errand_agent::third_party_variable;
         expanded.merge(errand_mcp::parse(text, &path, origin, &lookup).map_err(usage_error)?);
     }
     // The enabled plugins' servers join sessions too; a plugin that cannot be loaded is left to `plugins list`.
     if let Ok(loaded) = errand_plugins::registry::enabled_plugins(&paths.config_dir()) {
         for plugin in &loaded.plugins {
             shown.servers.extend(plugin.resolve_mcp_servers(&|_| None));
-            expanded.servers.extend(plugin.resolve_mcp_servers(&crate::commands::third_party_variable));
+            expanded.servers.extend(plugin.resolve_mcp_servers(&errand_agent::third_party_variable));
         }
     }
     Ok(Configured { shown, expanded, roots, untrusted })
@@ -474,7 +474,7 @@ async fn probe(
     let scratch = tempfile::Builder::new().prefix("errand-mcp-").tempdir().map_err(|error| {
         errand_mcp::McpError::Sandbox { server: server.name.clone(), reason: format!("no scratch folder: {error}") }
     })?;
-    let sandbox = crate::commands::sandbox_setup(false).ok().and_then(|setup| {
+    let sandbox = errand_agent::sandbox_setup(false).ok().and_then(|setup| {
         let folders = roots.iter().map(|root| (root.clone(), errand_sandbox::GrantMode::ReadOnly)).collect();
         let grants = errand_sandbox::Grants::new(folders).ok()?;
         Some(Arc::new(errand_agent::ServerSandbox {

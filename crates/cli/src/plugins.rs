@@ -12,8 +12,8 @@ use errand_plugins::{PluginError, PluginSource, PluginSummary, load_marketplace}
 use serde_json::{Value, json};
 
 use crate::commands::{Failure, usage_error};
-use crate::config::Paths;
 use crate::{EXIT_DONE, MarketplaceCommand, PluginsCommand};
+use errand_config::Paths;
 
 /// The most marketplace plugins an error about an unknown name lists.
 const OFFERED_SHOWN: usize = 20;

@@ -153,20 +153,13 @@ fn ask_input(request: &ElicitationRequest) -> ElicitationAnswer {
     ElicitationAnswer::Accept { content }
 }
 
-/// What the person said about an untrusted folder's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustAnswer {
-    /// Trust the folder as it is now, from now on.
-    Trust,
-    /// Use the folder this once without what needs trust.
-    Untrusted,
-    /// Start nothing.
-    Cancel,
-}
-
 /// Shows what an untrusted folder's configuration would add and asks what to do. Blocking; at end of input
 /// the answer is [`TrustAnswer::Cancel`].
-pub fn ask_trust(config: &errand_agent::trust::FolderConfig, state: errand_agent::trust::TrustState) -> TrustAnswer {
+pub fn ask_trust(
+    config: &errand_agent::trust::FolderConfig,
+    state: errand_agent::trust::TrustState,
+) -> errand_agent::trust::TrustAnswer {
+    use errand_agent::trust::TrustAnswer;
     let why = match state {
         errand_agent::trust::TrustState::Changed => "has changed since you trusted it. It now carries",
         _ => "carries",

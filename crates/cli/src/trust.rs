@@ -1,6 +1,5 @@
-//! Folder trust at the command line: `errand trust`, `errand untrust`, and settling each granted folder's
-//! configuration before a session starts (asking at a terminal, otherwise leaving out what is untrusted with
-//! one warning per folder).
+//! Folder trust at the command line: `errand trust` and `errand untrust`. (Sessions settle trust in
+//! `errand_agent::SessionBuilder`, asking through [`crate::prompt::ask_trust`] at a terminal.)
 
 #![allow(clippy::print_stderr)]
 
@@ -11,65 +10,14 @@ use anyhow::Context as _;
 use errand_agent::trust::{FolderConfig, TrustState, TrustStore};
 use serde_json::json;
 
+use errand_config::Paths;
+
 use crate::commands::{Failure, usage_error};
-use crate::config::Paths;
-use crate::prompt::TrustAnswer;
-use crate::{EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR};
-
-/// A granted folder's configuration, and whether what needs trust in it takes effect this session.
-pub(crate) struct SettledFolder {
-    /// What the folder carries.
-    pub(crate) config: FolderConfig,
-    /// Its servers start and its allow rules apply (the person trusts it, or just said so).
-    pub(crate) trusted: bool,
-}
-
-/// Reads each folder's configuration and decides, for each that needs trust and lacks it, what happens: at a
-/// terminal (`interactive`) the person is asked; otherwise it is left out with one warning, added to
-/// `notices`. A cancelled question is a [`Failure`] with the cancel exit code.
-pub(crate) fn settle(
-    store: &TrustStore,
-    folders: &[PathBuf],
-    interactive: bool,
-    notices: &mut Vec<String>,
-) -> Result<Vec<SettledFolder>, Failure> {
-    let mut settled = Vec::new();
-    for folder in folders {
-        let config = FolderConfig::read(folder).map_err(usage_error)?;
-        let state = store.state(&config).map_err(usage_error)?;
-        let trusted = match state {
-            TrustState::Trusted => true,
-            _ if !config.needs_trust() => false,
-            _ if interactive => match crate::prompt::ask_trust(&config, state) {
-                TrustAnswer::Trust => {
-                    store.trust(&config).map_err(usage_error)?;
-                    eprintln!("trusted {} (errand untrust FOLDER takes it back)", config.folder.display());
-                    true
-                }
-                TrustAnswer::Untrusted => {
-                    notices.push(config.skipped_warning(state));
-                    false
-                }
-                TrustAnswer::Cancel => {
-                    return Err(Failure {
-                        code: EXIT_CANCELLED,
-                        error: anyhow::anyhow!("cancelled: nothing was started in {}", config.folder.display()),
-                    });
-                }
-            },
-            _ => {
-                notices.push(config.skipped_warning(state));
-                false
-            }
-        };
-        settled.push(SettledFolder { config, trusted });
-    }
-    Ok(settled)
-}
+use crate::{EXIT_DONE, EXIT_ERROR};
 
 /// The person's trust records.
 pub(crate) fn trust_store(paths: &Paths) -> TrustStore {
-    TrustStore::new(paths.config_dir().join(errand_agent::trust::TRUST_FILE))
+    TrustStore::new(paths.trust_file())
 }
 
 /// `errand trust FOLDER`: shows what the folder carries and records trust after confirmation.

@@ -1,14 +1,26 @@
-//! Where errand keeps its files, and how flags, environment and `config.toml` combine into provider settings.
+//! Owns errand's own configuration: where errand keeps its files ([`Paths`]), what `config.toml` says
+//! ([`ConfigFile`]), and how flags, environment and `config.toml` combine into provider settings
+//! ([`resolve_provider`]). Does not build sessions (`errand-agent`'s `SessionBuilder` does, from this) and
+//! reads no granted folder.
 //!
 //! Precedence, highest first: flags, environment, `config.toml`, built-in defaults. Secrets come from the
 //! environment only and are never written anywhere.
+//!
+//! # Example
+//!
+//! ```
+//! use errand_config::{ConfigFile, ProviderFlags, resolve_provider};
+//!
+//! let config: ConfigFile = toml::from_str("provider = \"openai\"\nmodel = \"qwen3\"\n").unwrap();
+//! let resolved = resolve_provider(&ProviderFlags::default(), &config, "config.toml".as_ref(), |_| None).unwrap();
+//! assert_eq!((resolved.model.as_str(), resolved.chosen_by), ("qwen3", "config.toml"));
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use errand_agent::policy::{Rule, RuleAction};
 use errand_model::{ProviderKind, ProviderSettings};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The default Anthropic model when none is configured.
 pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
@@ -25,7 +37,7 @@ pub struct Paths {
 impl Paths {
     /// Your own `.mcp.json` (MCP servers), beside `config.toml`.
     pub fn mcp_file(&self) -> PathBuf {
-        self.config_file.with_file_name(errand_mcp::CONFIG_FILE_NAME)
+        self.config_file.with_file_name(".mcp.json")
     }
 
     /// The folder of `config.toml`, where errand also keeps `.mcp.json`, the sign-in tokens and the plugins'
@@ -39,17 +51,18 @@ impl Paths {
         self.config_file.with_file_name("mcp-credentials.json")
     }
 
+    /// The folders you trust, with a hash of their configuration, beside `config.toml`.
+    pub fn trust_file(&self) -> PathBuf {
+        self.config_file.with_file_name("trusted-folders.json")
+    }
+
     /// `$ERRAND_HOME/{config.toml,errand.db}` when `ERRAND_HOME` is set, else the XDG config and data dirs.
-    pub fn discover() -> anyhow::Result<Self> {
+    pub fn discover() -> Result<Self, ConfigError> {
         if let Some(home) = std::env::var_os("ERRAND_HOME").filter(|v| !v.is_empty()) {
             let home = PathBuf::from(home);
             return Ok(Self { config_file: home.join("config.toml"), database: home.join("errand.db") });
         }
-        let dirs = directories::ProjectDirs::from("", "", "errand").ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot find a home directory for errand's files; set ERRAND_HOME to a folder errand may use"
-            )
-        })?;
+        let dirs = directories::ProjectDirs::from("", "", "errand").ok_or(ConfigError::NoHome)?;
         Ok(Self { config_file: dirs.config_dir().join("config.toml"), database: dirs.data_dir().join("errand.db") })
     }
 }
@@ -81,6 +94,22 @@ pub struct ConfigFile {
     /// price for, or one served from somewhere other than its provider's own API.
     #[serde(default)]
     pub prices: std::collections::HashMap<String, ConfiguredPrice>,
+}
+
+/// A `[permissions]` table: rules like `write_file(reports/**)`, by action. `config.toml` and a folder's
+/// `.errand/settings.toml` both hold one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Calls allowed without asking.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Calls to ask about.
+    #[serde(default)]
+    pub ask: Vec<String>,
+    /// Calls refused.
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// `[prices."MODEL"]` in config.toml: USD per million tokens.
@@ -118,56 +147,17 @@ impl ConfigFile {
     }
 }
 
-pub use errand_agent::trust::Permissions;
-
-/// Collects the permission rules, in order: `config.toml`, each granted folder's `.errand/settings.toml`,
-/// then the flags. A folder's allow rules count only when it is trusted; its ask and deny rules always do,
-/// since narrowing is always safe. Order does not change decisions (deny beats ask beats allow); it keeps
-/// messages stable.
-pub fn load_rules(
-    config: &ConfigFile,
-    config_file: &Path,
-    folders: &[(&errand_agent::trust::FolderConfig, bool)],
-    flags: &Permissions,
-) -> anyhow::Result<Vec<Rule>> {
-    let mut rules = Vec::new();
-    let mut add = |texts: &[String], action: RuleAction, source: &str| -> anyhow::Result<()> {
-        for text in texts {
-            rules.push(Rule::parse(action, text, source)?);
-        }
-        Ok(())
-    };
-    if let Some(permissions) = &config.permissions {
-        let source = config_file.display().to_string();
-        add(&permissions.allow, RuleAction::Allow, &source)?;
-        add(&permissions.ask, RuleAction::Ask, &source)?;
-        add(&permissions.deny, RuleAction::Deny, &source)?;
-    }
-    for (folder, trusted) in folders {
-        let source = folder.folder.join(errand_agent::trust::FOLDER_SETTINGS).display().to_string();
-        if *trusted {
-            add(&folder.permissions.allow, RuleAction::Allow, &source)?;
-        }
-        add(&folder.permissions.ask, RuleAction::Ask, &source)?;
-        add(&folder.permissions.deny, RuleAction::Deny, &source)?;
-    }
-    add(&flags.allow, RuleAction::Allow, "--allow")?;
-    add(&flags.ask, RuleAction::Ask, "--ask")?;
-    add(&flags.deny, RuleAction::Deny, "--deny")?;
-    Ok(rules)
-}
-
 impl ConfigFile {
     /// Reads `path`; a missing file is an empty config.
-    pub fn load(path: &Path) -> anyhow::Result<Option<Self>> {
+    pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => anyhow::bail!("cannot read {}: {error}", path.display()),
+            Err(error) => return Err(ConfigError::Read { path: path.to_path_buf(), reason: error.to_string() }),
         };
         toml::from_str(&text)
             .map(Some)
-            .map_err(|error| anyhow::anyhow!("{} is not valid errand config: {error}", path.display()))
+            .map_err(|error| ConfigError::Invalid { path: path.to_path_buf(), reason: error.to_string() })
     }
 }
 
@@ -195,9 +185,28 @@ pub struct ResolvedProvider {
     pub chosen_by: &'static str,
 }
 
-/// The configuration is missing or contradictory; the message says how to fix it.
+/// The configuration is missing, unreadable or contradictory; the message says how to fix it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// No home directory, and no `ERRAND_HOME`.
+    #[error("cannot find a home directory for errand's files; set ERRAND_HOME to a folder errand may use")]
+    NoHome,
+    /// `config.toml` exists but cannot be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `config.toml` is not valid.
+    #[error("{} is not valid errand config: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Nothing says which provider to use.
     #[error(
         "no model provider is configured. Either:\n  \

@@ -1,0 +1,363 @@
+//! [`SessionBuilder`]: the one place that turns errand's configuration (`config.toml`, the granted folders'
+//! `.errand/settings.toml` and `.mcp.json`, the enabled plugins, the sandbox) and a front end's
+//! [`SessionRequest`] into a [`Session`]. The terminal, the desk and every later front end build sessions
+//! here, so the same request makes the same session whoever asks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use errand_config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider};
+use errand_sandbox::{GrantMode, Grants};
+use errand_store::Store;
+
+use crate::AgentError;
+use crate::policy::{Rule, RuleAction};
+use crate::session::{Limits, SandboxSetup, Session, SessionOptions};
+use crate::trust::{FolderConfig, TrustAnswer, TrustState, TrustStore};
+
+/// The hidden first argument that runs errand as the sandbox helper for commands and MCP servers.
+pub const SANDBOX_HELPER_ARG: &str = "__sandbox";
+
+/// The hidden first argument that runs errand as the confined file worker.
+pub const WORKER_ARG: &str = "__worker";
+
+/// Output tokens per reply when `config.toml` says nothing.
+const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
+
+/// Model requests per run when neither the request nor `config.toml` says: a backstop against a model that
+/// never ends its turn.
+const DEFAULT_MAX_TURNS: u32 = 100;
+
+/// What a front end asks for, beyond what errand's configuration says. Every field is optional in spirit:
+/// the default is a plan-mode session with the configured provider and no extra rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionRequest {
+    /// Folders granted read-write, the primary first.
+    pub folders: Vec<PathBuf>,
+    /// Folders granted read-only.
+    pub read_only: Vec<PathBuf>,
+    /// Provider, model, base URL and stream timeout, over the configuration.
+    pub provider: ProviderFlags,
+    /// Model requests per run.
+    pub max_turns: Option<u32>,
+    /// Tokens per run.
+    pub max_tokens: Option<u64>,
+    /// USD per run.
+    pub max_cost: Option<f64>,
+    /// Skip plan mode.
+    pub no_plan: bool,
+    /// Approve the plan without asking.
+    pub yes: bool,
+    /// Rules from flags (`--allow`, `--ask`, `--deny`).
+    pub rules: Permissions,
+    /// Hosts commands and sandboxed servers may reach (`--allow-net`).
+    pub allow_net: Vec<String>,
+    /// Deletes need no approval.
+    pub allow_delete: bool,
+    /// Run commands with partial confinement where the kernel cannot enforce it all.
+    pub unsandboxed: bool,
+    /// Plugins loaded for this session only.
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// How an untrusted folder's configuration is settled while a session is built.
+pub enum TrustQuestions<'a> {
+    /// Nobody can be asked: what needs trust is left out, with one warning per folder.
+    Skip,
+    /// Ask the person (at a terminal) about each folder that needs trust and lacks it.
+    Ask(&'a dyn Fn(&FolderConfig, TrustState) -> TrustAnswer),
+}
+
+/// Builds sessions from errand's configuration. Cheap to share: front ends keep one for their life.
+#[derive(Debug, Clone)]
+pub struct SessionBuilder {
+    paths: Paths,
+    config: ConfigFile,
+}
+
+impl SessionBuilder {
+    /// A builder for the installation at `paths`, whose `config.toml` says `config`.
+    pub fn new(paths: Paths, config: ConfigFile) -> Self {
+        Self { paths, config }
+    }
+
+    /// The installation errand finds (`ERRAND_HOME`, else the XDG folders), with its `config.toml`.
+    pub fn discover() -> Result<Self, AgentError> {
+        let paths = Paths::discover()?;
+        let config = ConfigFile::load(&paths.config_file)?.unwrap_or_default();
+        Ok(Self::new(paths, config))
+    }
+
+    /// Where errand's files are.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// What `config.toml` says.
+    pub fn config(&self) -> &ConfigFile {
+        &self.config
+    }
+
+    /// The person's trust records.
+    pub fn trust_store(&self) -> TrustStore {
+        TrustStore::new(self.paths.trust_file())
+    }
+
+    /// Opens the store.
+    pub fn store(&self) -> Result<Arc<Store>, AgentError> {
+        Ok(Arc::new(Store::open(&self.paths.database)?))
+    }
+
+    /// The provider `flags` and the configuration choose, with its key from the environment.
+    pub fn provider(&self, flags: &ProviderFlags) -> Result<ResolvedProvider, AgentError> {
+        Ok(errand_config::resolve_provider(flags, &self.config, &self.paths.config_file, |name| {
+            std::env::var(name).ok()
+        })?)
+    }
+
+    /// A new session for `task`, stored, ready to run.
+    pub fn create(
+        &self,
+        store: Arc<Store>,
+        task: &str,
+        request: &SessionRequest,
+        trust: TrustQuestions<'_>,
+    ) -> Result<Session, AgentError> {
+        if task.trim().is_empty() {
+            return Err(AgentError::Request {
+                reason: "the task is empty; say what errand should do, e.g. errand run \"summarize the notes\"".into(),
+            });
+        }
+        let resolved = self.provider(&request.provider)?;
+        let mut grants: Vec<(PathBuf, GrantMode)> =
+            request.folders.iter().map(|folder| (folder.clone(), GrantMode::ReadWrite)).collect();
+        grants.extend(request.read_only.iter().map(|folder| (folder.clone(), GrantMode::ReadOnly)));
+        let grants = Grants::new(grants).map_err(|source| AgentError::Request { reason: source.to_string() })?;
+        let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
+        let options = self.options(request, &resolved, &roots, trust)?;
+        let provider = errand_model::connect(&resolved.settings).map_err(|source| AgentError::Provider { source })?;
+        Session::create(store, provider.into(), grants, options, task)
+    }
+
+    /// Reopens the stored session `id` to continue it, with its own provider and model unless `request`
+    /// names others.
+    pub fn resume(
+        &self,
+        store: Arc<Store>,
+        id: &str,
+        request: &SessionRequest,
+        trust: TrustQuestions<'_>,
+    ) -> Result<Session, AgentError> {
+        let record = store.session(id)?;
+        let mut flags = request.provider.clone();
+        if flags.provider.is_none() && self.config.provider.is_none() {
+            flags.provider = match record.provider.as_str() {
+                "anthropic" => Some(errand_model::ProviderKind::Anthropic),
+                "openai" => Some(errand_model::ProviderKind::Openai),
+                _ => None,
+            };
+        }
+        if flags.model.is_none() && flags.provider.map(|kind| kind.as_str()) == Some(record.provider.as_str()) {
+            flags.model = Some(record.model.clone());
+        }
+        let resolved = self.provider(&flags)?;
+        let roots: Vec<PathBuf> = crate::stored_folders(&record)?.into_iter().map(|(path, _)| path).collect();
+        let options = self.options(request, &resolved, &roots, trust)?;
+        let provider = errand_model::connect(&resolved.settings).map_err(|source| AgentError::Provider { source })?;
+        Session::resume(store, provider.into(), &record.id, options)
+    }
+
+    /// Everything but the grants and the provider: rules, MCP servers, plugins, the sandbox, limits.
+    fn options(
+        &self,
+        request: &SessionRequest,
+        provider: &ResolvedProvider,
+        folders: &[PathBuf],
+        trust: TrustQuestions<'_>,
+    ) -> Result<SessionOptions, AgentError> {
+        // Each granted folder's own configuration: what needs trust takes effect only where it is trusted.
+        let mut notices = Vec::new();
+        let settled = self.settle(folders, trust, &mut notices)?;
+        let mut rules = load_rules(&self.config, &self.paths.config_file, &settled, &request.rules)?;
+        let hosts = self.config.allow_net.iter().chain(&request.allow_net).filter(|host| !host.trim().is_empty());
+        for host in hosts {
+            rules.push(Rule::parse(RuleAction::Allow, &format!("network({})", host.trim()), "--allow-net")?);
+        }
+        let mut sandbox = sandbox_setup(request.unsandboxed)?;
+        sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
+        // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. A
+        // folder's or plugin's entry never gets errand's provider keys, whatever it names.
+        let user_file = (self.paths.mcp_file(), errand_mcp::Origin::User);
+        let mut mcp = errand_mcp::load(&[user_file], &|name| std::env::var(name).ok()).map_err(mcp_error)?;
+        mcp.warnings.append(&mut notices);
+        for (folder, trusted) in &settled {
+            if let (true, Some(text)) = (*trusted, &folder.mcp_text) {
+                let path = folder.folder.join(errand_mcp::CONFIG_FILE_NAME);
+                let parsed = errand_mcp::parse(text, &path, errand_mcp::Origin::Folder, &third_party_variable)
+                    .map_err(mcp_error)?;
+                mcp.merge(parsed);
+            }
+        }
+        // Plugins: the enabled ones, then those of --plugin-dir. An enabled plugin that cannot be loaded is a
+        // notice; one named for this session is an error.
+        let mut plugins = Vec::new();
+        match errand_plugins::registry::enabled_plugins(&self.paths.config_dir()) {
+            Ok(loaded) => {
+                plugins.extend(loaded.plugins);
+                mcp.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+            }
+            Err(error) => mcp.warnings.push(format!("plugins are not loaded: {error}")),
+        }
+        for folder in &request.plugin_dirs {
+            let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.clone());
+            plugins.push(
+                errand_plugins::load_plugin(&folder)
+                    .map_err(|error| AgentError::Request { reason: error.to_string() })?,
+            );
+        }
+        for plugin in &plugins {
+            mcp.warnings.extend(plugin.warnings.iter().map(|warning| format!("plugin {}: {warning}", plugin.name)));
+            for server in plugin.resolve_mcp_servers(&third_party_variable) {
+                mcp.servers.retain(|earlier| earlier.name != server.name);
+                mcp.servers.push(server);
+            }
+        }
+        Ok(SessionOptions {
+            mcp_servers: mcp.servers,
+            mcp_credentials: Some(self.paths.mcp_credentials()),
+            plugins,
+            notices: mcp.warnings,
+            max_output_tokens: self.config.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
+            limits: Limits {
+                max_turns: Some(request.max_turns.or(self.config.max_turns).unwrap_or(DEFAULT_MAX_TURNS)),
+                max_tokens: request.max_tokens,
+                max_cost_usd: request.max_cost,
+            },
+            plan_mode: !request.no_plan && self.config.plan.unwrap_or(true),
+            sandbox: Some(sandbox),
+            auto_approve_plan: request.yes,
+            rules,
+            allow_delete: request.allow_delete,
+            prices: self.config.prices(&provider.settings),
+            trusted_folders: settled
+                .iter()
+                .filter(|(_, trusted)| *trusted)
+                .map(|(folder, _)| folder.folder.clone())
+                .collect(),
+            ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
+        })
+    }
+
+    /// Reads each folder's configuration and decides whether what needs trust in it takes effect: where the
+    /// person trusts the folder, yes; otherwise the person is asked when `trust` can ask, and else it is
+    /// left out with one warning in `notices`.
+    fn settle(
+        &self,
+        folders: &[PathBuf],
+        trust: TrustQuestions<'_>,
+        notices: &mut Vec<String>,
+    ) -> Result<Vec<(FolderConfig, bool)>, AgentError> {
+        let store = self.trust_store();
+        let mut settled = Vec::new();
+        for folder in folders {
+            let config = FolderConfig::read(folder)?;
+            let state = store.state(&config)?;
+            let trusted = match (state, &trust) {
+                (TrustState::Trusted, _) => true,
+                _ if !config.needs_trust() => false,
+                (_, TrustQuestions::Ask(ask)) => match ask(&config, state) {
+                    TrustAnswer::Trust => {
+                        store.trust(&config)?;
+                        true
+                    }
+                    TrustAnswer::Untrusted => {
+                        notices.push(config.skipped_warning(state));
+                        false
+                    }
+                    TrustAnswer::Cancel => return Err(AgentError::TrustCancelled { folder: config.folder }),
+                },
+                (_, TrustQuestions::Skip) => {
+                    notices.push(config.skipped_warning(state));
+                    false
+                }
+            };
+            settled.push((config, trusted));
+        }
+        Ok(settled)
+    }
+}
+
+fn mcp_error(error: errand_mcp::ConfigError) -> AgentError {
+    AgentError::Request { reason: error.to_string() }
+}
+
+/// Collects the permission rules, in order: `config.toml`, each granted folder's `.errand/settings.toml`,
+/// then the request's. A folder's allow rules count only when it is trusted; its ask and deny rules always
+/// do, since narrowing is always safe. Order does not change decisions (deny beats ask beats allow); it
+/// keeps messages stable.
+fn load_rules(
+    config: &ConfigFile,
+    config_file: &Path,
+    folders: &[(FolderConfig, bool)],
+    flags: &Permissions,
+) -> Result<Vec<Rule>, AgentError> {
+    let mut rules = Vec::new();
+    let mut add = |texts: &[String], action: RuleAction, source: &str| -> Result<(), AgentError> {
+        for text in texts {
+            rules.push(Rule::parse(action, text, source)?);
+        }
+        Ok(())
+    };
+    if let Some(permissions) = &config.permissions {
+        let source = config_file.display().to_string();
+        add(&permissions.allow, RuleAction::Allow, &source)?;
+        add(&permissions.ask, RuleAction::Ask, &source)?;
+        add(&permissions.deny, RuleAction::Deny, &source)?;
+    }
+    for (folder, trusted) in folders {
+        let source = folder.folder.join(crate::trust::FOLDER_SETTINGS).display().to_string();
+        if *trusted {
+            add(&folder.permissions.allow, RuleAction::Allow, &source)?;
+        }
+        add(&folder.permissions.ask, RuleAction::Ask, &source)?;
+        add(&folder.permissions.deny, RuleAction::Deny, &source)?;
+    }
+    add(&flags.allow, RuleAction::Allow, "--allow")?;
+    add(&flags.ask, RuleAction::Ask, "--ask")?;
+    add(&flags.deny, RuleAction::Deny, "--deny")?;
+    Ok(rules)
+}
+
+/// A variable of errand's environment as a folder's or plugin's configuration may draw on it: anything but
+/// errand's own provider keys, which only the person's own configuration may hand to a server.
+pub fn third_party_variable(name: &str) -> Option<String> {
+    let provider_keys =
+        [errand_model::ProviderKind::Anthropic, errand_model::ProviderKind::Openai].map(|kind| kind.key_var());
+    if provider_keys.contains(&name) {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
+/// How a session runs commands and sandboxed servers: through `errand __sandbox`. The kernel is probed when
+/// the first command runs (probing forks and mounts), except with `unsandboxed`, whose warning must come
+/// before anything runs.
+pub fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, AgentError> {
+    let program = std::env::current_exe().map_err(|error| AgentError::Request {
+        reason: format!("cannot find errand's own executable to run the sandbox helper: {error}"),
+    })?;
+    let warning =
+        unsandboxed.then(|| errand_sandbox::probe().missing()).filter(|missing| !missing.is_empty()).map(|missing| {
+            format!(
+                "UNSANDBOXED: commands run without {} because of --unsandboxed; they can reach more than the \
+                 granted folders",
+                missing.join(", ")
+            )
+        });
+    Ok(SandboxSetup {
+        helper: errand_sandbox::Helper { program, args: vec![SANDBOX_HELPER_ARG.into()] },
+        allow_partial: unsandboxed,
+        warning,
+        egress: false,
+    })
+}
