@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use std::io::IsTerminal;
 
 use crate::config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider, load_rules, resolve_provider};
-use crate::prompt::{self, TerminalApprover};
+use crate::prompt;
 use crate::render::{TerminalRenderer, render_json, thousands};
 use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, ProviderArgs, SessionArgs, report};
 
@@ -24,6 +24,9 @@ use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, Pro
 const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
 /// Default model requests per run: a backstop against a model that never ends its turn.
 const DEFAULT_MAX_TURNS: u32 = 100;
+/// How long a question waits in the inbox by default when no person is attached: a day, so a task started
+/// unattended in the evening is still waiting the next morning.
+const DEFAULT_INBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// An error with the exit code it maps to.
 pub(crate) struct Failure {
@@ -51,6 +54,10 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
+        Command::Inbox { json } => crate::inbox::inbox(json),
+        Command::Approve { id, reason, remember } => crate::inbox::approve(&id, true, remember, reason),
+        Command::Deny { id, reason } => crate::inbox::approve(&id, false, false, reason),
+        Command::Answer(args) => crate::inbox::answer(args),
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
@@ -167,6 +174,7 @@ impl Setup {
             plan_mode: !args.no_plan && self.config.plan.unwrap_or(true),
             sandbox: Some(sandbox),
             auto_approve_plan: args.yes,
+            inbox_wait: args.wait.unwrap_or(DEFAULT_INBOX_WAIT),
             rules,
             allow_delete: args.allow_delete,
             prices: self.config.prices(&provider.settings),
@@ -220,7 +228,7 @@ async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
     }
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let session = setup.create_session(store, &folders, &args.read_only, &args.task, &args.common, interactive)?;
-    drive(session, &args.task, args.common.json).await
+    drive(session, &args.task, &args.common).await
 }
 
 async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
@@ -231,7 +239,7 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     }
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let session = setup.resume_session(store, &args.id, &args.common, interactive)?;
-    drive(session, &args.follow_up, args.common.json).await
+    drive(session, &args.follow_up, &args.common).await
 }
 
 impl Setup {
@@ -324,18 +332,14 @@ fn parse_kind(name: &str) -> Option<errand_model::ProviderKind> {
 
 /// Runs a session to its end, rendering its events, asking the person when the session needs an answer,
 /// with Ctrl-C cancelling it.
-async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Failure> {
+async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<u8, Failure> {
+    let json = args.json;
+    let ask_plans = !args.yes;
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     session.subscribe(sender);
-    // Only a person at a terminal can be asked; otherwise every "ask" has its non-interactive answer.
+    // Only a person at a terminal is attached; otherwise questions wait in the inbox (`--wait`).
     let interactive = !json && std::io::stdin().is_terminal();
-    let mut questions = if interactive {
-        let (approver, questions) = TerminalApprover::new();
-        session.set_approver(Arc::new(approver));
-        Some(questions)
-    } else {
-        None
-    };
+    let ops = interactive.then(|| session.attach());
     let cancel = CancellationToken::new();
     let renderer = {
         let cancel = cancel.clone();
@@ -344,28 +348,32 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
             let mut reader_gone = false;
             loop {
                 // Events first: a question is answered only after everything emitted before it is shown.
-                tokio::select! {
-                    biased;
-                    event = events.recv() => match event {
-                        Some(event) if !reader_gone => {
-                            let shown = if json { render_json(&event) } else { terminal.render(&event) };
-                            // Whoever read the output has closed it: stop the task as a SIGPIPE would, but
-                            // through the session, so it is saved; its remaining events go unshown.
-                            if shown.is_err() {
-                                reader_gone = true;
-                                cancel.cancel();
-                            }
-                        }
-                        Some(_) => {}
-                        None => break,
-                    },
-                    Some(question) = async { match questions.as_mut() { Some(q) => q.recv().await, None => None } } => {
-                        let asking = tokio::task::spawn_blocking(move || prompt::ask(question));
-                        tokio::select! {
-                            _ = asking => {}
-                            // The prompt's thread stays blocked on the terminal; the process exits anyway.
-                            _ = cancel.cancelled() => {}
-                        }
+                let Some(event) = events.recv().await else { break };
+                if reader_gone {
+                    continue;
+                }
+                let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                // Whoever read the output has closed it: stop the task as a SIGPIPE would, but through the
+                // session, so it is saved; its remaining events go unshown.
+                if shown.is_err() {
+                    reader_gone = true;
+                    cancel.cancel();
+                    continue;
+                }
+                // A question is asked once it is shown, after everything emitted before it.
+                if let Some(ops) = &ops
+                    && let Some(question) = prompt::question(&event.msg, ask_plans)
+                {
+                    let ops = ops.clone();
+                    let id = format!("terminal-{}", event.seq);
+                    let asking = tokio::task::spawn_blocking(move || {
+                        // The session may have moved on (cancelled); then nothing waits for the answer.
+                        let _ = ops.submit(errand_agent::Submission { id, op: prompt::ask(question) });
+                    });
+                    tokio::select! {
+                        _ = asking => {}
+                        // The prompt's thread stays blocked on the terminal; the process exits anyway.
+                        _ = cancel.cancelled() => {}
                     }
                 }
             }
