@@ -271,7 +271,8 @@ async fn inbox(State(state): State<AppState>) -> Result<Json<Vec<errand_store::Q
 }
 
 /// Answers a question of a session that runs elsewhere (another process waits on the inbox): the answer is
-/// stored, and the first answer stands. `None` when the session has no such question waiting.
+/// stored, and the first answer stands (a later one is a conflict naming it). `None` when the session never
+/// asked such a question.
 async fn answer_in_inbox(
     state: &AppState,
     id: String,
@@ -280,9 +281,9 @@ async fn answer_in_inbox(
 ) -> Result<Option<Json<Value>>, ServerError> {
     blocking(&state.store, move |store| {
         let session = store.session(&id)?;
-        let pending = store.pending_questions()?;
-        let Some(question) = pending.iter().find(|question| question.session_id == session.id && matches(question))
-        else {
+        // The newest matching question, answered or not: a second answer learns who answered first.
+        let asked = store.session_questions(&session.id)?;
+        let Some(question) = asked.iter().rev().find(|question| matches(question)) else {
             return Ok(None);
         };
         let answer = serde_json::to_value(&op).map_err(|error| ServerError::Internal(error.to_string()))?;

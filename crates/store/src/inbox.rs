@@ -186,6 +186,22 @@ impl Store {
         })
     }
 
+    /// Every question `session_id` asked through the inbox, answered or not, oldest first.
+    pub fn session_questions(&self, session_id: &str) -> Result<Vec<Question>, StoreError> {
+        self.read(|snapshot| {
+            let mut statement = snapshot
+                .conn
+                .prepare_cached(&format!("{QUESTION_COLUMNS} WHERE q.session_id = ?1 ORDER BY q.asked_at, q.rowid"))
+                .map_err(query_error("list a session's questions"))?;
+            let rows = statement
+                .query_map(params![session_id], question_from_row)
+                .map_err(query_error("list a session's questions"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(query_error("list a session's questions"))?;
+            rows.into_iter().map(into_question).collect()
+        })
+    }
+
     /// The question with this exact id, or the only one whose id starts with it.
     pub fn question(&self, id_or_prefix: &str) -> Result<Question, StoreError> {
         self.read(|snapshot| {
