@@ -49,7 +49,7 @@ fn sixteen_connections_opening_a_fresh_store_at_once_all_open_it_and_it_is_migra
         .into_iter()
         .map(|thread| thread.join().unwrap())
         .collect();
-    assert_eq!(opened, vec![Ok(2); 16]);
+    assert_eq!(opened, vec![Ok(3); 16]);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.sessions().unwrap().len(), 16);
     assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
