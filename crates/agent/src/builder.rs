@@ -28,6 +28,10 @@ const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 8192;
 /// never ends its turn.
 const DEFAULT_MAX_TURNS: u32 = 100;
 
+/// How long a question waits in the inbox by default when no person is attached: a day, so a task started
+/// unattended in the evening is still waiting the next morning.
+const DEFAULT_INBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// What a front end asks for, beyond what errand's configuration says. Every field is optional in spirit:
 /// the default is a plan-mode session with the configured provider and no extra rules.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +62,9 @@ pub struct SessionRequest {
     pub unsandboxed: bool,
     /// Plugins loaded for this session only.
     pub plugin_dirs: Vec<PathBuf>,
+    /// How long a question waits in the inbox when no person is attached (`--wait`); a day when not given,
+    /// `0` denies at once.
+    pub wait: Option<std::time::Duration>,
 }
 
 /// How an untrusted folder's configuration is settled while a session is built.
@@ -236,6 +243,7 @@ impl SessionBuilder {
             plan_mode: !request.no_plan && self.config.plan.unwrap_or(true),
             sandbox: Some(sandbox),
             auto_approve_plan: request.yes,
+            inbox_wait: request.wait.unwrap_or(DEFAULT_INBOX_WAIT),
             rules,
             allow_delete: request.allow_delete,
             prices: self.config.prices(&provider.settings),

@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use errand_model::{ContentBlock, ToolCall};
 use errand_sandbox::{CapturedChange, CapturedKind};
-use errand_store::{ChangeOp, PlannedChange};
+use errand_store::{ChangeOp, NewQuestion, PlannedChange, QuestionKind};
 use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
-use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
+use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview, Settled, Slot};
 use crate::event::{EventMsg, RunSummary};
+use crate::op::Op;
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
 use crate::session::{Emitter, End, PlanState, Session, tool_summary};
@@ -237,39 +238,80 @@ impl Session {
     ) -> Result<Result<(), Option<String>>, AgentError> {
         let request =
             ApprovalRequest { call_id: call.id.clone(), tool: call.name.clone(), input: call.input.clone(), reason };
+        let asking = self.asking.clone();
+        let answer = asking.open(Slot::Call(call.id.clone()));
         self.emit(EventMsg::ApprovalRequested(request.clone()))?;
+        // A sub-agent's question also goes into its parent's stream (with the agent named): that is where the
+        // person looks, and where a stored question's notice belongs.
+        let relayed = match &self.relay {
+            Some((parent, agent)) if asking.answerable() => {
+                let relayed = ApprovalRequest {
+                    reason: format!("{} (asked by the agent {agent})", request.reason),
+                    ..request.clone()
+                };
+                // Failing to store there must not stop the question.
+                let _ = parent.emit(EventMsg::ApprovalRequested(relayed.clone()));
+                Some((parent.clone(), relayed))
+            }
+            _ => None,
+        };
         // A question about a hook's own changes notifies no hooks: they would notify about themselves.
-        if self.approver.is_some() && !call.id.starts_with("hook-") {
+        if asking.answerable() && !call.id.starts_with("hook-") {
             self.notify_hooks(&format!("errand needs your permission to use {}", call.name)).await?;
         }
-        let (answer, by) = match self.approver.clone() {
-            Some(approver) => {
-                let answer = tokio::select! {
-                    _ = cancel.cancelled() => return Ok(Err(None)),
-                    answer = approver.approve(&request) => answer,
-                };
-                (answer, "person")
+        let (watched, asked) = match &relayed {
+            Some((parent, relayed)) => (parent.clone(), relayed),
+            None => (self.emitter(), &request),
+        };
+        let question = |session| NewQuestion {
+            session_id: session,
+            kind: QuestionKind::Approval,
+            request_id: call.id.clone(),
+            subject: call.name.clone(),
+            reason: Some(asked.reason.clone()),
+            body: serde_json::json!({ "input": call.input }),
+            expires_at: None,
+        };
+        let allow_hint = format!(
+            "rerun with --allow '{}'{} to permit it",
+            call.name,
+            if request.reason.contains("delet") { " or --allow-delete" } else { "" }
+        );
+        let (answer, by) = match asking.settle(Slot::Call(call.id.clone()), answer, question, &watched, cancel).await? {
+            Settled::Cancelled => return Ok(Err(None)),
+            Settled::Answer(Op::Approve { allow, remember, reason, .. }) => {
+                (ApprovalAnswer::from_op(allow, remember, reason), "person")
             }
-            None => {
-                let reason = format!(
-                    "{} needs approval, and no one is at a terminal to ask; rerun with --allow '{}'{} to permit it",
-                    request.reason,
-                    call.name,
-                    if request.reason.contains("delet") { " or --allow-delete" } else { "" }
-                );
+            Settled::Answer(_) => (ApprovalAnswer::Deny { reason: None }, "person"),
+            Settled::NoOne => {
+                let reason =
+                    format!("{} needs approval, and no one is at a terminal to ask; {allow_hint}", request.reason);
                 (ApprovalAnswer::Deny { reason: Some(reason) }, "no terminal")
+            }
+            Settled::Expired(wait) => {
+                let reason = format!(
+                    "{} needs approval, and the question expired unanswered after waiting {wait} in errand's inbox; \
+                     {allow_hint}",
+                    request.reason
+                );
+                (ApprovalAnswer::Deny { reason: Some(reason) }, "expired")
             }
         };
         self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.into() })?;
+        if let Some((parent, _)) = &relayed {
+            let _ = parent.emit(EventMsg::ApprovalResolved {
+                call_id: call.id.clone(),
+                answer: answer.clone(),
+                by: by.into(),
+            });
+        }
         Ok(match answer {
             ApprovalAnswer::AllowOnce => Ok(()),
             ApprovalAnswer::AllowSession => {
                 self.policy.allow_for_session(&call.name);
                 Ok(())
             }
-            ApprovalAnswer::Deny { reason: Some(reason) } if by == "no terminal" => {
-                Err(Some(format!("denied: {reason}")))
-            }
+            ApprovalAnswer::Deny { reason: Some(reason) } if by != "person" => Err(Some(format!("denied: {reason}"))),
             ApprovalAnswer::Deny { reason } => Err(Some(match reason.filter(|r| !r.trim().is_empty()) {
                 Some(reason) => format!("the person denied this: {reason}"),
                 None => "the person denied this".to_string(),
@@ -293,17 +335,35 @@ impl Session {
             Ok(plan) => plan,
             Err(message) => return Ok((ToolOutput::error(message), None)),
         };
+        let asking = self.asking.clone();
+        let answer = (!self.options.auto_approve_plan).then(|| asking.open(Slot::Plan));
         self.emit(EventMsg::PlanProposed { call_id: call.id.clone(), plan: plan.clone() })?;
-        let (review, by) = if self.options.auto_approve_plan {
-            (PlanReview::Approve, "--yes")
-        } else if let Some(approver) = self.approver.clone() {
-            let review = tokio::select! {
-                _ = cancel.cancelled() => return Ok((ToolOutput::error(transcript::NOT_RUN), Some(End::Cancelled))),
-                review = approver.review_plan(&plan) => review,
-            };
-            (review, "person")
-        } else {
-            (PlanReview::Reject, "no terminal")
+        let mut expired_after = None;
+        let (review, by) = match answer {
+            None => (PlanReview::Approve, "--yes"),
+            Some(answer) => {
+                let question = |session| NewQuestion {
+                    session_id: session,
+                    kind: QuestionKind::Plan,
+                    request_id: call.id.clone(),
+                    subject: plan.summary.clone(),
+                    reason: None,
+                    body: serde_json::json!({ "plan": plan }),
+                    expires_at: None,
+                };
+                match asking.settle(Slot::Plan, answer, question, &self.emitter(), cancel).await? {
+                    Settled::Cancelled => {
+                        return Ok((ToolOutput::error(transcript::NOT_RUN), Some(End::Cancelled)));
+                    }
+                    Settled::Answer(Op::ReviewPlan { review }) => (review, "person"),
+                    Settled::Answer(_) => (PlanReview::Reject, "person"),
+                    Settled::NoOne => (PlanReview::Reject, "no terminal"),
+                    Settled::Expired(wait) => {
+                        expired_after = Some(wait);
+                        (PlanReview::Reject, "expired")
+                    }
+                }
+            }
         };
         self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.into() })?;
         Ok(match review {
@@ -335,6 +395,14 @@ impl Session {
                      plans without asking, or with --no-plan; nothing was changed"
                         .into(),
                 )),
+            ),
+            PlanReview::Reject if by == "expired" => (
+                ToolOutput::error("the plan was not approved: no one answered in time"),
+                Some(End::Rejected(format!(
+                    "the plan waited {} in errand's inbox and expired unapproved; nothing was changed (rerun with \
+                     --yes to approve plans without asking, or a longer --wait)",
+                    expired_after.unwrap_or_default()
+                ))),
             ),
             PlanReview::Reject => (
                 ToolOutput::error("the person rejected the plan; stop here"),

@@ -5,7 +5,7 @@
 //! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
 //! reached, or the person cancels. Around each call it runs plan mode ([`plan`]), the permission gate
-//! ([`policy`], asking through an [`Approver`]) and the journal (every change recorded before it happens).
+//! ([`policy`], asking the person through events and [`Op`]s, or the inbox) and the journal (every change recorded before it happens).
 //! It brings in MCP servers' tools, resources and prompts, and plugins' skills, slash commands, sub-agents
 //! (the `task` tool) and hooks. Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
 //! consume the event stream.
@@ -53,6 +53,7 @@ pub mod context;
 mod event;
 mod hooks;
 mod mcp;
+pub mod op;
 pub mod plan;
 pub mod policy;
 mod session;
@@ -77,13 +78,14 @@ impl AgentError {
     }
 }
 
-pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
+pub use approval::{ApprovalAnswer, ApprovalRequest, OpSender, PlanReview};
 pub use builder::{
     SANDBOX_HELPER_ARG, SessionBuilder, SessionRequest, TrustQuestions, WORKER_ARG, sandbox_setup, third_party_variable,
 };
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
 pub use event::{Event, EventMsg, FolderInfo, RunSummary};
 pub use mcp::ServerSandbox;
+pub use op::{InputAction, Op, Submission};
 pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, stored_folders, tool_summary};
 
 /// A session could not be created, resumed or continued.
@@ -197,6 +199,12 @@ pub enum AgentError {
     /// A message or event could not be serialized.
     #[error("could not serialize a message or event: {0}")]
     Serialize(serde_json::Error),
+    /// An Op answered a question the session is not asking.
+    #[error("{what}")]
+    NotAsked {
+        /// Which question is not waiting.
+        what: String,
+    },
     /// A slash command could not be expanded: unknown, or its server refused it.
     #[error("{reason}")]
     SlashCommand {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use crate::approval::Approver;
+use crate::approval::{Asking, OpSender, Settled, Slot};
 use crate::event::{Event, EventMsg, FolderInfo, RunSummary};
 use crate::plan::{self, Plan, Step};
 use crate::policy::{Policy, Rule};
@@ -69,6 +69,9 @@ pub struct SessionOptions {
     pub trusted_folders: Vec<PathBuf>,
     /// What the model's tokens cost; a model with no price here has its cost recorded as unknown.
     pub prices: errand_model::pricing::Prices,
+    /// How long a question waits in the inbox for an answer when no person is attached ([`Session::attach`]);
+    /// zero (the default) denies at once, as a session with no one to ask always did.
+    pub inbox_wait: std::time::Duration,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -119,6 +122,7 @@ impl SessionOptions {
             notices: Vec::new(),
             trusted_folders: Vec::new(),
             prices: errand_model::pricing::Prices::default(),
+            inbox_wait: std::time::Duration::ZERO,
         }
     }
 }
@@ -230,12 +234,16 @@ pub struct Session {
     /// The kernel-confined process the file tools run in; `None` runs them in this process.
     pub(crate) worker: Option<errand_tools::worker::Worker>,
     pub(crate) plan: PlanState,
-    pub(crate) approver: Option<Arc<dyn Approver>>,
+    /// Where the session's questions wait for their answers; shared with its sub-agents and Op senders.
+    pub(crate) asking: Arc<Asking>,
+    /// For a sub-agent: its parent's stream and the agent's name, so its questions show where the person looks.
+    pub(crate) relay: Option<(Emitter, String)>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
     pub(crate) turn: u32,
     events: Option<UnboundedSender<Event>>,
-    /// Messages the person sends while the task runs; they join the conversation before the next request.
-    steering: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    /// Messages the person sends while the task runs ([`Op::Steer`](crate::Op::Steer)); they join the
+    /// conversation before the next request.
+    steering: tokio::sync::mpsc::UnboundedReceiver<String>,
     pending_warnings: Vec<String>,
     /// The MCP servers' prompts, once connected: slash commands.
     pub(crate) prompts: Vec<crate::mcp::ServerPrompt>,
@@ -316,6 +324,7 @@ impl Session {
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
         let policy = Policy::new(options.rules.clone(), options.allow_delete);
+        let (asking, steering) = Asking::new(store.clone(), id.clone(), options.inbox_wait);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
             store.path().parent().map(|data| data.join("staging")).filter(|dir| std::fs::create_dir_all(dir).is_ok());
@@ -348,10 +357,11 @@ impl Session {
             egress: None,
             worker: None,
             plan: PlanState::Off,
-            approver: None,
+            asking: Arc::new(asking),
+            relay: None,
             turn,
             events: None,
-            steering: None,
+            steering,
             pending_warnings,
             prompts: Vec::new(),
             plugin_state,
@@ -360,24 +370,24 @@ impl Session {
         }
     }
 
-    /// Lets the session ask `approver` about plans and "ask" decisions. Without one, plans are approved
-    /// only with `auto_approve_plan` and every "ask" is denied with a reason.
-    pub fn set_approver(&mut self, approver: Arc<dyn Approver>) {
-        self.approver = Some(approver);
+    /// Says a person answers this session's questions (a terminal, the desk), through the returned sender: a
+    /// question then waits for its Op, however long. Without it, a question waits in the inbox for up to
+    /// `inbox_wait`, then gets its non-interactive answer (a denial saying which flag would allow the call).
+    pub fn attach(&mut self) -> OpSender {
+        self.asking.attend();
+        self.submitter()
     }
 
-    /// Lets the person steer a running task: each message received joins the conversation (as the person's
-    /// words) before the next model request.
-    pub fn steer_with(&mut self, messages: tokio::sync::mpsc::UnboundedReceiver<String>) {
-        self.steering = Some(messages);
+    /// A sender of Ops to this session (steering, stop, answers) that attaches no person: questions still go to
+    /// the inbox unless [`Session::attach`] was called.
+    pub fn submitter(&self) -> OpSender {
+        OpSender { asking: self.asking.clone() }
     }
 
     fn take_steering(&mut self) -> Result<(), AgentError> {
         let mut texts = Vec::new();
-        if let Some(steering) = &mut self.steering {
-            while let Ok(text) = steering.try_recv() {
-                texts.push(text);
-            }
+        while let Ok(text) = self.steering.try_recv() {
+            texts.push(text);
         }
         for text in texts {
             self.emit(EventMsg::Steered { text: text.clone() })?;
@@ -413,6 +423,18 @@ impl Session {
     pub async fn run(&mut self, input: &str, cancel: &CancellationToken) -> Outcome {
         let started = Instant::now();
         let mut summary = RunSummary::default();
+        // `Op::Stop` ends the run as `cancel` does. A sub-agent runs inside its parent's run and under its stop.
+        let stop = if self.is_subagent() { cancel.clone() } else { self.asking.new_stop() };
+        let forward = {
+            let (cancel, stop) = (cancel.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            })
+        };
+        let cancel = &stop;
         self.run_cancel = cancel.clone();
         // A resumed session is running again; front ends that watch the store see it.
         let _ = self.store.set_status(&self.id, SessionStatus::Running, None);
@@ -450,6 +472,7 @@ impl Session {
         {
             let _ = sender.send(Event { seq: 0, session: self.id.clone(), msg: finished });
         }
+        forward.abort();
         Outcome { status, reason, summary, journal_failed }
     }
 
@@ -813,30 +836,46 @@ impl Session {
         Ok(())
     }
 
-    /// Who answers MCP servers' requests for input: the person, through the approver, with each request and its
-    /// outcome (never the values) recorded as events. With no approver, errand declines by itself.
+    /// Who answers MCP servers' requests for input: the person, through an [`Op::AnswerInput`](crate::Op) or the
+    /// inbox, with each request and its outcome (never the values) recorded as events. With no one to ask,
+    /// errand declines by itself.
     fn asker(&self) -> errand_mcp::Asker {
-        let approver = self.approver.clone();
+        let asking = self.asking.clone();
         let emitter = self.emitter();
         let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
         Arc::new(move |request: errand_mcp::ElicitationRequest| {
-            let approver = approver.clone();
+            let asking = asking.clone();
             let emitter = emitter.clone();
+            // The connection outlives a run: the run going on when the server asks is the one a stop ends.
+            let cancel = asking.current_stop();
             let input_id = format!("input-{}", asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             Box::pin(async move {
+                let answer = asking.open(Slot::Input(input_id.clone()));
                 let _ = emitter.emit(EventMsg::InputRequested {
                     input_id: input_id.clone(),
                     server: request.server.clone(),
                     message: request.message.clone(),
                     fields: request.fields.clone(),
                 });
-                let answered = match &approver {
-                    Some(approver) => approver.answer_input(&input_id, &request).await,
-                    None => None,
+                let question = |session| errand_store::NewQuestion {
+                    session_id: session,
+                    kind: errand_store::QuestionKind::Input,
+                    request_id: input_id.clone(),
+                    subject: request.server.clone(),
+                    reason: Some(request.message.clone()),
+                    body: serde_json::json!({ "fields": request.fields }),
+                    expires_at: None,
                 };
-                let (answer, by) = match answered {
-                    Some(answer) => (answer, "person"),
-                    None => (errand_mcp::ElicitationAnswer::Decline, "no one to ask"),
+                let settled = asking.settle(Slot::Input(input_id.clone()), answer, question, &emitter, &cancel).await;
+                let (answer, by) = match settled {
+                    Ok(Settled::Answer(crate::Op::AnswerInput { action, values, .. })) => {
+                        (crate::approval::input_answer(action, values), "person".to_string())
+                    }
+                    Ok(Settled::Expired(wait)) => {
+                        (errand_mcp::ElicitationAnswer::Decline, format!("no one answered within {wait}"))
+                    }
+                    Ok(Settled::Cancelled) => (errand_mcp::ElicitationAnswer::Cancel, "cancelled".to_string()),
+                    _ => (errand_mcp::ElicitationAnswer::Decline, "no one to ask".to_string()),
                 };
                 let action = match &answer {
                     errand_mcp::ElicitationAnswer::Accept { .. } => "accept",
@@ -847,7 +886,7 @@ impl Session {
                     input_id,
                     server: request.server,
                     action: action.to_string(),
-                    by: by.to_string(),
+                    by,
                 });
                 answer
             })

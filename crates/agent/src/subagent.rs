@@ -1,5 +1,5 @@
 //! The `task` tool: runs one of the plugins' agents as a child session, synchronously. The child shares the
-//! store, the provider, the person's grants, the permission policy and the approver; it has its own context
+//! store, the provider, the person's grants, the permission policy and the person's questions (asked in its stream, answered as its own); it has its own context
 //! (errand's base rules and the agent's instructions) and only the agent's tools, works under the parent's plan
 //! without planning itself, and its usage counts toward the parent's budget. A child cannot start another.
 
@@ -13,12 +13,10 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 use crate::claude_names::errand_name;
 use crate::event::{EventMsg, RunSummary};
-use crate::plan::Plan;
 use crate::policy::PlanGate;
-use crate::session::{Emitter, Limits, Session, SessionOptions};
+use crate::session::{Limits, Session, SessionOptions};
 use crate::skills::SKILL;
 use crate::{AgentError, context};
 
@@ -103,46 +101,6 @@ fn agent_named<'a>(plugins: &'a [Plugin], wanted: &str) -> Result<(&'a Plugin, &
             let names: Vec<String> = several.iter().map(qualified).collect();
             Err(format!("{wanted:?} names an agent in several plugins; use one of {}", names.join(", ")))
         }
-    }
-}
-
-/// The parent's approver as a child uses it: each question also goes into the parent's event stream (with the
-/// agent named), so the person sees what they are asked about where they watch the task.
-struct ChildApprover {
-    inner: Arc<dyn Approver>,
-    parent: Emitter,
-    agent: String,
-}
-
-impl Approver for ChildApprover {
-    fn review_plan<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, PlanReview> {
-        self.inner.review_plan(plan)
-    }
-
-    fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer> {
-        Box::pin(async move {
-            let request = ApprovalRequest {
-                reason: format!("{} (asked by the agent {})", request.reason, self.agent),
-                ..request.clone()
-            };
-            // The parent's stream is where the person looks; failing to store there must not stop the question.
-            let _ = self.parent.emit(EventMsg::ApprovalRequested(request.clone()));
-            let answer = self.inner.approve(&request).await;
-            let _ = self.parent.emit(EventMsg::ApprovalResolved {
-                call_id: request.call_id.clone(),
-                answer: answer.clone(),
-                by: "person".into(),
-            });
-            answer
-        })
-    }
-
-    fn answer_input<'a>(
-        &'a self,
-        input_id: &'a str,
-        request: &'a errand_mcp::ElicitationRequest,
-    ) -> BoxFuture<'a, Option<errand_mcp::ElicitationAnswer>> {
-        self.inner.answer_input(input_id, request)
     }
 }
 
@@ -254,9 +212,9 @@ impl Session {
             child.system = vec![errand_model::SystemBlock { text: system_text, cache: true }];
             child.tools = tools;
             child.policy = self.policy.clone();
-            child.approver = self.approver.clone().map(|inner| {
-                Arc::new(ChildApprover { inner, parent: self.emitter(), agent: qualified.clone() }) as Arc<dyn Approver>
-            });
+            // The child's questions are the person's: they wait where this session's do, and show in its stream.
+            child.asking = self.asking.clone();
+            child.relay = Some((self.emitter(), qualified.clone()));
             child.plugin_state.make_subagent(offer_skill, Parent { gate });
             // The child's changes are the parent's work: `errand undo PARENT` puts them back too.
             child.journal_into(&self.journal_session);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::io::IsTerminal;
 
-use crate::prompt::{self, TerminalApprover};
+use crate::prompt;
 use crate::render::{TerminalRenderer, render_json, thousands};
 use crate::{Cli, Command, EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE, ProviderArgs, SessionArgs, report};
 
@@ -45,6 +45,10 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
         Command::Trash(command) => crate::history::trash(command),
+        Command::Inbox { json } => crate::inbox::inbox(json),
+        Command::Approve { id, reason, remember } => crate::inbox::approve(&id, true, remember, reason),
+        Command::Deny { id, reason } => crate::inbox::approve(&id, false, false, reason),
+        Command::Answer(args) => crate::inbox::answer(args),
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
@@ -99,6 +103,7 @@ fn session_request(args: &SessionArgs, folders: &[PathBuf], read_only: &[PathBuf
         allow_delete: args.allow_delete,
         unsandboxed: args.unsandboxed,
         plugin_dirs: args.plugin_dirs.clone(),
+        wait: args.wait,
     }
 }
 
@@ -136,7 +141,7 @@ async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let request = session_request(&args.common, &folders, &args.read_only);
     let session = builder.create(store, &args.task, &request, trust_questions(interactive)).map_err(agent_failure)?;
-    drive(session, &args.task, args.common.json).await
+    drive(session, &args.task, &args.common).await
 }
 
 async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
@@ -148,7 +153,7 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let request = session_request(&args.common, &[], &[]);
     let session = builder.resume(store, &args.id, &request, trust_questions(interactive)).map_err(agent_failure)?;
-    drive(session, &args.follow_up, args.common.json).await
+    drive(session, &args.follow_up, &args.common).await
 }
 
 /// Starts and continues tasks for `errand serve`, through the same builder as the terminal.
@@ -183,18 +188,14 @@ impl errand_server::Launcher for ServeLauncher {
 
 /// Runs a session to its end, rendering its events, asking the person when the session needs an answer,
 /// with Ctrl-C cancelling it.
-async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Failure> {
+async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<u8, Failure> {
+    let json = args.json;
+    let ask_plans = !args.yes;
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     session.subscribe(sender);
-    // Only a person at a terminal can be asked; otherwise every "ask" has its non-interactive answer.
+    // Only a person at a terminal is attached; otherwise questions wait in the inbox (`--wait`).
     let interactive = !json && std::io::stdin().is_terminal();
-    let mut questions = if interactive {
-        let (approver, questions) = TerminalApprover::new();
-        session.set_approver(Arc::new(approver));
-        Some(questions)
-    } else {
-        None
-    };
+    let ops = interactive.then(|| session.attach());
     let cancel = CancellationToken::new();
     let renderer = {
         let cancel = cancel.clone();
@@ -203,28 +204,32 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
             let mut reader_gone = false;
             loop {
                 // Events first: a question is answered only after everything emitted before it is shown.
-                tokio::select! {
-                    biased;
-                    event = events.recv() => match event {
-                        Some(event) if !reader_gone => {
-                            let shown = if json { render_json(&event) } else { terminal.render(&event) };
-                            // Whoever read the output has closed it: stop the task as a SIGPIPE would, but
-                            // through the session, so it is saved; its remaining events go unshown.
-                            if shown.is_err() {
-                                reader_gone = true;
-                                cancel.cancel();
-                            }
-                        }
-                        Some(_) => {}
-                        None => break,
-                    },
-                    Some(question) = async { match questions.as_mut() { Some(q) => q.recv().await, None => None } } => {
-                        let asking = tokio::task::spawn_blocking(move || prompt::ask(question));
-                        tokio::select! {
-                            _ = asking => {}
-                            // The prompt's thread stays blocked on the terminal; the process exits anyway.
-                            _ = cancel.cancelled() => {}
-                        }
+                let Some(event) = events.recv().await else { break };
+                if reader_gone {
+                    continue;
+                }
+                let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                // Whoever read the output has closed it: stop the task as a SIGPIPE would, but through the
+                // session, so it is saved; its remaining events go unshown.
+                if shown.is_err() {
+                    reader_gone = true;
+                    cancel.cancel();
+                    continue;
+                }
+                // A question is asked once it is shown, after everything emitted before it.
+                if let Some(ops) = &ops
+                    && let Some(question) = prompt::question(&event.msg, ask_plans)
+                {
+                    let ops = ops.clone();
+                    let id = format!("terminal-{}", event.seq);
+                    let asking = tokio::task::spawn_blocking(move || {
+                        // The session may have moved on (cancelled); then nothing waits for the answer.
+                        let _ = ops.submit(errand_agent::Submission { id, op: prompt::ask(question) });
+                    });
+                    tokio::select! {
+                        _ = asking => {}
+                        // The prompt's thread stays blocked on the terminal; the process exits anyway.
+                        _ = cancel.cancelled() => {}
                     }
                 }
             }

@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod commands;
 mod history;
+mod inbox;
 mod mcp;
 mod plugins;
 mod prompt;
@@ -115,6 +116,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The questions sessions wait on because no person is attached to them (`--json`, pipes, scripts):
+    /// calls to approve, plans to review, servers' requests for input.
+    #[command(after_help = "Examples:\n  errand inbox\n  errand approve 7hq2 --remember\n  \
+errand deny 7hq2 --reason \"keep the old drafts\"\n  errand answer 4k2m --approve\n  \
+errand answer 4k2m --accept --value name=Ada")]
+    Inbox {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a tool call a session waits on in the inbox.
+    Approve {
+        /// The question's id (`errand inbox` lists them), or a unique prefix of it.
+        id: String,
+        /// Why, for the record.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Allow this tool for the rest of that session too.
+        #[arg(long)]
+        remember: bool,
+    },
+    /// Refuse a tool call a session waits on in the inbox; the session goes on without it.
+    Deny {
+        /// The question's id (`errand inbox` lists them), or a unique prefix of it.
+        id: String,
+        /// Why, for the model.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Answer the plan review or the server's request for input a session waits on in the inbox.
+    Answer(AnswerArgs),
     /// Deleted files and folders: list, restore, empty.
     #[command(subcommand)]
     Trash(TrashCommand),
@@ -188,6 +220,32 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         #[command(flatten)]
         provider: ProviderArgs,
     },
+}
+
+/// `errand answer`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("verdict").required(true).multiple(false))]
+pub struct AnswerArgs {
+    /// Session id, or a unique prefix of it.
+    pub session: String,
+    /// Approve the session's plan.
+    #[arg(long, group = "verdict")]
+    pub approve: bool,
+    /// Send the plan back with this feedback.
+    #[arg(long, value_name = "TEXT", group = "verdict")]
+    pub revise: Option<String>,
+    /// Reject the plan; the task ends and nothing is changed.
+    #[arg(long, group = "verdict")]
+    pub reject: bool,
+    /// Decline the server's request for input.
+    #[arg(long, group = "verdict")]
+    pub decline: bool,
+    /// Send the server the values given with --value.
+    #[arg(long, group = "verdict")]
+    pub accept: bool,
+    /// A value for the server's request, NAME=VALUE (repeatable; with --accept).
+    #[arg(long = "value", value_name = "NAME=VALUE", requires = "accept")]
+    pub values: Vec<String>,
 }
 
 /// `errand trash`.
@@ -440,10 +498,15 @@ pub struct SessionArgs {
     /// Stop once this much has been spent, in USD (needs a model with a known price).
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
-    /// Print one JSON event per line instead of rendering for a person (nothing is asked: an "ask" is
-    /// denied unless a flag allows it).
+    /// Print one JSON event per line instead of rendering for a person (nothing is asked at the terminal: a
+    /// question waits in errand's inbox, see --wait).
     #[arg(long)]
     pub json: bool,
+    /// With no person at a terminal (--json, pipes, scripts): how long a question (a call to approve, a plan, a
+    /// server's request for input) waits in errand's inbox for `errand approve`, `errand deny`, `errand answer`
+    /// or the desk before it is denied, e.g. 30s, 2h [default: 24h]; 0 denies at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
     /// Skip plan mode: the model may change files inside writable folders without proposing a plan first.
     #[arg(long)]
     pub no_plan: bool,

@@ -1,81 +1,45 @@
-//! Asking the person at the terminal: plan reviews and tool-call approvals.
+//! Asking the person at the terminal: plan reviews, tool-call approvals and servers' requests for input.
 //!
-//! The session asks through [`TerminalApprover`], which hands each question to the rendering task. That task
-//! drains every event emitted before the question first, so a prompt never appears in the middle of the
-//! model's text or before the plan it asks about.
+//! The rendering task shows each event, and when the event is a question ([`question`]) it asks here and
+//! submits the answer as an [`Op`]. Events arrive in order, so a prompt never appears before the plan or the
+//! call it asks about.
 
 #![allow(clippy::print_stderr)]
 
 use std::io::{BufRead, Write};
 
-use errand_agent::plan::Plan;
 use errand_agent::{
-    ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, FieldKind, PlanReview,
+    ApprovalRequest, ElicitationAnswer, ElicitationRequest, EventMsg, FieldKind, InputAction, Op, PlanReview,
 };
-use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
 
-/// One question for the person, with where to send the answer.
+/// One question for the person.
 pub enum Question {
-    /// Approve, revise or reject the plan just shown (the `PlanProposed` event carries it).
-    Plan(oneshot::Sender<PlanReview>),
+    /// Approve, revise or reject the plan just shown.
+    Plan,
     /// Allow or deny one tool call.
-    Call(ApprovalRequest, oneshot::Sender<ApprovalAnswer>),
-    /// Give the input an MCP server asks for (the `InputRequested` event shows its message).
-    Input(ElicitationRequest, oneshot::Sender<ElicitationAnswer>),
+    Call(ApprovalRequest),
+    /// Give the input an MCP server asks for.
+    Input(String, ElicitationRequest),
 }
 
-/// The session's side: sends questions to the rendering task and waits for the answers.
-pub struct TerminalApprover {
-    questions: mpsc::UnboundedSender<Question>,
-}
-
-impl TerminalApprover {
-    /// An approver and the receiving end for the rendering task.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Question>) {
-        let (questions, receiver) = mpsc::unbounded_channel();
-        (Self { questions }, receiver)
+/// The question an event asks the person, if any. `ask_plans` is false when plans are approved without asking
+/// (`--yes`): their `PlanProposed` only shows the plan.
+pub fn question(msg: &EventMsg, ask_plans: bool) -> Option<Question> {
+    match msg {
+        EventMsg::PlanProposed { .. } if ask_plans => Some(Question::Plan),
+        EventMsg::ApprovalRequested(request) => Some(Question::Call(request.clone())),
+        EventMsg::InputRequested { input_id, server, message, fields } => Some(Question::Input(
+            input_id.clone(),
+            ElicitationRequest { server: server.clone(), message: message.clone(), fields: fields.clone() },
+        )),
+        _ => None,
     }
 }
 
-impl Approver for TerminalApprover {
-    fn review_plan<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, PlanReview> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            if self.questions.send(Question::Plan(reply)).is_err() {
-                return PlanReview::Reject;
-            }
-            answer.await.unwrap_or(PlanReview::Reject)
-        })
-    }
-
-    fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            if self.questions.send(Question::Call(request.clone(), reply)).is_err() {
-                return ApprovalAnswer::Deny { reason: None };
-            }
-            answer.await.unwrap_or(ApprovalAnswer::Deny { reason: None })
-        })
-    }
-
-    fn answer_input<'a>(
-        &'a self,
-        _input_id: &'a str,
-        request: &'a ElicitationRequest,
-    ) -> BoxFuture<'a, Option<ElicitationAnswer>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.questions.send(Question::Input(request.clone(), reply)).ok()?;
-            Some(answer.await.unwrap_or(ElicitationAnswer::Cancel))
-        })
-    }
-}
-
-/// Asks `question` at the terminal and sends the answer back. Blocking: run it off the async runtime.
-pub fn ask(question: Question) {
+/// Asks `question` at the terminal and returns the answer as an Op. Blocking: run it off the async runtime.
+pub fn ask(question: Question) -> Op {
     match question {
-        Question::Plan(reply) => {
+        Question::Plan => {
             let review = loop {
                 match read_choice("Approve this plan? [y]es, [r]evise, [n]o: ") {
                     Some('y') => break PlanReview::Approve,
@@ -88,26 +52,31 @@ pub fn ask(question: Question) {
                     Some(_) => continue,
                 }
             };
-            let _ = reply.send(review);
+            Op::ReviewPlan { review }
         }
-        Question::Call(request, reply) => {
+        Question::Call(request) => {
             let prompt = format!("  Allow? [y]es once, [a]lways allow {} this session, [n]o: ", request.tool);
-            let answer = loop {
+            let (allow, remember, reason) = loop {
                 match read_choice(&prompt) {
-                    Some('y') => break ApprovalAnswer::AllowOnce,
-                    Some('a') => break ApprovalAnswer::AllowSession,
+                    Some('y') => break (true, false, None),
+                    Some('a') => break (true, true, None),
                     Some('n') => {
                         let reason = read_line("  Reason for the model (optional): ").filter(|r| !r.is_empty());
-                        break ApprovalAnswer::Deny { reason };
+                        break (false, false, reason);
                     }
-                    None => break ApprovalAnswer::Deny { reason: None },
+                    None => break (false, false, None),
                     Some(_) => continue,
                 }
             };
-            let _ = reply.send(answer);
+            Op::Approve { request_id: request.call_id, allow, remember, reason }
         }
-        Question::Input(request, reply) => {
-            let _ = reply.send(ask_input(&request));
+        Question::Input(input_id, request) => {
+            let (action, values) = match ask_input(&request) {
+                ElicitationAnswer::Accept { content } => (InputAction::Accept, content),
+                ElicitationAnswer::Decline => (InputAction::Decline, serde_json::Map::new()),
+                ElicitationAnswer::Cancel => (InputAction::Cancel, serde_json::Map::new()),
+            };
+            Op::AnswerInput { input_id, action, values }
         }
     }
 }

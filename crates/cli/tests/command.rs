@@ -26,7 +26,7 @@ async fn a_denied_rm_rf_deletes_nothing() {
     seed(&errand);
     let before = snapshot(errand.folder.path());
 
-    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "clean"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "--allow", "run_command", "clean"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(snapshot(errand.folder.path()), before);
@@ -116,7 +116,7 @@ async fn a_command_cannot_read_outside_the_grants_or_reach_the_network() {
 #[tokio::test]
 async fn without_a_terminal_a_command_needs_a_rule() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![command("touch x"), Turn::text("ok")]).await;
-    let run = errand.errand(&["run", "--json", "--no-plan", "go"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "go"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!errand.folder.path().join("x").exists());
     let result = &errand.mock.requests()[1].last_tool_results()[0];
@@ -133,7 +133,7 @@ async fn a_command_writing_a_git_hook_is_asked_about() {
         ],
     )
     .await;
-    let run = errand.errand(&["run", "--json", "--no-plan", "--allow", "run_command", "go"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "--allow", "run_command", "go"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!errand.folder.path().join(".git/hooks/pre-commit").exists());
     assert!(!errand.folder.path().join("fine.txt").exists(), "the change set is decided as a whole");

@@ -187,7 +187,7 @@ async fn context_files_and_errand_settings_are_asked_about_even_with_no_plan() {
     .await;
     errand.write("AGENTS.md", "Be careful.\n");
     // --json asks nobody: every "ask" is answered no.
-    let run = errand.errand(&["run", "--json", "--no-plan", "rewrite the instructions"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "rewrite the instructions"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let asked: Vec<String> = run
         .events()

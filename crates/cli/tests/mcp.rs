@@ -114,7 +114,16 @@ async fn a_request_for_input_with_no_one_to_ask_is_declined() {
     .await;
     with_everything(&errand).await;
     let run = errand
-        .errand(&["run", "--no-plan", "--json", "--allow", "mcp__everything__trigger-elicitation-request", "ask me"])
+        .errand(&[
+            "run",
+            "--no-plan",
+            "--json",
+            "--wait",
+            "0",
+            "--allow",
+            "mcp__everything__trigger-elicitation-request",
+            "ask me",
+        ])
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events = run.events();

@@ -104,7 +104,7 @@ async fn rejecting_the_plan_ends_the_task_with_nothing_changed() {
 #[tokio::test]
 async fn without_a_terminal_a_plan_needs_yes() {
     let errand = TestErrand::new(Protocol::Anthropic, vec![plan(&["summary.md"])]).await;
-    let run = errand.errand(&["run", "--json", "summarize"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "summarize"]).await;
     assert_eq!(run.code, 1);
     let finished = run.events().pop().unwrap();
     assert_eq!(finished["status"], "rejected");
@@ -119,7 +119,7 @@ async fn without_a_terminal_a_plan_needs_yes() {
         ],
     )
     .await;
-    let run = errand.errand(&["run", "--json", "--yes", "summarize"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--yes", "summarize"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let resolved = run.events().into_iter().find(|e| e["type"] == "PlanResolved").unwrap();
     assert_eq!(resolved["by"], "--yes");
@@ -192,7 +192,7 @@ async fn without_a_terminal_an_ask_becomes_a_denial_unless_a_flag_allows_it() {
     let turns = || vec![Turn::tool_call("delete_path", json!({"path": "old.md"})), Turn::text("ok")];
     let errand = TestErrand::new(Protocol::Anthropic, turns()).await;
     errand.write("old.md", "old\n");
-    let run = errand.errand(&["run", "--json", "--no-plan", "clean up"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "clean up"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(errand.read("old.md"), "old\n");
     let result = &errand.mock.requests()[1].last_tool_results()[0];
@@ -204,7 +204,7 @@ async fn without_a_terminal_an_ask_becomes_a_denial_unless_a_flag_allows_it() {
 
     let errand = TestErrand::new(Protocol::Anthropic, turns()).await;
     errand.write("old.md", "old\n");
-    let run = errand.errand(&["run", "--json", "--no-plan", "--allow-delete", "clean up"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--no-plan", "--allow-delete", "clean up"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!errand.folder.path().join("old.md").exists());
     let trash: Value = serde_json::from_str(&errand.errand(&["trash", "list", "--json"]).await.stdout).unwrap();
@@ -267,7 +267,7 @@ async fn yes_approves_the_plan_but_not_its_deletes() {
     .await;
     errand.write("old.md", "old");
 
-    let run = errand.errand(&["run", "--json", "--yes", "clean up"]).await;
+    let run = errand.errand(&["run", "--json", "--wait", "0", "--yes", "clean up"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(errand.read("old.md"), "old");

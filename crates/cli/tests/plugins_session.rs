@@ -56,7 +56,7 @@ fn first_user_text(request: &RecordedRequest) -> String {
 
 /// `errand run --no-plan --json --plugin-dir TOOLKIT TASK`.
 async fn json_run(errand: &TestErrand, toolkit: &Toolkit, task: &str) -> common::Finished {
-    errand.errand(&["run", "--no-plan", "--json", "--plugin-dir", toolkit.dir(), task]).await
+    errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "--plugin-dir", toolkit.dir(), task]).await
 }
 
 /// The skills list reaches the system prompt (without the skill only the person may start); the `skill` tool

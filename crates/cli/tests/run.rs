@@ -721,7 +721,7 @@ async fn mcp_tools_reach_the_model_and_their_results_come_back() {
     errand.write(".mcp.json", &config.to_string());
     errand.trust().await;
 
-    let run = errand.errand(&["run", "--no-plan", "--json", "use the echo tool"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "use the echo tool"]).await;
 
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     errand.mock.assert_clean();

@@ -139,21 +139,21 @@ async fn a_folders_allow_rules_apply_only_once_trusted_and_its_deny_rules_always
         "[permissions]\nallow = [\"run_command\", \"network(127.0.0.1)\"]\ndeny = [\"write_file(private/**)\"]\n",
     );
 
-    let run = errand.errand(&["run", "--no-plan", "--json", "back up the statement"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "back up the statement"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = &errand.mock.requests()[1].last_tool_results()[0];
     assert!(result.is_error, "the untrusted allow rule let the command run: {}", result.text);
     assert_eq!(received.load(Ordering::SeqCst), 0, "bytes reached the listener");
     assert!(warnings(&run).iter().any(|w| w.contains("allow run_command") && w.contains("allow network(127.0.0.1)")));
 
-    let denied = errand.errand(&["run", "--no-plan", "--json", "write the private note"]).await;
+    let denied = errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "write the private note"]).await;
     assert_eq!(denied.code, 0, "{}", denied.stderr);
     let result = &errand.mock.requests()[3].last_tool_results()[0];
     assert!(result.is_error && result.text.contains("settings.toml"), "the deny rule must hold: {}", result.text);
     assert!(!errand.folder().join("private/x.txt").exists());
 
     errand.trust().await;
-    let run = errand.errand(&["run", "--no-plan", "--json", "back up the statement"]).await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "back up the statement"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = &errand.mock.requests()[5].last_tool_results()[0];
     assert!(!result.is_error, "{}", result.text);

@@ -9,7 +9,7 @@ const api = async (method, path, body) => {
   if (!response.ok) throw new Error(data.error || response.statusText);
   return data;
 };
-const show = (id) => ["composer", "session", "trash"].forEach((s) => $(s).classList.toggle("hidden", s !== id));
+const show = (id) => ["composer", "session", "trash", "inbox"].forEach((s) => $(s).classList.toggle("hidden", s !== id));
 const text = (tag, content, cls) => { const e = document.createElement(tag); e.textContent = content; if (cls) e.className = cls; return e; };
 const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 const fileUrl = (session, path) => `/api/sessions/${session}/file?path=${encodeURIComponent(path)}`;
@@ -57,6 +57,44 @@ async function loadSessions() {
   if (!items.length) items.push(text("li", "No sessions yet: start one with New task.", "hint"));
   $("sessions").replaceChildren(...items);
 }
+
+// ---- The inbox: questions sessions with no one attached wait on, answered here or from any shell. ----
+async function loadInbox(list) {
+  const pending = await api("GET", "/api/inbox");
+  $("inbox-count").textContent = String(pending.length);
+  $("inbox-count").classList.toggle("some", pending.length > 0);
+  if (!list) return;
+  const items = pending.map((q) => {
+    const what = q.kind === "approval" ? `${q.subject} ${JSON.stringify(q.body.input || {})}`
+      : q.kind === "plan" ? `plan: ${q.subject}` : `${q.subject} asks for input`;
+    const item = text("li", `${what} · ${q.task} · since ${when(q.asked_at)} `);
+    if (q.reason) item.append(text("span", q.reason, "hint"), " ");
+    const answer = (label, path, body) => {
+      const button = text("button", label);
+      button.onclick = async () => {
+        try { await api("POST", path, body); await loadInbox(true); } catch (error) { $("inbox-result").textContent = error.message; }
+      };
+      item.append(button, " ");
+    };
+    const calls = `/api/sessions/${q.session_id}/approvals/${encodeURIComponent(q.request_id)}`;
+    if (q.kind === "approval") { answer("Allow", calls, { answer: "allow_once" }); answer("Deny", calls, { answer: "deny", reason: null }); }
+    if (q.kind === "plan") { answer("Approve", `/api/sessions/${q.session_id}/plan`, { answer: "approve" }); answer("Reject", `/api/sessions/${q.session_id}/plan`, { answer: "reject" }); }
+    const open = text("button", "Open session");
+    open.onclick = () => openSession(q.session_id);
+    item.append(open);
+    return item;
+  });
+  if (!items.length) items.push(text("li", "Nothing is waiting for an answer.", "status"));
+  $("inbox-list").replaceChildren(...items);
+}
+$("show-inbox").onclick = async (e) => {
+  e.preventDefault();
+  show("inbox");
+  $("inbox-result").textContent = "";
+  try { await loadInbox(true); } catch (error) { $("inbox-result").textContent = error.message; }
+};
+// Other processes put questions in the inbox: the count is refreshed now and then, not only on this page's doing.
+setInterval(() => loadInbox(!$("inbox").classList.contains("hidden")).catch(() => {}), 5000);
 
 // ---- The log: kept as data (one entry per line), with only the blocks near the viewport in the DOM. ----
 // A session can run to tens of thousands of events; rendering each as a node would make the page crawl.
@@ -848,5 +886,6 @@ $("empty-trash").onclick = async () => {
 };
 
 loadSessions();
+loadInbox(false).catch(() => {});
 if (location.hash.length > 1) openSession(location.hash.slice(1)); else show("composer");
 window.addEventListener("hashchange", () => { if (location.hash.length > 1 && location.hash.slice(1) !== current) openSession(location.hash.slice(1)); });

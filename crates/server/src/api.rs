@@ -9,12 +9,12 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use errand_store::{SessionStatus, Store, UndoOptions};
+use errand_store::{QuestionKind, SessionStatus, Store, UndoOptions};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use errand_agent::{ApprovalAnswer, ElicitationAnswer, PlanReview};
+use errand_agent::{ApprovalAnswer, ElicitationAnswer, Op, PlanReview};
 
 use crate::live::{Launcher, LiveTask, TaskRequest};
 use crate::{AppState, ServerConfig, ServerError, guard};
@@ -40,6 +40,7 @@ pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn 
         .route("/api/sessions/{id}/diff", get(diff))
         .route("/api/sessions/{id}/calls/{call_id}", get(call))
         .route("/api/sessions/{id}/undo", post(undo))
+        .route("/api/inbox", get(inbox))
         .route("/api/folders", get(folders))
         .route("/api/trash", get(trash))
         .route("/api/trash/{id}/restore", post(restore))
@@ -263,15 +264,51 @@ fn live(state: &AppState, id: &str) -> Result<Arc<LiveTask>, ServerError> {
     state.running.get(id).ok_or_else(|| ServerError::Conflict(format!("session {id} is not running in this server")))
 }
 
+/// Every question waiting in the inbox, oldest first: sessions with no person attached (`errand run --json`,
+/// scripts) wait there for an answer from any front end.
+async fn inbox(State(state): State<AppState>) -> Result<Json<Vec<errand_store::Question>>, ServerError> {
+    blocking(&state.store, |store| Ok(Json(store.pending_questions()?))).await
+}
+
+/// Answers a question of a session that runs elsewhere (another process waits on the inbox): the answer is
+/// stored, and the first answer stands (a later one is a conflict naming it). `None` when the session never
+/// asked such a question.
+async fn answer_in_inbox(
+    state: &AppState,
+    id: String,
+    matches: impl Fn(&errand_store::Question) -> bool + Send + 'static,
+    op: Op,
+) -> Result<Option<Json<Value>>, ServerError> {
+    blocking(&state.store, move |store| {
+        let session = store.session(&id)?;
+        // The newest matching question, answered or not: a second answer learns who answered first.
+        let asked = store.session_questions(&session.id)?;
+        let Some(question) = asked.iter().rev().find(|question| matches(question)) else {
+            return Ok(None);
+        };
+        let answer = serde_json::to_value(&op).map_err(|error| ServerError::Internal(error.to_string()))?;
+        store.answer_question(&question.id, &answer, "desk")?;
+        Ok(Some(Json(json!({ "ok": true, "question": question.id }))))
+    })
+    .await
+}
+
 async fn plan(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(review): Json<PlanReview>,
 ) -> Result<Json<Value>, ServerError> {
-    if !live(&state, &id)?.review_plan(review) {
-        return Err(ServerError::Conflict(format!("session {id} has no plan waiting for review")));
+    if let Some(task) = state.running.get(&id) {
+        if !task.review_plan(review) {
+            return Err(ServerError::Conflict(format!("session {id} has no plan waiting for review")));
+        }
+        return Ok(Json(json!({ "ok": true })));
     }
-    Ok(Json(json!({ "ok": true })))
+    let kind = |question: &errand_store::Question| question.kind == QuestionKind::Plan;
+    match answer_in_inbox(&state, id.clone(), kind, Op::ReviewPlan { review }).await? {
+        Some(answered) => Ok(answered),
+        None => Err(ServerError::Conflict(format!("session {id} has no plan waiting for review"))),
+    }
 }
 
 async fn approval(
@@ -279,10 +316,21 @@ async fn approval(
     Path((id, call_id)): Path<(String, String)>,
     Json(answer): Json<ApprovalAnswer>,
 ) -> Result<Json<Value>, ServerError> {
-    if !live(&state, &id)?.answer(&call_id, answer) {
-        return Err(ServerError::Conflict(format!("session {id} has no question about call {call_id} waiting")));
+    if let Some(task) = state.running.get(&id) {
+        if !task.answer(&call_id, answer) {
+            return Err(ServerError::Conflict(format!("session {id} has no question about call {call_id} waiting")));
+        }
+        return Ok(Json(json!({ "ok": true })));
     }
-    Ok(Json(json!({ "ok": true })))
+    let op = crate::live::approval_op(&call_id, answer);
+    let asked = call_id.clone();
+    let call = move |question: &errand_store::Question| {
+        question.kind == QuestionKind::Approval && question.request_id == asked
+    };
+    match answer_in_inbox(&state, id.clone(), call, op).await? {
+        Some(answered) => Ok(answered),
+        None => Err(ServerError::Conflict(format!("session {id} has no question about call {call_id} waiting"))),
+    }
 }
 
 /// Answers an MCP server's request for input: `{"action": "accept", "content": {…}}`, `{"action": "decline"}`
@@ -292,10 +340,20 @@ async fn input(
     Path((id, input_id)): Path<(String, String)>,
     Json(answer): Json<ElicitationAnswer>,
 ) -> Result<Json<Value>, ServerError> {
-    if !live(&state, &id)?.answer_input(&input_id, answer) {
-        return Err(ServerError::Conflict(format!("session {id} has no request for input {input_id} waiting")));
+    if let Some(task) = state.running.get(&id) {
+        if !task.answer_input(&input_id, answer) {
+            return Err(ServerError::Conflict(format!("session {id} has no request for input {input_id} waiting")));
+        }
+        return Ok(Json(json!({ "ok": true })));
     }
-    Ok(Json(json!({ "ok": true })))
+    let op = crate::live::input_op(&input_id, answer);
+    let asked = input_id.clone();
+    let request =
+        move |question: &errand_store::Question| question.kind == QuestionKind::Input && question.request_id == asked;
+    match answer_in_inbox(&state, id.clone(), request, op).await? {
+        Some(answered) => Ok(answered),
+        None => Err(ServerError::Conflict(format!("session {id} has no request for input {input_id} waiting"))),
+    }
 }
 
 #[derive(Debug, Deserialize)]

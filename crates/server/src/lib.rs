@@ -135,12 +135,17 @@ impl IntoResponse for ServerError {
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) => StatusCode::CONFLICT,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServerError::Store(StoreError::NoSuchSession { .. } | StoreError::NoSuchTrashEntry { .. }) => {
-                StatusCode::NOT_FOUND
-            }
-            ServerError::Store(StoreError::AmbiguousSession { .. } | StoreError::TrashOccupied { .. }) => {
-                StatusCode::CONFLICT
-            }
+            ServerError::Store(
+                StoreError::NoSuchSession { .. }
+                | StoreError::NoSuchTrashEntry { .. }
+                | StoreError::NoSuchQuestion { .. },
+            ) => StatusCode::NOT_FOUND,
+            ServerError::Store(
+                StoreError::AmbiguousSession { .. }
+                | StoreError::TrashOccupied { .. }
+                | StoreError::AlreadyAnswered { .. }
+                | StoreError::NothingAsked { .. },
+            ) => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()

@@ -7,13 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use errand_agent::plan::Plan;
-use errand_agent::{
-    ApprovalAnswer, ApprovalRequest, Approver, ElicitationAnswer, ElicitationRequest, PlanReview, Session,
-};
-use futures::future::BoxFuture;
+use errand_agent::{ApprovalAnswer, ElicitationAnswer, InputAction, Op, OpSender, PlanReview, Session, Submission};
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// What a task asks for, as the page sends it.
@@ -59,11 +54,9 @@ pub(crate) struct Running {
     tasks: Mutex<HashMap<String, Arc<LiveTask>>>,
 }
 
-/// One running task's handles.
+/// One running task's handles: the Op sender the page's requests go through.
 pub(crate) struct LiveTask {
-    cancel: CancellationToken,
-    steering: mpsc::UnboundedSender<String>,
-    approver: Arc<WebApprover>,
+    ops: OpSender,
 }
 
 impl Running {
@@ -71,19 +64,16 @@ impl Running {
         self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `session` on `input` in the background until it ends.
+    /// Runs `session` on `input` in the background until it ends. The desk is attached: its questions wait
+    /// for the page's answers.
     pub(crate) fn start(self: &Arc<Self>, mut session: Session, input: String) -> String {
         let id = session.id().to_string();
-        let approver = Arc::new(WebApprover::default());
-        let (steering, messages) = mpsc::unbounded_channel();
-        let cancel = CancellationToken::new();
-        session.set_approver(approver.clone());
-        session.steer_with(messages);
-        self.lock().insert(id.clone(), Arc::new(LiveTask { cancel: cancel.clone(), steering, approver }));
+        let ops = session.attach();
+        self.lock().insert(id.clone(), Arc::new(LiveTask { ops }));
         let running = self.clone();
         let finished_id = id.clone();
         tokio::spawn(async move {
-            let _ = session.run(&input, &cancel).await;
+            let _ = session.run(&input, &CancellationToken::new()).await;
             running.lock().remove(&finished_id);
         });
         id
@@ -95,69 +85,53 @@ impl Running {
 }
 
 impl LiveTask {
+    /// Submits `op`; false when the session is not waiting for it.
+    fn submit(&self, op: Op) -> bool {
+        self.ops.submit(Submission { id: "desk".into(), op }).is_ok()
+    }
+
     /// Stops the task (as Ctrl-C does).
     pub(crate) fn stop(&self) {
-        self.cancel.cancel();
+        self.submit(Op::Stop);
     }
 
     /// Sends the person's words to the task.
     pub(crate) fn steer(&self, text: String) -> bool {
-        self.steering.send(text).is_ok()
+        self.submit(Op::Steer { text })
     }
 
     /// Answers the pending plan review; false when no plan waits.
     pub(crate) fn review_plan(&self, review: PlanReview) -> bool {
-        let pending = self.approver.plan.lock().unwrap_or_else(|p| p.into_inner()).take();
-        pending.is_some_and(|reply| reply.send(review).is_ok())
+        self.submit(Op::ReviewPlan { review })
     }
 
     /// Answers the pending request for input `input_id`; false when none waits.
     pub(crate) fn answer_input(&self, input_id: &str, answer: ElicitationAnswer) -> bool {
-        let pending = self.approver.inputs.lock().unwrap_or_else(|p| p.into_inner()).remove(input_id);
-        pending.is_some_and(|reply| reply.send(answer).is_ok())
+        self.submit(input_op(input_id, answer))
     }
 
     /// Answers the pending question about `call_id`; false when none waits.
     pub(crate) fn answer(&self, call_id: &str, answer: ApprovalAnswer) -> bool {
-        let pending = self.approver.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
-        pending.is_some_and(|reply| reply.send(answer).is_ok())
+        self.submit(approval_op(call_id, answer))
     }
 }
 
-/// Holds the session's questions until the page answers them.
-#[derive(Default)]
-pub(crate) struct WebApprover {
-    plan: Mutex<Option<oneshot::Sender<PlanReview>>>,
-    calls: Mutex<HashMap<String, oneshot::Sender<ApprovalAnswer>>>,
-    inputs: Mutex<HashMap<String, oneshot::Sender<ElicitationAnswer>>>,
+/// The Op the desk's answer about a call is.
+pub(crate) fn approval_op(call_id: &str, answer: ApprovalAnswer) -> Op {
+    let (allow, remember, reason) = match answer {
+        ApprovalAnswer::AllowOnce => (true, false, None),
+        ApprovalAnswer::AllowSession => (true, true, None),
+        ApprovalAnswer::Deny { reason } => (false, false, reason),
+    };
+    Op::Approve { request_id: call_id.to_string(), allow, remember, reason }
 }
 
-impl Approver for WebApprover {
-    fn review_plan<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, PlanReview> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            *self.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(reply);
-            answer.await.unwrap_or(PlanReview::Reject)
-        })
-    }
-
-    fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, ApprovalAnswer> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(request.call_id.clone(), reply);
-            answer.await.unwrap_or(ApprovalAnswer::Deny { reason: None })
-        })
-    }
-
-    fn answer_input<'a>(
-        &'a self,
-        input_id: &'a str,
-        _request: &'a ElicitationRequest,
-    ) -> BoxFuture<'a, Option<ElicitationAnswer>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.inputs.lock().unwrap_or_else(|p| p.into_inner()).insert(input_id.to_string(), reply);
-            Some(answer.await.unwrap_or(ElicitationAnswer::Cancel))
-        })
-    }
+/// The Op the desk's answer to a request for input is.
+pub(crate) fn input_op(input_id: &str, answer: ElicitationAnswer) -> Op {
+    let (action, values) = match answer {
+        ElicitationAnswer::Accept { content } => (InputAction::Accept, content),
+        ElicitationAnswer::Decline => (InputAction::Decline, serde_json::Map::new()),
+        ElicitationAnswer::Cancel => (InputAction::Cancel, serde_json::Map::new()),
+    };
+    Op::AnswerInput { input_id: input_id.to_string(), action, values }
 }

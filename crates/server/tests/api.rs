@@ -309,7 +309,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 19, "{routes:?}");
+    assert_eq!(routes.len(), 20, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
@@ -525,4 +525,40 @@ async fn a_tool_call_shows_its_input_and_output() {
     let (status, missing) = json_of(server.get(&format!("/api/sessions/{id}/calls/nope")).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert!(missing["error"].as_str().unwrap().contains("nope"), "{missing}");
+}
+
+/// A session waiting in another process (its question in the inbox) is listed by `/api/inbox` and answered
+/// through the usual approval route; the first answer stands, and a second gets a conflict naming it.
+#[tokio::test]
+async fn the_inbox_lists_waiting_questions_and_the_approval_route_answers_them_once() {
+    let server = Server::start().await;
+    let session = server.session("clean up");
+    let asked = server
+        .store
+        .ask_question(&errand_store::NewQuestion {
+            session_id: session.clone(),
+            kind: errand_store::QuestionKind::Approval,
+            request_id: "toolu_1".into(),
+            subject: "delete_path".into(),
+            reason: Some("deleting old.md needs your approval".into()),
+            body: json!({"input": {"path": "old.md"}}),
+            expires_at: None,
+        })
+        .unwrap();
+
+    let (status, listed) = json_of(server.get("/api/inbox").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!((listed[0]["id"].as_str(), listed[0]["task"].as_str()), (Some(asked.id.as_str()), Some("clean up")));
+
+    let route = format!("/api/sessions/{session}/approvals/toolu_1");
+    let first = server.post(&route).json(&json!({"answer": "allow_once"})).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let stored = server.store.question(&asked.id).unwrap();
+    assert_eq!(stored.answered_by.as_deref(), Some("desk"));
+    assert_eq!(stored.answer.unwrap()["allow"], true);
+    let (status, second) = json_of(server.post(&route).json(&json!({"answer": "deny"})).send().await.unwrap()).await;
+    assert_eq!(status, 409);
+    assert!(second["error"].as_str().unwrap().contains("already answered (by desk, at "), "{second}");
+    let (_, listed) = json_of(server.get("/api/inbox").send().await.unwrap()).await;
+    assert_eq!(listed, json!([]));
 }

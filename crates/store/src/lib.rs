@@ -61,6 +61,7 @@
 mod diff;
 mod files;
 mod health;
+mod inbox;
 mod journal;
 mod migrations;
 mod objects;
@@ -76,6 +77,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::ContentDiff;
 pub use health::{StoreHealth, StoreUser, store_users};
+pub use inbox::{NewQuestion, Question, QuestionKind};
 pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
@@ -114,6 +116,38 @@ pub enum StoreError {
         prefix: String,
         /// How many matched.
         count: usize,
+    },
+    /// No question in the inbox has this id or prefix.
+    #[error("no question matches '{id}'; `errand inbox` lists the questions waiting")]
+    NoSuchQuestion {
+        /// What was asked for.
+        id: String,
+    },
+    /// Several questions start with this prefix.
+    #[error("'{prefix}' matches {count} questions; type more of the id")]
+    AmbiguousQuestion {
+        /// What was asked for.
+        prefix: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// The question was answered before (the first answer is the one kept).
+    #[error("question {id} is already answered (by {by}, at {at}); the first answer stands")]
+    AlreadyAnswered {
+        /// The question.
+        id: String,
+        /// Who answered it.
+        by: String,
+        /// When, RFC 3339 UTC.
+        at: String,
+    },
+    /// The session has no such question waiting.
+    #[error("session {session} has no {what} question waiting; `errand inbox` lists the questions waiting")]
+    NothingAsked {
+        /// The session.
+        session: String,
+        /// What kind of question was looked for.
+        what: String,
     },
     /// A query failed.
     #[error("the errand store failed to {action}: {source}")]
@@ -302,6 +336,8 @@ fn io_hint(error: &std::io::Error) -> &'static str {
 pub enum SessionStatus {
     /// Running now, or interrupted without a chance to record why.
     Running,
+    /// Waiting for an answer in the inbox (`errand inbox`): no person is attached to ask.
+    Waiting,
     /// The model finished its work.
     Done,
     /// Stopped by a limit (turns, tokens, cost).
@@ -321,6 +357,7 @@ impl SessionStatus {
     pub fn as_str(&self) -> &str {
         match self {
             SessionStatus::Running => "running",
+            SessionStatus::Waiting => "waiting",
             SessionStatus::Done => "done",
             SessionStatus::Stopped => "stopped",
             SessionStatus::Rejected => "rejected",
@@ -339,6 +376,7 @@ impl SessionStatus {
     pub fn parse(text: &str) -> Self {
         match text {
             "running" => SessionStatus::Running,
+            "waiting" => SessionStatus::Waiting,
             "done" => SessionStatus::Done,
             "stopped" => SessionStatus::Stopped,
             "rejected" => SessionStatus::Rejected,

@@ -108,6 +108,25 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX undos_session ON undos (session_id);",
+    // 3: the inbox: questions a session with no person attached waits on (a tool call to approve, a plan to
+    // review, an MCP server's request for input), and their answers. Any process may answer; the first answer
+    // is kept (`answered_at IS NULL` is checked inside the writing transaction).
+    "CREATE TABLE questions (
+        id          TEXT PRIMARY KEY,
+        session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL,
+        request_id  TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        reason      TEXT,
+        body        TEXT NOT NULL,
+        asked_at    TEXT NOT NULL,
+        expires_at  TEXT,
+        answer      TEXT,
+        answered_by TEXT,
+        answered_at TEXT
+    );
+    CREATE INDEX questions_session ON questions (session_id);
+    CREATE INDEX questions_pending ON questions (answered_at);",
 ];
 
 /// The schema version this build writes.

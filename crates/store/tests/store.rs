@@ -110,7 +110,7 @@ fn a_database_from_a_newer_errand_is_refused_not_downgraded() {
     drop(Store::open(&path).unwrap());
     {
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
     }
     // Simulate a future schema by bumping user_version through SQLite's own file header field.
     let mut bytes = std::fs::read(&path).unwrap();
@@ -127,4 +127,46 @@ fn an_unknown_session_id_says_how_to_list_sessions() {
     let store = Store::open(&dir.path().join("errand.db")).unwrap();
     let error = store.set_status("nope", SessionStatus::Done, None).unwrap_err();
     assert_eq!(error.to_string(), "no session matches 'nope'; `errand sessions` lists them");
+}
+
+#[test]
+fn an_inbox_question_keeps_its_first_answer_and_tells_the_second_who_was_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("errand.db");
+    // Two handles, as two processes would have: the waiting session's and the answering command's.
+    let session_side = Store::open(&path).unwrap();
+    let answering_side = Store::open(&path).unwrap();
+    let session = session_side.create_session(&new_session("clean up")).unwrap();
+    let asked = session_side
+        .ask_question(&errand_store::NewQuestion {
+            session_id: session.id.clone(),
+            kind: errand_store::QuestionKind::Approval,
+            request_id: "call_1".into(),
+            subject: "delete_path".into(),
+            reason: Some("deletes need approval".into()),
+            body: serde_json::json!({"path": "old.md"}),
+            expires_at: None,
+        })
+        .unwrap();
+    session_side.set_status(&session.id, SessionStatus::Waiting, None).unwrap();
+
+    let pending = answering_side.pending_questions().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].task.as_str(), pending[0].subject.as_str()), ("clean up", "delete_path"));
+    assert_eq!(answering_side.session(&session.id).unwrap().status, SessionStatus::Waiting);
+
+    let prefix = &asked.id[..6];
+    let answered = answering_side
+        .answer_question(
+            &answering_side.question(prefix).unwrap().id,
+            &serde_json::json!({"allow": true}),
+            "errand approve",
+        )
+        .unwrap();
+    assert_eq!(answered.answered_by.as_deref(), Some("errand approve"));
+    let second = session_side.answer_question(&asked.id, &serde_json::json!({"allow": false}), "expired").unwrap_err();
+    assert!(matches!(&second, StoreError::AlreadyAnswered { by, .. } if by == "errand approve"), "{second}");
+    assert!(second.to_string().contains("already answered (by errand approve, at "), "{second}");
+    assert_eq!(session_side.question(&asked.id).unwrap().answer, Some(serde_json::json!({"allow": true})));
+    assert!(answering_side.pending_questions().unwrap().is_empty());
 }
