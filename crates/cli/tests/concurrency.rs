@@ -81,15 +81,7 @@ fn start_together(writers: &[TestErrand], home: &Path, barrier: &Path) -> Vec<to
 /// Waits for a run (at most 5 minutes: eight debug builds share two cores) and returns its exit code, stdout
 /// and stderr.
 async fn finish(child: tokio::process::Child) -> common::Finished {
-    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
-        .await
-        .expect("errand finishes within 5 minutes")
-        .unwrap();
-    common::Finished {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::finish_within(child, Duration::from_secs(300)).await
 }
 
 /// `errand sessions --json` against `home` until `done` says stop; every listing must succeed and parse.

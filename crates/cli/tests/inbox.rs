@@ -22,15 +22,7 @@ fn start(errand: &TestErrand, args: &[&str]) -> tokio::process::Child {
 }
 
 async fn finish(child: tokio::process::Child) -> Finished {
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("errand finishes within 60 s")
-        .unwrap();
-    Finished {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::finish_within(child, Duration::from_secs(60)).await
 }
 
 /// `errand inbox --json`, once it lists a question (the run puts it there when it reaches the call).

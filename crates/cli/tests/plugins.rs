@@ -38,15 +38,7 @@ fn everything_script() -> PathBuf {
 /// `errand ARGS` with `ERRAND_TEST_EVERYTHING` set, as a session of a plugin with the reference server needs.
 async fn with_everything(errand: &TestErrand, args: &[&str]) -> Finished {
     let child = errand.command(args).env("ERRAND_TEST_EVERYTHING", everything_script()).spawn().unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("errand finishes within 60 s")
-        .unwrap();
-    Finished {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    common::finish_within(child, Duration::from_secs(60)).await
 }
 
 /// `check --json` prints exactly `{"plugins": [{"name", "skills", "commands", "agents", "hooks", "mcp_servers",

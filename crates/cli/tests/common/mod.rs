@@ -110,16 +110,7 @@ impl TestErrand {
 
     /// Runs `errand ARGS` to completion (at most 60 s).
     pub async fn errand(&self, args: &[&str]) -> Finished {
-        let child = self.command(args).spawn().expect("errand binary starts");
-        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("errand finishes within 60 s")
-            .expect("errand output is collected");
-        Finished {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        finish_within(self.command(args).spawn().expect("errand binary starts"), Duration::from_secs(60)).await
     }
 
     /// Runs `errand ARGS` in a pseudo-terminal (through `script`), typing `answers` at its prompts. Returns the
@@ -180,6 +171,19 @@ impl TestErrand {
         let shown = self.errand(&["show", id, "--json"]).await;
         assert_eq!(shown.code, 0, "show failed: {}", shown.stderr);
         serde_json::from_str(&shown.stdout).expect("show --json prints JSON")
+    }
+}
+
+/// Waits for a started `errand` (at most `limit`) and collects its exit code, stdout and stderr.
+pub async fn finish_within(child: tokio::process::Child, limit: Duration) -> Finished {
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("errand finishes within {} s", limit.as_secs()))
+        .expect("errand output is collected");
+    Finished {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
