@@ -134,3 +134,30 @@ async fn a_clean_exit_of_errand_serve_forgets_its_address() {
     assert!(server.wait().await.unwrap().success());
     assert!(record(errand.home.path()).is_none(), "server.json is removed on a clean exit");
 }
+
+#[tokio::test]
+async fn attach_at_a_terminal_reviews_the_plan_of_a_detached_session() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call(
+                "propose_plan",
+                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
+            ),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
+            Turn::text("Done."),
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+
+    let detached = errand.errand(&["run", "--detach", "summarize"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+
+    let attached = errand.errand_at_terminal(&["attach", &id], "y\n").await;
+    assert_eq!(attached.code, 0, "{}", attached.stdout);
+    assert!(attached.stdout.contains("Approve this plan? [y]es, [r]evise, [n]o"), "{}", attached.stdout);
+    assert_eq!(errand.read("summary.md"), "all good\n");
+    assert_eq!(final_status(&errand, &id).await, "done");
+}
