@@ -50,6 +50,8 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Deny { id, reason } => crate::inbox::approve(&id, false, false, reason),
         Command::Answer(args) => crate::inbox::answer(args),
         Command::Serve { addr, open } => serve(addr, open).await,
+        Command::Attach { id, json } => crate::detach::attach(&id, json).await,
+        Command::Stop { id } => crate::detach::stop(&id).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
         Command::Trust { folder, list, yes, json } => crate::trust::trust(folder, list, yes, json),
@@ -132,6 +134,9 @@ fn trust_questions(interactive: bool) -> TrustQuestions<'static> {
 }
 
 async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
+    if args.detach {
+        return crate::detach::run_detached(args).await;
+    }
     let builder = builder()?;
     let store = open_store(&builder)?;
     let mut folders = args.folders.clone();
@@ -291,6 +296,12 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
             token
         }
     };
+    let listening = errand_server::listen(errand_server::ServerConfig::new(addr, token.clone())).await?;
+    // With port 0 the system chose the port: everything below names the real address.
+    let addr = listening.addr();
+    let record = crate::detach::ServerRecord { addr, pid: std::process::id() };
+    let record_file = crate::detach::record_file(builder.paths());
+    record.write(&record_file)?;
     if !addr.ip().is_loopback() {
         eprintln!("warning: {addr} is reachable from other machines; anyone with the token can act on your files");
     }
@@ -330,10 +341,16 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
         );
     }
     let launcher = Arc::new(ServeLauncher { builder, store: store.clone() });
-    errand_server::serve(errand_server::ServerConfig::new(addr, token), store, Some(launcher))
-        .await
-        .map_err(Failure::from)?;
-    Ok(EXIT_DONE)
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let served = tokio::select! {
+        served = listening.serve(store, Some(launcher)) => served.map_err(Failure::from),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+    };
+    // A clean exit forgets the address, so the next `errand run --detach` starts a server instead of trying it.
+    record.remove(&record_file);
+    served.map(|()| EXIT_DONE)
 }
 
 fn sessions(json: bool) -> Result<u8, Failure> {

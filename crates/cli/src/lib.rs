@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod commands;
+mod detach;
 mod history;
 mod inbox;
 mod mcp;
@@ -159,6 +160,20 @@ errand answer 4k2m --accept --value name=Ada")]
         /// Without a browser, the address is printed to the terminal instead.
         #[arg(long)]
         open: bool,
+    },
+    /// Follow a session in the terminal until it finishes, answering its questions at a terminal; exits as
+    /// `errand run` would have (0 done, 1 failed or stopped, 130 cancelled).
+    Attach {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        /// Print one JSON event per line instead of rendering for a person (nothing is asked).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a session running in `errand serve` (one `errand run --detach` handed over, or the desk started).
+    Stop {
+        /// Session id, or a unique prefix of it.
+        id: String,
     },
     /// MCP servers in `.mcp.json`: add, remove, list and test them.
     #[command(subcommand)]
@@ -466,6 +481,11 @@ pub struct RunArgs {
     /// Grant this folder read-only (repeatable).
     #[arg(long = "read-only", value_name = "DIR")]
     pub read_only: Vec<PathBuf>,
+    /// Hand the task to `errand serve` for this errand home (starting one in the background if none runs),
+    /// print the session id and return at once; `errand attach ID` follows it, `errand stop ID` stops it,
+    /// and its questions wait for `errand attach` or the desk.
+    #[arg(long)]
+    pub detach: bool,
     /// Options shared with `resume`.
     #[command(flatten)]
     pub common: SessionArgs,

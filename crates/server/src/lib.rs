@@ -75,11 +75,37 @@ pub async fn serve(
     store: Arc<Store>,
     launcher: Option<Arc<dyn Launcher>>,
 ) -> Result<(), ServerError> {
+    listen(config).await?.serve(store, launcher).await
+}
+
+/// Binds `config.addr` (port 0 lets the system choose one) without serving yet, so the caller can learn the
+/// real address first (`errand serve` records it for `errand run --detach`).
+pub async fn listen(mut config: ServerConfig) -> Result<Listening, ServerError> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
-    let app = router(store, config, launcher);
-    axum::serve(listener, app).await.map_err(|source| ServerError::Serve { source })
+    // The Host check compares with the configured port, so it must be the port actually bound.
+    config.addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.addr, source })?;
+    Ok(Listening { listener, config })
+}
+
+/// A bound server that does not serve yet: see [`listen`].
+pub struct Listening {
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+}
+
+impl Listening {
+    /// The address it listens on, with the port the system chose.
+    pub fn addr(&self) -> SocketAddr {
+        self.config.addr
+    }
+
+    /// Serves the API until the process ends.
+    pub async fn serve(self, store: Arc<Store>, launcher: Option<Arc<dyn Launcher>>) -> Result<(), ServerError> {
+        let app = router(store, self.config, launcher);
+        axum::serve(self.listener, app).await.map_err(|source| ServerError::Serve { source })
+    }
 }
 
 /// Why the server could not start, or why a request failed.

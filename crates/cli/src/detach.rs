@@ -1,0 +1,351 @@
+//! Headless sessions: `errand run --detach` hands a task to `errand serve` for this errand home (starting one
+//! in the background when none answers), `errand attach` follows a session's stored events in the terminal and
+//! answers its questions through the server's API, `errand stop` asks the server to stop one.
+//!
+//! `errand serve` records where it listens in `server.json` beside `server-token`; a record whose address does
+//! not answer with this home's token is stale and ignored.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use errand_agent::{ApprovalAnswer, ElicitationAnswer, Event, EventMsg, InputAction, Op};
+use errand_config::Paths;
+use errand_store::SessionStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::commands::{Failure, builder, open_store, usage_error};
+use crate::render::{TerminalRenderer, render_json};
+use crate::{EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR};
+
+/// How often `errand attach` looks for new events.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What `errand serve` records about itself beside `server-token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ServerRecord {
+    /// The address it actually listens on.
+    pub(crate) addr: SocketAddr,
+    /// Its process id, so a script (or a test) can end it.
+    pub(crate) pid: u32,
+}
+
+/// Where `errand serve` records its address: `server.json` beside `server-token`.
+pub(crate) fn record_file(paths: &Paths) -> PathBuf {
+    paths.config_file.with_file_name("server.json")
+}
+
+impl ServerRecord {
+    /// Writes the record atomically, so a reader never sees half of it.
+    pub(crate) fn write(&self, file: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string(self).context("serialize the server record")?;
+        let temporary = file.with_extension("json.tmp");
+        std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
+        std::fs::rename(&temporary, file).with_context(|| format!("cannot write {}", file.display()))
+    }
+
+    /// Removes the record if it is still this server's (another server may have replaced it since).
+    pub(crate) fn remove(&self, file: &Path) {
+        if read_record(file).is_some_and(|record| record.pid == self.pid) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+fn read_record(file: &Path) -> Option<ServerRecord> {
+    serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
+}
+
+/// A running `errand serve` of this errand home, with the token it takes.
+struct Server {
+    addr: SocketAddr,
+    token: String,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One request to the API: the response's status and JSON body. The server is local and speaks plain
+    /// HTTP/1.1, so one request per connection (`Connection: close`) read to its end is all it takes.
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            self.token,
+            body.len()
+        );
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            Ok::<_, std::io::Error>(response)
+        };
+        // Starting a task builds its session (provider, sandbox) before the server answers.
+        let response = tokio::time::timeout(Duration::from_secs(60), exchange)
+            .await
+            .map_err(|_| anyhow!("errand serve at {} did not answer {method} {path} within 60 s", self.url()))?
+            .with_context(|| format!("cannot reach errand serve at {}", self.url()))?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status =
+            head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| {
+                anyhow!("errand serve at {} answered {method} {path} with no HTTP status", self.url())
+            })?;
+        let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+        Ok((status, value))
+    }
+}
+
+/// The message of an API error body, or the body itself.
+fn api_error(body: &Value) -> String {
+    body.get("error").and_then(Value::as_str).map_or_else(|| body.to_string(), str::to_string)
+}
+
+/// The server recorded for this errand home, if it answers with this home's token.
+async fn running_server(paths: &Paths) -> Option<Server> {
+    let record = read_record(&record_file(paths))?;
+    let token = std::fs::read_to_string(paths.config_file.with_file_name("server-token")).ok()?;
+    let server = Server { addr: record.addr, token: token.trim().to_string() };
+    matches!(server.call("GET", "/api/inbox", None).await, Ok((200, _))).then_some(server)
+}
+
+/// Starts `errand serve` in the background, detached from this terminal (its own process group, no terminal
+/// input or output; what it says goes to `server.log`), on a port the system chooses, and waits until it
+/// answers.
+async fn start_server(paths: &Paths) -> anyhow::Result<Server> {
+    use std::os::unix::process::CommandExt as _;
+    let home = paths.config_dir();
+    std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    let log_file = home.join("server.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_file)
+        .with_context(|| format!("cannot open {}", log_file.display()))?;
+    let program = std::env::current_exe().context("cannot find the errand program to start errand serve")?;
+    let mut child = std::process::Command::new(program)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        // Not the caller's folder: the server outlives this command and should not hold its directory.
+        .current_dir(&home)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().with_context(|| format!("cannot open {}", log_file.display()))?)
+        .stderr(log)
+        // Its own process group: Ctrl-C at this terminal does not reach it.
+        .process_group(0)
+        .spawn()
+        .context("cannot start errand serve in the background")?;
+    let pid = child.id();
+    for _ in 0..150 {
+        if let Some(status) = child.try_wait().context("cannot watch the background errand serve")? {
+            return Err(anyhow!("errand serve ended at once ({status}); see {}", log_file.display()));
+        }
+        if read_record(&record_file(paths)).is_some_and(|record| record.pid == pid)
+            && let Some(server) = running_server(paths).await
+        {
+            return Ok(server);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!("errand serve (pid {pid}) did not answer within 15 s; see {}", log_file.display()))
+}
+
+/// `errand run --detach`: hands the task to the server and prints the session id.
+pub(crate) async fn run_detached(args: crate::RunArgs) -> Result<u8, Failure> {
+    let common = &args.common;
+    // The server builds the session from what `POST /api/sessions` carries; anything else would be dropped.
+    let dropped: Vec<&str> = [
+        ("--provider", common.provider.provider.is_some()),
+        ("--base-url", common.provider.base_url.is_some()),
+        ("--stream-timeout", common.provider.stream_timeout.is_some()),
+        ("--max-tokens", common.max_tokens.is_some()),
+        ("--wait", common.wait.is_some()),
+        ("--yes", common.yes),
+        ("--allow", !common.allow.is_empty()),
+        ("--ask", !common.ask.is_empty()),
+        ("--deny", !common.deny.is_empty()),
+        ("--unsandboxed", common.unsandboxed),
+        ("--allow-net", !common.allow_net.is_empty()),
+        ("--plugin-dir", !common.plugin_dirs.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !dropped.is_empty() {
+        return Err(usage_error(anyhow!(
+            "{} cannot be used with --detach: the server builds the session from its configuration (config.toml, \
+             the folder's settings); drop {} or run without --detach",
+            dropped.join(", "),
+            if dropped.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    if args.task.trim().is_empty() {
+        return Err(usage_error(anyhow!("the task is empty; say what errand should do")));
+    }
+    let builder = builder()?;
+    let mut folders = args.folders.clone();
+    if folders.is_empty() {
+        folders.push(std::env::current_dir().context("cannot read the current directory; pass --folder DIR")?);
+    }
+    // The server runs elsewhere (its own working directory): it gets absolute paths.
+    let absolute = |list: &[PathBuf]| -> Result<Vec<PathBuf>, Failure> {
+        list.iter()
+            .map(|folder| {
+                folder.canonicalize().map_err(|error| {
+                    usage_error(anyhow!("cannot grant {}: {error}; pass an existing folder", folder.display()))
+                })
+            })
+            .collect()
+    };
+    let body = json!({
+        "task": args.task,
+        "folders": absolute(&folders)?,
+        "read_only": absolute(&args.read_only)?,
+        "model": common.provider.model,
+        "no_plan": common.no_plan,
+        "max_turns": common.max_turns,
+        "max_cost": common.max_cost,
+        "allow_delete": common.allow_delete,
+    });
+    let server = match running_server(builder.paths()).await {
+        Some(server) => server,
+        None => start_server(builder.paths()).await?,
+    };
+    let (status, answer) = server.call("POST", "/api/sessions", Some(&body)).await?;
+    let id = match answer.get("id").and_then(Value::as_str) {
+        Some(id) if status == 200 => id.to_string(),
+        _ if status == 400 => {
+            return Err(usage_error(anyhow!("errand serve refused the task: {}", api_error(&answer))));
+        }
+        _ => return Err(anyhow!("errand serve could not start the task ({status}): {}", api_error(&answer)).into()),
+    };
+    if common.json {
+        outln!("{}", json!({ "session": id, "server": server.url() }))?;
+    } else {
+        outln!("{id}")?;
+        eprintln!("running in errand serve at {}; follow it with: errand attach {id}", server.url());
+    }
+    Ok(EXIT_DONE)
+}
+
+/// The exit code `errand run` gives a run that ended with `status`.
+fn exit_code(status: &str) -> u8 {
+    match status {
+        "done" => EXIT_DONE,
+        "cancelled" => EXIT_CANCELLED,
+        _ => EXIT_ERROR,
+    }
+}
+
+/// `errand attach ID`: shows the session's events from the first, follows it until it finishes, and answers
+/// its questions at a terminal through the server.
+pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
+    let builder = builder()?;
+    let store = open_store(&builder)?;
+    let session = store.session(id).map_err(usage_error)?;
+    let interactive = !json && std::io::stdin().is_terminal();
+    let mut terminal = TerminalRenderer::new();
+    let mut after = 0;
+    let mut ended = false;
+    loop {
+        let batch = store.events(&session.id, after)?;
+        let last = batch.last().map(|stored| stored.seq);
+        for stored in batch {
+            after = stored.seq;
+            let msg: EventMsg = serde_json::from_str(&stored.body)
+                .with_context(|| format!("event {} of session {} is malformed", stored.seq, session.id))?;
+            let event = Event { seq: stored.seq, session: session.id.clone(), msg };
+            if json { render_json(&event) } else { terminal.render(&event) }?;
+            if let EventMsg::Finished { status, .. } = &event.msg {
+                return Ok(exit_code(status));
+            }
+            // Only the newest event can be a question still waiting: anything after it means it was answered.
+            if interactive
+                && Some(stored.seq) == last
+                && let Some(question) = crate::prompt::question(&event.msg, true)
+            {
+                let op = tokio::task::spawn_blocking(move || crate::prompt::ask(question))
+                    .await
+                    .context("the prompt failed")?;
+                answer(&builder, &session.id, op).await;
+            }
+        }
+        if last.is_none() {
+            if ended {
+                // The session ended without its last event (its process died): its status says how.
+                let status = store.session(&session.id)?.status;
+                return Ok(exit_code(status.as_str()));
+            }
+            // The session records its end before its last event; one more look catches that event.
+            let status = store.session(&session.id)?.status;
+            ended = !matches!(status, SessionStatus::Running | SessionStatus::Waiting);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Sends the person's answer to the server; what goes wrong is told, and the attach goes on following.
+async fn answer(builder: &errand_agent::SessionBuilder, session: &str, op: Op) {
+    let (path, body) = match op {
+        Op::ReviewPlan { review } => (format!("/api/sessions/{session}/plan"), serde_json::to_value(review)),
+        Op::Approve { request_id, allow, remember, reason } => {
+            let answer = match (allow, remember) {
+                (true, true) => ApprovalAnswer::AllowSession,
+                (true, false) => ApprovalAnswer::AllowOnce,
+                (false, _) => ApprovalAnswer::Deny { reason },
+            };
+            (format!("/api/sessions/{session}/approvals/{request_id}"), serde_json::to_value(answer))
+        }
+        Op::AnswerInput { input_id, action, values } => {
+            let answer = match action {
+                InputAction::Accept => ElicitationAnswer::Accept { content: values },
+                InputAction::Decline => ElicitationAnswer::Decline,
+                InputAction::Cancel => ElicitationAnswer::Cancel,
+            };
+            (format!("/api/sessions/{session}/inputs/{input_id}"), serde_json::to_value(answer))
+        }
+        _ => return,
+    };
+    let Ok(body) = body else { return };
+    let Some(server) = running_server(builder.paths()).await else {
+        eprintln!("no errand serve answers for this errand home, so the answer was not sent; use `errand inbox`");
+        return;
+    };
+    match server.call("POST", &path, Some(&body)).await {
+        Ok((200, _)) => {}
+        Ok((_, refused)) => eprintln!("the answer was not taken: {}", api_error(&refused)),
+        Err(error) => eprintln!("the answer was not sent: {error:#}"),
+    }
+}
+
+/// `errand stop ID`: asks the server running the session to stop it.
+pub(crate) async fn stop(id: &str) -> Result<u8, Failure> {
+    let builder = builder()?;
+    let store = open_store(&builder)?;
+    let session = store.session(id).map_err(usage_error)?;
+    let Some(server) = running_server(builder.paths()).await else {
+        return Err(anyhow!(
+            "session {} is not running in errand serve: no server answers for this errand home (only sessions \
+             started with `errand run --detach` or from the desk can be stopped this way; Ctrl-C stops one run at \
+             a terminal)",
+            session.id
+        )
+        .into());
+    };
+    let (status, answer) = server.call("POST", &format!("/api/sessions/{}/stop", session.id), None).await?;
+    if status != 200 {
+        return Err(anyhow!("cannot stop session {}: {}", session.id, api_error(&answer)).into());
+    }
+    eprintln!("asked session {} to stop; `errand show {}` tells how it ended", session.id, session.id);
+    Ok(EXIT_DONE)
+}

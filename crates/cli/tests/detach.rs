@@ -1,0 +1,163 @@
+//! End-to-end: headless sessions. `errand run --detach` hands the task to `errand serve` (starting one in the
+//! background when none runs), `errand attach` follows a session, `errand stop` stops one in the server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::TestErrand;
+use errand_testkit::{Protocol, Turn};
+use serde_json::{Value, json};
+
+/// Ends the background server recorded in `server.json` when the test ends, passed or not.
+struct StopServer(PathBuf);
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        if let Some(record) = record(&self.0) {
+            terminate(record["pid"].as_u64().unwrap());
+        }
+    }
+}
+
+/// Sends SIGTERM to `pid`, as a service manager stopping errand serve would.
+fn terminate(pid: u64) {
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+fn record(home: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(home.join("server.json")).ok()?).ok()
+}
+
+/// Polls `errand show ID --json` until the session is no longer running; returns its status.
+async fn final_status(errand: &TestErrand, id: &str) -> String {
+    for _ in 0..300 {
+        let status = errand.show(id).await["session"]["status"].as_str().unwrap().to_string();
+        if status != "running" {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("session {id} never finished");
+}
+
+#[tokio::test]
+async fn run_detach_starts_a_server_that_runs_the_task_and_a_second_detach_reuses_it() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("write_file", json!({"path": "hello.txt", "content": "hello\n"})),
+            Turn::text("I wrote hello.txt."),
+            Turn::text("Nothing to do."),
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    assert!(record(errand.home.path()).is_none());
+
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "write hello.txt"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    assert!(!id.is_empty() && !id.contains(char::is_whitespace), "prints the session id: {:?}", detached.stdout);
+    let first = record(errand.home.path()).expect("the started server records itself in server.json");
+
+    assert_eq!(final_status(&errand, &id).await, "done");
+    assert_eq!(errand.read("hello.txt"), "hello\n");
+
+    let again = errand.errand(&["run", "--detach", "--json", "--no-plan", "say nothing"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let printed: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(printed["server"], format!("http://{}", first["addr"].as_str().unwrap()));
+    assert_eq!(record(errand.home.path()).unwrap(), first, "the second --detach reused the running server");
+    let second = printed["session"].as_str().unwrap();
+    assert_ne!(second, id);
+    assert_eq!(final_status(&errand, second).await, "done");
+
+    let attached = errand.errand(&["attach", &id]).await;
+    assert_eq!(attached.code, 0, "{}", attached.stderr);
+    assert!(attached.stderr.contains("hello.txt"), "attach shows the session's events:\n{}", attached.stderr);
+
+    let events = errand.errand(&["attach", &id, "--json"]).await;
+    assert_eq!(events.code, 0, "{}", events.stderr);
+    let events = events.events();
+    assert_eq!(events.first().unwrap()["type"], "TaskStarted");
+    let last = events.last().unwrap();
+    assert_eq!((last["type"].as_str(), last["status"].as_str()), (Some("Finished"), Some("done")));
+    assert!(events.iter().all(|event| event["session"] == id.as_str()));
+}
+
+#[tokio::test]
+async fn stop_cancels_a_detached_session_whose_model_is_slow() {
+    let errand =
+        TestErrand::new(Protocol::Anthropic, vec![Turn::Stall { text: "Thinking".into(), seconds: 120 }]).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "think for a long time"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    errand.wait_for_requests(1).await;
+
+    let stopped = errand.errand(&["stop", &id]).await;
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert_eq!(final_status(&errand, &id).await, "cancelled");
+
+    let attached = errand.errand(&["attach", &id]).await;
+    assert_eq!(attached.code, 130, "attach exits as a cancelled run does: {}", attached.stderr);
+
+    let again = errand.errand(&["stop", &id]).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("is not running"), "{}", again.stderr);
+}
+
+#[tokio::test]
+async fn a_clean_exit_of_errand_serve_forgets_its_address() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let mut server = errand.command(&["serve", "--addr", "127.0.0.1:0"]);
+    server.stderr(std::process::Stdio::null());
+    let mut server = server.spawn().unwrap();
+    let mut recorded = None;
+    for _ in 0..200 {
+        recorded = record(errand.home.path());
+        if recorded.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let recorded = recorded.expect("errand serve records its address");
+    assert_eq!(recorded["pid"].as_u64(), server.id().map(u64::from));
+    assert_ne!(recorded["addr"].as_str().unwrap().rsplit(':').next(), Some("0"), "the real port is recorded");
+
+    terminate(u64::from(server.id().unwrap()));
+    assert!(server.wait().await.unwrap().success());
+    assert!(record(errand.home.path()).is_none(), "server.json is removed on a clean exit");
+}
+
+#[tokio::test]
+async fn attach_at_a_terminal_reviews_the_plan_of_a_detached_session() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call(
+                "propose_plan",
+                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
+            ),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
+            Turn::text("Done."),
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+
+    let detached = errand.errand(&["run", "--detach", "summarize"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+
+    let attached = errand.errand_at_terminal(&["attach", &id], "y\n").await;
+    assert_eq!(attached.code, 0, "{}", attached.stdout);
+    assert!(attached.stdout.contains("Approve this plan? [y]es, [r]evise, [n]o"), "{}", attached.stdout);
+    assert_eq!(errand.read("summary.md"), "all good\n");
+    assert_eq!(final_status(&errand, &id).await, "done");
+}
