@@ -11,7 +11,7 @@ use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
-use crate::event::{EventMsg, RunSummary};
+use crate::event::{Answerer, EventMsg, FileChange, PermissionDecision, RunSummary};
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
 use crate::session::{Emitter, End, PlanState, Session, tool_summary};
@@ -84,7 +84,7 @@ impl Session {
                     self.emit(EventMsg::PermissionDecided {
                         call_id: call.id.clone(),
                         tool: call.name.clone(),
-                        decision: "deny".into(),
+                        decision: PermissionDecision::Deny,
                         reason: Some(message.clone()),
                     })?;
                     self.emit(EventMsg::ToolStarted {
@@ -170,12 +170,12 @@ impl Session {
                 summary.files_changed.push(change.path.clone());
             }
             let (kind, from, trash_id) = match &change.kind {
-                ChangeKind::Created => ("created", None, None),
-                ChangeKind::Modified => ("modified", None, None),
-                ChangeKind::Moved { from } => ("moved", Some(from.clone()), None),
-                ChangeKind::Deleted { trash_id } => ("deleted", None, Some(trash_id.clone())),
+                ChangeKind::Created => (FileChange::Created, None, None),
+                ChangeKind::Modified => (FileChange::Modified, None, None),
+                ChangeKind::Moved { from } => (FileChange::Moved, Some(from.clone()), None),
+                ChangeKind::Deleted { trash_id } => (FileChange::Deleted, None, Some(trash_id.clone())),
             };
-            self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from, trash_id })?;
+            self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind, from, trash_id })?;
         }
         Ok(output)
     }
@@ -183,14 +183,14 @@ impl Session {
     /// Stores the policy's decision on a call as a `PermissionDecided` event.
     pub(crate) fn record_decision(&self, call: &ToolCall, decision: &Decision) -> Result<(), AgentError> {
         let (word, reason) = match decision {
-            Decision::Allow => ("allow", None),
-            Decision::Ask(reason) => ("ask", Some(reason.clone())),
-            Decision::Deny(reason) => ("deny", Some(reason.clone())),
+            Decision::Allow => (PermissionDecision::Allow, None),
+            Decision::Ask(reason) => (PermissionDecision::Ask, Some(reason.clone())),
+            Decision::Deny(reason) => (PermissionDecision::Deny, Some(reason.clone())),
         };
         self.emit(EventMsg::PermissionDecided {
             call_id: call.id.clone(),
             tool: call.name.clone(),
-            decision: word.into(),
+            decision: word,
             reason,
         })
     }
@@ -248,7 +248,7 @@ impl Session {
                     _ = cancel.cancelled() => return Ok(Err(None)),
                     answer = approver.approve(&request) => answer,
                 };
-                (answer, "person")
+                (answer, Answerer::Person)
             }
             None => {
                 let reason = format!(
@@ -257,17 +257,17 @@ impl Session {
                     call.name,
                     if request.reason.contains("delet") { " or --allow-delete" } else { "" }
                 );
-                (ApprovalAnswer::Deny { reason: Some(reason) }, "no terminal")
+                (ApprovalAnswer::Deny { reason: Some(reason) }, Answerer::NoTerminal)
             }
         };
-        self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.into() })?;
+        self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.clone() })?;
         Ok(match answer {
             ApprovalAnswer::AllowOnce => Ok(()),
             ApprovalAnswer::AllowSession => {
                 self.policy.allow_for_session(&call.name);
                 Ok(())
             }
-            ApprovalAnswer::Deny { reason: Some(reason) } if by == "no terminal" => {
+            ApprovalAnswer::Deny { reason: Some(reason) } if by == Answerer::NoTerminal => {
                 Err(Some(format!("denied: {reason}")))
             }
             ApprovalAnswer::Deny { reason } => Err(Some(match reason.filter(|r| !r.trim().is_empty()) {
@@ -295,17 +295,17 @@ impl Session {
         };
         self.emit(EventMsg::PlanProposed { call_id: call.id.clone(), plan: plan.clone() })?;
         let (review, by) = if self.options.auto_approve_plan {
-            (PlanReview::Approve, "--yes")
+            (PlanReview::Approve, Answerer::AutoApprove)
         } else if let Some(approver) = self.approver.clone() {
             let review = tokio::select! {
                 _ = cancel.cancelled() => return Ok((ToolOutput::error(transcript::NOT_RUN), Some(End::Cancelled))),
                 review = approver.review_plan(&plan) => review,
             };
-            (review, "person")
+            (review, Answerer::Person)
         } else {
-            (PlanReview::Reject, "no terminal")
+            (PlanReview::Reject, Answerer::NoTerminal)
         };
-        self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.into() })?;
+        self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.clone() })?;
         Ok(match review {
             PlanReview::Approve => {
                 let steps: Vec<Step> = plan
@@ -315,7 +315,7 @@ impl Session {
                     .collect();
                 self.emit(EventMsg::TaskListChanged { steps: steps.clone(), current: None })?;
                 let count = steps.len();
-                self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == "person" };
+                self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == Answerer::Person };
                 let output = ToolOutput::text(format!(
                     "The plan is approved. Carry it out: its {count} steps are the checklist; mark each with update_plan \
                      (in_progress when you start it, done when finished). The tools that change files are now available."
@@ -328,7 +328,7 @@ impl Session {
                 ));
                 (output, None)
             }
-            PlanReview::Reject if by == "no terminal" => (
+            PlanReview::Reject if by == Answerer::NoTerminal => (
                 ToolOutput::error("the plan was not approved: no one is at a terminal to approve it"),
                 Some(End::Rejected(
                     "the plan needs approval and no one is at a terminal to approve it; rerun with --yes to approve \

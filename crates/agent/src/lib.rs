@@ -59,7 +59,10 @@ pub mod trust;
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, Approver, PlanReview};
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
-pub use event::{Event, EventMsg, FolderInfo, RunSummary};
+pub use event::{
+    Answerer, Event, EventMsg, FileChange, FolderInfo, HookOutcomeKind, InputAction, PermissionDecision, RunStatus,
+    RunSummary,
+};
 pub use mcp::ServerSandbox;
 pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, WORKER_ARG, stored_folders, tool_summary};
 

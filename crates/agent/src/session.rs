@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::Approver;
-use crate::event::{Event, EventMsg, FolderInfo, RunSummary};
+use crate::event::{Answerer, Event, EventMsg, FolderInfo, InputAction, RunStatus, RunSummary};
 use crate::plan::{self, Plan, Step};
 use crate::policy::{Policy, Rule};
 use crate::{AgentError, context, transcript};
@@ -161,6 +161,21 @@ pub struct Outcome {
     pub summary: RunSummary,
     /// The run failed because the store could not journal a change (its own, or a sub-agent's).
     pub journal_failed: bool,
+}
+
+/// The event's word for how a run ended.
+impl From<&SessionStatus> for RunStatus {
+    fn from(status: &errand_store::SessionStatus) -> Self {
+        match status {
+            SessionStatus::Done => RunStatus::Done,
+            SessionStatus::Stopped => RunStatus::Stopped,
+            SessionStatus::Rejected => RunStatus::Rejected,
+            SessionStatus::Cancelled => RunStatus::Cancelled,
+            SessionStatus::Failed => RunStatus::Failed,
+            // A run never ends `running`; should one, the word is kept as it is rather than misnamed.
+            SessionStatus::Running | SessionStatus::Unknown(_) => RunStatus::Unknown(status.as_str().to_string()),
+        }
+    }
 }
 
 /// How the loop ended, before it is recorded.
@@ -443,11 +458,8 @@ impl Session {
             // The run's outcome still reaches the person; the store error is added to it.
             reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
         }
-        let finished = EventMsg::Finished {
-            status: status.as_str().to_string(),
-            reason: reason.clone(),
-            summary: summary.clone(),
-        };
+        let finished =
+            EventMsg::Finished { status: RunStatus::from(&status), reason: reason.clone(), summary: summary.clone() };
         if self.emit(finished.clone()).is_err()
             && let Some(sender) = &self.events
         {
@@ -838,20 +850,15 @@ impl Session {
                     None => None,
                 };
                 let (answer, by) = match answered {
-                    Some(answer) => (answer, "person"),
-                    None => (errand_mcp::ElicitationAnswer::Decline, "no one to ask"),
+                    Some(answer) => (answer, Answerer::Person),
+                    None => (errand_mcp::ElicitationAnswer::Decline, Answerer::NoOneToAsk),
                 };
                 let action = match &answer {
-                    errand_mcp::ElicitationAnswer::Accept { .. } => "accept",
-                    errand_mcp::ElicitationAnswer::Decline => "decline",
-                    errand_mcp::ElicitationAnswer::Cancel => "cancel",
+                    errand_mcp::ElicitationAnswer::Accept { .. } => InputAction::Accept,
+                    errand_mcp::ElicitationAnswer::Decline => InputAction::Decline,
+                    errand_mcp::ElicitationAnswer::Cancel => InputAction::Cancel,
                 };
-                let _ = emitter.emit(EventMsg::InputAnswered {
-                    input_id,
-                    server: request.server,
-                    action: action.to_string(),
-                    by: by.to_string(),
-                });
+                let _ = emitter.emit(EventMsg::InputAnswered { input_id, server: request.server, action, by });
                 answer
             })
         })

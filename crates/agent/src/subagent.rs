@@ -131,7 +131,7 @@ impl Approver for ChildApprover {
             let _ = self.parent.emit(EventMsg::ApprovalResolved {
                 call_id: request.call_id.clone(),
                 answer: answer.clone(),
-                by: "person".into(),
+                by: crate::event::Answerer::Person,
             });
             answer
         })
@@ -271,7 +271,7 @@ impl Session {
                 call_id: call.id.clone(),
                 agent: qualified.clone(),
                 session: child.id().to_string(),
-                status: outcome.status.as_str().to_string(),
+                status: crate::event::RunStatus::from(&outcome.status),
             })?;
             // "Allow for this session" answers given while the child ran hold here too.
             self.policy = child.policy.clone();

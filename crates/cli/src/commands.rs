@@ -348,7 +348,12 @@ async fn drive(mut session: Session, input: &str, json: bool) -> Result<u8, Fail
                     biased;
                     event = events.recv() => match event {
                         Some(event) if !reader_gone => {
-                            let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                            let mut out = std::io::stdout().lock();
+                            let shown = if json {
+                                render_json(&event, &mut out)
+                            } else {
+                                terminal.render(&event, &mut out, &mut std::io::stderr().lock())
+                            };
                             // Whoever read the output has closed it: stop the task as a SIGPIPE would, but
                             // through the session, so it is saved; its remaining events go unshown.
                             if shown.is_err() {
