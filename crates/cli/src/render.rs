@@ -368,9 +368,136 @@ fn short(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use serde_json::json;
 
     use super::*;
+
+    const EVENT_RS: &str = include_str!("../../agent/src/event.rs");
+
+    /// The kinds `EventMsg::kind` names: its arms read `EventMsg::X { .. } => "X",` (or `(_)` for tuple
+    /// variants). Read from the source, as the desk's test does, so a new kind fails here until it has a sample.
+    fn agent_kinds() -> BTreeSet<String> {
+        let body = EVENT_RS.split_once("pub fn kind(&self)").expect("EventMsg::kind exists").1;
+        let body = body.split_once("\n    }\n").expect("kind() ends").0;
+        body.lines()
+            .filter_map(|line| line.trim().strip_prefix("EventMsg::"))
+            .filter_map(|arm| arm.split_once("=> \""))
+            .map(|(_, name)| name.trim_end_matches("\",").to_string())
+            .collect()
+    }
+
+    /// One stored event of every kind, in a form the terminal draws when it draws that kind at all.
+    fn samples() -> Vec<serde_json::Value> {
+        let summary = json!({"turns": 1, "tool_calls": 1, "files_changed": ["/n/a.md"], "input_tokens": 10,
+            "output_tokens": 2, "cache_read_tokens": 0, "cost_usd": null, "request_bytes": 40, "duration_ms": 5});
+        vec![
+            json!({"type": "TaskStarted", "task": "t", "folders": [{"path": "/n", "read_only": false}],
+                "provider": "anthropic", "model": "m", "resumed": false}),
+            json!({"type": "Steered", "text": "also b"}),
+            json!({"type": "TextDelta", "text": "Hello"}),
+            json!({"type": "ThinkingDelta", "text": "hmm"}),
+            json!({"type": "Retrying", "attempt": 1, "delay_ms": 500, "reason": "429"}),
+            json!({"type": "PlanProposed", "call_id": "c0", "plan": {"summary": "do it", "steps": ["one"]}}),
+            json!({"type": "PlanResolved", "call_id": "c0", "review": {"answer": "approve"}, "by": "--yes"}),
+            json!({"type": "TaskListChanged", "steps": [{"text": "one", "status": "done"}]}),
+            json!({"type": "PermissionDecided", "call_id": "c1", "tool": "read_file", "decision": "allow"}),
+            json!({"type": "ApprovalRequested", "call_id": "c1", "tool": "write_file", "input": {"path": "a.md"},
+                "reason": "writes a.md"}),
+            json!({"type": "ApprovalResolved", "call_id": "c1", "answer": {"answer": "allow_once"}, "by": "person"}),
+            json!({"type": "ToolStarted", "call_id": "c1", "tool": "read_file", "input": {"path": "a.md"}}),
+            json!({"type": "ToolProgress", "call_id": "c1", "progress": 1.0, "total": 2.0, "message": null}),
+            json!({"type": "InputRequested", "input_id": "i1", "server": "forms", "message": "name?", "fields": []}),
+            json!({"type": "InputAnswered", "input_id": "i1", "server": "forms", "action": "decline",
+                "by": "no one to ask"}),
+            json!({"type": "SubagentStarted", "call_id": "c2", "agent": "p:a", "session": "s2"}),
+            json!({"type": "SubagentFinished", "call_id": "c2", "agent": "p:a", "session": "s2", "status": "done"}),
+            json!({"type": "HookRan", "event": "PreToolUse", "plugin": "p", "hook": "PreToolUse:Write",
+                "outcome": "block", "message": "no", "duration_ms": 3}),
+            json!({"type": "ToolFinished", "call_id": "c1", "tool": "read_file", "is_error": false,
+                "summary": "3 lines", "duration_ms": 1}),
+            json!({"type": "FileChanged", "path": "/n/a.md", "change": "created"}),
+            json!({"type": "NetworkRequest", "method": "CONNECT", "host": "example.org", "port": 443,
+                "allowed": false, "reason": "not allowed"}),
+            json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 10, "output_tokens": 2,
+                "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 40}),
+            json!({"type": "Warning", "message": "careful"}),
+            json!({"type": "Finished", "status": "done", "summary": summary}),
+        ]
+    }
+
+    fn sample_events() -> Vec<Event> {
+        samples()
+            .into_iter()
+            .map(|sample| {
+                let msg = serde_json::from_value(sample.clone()).unwrap_or_else(|e| panic!("{sample}: {e}"));
+                Event { seq: 1, session: "s1".into(), msg }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_event_is_drawn_by_the_terminal_or_silent_on_purpose() {
+        let events = sample_events();
+        let sampled: BTreeSet<String> = events.iter().map(|e| e.msg.kind().to_string()).collect();
+        assert_eq!(sampled, agent_kinds(), "give every EventMsg kind a sample here");
+        let known = agent_kinds();
+        for silent in SILENT_KINDS {
+            assert!(known.contains(*silent), "SILENT_KINDS names {silent}, which EventMsg does not have");
+        }
+
+        let mut renderer = TerminalRenderer { color: false, ..TerminalRenderer::new() };
+        for event in &events {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            renderer.render(event, &mut out, &mut err).unwrap();
+            let kind = event.msg.kind();
+            let drawn = !out.is_empty() || !err.is_empty();
+            if SILENT_KINDS.contains(&kind) {
+                assert!(!drawn, "{kind} is in SILENT_KINDS but drew {:?}", String::from_utf8_lossy(&err));
+            } else {
+                assert!(drawn, "{kind} is neither drawn by the terminal nor in SILENT_KINDS");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_of_event_is_one_json_line_that_reads_back_the_same() {
+        for event in sample_events() {
+            let mut out = Vec::new();
+            render_json(&event, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.ends_with('\n'));
+            let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(line["type"], event.msg.kind());
+            // SubagentStarted and SubagentFinished carry a `session` of their own (the child's), which the
+            // flattened line repeats after the event's: a JSON reader keeps the last, so serde refuses the line.
+            if matches!(event.msg, EventMsg::SubagentStarted { .. } | EventMsg::SubagentFinished { .. }) {
+                assert_eq!(text.matches("\"session\":").count(), 2, "{text}");
+                continue;
+            }
+            let read: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(read, event, "{text}");
+        }
+    }
+
+    #[test]
+    fn hooks_that_let_things_be_and_plans_the_person_approved_are_not_drawn() {
+        let quiet = [
+            json!({"type": "HookRan", "event": "Stop", "plugin": "p", "hook": "Stop", "outcome": "continue",
+                "message": null, "duration_ms": 0, "seq": 1, "session": "s"}),
+            json!({"type": "PlanResolved", "call_id": "c", "review": {"answer": "approve"}, "by": "person",
+                "seq": 2, "session": "s"}),
+        ];
+        let mut renderer = TerminalRenderer { color: false, ..TerminalRenderer::new() };
+        for event in quiet {
+            let event: Event = serde_json::from_value(event).unwrap();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            renderer.render(&event, &mut out, &mut err).unwrap();
+            assert!(out.is_empty() && err.is_empty(), "{}", String::from_utf8_lossy(&err));
+        }
+    }
 
     #[test]
     fn inputs_are_described_by_their_identifying_arguments() {
