@@ -69,7 +69,7 @@ async fn run_once(turns: usize) -> Trace {
         .env("ANTHROPIC_API_KEY", "bench")
         .env("ANTHROPIC_BASE_URL", mock.url())
         .env_remove("RUST_LOG")
-        .args(["run", "--no-plan", "--json", "look through the notes"])
+        .args(["run", "--no-plan", "--json", "--max-turns", "200", "look through the notes"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let started = Instant::now();
