@@ -53,6 +53,9 @@ struct Trace {
     /// Appending the run's events and messages again into a fresh store, one by one.
     store: Duration,
     messages: usize,
+    /// Bytes of every model request, and of the last (the longest).
+    request_bytes: usize,
+    last_request_bytes: usize,
 }
 
 async fn run_once(turns: usize) -> Trace {
@@ -77,6 +80,9 @@ async fn run_once(turns: usize) -> Trace {
     let wall = started.elapsed();
     assert!(output.status.success(), "errand run failed in the benchmark");
     mock.assert_clean();
+    let requests = mock.requests();
+    let request_bytes = requests.iter().map(|r| r.bytes()).sum();
+    let last_request_bytes = requests.last().map_or(0, |r| r.bytes());
 
     let mut kinds = BTreeMap::new();
     let mut session = String::new();
@@ -112,7 +118,15 @@ async fn run_once(turns: usize) -> Trace {
     for message in &stored_messages {
         fresh.append_message(&id, &message.body).unwrap();
     }
-    Trace { wall, kinds, events, store: replay.elapsed(), messages: stored_messages.len() }
+    Trace {
+        wall,
+        kinds,
+        events,
+        store: replay.elapsed(),
+        messages: stored_messages.len(),
+        request_bytes,
+        last_request_bytes,
+    }
 }
 
 fn main() {
@@ -146,5 +160,6 @@ fn main() {
         median.store.as_secs_f64() * 1000.0,
         median.store.as_secs_f64() / median.wall.as_secs_f64() * 100.0,
     );
+    println!("model requests: {} bytes in all, {} bytes the last", median.request_bytes, median.last_request_bytes);
     println!("peak RSS of errand run: {:.1} MB", children_max_rss_kib() as f64 / 1024.0);
 }
