@@ -7,7 +7,7 @@
 //! does, into a fresh store in this process, timed, against the run's wall time.
 //! Run with `cargo bench -p errand-cli --bench events` (`--profile dev` for a debug build).
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unsafe_code)]
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -36,14 +36,14 @@ fn script(turns: usize) -> Script {
     Script::new(script)
 }
 
-/// Peak resident set of the largest child waited for so far, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_CHILDREN is a valid `who`.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+/// The peak resident set of a running process so far (`VmHWM`), in KiB; `None` once it has exited.
+///
+/// getrusage(RUSAGE_CHILDREN) would not do: a child spawned with vfork (posix_spawn) keeps, across its exec,
+/// the high-water mark of this process's memory, which here holds the scripted model's recorded requests.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 struct Trace {
@@ -56,6 +56,8 @@ struct Trace {
     /// Bytes of every model request, and of the last (the longest).
     request_bytes: usize,
     last_request_bytes: usize,
+    /// Peak RSS of `errand run`, sampled every 5 ms while it ran.
+    peak_rss_kib: u64,
 }
 
 async fn run_once(turns: usize) -> Trace {
@@ -76,9 +78,25 @@ async fn run_once(turns: usize) -> Trace {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let started = Instant::now();
-    let output = command.output().await.unwrap();
+    let mut child = command.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut stdout = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stdout).await.unwrap();
+        stdout
+    });
+    let mut peak_kib = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(5));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.unwrap(),
+            _ = ticks.tick() => peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0)),
+        }
+    };
     let wall = started.elapsed();
-    assert!(output.status.success(), "errand run failed in the benchmark");
+    assert!(status.success(), "errand run failed in the benchmark");
+    let stdout = reader.await.unwrap();
     mock.assert_clean();
     let requests = mock.requests();
     let request_bytes = requests.iter().map(|r| r.bytes()).sum();
@@ -86,7 +104,6 @@ async fn run_once(turns: usize) -> Trace {
 
     let mut kinds = BTreeMap::new();
     let mut session = String::new();
-    let stdout = String::from_utf8(output.stdout).unwrap();
     for line in stdout.lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
         *kinds.entry(event["type"].as_str().unwrap().to_string()).or_insert(0) += 1;
@@ -126,6 +143,7 @@ async fn run_once(turns: usize) -> Trace {
         messages: stored_messages.len(),
         request_bytes,
         last_request_bytes,
+        peak_rss_kib: peak_kib,
     }
 }
 
@@ -161,5 +179,9 @@ fn main() {
         median.store.as_secs_f64() / median.wall.as_secs_f64() * 100.0,
     );
     println!("model requests: {} bytes in all, {} bytes the last", median.request_bytes, median.last_request_bytes);
-    println!("peak RSS of errand run: {:.1} MB", children_max_rss_kib() as f64 / 1024.0);
+    println!(
+        "peak RSS of errand run (sampled every 5 ms): {:.1} MB median, {:.1} MB most",
+        median.peak_rss_kib as f64 / 1024.0,
+        traces.iter().map(|trace| trace.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0
+    );
 }
