@@ -11,7 +11,7 @@ use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview, Settled, Slot};
-use crate::event::{EventMsg, RunSummary};
+use crate::event::{Answerer, EventMsg, FileChange, PermissionDecision, RunSummary};
 use crate::op::Op;
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
@@ -85,7 +85,7 @@ impl Session {
                     self.emit(EventMsg::PermissionDecided {
                         call_id: call.id.clone(),
                         tool: call.name.clone(),
-                        decision: "deny".into(),
+                        decision: PermissionDecision::Deny,
                         reason: Some(message.clone()),
                     })?;
                     self.emit(EventMsg::ToolStarted {
@@ -171,12 +171,12 @@ impl Session {
                 summary.files_changed.push(change.path.clone());
             }
             let (kind, from, trash_id) = match &change.kind {
-                ChangeKind::Created => ("created", None, None),
-                ChangeKind::Modified => ("modified", None, None),
-                ChangeKind::Moved { from } => ("moved", Some(from.clone()), None),
-                ChangeKind::Deleted { trash_id } => ("deleted", None, Some(trash_id.clone())),
+                ChangeKind::Created => (FileChange::Created, None, None),
+                ChangeKind::Modified => (FileChange::Modified, None, None),
+                ChangeKind::Moved { from } => (FileChange::Moved, Some(from.clone()), None),
+                ChangeKind::Deleted { trash_id } => (FileChange::Deleted, None, Some(trash_id.clone())),
             };
-            self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind.to_string(), from, trash_id })?;
+            self.emit(EventMsg::FileChanged { path: change.path.clone(), change: kind, from, trash_id })?;
         }
         Ok(output)
     }
@@ -184,14 +184,14 @@ impl Session {
     /// Stores the policy's decision on a call as a `PermissionDecided` event.
     pub(crate) fn record_decision(&self, call: &ToolCall, decision: &Decision) -> Result<(), AgentError> {
         let (word, reason) = match decision {
-            Decision::Allow => ("allow", None),
-            Decision::Ask(reason) => ("ask", Some(reason.clone())),
-            Decision::Deny(reason) => ("deny", Some(reason.clone())),
+            Decision::Allow => (PermissionDecision::Allow, None),
+            Decision::Ask(reason) => (PermissionDecision::Ask, Some(reason.clone())),
+            Decision::Deny(reason) => (PermissionDecision::Deny, Some(reason.clone())),
         };
         self.emit(EventMsg::PermissionDecided {
             call_id: call.id.clone(),
             tool: call.name.clone(),
-            decision: word.into(),
+            decision: word,
             reason,
         })
     }
@@ -280,13 +280,13 @@ impl Session {
         let (answer, by) = match asking.settle(Slot::Call(call.id.clone()), answer, question, &watched, cancel).await? {
             Settled::Cancelled => return Ok(Err(None)),
             Settled::Answer(Op::Approve { allow, remember, reason, .. }) => {
-                (ApprovalAnswer::from_op(allow, remember, reason), "person")
+                (ApprovalAnswer::from_op(allow, remember, reason), Answerer::Person)
             }
-            Settled::Answer(_) => (ApprovalAnswer::Deny { reason: None }, "person"),
+            Settled::Answer(_) => (ApprovalAnswer::Deny { reason: None }, Answerer::Person),
             Settled::NoOne => {
                 let reason =
                     format!("{} needs approval, and no one is at a terminal to ask; {allow_hint}", request.reason);
-                (ApprovalAnswer::Deny { reason: Some(reason) }, "no terminal")
+                (ApprovalAnswer::Deny { reason: Some(reason) }, Answerer::NoTerminal)
             }
             Settled::Expired(wait) => {
                 let reason = format!(
@@ -294,15 +294,15 @@ impl Session {
                      {allow_hint}",
                     request.reason
                 );
-                (ApprovalAnswer::Deny { reason: Some(reason) }, "expired")
+                (ApprovalAnswer::Deny { reason: Some(reason) }, Answerer::Expired)
             }
         };
-        self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.into() })?;
+        self.emit(EventMsg::ApprovalResolved { call_id: call.id.clone(), answer: answer.clone(), by: by.clone() })?;
         if let Some((parent, _)) = &relayed {
             let _ = parent.emit(EventMsg::ApprovalResolved {
                 call_id: call.id.clone(),
                 answer: answer.clone(),
-                by: by.into(),
+                by: by.clone(),
             });
         }
         Ok(match answer {
@@ -311,7 +311,9 @@ impl Session {
                 self.policy.allow_for_session(&call.name);
                 Ok(())
             }
-            ApprovalAnswer::Deny { reason: Some(reason) } if by != "person" => Err(Some(format!("denied: {reason}"))),
+            ApprovalAnswer::Deny { reason: Some(reason) } if by != Answerer::Person => {
+                Err(Some(format!("denied: {reason}")))
+            }
             ApprovalAnswer::Deny { reason } => Err(Some(match reason.filter(|r| !r.trim().is_empty()) {
                 Some(reason) => format!("the person denied this: {reason}"),
                 None => "the person denied this".to_string(),
@@ -340,7 +342,7 @@ impl Session {
         self.emit(EventMsg::PlanProposed { call_id: call.id.clone(), plan: plan.clone() })?;
         let mut expired_after = None;
         let (review, by) = match answer {
-            None => (PlanReview::Approve, "--yes"),
+            None => (PlanReview::Approve, Answerer::AutoApprove),
             Some(answer) => {
                 let question = |session| NewQuestion {
                     session_id: session,
@@ -355,17 +357,17 @@ impl Session {
                     Settled::Cancelled => {
                         return Ok((ToolOutput::error(transcript::NOT_RUN), Some(End::Cancelled)));
                     }
-                    Settled::Answer(Op::ReviewPlan { review }) => (review, "person"),
-                    Settled::Answer(_) => (PlanReview::Reject, "person"),
-                    Settled::NoOne => (PlanReview::Reject, "no terminal"),
+                    Settled::Answer(Op::ReviewPlan { review }) => (review, Answerer::Person),
+                    Settled::Answer(_) => (PlanReview::Reject, Answerer::Person),
+                    Settled::NoOne => (PlanReview::Reject, Answerer::NoTerminal),
                     Settled::Expired(wait) => {
                         expired_after = Some(wait);
-                        (PlanReview::Reject, "expired")
+                        (PlanReview::Reject, Answerer::Expired)
                     }
                 }
             }
         };
-        self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.into() })?;
+        self.emit(EventMsg::PlanResolved { call_id: call.id.clone(), review: review.clone(), by: by.clone() })?;
         Ok(match review {
             PlanReview::Approve => {
                 let steps: Vec<Step> = plan
@@ -375,7 +377,7 @@ impl Session {
                     .collect();
                 self.emit(EventMsg::TaskListChanged { steps: steps.clone(), current: None })?;
                 let count = steps.len();
-                self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == "person" };
+                self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == Answerer::Person };
                 let output = ToolOutput::text(format!(
                     "The plan is approved. Carry it out: its {count} steps are the checklist; mark each with update_plan \
                      (in_progress when you start it, done when finished). The tools that change files are now available."
@@ -388,7 +390,7 @@ impl Session {
                 ));
                 (output, None)
             }
-            PlanReview::Reject if by == "no terminal" => (
+            PlanReview::Reject if by == Answerer::NoTerminal => (
                 ToolOutput::error("the plan was not approved: no one is at a terminal to approve it"),
                 Some(End::Rejected(
                     "the plan needs approval and no one is at a terminal to approve it; rerun with --yes to approve \
@@ -396,7 +398,7 @@ impl Session {
                         .into(),
                 )),
             ),
-            PlanReview::Reject if by == "expired" => (
+            PlanReview::Reject if by == Answerer::Expired => (
                 ToolOutput::error("the plan was not approved: no one answered in time"),
                 Some(End::Rejected(format!(
                     "the plan waited {} in errand's inbox and expired unapproved; nothing was changed (rerun with \

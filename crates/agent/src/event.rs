@@ -4,9 +4,10 @@
 //! same stream. Events are persisted with a sequence number before they are delivered, so a front end that
 //! reconnects replays from a number.
 
+use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview};
 use crate::plan::{Plan, Step};
@@ -78,7 +79,7 @@ pub enum EventMsg {
         /// The verdict, with the feedback for a revision.
         review: PlanReview,
         /// Who decided: `person`, `--yes`, or `no terminal`.
-        by: String,
+        by: Answerer,
     },
     /// The checklist changed: the plan was approved, or the model marked a step.
     TaskListChanged {
@@ -95,7 +96,7 @@ pub enum EventMsg {
         /// Tool name.
         tool: String,
         /// `allow`, `ask` or `deny`.
-        decision: String,
+        decision: PermissionDecision,
         /// Why, for `ask` and `deny`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
@@ -109,7 +110,7 @@ pub enum EventMsg {
         /// The answer.
         answer: ApprovalAnswer,
         /// Who answered: `person` or `no terminal`.
-        by: String,
+        by: Answerer,
     },
     /// A tool call began.
     ToolStarted {
@@ -149,9 +150,9 @@ pub enum EventMsg {
         /// The server that asked.
         server: String,
         /// `accept`, `decline` or `cancel`.
-        action: String,
+        action: InputOutcome,
         /// Who answered: `person`, or `no one to ask` when errand declined by itself.
-        by: String,
+        by: Answerer,
     },
     /// A `task` call started a plugin's agent as a sub-agent, in a session of its own.
     SubagentStarted {
@@ -171,7 +172,7 @@ pub enum EventMsg {
         /// The child session.
         session: String,
         /// How it ended: `done`, `stopped`, `cancelled` or `failed`.
-        status: String,
+        status: RunStatus,
     },
     /// A plugin's hook ran.
     HookRan {
@@ -182,7 +183,7 @@ pub enum EventMsg {
         /// The hook: its event and matcher, e.g. `PreToolUse:Write|Edit`.
         hook: String,
         /// `continue`, `allow`, `ask`, `block`, `stop` or `error`.
-        outcome: String,
+        outcome: HookOutcomeKind,
         /// Its reason, context or error, when it gave one.
         message: Option<String>,
         /// How long it ran.
@@ -206,7 +207,7 @@ pub enum EventMsg {
         /// Absolute path after the change (for deletes, where it was).
         path: PathBuf,
         /// `created`, `modified`, `moved` or `deleted`.
-        change: String,
+        change: FileChange,
         /// For moves, where it was.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<PathBuf>,
@@ -258,7 +259,7 @@ pub enum EventMsg {
     /// The task ended. Always the last event of a run.
     Finished {
         /// `done`, `stopped` (a limit), `rejected` (the plan), `cancelled` or `failed`.
-        status: String,
+        status: RunStatus,
         /// Why it stopped, for anything but `done`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
@@ -296,6 +297,148 @@ impl EventMsg {
             EventMsg::Warning { .. } => "Warning",
             EventMsg::Finished { .. } => "Finished",
         }
+    }
+}
+
+/// Defines a field of closed words that serializes as the bare word, as the stream always has. A word this
+/// errand does not know (a newer errand, or another writer, stored it) reads as `Unknown` and is written back
+/// unchanged, so one unfamiliar event never hides a stored session.
+macro_rules! event_words {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+            /// A word this errand does not know, as stored.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// The word as stored and shown.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $word,)+
+                    $name::Unknown(word) => word,
+                }
+            }
+
+            /// Reads a stored word; never fails.
+            pub fn parse(word: &str) -> Self {
+                match word {
+                    $($word => $name::$variant,)+
+                    other => $name::Unknown(other.to_string()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(|word| $name::parse(&word))
+            }
+        }
+    };
+}
+
+event_words! {
+    /// The permission policy's decision on a call (`PermissionDecided.decision`).
+    PermissionDecision {
+        /// The call runs.
+        Allow = "allow",
+        /// The person is asked.
+        Ask = "ask",
+        /// The call is refused.
+        Deny = "deny",
+    }
+}
+
+event_words! {
+    /// Who answered a question or decided on a plan (`by` of `PlanResolved`, `ApprovalResolved`,
+    /// `InputAnswered`).
+    Answerer {
+        /// The person, at a prompt.
+        Person = "person",
+        /// `--yes` approved the plan.
+        AutoApprove = "--yes",
+        /// No one could be asked, so errand answered no.
+        NoTerminal = "no terminal",
+        /// No one could be asked about an MCP server's request for input, so errand declined it.
+        NoOneToAsk = "no one to ask",
+        /// The question waited in the inbox until its `--wait` ran out.
+        Expired = "expired",
+        /// The run was cancelled while the question waited.
+        Cancelled = "cancelled",
+    }
+}
+
+event_words! {
+    /// What an MCP server's request for input got (`InputAnswered.action`).
+    InputOutcome {
+        /// Answered with values.
+        Accept = "accept",
+        /// Declined.
+        Decline = "decline",
+        /// Dismissed without a choice.
+        Cancel = "cancel",
+    }
+}
+
+event_words! {
+    /// How a run ended (`Finished.status`, `SubagentFinished.status`).
+    RunStatus {
+        /// The model finished its work.
+        Done = "done",
+        /// A limit stopped it.
+        Stopped = "stopped",
+        /// The plan was rejected; nothing was changed.
+        Rejected = "rejected",
+        /// The person cancelled it.
+        Cancelled = "cancelled",
+        /// An error ended it.
+        Failed = "failed",
+    }
+}
+
+event_words! {
+    /// What a plugin's hook made of its event (`HookRan.outcome`).
+    HookOutcomeKind {
+        /// It let things be, perhaps adding context.
+        Continue = "continue",
+        /// It let a tool call run without asking.
+        Allow = "allow",
+        /// It had the person asked.
+        Ask = "ask",
+        /// It blocked the call or prompt.
+        Block = "block",
+        /// It stopped the session.
+        Stop = "stop",
+        /// It could not run, or its answer could not be read.
+        Error = "error",
+    }
+}
+
+event_words! {
+    /// How a file changed (`FileChanged.change`).
+    FileChange {
+        /// It is new.
+        Created = "created",
+        /// Its content changed.
+        Modified = "modified",
+        /// It moved (from `from`).
+        Moved = "moved",
+        /// It went to the trash.
+        Deleted = "deleted",
     }
 }
 
@@ -337,4 +480,67 @@ pub struct RunSummary {
     pub request_bytes: u64,
     /// Wall time of the run.
     pub duration_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    /// Stored events (the store keeps the message; `seq` and `session` are columns) of every kind whose fields
+    /// are typed words, as errand has always written them.
+    const STORED: &[&str] = &[
+        r#"{"type":"PlanResolved","call_id":"toolu_1","review":{"answer":"approve"},"by":"--yes"}"#,
+        r#"{"type":"PermissionDecided","call_id":"toolu_2","tool":"write_file","decision":"ask","reason":"writes a.md"}"#,
+        r#"{"type":"PermissionDecided","call_id":"toolu_3","tool":"read_file","decision":"allow"}"#,
+        r#"{"type":"ApprovalResolved","call_id":"toolu_2","answer":{"answer":"deny","reason":"no"},"by":"no terminal"}"#,
+        r#"{"type":"InputAnswered","input_id":"input-1","server":"forms","action":"decline","by":"no one to ask"}"#,
+        r#"{"type":"SubagentFinished","call_id":"toolu_4","agent":"p:a","session":"s2","status":"cancelled"}"#,
+        r#"{"type":"HookRan","event":"PreToolUse","plugin":"p","hook":"PreToolUse:Write","outcome":"block","message":"no","duration_ms":3}"#,
+        r#"{"type":"FileChanged","path":"/n/b.md","change":"moved","from":"/n/a.md"}"#,
+        r#"{"type":"FileChanged","path":"/n/c.md","change":"deleted","trash_id":"t1"}"#,
+        r#"{"type":"Finished","status":"rejected","reason":"the plan was rejected","summary":{"turns":1,"tool_calls":0,"files_changed":[],"input_tokens":10,"output_tokens":2,"cache_read_tokens":0,"cost_usd":null,"unreported_requests":0,"unpriced_requests":1,"request_bytes":40,"duration_ms":5}}"#,
+    ];
+
+    #[test]
+    fn stored_events_with_typed_words_round_trip_byte_for_byte() {
+        for stored in STORED {
+            let event: EventMsg = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&event).unwrap(), *stored);
+        }
+    }
+
+    #[test]
+    fn typed_words_read_as_the_variants_errand_writes() {
+        let event: EventMsg = serde_json::from_str(STORED[0]).unwrap();
+        assert!(matches!(event, EventMsg::PlanResolved { by: Answerer::AutoApprove, .. }));
+        let event: EventMsg = serde_json::from_str(STORED[5]).unwrap();
+        assert!(matches!(event, EventMsg::SubagentFinished { status: RunStatus::Cancelled, .. }));
+        let event: EventMsg = serde_json::from_str(STORED[7]).unwrap();
+        assert!(matches!(event, EventMsg::FileChanged { change: FileChange::Moved, .. }));
+        let event: EventMsg = serde_json::from_str(STORED[9]).unwrap();
+        assert!(matches!(event, EventMsg::Finished { status: RunStatus::Rejected, .. }));
+    }
+
+    #[test]
+    fn an_unknown_word_is_kept_as_stored_and_written_back_unchanged() {
+        // A newer errand (or another writer sharing the store) may use words this one does not know.
+        let foreign = [
+            r#"{"type":"PermissionDecided","call_id":"c","tool":"t","decision":"defer"}"#,
+            r#"{"type":"ApprovalResolved","call_id":"c","answer":{"answer":"allow_once"},"by":"inbox"}"#,
+            r#"{"type":"InputAnswered","input_id":"i","server":"s","action":"postpone","by":"desk"}"#,
+            r#"{"type":"HookRan","event":"Stop","plugin":"p","hook":"Stop","outcome":"retry","message":null,"duration_ms":0}"#,
+            r#"{"type":"FileChanged","path":"/n/a","change":"chmod"}"#,
+            r#"{"type":"SubagentFinished","call_id":"c","agent":"p:a","session":"s2","status":"paused"}"#,
+        ];
+        for stored in foreign {
+            let event: EventMsg = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&event).unwrap(), stored);
+        }
+        let event: EventMsg = serde_json::from_str(foreign[1]).unwrap();
+        assert!(matches!(&event, EventMsg::ApprovalResolved { by: Answerer::Unknown(word), .. } if word == "inbox"));
+        assert_eq!(RunStatus::parse("paused").to_string(), "paused");
+        assert_eq!(PermissionDecision::parse("deny"), PermissionDecision::Deny);
+    }
 }

@@ -15,7 +15,7 @@ use errand_tools::{Effects, StagedChanges, ToolOutput};
 use serde_json::Value;
 
 use crate::claude_names::claude_name;
-use crate::event::EventMsg;
+use crate::event::{EventMsg, HookOutcomeKind};
 use crate::policy::Decision;
 use crate::session::Session;
 use crate::{AgentError, session::Emitter};
@@ -265,18 +265,18 @@ fn report(
     took: Duration,
 ) -> Result<(), AgentError> {
     let (kind, message) = match outcome {
-        HookOutcome::Continue { context } => ("continue", context.clone()),
-        HookOutcome::Allow { reason } => ("allow", reason.clone()),
-        HookOutcome::Ask { reason } => ("ask", reason.clone()),
-        HookOutcome::Block { reason } => ("block", Some(reason.clone())),
-        HookOutcome::Stop { reason } => ("stop", reason.clone()),
-        HookOutcome::Error { message } => ("error", Some(message.clone())),
+        HookOutcome::Continue { context } => (HookOutcomeKind::Continue, context.clone()),
+        HookOutcome::Allow { reason } => (HookOutcomeKind::Allow, reason.clone()),
+        HookOutcome::Ask { reason } => (HookOutcomeKind::Ask, reason.clone()),
+        HookOutcome::Block { reason } => (HookOutcomeKind::Block, Some(reason.clone())),
+        HookOutcome::Stop { reason } => (HookOutcomeKind::Stop, reason.clone()),
+        HookOutcome::Error { message } => (HookOutcomeKind::Error, Some(message.clone())),
     };
     emitter.emit(EventMsg::HookRan {
         event: event.as_str().to_string(),
         plugin: entry.plugin.clone(),
         hook: entry.hook.label(),
-        outcome: kind.to_string(),
+        outcome: kind,
         message,
         duration_ms: took.as_millis() as u64,
     })

@@ -83,7 +83,10 @@ pub use builder::{
     SANDBOX_HELPER_ARG, SessionBuilder, SessionRequest, TrustQuestions, WORKER_ARG, sandbox_setup, third_party_variable,
 };
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
-pub use event::{Event, EventMsg, FolderInfo, RunSummary};
+pub use event::{
+    Answerer, Event, EventMsg, FileChange, FolderInfo, HookOutcomeKind, InputOutcome, PermissionDecision, RunStatus,
+    RunSummary,
+};
 pub use mcp::ServerSandbox;
 pub use op::{InputAction, Op, Submission};
 pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, stored_folders, tool_summary};

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{Asking, OpSender, Settled, Slot};
-use crate::event::{Event, EventMsg, FolderInfo, RunSummary};
+use crate::event::{Answerer, Event, EventMsg, FolderInfo, RunStatus, RunSummary};
 use crate::plan::{self, Plan, Step};
 use crate::policy::{Policy, Rule};
 use crate::{AgentError, context, transcript};
@@ -162,6 +162,23 @@ pub struct Outcome {
     pub summary: RunSummary,
     /// The run failed because the store could not journal a change (its own, or a sub-agent's).
     pub journal_failed: bool,
+}
+
+/// The event's word for how a run ended.
+impl From<&SessionStatus> for RunStatus {
+    fn from(status: &errand_store::SessionStatus) -> Self {
+        match status {
+            SessionStatus::Done => RunStatus::Done,
+            SessionStatus::Stopped => RunStatus::Stopped,
+            SessionStatus::Rejected => RunStatus::Rejected,
+            SessionStatus::Cancelled => RunStatus::Cancelled,
+            SessionStatus::Failed => RunStatus::Failed,
+            // A run never ends `running`; should one, the word is kept as it is rather than misnamed.
+            SessionStatus::Running | SessionStatus::Waiting | SessionStatus::Unknown(_) => {
+                RunStatus::Unknown(status.as_str().to_string())
+            }
+        }
+    }
 }
 
 /// How the loop ended, before it is recorded.
@@ -462,11 +479,8 @@ impl Session {
             // The run's outcome still reaches the person; the store error is added to it.
             reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
         }
-        let finished = EventMsg::Finished {
-            status: status.as_str().to_string(),
-            reason: reason.clone(),
-            summary: summary.clone(),
-        };
+        let finished =
+            EventMsg::Finished { status: RunStatus::from(&status), reason: reason.clone(), summary: summary.clone() };
         if self.emit(finished.clone()).is_err()
             && let Some(sender) = &self.events
         {
@@ -869,25 +883,18 @@ impl Session {
                 let settled = asking.settle(Slot::Input(input_id.clone()), answer, question, &emitter, &cancel).await;
                 let (answer, by) = match settled {
                     Ok(Settled::Answer(crate::Op::AnswerInput { action, values, .. })) => {
-                        (crate::approval::input_answer(action, values), "person".to_string())
+                        (crate::approval::input_answer(action, values), Answerer::Person)
                     }
-                    Ok(Settled::Expired(wait)) => {
-                        (errand_mcp::ElicitationAnswer::Decline, format!("no one answered within {wait}"))
-                    }
-                    Ok(Settled::Cancelled) => (errand_mcp::ElicitationAnswer::Cancel, "cancelled".to_string()),
-                    _ => (errand_mcp::ElicitationAnswer::Decline, "no one to ask".to_string()),
+                    Ok(Settled::Expired(_)) => (errand_mcp::ElicitationAnswer::Decline, Answerer::Expired),
+                    Ok(Settled::Cancelled) => (errand_mcp::ElicitationAnswer::Cancel, Answerer::Cancelled),
+                    _ => (errand_mcp::ElicitationAnswer::Decline, Answerer::NoOneToAsk),
                 };
                 let action = match &answer {
-                    errand_mcp::ElicitationAnswer::Accept { .. } => "accept",
-                    errand_mcp::ElicitationAnswer::Decline => "decline",
-                    errand_mcp::ElicitationAnswer::Cancel => "cancel",
+                    errand_mcp::ElicitationAnswer::Accept { .. } => crate::event::InputOutcome::Accept,
+                    errand_mcp::ElicitationAnswer::Decline => crate::event::InputOutcome::Decline,
+                    errand_mcp::ElicitationAnswer::Cancel => crate::event::InputOutcome::Cancel,
                 };
-                let _ = emitter.emit(EventMsg::InputAnswered {
-                    input_id,
-                    server: request.server,
-                    action: action.to_string(),
-                    by,
-                });
+                let _ = emitter.emit(EventMsg::InputAnswered { input_id, server: request.server, action, by });
                 answer
             })
         })

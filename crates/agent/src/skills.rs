@@ -447,7 +447,7 @@ impl Session {
             (Some(skill), Decision::Allow) => self.emit(EventMsg::PermissionDecided {
                 call_id: call.id.clone(),
                 tool: call.name.clone(),
-                decision: "allow".into(),
+                decision: crate::event::PermissionDecision::Allow,
                 reason: Some(format!("allowed for this run by the skill {skill} (its allowed-tools)")),
             })?,
             _ => self.record_decision(call, &verdict.decision)?,

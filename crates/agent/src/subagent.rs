@@ -229,7 +229,7 @@ impl Session {
                 call_id: call.id.clone(),
                 agent: qualified.clone(),
                 session: child.id().to_string(),
-                status: outcome.status.as_str().to_string(),
+                status: crate::event::RunStatus::from(&outcome.status),
             })?;
             // "Allow for this session" answers given while the child ran hold here too.
             self.policy = child.policy.clone();

@@ -4,7 +4,7 @@
 //! all, bytes of the first request (the fixed overhead: system prompt plus tool specs), wall time and peak RSS.
 //! Run with `cargo bench -p errand-cli --bench reread`.
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unsafe_code)]
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -46,14 +46,14 @@ fn script() -> Script {
     ])
 }
 
-/// Peak resident set of the largest child waited for so far, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_CHILDREN is a valid `who`.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+/// The peak resident set of a running process so far (`VmHWM`), in KiB; `None` once it has exited.
+///
+/// getrusage(RUSAGE_CHILDREN) would not do: a child spawned with vfork (posix_spawn) keeps, across its exec,
+/// the high-water mark of this process's memory.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 struct Trace {
@@ -62,6 +62,8 @@ struct Trace {
     requests: usize,
     file_deliveries: usize,
     wall: Duration,
+    /// Peak RSS of `errand run`, sampled every 2 ms while it ran.
+    peak_rss_kib: u64,
 }
 
 async fn run_once(protocol: Protocol, notes: &str) -> Trace {
@@ -89,7 +91,16 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
         }
     }
     let started = Instant::now();
-    let status = command.status().await.unwrap();
+    let mut child = command.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let mut peak_kib = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(2));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.unwrap(),
+            _ = ticks.tick() => peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0)),
+        }
+    };
     let wall = started.elapsed();
     assert!(status.success(), "errand run failed in the benchmark");
     mock.assert_clean();
@@ -101,6 +112,7 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
         requests: requests.len(),
         file_deliveries: requests.last().unwrap().all_tool_results().iter().filter(|r| r.text.contains(marker)).count(),
         wall,
+        peak_rss_kib: peak_kib,
     }
 }
 
@@ -113,12 +125,14 @@ fn main() {
         "reread trace: 33 KB file read three times, one summary written ({} runs per protocol)",
         if quick { 1 } else { RUNS }
     );
+    let mut peak_kib = 0;
     for protocol in [Protocol::Anthropic, Protocol::Openai] {
         let mut walls = Vec::new();
         let mut last = None;
         for _ in 0..if quick { 1 } else { RUNS } {
             let trace = runtime.block_on(run_once(protocol, &notes));
             walls.push(trace.wall);
+            peak_kib = peak_kib.max(trace.peak_rss_kib);
             last = Some(trace);
         }
         let trace = last.unwrap();
@@ -134,5 +148,5 @@ fn main() {
             walls[0].as_secs_f64() * 1000.0,
         );
     }
-    println!("peak RSS of errand run: {:.1} MB", children_max_rss_kib() as f64 / 1024.0);
+    println!("peak RSS of errand run (sampled every 2 ms): {:.1} MB", peak_kib as f64 / 1024.0);
 }

@@ -213,7 +213,14 @@ async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<
                 if reader_gone {
                     continue;
                 }
-                let shown = if json { render_json(&event) } else { terminal.render(&event) };
+                let shown = {
+                    let mut out = std::io::stdout().lock();
+                    if json {
+                        render_json(&event, &mut out)
+                    } else {
+                        terminal.render(&event, &mut out, &mut std::io::stderr().lock())
+                    }
+                };
                 // Whoever read the output has closed it: stop the task as a SIGPIPE would, but through the
                 // session, so it is saved; its remaining events go unshown.
                 if shown.is_err() {

@@ -265,9 +265,15 @@ pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
             let msg: EventMsg = serde_json::from_str(&stored.body)
                 .with_context(|| format!("event {} of session {} is malformed", stored.seq, session.id))?;
             let event = Event { seq: stored.seq, session: session.id.clone(), msg };
-            if json { render_json(&event) } else { terminal.render(&event) }?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                render_json(&event, &mut out)
+            } else {
+                terminal.render(&event, &mut out, &mut std::io::stderr().lock())
+            }?;
+            drop(out);
             if let EventMsg::Finished { status, .. } = &event.msg {
-                return Ok(exit_code(status));
+                return Ok(exit_code(status.as_str()));
             }
             // Only the newest event can be a question still waiting: anything after it means it was answered.
             if interactive

@@ -10,7 +10,22 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use errand_agent::plan::{Plan, Step, StepStatus};
-use errand_agent::{Event, EventMsg, PlanReview, RunSummary};
+use errand_agent::{Answerer, Event, EventMsg, HookOutcomeKind, PlanReview, RunStatus, RunSummary};
+
+/// A line for the person on stderr. Losing one is not worth stopping the task for: only the model's text, on
+/// stdout, reports a reader that went away.
+macro_rules! say {
+    ($err:expr, $($arg:tt)*) => {{
+        let _ = writeln!($err, $($arg)*);
+    }};
+}
+
+/// The kinds of event the terminal never draws, and why: a call's line is drawn when it finishes
+/// (`ToolStarted`); the model's reasoning is not shown; decisions and answers were shown as the questions
+/// and lines they belong to (`PermissionDecided`, `ApprovalResolved`); changed files are listed in the
+/// summary (`FileChanged`); tokens and cost are totalled there (`Usage`).
+pub const SILENT_KINDS: &[&str] =
+    &["ToolStarted", "ThinkingDelta", "PermissionDecided", "ApprovalResolved", "FileChanged", "Usage"];
 
 /// Renders events for a person at a terminal.
 pub struct TerminalRenderer {
@@ -36,17 +51,19 @@ impl TerminalRenderer {
         if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 
-    fn end_line(&mut self) {
+    fn end_line(&mut self, out: &mut dyn Write) {
         if self.mid_line {
             // Only the model's text goes to stdout, and its writes report a closed pipe; this newline is
             // cosmetic.
-            let _ = outln!();
+            let _ = writeln!(out);
             self.mid_line = false;
         }
     }
 
-    /// Renders one event. Errs only when stdout cannot be written (a reader that closed the pipe).
-    pub fn render(&mut self, event: &Event) -> std::io::Result<()> {
+    /// Renders one event: the model's text to `out` (stdout), everything else to `err` (stderr). Errs only
+    /// when `out` cannot be written (a reader that closed the pipe). Every kind of event is either drawn or
+    /// one of [`SILENT_KINDS`]; the match names each kind, so a new one does not compile until it is placed.
+    pub fn render(&mut self, event: &Event, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
         match &event.msg {
             EventMsg::TaskStarted { folders, model, provider, resumed, .. } => {
                 self.primary = folders.first().map(|f| f.path.clone());
@@ -56,63 +73,63 @@ impl TerminalRenderer {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let verb = if *resumed { "resuming" } else { "session" };
-                eprintln!(
+                say!(
+                    err,
                     "{}",
                     self.paint("2", &format!("errand · {verb} {} · {provider} {model} · {folders}", event.session))
                 );
             }
             EventMsg::TextDelta { text } => {
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(text.as_bytes())?;
-                stdout.flush()?;
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
                 self.mid_line = !text.ends_with('\n');
             }
-            EventMsg::ThinkingDelta { .. } => {}
             EventMsg::Steered { text } => {
-                self.end_line();
-                eprintln!("{}", self.paint("36", &format!("> {text}")));
+                self.end_line(out);
+                say!(err, "{}", self.paint("36", &format!("> {text}")));
             }
             EventMsg::Retrying { attempt, delay_ms, reason } => {
-                self.end_line();
+                self.end_line(out);
                 let line = format!("  retrying in {:.1}s (attempt {attempt}): {reason}", *delay_ms as f64 / 1000.0);
-                eprintln!("{}", self.paint("33", &line));
+                say!(err, "{}", self.paint("33", &line));
             }
+            // Drawn as the call's line when it finishes.
             EventMsg::ToolStarted { call_id, tool, input } => {
                 self.started.insert(call_id.clone(), format!("{tool} {}", describe_input(input)));
             }
             EventMsg::ToolProgress { call_id, progress, total, message } => {
-                self.end_line();
+                self.end_line(out);
                 let call = self.started.get(call_id).map_or("", String::as_str);
                 let amount = match total {
                     Some(total) if *total > 0.0 => format!("{:.0}%", progress / total * 100.0),
                     _ => format!("{progress}"),
                 };
                 let message = message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
-                eprintln!("  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
+                say!(err, "  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
             }
             EventMsg::SubagentStarted { agent, session, .. } => {
-                self.end_line();
-                eprintln!("  {}", self.paint("36", &format!("↳ agent {agent} at work (session {session})")));
+                self.end_line(out);
+                say!(err, "  {}", self.paint("36", &format!("↳ agent {agent} at work (session {session})")));
             }
             EventMsg::SubagentFinished { agent, status, .. } => {
-                self.end_line();
-                eprintln!("  {}", self.paint("36", &format!("↳ agent {agent}: {status}")));
+                self.end_line(out);
+                say!(err, "  {}", self.paint("36", &format!("↳ agent {agent}: {status}")));
             }
             // Hooks that changed something are shown; the ones that let things be stay in the log.
-            EventMsg::HookRan { hook, plugin, outcome, message, .. } if outcome != "continue" && outcome != "allow" => {
-                self.end_line();
+            EventMsg::HookRan { outcome: HookOutcomeKind::Continue | HookOutcomeKind::Allow, .. } => {}
+            EventMsg::HookRan { hook, plugin, outcome, message, .. } => {
+                self.end_line(out);
                 let why = message.as_deref().map(|m| format!(": {}", m.trim())).unwrap_or_default();
-                let code = if outcome == "error" { "33" } else { "35" };
-                eprintln!("  {}", self.paint(code, &format!("hook {hook} ({plugin}) {outcome}{why}")));
+                let code = if *outcome == HookOutcomeKind::Error { "33" } else { "35" };
+                say!(err, "  {}", self.paint(code, &format!("hook {hook} ({plugin}) {outcome}{why}")));
             }
-            EventMsg::HookRan { .. } => {}
             EventMsg::InputRequested { server, message, .. } => {
-                self.end_line();
-                eprintln!("{} {}", self.paint("33", "?"), format_args!("{server} asks: {message}"));
+                self.end_line(out);
+                say!(err, "{} {}", self.paint("33", "?"), format_args!("{server} asks: {message}"));
             }
             EventMsg::InputAnswered { server, action, by, .. } => {
-                self.end_line();
-                eprintln!("  {}", self.paint("2", &format!("{server}: {action} ({by})")));
+                self.end_line(out);
+                say!(err, "  {}", self.paint("2", &format!("{server}: {action} ({by})")));
             }
             EventMsg::ToolFinished { call_id, tool, is_error, summary, .. } => {
                 let call = self.started.remove(call_id).unwrap_or_else(|| tool.clone());
@@ -121,9 +138,10 @@ impl TerminalRenderer {
                 if plan_tool && !is_error {
                     return Ok(());
                 }
-                self.end_line();
+                self.end_line(out);
                 let (mark, code) = if *is_error { ("✗", "31") } else { ("✓", "32") };
-                eprintln!(
+                say!(
+                    err,
                     "  {} {} {}",
                     self.paint(code, mark),
                     call.trim_end(),
@@ -131,25 +149,25 @@ impl TerminalRenderer {
                 );
             }
             EventMsg::PlanProposed { plan, .. } => {
-                self.end_line();
-                eprintln!("\n{}", self.paint("1", &format!("Plan: {}", plan.summary.trim())));
+                self.end_line(out);
+                say!(err, "\n{}", self.paint("1", &format!("Plan: {}", plan.summary.trim())));
                 for (number, step) in plan.steps.iter().enumerate() {
-                    eprintln!("  {}. {}", number + 1, step.trim());
+                    say!(err, "  {}. {}", number + 1, step.trim());
                 }
                 if let Some(changes) = plan_changes(plan) {
-                    eprintln!("  {}", self.paint("2", &changes));
+                    say!(err, "  {}", self.paint("2", &changes));
                 }
             }
             EventMsg::PlanResolved { review, by, .. } => match review {
-                PlanReview::Approve if by != "person" => {
-                    eprintln!("{}", self.paint("2", &format!("  plan approved ({by})")))
+                PlanReview::Approve if *by != Answerer::Person => {
+                    say!(err, "{}", self.paint("2", &format!("  plan approved ({by})")))
                 }
                 PlanReview::Approve => {}
-                PlanReview::Revise { .. } => eprintln!("{}", self.paint("2", "  sending your feedback to the model")),
+                PlanReview::Revise { .. } => say!(err, "{}", self.paint("2", "  sending your feedback to the model")),
                 PlanReview::Reject => {}
             },
             EventMsg::TaskListChanged { steps, current } => {
-                self.end_line();
+                self.end_line(out);
                 let total = steps.len();
                 for (index, step) in steps.iter().enumerate() {
                     let before = self.steps.get(index).map(|s| s.status);
@@ -164,47 +182,52 @@ impl TerminalRenderer {
                         }
                         _ => continue,
                     };
-                    eprintln!("{}", self.paint("36", &line));
+                    say!(err, "{}", self.paint("36", &line));
                 }
                 self.steps = steps.clone();
             }
             EventMsg::ApprovalRequested(request) => {
-                self.end_line();
+                self.end_line(out);
                 let call = format!("{} {}", request.tool, describe_input(&request.input));
-                eprintln!(
+                say!(
+                    err,
                     "{} {} {}",
                     self.paint("33", "?"),
                     call.trim_end(),
                     self.paint("2", &format!("· {}", request.reason))
                 );
             }
-            EventMsg::PermissionDecided { .. } | EventMsg::ApprovalResolved { .. } => {}
             EventMsg::NetworkRequest { method, host, port, allowed, reason, .. } => {
-                self.end_line();
+                self.end_line(out);
                 let (mark, code) = if *allowed { ("↗", "2") } else { ("✗", "31") };
                 let why = reason.as_deref().map(|r| format!(" · {r}")).unwrap_or_default();
-                eprintln!("    {}", self.paint(code, &format!("{mark} {method} {host}:{port}{why}")));
+                say!(err, "    {}", self.paint(code, &format!("{mark} {method} {host}:{port}{why}")));
             }
-            EventMsg::FileChanged { .. } | EventMsg::Usage { .. } => {}
+            // SILENT_KINDS but `ToolStarted`.
+            EventMsg::ThinkingDelta { .. }
+            | EventMsg::PermissionDecided { .. }
+            | EventMsg::ApprovalResolved { .. }
+            | EventMsg::FileChanged { .. }
+            | EventMsg::Usage { .. } => {}
             EventMsg::Warning { message } => {
-                self.end_line();
+                self.end_line(out);
                 // Running without confinement must not scroll by unnoticed.
                 let code = if message.starts_with("UNSANDBOXED") { "1;41" } else { "33" };
-                eprintln!("{} {message}", self.paint(code, "warning:"));
+                say!(err, "{} {message}", self.paint(code, "warning:"));
             }
             EventMsg::Finished { status, reason, summary } => {
-                self.end_line();
+                self.end_line(out);
                 // A reason that already opens with the status word ("cancelled (Ctrl-C); …", "stopped: …")
                 // is not prefixed with it again.
                 let headline = match reason {
                     Some(reason) if reason.starts_with(status.as_str()) => reason.clone(),
                     Some(reason) => format!("{status}: {reason}"),
-                    None => status.clone(),
+                    None => status.to_string(),
                 };
-                let code = if status == "done" { "32" } else { "33" };
-                eprintln!("\n{} · {}", self.paint(code, &headline), summary_line(summary));
+                let code = if *status == RunStatus::Done { "32" } else { "33" };
+                say!(err, "\n{} · {}", self.paint(code, &headline), summary_line(summary));
                 for path in &summary.files_changed {
-                    eprintln!("  {}", self.display(path));
+                    say!(err, "  {}", self.display(path));
                 }
             }
         }
@@ -243,10 +266,10 @@ fn plan_changes(plan: &Plan) -> Option<String> {
     (!parts.is_empty()).then(|| format!("will {}", parts.join(" · ")))
 }
 
-/// Writes one event as one JSON line to stdout. Errs only when stdout cannot be written.
-pub fn render_json(event: &Event) -> std::io::Result<()> {
+/// Writes one event as one JSON line to `out` (stdout). Errs only when `out` cannot be written.
+pub fn render_json(event: &Event, out: &mut dyn Write) -> std::io::Result<()> {
     match serde_json::to_string(event) {
-        Ok(line) => outln!("{line}"),
+        Ok(line) => writeln!(out, "{line}"),
         Err(error) => {
             eprintln!("error: could not serialize event {}: {error}", event.seq);
             Ok(())
@@ -345,9 +368,136 @@ fn short(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use serde_json::json;
 
     use super::*;
+
+    const EVENT_RS: &str = include_str!("../../agent/src/event.rs");
+
+    /// The kinds `EventMsg::kind` names: its arms read `EventMsg::X { .. } => "X",` (or `(_)` for tuple
+    /// variants). Read from the source, as the desk's test does, so a new kind fails here until it has a sample.
+    fn agent_kinds() -> BTreeSet<String> {
+        let body = EVENT_RS.split_once("pub fn kind(&self)").expect("EventMsg::kind exists").1;
+        let body = body.split_once("\n    }\n").expect("kind() ends").0;
+        body.lines()
+            .filter_map(|line| line.trim().strip_prefix("EventMsg::"))
+            .filter_map(|arm| arm.split_once("=> \""))
+            .map(|(_, name)| name.trim_end_matches("\",").to_string())
+            .collect()
+    }
+
+    /// One stored event of every kind, in a form the terminal draws when it draws that kind at all.
+    fn samples() -> Vec<serde_json::Value> {
+        let summary = json!({"turns": 1, "tool_calls": 1, "files_changed": ["/n/a.md"], "input_tokens": 10,
+            "output_tokens": 2, "cache_read_tokens": 0, "cost_usd": null, "request_bytes": 40, "duration_ms": 5});
+        vec![
+            json!({"type": "TaskStarted", "task": "t", "folders": [{"path": "/n", "read_only": false}],
+                "provider": "anthropic", "model": "m", "resumed": false}),
+            json!({"type": "Steered", "text": "also b"}),
+            json!({"type": "TextDelta", "text": "Hello"}),
+            json!({"type": "ThinkingDelta", "text": "hmm"}),
+            json!({"type": "Retrying", "attempt": 1, "delay_ms": 500, "reason": "429"}),
+            json!({"type": "PlanProposed", "call_id": "c0", "plan": {"summary": "do it", "steps": ["one"]}}),
+            json!({"type": "PlanResolved", "call_id": "c0", "review": {"answer": "approve"}, "by": "--yes"}),
+            json!({"type": "TaskListChanged", "steps": [{"text": "one", "status": "done"}]}),
+            json!({"type": "PermissionDecided", "call_id": "c1", "tool": "read_file", "decision": "allow"}),
+            json!({"type": "ApprovalRequested", "call_id": "c1", "tool": "write_file", "input": {"path": "a.md"},
+                "reason": "writes a.md"}),
+            json!({"type": "ApprovalResolved", "call_id": "c1", "answer": {"answer": "allow_once"}, "by": "person"}),
+            json!({"type": "ToolStarted", "call_id": "c1", "tool": "read_file", "input": {"path": "a.md"}}),
+            json!({"type": "ToolProgress", "call_id": "c1", "progress": 1.0, "total": 2.0, "message": null}),
+            json!({"type": "InputRequested", "input_id": "i1", "server": "forms", "message": "name?", "fields": []}),
+            json!({"type": "InputAnswered", "input_id": "i1", "server": "forms", "action": "decline",
+                "by": "no one to ask"}),
+            json!({"type": "SubagentStarted", "call_id": "c2", "agent": "p:a", "session": "s2"}),
+            json!({"type": "SubagentFinished", "call_id": "c2", "agent": "p:a", "session": "s2", "status": "done"}),
+            json!({"type": "HookRan", "event": "PreToolUse", "plugin": "p", "hook": "PreToolUse:Write",
+                "outcome": "block", "message": "no", "duration_ms": 3}),
+            json!({"type": "ToolFinished", "call_id": "c1", "tool": "read_file", "is_error": false,
+                "summary": "3 lines", "duration_ms": 1}),
+            json!({"type": "FileChanged", "path": "/n/a.md", "change": "created"}),
+            json!({"type": "NetworkRequest", "method": "CONNECT", "host": "example.org", "port": 443,
+                "allowed": false, "reason": "not allowed"}),
+            json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 10, "output_tokens": 2,
+                "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 40}),
+            json!({"type": "Warning", "message": "careful"}),
+            json!({"type": "Finished", "status": "done", "summary": summary}),
+        ]
+    }
+
+    fn sample_events() -> Vec<Event> {
+        samples()
+            .into_iter()
+            .map(|sample| {
+                let msg = serde_json::from_value(sample.clone()).unwrap_or_else(|e| panic!("{sample}: {e}"));
+                Event { seq: 1, session: "s1".into(), msg }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_event_is_drawn_by_the_terminal_or_silent_on_purpose() {
+        let events = sample_events();
+        let sampled: BTreeSet<String> = events.iter().map(|e| e.msg.kind().to_string()).collect();
+        assert_eq!(sampled, agent_kinds(), "give every EventMsg kind a sample here");
+        let known = agent_kinds();
+        for silent in SILENT_KINDS {
+            assert!(known.contains(*silent), "SILENT_KINDS names {silent}, which EventMsg does not have");
+        }
+
+        let mut renderer = TerminalRenderer { color: false, ..TerminalRenderer::new() };
+        for event in &events {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            renderer.render(event, &mut out, &mut err).unwrap();
+            let kind = event.msg.kind();
+            let drawn = !out.is_empty() || !err.is_empty();
+            if SILENT_KINDS.contains(&kind) {
+                assert!(!drawn, "{kind} is in SILENT_KINDS but drew {:?}", String::from_utf8_lossy(&err));
+            } else {
+                assert!(drawn, "{kind} is neither drawn by the terminal nor in SILENT_KINDS");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_of_event_is_one_json_line_that_reads_back_the_same() {
+        for event in sample_events() {
+            let mut out = Vec::new();
+            render_json(&event, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.ends_with('\n'));
+            let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(line["type"], event.msg.kind());
+            // SubagentStarted and SubagentFinished carry a `session` of their own (the child's), which the
+            // flattened line repeats after the event's: a JSON reader keeps the last, so serde refuses the line.
+            if matches!(event.msg, EventMsg::SubagentStarted { .. } | EventMsg::SubagentFinished { .. }) {
+                assert_eq!(text.matches("\"session\":").count(), 2, "{text}");
+                continue;
+            }
+            let read: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(read, event, "{text}");
+        }
+    }
+
+    #[test]
+    fn hooks_that_let_things_be_and_plans_the_person_approved_are_not_drawn() {
+        let quiet = [
+            json!({"type": "HookRan", "event": "Stop", "plugin": "p", "hook": "Stop", "outcome": "continue",
+                "message": null, "duration_ms": 0, "seq": 1, "session": "s"}),
+            json!({"type": "PlanResolved", "call_id": "c", "review": {"answer": "approve"}, "by": "person",
+                "seq": 2, "session": "s"}),
+        ];
+        let mut renderer = TerminalRenderer { color: false, ..TerminalRenderer::new() };
+        for event in quiet {
+            let event: Event = serde_json::from_value(event).unwrap();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            renderer.render(&event, &mut out, &mut err).unwrap();
+            assert!(out.is_empty() && err.is_empty(), "{}", String::from_utf8_lossy(&err));
+        }
+    }
 
     #[test]
     fn inputs_are_described_by_their_identifying_arguments() {

@@ -154,8 +154,8 @@ impl Events {
     }
 }
 
-fn text_deltas(text: &str) -> Vec<Value> {
-    split(text, 3).into_iter().map(|piece| json!({"type": "text_delta", "text": piece})).collect()
+fn text_deltas(text: &str, pieces: usize) -> Vec<Value> {
+    split(text, pieces).into_iter().map(|piece| json!({"type": "text_delta", "text": piece})).collect()
 }
 
 fn events(context: &Context, content: &Content, stop_reason: &str, ending: Ending) -> Vec<Bytes> {
@@ -167,7 +167,7 @@ fn events(context: &Context, content: &Content, stop_reason: &str, ending: Endin
     if ending != Ending::Complete {
         // Cut and stall stop after the text has started, before the block or the message closes.
         let text = content.text.as_deref().unwrap_or_default();
-        events.block(json!({"type": "text", "text": ""}), text_deltas(text), false);
+        events.block(json!({"type": "text", "text": ""}), text_deltas(text, content.text_pieces()), false);
         return events.chunks;
     }
     if let Some(thinking) = &content.thinking {
@@ -177,7 +177,7 @@ fn events(context: &Context, content: &Content, stop_reason: &str, ending: Endin
         events.block(json!({"type": "thinking", "thinking": "", "signature": ""}), deltas, true);
     }
     if let Some(text) = &content.text {
-        events.block(json!({"type": "text", "text": ""}), text_deltas(text), true);
+        events.block(json!({"type": "text", "text": ""}), text_deltas(text, content.text_pieces()), true);
     }
     for call in &content.calls {
         let deltas = split(&call.arguments, 3)

@@ -110,7 +110,7 @@ fn chunks(context: &Context, content: &Content, finish_reason: &str, ending: End
             chunks.push(delta(json!({"reasoning_content": piece}), Value::Null));
         }
     }
-    for piece in split(content.text.as_deref().unwrap_or_default(), 3) {
+    for piece in split(content.text.as_deref().unwrap_or_default(), content.text_pieces()) {
         chunks.push(delta(json!({"content": piece}), Value::Null));
     }
     if ending != Ending::Complete {

@@ -88,6 +88,8 @@ pub(crate) struct Content {
     pub thinking: Option<String>,
     pub text: Option<String>,
     pub calls: Vec<Call>,
+    /// How many deltas the text streams in, when the script says.
+    pub pieces: Option<usize>,
 }
 
 impl Content {
@@ -95,8 +97,8 @@ impl Content {
     /// Error turns have none.
     pub fn of(turn: &Turn, number: usize, id_prefix: &str) -> Content {
         match turn {
-            Turn::Text { text } => Content { text: Some(text.clone()), ..Content::default() },
-            Turn::ToolCalls { text, calls } => {
+            Turn::Text { text, pieces } => Content { text: Some(text.clone()), pieces: *pieces, ..Content::default() },
+            Turn::ToolCalls { text, calls, pieces } => {
                 let calls = calls
                     .iter()
                     .enumerate()
@@ -107,16 +109,22 @@ impl Content {
                         arguments: call.input.to_string(),
                     })
                     .collect();
-                Content { text: text.clone().filter(|text| !text.is_empty()), calls, thinking: None }
+                Content { text: text.clone().filter(|text| !text.is_empty()), calls, thinking: None, pieces: *pieces }
             }
             Turn::Thinking { thinking, text } => Content {
                 thinking: Some(thinking.clone()).filter(|thinking| !thinking.is_empty()),
                 text: Some(text.clone()),
                 calls: Vec::new(),
+                pieces: None,
             },
             Turn::Cut { text } | Turn::Stall { text, .. } => Content { text: Some(text.clone()), ..Content::default() },
             Turn::HttpError { .. } => Content::default(),
         }
+    }
+
+    /// How many deltas the text streams in: as the script says, else 3.
+    pub fn text_pieces(&self) -> usize {
+        self.pieces.unwrap_or(3)
     }
 
     /// ceil(bytes of text, thinking and tool inputs / 4).
@@ -190,6 +198,7 @@ mod tests {
         let turn = Turn::ToolCalls {
             text: Some("abcd".into()),
             calls: vec![crate::script::ScriptedCall { name: "t".into(), input: json!({"a": 1}), id: None }],
+            pieces: None,
         };
         // "abcd" (4) + {"a":1} (7) = 11 bytes -> 3 tokens.
         assert_eq!(Content::of(&turn, 1, "toolu").output_tokens(), 3);

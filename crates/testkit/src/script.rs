@@ -42,6 +42,9 @@ impl Script {
                 Turn::ToolCalls { calls, .. } if calls.is_empty() => {
                     bail!("turn {number} is tool_calls with an empty \"calls\" list; give at least one call")
                 }
+                Turn::Text { pieces: Some(0), .. } | Turn::ToolCalls { pieces: Some(0), .. } => {
+                    bail!("turn {number} streams its text in 0 pieces; give \"pieces\" of at least 1")
+                }
                 Turn::HttpError { status, .. } if !(400..=599).contains(status) => {
                     bail!("turn {number} is http_error with status {status}; use a status from 400 to 599")
                 }
@@ -60,6 +63,9 @@ pub enum Turn {
     Text {
         /// The answer.
         text: String,
+        /// How many deltas the answer streams in; 3 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pieces: Option<usize>,
     },
     /// Optional text, then one or more tool calls (stop reason tool_use / "tool_calls").
     ToolCalls {
@@ -68,6 +74,9 @@ pub enum Turn {
         text: Option<String>,
         /// The calls, in order.
         calls: Vec<ScriptedCall>,
+        /// How many deltas the text streams in; 3 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pieces: Option<usize>,
     },
     /// Optional thinking then text (Anthropic: thinking block with a signature; OpenAI: delta.reasoning_content).
     Thinking {
@@ -106,7 +115,13 @@ pub enum Turn {
 impl Turn {
     /// A final text answer.
     pub fn text(text: impl Into<String>) -> Turn {
-        Turn::Text { text: text.into() }
+        Turn::Text { text: text.into(), pieces: None }
+    }
+
+    /// A final text answer streamed in `pieces` deltas (as many as it has characters, at most), to make a
+    /// model as chatty as a benchmark needs.
+    pub fn streamed(text: impl Into<String>, pieces: usize) -> Turn {
+        Turn::Text { text: text.into(), pieces: Some(pieces) }
     }
 
     /// One tool call, with no text before it.
@@ -118,7 +133,7 @@ impl Turn {
     pub fn tool_calls(calls: Vec<(&str, Value)>) -> Turn {
         let calls =
             calls.into_iter().map(|(name, input)| ScriptedCall { name: name.to_string(), input, id: None }).collect();
-        Turn::ToolCalls { text: None, calls }
+        Turn::ToolCalls { text: None, calls, pieces: None }
     }
 
     /// An HTTP error with the default message and no retry-after header.
@@ -163,6 +178,7 @@ mod tests {
     fn script_json_uses_kind_tags_and_optional_fields() {
         let script: Script = serde_json::from_value(json!({"turns": [
             {"kind": "text", "text": "hi"},
+            {"kind": "text", "text": "long", "pieces": 4},
             {"kind": "tool_calls", "calls": [{"name": "read_file", "input": {"path": "a"}}]},
             {"kind": "thinking", "thinking": "hmm", "text": "ok"},
             {"kind": "http_error", "status": 429, "retry_after": 2},
@@ -174,6 +190,7 @@ mod tests {
             script.turns,
             vec![
                 Turn::text("hi"),
+                Turn::streamed("long", 4),
                 Turn::tool_call("read_file", json!({"path": "a"})),
                 Turn::Thinking { thinking: "hmm".into(), text: "ok".into() },
                 Turn::HttpError { status: 429, retry_after: Some(2), message: None },

@@ -99,6 +99,7 @@ async fn streamed_tool_calls_split_their_input_into_fragments() {
             ScriptedCall { name: "read_file".into(), input: input.clone(), id: None },
             ScriptedCall { name: "list_dir".into(), input: json!({}), id: Some("toolu_custom".into()) },
         ],
+        pieces: None,
     }])
     .await;
     let (text, _) = read_all(post_anthropic(&mock, &anthropic_body(true)).await).await;
@@ -290,4 +291,18 @@ async fn a_short_stall_ends_the_stream_without_closing_events() {
         ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta"]
     );
     mock.wait_until_done().await;
+}
+
+#[tokio::test]
+async fn a_streamed_turn_splits_its_text_into_the_pieces_it_asks_for() {
+    let mock = mock(vec![Turn::streamed("Hello there, friend.", 7)]).await;
+    let (text, _) = read_all(post_anthropic(&mock, &anthropic_body(true)).await).await;
+    let pieces: Vec<String> = anthropic_events(&text)
+        .iter()
+        .filter(|(_, data)| data["delta"]["type"] == "text_delta")
+        .map(|(_, data)| data["delta"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(pieces.len(), 7);
+    assert_eq!(pieces.concat(), "Hello there, friend.");
+    mock.assert_clean();
 }

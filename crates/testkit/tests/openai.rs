@@ -104,6 +104,7 @@ async fn streamed_tool_calls_arrive_as_indexed_deltas_with_split_arguments() {
                 ScriptedCall { name: "read_file".into(), input: input.clone(), id: None },
                 ScriptedCall { name: "list_dir".into(), input: json!({"path": "."}), id: Some("call_custom".into()) },
             ],
+            pieces: None,
         },
     ])
     .await;
@@ -245,5 +246,18 @@ async fn the_v1_prefix_is_optional() {
     }
     let paths: Vec<String> = mock.requests().into_iter().map(|request| request.path).collect();
     assert_eq!(paths, ["/v1/chat/completions", "/chat/completions"]);
+    mock.assert_clean();
+}
+
+#[tokio::test]
+async fn a_streamed_turn_splits_its_text_into_the_pieces_it_asks_for() {
+    let calls = vec![ScriptedCall { name: "list_dir".into(), input: json!({}), id: None }];
+    let mock = mock(vec![Turn::ToolCalls { text: Some("Looking around.".into()), calls, pieces: Some(5) }]).await;
+    let (text, _) = read_all(post_openai(&mock, &openai_body(true)).await).await;
+    let (chunks, _) = openai_chunks(&text);
+    let pieces: Vec<&str> =
+        deltas(&chunks).into_iter().filter_map(|delta| delta["content"].as_str()).filter(|p| !p.is_empty()).collect();
+    assert_eq!(pieces.len(), 5);
+    assert_eq!(pieces.concat(), "Looking around.");
     mock.assert_clean();
 }

@@ -1,0 +1,110 @@
+//! Shared setup for the agent's tests: a [`Session`] built directly (no binary) against the testkit's scripted
+//! model, with a temporary store and a temporary granted folder, its events collected as it runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use errand_agent::{Event, EventMsg, Outcome, Session, SessionOptions};
+use errand_sandbox::{GrantMode, Grants};
+use errand_store::Store;
+use errand_testkit::{MockLlm, Script, Turn};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+/// A session over a temporary granted folder, talking to a scripted model.
+pub struct TestSession {
+    /// The scripted model; check it with `assert_clean` once the script is played.
+    pub mock: MockLlm,
+    /// The session's store.
+    pub store: Arc<Store>,
+    /// The session under test.
+    pub session: Session,
+    events: UnboundedReceiver<Event>,
+    folder: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl TestSession {
+    /// A session (plan mode off, no approver, file tools in this process) whose model plays `turns`.
+    pub async fn start(turns: Vec<Turn>) -> TestSession {
+        Self::start_with(turns, |_| {}).await
+    }
+
+    /// As [`TestSession::start`], with the folder prepared by `prepare` before the session reads it.
+    pub async fn start_with(turns: Vec<Turn>, prepare: impl FnOnce(&Path)) -> TestSession {
+        let mock = MockLlm::start(Script::new(turns)).await.expect("the scripted model starts");
+        let data = tempfile::tempdir().unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        prepare(folder.path());
+        let store = Arc::new(Store::open(&data.path().join("errand.db")).unwrap());
+        let provider = errand_model::connect(&errand_model::ProviderSettings {
+            base_url: mock.url(),
+            api_key: Some("test".into()),
+            ..errand_model::ProviderSettings::default()
+        })
+        .unwrap();
+        let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)]).unwrap();
+        let options = SessionOptions { plan_mode: false, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") };
+        let mut session = Session::create(store.clone(), provider.into(), grants, options, "the task").unwrap();
+        let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+        session.subscribe(sender);
+        TestSession { mock, store, session, events, folder, _data: data }
+    }
+
+    /// The granted folder, as the session resolves paths in it.
+    pub fn folder(&self) -> PathBuf {
+        self.folder.path().canonicalize().unwrap()
+    }
+
+    /// Runs `task` to its end and returns the outcome with the events the run delivered.
+    pub async fn run(&mut self, task: &str) -> (Outcome, Vec<EventMsg>) {
+        self.run_until(task, &CancellationToken::new()).await
+    }
+
+    /// Runs `task` until it ends or `cancel` fires, and returns the outcome with the events delivered.
+    pub async fn run_until(&mut self, task: &str, cancel: &CancellationToken) -> (Outcome, Vec<EventMsg>) {
+        let outcome = self.session.run(task, cancel).await;
+        let mut events = Vec::new();
+        // Every event is sent before `run` returns.
+        while let Ok(event) = self.events.try_recv() {
+            events.push(event.msg);
+        }
+        (outcome, events)
+    }
+
+    /// Runs `task`, cancelling it through its token as soon as an event matches `stop`, and returns the outcome
+    /// with every event delivered.
+    pub async fn run_cancelling_at(
+        &mut self,
+        task: &str,
+        stop: impl Fn(&EventMsg) -> bool,
+    ) -> (Outcome, Vec<EventMsg>) {
+        let cancel = CancellationToken::new();
+        let run = self.session.run(task, &cancel);
+        tokio::pin!(run);
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                outcome = &mut run => {
+                    while let Ok(event) = self.events.try_recv() {
+                        events.push(event.msg);
+                    }
+                    return (outcome, events);
+                }
+                Some(event) = self.events.recv() => {
+                    if stop(&event.msg) {
+                        cancel.cancel();
+                    }
+                    events.push(event.msg);
+                }
+            }
+        }
+    }
+}
+
+/// The kinds of `events`, in order.
+pub fn kinds(events: &[EventMsg]) -> Vec<&'static str> {
+    events.iter().map(EventMsg::kind).collect()
+}

@@ -1,0 +1,118 @@
+//! A `Session` driven directly against the scripted model: what a run leaves in the folder, the store and
+//! the event stream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestSession, kinds};
+use errand_agent::{EventMsg, FileChange, RunStatus};
+use errand_model::{ContentBlock, Message, Provenance};
+use errand_store::{ChangeKind, SessionStatus};
+use errand_testkit::Turn;
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+fn with_notes(folder: &std::path::Path) {
+    std::fs::write(folder.join("notes.txt"), "budget: on track\n").unwrap();
+}
+
+#[tokio::test]
+async fn a_read_then_write_task_ends_done_with_the_file_written_and_journaled() {
+    let mut test = TestSession::start_with(
+        vec![
+            Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "# Summary\n\nOn track.\n"})),
+            Turn::text("Wrote summary.md."),
+        ],
+        with_notes,
+    )
+    .await;
+
+    let (outcome, events) = test.run("summarize notes.txt into summary.md").await;
+
+    assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
+    let summary = test.folder().join("summary.md");
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), "# Summary\n\nOn track.\n");
+    assert_eq!(outcome.summary.files_changed, vec![summary.clone()]);
+    let changes = test.store.changes(test.session.id()).unwrap();
+    assert_eq!(
+        changes.iter().map(|c| (c.op, c.path.clone())).collect::<Vec<_>>(),
+        vec![(ChangeKind::Created, summary.clone())]
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, EventMsg::FileChanged { path, change: FileChange::Created, .. } if *path == summary))
+    );
+    assert!(matches!(events.last(), Some(EventMsg::Finished { status: RunStatus::Done, reason: None, .. })));
+    assert_eq!(kinds(&events).first(), Some(&"TaskStarted"));
+    test.mock.assert_clean();
+}
+
+#[tokio::test]
+async fn a_tool_results_provenance_is_stored_in_the_transcript() {
+    let mut test = TestSession::start_with(
+        vec![Turn::tool_call("read_file", json!({"path": "notes.txt"})), Turn::text("It is on track.")],
+        with_notes,
+    )
+    .await;
+
+    let (outcome, _) = test.run("what does notes.txt say?").await;
+
+    assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
+    let stored: Vec<Message> = test
+        .store
+        .messages(test.session.id())
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    let provenances: Vec<Option<Provenance>> = stored
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|block| match block {
+            ContentBlock::ToolResult { provenance, .. } => Some(provenance.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(provenances, vec![Some(Provenance::GrantedFile { path: test.folder().join("notes.txt") })]);
+    // The provenance stays in errand's store: the model never sees it.
+    let sent = test.mock.requests()[1].body.to_string();
+    assert!(!sent.contains("provenance"), "{sent}");
+}
+
+#[tokio::test]
+async fn the_deltas_of_a_short_answer_arrive_as_one_text_delta() {
+    // The scripted model streams the answer in three deltas, at once.
+    let mut test = TestSession::start(vec![Turn::text("The notes are about the budget.")]).await;
+
+    let (outcome, events) = test.run("what are the notes about?").await;
+
+    assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventMsg::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, vec!["The notes are about the budget."]);
+}
+
+#[tokio::test]
+async fn a_run_cancelled_through_its_token_ends_cancelled() {
+    // The model starts its answer, then goes silent; the person stops the task once the start is shown.
+    let mut test = TestSession::start(vec![Turn::Stall { text: "Let me think".into(), seconds: 60 }]).await;
+
+    let (outcome, events) =
+        test.run_cancelling_at("think about it", |event| matches!(event, EventMsg::TextDelta { .. })).await;
+
+    assert_eq!(outcome.status, SessionStatus::Cancelled, "{:?}", outcome.reason);
+    assert!(
+        matches!(events.last(), Some(EventMsg::Finished { status: RunStatus::Cancelled, .. })),
+        "{:?}",
+        kinds(&events)
+    );
+    assert_eq!(test.store.session(test.session.id()).unwrap().status, SessionStatus::Cancelled);
+}
