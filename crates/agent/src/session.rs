@@ -395,6 +395,12 @@ impl Session {
         self.submitter()
     }
 
+    /// Whether a question nobody is attached to answer waits in the inbox (a non-zero `inbox_wait`) rather
+    /// than getting its non-interactive answer at once.
+    pub fn waits_in_inbox(&self) -> bool {
+        !self.options.inbox_wait.is_zero()
+    }
+
     /// A sender of Ops to this session (steering, stop, answers) that attaches no person: questions still go to
     /// the inbox unless [`Session::attach`] was called.
     pub fn submitter(&self) -> OpSender {

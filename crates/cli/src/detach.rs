@@ -260,6 +260,8 @@ pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
     loop {
         let batch = store.events(&session.id, after)?;
         let last = batch.last().map(|stored| stored.seq);
+        // A question still waits when nothing but warnings (the inbox's note, say) came after it.
+        let newest = batch.iter().rev().find(|stored| stored.kind != "Warning").map(|stored| stored.seq);
         for stored in batch {
             after = stored.seq;
             let msg: EventMsg = serde_json::from_str(&stored.body)
@@ -277,7 +279,7 @@ pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
             }
             // Only the newest event can be a question still waiting: anything after it means it was answered.
             if interactive
-                && Some(stored.seq) == last
+                && Some(stored.seq) == newest
                 && let Some(question) = crate::prompt::question(&event.msg, true)
             {
                 let op = tokio::task::spawn_blocking(move || crate::prompt::ask(question))

@@ -32,16 +32,56 @@ fn record(home: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(home.join("server.json")).ok()?).ok()
 }
 
-/// Polls `errand show ID --json` until the session is no longer running; returns its status.
+/// Polls `errand show ID --json` until the session is neither running nor waiting; returns its status.
 async fn final_status(errand: &TestErrand, id: &str) -> String {
     for _ in 0..300 {
         let status = errand.show(id).await["session"]["status"].as_str().unwrap().to_string();
-        if status != "running" {
+        if status != "running" && status != "waiting" {
             return status;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("session {id} never finished");
+}
+
+/// A detached task that needs consent does not fail: its question waits in the inbox, another shell approves
+/// it, and the task goes on (the delete goes to the trash) and finishes.
+#[tokio::test]
+async fn a_detached_delete_waits_in_the_inbox_until_errand_approve() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![Turn::tool_call("delete_path", json!({"path": "old.txt"})), Turn::text("Deleted old.txt.")],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    errand.write("old.txt", "old\n");
+
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "delete old.txt"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    let mut waiting = Value::Null;
+    for _ in 0..300 {
+        let inbox = errand.errand(&["inbox", "--json"]).await;
+        assert_eq!(inbox.code, 0, "{}", inbox.stderr);
+        waiting = serde_json::from_str(&inbox.stdout).unwrap();
+        if waiting.as_array().is_some_and(|questions| !questions.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let question = &waiting[0];
+    assert_eq!(
+        (question["session_id"].as_str(), question["subject"].as_str()),
+        (Some(id.as_str()), Some("delete_path"))
+    );
+    assert!(errand.folder().join("old.txt").exists(), "nothing is deleted before the answer");
+
+    let approved = errand.errand(&["approve", question["id"].as_str().unwrap()]).await;
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    assert_eq!(final_status(&errand, &id).await, "done");
+    assert!(!errand.folder().join("old.txt").exists());
+    let trash = errand.errand(&["trash", "list", "--json"]).await;
+    assert!(trash.stdout.contains("old.txt"), "the delete went to the trash: {}", trash.stdout);
 }
 
 #[tokio::test]

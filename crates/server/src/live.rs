@@ -64,11 +64,13 @@ impl Running {
         self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `session` on `input` in the background until it ends. The desk is attached: its questions wait
-    /// for the page's answers.
+    /// Runs `session` on `input` in the background until it ends. A session that may wait in the inbox does:
+    /// its questions are stored for any front end (the desk, `errand approve`, `errand attach`) and survive
+    /// the page being closed, while the desk still answers them directly. One that may not is attended by
+    /// the desk, its questions waiting for the page's answers.
     pub(crate) fn start(self: &Arc<Self>, mut session: Session, input: String) -> String {
         let id = session.id().to_string();
-        let ops = session.attach();
+        let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
         self.lock().insert(id.clone(), Arc::new(LiveTask { ops }));
         let running = self.clone();
         let finished_id = id.clone();
