@@ -65,6 +65,7 @@ mod inbox;
 mod journal;
 mod migrations;
 mod objects;
+mod owners;
 mod trash;
 mod undo;
 

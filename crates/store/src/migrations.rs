@@ -127,6 +127,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX questions_session ON questions (session_id);
     CREATE INDEX questions_pending ON questions (answered_at);",
+    // 4: which process runs a session (its pid and start time), so `errand serve` can tell a session whose
+    // process died (kill -9, a reboot) from one another process still runs, and continue the former.
+    "ALTER TABLE sessions ADD COLUMN owner TEXT;",
 ];
 
 /// The schema version this build writes.
