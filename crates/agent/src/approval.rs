@@ -7,13 +7,13 @@
 //! session's `inbox_wait`, for any process to answer it (`errand approve`, the desk); with no wait, or once the
 //! wait expires, every "ask" is a denial with a reason saying which flag would allow it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use errand_mcp::ElicitationAnswer;
-use errand_store::{NewQuestion, QuestionKind, SessionStatus, Store, StoreError};
+use errand_store::{NewQuestion, Question, QuestionKind, SessionStatus, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -91,6 +91,9 @@ pub(crate) struct Asking {
     steering: mpsc::UnboundedSender<String>,
     /// The current run's stop; replaced when a run starts.
     stop: Mutex<CancellationToken>,
+    /// Questions a process that died left in the inbox, by request id, oldest first: a continued session asks
+    /// them again and gets these instead of new ones, so answers given meanwhile are acted on.
+    reusable: Mutex<HashMap<String, VecDeque<String>>>,
 }
 
 /// How a question was settled.
@@ -117,6 +120,7 @@ impl Asking {
             waiting: Mutex::new(HashMap::new()),
             steering,
             stop: Mutex::new(CancellationToken::new()),
+            reusable: Mutex::new(HashMap::new()),
         };
         (asking, messages)
     }
@@ -140,6 +144,28 @@ impl Asking {
     /// The current run's stop.
     pub(crate) fn current_stop(&self) -> CancellationToken {
         self.stop.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Makes `questions` (asked by an earlier process) the answers to the next questions with their request ids.
+    pub(crate) fn reuse(&self, questions: Vec<Question>) {
+        let mut reusable = self.reusable.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for question in questions {
+            reusable.entry(question.request_id).or_default().push_back(question.id);
+        }
+    }
+
+    /// The stored question the next question about `request_id` is, if an earlier process asked it.
+    fn take_reusable(&self, request_id: &str) -> Result<Option<Question>, AgentError> {
+        let id = self
+            .reusable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(request_id)
+            .and_then(VecDeque::pop_front);
+        Ok(match id {
+            Some(id) => Some(self.store.question(&id)?),
+            None => None,
+        })
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<Slot, oneshot::Sender<Op>>> {
@@ -177,7 +203,17 @@ impl Asking {
         emitter: &Emitter,
         cancel: &CancellationToken,
     ) -> Result<Settled, AgentError> {
-        if self.attended.load(Ordering::Relaxed) {
+        let question = question(self.session.clone());
+        let wait = humantime::format_duration(self.wait).to_string();
+        let reused = self.take_reusable(&question.request_id)?;
+        if let Some(reused) = &reused
+            && reused.answered_at.is_some()
+        {
+            // Answered while no process was waiting for it (`errand approve` after errand's process died).
+            return stored_answer(&self.store, &reused.id, &wait);
+        }
+        // A question still pending from an earlier process waits in the inbox as before, whoever is attached.
+        if reused.is_none() && self.attended.load(Ordering::Relaxed) {
             return Ok(tokio::select! {
                 _ = cancel.cancelled() => Settled::Cancelled,
                 op = &mut answer => match op {
@@ -187,16 +223,28 @@ impl Asking {
                 },
             });
         }
-        if self.wait.is_zero() {
+        if reused.is_none() && self.wait.is_zero() {
             return Ok(Settled::NoOne);
         }
-        let deadline = Instant::now() + self.wait;
-        let stored = self.store.ask_question(&NewQuestion {
-            expires_at: Some(SystemTime::now() + self.wait),
-            ..question(self.session.clone())
-        })?;
+        let (stored, deadline) = match reused {
+            Some(stored) => {
+                // It keeps the expiry it was asked with.
+                let left = stored
+                    .expires_at
+                    .as_deref()
+                    .and_then(|at| humantime::parse_rfc3339(at).ok())
+                    .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default())
+                    .unwrap_or(self.wait);
+                (stored, Instant::now() + left)
+            }
+            None => {
+                let stored = self
+                    .store
+                    .ask_question(&NewQuestion { expires_at: Some(SystemTime::now() + self.wait), ..question })?;
+                (stored, Instant::now() + self.wait)
+            }
+        };
         self.store.set_status(&self.session, SessionStatus::Waiting, Some(&format!("question {}", stored.id)))?;
-        let wait = humantime::format_duration(self.wait).to_string();
         let how = match stored.kind {
             QuestionKind::Approval => format!("`errand approve {0}` or `errand deny {0}`", stored.id),
             QuestionKind::Plan => {

@@ -127,10 +127,13 @@ impl SessionOptions {
     }
 }
 
-/// What is stored with a session so it can be resumed: the grants.
+/// What is stored with a session so it can be resumed: the grants, and whether it runs in plan mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct StoredSettings {
     folders: Vec<StoredFolder>,
+    /// Absent for sessions stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan_mode: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +273,16 @@ pub struct Session {
     pub(crate) hooks: crate::hooks::Hooks,
     /// The current run's cancel, for questions asked outside the loop's own calls (a hook's file changes).
     pub(crate) run_cancel: CancellationToken,
+    /// Where a resumed session stopped, for [`Session::continue_pending`]; `None` for a new session.
+    pending: Option<Pending>,
+}
+
+/// Where a stored session stopped.
+struct Pending {
+    /// The last reply's calls that have no stored results.
+    calls: Vec<ToolCall>,
+    /// Whether it ran in plan mode.
+    plan_mode: bool,
 }
 
 impl Session {
@@ -287,6 +300,7 @@ impl Session {
                 .iter()
                 .map(|g| StoredFolder { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
                 .collect(),
+            plan_mode: Some(options.plan_mode),
         };
         let record = store.create_session(&NewSession {
             task: task.to_string(),
@@ -306,6 +320,9 @@ impl Session {
     ) -> Result<Self, AgentError> {
         let record = store.session(id)?;
         let folders = stored_folders(&record)?;
+        let stored_plan_mode = serde_json::from_value::<StoredSettings>(record.settings.clone())
+            .map_err(|e| AgentError::Corrupt { session: record.id.clone(), reason: format!("settings: {e}") })?
+            .plan_mode;
         let grants =
             Grants::new(folders).map_err(|source| AgentError::Grants { session: record.id.clone(), source })?;
         let mut messages = Vec::new();
@@ -319,7 +336,16 @@ impl Session {
         if options.model != record.model || options.provider_name != record.provider {
             store.set_model(&record.id, &options.provider_name, &options.model)?;
         }
-        Ok(Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages)))
+        // The calls of a last reply whose results were never stored: the process died running or asking
+        // about them. `continue_pending` runs them; the repaired transcript answers them as not run.
+        let pending_calls = match messages.iter().rev().find(|message| !message.content.is_empty()) {
+            Some(last) if last.role == Role::Assistant => last.tool_calls().collect(),
+            _ => Vec::new(),
+        };
+        let plan_mode = stored_plan_mode.unwrap_or(options.plan_mode);
+        let mut session = Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages));
+        session.pending = Some(Pending { calls: pending_calls, plan_mode });
+        Ok(session)
     }
 
     fn assemble(
@@ -384,6 +410,7 @@ impl Session {
             plugin_state,
             hooks,
             run_cancel: CancellationToken::new(),
+            pending: None,
         }
     }
 
@@ -444,6 +471,20 @@ impl Session {
     /// Runs the loop on `input` (the task, or a follow-up) until the model ends its turn, a limit is reached,
     /// `cancel` fires, or an error ends it. The outcome is stored and sent as the `Finished` event.
     pub async fn run(&mut self, input: &str, cancel: &CancellationToken) -> Outcome {
+        self.pending = None;
+        self.drive(Some(input), cancel).await
+    }
+
+    /// Continues a resumed session from where its process stopped (it died running, or waiting on the inbox):
+    /// the last reply's calls that have no results run now through the permission gate, a question an
+    /// earlier process asked about one of them (still pending, or answered meanwhile) standing for the new
+    /// question, and then the loop goes on as [`Session::run`]'s does. With nothing pending, the loop simply
+    /// goes on.
+    pub async fn continue_pending(&mut self, cancel: &CancellationToken) -> Outcome {
+        self.drive(None, cancel).await
+    }
+
+    async fn drive(&mut self, input: Option<&str>, cancel: &CancellationToken) -> Outcome {
         let started = Instant::now();
         let mut summary = RunSummary::default();
         // `Op::Stop` ends the run as `cancel` does. A sub-agent runs inside its parent's run and under its stop.
@@ -461,6 +502,10 @@ impl Session {
         self.run_cancel = cancel.clone();
         // A resumed session is running again; front ends that watch the store see it.
         let _ = self.store.set_status(&self.id, SessionStatus::Running, None);
+        // A sub-agent is its parent's work: only the parent is continued should this process die.
+        if !self.is_subagent() {
+            let _ = self.store.own_session(&self.id);
+        }
         let ended = self.run_loop(input, cancel, &mut summary).await;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let journal_failed = matches!(ended, Err(AgentError::Journal { .. }) | Err(AgentError::SubagentJournal { .. }));
@@ -498,7 +543,7 @@ impl Session {
 
     async fn run_loop(
         &mut self,
-        input: &str,
+        input: Option<&str>,
         cancel: &CancellationToken,
         summary: &mut RunSummary,
     ) -> Result<End, AgentError> {
@@ -507,8 +552,12 @@ impl Session {
         {
             return Err(AgentError::UnpricedBudget { model: self.options.model.clone(), max });
         }
+        let task = match input {
+            Some(input) => input.to_string(),
+            None => self.store.session(&self.id)?.task,
+        };
         self.emit(EventMsg::TaskStarted {
-            task: input.to_string(),
+            task,
             folders: self
                 .person_grants()
                 .map(|g| FolderInfo { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
@@ -563,8 +612,15 @@ impl Session {
                 self.emit(EventMsg::Warning { message })?;
             }
         }
-        // Every run (a follow-up too) plans afresh; the hooks below already work under it.
-        self.plan = if self.options.plan_mode { PlanState::Planning } else { PlanState::Off };
+        // Every run (a follow-up too) plans afresh; the hooks below already work under it. A continued run
+        // goes on under the plan its transcript shows approved.
+        let pending = if input.is_none() { self.pending.take() } else { None };
+        self.plan = match &pending {
+            Some(pending) if pending.plan_mode => self.approved_plan(),
+            Some(_) => PlanState::Off,
+            None if self.options.plan_mode => PlanState::Planning,
+            None => PlanState::Off,
+        };
         // Plugins' hooks: context for the model at the start, or a reason not to go on.
         let source = if self.messages.is_empty() { "startup" } else { "resume" };
         let started = self.hook_input().session_start(source);
@@ -574,17 +630,44 @@ impl Session {
                 Ok(context) => hook_context.extend(context),
                 Err(reason) => return Ok(End::Limit(reason)),
             }
-            let submitted = self.hook_input().user_prompt_submit(input);
-            match self.context_hooks(errand_plugins::HookEvent::UserPromptSubmit, &submitted).await? {
-                Ok(context) => hook_context.extend(context),
-                Err(reason) => return Ok(End::Limit(reason)),
+            if let Some(input) = input {
+                let submitted = self.hook_input().user_prompt_submit(input);
+                match self.context_hooks(errand_plugins::HookEvent::UserPromptSubmit, &submitted).await? {
+                    Ok(context) => hook_context.extend(context),
+                    Err(reason) => return Ok(End::Limit(reason)),
+                }
             }
         }
-        let content = match self.expand_input(input, summary, cancel).await? {
-            Ok(content) => content,
-            Err(end) => return Ok(end),
-        };
-        self.append(Message { role: Role::User, content, cache: false })?;
+        match (input, pending) {
+            (Some(input), _) => {
+                let content = match self.expand_input(input, summary, cancel).await? {
+                    Ok(content) => content,
+                    Err(end) => return Ok(end),
+                };
+                self.append(Message { role: Role::User, content, cache: false })?;
+            }
+            (None, Some(pending)) if !pending.calls.is_empty() => {
+                // The loaded transcript answers these calls as not run (that answer was never stored); they
+                // run now instead, and their real results are stored.
+                self.messages.pop();
+                let asked = self
+                    .store
+                    .session_questions(&self.id)?
+                    .into_iter()
+                    .filter(|question| pending.calls.iter().any(|call| call.id == question.request_id));
+                self.asking.reuse(asked.collect());
+                let (results, ended) = self.run_tools(pending.calls, summary, cancel).await?;
+                self.append(Message { role: Role::User, content: results, cache: false })?;
+                if let Some(end) = ended {
+                    return Ok(end);
+                }
+            }
+            // The model had ended its turn; the process died before recording the end.
+            (None, Some(_)) if self.messages.last().is_some_and(|last| last.role == Role::Assistant) => {
+                return Ok(End::Done);
+            }
+            (None, _) => {}
+        }
         if !hook_context.is_empty() {
             let context = hook_context.iter().map(|text| format!("Context from a plugin's hook:\n{text}"));
             self.append(Message::user_text(context.collect::<Vec<_>>().join("\n\n")))?;
@@ -674,6 +757,38 @@ impl Session {
             if let Some(end) = ended {
                 return Ok(end);
             }
+        }
+    }
+
+    /// The plan state a continued run goes on under: the last plan its transcript shows approved, its steps
+    /// pending again; deletes it names still ask (who approved it is not in the transcript); else planning.
+    fn approved_plan(&self) -> PlanState {
+        let mut approved = self.messages.iter().flat_map(|message| &message.content).filter_map(|block| match block {
+            ContentBlock::ToolResult { tool_use_id, content, is_error: false, .. }
+                if content.iter().any(
+                    |part| matches!(part, ContentBlock::Text { text } if text.starts_with("The plan is approved")),
+                ) =>
+            {
+                Some(tool_use_id)
+            }
+            _ => None,
+        });
+        let Some(call) = approved
+            .next_back()
+            .and_then(|id| self.messages.iter().flat_map(|message| message.tool_calls()).find(|call| &call.id == id))
+        else {
+            return PlanState::Planning;
+        };
+        match Plan::from_input(&call.input) {
+            Ok(plan) => {
+                let steps = plan
+                    .steps
+                    .iter()
+                    .map(|text| Step { text: text.clone(), status: plan::StepStatus::Pending, note: None })
+                    .collect();
+                PlanState::Approved { plan: Box::new(plan), steps, by_person: false }
+            }
+            Err(_) => PlanState::Planning,
         }
     }
 
