@@ -201,3 +201,85 @@ async fn attach_at_a_terminal_reviews_the_plan_of_a_detached_session() {
     assert_eq!(errand.read("summary.md"), "all good\n");
     assert_eq!(final_status(&errand, &id).await, "done");
 }
+
+/// Starts `delete old.txt` detached, waits for its question in the inbox, and kills the server with `kill -9`
+/// (and waits until it is gone). Returns the session id, the question id, and the killed server's pid.
+async fn kill_the_server_while_a_delete_waits(errand: &TestErrand) -> (String, String, u64) {
+    errand.write("old.txt", "old\n");
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "delete old.txt"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    let mut waiting = Value::Null;
+    for _ in 0..300 {
+        let inbox = errand.errand(&["inbox", "--json"]).await;
+        waiting = serde_json::from_str(&inbox.stdout).unwrap();
+        if waiting.as_array().is_some_and(|questions| !questions.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let question = waiting[0]["id"].as_str().expect("the delete's question waits in the inbox").to_string();
+    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
+    let kill = std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
+    assert!(kill.success());
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(errand.show(&id).await["session"]["status"], "waiting", "nothing acts on the question now");
+    (id, question, killed)
+}
+
+/// Two plain replies after the delete: the continued session's and the second task's, in whichever order they
+/// ask.
+fn delete_then_two_replies() -> Vec<Turn> {
+    vec![Turn::tool_call("delete_path", json!({"path": "old.txt"})), Turn::text("Done."), Turn::text("Done.")]
+}
+
+/// Starts a new server (through a second detached task) and checks it continued the first session: done, the
+/// delete in the trash, and no new question asked.
+async fn serve_again_and_see_the_delete_done(errand: &TestErrand, id: &str, killed: u64, approve: Option<&str>) {
+    let second = errand.errand(&["run", "--detach", "--no-plan", "say done"]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_ne!(record(errand.home.path()).unwrap()["pid"].as_u64().unwrap(), killed);
+    if let Some(question) = approve {
+        let approved = errand.errand(&["approve", question]).await;
+        assert_eq!(approved.code, 0, "{}", approved.stderr);
+    }
+    assert_eq!(final_status(errand, id).await, "done");
+    assert_eq!(final_status(errand, second.stdout.trim()).await, "done");
+    assert!(!errand.folder().join("old.txt").exists());
+    let trash = errand.errand(&["trash", "list", "--json"]).await;
+    assert!(trash.stdout.contains("old.txt"), "the delete went to the trash: {}", trash.stdout);
+    let questions: Value = serde_json::from_str(&errand.errand(&["inbox", "--json"]).await.stdout).unwrap();
+    assert_eq!(questions, json!([]), "the stored question was reused, not asked again");
+}
+
+/// A session waiting in the inbox outlives its server: killed with the question pending, the question is
+/// answered while no server runs, and the next `errand serve` continues the session and acts on the answer.
+#[tokio::test]
+async fn a_question_answered_while_the_server_was_killed_is_acted_on_when_serve_starts_again() {
+    let errand = TestErrand::new(Protocol::Anthropic, delete_then_two_replies()).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let (id, question, killed) = kill_the_server_while_a_delete_waits(&errand).await;
+
+    let approved = errand.errand(&["approve", &question]).await;
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    assert!(errand.folder().join("old.txt").exists(), "nothing is deleted while no server runs");
+
+    serve_again_and_see_the_delete_done(&errand, &id, killed, None).await;
+}
+
+/// Killed with the question pending and answered only after `errand serve` starts again: the new server waits
+/// on the same question, and acts on its answer.
+#[tokio::test]
+async fn a_question_left_pending_by_a_killed_server_is_answered_after_serve_starts_again() {
+    let errand = TestErrand::new(Protocol::Anthropic, delete_then_two_replies()).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let (id, question, killed) = kill_the_server_while_a_delete_waits(&errand).await;
+
+    serve_again_and_see_the_delete_done(&errand, &id, killed, Some(&question)).await;
+}

@@ -21,7 +21,17 @@ use crate::{AppState, ServerConfig, ServerError, guard};
 
 /// The API, behind the token and Host/Origin checks.
 pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn Launcher>>) -> Router {
-    let state = AppState { store, config: Arc::new(config), launcher, running: Arc::default() };
+    router_with(store, config, launcher, Arc::default())
+}
+
+/// The router over tasks already `running` in this server (the sessions it continued on starting).
+pub(crate) fn router_with(
+    store: Arc<Store>,
+    config: ServerConfig,
+    launcher: Option<Arc<dyn Launcher>>,
+    running: Arc<crate::live::Running>,
+) -> Router {
+    let state = AppState { store, config: Arc::new(config), launcher, running };
     Router::new()
         .route("/", get(page))
         .route("/desk.css", get(style))

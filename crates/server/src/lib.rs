@@ -101,9 +101,15 @@ impl Listening {
         self.config.addr
     }
 
-    /// Serves the API until the process ends.
+    /// Serves the API until the process ends. With a launcher, it first takes over and continues the sessions
+    /// whose process died while they ran or waited in the inbox, so answers given while no process waited for
+    /// them are acted on; sessions another live process runs are left alone.
     pub async fn serve(self, store: Arc<Store>, launcher: Option<Arc<dyn Launcher>>) -> Result<(), ServerError> {
-        let app = router(store, self.config, launcher);
+        let running = Arc::<live::Running>::default();
+        if let Some(launcher) = &launcher {
+            running.recover(&store, launcher).await;
+        }
+        let app = api::router_with(store, self.config, launcher, running);
         axum::serve(self.listener, app).await.map_err(|source| ServerError::Serve { source })
     }
 }

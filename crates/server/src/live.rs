@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use errand_agent::{ApprovalAnswer, ElicitationAnswer, InputAction, Op, OpSender, PlanReview, Session, Submission};
+use errand_store::{SessionStatus, Store};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -68,14 +69,58 @@ impl Running {
     /// its questions are stored for any front end (the desk, `errand approve`, `errand attach`) and survive
     /// the page being closed, while the desk still answers them directly. One that may not is attended by
     /// the desk, its questions waiting for the page's answers.
-    pub(crate) fn start(self: &Arc<Self>, mut session: Session, input: String) -> String {
+    pub(crate) fn start(self: &Arc<Self>, session: Session, input: String) -> String {
+        self.spawn(session, Some(input))
+    }
+
+    /// Takes over the sessions whose process died while they ran or waited in the inbox (kill -9, a reboot),
+    /// and continues each in the background from where it stopped ([`Session::continue_pending`]): an answer
+    /// given meanwhile (`errand approve`) is acted on. Sessions another live process runs are left alone. A
+    /// session that cannot be rebuilt is recorded `failed`, saying why. Returns the ids continued.
+    pub(crate) async fn recover(self: &Arc<Self>, store: &Arc<Store>, launcher: &Arc<dyn Launcher>) -> Vec<String> {
+        let claimed = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.claim_orphaned_sessions()).await
+        };
+        let claimed = match claimed.map_err(|e| e.to_string()).and_then(|found| found.map_err(|e| e.to_string())) {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "cannot look for sessions whose process died");
+                return Vec::new();
+            }
+        };
+        let mut continued = Vec::new();
+        for id in claimed {
+            let rebuilt = {
+                let (launcher, id) = (launcher.clone(), id.clone());
+                tokio::task::spawn_blocking(move || launcher.resume(&id)).await.unwrap_or_else(|e| Err(e.to_string()))
+            };
+            match rebuilt {
+                Ok(session) => continued.push(self.spawn(session, None)),
+                Err(error) => {
+                    let reason = format!("errand serve could not continue it after its process ended: {error}");
+                    if let Err(error) = store.set_status(&id, SessionStatus::Failed, Some(&reason)) {
+                        tracing::warn!(%error, session = %id, "cannot record a session that could not continue");
+                    }
+                }
+            }
+        }
+        continued
+    }
+
+    /// Runs `session` on `input`, or continues it where it stopped when there is none.
+    fn spawn(self: &Arc<Self>, mut session: Session, input: Option<String>) -> String {
         let id = session.id().to_string();
         let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
         self.lock().insert(id.clone(), Arc::new(LiveTask { ops }));
         let running = self.clone();
         let finished_id = id.clone();
         tokio::spawn(async move {
-            let _ = session.run(&input, &CancellationToken::new()).await;
+            let cancel = CancellationToken::new();
+            let _ = match input {
+                Some(input) => session.run(&input, &cancel).await,
+                None => session.continue_pending(&cancel).await,
+            };
             running.lock().remove(&finished_id);
         });
         id
