@@ -42,8 +42,11 @@ impl Store {
         Ok(())
     }
 
-    /// Takes over every session left `running` or `waiting` by a process that is gone, recording this
-    /// process as its owner, and returns their ids, oldest first. Checked and written in one `IMMEDIATE`
+    /// Takes over every session left `waiting` (on a question in the inbox) by a process that is gone,
+    /// recording this process as its owner, and returns their ids, oldest first. Only waiting sessions: they
+    /// stopped at a question, before the call it asks about, so continuing them repeats nothing; a session
+    /// that died `running` may have been mid-call, or stopped on purpose (`kill -9`), and is left for the
+    /// person to `errand resume`. Checked and written in one `IMMEDIATE`
     /// transaction, so of two processes starting at once each orphan goes to exactly one. Sessions with no
     /// recorded owner (a sub-agent's, which its parent runs, or one from before owners were recorded) are
     /// never taken.
@@ -59,7 +62,7 @@ impl Store {
             let mut statement = transaction
                 .prepare(
                     "SELECT id, owner FROM sessions
-                     WHERE status IN ('running', 'waiting') AND owner IS NOT NULL
+                     WHERE status = 'waiting' AND owner IS NOT NULL
                      ORDER BY created_at, rowid",
                 )
                 .map_err(query_error(action))?;
@@ -113,9 +116,10 @@ mod tests {
         let orphan = store.create_session(&new("orphan")).unwrap();
         let finished = store.create_session(&new("finished")).unwrap();
         let unowned = store.create_session(&new("unowned")).unwrap();
+        let died_running = store.create_session(&new("died running")).unwrap();
         let own = process_identity(std::process::id()).unwrap();
         let dead = format!("{} 1", own.split_whitespace().next().unwrap());
-        for id in [&orphan.id, &finished.id] {
+        for id in [&orphan.id, &finished.id, &died_running.id] {
             store.lock().execute("UPDATE sessions SET owner = ?2 WHERE id = ?1", params![id, dead]).unwrap();
         }
         store.set_status(&orphan.id, crate::SessionStatus::Waiting, Some("question q")).unwrap();
