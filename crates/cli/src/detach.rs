@@ -18,7 +18,6 @@ use errand_config::Paths;
 use errand_store::SessionStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::commands::{Failure, builder, open_store, usage_error};
 use crate::render::{TerminalRenderer, render_json};
@@ -73,36 +72,29 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// One request to the API: the response's status and JSON body. The server is local and speaks plain
-    /// HTTP/1.1, so one request per connection (`Connection: close`) read to its end is all it takes.
+    /// One request to the API: the response's status and JSON body (a body that is not JSON as a string).
     async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            self.token,
-            body.len()
-        );
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
-            stream.write_all(request.as_bytes()).await?;
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await?;
-            Ok::<_, std::io::Error>(response)
-        };
-        // Starting a task builds its session (provider, sandbox) before the server answers.
-        let response = tokio::time::timeout(Duration::from_secs(60), exchange)
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            // Starting a task builds its session (provider, sandbox) before the server answers.
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("cannot set up an HTTP client for errand serve")?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).context("an HTTP method")?;
+        let mut request = client.request(method.clone(), format!("{}{path}", self.url())).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
+        }
+        let response = request
+            .send()
             .await
-            .map_err(|_| anyhow!("errand serve at {} did not answer {method} {path} within 60 s", self.url()))?
-            .with_context(|| format!("cannot reach errand serve at {}", self.url()))?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status =
-            head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| {
-                anyhow!("errand serve at {} answered {method} {path} with no HTTP status", self.url())
-            })?;
-        let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+            .with_context(|| format!("cannot reach errand serve at {} ({method} {path})", self.url()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("errand serve at {} broke off its answer to {method} {path}", self.url()))?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, value))
     }
 }
