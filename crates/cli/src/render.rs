@@ -374,20 +374,6 @@ mod tests {
 
     use super::*;
 
-    const EVENT_RS: &str = include_str!("../../agent/src/event.rs");
-
-    /// The kinds `EventMsg::kind` names: its arms read `EventMsg::X { .. } => "X",` (or `(_)` for tuple
-    /// variants). Read from the source, as the desk's test does, so a new kind fails here until it has a sample.
-    fn agent_kinds() -> BTreeSet<String> {
-        let body = EVENT_RS.split_once("pub fn kind(&self)").expect("EventMsg::kind exists").1;
-        let body = body.split_once("\n    }\n").expect("kind() ends").0;
-        body.lines()
-            .filter_map(|line| line.trim().strip_prefix("EventMsg::"))
-            .filter_map(|arm| arm.split_once("=> \""))
-            .map(|(_, name)| name.trim_end_matches("\",").to_string())
-            .collect()
-    }
-
     /// One stored event of every kind, in a form the terminal draws when it draws that kind at all.
     fn samples() -> Vec<serde_json::Value> {
         let summary = json!({"turns": 1, "tool_calls": 1, "files_changed": ["/n/a.md"], "input_tokens": 10,
@@ -441,8 +427,8 @@ mod tests {
     fn every_kind_of_event_is_drawn_by_the_terminal_or_silent_on_purpose() {
         let events = sample_events();
         let sampled: BTreeSet<String> = events.iter().map(|e| e.msg.kind().to_string()).collect();
-        assert_eq!(sampled, agent_kinds(), "give every EventMsg kind a sample here");
-        let known = agent_kinds();
+        assert_eq!(sampled, errand_testkit::fixtures::event_kinds(), "give every EventMsg kind a sample here");
+        let known = errand_testkit::fixtures::event_kinds();
         for silent in SILENT_KINDS {
             assert!(known.contains(*silent), "SILENT_KINDS names {silent}, which EventMsg does not have");
         }

@@ -6,20 +6,8 @@
 
 use std::collections::BTreeSet;
 
-const EVENT_RS: &str = include_str!("../../agent/src/event.rs");
 const EVENTS_MD: &str = include_str!("../../../docs/events.md");
 const DESK_JS: &str = include_str!("../assets/desk.js");
-
-/// The kinds `EventMsg::kind` names: its arms read `EventMsg::X { .. } => "X",` (or `(_)` for tuple variants).
-fn agent_kinds() -> BTreeSet<String> {
-    let body = EVENT_RS.split_once("pub fn kind(&self)").expect("EventMsg::kind exists").1;
-    let body = body.split_once("\n    }\n").expect("kind() ends").0;
-    body.lines()
-        .filter_map(|line| line.trim().strip_prefix("EventMsg::"))
-        .filter_map(|arm| arm.split_once("=> \""))
-        .map(|(_, name)| name.trim_end_matches("\",").to_string())
-        .collect()
-}
 
 /// The keys of a top-level `const NAME = { … };` object in desk.js: lines indented two spaces that start with
 /// a capitalised name followed by `(` (a method) or `:` (a value).
@@ -37,7 +25,7 @@ fn table_keys(name: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_agent_emits_the_kinds_docs_events_md_lists() {
-    let kinds = agent_kinds();
+    let kinds = errand_testkit::fixtures::event_kinds();
     assert!(kinds.len() >= 20 && kinds.contains("TaskStarted") && kinds.contains("Finished"), "{kinds:?}");
     let documented: BTreeSet<String> = EVENTS_MD
         .lines()
@@ -51,7 +39,7 @@ fn the_agent_emits_the_kinds_docs_events_md_lists() {
 
 #[test]
 fn the_desk_renders_or_explicitly_ignores_every_event_kind() {
-    let kinds = agent_kinds();
+    let kinds = errand_testkit::fixtures::event_kinds();
     let handled = table_keys("HANDLERS");
     let ignored = table_keys("IGNORED");
     assert!(!handled.is_empty() && !ignored.is_empty(), "{handled:?} {ignored:?}");

@@ -101,3 +101,17 @@ impl ReferenceServer {
         panic!("the reference server ({mode}) never listened on {port}");
     }
 }
+
+/// The kinds of event the agent emits, as `errand_agent::EventMsg::kind` names them, read from its source (its
+/// arms read `EventMsg::X { .. } => "X",`): the front ends' tests check each kind is drawn or ignored on
+/// purpose, so a new kind fails them until it is.
+pub fn event_kinds() -> std::collections::BTreeSet<String> {
+    let source = include_str!("../../agent/src/event.rs");
+    let Some((_, body)) = source.split_once("pub fn kind(&self)") else { panic!("EventMsg::kind is gone") };
+    let Some((body, _)) = body.split_once("\n    }\n") else { panic!("EventMsg::kind has no end") };
+    body.lines()
+        .filter_map(|line| line.trim().strip_prefix("EventMsg::"))
+        .filter_map(|arm| arm.split_once("=> \""))
+        .map(|(_, name)| name.trim_end_matches("\",").to_string())
+        .collect()
+}
