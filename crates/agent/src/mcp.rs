@@ -460,8 +460,8 @@ fn own_folder(path: &std::path::Path) -> Option<std::path::PathBuf> {
         Some(modules) => modules.parent()?.to_path_buf(),
         None => file.parent()?.to_path_buf(),
     };
-    let system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt"];
-    if folder == std::path::Path::new("/") || system.iter().any(|root| folder.starts_with(root)) {
+    if folder == std::path::Path::new("/") || errand_sandbox::SYSTEM_FOLDERS.iter().any(|root| folder.starts_with(root))
+    {
         return None;
     }
     Some(folder)

@@ -859,7 +859,7 @@ impl Session {
     async fn stream_reply(&self, request: Request) -> Result<Response, AgentError> {
         let mut stream = self.provider.stream(request);
         let mut pending = PendingDelta::default();
-        loop {
+        let outcome = loop {
             let next = match pending.since {
                 Some(since) => tokio::select! {
                     event = stream.next() => event,
@@ -870,31 +870,23 @@ impl Session {
                 },
                 None => stream.next().await,
             };
-            let Some(event) = next else { break };
-            let event = match event {
-                Ok(event) => event,
-                Err(error) => {
-                    self.flush_delta(&mut pending)?;
-                    return Err(error.into());
-                }
-            };
-            match event {
-                ModelEvent::TextDelta(text) => self.add_delta(&mut pending, text, false)?,
-                ModelEvent::ThinkingDelta(text) => self.add_delta(&mut pending, text, true)?,
+            match next {
+                None => break Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() }),
+                Some(Err(error)) => break Err(error.into()),
+                Some(Ok(ModelEvent::TextDelta(text))) => self.add_delta(&mut pending, text, false)?,
+                Some(Ok(ModelEvent::ThinkingDelta(text))) => self.add_delta(&mut pending, text, true)?,
                 // Calls are announced by ToolStarted when they run.
-                ModelEvent::ToolCall(_) => {}
-                ModelEvent::Retrying { attempt, delay, reason } => {
+                Some(Ok(ModelEvent::ToolCall(_))) => {}
+                Some(Ok(ModelEvent::Retrying { attempt, delay, reason })) => {
                     self.flush_delta(&mut pending)?;
                     self.emit(EventMsg::Retrying { attempt, delay_ms: delay.as_millis() as u64, reason })?
                 }
-                ModelEvent::Completed(response) => {
-                    self.flush_delta(&mut pending)?;
-                    return Ok(response);
-                }
+                Some(Ok(ModelEvent::Completed(response))) => break Ok(response),
             }
-        }
+        };
+        // Whatever ended the reply, the text that came before it is shown first.
         self.flush_delta(&mut pending)?;
-        Err(AgentError::IncompleteReply { provider: self.provider.kind().display_name() })
+        outcome
     }
 
     /// Adds a delta to the pending one; a delta of the other kind, or a full buffer, sends what is pending first.

@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -46,16 +48,6 @@ fn script() -> Script {
     ])
 }
 
-/// The peak resident set of a running process so far (`VmHWM`), in KiB; `None` once it has exited.
-///
-/// getrusage(RUSAGE_CHILDREN) would not do: a child spawned with vfork (posix_spawn) keeps, across its exec,
-/// the high-water mark of this process's memory.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 struct Trace {
     total_bytes: usize,
     first_bytes: usize,
@@ -92,15 +84,7 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
     }
     let started = Instant::now();
     let mut child = command.spawn().unwrap();
-    let pid = child.id().unwrap();
-    let mut peak_kib = 0;
-    let mut ticks = tokio::time::interval(Duration::from_millis(2));
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status.unwrap(),
-            _ = ticks.tick() => peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0)),
-        }
-    };
+    let (status, peak_kib) = common::wait_measuring_peak(&mut child, Duration::from_millis(2)).await;
     let wall = started.elapsed();
     assert!(status.success(), "errand run failed in the benchmark");
     mock.assert_clean();

@@ -31,7 +31,7 @@ fn file_for(folder: Option<PathBuf>) -> Result<PathBuf, Failure> {
 /// carries keeps its own trust).
 fn trust_written(folder: Option<PathBuf>) -> Result<(), Failure> {
     let Some(folder) = folder else { return Ok(()) };
-    let store = crate::trust::trust_store(&Paths::discover().map_err(usage_error)?);
+    let store = errand_agent::trust::TrustStore::new(Paths::discover().map_err(usage_error)?.trust_file());
     store.trust_written(&folder, CONFIG_FILE_NAME).map_err(usage_error)?;
     Ok(())
 }
@@ -91,7 +91,7 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             let timeout = std::time::Duration::from_secs(timeout);
             // Every server at once: a slow one costs its own timeout, not the sum.
             let statuses: Vec<Value> = futures::future::join_all(expanded.servers.iter().map(|server| async {
-                let mut status = match untrusted.get(&server.name) {
+                let mut status = match untrusted.get(&server.source) {
                     Some(why) => json!({"status": "untrusted", "error": why}),
                     None if no_connect => json!({"status": "not checked"}),
                     None => status(server, &roots, timeout).await,
@@ -231,14 +231,15 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
 /// The servers configured for you and for some folders, read twice: as written, to show; and with the
 /// variables expanded, to connect (the servers need the real values, while what errand prints never shows
 /// them). Both list the same servers in the same order. A folder's servers count only when the folder is
-/// trusted; the others are listed in `untrusted`, never started.
+/// trusted, and then replace yours of the same name, as in a session; an untrusted folder's are listed after
+/// them, marked by their file in `untrusted`, and never started.
 struct Configured {
     shown: errand_mcp::Parsed,
     expanded: errand_mcp::Parsed,
     /// The folders (default: the current directory), which a server asking for roots is given.
     roots: Vec<PathBuf>,
-    /// The servers of folders not trusted, by name, with the one line saying how to trust them.
-    untrusted: BTreeMap<String, String>,
+    /// The `.mcp.json` files of folders not trusted, with the one line saying how to trust them.
+    untrusted: BTreeMap<PathBuf, String>,
 }
 
 fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
@@ -248,21 +249,27 @@ fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
     let user = [(paths.mcp_file(), errand_mcp::Origin::User)];
     let mut shown = errand_mcp::load(&user, &|_| None).map_err(usage_error)?;
     let mut expanded = errand_mcp::load(&user, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
-    let trust = crate::trust::trust_store(&paths);
+    let trust = errand_agent::trust::TrustStore::new(paths.trust_file());
     let mut untrusted = BTreeMap::new();
     for root in &roots {
         let config = errand_agent::trust::FolderConfig::read(root).map_err(usage_error)?;
         let Some(text) = &config.mcp_text else { continue };
         let state = trust.state(&config).map_err(usage_error)?;
-        if state != errand_agent::trust::TrustState::Trusted {
-            let why = config.skipped_warning(state);
-            untrusted.extend(config.servers.iter().map(|server| (server.name.clone(), why.clone())));
-        }
         let path = config.folder.join(CONFIG_FILE_NAME);
         let origin = errand_mcp::Origin::Folder;
-        shown.merge(errand_mcp::parse(text, &path, origin.clone(), &|_| None).map_err(usage_error)?);
-        let lookup = errand_agent::third_party_variable;
-        expanded.merge(errand_mcp::parse(text, &path, origin, &lookup).map_err(usage_error)?);
+        let mut folder_shown = errand_mcp::parse(text, &path, origin.clone(), &|_| None).map_err(usage_error)?;
+        let mut folder_expanded =
+            errand_mcp::parse(text, &path, origin, &errand_agent::third_party_variable).map_err(usage_error)?;
+        if state == errand_agent::trust::TrustState::Trusted {
+            shown.merge(folder_shown);
+            expanded.merge(folder_expanded);
+        } else {
+            // Listed, never merged: a session leaves them out, so they replace nothing.
+            untrusted.insert(path, config.skipped_warning(state));
+            shown.servers.append(&mut folder_shown.servers);
+            shown.warnings.append(&mut folder_shown.warnings);
+            expanded.servers.append(&mut folder_expanded.servers);
+        }
     }
     // The enabled plugins' servers join sessions too; a plugin that cannot be loaded is left to `plugins list`.
     if let Ok(loaded) = errand_plugins::registry::enabled_plugins(&paths.config_dir()) {
@@ -277,7 +284,13 @@ fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
 /// The server named `name`, variables expanded; a usage error listing the configured ones otherwise, or saying
 /// how to trust the folder it comes from.
 fn find<'a>(configured: &'a Configured, name: &str) -> Result<&'a errand_mcp::McpServer, Failure> {
-    if let Some(why) = configured.untrusted.get(name) {
+    let named = configured.expanded.servers.iter().filter(|server| server.name == name);
+    let (untrusted, usable): (Vec<_>, Vec<_>) =
+        named.partition(|server| configured.untrusted.contains_key(&server.source));
+    if let Some(server) = usable.first() {
+        return Ok(server);
+    }
+    if let Some(why) = untrusted.first().and_then(|server| configured.untrusted.get(&server.source)) {
         return Err(usage_error(anyhow::anyhow!("{name} is not started: {why}")));
     }
     configured.expanded.servers.iter().find(|server| server.name == name).ok_or_else(|| {

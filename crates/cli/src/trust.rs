@@ -15,15 +15,10 @@ use errand_config::Paths;
 use crate::commands::{Failure, usage_error};
 use crate::{EXIT_DONE, EXIT_ERROR};
 
-/// The person's trust records.
-pub(crate) fn trust_store(paths: &Paths) -> TrustStore {
-    TrustStore::new(paths.trust_file())
-}
-
 /// `errand trust FOLDER`: shows what the folder carries and records trust after confirmation.
 pub(crate) fn trust(folder: Option<PathBuf>, list: bool, yes: bool, json: bool) -> Result<u8, Failure> {
     let paths = Paths::discover().map_err(usage_error)?;
-    let store = trust_store(&paths);
+    let store = TrustStore::new(paths.trust_file());
     if list {
         return list_trusted(&store, json);
     }
@@ -122,7 +117,7 @@ fn list_trusted(store: &TrustStore, json: bool) -> Result<u8, Failure> {
 
 /// `errand untrust FOLDER`.
 pub(crate) fn untrust(folder: PathBuf) -> Result<u8, Failure> {
-    let store = trust_store(&Paths::discover().map_err(usage_error)?);
+    let store = TrustStore::new(Paths::discover().map_err(usage_error)?.trust_file());
     if store.untrust(&folder).map_err(usage_error)? {
         outln!("{} is no longer trusted", folder.display())?;
         Ok(EXIT_DONE)

@@ -59,17 +59,7 @@ async fn a_detached_delete_waits_in_the_inbox_until_errand_approve() {
     let detached = errand.errand(&["run", "--detach", "--no-plan", "delete old.txt"]).await;
     assert_eq!(detached.code, 0, "{}", detached.stderr);
     let id = detached.stdout.trim().to_string();
-    let mut waiting = Value::Null;
-    for _ in 0..300 {
-        let inbox = errand.errand(&["inbox", "--json"]).await;
-        assert_eq!(inbox.code, 0, "{}", inbox.stderr);
-        waiting = serde_json::from_str(&inbox.stdout).unwrap();
-        if waiting.as_array().is_some_and(|questions| !questions.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let question = &waiting[0];
+    let question = &errand.first_question().await;
     assert_eq!(
         (question["session_id"].as_str(), question["subject"].as_str()),
         (Some(id.as_str()), Some("delete_path"))
@@ -209,16 +199,7 @@ async fn kill_the_server_while_a_delete_waits(errand: &TestErrand) -> (String, S
     let detached = errand.errand(&["run", "--detach", "--no-plan", "delete old.txt"]).await;
     assert_eq!(detached.code, 0, "{}", detached.stderr);
     let id = detached.stdout.trim().to_string();
-    let mut waiting = Value::Null;
-    for _ in 0..300 {
-        let inbox = errand.errand(&["inbox", "--json"]).await;
-        waiting = serde_json::from_str(&inbox.stdout).unwrap();
-        if waiting.as_array().is_some_and(|questions| !questions.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let question = waiting[0]["id"].as_str().expect("the delete's question waits in the inbox").to_string();
+    let question = errand.first_question().await["id"].as_str().expect("the question has an id").to_string();
     let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
     let kill = std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
     assert!(kill.success());

@@ -25,20 +25,6 @@ async fn finish(child: tokio::process::Child) -> Finished {
     common::finish_within(child, Duration::from_secs(60)).await
 }
 
-/// `errand inbox --json`, once it lists a question (the run puts it there when it reaches the call).
-async fn first_question(errand: &TestErrand) -> Value {
-    for _ in 0..600 {
-        let listed = errand.errand(&["inbox", "--json"]).await;
-        assert_eq!(listed.code, 0, "{}", listed.stderr);
-        let pending: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
-        if let Some(question) = pending.into_iter().next() {
-            return question;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no question reached the inbox");
-}
-
 async fn status(errand: &TestErrand, session: &str) -> String {
     let shown: Value = serde_json::from_str(&errand.errand(&["show", session, "--json"]).await.stdout).unwrap();
     shown["session"]["status"].as_str().unwrap().to_string()
@@ -54,7 +40,7 @@ async fn an_unattended_delete_waits_in_the_inbox_until_errand_approve_and_a_seco
     errand.write("old.md", "old\n");
     let run = start(&errand, &["run", "--json", "--no-plan", "clean up"]);
 
-    let question = first_question(&errand).await;
+    let question = errand.first_question().await;
     assert_eq!((question["kind"].as_str(), question["subject"].as_str()), (Some("approval"), Some("delete_path")));
     assert_eq!(question["task"], "clean up");
     assert_eq!(question["body"]["input"]["path"], "old.md");
@@ -89,7 +75,7 @@ async fn errand_deny_refuses_the_call_and_the_run_goes_on_with_the_denial() {
     errand.write("old.md", "old\n");
     let run = start(&errand, &["run", "--json", "--no-plan", "clean up"]);
 
-    let question = first_question(&errand).await;
+    let question = errand.first_question().await;
     let denied = errand.errand(&["deny", question["id"].as_str().unwrap(), "--reason", "keep the drafts"]).await;
     assert_eq!(denied.code, 0, "{}", denied.stderr);
 
@@ -148,7 +134,7 @@ async fn a_plan_waiting_in_the_inbox_is_approved_with_errand_answer() {
     .await;
     let run = start(&errand, &["run", "--json", "summarize"]);
 
-    let question = first_question(&errand).await;
+    let question = errand.first_question().await;
     assert_eq!((question["kind"].as_str(), question["subject"].as_str()), (Some("plan"), Some("Write the summary")));
     let session = question["session_id"].as_str().unwrap();
     let wrong = errand.errand(&["approve", question["id"].as_str().unwrap()]).await;

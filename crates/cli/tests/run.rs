@@ -638,12 +638,13 @@ async fn mcp_servers_are_added_listed_and_removed() {
     assert_eq!(servers[1]["args"], serde_json::json!(["-y", "server-filesystem", "/srv"]));
     assert!(!listed.stdout.contains("abc") && !listed.stdout.contains("FILES_TOKEN"), "{}", listed.stdout);
 
-    // A folder's .mcp.json joins the list, and its entry wins over the user's of the same name.
+    // A trusted folder's .mcp.json joins the list, and its entry wins over the user's of the same name.
     std::fs::write(
         errand.folder().join(".mcp.json"),
         r#"{"docs": {"type": "http", "url": "https://folder.test/mcp"}}"#,
     )
     .unwrap();
+    errand.trust().await;
     let listed = errand.errand(&["mcp", "list", "--no-connect", "--folder", errand.folder().to_str().unwrap()]).await;
     assert!(listed.stdout.contains("https://folder.test/mcp"), "{}", listed.stdout);
     assert!(listed.stderr.contains("replaces"), "{}", listed.stderr);

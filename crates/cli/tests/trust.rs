@@ -282,3 +282,25 @@ async fn the_reference_filesystem_server_works_sandboxed() {
     let read = &requests[1].last_tool_results()[0];
     assert!(!read.is_error && read.text.contains("from the granted folder"), "{}", read.text);
 }
+
+/// An untrusted folder's server replaces none of yours: `errand mcp list` shows yours as a session uses it,
+/// and the folder's beside it, untrusted.
+#[tokio::test]
+async fn an_untrusted_folders_server_replaces_none_of_yours() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let added = errand.errand(&["mcp", "add", "docs", "--url", "https://mine.test/mcp"]).await;
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    errand.write(".mcp.json", r#"{"docs": {"type": "http", "url": "https://folder.test/mcp"}}"#);
+
+    let listed =
+        errand.errand(&["mcp", "list", "--json", "--no-connect", "--folder", errand.folder().to_str().unwrap()]).await;
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let docs: Vec<(&str, &str)> = listed["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|server| server["name"] == "docs")
+        .map(|server| (server["url"].as_str().unwrap(), server["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(docs, [("https://mine.test/mcp", "not checked"), ("https://folder.test/mcp", "untrusted")], "{listed}");
+}

@@ -108,6 +108,7 @@ pub use capture::{CapturedChange, CapturedKind, capture_changes};
 pub use confine::confine_worker;
 pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard_dir, run_sandboxed};
 pub use helper::helper_main;
+pub use namespace::SYSTEM_FOLDERS;
 pub use probe::{Enforcement, probe};
 pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyRequest};
 pub use serve::{SERVE_ARG, ServeSpec, serve_command};

@@ -14,8 +14,7 @@ use crate::{Grant, GrantMode};
 
 /// System folders the command may read and execute from, mirrored into its root read-only (or as the
 /// same symbolic link, on merged-/usr systems).
-pub(crate) const SYSTEM_FOLDERS: [&str; 9] =
-    ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"];
+pub const SYSTEM_FOLDERS: [&str; 9] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"];
 
 /// Devices bound into the command's root.
 pub(crate) const DEVICES: [&str; 5] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];

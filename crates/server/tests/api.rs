@@ -73,6 +73,17 @@ impl Server {
             .unwrap();
         session.id
     }
+
+    /// Journals, as a tool call of session `id` would, changing `file` from `before` to `after`.
+    fn journal_a_change(&self, id: &str, file: &std::path::Path, before: &str, after: &str) {
+        std::fs::write(file, before).unwrap();
+        let ids = self
+            .store
+            .journal_before(id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.to_path_buf() }])
+            .unwrap();
+        std::fs::write(file, after).unwrap();
+        self.store.journal_after(&ids).unwrap();
+    }
 }
 
 async fn json_of(response: reqwest::Response) -> (u16, Value) {
@@ -190,14 +201,8 @@ async fn changes_and_undo_act_on_the_journal() {
     let server = Server::start().await;
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().canonicalize().unwrap().join("notes.md");
-    std::fs::write(&file, "before").unwrap();
     let id = server.session("edit");
-    let ids = server
-        .store
-        .journal_before(&id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.clone() }])
-        .unwrap();
-    std::fs::write(&file, "after").unwrap();
-    server.store.journal_after(&ids).unwrap();
+    server.journal_a_change(&id, &file, "before", "after");
 
     let (status, changes) = json_of(server.get(&format!("/api/sessions/{id}/changes")).send().await.unwrap()).await;
     assert_eq!(status, 200);
@@ -226,15 +231,9 @@ async fn sessions_say_how_many_changes_they_made_and_when_they_were_undone() {
     let server = Server::start().await;
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().canonicalize().unwrap().join("notes.md");
-    std::fs::write(&file, "before").unwrap();
     let id = server.session("edit");
     let untouched = server.session("read only");
-    let ids = server
-        .store
-        .journal_before(&id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.clone() }])
-        .unwrap();
-    std::fs::write(&file, "after").unwrap();
-    server.store.journal_after(&ids).unwrap();
+    server.journal_a_change(&id, &file, "before", "after");
 
     let (_, shown) = json_of(server.get(&format!("/api/sessions/{id}")).send().await.unwrap()).await;
     assert_eq!((&shown["session"]["changes"], &shown["session"]["undone_at"]), (&json!(1), &Value::Null));
@@ -463,14 +462,8 @@ async fn diffs_show_what_the_session_did_to_a_path() {
     let folder = tempfile::tempdir().unwrap();
     let granted = folder.path().canonicalize().unwrap();
     let file = granted.join("notes.md");
-    std::fs::write(&file, "one\ntwo\n").unwrap();
     let id = server.session_in(&granted);
-    let ids = server
-        .store
-        .journal_before(&id, "call-1", &[PlannedChange { op: ChangeOp::Modify, path: file.clone() }])
-        .unwrap();
-    std::fs::write(&file, "one\nthree\n").unwrap();
-    server.store.journal_after(&ids).unwrap();
+    server.journal_a_change(&id, &file, "one\ntwo\n", "one\nthree\n");
 
     let (status, diff) =
         json_of(server.get(&format!("/api/sessions/{id}/diff?path={}", file.display())).send().await.unwrap()).await;

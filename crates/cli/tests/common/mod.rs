@@ -166,6 +166,20 @@ impl TestErrand {
         panic!("the model server never received {count} requests");
     }
 
+    /// `errand inbox --json`'s first question, once one is there (at most 60 s).
+    pub async fn first_question(&self) -> Value {
+        for _ in 0..600 {
+            let listed = self.errand(&["inbox", "--json"]).await;
+            assert_eq!(listed.code, 0, "{}", listed.stderr);
+            let pending: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+            if let Some(question) = pending.into_iter().next() {
+                return question;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no question reached the inbox");
+    }
+
     /// `errand show ID --json`.
     pub async fn show(&self, id: &str) -> Value {
         let shown = self.errand(&["show", id, "--json"]).await;
