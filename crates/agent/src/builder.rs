@@ -9,6 +9,7 @@ use std::sync::Arc;
 use errand_config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider};
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::Store;
+use serde::{Deserialize, Serialize};
 
 use crate::AgentError;
 use crate::policy::{Rule, RuleAction};
@@ -67,6 +68,77 @@ pub struct SessionRequest {
     pub wait: Option<std::time::Duration>,
 }
 
+/// The terms a session runs under beyond its grants and its model: limits, rules and flags. Stored with the
+/// session when it is created, so whoever continues it later (`errand serve` after a restart or an answer
+/// from the inbox, `errand resume`) keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionTerms {
+    /// Model requests per run.
+    pub max_turns: Option<u32>,
+    /// Tokens per run.
+    pub max_tokens: Option<u64>,
+    /// USD per run.
+    pub max_cost: Option<f64>,
+    /// Plans are approved without asking.
+    pub yes: bool,
+    /// Rules from flags.
+    pub rules: Permissions,
+    /// Hosts commands may reach.
+    pub allow_net: Vec<String>,
+    /// Deletes need no approval.
+    pub allow_delete: bool,
+    /// Partial confinement accepted.
+    pub unsandboxed: bool,
+    /// Plugins loaded for this session only.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// How long a question waits in the inbox, in milliseconds.
+    pub wait_ms: Option<u64>,
+}
+
+impl SessionRequest {
+    /// The terms of this request, as stored with the session.
+    pub fn terms(&self) -> SessionTerms {
+        SessionTerms {
+            max_turns: self.max_turns,
+            max_tokens: self.max_tokens,
+            max_cost: self.max_cost,
+            yes: self.yes,
+            rules: self.rules.clone(),
+            allow_net: self.allow_net.clone(),
+            allow_delete: self.allow_delete,
+            unsandboxed: self.unsandboxed,
+            plugin_dirs: self.plugin_dirs.clone(),
+            wait_ms: self.wait.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// This request continuing a session started under `terms`: a limit given now replaces the stored one,
+    /// rules, hosts and plugins given now add to the stored ones, and a flag holds when either says so.
+    pub fn continuing(mut self, terms: &SessionTerms) -> Self {
+        self.max_turns = self.max_turns.or(terms.max_turns);
+        self.max_tokens = self.max_tokens.or(terms.max_tokens);
+        self.max_cost = self.max_cost.or(terms.max_cost);
+        self.yes |= terms.yes;
+        self.allow_delete |= terms.allow_delete;
+        self.unsandboxed |= terms.unsandboxed;
+        self.wait = self.wait.or(terms.wait_ms.map(std::time::Duration::from_millis));
+        let add = |now: &mut Vec<String>, stored: &[String]| {
+            let given = std::mem::take(now);
+            now.extend(stored.iter().cloned());
+            now.extend(given.into_iter().filter(|text| !stored.contains(text)));
+        };
+        add(&mut self.rules.allow, &terms.rules.allow);
+        add(&mut self.rules.ask, &terms.rules.ask);
+        add(&mut self.rules.deny, &terms.rules.deny);
+        add(&mut self.allow_net, &terms.allow_net);
+        let given = std::mem::take(&mut self.plugin_dirs);
+        self.plugin_dirs = terms.plugin_dirs.clone();
+        self.plugin_dirs.extend(given.into_iter().filter(|folder| !terms.plugin_dirs.contains(folder)));
+        self
+    }
+}
+
 /// How an untrusted folder's configuration is settled while a session is built.
 pub enum TrustQuestions<'a> {
     /// Nobody can be asked: what needs trust is left out, with one warning per folder.
@@ -75,17 +147,71 @@ pub enum TrustQuestions<'a> {
     Ask(&'a dyn Fn(&FolderConfig, TrustState) -> TrustAnswer),
 }
 
+/// How the sessions a builder makes are confined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Confinement {
+    /// The kernel confines the file tools (the `errand __worker` process) and commands (`errand __sandbox`),
+    /// both started from errand's own executable. What every front end of errand uses.
+    #[default]
+    Kernel,
+    /// The same, with `program` as errand's executable: for a program that embeds sessions but is not
+    /// errand itself, and has errand's executable at hand.
+    KernelWith {
+        /// errand's executable.
+        program: PathBuf,
+    },
+    /// No kernel confinement: the file tools run in this process, checked against the grants by errand's own
+    /// code only, and no commands can run. For programs that embed sessions without errand's executable,
+    /// such as tests of a front end; never for a person's work.
+    InProcess,
+}
+
+/// Where a builder looks up provider keys (and the provider choice a key implies).
+type Environment = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Builds sessions from errand's configuration. Cheap to share: front ends keep one for their life.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionBuilder {
     paths: Paths,
     config: ConfigFile,
+    confinement: Confinement,
+    environment: Environment,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SessionBuilder")
+            .field("paths", &self.paths)
+            .field("config", &self.config)
+            .field("confinement", &self.confinement)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionBuilder {
-    /// A builder for the installation at `paths`, whose `config.toml` says `config`.
+    /// A builder for the installation at `paths`, whose `config.toml` says `config`, taking provider keys
+    /// from errand's environment and confining sessions by the kernel.
     pub fn new(paths: Paths, config: ConfigFile) -> Self {
-        Self { paths, config }
+        Self {
+            paths,
+            config,
+            confinement: Confinement::Kernel,
+            environment: Arc::new(|name: &str| std::env::var(name).ok()),
+        }
+    }
+
+    /// The same builder, confining its sessions as `confinement` says.
+    pub fn with_confinement(mut self, confinement: Confinement) -> Self {
+        self.confinement = confinement;
+        self
+    }
+
+    /// The same builder, looking provider keys up in `environment` instead of errand's environment (a test's
+    /// fixed key, later a credential store).
+    pub fn with_environment(mut self, environment: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.environment = Arc::new(environment);
+        self
     }
 
     /// The installation errand finds (`ERRAND_HOME`, else the XDG folders), with its `config.toml`.
@@ -118,7 +244,7 @@ impl SessionBuilder {
     /// The provider `flags` and the configuration choose, with its key from the environment.
     pub fn provider(&self, flags: &ProviderFlags) -> Result<ResolvedProvider, AgentError> {
         Ok(errand_config::resolve_provider(flags, &self.config, &self.paths.config_file, |name| {
-            std::env::var(name).ok()
+            (self.environment)(name)
         })?)
     }
 
@@ -141,13 +267,15 @@ impl SessionBuilder {
         grants.extend(request.read_only.iter().map(|folder| (folder.clone(), GrantMode::ReadOnly)));
         let grants = Grants::new(grants).map_err(|source| AgentError::Request { reason: source.to_string() })?;
         let roots: Vec<PathBuf> = grants.grants().iter().map(|grant| grant.root.clone()).collect();
-        let options = self.options(request, &resolved, &roots, trust)?;
+        let mut options = self.options(request, &resolved, &roots, trust)?;
+        options.terms = Some(request.terms());
         let provider = errand_model::connect(&resolved.settings).map_err(|source| AgentError::Provider { source })?;
         Session::create(store, provider.into(), grants, options, task)
     }
 
     /// Reopens the stored session `id` to continue it, with its own provider and model unless `request`
-    /// names others.
+    /// names others, under the terms it was started with as `request` adds to them
+    /// ([`SessionRequest::continuing`]).
     pub fn resume(
         &self,
         store: Arc<Store>,
@@ -156,6 +284,11 @@ impl SessionBuilder {
         trust: TrustQuestions<'_>,
     ) -> Result<Session, AgentError> {
         let record = store.session(id)?;
+        let request = match crate::session::stored_terms(&record)? {
+            Some(terms) => request.clone().continuing(&terms),
+            None => request.clone(),
+        };
+        let request = &request;
         let mut flags = request.provider.clone();
         if flags.provider.is_none() && self.config.provider.is_none() {
             flags.provider = match record.provider.as_str() {
@@ -190,8 +323,16 @@ impl SessionBuilder {
         for host in hosts {
             rules.push(Rule::parse(RuleAction::Allow, &format!("network({})", host.trim()), "--allow-net")?);
         }
-        let mut sandbox = sandbox_setup(request.unsandboxed)?;
-        sandbox.egress = rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
+        let sandbox = match &self.confinement {
+            Confinement::Kernel => Some(sandbox_setup(request.unsandboxed)?),
+            Confinement::KernelWith { program } => Some(sandbox_setup_with(program.clone(), request.unsandboxed)),
+            Confinement::InProcess => None,
+        }
+        .map(|mut sandbox| {
+            sandbox.egress =
+                rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
+            sandbox
+        });
         // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. A
         // folder's or plugin's entry never gets errand's provider keys, whatever it names.
         let user_file = (self.paths.mcp_file(), errand_mcp::Origin::User);
@@ -241,7 +382,7 @@ impl SessionBuilder {
                 max_cost_usd: request.max_cost,
             },
             plan_mode: !request.no_plan && self.config.plan.unwrap_or(true),
-            sandbox: Some(sandbox),
+            sandbox,
             auto_approve_plan: request.yes,
             inbox_wait: request.wait.unwrap_or(DEFAULT_INBOX_WAIT),
             rules,
@@ -354,6 +495,11 @@ pub fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, AgentError> {
     let program = std::env::current_exe().map_err(|error| AgentError::Request {
         reason: format!("cannot find errand's own executable to run the sandbox helper: {error}"),
     })?;
+    Ok(sandbox_setup_with(program, unsandboxed))
+}
+
+/// [`sandbox_setup`] with `program` as errand's executable.
+fn sandbox_setup_with(program: PathBuf, unsandboxed: bool) -> SandboxSetup {
     let warning =
         unsandboxed.then(|| errand_sandbox::probe().missing()).filter(|missing| !missing.is_empty()).map(|missing| {
             format!(
@@ -362,10 +508,44 @@ pub fn sandbox_setup(unsandboxed: bool) -> Result<SandboxSetup, AgentError> {
                 missing.join(", ")
             )
         });
-    Ok(SandboxSetup {
+    SandboxSetup {
         helper: errand_sandbox::Helper { program, args: vec![SANDBOX_HELPER_ARG.into()] },
         allow_partial: unsandboxed,
         warning,
         egress: false,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_continued_session_keeps_its_terms_and_adds_what_is_given_now() {
+        let started = SessionRequest {
+            max_turns: Some(5),
+            max_cost: Some(0.5),
+            allow_delete: true,
+            rules: Permissions { deny: vec!["write_file".into()], ..Permissions::default() },
+            allow_net: vec!["example.com".into()],
+            wait: Some(std::time::Duration::from_secs(90)),
+            ..SessionRequest::default()
+        };
+        let stored: SessionTerms = serde_json::from_str(&serde_json::to_string(&started.terms()).unwrap()).unwrap();
+        assert_eq!(stored, started.terms(), "the terms survive the store");
+
+        let now = SessionRequest {
+            max_turns: Some(9),
+            rules: Permissions { deny: vec!["write_file".into(), "run_command".into()], ..Permissions::default() },
+            ..SessionRequest::default()
+        };
+        let continued = now.continuing(&stored);
+        assert_eq!(continued.max_turns, Some(9), "a limit given now replaces the stored one");
+        assert_eq!(continued.max_cost, Some(0.5), "a limit not given keeps the stored one");
+        assert!(continued.allow_delete);
+        assert_eq!(continued.rules.deny, ["write_file", "run_command"], "rules add, without repeats");
+        assert_eq!(continued.allow_net, ["example.com"]);
+        assert_eq!(continued.wait, Some(std::time::Duration::from_secs(90)));
+        assert_eq!(SessionRequest::default().continuing(&SessionTerms::default()), SessionRequest::default());
+    }
 }

@@ -80,7 +80,8 @@ impl AgentError {
 
 pub use approval::{ApprovalAnswer, ApprovalRequest, OpSender, PlanReview};
 pub use builder::{
-    SANDBOX_HELPER_ARG, SessionBuilder, SessionRequest, TrustQuestions, WORKER_ARG, sandbox_setup, third_party_variable,
+    Confinement, SANDBOX_HELPER_ARG, SessionBuilder, SessionRequest, SessionTerms, TrustQuestions, WORKER_ARG,
+    sandbox_setup, third_party_variable,
 };
 pub use errand_mcp::{ChoiceOption, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};
 pub use event::{
@@ -89,7 +90,7 @@ pub use event::{
 };
 pub use mcp::ServerSandbox;
 pub use op::{InputAction, Op, Submission};
-pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, stored_folders, tool_summary};
+pub use session::{Limits, Outcome, SandboxSetup, Session, SessionOptions, stored_folders, stored_terms, tool_summary};
 
 /// A session could not be created, resumed or continued.
 #[derive(Debug, thiserror::Error)]

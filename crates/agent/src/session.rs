@@ -72,6 +72,9 @@ pub struct SessionOptions {
     /// How long a question waits in the inbox for an answer when no person is attached ([`Session::attach`]);
     /// zero (the default) denies at once, as a session with no one to ask always did.
     pub inbox_wait: std::time::Duration,
+    /// What the front end asked for beyond the grants and the model, stored with a new session so whoever
+    /// continues it later keeps the same terms ([`crate::SessionBuilder::resume`]). `None` stores nothing.
+    pub terms: Option<crate::SessionTerms>,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -123,6 +126,7 @@ impl SessionOptions {
             trusted_folders: Vec::new(),
             prices: errand_model::pricing::Prices::default(),
             inbox_wait: std::time::Duration::ZERO,
+            terms: None,
         }
     }
 }
@@ -134,6 +138,9 @@ struct StoredSettings {
     /// Absent for sessions stored before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     plan_mode: Option<bool>,
+    /// Absent for sessions stored before they were recorded, and for sessions built without a builder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    terms: Option<crate::SessionTerms>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +159,13 @@ pub fn stored_folders(record: &errand_store::SessionRecord) -> Result<Vec<(PathB
         .into_iter()
         .map(|f| (f.path, if f.read_only { GrantMode::ReadOnly } else { GrantMode::ReadWrite }))
         .collect())
+}
+
+/// The terms a stored session was started under, when it was built by a [`crate::SessionBuilder`].
+pub fn stored_terms(record: &errand_store::SessionRecord) -> Result<Option<crate::SessionTerms>, AgentError> {
+    let settings: StoredSettings = serde_json::from_value(record.settings.clone())
+        .map_err(|e| AgentError::Corrupt { session: record.id.clone(), reason: format!("settings: {e}") })?;
+    Ok(settings.terms)
 }
 
 /// How a run ended.
@@ -301,6 +315,7 @@ impl Session {
                 .map(|g| StoredFolder { path: g.root.clone(), read_only: g.mode == GrantMode::ReadOnly })
                 .collect(),
             plan_mode: Some(options.plan_mode),
+            terms: options.terms.clone(),
         };
         let record = store.create_session(&NewSession {
             task: task.to_string(),

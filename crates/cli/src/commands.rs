@@ -161,36 +161,6 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     drive(session, &args.follow_up, &args.common).await
 }
 
-/// Starts and continues tasks for `errand serve`, through the same builder as the terminal.
-struct ServeLauncher {
-    builder: SessionBuilder,
-    store: Arc<Store>,
-}
-
-impl errand_server::Launcher for ServeLauncher {
-    fn launch(&self, request: &errand_server::TaskRequest) -> Result<Session, String> {
-        let session = SessionRequest {
-            folders: request.folders.clone(),
-            read_only: request.read_only.clone(),
-            provider: ProviderFlags { model: request.model.clone(), ..ProviderFlags::default() },
-            max_turns: request.max_turns,
-            max_cost: request.max_cost,
-            no_plan: request.no_plan,
-            allow_delete: request.allow_delete,
-            ..SessionRequest::default()
-        };
-        self.builder
-            .create(self.store.clone(), &request.task, &session, TrustQuestions::Skip)
-            .map_err(|error| error.to_string())
-    }
-
-    fn resume(&self, id: &str) -> Result<Session, String> {
-        self.builder
-            .resume(self.store.clone(), id, &SessionRequest::default(), TrustQuestions::Skip)
-            .map_err(|error| error.to_string())
-    }
-}
-
 /// Runs a session to its end, rendering its events, asking the person when the session needs an answer,
 /// with Ctrl-C cancelling it.
 async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<u8, Failure> {
@@ -347,14 +317,16 @@ async fn serve(addr: std::net::SocketAddr, open: bool) -> Result<u8, Failure> {
             token_file.display()
         );
     }
-    let launcher = Arc::new(ServeLauncher { builder, store: store.clone() });
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
-    let served = tokio::select! {
-        served = listening.serve(store, Some(launcher)) => served.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = terminate.recv() => Ok(()),
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("errand serve: stopping; sessions waiting in the inbox keep waiting for the next errand serve");
     };
+    let served = listening.serve_until(store, Some(builder), shutdown).await.map_err(Failure::from);
     // A clean exit forgets the address, so the next `errand run --detach` starts a server instead of trying it.
     record.remove(&record_file);
     served.map(|()| EXIT_DONE)

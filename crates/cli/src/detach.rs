@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use errand_agent::{ApprovalAnswer, ElicitationAnswer, Event, EventMsg, InputAction, Op};
 use errand_config::Paths;
-use errand_store::SessionStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -112,6 +111,30 @@ async fn running_server(paths: &Paths) -> Option<Server> {
     matches!(server.call("GET", "/api/inbox", None).await, Ok((200, _))).then_some(server)
 }
 
+/// The running server, or one started now. Two commands at once find or start the same one: the second
+/// waits on `server.lock` while the first starts it.
+async fn server_for(paths: &Paths) -> anyhow::Result<Server> {
+    if let Some(server) = running_server(paths).await {
+        return Ok(server);
+    }
+    let home = paths.config_dir();
+    std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    let lock_file = home.join("server.lock");
+    let lock = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        let lock = std::fs::File::create(&lock_file).with_context(|| format!("cannot open {}", lock_file.display()))?;
+        lock.lock().with_context(|| format!("cannot lock {}", lock_file.display()))?;
+        Ok(lock)
+    })
+    .await
+    .context("cannot wait for server.lock")??;
+    let server = match running_server(paths).await {
+        Some(server) => Ok(server),
+        None => start_server(paths).await,
+    };
+    drop(lock);
+    server
+}
+
 /// Starts `errand serve` in the background, detached from this terminal (its own process group, no terminal
 /// input or output; what it says goes to `server.log`), on a port the system chooses, and waits until it
 /// answers.
@@ -155,28 +178,20 @@ async fn start_server(paths: &Paths) -> anyhow::Result<Server> {
 /// `errand run --detach`: hands the task to the server and prints the session id.
 pub(crate) async fn run_detached(args: crate::RunArgs) -> Result<u8, Failure> {
     let common = &args.common;
-    // The server builds the session from what `POST /api/sessions` carries; anything else would be dropped.
+    // The server talks to its own provider and always confines what it runs: these are its to choose.
     let dropped: Vec<&str> = [
         ("--provider", common.provider.provider.is_some()),
         ("--base-url", common.provider.base_url.is_some()),
         ("--stream-timeout", common.provider.stream_timeout.is_some()),
-        ("--max-tokens", common.max_tokens.is_some()),
-        ("--wait", common.wait.is_some()),
-        ("--yes", common.yes),
-        ("--allow", !common.allow.is_empty()),
-        ("--ask", !common.ask.is_empty()),
-        ("--deny", !common.deny.is_empty()),
         ("--unsandboxed", common.unsandboxed),
-        ("--allow-net", !common.allow_net.is_empty()),
-        ("--plugin-dir", !common.plugin_dirs.is_empty()),
     ]
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
     .collect();
     if !dropped.is_empty() {
         return Err(usage_error(anyhow!(
-            "{} cannot be used with --detach: the server builds the session from its configuration (config.toml, \
-             the folder's settings); drop {} or run without --detach",
+            "{} cannot be used with --detach: errand serve uses the provider config.toml names and always \
+             confines what it runs; set the provider in config.toml, or drop {} and run without --detach",
             dropped.join(", "),
             if dropped.len() == 1 { "it" } else { "them" }
         )));
@@ -208,11 +223,16 @@ pub(crate) async fn run_detached(args: crate::RunArgs) -> Result<u8, Failure> {
         "max_turns": common.max_turns,
         "max_cost": common.max_cost,
         "allow_delete": common.allow_delete,
+        "max_tokens": common.max_tokens,
+        "yes": common.yes,
+        "allow": common.allow,
+        "ask": common.ask,
+        "deny": common.deny,
+        "allow_net": common.allow_net,
+        "plugin_dirs": absolute(&common.plugin_dirs)?,
+        "wait": common.wait.map(|wait| wait.as_secs_f64()),
     });
-    let server = match running_server(builder.paths()).await {
-        Some(server) => server,
-        None => start_server(builder.paths()).await?,
-    };
+    let server = server_for(builder.paths()).await?;
     let (status, answer) = server.call("POST", "/api/sessions", Some(&body)).await?;
     let id = match answer.get("id").and_then(Value::as_str) {
         Some(id) if status == 200 => id.to_string(),
@@ -288,7 +308,7 @@ pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
             }
             // The session records its end before its last event; one more look catches that event.
             let status = store.session(&session.id)?.status;
-            ended = !matches!(status, SessionStatus::Running | SessionStatus::Waiting);
+            ended = !status.is_active();
         }
         tokio::time::sleep(POLL).await;
     }

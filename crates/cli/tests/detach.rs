@@ -264,3 +264,144 @@ async fn a_question_left_pending_by_a_killed_server_is_answered_after_serve_star
 
     serve_again_and_see_the_delete_done(&errand, &id, killed, Some(&question)).await;
 }
+
+/// Two `errand run --detach` at once, with no server running, start one server between them: the second waits
+/// while the first starts it, then finds it.
+#[tokio::test]
+async fn two_detaches_at_once_start_one_server() {
+    let errand = TestErrand::new(Protocol::Anthropic, vec![Turn::text("First."), Turn::text("Second.")]).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let (first, second) = tokio::join!(
+        errand.errand(&["run", "--detach", "--json", "--no-plan", "say first"]),
+        errand.errand(&["run", "--detach", "--json", "--no-plan", "say second"]),
+    );
+    assert_eq!((first.code, second.code), (0, 0), "{}\n{}", first.stderr, second.stderr);
+    let (first, second): (Value, Value) =
+        (serde_json::from_str(&first.stdout).unwrap(), serde_json::from_str(&second.stdout).unwrap());
+    assert_eq!(first["server"], second["server"], "both tasks went to the same server");
+    for printed in [&first, &second] {
+        assert_eq!(final_status(&errand, printed["session"].as_str().unwrap()).await, "done");
+    }
+    let servers = std::process::Command::new("pgrep").args(["-f", "serve --addr 127.0.0.1:0"]).output().unwrap();
+    let ours: Vec<String> = String::from_utf8_lossy(&servers.stdout)
+        .lines()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environment| environment.contains(&errand.home.path().display().to_string()))
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ours.len(), 1, "one errand serve runs for this home: {ours:?}");
+}
+
+/// A detached task carries its flags to the server, and they outlive the server: `--deny` still holds for the
+/// session a new server continues after the first was killed while a delete waited.
+#[tokio::test]
+async fn a_detached_tasks_rules_hold_after_a_new_server_continues_it() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("delete_path", json!({"path": "old.txt"})),
+            Turn::tool_call("write_file", json!({"path": "notes.txt", "content": "not allowed\n"})),
+            Turn::text("Could not write."),
+            Turn::text("Done."),
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    errand.write("old.txt", "old\n");
+    let detached =
+        errand.errand(&["run", "--detach", "--no-plan", "--deny", "write_file", "--max-turns", "5", "tidy up"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    let question = errand.first_question().await["id"].as_str().unwrap().to_string();
+    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
+    assert!(std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap().success());
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let approved = errand.errand(&["approve", &question]).await;
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+
+    let second = errand.errand(&["run", "--detach", "--no-plan", "say done"]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(final_status(&errand, &id).await, "done");
+    assert!(!errand.folder().join("old.txt").exists(), "the approved delete ran");
+    assert!(!errand.folder().join("notes.txt").exists(), "the stored --deny held in the new server");
+    let denied = errand
+        .mock
+        .requests()
+        .iter()
+        .flat_map(|request| request.last_tool_results())
+        .any(|result| result.text.contains("denied") && result.text.contains("--deny"));
+    assert!(denied, "the model was told the write was denied by --deny");
+}
+
+/// `--wait` reaches the server: a question nobody answers expires into a deny with a message, and the task
+/// goes on.
+#[tokio::test]
+async fn a_detached_tasks_wait_expires_into_a_deny() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![Turn::tool_call("delete_path", json!({"path": "old.txt"})), Turn::text("Kept it.")],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    errand.write("old.txt", "old\n");
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "--wait", "1s", "delete old.txt"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    assert_eq!(final_status(&errand, &id).await, "done");
+    assert!(errand.folder().join("old.txt").exists());
+    let told = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(told.text.contains("no answer") || told.text.contains("expired"), "{}", told.text);
+}
+
+/// SIGTERM ends errand serve cleanly: a session at work is stopped and recorded `cancelled` saying why and how
+/// to continue; one waiting in the inbox keeps waiting for the next server.
+#[tokio::test]
+async fn sigterm_stops_sessions_at_work_and_leaves_waiting_ones_waiting() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call("delete_path", json!({"path": "old.txt"})),
+            Turn::Stall { text: "Thinking".into(), seconds: 120 },
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    errand.write("old.txt", "old\n");
+    let waiting = errand.errand(&["run", "--detach", "--no-plan", "delete old.txt"]).await;
+    assert_eq!(waiting.code, 0, "{}", waiting.stderr);
+    let waiting = waiting.stdout.trim().to_string();
+    errand.first_question().await;
+    let working = errand.errand(&["run", "--detach", "--no-plan", "think for a long time"]).await;
+    assert_eq!(working.code, 0, "{}", working.stderr);
+    let working = working.stdout.trim().to_string();
+    errand.wait_for_requests(2).await;
+
+    let pid = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
+    terminate(pid);
+    for _ in 0..300 {
+        if !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(record(errand.home.path()).is_none(), "the server ended cleanly and forgot its address");
+    let stopped = errand.show(&working).await;
+    assert_eq!(stopped["session"]["status"], "cancelled");
+    let detail = stopped["session"]["status_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("errand serve was stopped") && detail.contains(&format!("errand resume {working}")),
+        "{detail}"
+    );
+    assert_eq!(errand.show(&waiting).await["session"]["status"], "waiting");
+}

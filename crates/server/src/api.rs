@@ -9,29 +9,30 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use errand_store::{QuestionKind, SessionStatus, Store, UndoOptions};
+use errand_store::{QuestionKind, Store, UndoOptions};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use errand_agent::{ApprovalAnswer, ElicitationAnswer, Op, PlanReview};
 
-use crate::live::{Launcher, LiveTask, TaskRequest};
+use crate::live::{LiveTask, TaskRequest};
 use crate::{AppState, ServerConfig, ServerError, guard};
+use errand_agent::{SessionBuilder, SessionRequest, TrustQuestions};
 
 /// The API, behind the token and Host/Origin checks.
-pub fn router(store: Arc<Store>, config: ServerConfig, launcher: Option<Arc<dyn Launcher>>) -> Router {
-    router_with(store, config, launcher, Arc::default())
+pub fn router(store: Arc<Store>, config: ServerConfig, builder: Option<SessionBuilder>) -> Router {
+    router_with(store, config, builder, Arc::default())
 }
 
 /// The router over tasks already `running` in this server (the sessions it continued on starting).
 pub(crate) fn router_with(
     store: Arc<Store>,
     config: ServerConfig,
-    launcher: Option<Arc<dyn Launcher>>,
+    builder: Option<SessionBuilder>,
     running: Arc<crate::live::Running>,
 ) -> Router {
-    let state = AppState { store, config: Arc::new(config), launcher, running };
+    let state = AppState { store, config: Arc::new(config), builder, running };
     Router::new()
         .route("/", get(page))
         .route("/desk.css", get(style))
@@ -208,8 +209,9 @@ async fn events(
                     _ => return None,
                 };
                 if batch.is_empty() {
-                    // The session records its end before its last event; one more look catches that event.
-                    if status != SessionStatus::Running {
+                    // The session records its end before its last event; one more look catches that event. One
+                    // waiting in the inbox has not ended: its answer may come from anywhere.
+                    if !status.is_active() {
                         tokio::time::sleep(poll).await;
                         done = true;
                         let (store_for_query, id_for_query) = (store.clone(), id.clone());
@@ -244,7 +246,7 @@ fn sse_event(session: &str, stored: errand_store::StoredEvent) -> SseEvent {
 }
 
 async fn start(State(state): State<AppState>, Json(request): Json<TaskRequest>) -> Result<Json<Value>, ServerError> {
-    let Some(launcher) = state.launcher.clone() else {
+    let Some(builder) = state.builder.clone() else {
         return Err(ServerError::Conflict("this server cannot start tasks (it was started without a model)".into()));
     };
     if request.task.trim().is_empty() {
@@ -254,20 +256,22 @@ async fn start(State(state): State<AppState>, Json(request): Json<TaskRequest>) 
         return Err(ServerError::BadRequest("grant at least one folder (folders: [\"/path\"])".into()));
     }
     let task = request.task.clone();
-    let session = build_session(move || launcher.launch(&request)).await?;
+    let wanted = request.session_request().map_err(ServerError::BadRequest)?;
+    let store = state.store.clone();
+    let session = build_session(move || builder.create(store, &request.task, &wanted, TrustQuestions::Skip)).await?;
     let id = state.running.start(session, task);
     Ok(Json(json!({ "id": id })))
 }
 
-/// Runs a launcher call (which opens the store and the provider) off the async runtime; its refusal is the
-/// person's to fix, so it comes back as a bad request.
+/// Builds a session (which reads configuration files and opens the provider) off the async runtime; its
+/// refusal is the person's to fix, so it comes back as a bad request.
 async fn build_session(
-    launch: impl FnOnce() -> Result<errand_agent::Session, String> + Send + 'static,
+    build: impl FnOnce() -> Result<errand_agent::Session, errand_agent::AgentError> + Send + 'static,
 ) -> Result<errand_agent::Session, ServerError> {
-    tokio::task::spawn_blocking(launch)
+    tokio::task::spawn_blocking(build)
         .await
         .map_err(|error| ServerError::Internal(error.to_string()))?
-        .map_err(ServerError::BadRequest)
+        .map_err(|error| ServerError::BadRequest(error.to_string()))
 }
 
 fn live(state: &AppState, id: &str) -> Result<Arc<LiveTask>, ServerError> {
@@ -385,10 +389,12 @@ async fn message(
         task.steer(body.text);
         return Ok(Json(json!({ "id": id, "resumed": false })));
     }
-    let Some(launcher) = state.launcher.clone() else {
+    let Some(builder) = state.builder.clone() else {
         return Err(ServerError::Conflict("this server cannot continue tasks (it was started without a model)".into()));
     };
-    let session = build_session(move || launcher.resume(&id)).await?;
+    let store = state.store.clone();
+    let session =
+        build_session(move || builder.resume(store, &id, &SessionRequest::default(), TrustQuestions::Skip)).await?;
     let id = state.running.start(session, body.text);
     Ok(Json(json!({ "id": id, "resumed": true })))
 }

@@ -2,7 +2,7 @@
 //! replay from a sequence number), guarded by a per-install token and Host/Origin checks. Does not hold agent
 //! logic: it reads and acts through `errand-store` (and, for running tasks, the agent's session).
 //!
-//! The API starts tasks (through a [`Launcher`] the front end provides), answers their plans and approvals,
+//! The API starts tasks (built by the [`errand_agent::SessionBuilder`] the front end hands it), answers their plans and approvals,
 //! steers and stops them, and serves what the store holds: sessions, transcripts and usage, event streams
 //! (live, even for a task another errand process runs, since the stream tails the store), changes, undo and
 //! the trash.
@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use errand_store::{Store, StoreError};
 
 pub use api::router;
-pub use live::{Launcher, TaskRequest};
+pub use live::TaskRequest;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -64,8 +64,8 @@ pub fn new_token() -> String {
 pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) config: Arc<ServerConfig>,
-    /// Starts tasks; `None` serves a read-only API (no task can be started).
-    pub(crate) launcher: Option<Arc<dyn Launcher>>,
+    /// Builds the tasks it starts; `None` serves a read-only API (no task can be started).
+    pub(crate) builder: Option<errand_agent::SessionBuilder>,
     pub(crate) running: Arc<live::Running>,
 }
 
@@ -73,9 +73,9 @@ pub(crate) struct AppState {
 pub async fn serve(
     config: ServerConfig,
     store: Arc<Store>,
-    launcher: Option<Arc<dyn Launcher>>,
+    builder: Option<errand_agent::SessionBuilder>,
 ) -> Result<(), ServerError> {
-    listen(config).await?.serve(store, launcher).await
+    listen(config).await?.serve(store, builder).await
 }
 
 /// Binds `config.addr` (port 0 lets the system choose one) without serving yet, so the caller can learn the
@@ -101,18 +101,44 @@ impl Listening {
         self.config.addr
     }
 
-    /// Serves the API until the process ends. With a launcher, it first takes over and continues the sessions
-    /// whose process died while they ran or waited in the inbox, so answers given while no process waited for
-    /// them are acted on; sessions another live process runs are left alone.
-    pub async fn serve(self, store: Arc<Store>, launcher: Option<Arc<dyn Launcher>>) -> Result<(), ServerError> {
+    /// Serves the API until the process ends. With a builder, it first takes over and continues the sessions
+    /// whose process died while they waited in the inbox, so answers given while no process waited for them
+    /// are acted on; sessions another live process runs are left alone.
+    pub async fn serve(
+        self,
+        store: Arc<Store>,
+        builder: Option<errand_agent::SessionBuilder>,
+    ) -> Result<(), ServerError> {
+        self.serve_until(store, builder, std::future::pending()).await
+    }
+
+    /// [`Listening::serve`] until `shutdown` completes (SIGTERM, Ctrl-C). Then the sessions it runs end
+    /// cleanly: one waiting in the inbox is left waiting, for the next `errand serve` to continue when its
+    /// answer comes; one at work is stopped as Ctrl-C stops it (nothing half-done: its journal holds every
+    /// change), recorded `cancelled` with why, within [`SHUTDOWN_GRACE`].
+    pub async fn serve_until(
+        self,
+        store: Arc<Store>,
+        builder: Option<errand_agent::SessionBuilder>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
         let running = Arc::<live::Running>::default();
-        if let Some(launcher) = &launcher {
-            running.recover(&store, launcher).await;
+        if let Some(builder) = &builder {
+            running.recover(&store, builder).await;
         }
-        let app = api::router_with(store, self.config, launcher, running);
-        axum::serve(self.listener, app).await.map_err(|source| ServerError::Serve { source })
+        let app = api::router_with(store.clone(), self.config, builder, running.clone());
+        // The event streams never end by themselves, so the server is dropped rather than drained.
+        let served = tokio::select! {
+            served = axum::serve(self.listener, app) => served.map_err(|source| ServerError::Serve { source }),
+            () = shutdown => Ok(()),
+        };
+        running.shut_down(&store, SHUTDOWN_GRACE).await;
+        served
     }
 }
+
+/// How long sessions at work have to stop when the server is asked to end.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the server could not start, or why a request failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use errand_agent::{ApprovalAnswer, ElicitationAnswer, InputAction, Op, OpSender, PlanReview, Session, Submission};
+use errand_agent::{
+    ApprovalAnswer, ElicitationAnswer, InputAction, Op, OpSender, PlanReview, Session, SessionBuilder, SessionRequest,
+    Submission, TrustQuestions,
+};
+use errand_config::{Permissions, ProviderFlags};
 use errand_store::{SessionStatus, Store};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -38,15 +42,59 @@ pub struct TaskRequest {
     /// Deletes need no approval.
     #[serde(default)]
     pub allow_delete: bool,
+    /// Tokens per run at most.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Approve the plan without asking.
+    #[serde(default)]
+    pub yes: bool,
+    /// Rules allowing calls without asking, as `--allow` takes them (`write_file(reports/**)`).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Rules for calls that need asking.
+    #[serde(default)]
+    pub ask: Vec<String>,
+    /// Rules refusing calls.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Hosts commands may reach.
+    #[serde(default)]
+    pub allow_net: Vec<String>,
+    /// Plugin folders loaded for this task only.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Seconds a question waits in the inbox before it is denied; a day when absent, 0 denies at once.
+    #[serde(default)]
+    pub wait: Option<f64>,
 }
 
-/// Builds sessions for the server. The front end that knows the configuration (provider, rules, sandbox)
-/// provides it.
-pub trait Launcher: Send + Sync + 'static {
-    /// Creates (and stores) a session for `request`.
-    fn launch(&self, request: &TaskRequest) -> Result<Session, String>;
-    /// Reopens a stored session to continue it.
-    fn resume(&self, id: &str) -> Result<Session, String>;
+impl TaskRequest {
+    /// What the session builder is asked for; the provider and the sandbox are the server's own.
+    pub fn session_request(&self) -> Result<SessionRequest, String> {
+        let wait = match self.wait {
+            None => None,
+            Some(seconds) => Some(
+                std::time::Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| format!("wait must be a number of seconds, 0 or more (got {seconds})"))?,
+            ),
+        };
+        Ok(SessionRequest {
+            folders: self.folders.clone(),
+            read_only: self.read_only.clone(),
+            provider: ProviderFlags { model: self.model.clone(), ..ProviderFlags::default() },
+            max_turns: self.max_turns,
+            max_tokens: self.max_tokens,
+            max_cost: self.max_cost,
+            no_plan: self.no_plan,
+            yes: self.yes,
+            rules: Permissions { allow: self.allow.clone(), ask: self.ask.clone(), deny: self.deny.clone() },
+            allow_net: self.allow_net.clone(),
+            allow_delete: self.allow_delete,
+            unsandboxed: false,
+            plugin_dirs: self.plugin_dirs.clone(),
+            wait,
+        })
+    }
 }
 
 /// The tasks running in this server.
@@ -55,9 +103,12 @@ pub(crate) struct Running {
     tasks: Mutex<HashMap<String, Arc<LiveTask>>>,
 }
 
-/// One running task's handles: the Op sender the page's requests go through.
+/// One running task's handles: the Op sender the page's requests go through, and what stops it when the
+/// server ends.
 pub(crate) struct LiveTask {
     ops: OpSender,
+    cancel: CancellationToken,
+    ended: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Running {
@@ -77,7 +128,7 @@ impl Running {
     /// and continues each in the background from where it stopped ([`Session::continue_pending`]): an answer
     /// given meanwhile (`errand approve`) is acted on. Sessions another live process runs are left alone. A
     /// session that cannot be rebuilt is recorded `failed`, saying why. Returns the ids continued.
-    pub(crate) async fn recover(self: &Arc<Self>, store: &Arc<Store>, launcher: &Arc<dyn Launcher>) -> Vec<String> {
+    pub(crate) async fn recover(self: &Arc<Self>, store: &Arc<Store>, builder: &SessionBuilder) -> Vec<String> {
         let claimed = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.claim_orphaned_sessions()).await
@@ -92,8 +143,14 @@ impl Running {
         let mut continued = Vec::new();
         for id in claimed {
             let rebuilt = {
-                let (launcher, id) = (launcher.clone(), id.clone());
-                tokio::task::spawn_blocking(move || launcher.resume(&id)).await.unwrap_or_else(|e| Err(e.to_string()))
+                let (builder, store, id) = (builder.clone(), store.clone(), id.clone());
+                tokio::task::spawn_blocking(move || {
+                    builder
+                        .resume(store, &id, &SessionRequest::default(), TrustQuestions::Skip)
+                        .map_err(|error| error.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
             };
             match rebuilt {
                 Ok(session) => continued.push(self.spawn(session, None)),
@@ -112,18 +169,56 @@ impl Running {
     fn spawn(self: &Arc<Self>, mut session: Session, input: Option<String>) -> String {
         let id = session.id().to_string();
         let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
-        self.lock().insert(id.clone(), Arc::new(LiveTask { ops }));
+        let cancel = CancellationToken::new();
+        let (ended_sender, ended) = tokio::sync::watch::channel(false);
+        self.lock().insert(id.clone(), Arc::new(LiveTask { ops, cancel: cancel.clone(), ended }));
         let running = self.clone();
         let finished_id = id.clone();
         tokio::spawn(async move {
-            let cancel = CancellationToken::new();
             let _ = match input {
                 Some(input) => session.run(&input, &cancel).await,
                 None => session.continue_pending(&cancel).await,
             };
             running.lock().remove(&finished_id);
+            let _ = ended_sender.send(true);
         });
         id
+    }
+
+    /// Ends the sessions this server runs, as it stops: those waiting in the inbox are left waiting (the next
+    /// `errand serve` continues them when their answer comes); those at work are stopped as Ctrl-C stops
+    /// them and recorded `cancelled` with the reason, waiting at most `grace` for them to end.
+    pub(crate) async fn shut_down(&self, store: &Arc<Store>, grace: std::time::Duration) {
+        let tasks: Vec<(String, Arc<LiveTask>)> =
+            self.lock().iter().map(|(id, task)| (id.clone(), task.clone())).collect();
+        let mut stopping = Vec::new();
+        for (id, task) in tasks {
+            let waiting = store.session(&id).is_ok_and(|record| record.status == SessionStatus::Waiting);
+            if !waiting {
+                task.cancel.cancel();
+                stopping.push((id, task));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for (id, task) in stopping {
+            let mut ended = task.ended.clone();
+            let finished = tokio::time::timeout_at(deadline, ended.wait_for(|ended| *ended)).await.is_ok();
+            let reason = if finished {
+                format!("errand serve was stopped while it ran; continue it with: errand resume {id} \"go on\"")
+            } else {
+                format!(
+                    "errand serve was stopped and it did not end within {} s; continue it with: errand resume {id} \"go on\"",
+                    grace.as_secs()
+                )
+            };
+            let record = store.session(&id);
+            let still_at_work = record
+                .as_ref()
+                .is_ok_and(|record| matches!(record.status, SessionStatus::Running | SessionStatus::Cancelled));
+            if still_at_work && let Err(error) = store.set_status(&id, SessionStatus::Cancelled, Some(&reason)) {
+                tracing::warn!(%error, session = %id, "cannot record a session stopped with the server");
+            }
+        }
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Arc<LiveTask>> {

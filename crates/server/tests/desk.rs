@@ -161,7 +161,7 @@ async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
     let shots = prerequisites();
     let live = Live::start_with_mcp(
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
-        vec![common::everything()],
+        common::everything(),
     )
     .await;
     let id = live.start_task("ask me", json!({"no_plan": true})).await;

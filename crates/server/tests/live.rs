@@ -96,7 +96,7 @@ async fn a_running_task_is_steered_then_stopped_and_a_finished_one_continues() {
 async fn a_servers_request_for_input_is_answered_from_the_page() {
     let live = Live::start_with_mcp(
         vec![Turn::tool_call("mcp__everything__trigger-elicitation-request", json!({})), Turn::text("Thanks.")],
-        vec![common::everything()],
+        common::everything(),
     )
     .await;
     let id = live.start_task("ask me", json!({"no_plan": true})).await;

@@ -368,6 +368,12 @@ impl SessionStatus {
         }
     }
 
+    /// Whether the session has not ended: it runs, or waits in the inbox for an answer, and more events will
+    /// come.
+    pub fn is_active(&self) -> bool {
+        matches!(self, SessionStatus::Running | SessionStatus::Waiting)
+    }
+
     /// Whether this errand knows the status (`false` for one a newer errand wrote).
     pub fn is_known(&self) -> bool {
         !matches!(self, SessionStatus::Unknown(_))

@@ -1,77 +1,44 @@
-//! Shared by the live-task and browser tests: a server with a launcher whose sessions talk to the scripted
-//! model.
+//! Shared by the live-task and browser tests: a server whose sessions, built by errand's session builder, talk
+//! to the scripted model.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use errand_agent::{Session, SessionOptions};
-use errand_model::{ProviderKind, ProviderSettings};
-use errand_sandbox::{GrantMode, Grants};
-use errand_server::{Launcher, ServerConfig, TaskRequest, router};
+use errand_agent::{Confinement, SessionBuilder};
+use errand_config::{ConfigFile, Paths};
+use errand_model::ProviderKind;
+use errand_server::{ServerConfig, router};
 use errand_store::{SessionStatus, Store};
 use errand_testkit::{MockLlm, Script, Turn};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "live-token";
 
-/// Sessions against the scripted model, as the CLI's launcher makes them against a real one.
-struct MockLauncher {
-    store: Arc<Store>,
-    url: String,
-    mcp_servers: Vec<errand_mcp::McpServer>,
+/// A session builder for an errand home in `data`, whose configuration names the scripted model at `url`, as
+/// `errand serve` builds sessions from the person's. The test binary is not errand's executable, so the file
+/// tools run in this process and no commands run.
+fn builder(data: &std::path::Path, url: &str, mcp_servers: &Value) -> SessionBuilder {
+    let paths = Paths { config_file: data.join("config.toml"), database: data.join("errand.db") };
+    std::fs::write(paths.mcp_file(), json!({ "mcpServers": mcp_servers }).to_string()).unwrap();
+    let config = ConfigFile {
+        provider: Some(ProviderKind::Anthropic),
+        model: Some("claude-sonnet-4-5".into()),
+        base_url: Some(url.to_string()),
+        ..ConfigFile::default()
+    };
+    SessionBuilder::new(paths, config)
+        .with_confinement(Confinement::InProcess)
+        .with_environment(|name| (name == "ANTHROPIC_API_KEY").then(|| "k".to_string()))
 }
 
-impl MockLauncher {
-    fn options(&self, plan: bool) -> SessionOptions {
-        SessionOptions {
-            plan_mode: plan,
-            mcp_servers: self.mcp_servers.clone(),
-            ..SessionOptions::new("anthropic", "claude-sonnet-4-5")
-        }
-    }
-
-    fn provider(&self) -> Arc<dyn errand_model::Provider> {
-        let settings = ProviderSettings {
-            kind: ProviderKind::Anthropic,
-            base_url: self.url.clone(),
-            api_key: Some("k".into()),
-            ..ProviderSettings::default()
-        };
-        errand_model::connect(&settings).unwrap().into()
-    }
-}
-
-impl Launcher for MockLauncher {
-    fn launch(&self, request: &TaskRequest) -> Result<Session, String> {
-        let grants = Grants::new(request.folders.iter().map(|f| (f.clone(), GrantMode::ReadWrite)).collect())
-            .map_err(|e| e.to_string())?;
-        let options = SessionOptions { allow_delete: request.allow_delete, ..self.options(!request.no_plan) };
-        Session::create(self.store.clone(), self.provider(), grants, options, &request.task).map_err(|e| e.to_string())
-    }
-
-    fn resume(&self, id: &str) -> Result<Session, String> {
-        Session::resume(self.store.clone(), self.provider(), id, self.options(false)).map_err(|e| e.to_string())
-    }
-}
-
-/// MCP's reference server over stdio, as a session's `.mcp.json` would name it.
-pub fn everything() -> errand_mcp::McpServer {
+/// MCP's reference server over stdio, as the person's `.mcp.json` would name it.
+pub fn everything() -> Value {
     let script = errand_testkit::fixtures::mcp_test_servers()
         .join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     assert!(script.exists(), "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)");
-    errand_mcp::McpServer {
-        name: "everything".into(),
-        transport: errand_mcp::Transport::Stdio {
-            command: "node".into(),
-            args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
-            env: Default::default(),
-        },
-        source: "/test/.mcp.json".into(),
-        origin: errand_mcp::Origin::User,
-        sandbox: None,
-    }
+    json!({ "everything": { "command": "node", "args": [script, "stdio"] } })
 }
 
 pub struct Live {
@@ -88,23 +55,23 @@ pub struct Live {
 
 impl Live {
     pub async fn start(turns: Vec<Turn>) -> Live {
-        Self::start_with_mcp(turns, Vec::new()).await
+        Self::start_with_mcp(turns, json!({})).await
     }
 
-    /// A server whose sessions also connect to `mcp_servers`.
-    pub async fn start_with_mcp(turns: Vec<Turn>, mcp_servers: Vec<errand_mcp::McpServer>) -> Live {
+    /// A server whose sessions also connect to `mcp_servers` (`.mcp.json`'s `mcpServers` object).
+    pub async fn start_with_mcp(turns: Vec<Turn>, mcp_servers: Value) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&data.path().join("errand.db")).unwrap());
         let mock = MockLlm::start(Script::new(turns)).await.unwrap();
-        let launcher = Arc::new(MockLauncher { store: store.clone(), url: mock.url(), mcp_servers });
+        let builder = builder(data.path(), &mock.url(), &mcp_servers);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let home = tempfile::tempdir().unwrap();
         let folder = tempfile::Builder::new().prefix("work").tempdir_in(home.path()).unwrap();
         let config =
             ServerConfig { browse_root: Some(home.path().to_path_buf()), ..ServerConfig::new(addr, TOKEN.into()) };
-        let app = router(store.clone(), config, Some(launcher));
+        let app = router(store.clone(), config, Some(builder));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Live { base: format!("http://{addr}"), store, mock, folder, home, _data: data, client: reqwest::Client::new() }
     }
