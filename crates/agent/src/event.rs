@@ -160,8 +160,10 @@ pub enum EventMsg {
         call_id: String,
         /// The agent, `plugin:agent`.
         agent: String,
-        /// The child session holding its transcript and events.
-        session: String,
+        /// The child session holding its transcript and events. (Stored before it had this name as
+        /// `session`, which collided with the envelope's `session` in `--json` lines and the event stream.)
+        #[serde(alias = "session")]
+        child_session: String,
     },
     /// The sub-agent ended.
     SubagentFinished {
@@ -170,7 +172,8 @@ pub enum EventMsg {
         /// The agent, `plugin:agent`.
         agent: String,
         /// The child session.
-        session: String,
+        #[serde(alias = "session")]
+        child_session: String,
         /// How it ended: `done`, `stopped`, `cancelled` or `failed`.
         status: RunStatus,
     },

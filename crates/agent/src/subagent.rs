@@ -222,13 +222,13 @@ impl Session {
             self.emit(EventMsg::SubagentStarted {
                 call_id: call.id.clone(),
                 agent: qualified.clone(),
-                session: child.id().to_string(),
+                child_session: child.id().to_string(),
             })?;
             let outcome = child.run(prompt, cancel).await;
             self.emit(EventMsg::SubagentFinished {
                 call_id: call.id.clone(),
                 agent: qualified.clone(),
-                session: child.id().to_string(),
+                child_session: child.id().to_string(),
                 status: crate::event::RunStatus::from(&outcome.status),
             })?;
             // "Allow for this session" answers given while the child ran hold here too.

@@ -107,9 +107,9 @@ impl TerminalRenderer {
                 let message = message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
                 say!(err, "  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
             }
-            EventMsg::SubagentStarted { agent, session, .. } => {
+            EventMsg::SubagentStarted { agent, child_session, .. } => {
                 self.end_line(out);
-                say!(err, "  {}", self.paint("36", &format!("↳ agent {agent} at work (session {session})")));
+                say!(err, "  {}", self.paint("36", &format!("↳ agent {agent} at work (session {child_session})")));
             }
             EventMsg::SubagentFinished { agent, status, .. } => {
                 self.end_line(out);

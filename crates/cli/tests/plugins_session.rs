@@ -270,9 +270,13 @@ async fn the_task_tool_runs_an_agent_with_only_its_tools() {
     let started = events_of(&events, "SubagentStarted");
     let finished = events_of(&events, "SubagentFinished");
     assert_eq!((started.len(), finished.len()), (1, 1), "{events:?}");
-    assert_eq!(started[0]["session"], child_id);
+    assert_eq!(started[0]["child_session"], child_id);
     assert_eq!(started[0]["agent"], "toolkit:reviewer");
-    assert_eq!((finished[0]["session"].as_str(), finished[0]["status"].as_str()), (Some(child_id), Some("done")));
+    assert_eq!((finished[0]["child_session"].as_str(), finished[0]["status"].as_str()), (Some(child_id), Some("done")));
+    // The envelope names the session the line belongs to, the parent's, once.
+    let parent = events_of(&events, "TaskStarted")[0]["session"].clone();
+    assert_ne!(parent.as_str(), Some(child_id));
+    assert_eq!((started[0]["session"].clone(), finished[0]["session"].clone()), (parent.clone(), parent));
 }
 
 /// A question a child asks goes to the person where they watch the parent, naming the agent.

@@ -629,7 +629,7 @@ const HANDLERS = {
     entry.progress = `running · ${amount}${e.message ? ` ${e.message}` : ""}`;
     touch(entry);
   },
-  SubagentStarted(e, v) { line(v, { kind: "note", text: `agent ${e.agent} at work (session ${e.session})` }); },
+  SubagentStarted(e, v) { line(v, { kind: "note", text: `agent ${e.agent} at work (session ${e.child_session})` }); },
   SubagentFinished(e, v) { line(v, { kind: "note", text: `agent ${e.agent}: ${e.status}` }); },
   HookRan(e, v) {
     // Hooks that changed something show in the log; the ones that let things be stay in the event stream.

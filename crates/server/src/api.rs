@@ -240,7 +240,16 @@ async fn events(
 
 /// One stored event as SSE: the sequence number as id, the kind as event name, and the same JSON `--json`
 /// prints as data.
-fn sse_event(session: &str, stored: errand_store::StoredEvent) -> SseEvent {
+fn sse_event(session: &str, mut stored: errand_store::StoredEvent) -> SseEvent {
+    if matches!(stored.kind.as_str(), "SubagentStarted" | "SubagentFinished") {
+        // Stored by an earlier errand with the child's id as `session`, which would repeat the envelope's key:
+        // read and written again, it carries the child's id as `child_session`.
+        if let Ok(msg) = serde_json::from_str::<errand_agent::EventMsg>(&stored.body)
+            && let Ok(body) = serde_json::to_string(&msg)
+        {
+            stored.body = body;
+        }
+    }
     let data = format!(r#"{{"seq":{},"session":"{}",{}"#, stored.seq, session, stored.body.trim_start_matches('{'));
     SseEvent::default().id(stored.seq.to_string()).event(stored.kind).data(data)
 }

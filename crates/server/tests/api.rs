@@ -196,6 +196,40 @@ async fn the_event_stream_replays_from_last_event_id_and_follows_until_the_end()
     assert_eq!(first, json!({"seq": 2, "session": id, "type": "TextDelta", "text": "part 2"}));
 }
 
+/// A sub-agent's events name the child as `child_session`, and the envelope's `session` is the parent, once,
+/// also for events an earlier errand stored with the child's id as `session`.
+#[tokio::test]
+async fn a_sub_agents_events_name_the_child_apart_from_the_envelopes_session() {
+    let server = Server::start().await;
+    let id = server.session("t");
+    server
+        .store
+        .append_event(
+            &id,
+            "SubagentStarted",
+            r#"{"type":"SubagentStarted","call_id":"c1","agent":"p:a","session":"kid"}"#,
+        )
+        .unwrap();
+    server
+        .store
+        .append_event(
+            &id,
+            "SubagentFinished",
+            r#"{"type":"SubagentFinished","call_id":"c1","agent":"p:a","child_session":"kid","status":"done"}"#,
+        )
+        .unwrap();
+    server.store.set_status(&id, SessionStatus::Done, None).unwrap();
+    let response = server.get(&format!("/api/sessions/{id}/events")).send().await.unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.text()).await.unwrap().unwrap();
+    let data: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("data: ")).collect();
+    assert_eq!(data.len(), 2, "{body}");
+    for line in data {
+        assert_eq!(line.matches(r#""session""#).count(), 1, "one session key: {line}");
+        let event: Value = serde_json::from_str(line).unwrap();
+        assert_eq!((event["session"].as_str(), event["child_session"].as_str()), (Some(id.as_str()), Some("kid")));
+    }
+}
+
 #[tokio::test]
 async fn changes_and_undo_act_on_the_journal() {
     let server = Server::start().await;
