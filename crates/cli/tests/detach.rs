@@ -405,3 +405,48 @@ async fn sigterm_stops_sessions_at_work_and_leaves_waiting_ones_waiting() {
     );
     assert_eq!(errand.show(&waiting).await["session"]["status"], "waiting");
 }
+
+/// A plan-mode session whose server was killed while its plan waited for review: the plan is approved while
+/// no server runs, and the next server continues the session into the approved plan's work.
+#[tokio::test]
+async fn a_plan_approved_while_the_server_was_killed_is_carried_out_by_the_next_server() {
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            Turn::tool_call(
+                "propose_plan",
+                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
+            ),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
+            Turn::text("Done."),
+            Turn::text("Nothing else."),
+        ],
+    )
+    .await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let detached = errand.errand(&["run", "--detach", "summarize"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    assert_eq!(errand.first_question().await["kind"], "plan");
+    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
+    assert!(std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap().success());
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = errand.errand(&["answer", &id, "--approve"]).await;
+    assert_eq!(answered.code, 0, "{}", answered.stderr);
+    assert!(!errand.folder().join("summary.md").exists(), "nothing runs while no server does");
+
+    let second = errand.errand(&["run", "--detach", "--no-plan", "say nothing"]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(final_status(&errand, &id).await, "done");
+    assert_eq!(errand.read("summary.md"), "all good\n");
+    let events = errand.errand(&["attach", &id, "--json"]).await.events();
+    let resolved: Vec<&Value> = events.iter().filter(|event| event["type"] == "PlanResolved").collect();
+    assert_eq!(resolved.len(), 1, "the plan was reviewed once: {resolved:?}");
+    assert_eq!(resolved[0]["review"]["answer"], "approve");
+}
