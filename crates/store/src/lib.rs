@@ -63,9 +63,11 @@ mod files;
 mod health;
 mod inbox;
 mod journal;
+mod locks;
 mod migrations;
 mod objects;
 mod owners;
+mod tasks;
 mod trash;
 mod undo;
 
@@ -80,6 +82,8 @@ pub use diff::ContentDiff;
 pub use health::{StoreHealth, StoreUser, store_users};
 pub use inbox::{NewQuestion, Question, QuestionKind};
 pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
+pub use locks::{HeldLock, LockHolder};
+pub use tasks::{NewTask, TaskRecord, TaskRefused, TaskStatus};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
 

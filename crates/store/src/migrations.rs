@@ -130,6 +130,32 @@ const MIGRATIONS: &[&str] = &[
     // 4: which process runs a session (its pid and start time), so `errand serve` can tell a session whose
     // process died (kill -9, a reboot) from one another process still runs, and continue the former.
     "ALTER TABLE sessions ADD COLUMN owner TEXT;",
+    // 5: the shared task list of a session tree (numbered per tree, claimed by one agent at a time), and file
+    // locks (one holder per path, across sessions and processes, each with an expiry and the process that
+    // took it).
+    "CREATE TABLE tasks (
+        tree       TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        id         INTEGER NOT NULL,
+        title      TEXT NOT NULL,
+        detail     TEXT,
+        deps       TEXT NOT NULL DEFAULT '[]',
+        status     TEXT NOT NULL,
+        owner      TEXT,
+        note       TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tree, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE locks (
+        path        TEXT PRIMARY KEY,
+        tree        TEXT NOT NULL,
+        agent       TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        process     TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    CREATE INDEX locks_agent ON locks (agent);",
 ];
 
 /// The schema version this build writes.
