@@ -449,18 +449,20 @@ impl Session {
         OpSender { asking: self.asking.clone() }
     }
 
-    fn take_steering(&mut self) -> Result<(), AgentError> {
+    /// Adds the person's words sent since the last turn to the conversation; true when there were any.
+    fn take_steering(&mut self) -> Result<bool, AgentError> {
         let mut texts = Vec::new();
         while let Ok(text) = self.steering.try_recv() {
             texts.push(text);
         }
+        let any = !texts.is_empty();
         for text in texts {
             self.emit(EventMsg::Steered { text: text.clone() })?;
             self.append(Message::user_text(text))?;
             // After tool results the person's words join that user turn; the stored rows repair the same way.
             self.messages = transcript::repair(std::mem::take(&mut self.messages));
         }
-        Ok(())
+        Ok(any)
     }
 
     /// Delivers every event of later runs to `sender` as well as to the store.
@@ -744,6 +746,10 @@ impl Session {
             }
             self.append(response.message)?;
             if calls.is_empty() {
+                // Words the person sent while the model wrote its last reply are answered, not dropped.
+                if self.take_steering()? {
+                    continue;
+                }
                 if response.stop_reason == StopReason::MaxTokens {
                     self.emit(EventMsg::Warning {
                         message: format!(

@@ -51,6 +51,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Answer(args) => crate::inbox::answer(args),
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Attach { id, json } => crate::detach::attach(&id, json).await,
+        Command::Say { id, text } => crate::detach::say(&id, &text).await,
         Command::Stop { id } => crate::detach::stop(&id).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),

@@ -348,6 +348,42 @@ async fn answer(builder: &errand_agent::SessionBuilder, session: &str, op: Op) {
     }
 }
 
+/// `errand say ID TEXT`: hands the words to the session running in the server, for its next turn.
+pub(crate) async fn say(id: &str, text: &str) -> Result<u8, Failure> {
+    if text.trim().is_empty() {
+        return Err(usage_error(anyhow!("the message is empty; say what the session should know")));
+    }
+    let builder = builder()?;
+    let store = open_store(&builder)?;
+    let session = store.session(id).map_err(usage_error)?;
+    let Some(server) = running_server(builder.paths()).await else {
+        return Err(anyhow!(
+            "session {} is not running in errand serve: no server answers for this errand home (only sessions \
+             started with `errand run --detach` or from the desk can be told something this way; a finished one \
+             is continued with `errand resume {} \"…\"`)",
+            session.id,
+            session.id
+        )
+        .into());
+    };
+    let body = json!({ "text": text });
+    let (status, answer) = server.call("POST", &format!("/api/sessions/{}/steer", session.id), Some(&body)).await?;
+    if status != 200 {
+        return Err(anyhow!(
+            "cannot tell session {} anything: {}; a finished session is continued with `errand resume {} \"…\"`",
+            session.id,
+            api_error(&answer),
+            session.id
+        )
+        .into());
+    }
+    eprintln!(
+        "session {} takes it into account before its next request; `errand attach {}` follows it",
+        session.id, session.id
+    );
+    Ok(EXIT_DONE)
+}
+
 /// `errand stop ID`: asks the server running the session to stop it.
 pub(crate) async fn stop(id: &str) -> Result<u8, Failure> {
     let builder = builder()?;

@@ -170,6 +170,14 @@ errand answer 4k2m --accept --value name=Ada")]
         #[arg(long)]
         json: bool,
     },
+    /// Tell a session running in `errand serve` something: the words join its conversation before its next
+    /// request to the model, as steering from the desk does.
+    Say {
+        /// Session id, or a unique prefix of it.
+        id: String,
+        /// What to tell it, e.g. "only the 2025 invoices".
+        text: String,
+    },
     /// Stop a session running in `errand serve` (one `errand run --detach` handed over, or the desk started).
     Stop {
         /// Session id, or a unique prefix of it.

@@ -450,3 +450,28 @@ async fn a_plan_approved_while_the_server_was_killed_is_carried_out_by_the_next_
     assert_eq!(resolved.len(), 1, "the plan was reviewed once: {resolved:?}");
     assert_eq!(resolved[0]["review"]["answer"], "approve");
 }
+
+/// `errand say` hands words to a detached session: they reach the model with its next request, even when the
+/// model was writing its last reply as they came. A finished session is not told anything: that is `resume`.
+#[tokio::test]
+async fn say_tells_a_detached_session_something_for_its_next_request() {
+    let script =
+        errand_testkit::Script::new(vec![Turn::text("Looking at the invoices."), Turn::text("Only 2025, then.")]);
+    let errand = TestErrand::with_script(Protocol::Anthropic, script.with_latency(Duration::from_millis(1500))).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "total the invoices"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let id = detached.stdout.trim().to_string();
+    errand.wait_for_requests(1).await;
+
+    let said = errand.errand(&["say", &id, "only the 2025 invoices"]).await;
+    assert_eq!(said.code, 0, "{}", said.stderr);
+    assert_eq!(final_status(&errand, &id).await, "done");
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 2, "the words sent the model back to work once");
+    assert!(requests[1].body.contains("only the 2025 invoices"));
+
+    let late = errand.errand(&["say", &id, "and 2024"]).await;
+    assert_eq!(late.code, 1);
+    assert!(late.stderr.contains(&format!("errand resume {id}")), "{}", late.stderr);
+}

@@ -42,6 +42,7 @@ pub(crate) fn router_with(
         .route("/api/sessions/{id}/approvals/{call_id}", post(approval))
         .route("/api/sessions/{id}/inputs/{input_id}", post(input))
         .route("/api/sessions/{id}/messages", post(message))
+        .route("/api/sessions/{id}/steer", post(steer))
         .route("/api/sessions/{id}/stop", post(stop))
         .route("/api/sessions/{id}", get(session))
         .route("/api/sessions/{id}/events", get(events))
@@ -406,6 +407,22 @@ async fn message(
         build_session(move || builder.resume(store, &id, &SessionRequest::default(), TrustQuestions::Skip)).await?;
     let id = state.running.start(session, body.text);
     Ok(Json(json!({ "id": id, "resumed": true })))
+}
+
+/// Sends the person's words to a running task, for its next turn; unlike `messages`, never continues a
+/// finished one (409 when it is not running here).
+async fn steer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<MessageBody>,
+) -> Result<Json<Value>, ServerError> {
+    if body.text.trim().is_empty() {
+        return Err(ServerError::BadRequest("the message is empty".into()));
+    }
+    if !live(&state, &id)?.steer(body.text) {
+        return Err(ServerError::Conflict(format!("session {id} is no longer running")));
+    }
+    Ok(Json(json!({ "ok": true })))
 }
 
 async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {

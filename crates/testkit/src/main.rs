@@ -16,6 +16,7 @@ const SCRIPT_HELP: &str = r#"SCRIPT FORMAT
                                                                provider error body; optional fields
     {"kind": "cut", "text": "..."}                             starts a reply, then drops the connection
     {"kind": "stall", "text": "...", "seconds": 30}            starts a reply, then goes silent
+  An optional "latency_ms": 500 beside "turns" makes the server think that long before each reply.
 
   Anthropic clients use base URL http://127.0.0.1:PORT (POST /v1/messages); OpenAI-compatible
   clients use http://127.0.0.1:PORT/v1 (POST /v1/chat/completions).

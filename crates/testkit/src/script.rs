@@ -11,12 +11,26 @@ use serde_json::Value;
 pub struct Script {
     /// One turn per request, played front to back.
     pub turns: Vec<Turn>,
+    /// How long the server thinks before each reply, in milliseconds, as a real model's latency (the request
+    /// is recorded at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub latency_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Script {
     /// A script playing `turns` in order.
     pub fn new(turns: Vec<Turn>) -> Self {
-        Self { turns }
+        Self { turns, latency_ms: 0 }
+    }
+
+    /// The same script, thinking `latency` before each reply.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     /// Reads a JSON script file: `{"turns": [ ... ]}`. Errors name the file and what is wrong.

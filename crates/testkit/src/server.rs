@@ -40,6 +40,8 @@ struct Shared {
     /// Becomes true when the server shuts down; stalls end early on it.
     shutdown: watch::Receiver<bool>,
     observer: Option<Observer>,
+    /// Waited before each reply, after the request is recorded.
+    latency: Duration,
 }
 
 struct State {
@@ -99,6 +101,7 @@ impl MockLlm {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
+        let latency = Duration::from_millis(script.latency_ms);
         let state = State {
             turns: script.turns.into(),
             played: 0,
@@ -111,6 +114,7 @@ impl MockLlm {
             changed: watch::Sender::new(()),
             shutdown: shutdown_receiver.clone(),
             observer,
+            latency,
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let mut stop = shutdown_receiver;
@@ -313,6 +317,13 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
     let open = OpenReply(shared.clone());
     shared.changed.send_replace(());
     let context = Context { number, ..context };
+    if !shared.latency.is_zero() {
+        let mut shutdown = shared.shutdown.clone();
+        tokio::select! {
+            () = tokio::time::sleep(shared.latency) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => {}
+        }
+    }
 
     let reply = match (&turn, protocol) {
         (Some(turn), Protocol::Anthropic) => anthropic::reply(&context, turn),

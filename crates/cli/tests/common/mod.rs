@@ -44,7 +44,12 @@ impl Finished {
 
 impl TestErrand {
     pub async fn new(protocol: Protocol, turns: Vec<Turn>) -> Self {
-        let mock = MockLlm::start(Script::new(turns)).await.expect("mock model server starts");
+        Self::with_script(protocol, Script::new(turns)).await
+    }
+
+    /// Against a model server playing `script` (one with latency, say).
+    pub async fn with_script(protocol: Protocol, script: Script) -> Self {
+        let mock = MockLlm::start(script).await.expect("mock model server starts");
         Self { home: tempfile::tempdir().unwrap(), folder: tempfile::tempdir().unwrap(), mock, protocol }
     }
 
