@@ -499,7 +499,7 @@ mod tests {
         r#"{"type":"PermissionDecided","call_id":"toolu_3","tool":"read_file","decision":"allow"}"#,
         r#"{"type":"ApprovalResolved","call_id":"toolu_2","answer":{"answer":"deny","reason":"no"},"by":"no terminal"}"#,
         r#"{"type":"InputAnswered","input_id":"input-1","server":"forms","action":"decline","by":"no one to ask"}"#,
-        r#"{"type":"SubagentFinished","call_id":"toolu_4","agent":"p:a","session":"s2","status":"cancelled"}"#,
+        r#"{"type":"SubagentFinished","call_id":"toolu_4","agent":"p:a","child_session":"s2","status":"cancelled"}"#,
         r#"{"type":"HookRan","event":"PreToolUse","plugin":"p","hook":"PreToolUse:Write","outcome":"block","message":"no","duration_ms":3}"#,
         r#"{"type":"FileChanged","path":"/n/b.md","change":"moved","from":"/n/a.md"}"#,
         r#"{"type":"FileChanged","path":"/n/c.md","change":"deleted","trash_id":"t1"}"#,
@@ -512,6 +512,16 @@ mod tests {
             let event: EventMsg = serde_json::from_str(stored).unwrap();
             assert_eq!(serde_json::to_string(&event).unwrap(), *stored);
         }
+    }
+
+    #[test]
+    fn a_sub_agent_event_stored_with_session_reads_as_child_session() {
+        let stored = r#"{"type":"SubagentStarted","call_id":"c","agent":"p:a","session":"s2"}"#;
+        let event: EventMsg = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"type":"SubagentStarted","call_id":"c","agent":"p:a","child_session":"s2"}"#
+        );
     }
 
     #[test]
@@ -535,7 +545,7 @@ mod tests {
             r#"{"type":"InputAnswered","input_id":"i","server":"s","action":"postpone","by":"desk"}"#,
             r#"{"type":"HookRan","event":"Stop","plugin":"p","hook":"Stop","outcome":"retry","message":null,"duration_ms":0}"#,
             r#"{"type":"FileChanged","path":"/n/a","change":"chmod"}"#,
-            r#"{"type":"SubagentFinished","call_id":"c","agent":"p:a","session":"s2","status":"paused"}"#,
+            r#"{"type":"SubagentFinished","call_id":"c","agent":"p:a","child_session":"s2","status":"paused"}"#,
         ];
         for stored in foreign {
             let event: EventMsg = serde_json::from_str(stored).unwrap();
