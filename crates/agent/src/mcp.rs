@@ -21,8 +21,8 @@ pub(crate) fn is_mcp_tool(name: &str) -> bool {
 }
 
 /// A name or description made `'static` as [`Tool`] wants it. Each distinct text is kept once for the life of
-/// the process, so sessions that see the same servers again add nothing.
-fn intern(text: String) -> &'static str {
+/// the process, so sessions that see the same servers (or the same plugins' agents) again add nothing.
+pub(crate) fn intern(text: String) -> &'static str {
     static TEXTS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let Ok(mut texts) = TEXTS.get_or_init(Mutex::default).lock() else {
         return Box::leak(text.into_boxed_str());

@@ -237,7 +237,12 @@ pub struct Session {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) options: SessionOptions,
     pub(crate) grants: Arc<Grants>,
+    /// The toolbox: the built-in tools, then the MCP servers' once connected. Offered by what they declare.
     pub(crate) tools: Vec<Arc<dyn Tool>>,
+    /// The tools the session runs itself ([`errand_tools::Placement::Session`]), in the order they are offered:
+    /// `propose_plan`, `update_plan`, `skill`, `task`. Each call of one is run whether or not it was offered;
+    /// the session's state decides which are offered ([`Session::offers`]).
+    pub(crate) session_tools: Vec<Arc<dyn Tool>>,
     pub(crate) system: Vec<SystemBlock>,
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
@@ -357,6 +362,7 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
+        let session_tools = crate::calls::session_tools(&options.plugins);
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (mut system, _files, mut pending_warnings) =
             context::system_prompt(&grants, options.plan_mode, &options.trusted_folders);
@@ -390,6 +396,7 @@ impl Session {
             options,
             grants: Arc::new(grants),
             tools,
+            session_tools,
             system,
             messages,
             ledger: Arc::new(ReadLedger::default()),
@@ -828,29 +835,36 @@ impl Session {
         }
         // Before a plan is approved the model sees only the tools that read, plus propose_plan.
         let planning = matches!(self.plan, PlanState::Planning);
-        let mut tools: Vec<ToolSpec> = self
-            .tools
-            .iter()
-            .filter(|tool| !(planning && tool.mutates()))
-            .filter(|tool| self.commands.is_some() || tool.name() != "run_command")
+        let toolbox = self.tools.iter().filter(|tool| {
+            !(planning && tool.mutates())
+                && (self.commands.is_some() || !tool.runs_commands())
+                && self.plugin_state.allows(tool.name())
+        });
+        let tools: Vec<ToolSpec> = toolbox
+            .chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())))
             .map(|tool| tool.spec())
             .collect();
-        match self.plan {
-            PlanState::Planning => tools.push(plan::propose_plan_spec()),
-            PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),
-            PlanState::Off => {}
-        }
-        let mut request = Request {
-            model: self.options.model.clone(),
+        Request {
+            model: self.plugin_state.model().unwrap_or(&self.options.model).to_string(),
             system: self.system.clone(),
             messages,
             tools,
             max_tokens: self.options.max_output_tokens,
             temperature: None,
             cache_tools: true,
-        };
-        self.plugin_state.shape(&mut request);
-        request
+        }
+    }
+
+    /// Whether the session offers its own tool `name` in the next request: a plan tool by the plan's state
+    /// (a slash command's allowed tools never take them away), `skill` and `task` by the plugins.
+    fn offers(&self, name: &str) -> bool {
+        match name {
+            plan::PROPOSE_PLAN => matches!(self.plan, PlanState::Planning),
+            plan::UPDATE_PLAN => matches!(self.plan, PlanState::Approved { .. }),
+            crate::skills::SKILL => self.plugin_state.offers_skill(),
+            crate::subagent::TASK => self.plugin_state.offers_task(),
+            _ => false,
+        }
     }
 
     /// Streams one reply. Text and thinking deltas are coalesced: what arrives within [`DELTA_WINDOW`] (up to
