@@ -605,7 +605,7 @@ impl Session {
         if let Err(error) = errand_sandbox::discard_dir(&staged.run_dir) {
             tracing::warn!(%error, "could not remove a command's captured changes");
         }
-        if let Some(ContentBlock::Text { text }) = output.content.last_mut() {
+        if let Some(ContentBlock::Text { text, .. }) = output.content.last_mut() {
             text.push_str(&format!("\n[{note}]"));
         }
         Ok(output)

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use errand_model::{
-    ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
+    ContentBlock, Message, ModelEvent, Provenance, Provider, Request, Response, Role, StopReason, SystemBlock,
+    ToolCall, ToolSpec,
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
@@ -448,7 +449,11 @@ impl Session {
         }
         for text in texts {
             self.emit(EventMsg::Steered { text: text.clone() })?;
-            self.append(Message::user_text(text))?;
+            self.append(Message {
+                role: Role::User,
+                content: vec![ContentBlock::text_from(text, Provenance::Person)],
+                cache: false,
+            })?;
             // After tool results the person's words join that user turn; the stored rows repair the same way.
             self.messages = transcript::repair(std::mem::take(&mut self.messages));
         }
@@ -676,8 +681,10 @@ impl Session {
             (None, _) => {}
         }
         if !hook_context.is_empty() {
+            // The hooks' context is what their commands printed.
             let context = hook_context.iter().map(|text| format!("Context from a plugin's hook:\n{text}"));
-            self.append(Message::user_text(context.collect::<Vec<_>>().join("\n\n")))?;
+            let context = ContentBlock::text_from(context.collect::<Vec<_>>().join("\n\n"), Provenance::Command);
+            self.append(Message { role: Role::User, content: vec![context], cache: false })?;
         }
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
@@ -749,7 +756,9 @@ impl Session {
                     && let Some(reason) = self.stop_hooks(stop_rounds > 0).await?
                 {
                     stop_rounds += 1;
-                    self.append(Message::user_text(format!("A plugin's hook asks you to go on: {reason}")))?;
+                    let reason = format!("A plugin's hook asks you to go on: {reason}");
+                    let reason = ContentBlock::text_from(reason, Provenance::Command);
+                    self.append(Message { role: Role::User, content: vec![reason], cache: false })?;
                     continue;
                 }
                 // In plan mode the model was to propose a plan; ending without one (and so without changing
@@ -773,7 +782,7 @@ impl Session {
         let mut approved = self.messages.iter().flat_map(|message| &message.content).filter_map(|block| match block {
             ContentBlock::ToolResult { tool_use_id, content, is_error: false, .. }
                 if content.iter().any(
-                    |part| matches!(part, ContentBlock::Text { text } if text.starts_with("The plan is approved")),
+                    |part| matches!(part, ContentBlock::Text { text, .. } if text.starts_with("The plan is approved")),
                 ) =>
             {
                 Some(tool_use_id)
@@ -1105,7 +1114,7 @@ pub fn tool_summary(content: &[ContentBlock], is_error: bool) -> String {
     let mut images = 0;
     for block in content {
         match block {
-            ContentBlock::Text { text: t } => text.push_str(t),
+            ContentBlock::Text { text: t, .. } => text.push_str(t),
             ContentBlock::Image { .. } => images += 1,
             _ => {}
         }

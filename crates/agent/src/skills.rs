@@ -306,6 +306,8 @@ enum Slash<'a> {
 struct Expansion {
     /// `/plugin:name`, for messages.
     name: String,
+    /// The plugin whose text it is.
+    plugin: String,
     text: String,
     allowed_tools: Option<Vec<String>>,
     model: Option<String>,
@@ -370,6 +372,7 @@ fn find_slash(plugins: &[Plugin], input: &str, mcp_commands: &[String]) -> Optio
             let text = errand_plugins::substitute_arguments(&command.body, arguments);
             Expansion {
                 name: format!("/{}:{}", plugin.name, command.invocation),
+                plugin: plugin.name.clone(),
                 text: errand_plugins::substitute_paths(&text, None, &plugin.root),
                 allowed_tools: command.allowed_tools.clone(),
                 model: command.model.clone(),
@@ -386,6 +389,7 @@ fn find_slash(plugins: &[Plugin], input: &str, mcp_commands: &[String]) -> Optio
             let (rules, warnings) = skill_rules(skill);
             Expansion {
                 name: format!("/{}", skill.qualified_name()),
+                plugin: plugin.name.clone(),
                 text: render_skill(plugin, skill, arguments),
                 allowed_tools: skill.allowed_tools.clone(),
                 model: skill.model.clone(),
@@ -506,13 +510,15 @@ impl Session {
         Ok(ToolOutput { provenance: Provenance::Plugin { name }, ..ToolOutput::text(text) })
     }
 
-    /// The run's input as the model gets it. Plain text stays as typed; an MCP prompt's command becomes the
-    /// prompt's messages ([`crate::mcp::expand_prompt`]). A plugin's slash command (or a skill
-    /// the person may start) becomes its body: arguments and paths filled in, each `` !`cmd` `` run as a
-    /// `run_command` call through the permission gate and replaced by its output, each `@path` inside the
-    /// grants inlined (others left as written, with a warning). The command's tools and model then hold for
-    /// the run. Resets what the previous run's command and skills set. `Err(End)` when the run ended while a
-    /// snippet waited for approval.
+    /// The run's input as the model gets it, each text block marked with where it came from. Plain text stays
+    /// as typed (the person's, or in a sub-agent its parent model's); an MCP prompt's command becomes the prompt's messages
+    /// ([`crate::mcp::expand_prompt`], the server's). A plugin's slash command (or a skill the person may start)
+    /// becomes its body: arguments and paths filled in, each `` !`cmd` `` run as a `run_command` call through
+    /// the permission gate and replaced by its output, each `@path` inside the grants inlined as a block of its
+    /// own after the body (others left as written, with a warning). The body is the plugin's, or a command's
+    /// once a snippet's output is in it: of the two, what a command printed is the less known. The command's
+    /// tools and model then hold for the run. Resets what the previous run's command and skills set.
+    /// `Err(End)` when the run ended while a snippet waited for approval.
     pub(crate) async fn expand_input(
         &mut self,
         input: &str,
@@ -526,9 +532,11 @@ impl Session {
             None => {}
         }
         let mcp_commands = crate::mcp::prompt_commands(&self.prompts);
-        let Expansion { name, text, allowed_tools, model, skill_rules } =
+        let Expansion { name, plugin, text, allowed_tools, model, skill_rules } =
             match find_slash(&self.options.plugins, input, &mcp_commands) {
-                None => return Ok(Ok(vec![ContentBlock::text(input)])),
+                // A sub-agent's input is the prompt its parent's model wrote, not the person's words.
+                None if self.is_subagent() => return Ok(Ok(vec![ContentBlock::text(input)])),
+                None => return Ok(Ok(vec![ContentBlock::text_from(input, Provenance::Person)])),
                 Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
                 Some(Ok(expansion)) => expansion,
             };
@@ -542,6 +550,7 @@ impl Session {
             .filter(|reference| !overlaps(&reference.range))
             .collect();
         let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
+        let mut body_from = Provenance::Plugin { name: plugin };
         if !snippets.is_empty() {
             let calls: Vec<ToolCall> = snippets
                 .iter()
@@ -561,11 +570,14 @@ impl Session {
                 return Ok(Err(end));
             }
             for (snippet, result) in snippets.iter().zip(results) {
-                let ContentBlock::ToolResult { content, is_error, .. } = result else { continue };
+                let ContentBlock::ToolResult { content, is_error, provenance, .. } = result else { continue };
+                if provenance == Some(Provenance::Command) {
+                    body_from = Provenance::Command;
+                }
                 let output: String = content
                     .iter()
                     .filter_map(
-                        |block| if let ContentBlock::Text { text } = block { Some(text.as_str()) } else { None },
+                        |block| if let ContentBlock::Text { text, .. } = block { Some(text.as_str()) } else { None },
                     )
                     .collect::<Vec<_>>()
                     .join("\n");
@@ -583,15 +595,12 @@ impl Session {
                 replacements.push((snippet.range.clone(), replacement));
             }
         }
-        let mut attached = String::new();
+        let mut files = Vec::new();
         for reference in references {
             match self.inline_file(&reference.path) {
-                Ok(content) => {
-                    attached.push_str(&format!(
-                        "\n\n<file path=\"{}\">\n{}\n</file>",
-                        reference.path,
-                        content.trim_end()
-                    ));
+                Ok((path, content)) => {
+                    let file = format!("<file path=\"{}\">\n{}\n</file>", reference.path, content.trim_end());
+                    files.push(ContentBlock::text_from(file, Provenance::GrantedFile { path }));
                     replacements.push((reference.range, reference.path));
                 }
                 Err(problem) => self.emit(EventMsg::Warning {
@@ -600,8 +609,7 @@ impl Session {
             }
         }
         replacements.sort_by_key(|(range, _)| range.start);
-        let mut text = splice(&text, &replacements).trim_end().to_string();
-        text.push_str(&attached);
+        let text = splice(&text, &replacements).trim_end().to_string();
 
         if let Some((skill, rules, warnings)) = skill_rules {
             for message in warnings {
@@ -625,12 +633,14 @@ impl Session {
                 Err(problem) => self.emit(EventMsg::Warning { message: format!("{name} {problem}") })?,
             }
         }
-        Ok(Ok(vec![ContentBlock::text(text)]))
+        let mut content = vec![ContentBlock::text_from(text, body_from)];
+        content.extend(files);
+        Ok(Ok(content))
     }
 
-    /// The text of the file an `@path` names, when the grants and rules let the session read it; otherwise
-    /// why not, as the end of a sentence naming it.
-    fn inline_file(&self, path: &str) -> Result<String, String> {
+    /// The file an `@path` names (its absolute path) and its text, when the grants and rules let the session
+    /// read it; otherwise why not, as the end of a sentence naming it.
+    fn inline_file(&self, path: &str) -> Result<(PathBuf, String), String> {
         let resolved =
             self.grants.resolve(path, Access::Read).map_err(|_| "is not inside the granted folders".to_string())?;
         let effects = Effects { read: vec![resolved.clone()], ..Effects::default() };
@@ -645,7 +655,8 @@ impl Session {
             return Err(format!("is too big to inline ({} bytes; the limit is {INLINE_LIMIT})", metadata.len()));
         }
         let bytes = std::fs::read(&resolved).map_err(|error| format!("cannot be read ({error})"))?;
-        String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+        let text = String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
+        Ok((resolved, text))
     }
 }
 
