@@ -1,5 +1,6 @@
-//! Running one turn's tool calls: the plan tools, the permission gate (asking the person when the policy
-//! says so), the journal around every change, and concurrency for calls that do not conflict.
+//! Running one turn's tool calls: the permission gate (asking the person when the policy says so), the tools
+//! the session runs itself (the plan tools, `skill`, `task`), the journal around every change, and concurrency
+//! for calls that do not conflict.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use errand_model::{ContentBlock, ToolCall};
 use errand_sandbox::{CapturedChange, CapturedKind};
 use errand_store::{ChangeOp, NewQuestion, PlannedChange, QuestionKind};
-use errand_tools::{ChangeKind, Effects, Tool, ToolContext, ToolOutput};
+use errand_tools::{ChangeKind, Effects, Placement, Tool, ToolContext, ToolOutput};
 use tokio_util::sync::CancellationToken;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, PlanReview, Settled, Slot};
@@ -17,6 +18,17 @@ use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
 use crate::session::{Emitter, End, PlanState, Session, tool_summary};
 use crate::{AgentError, transcript};
+
+/// The tools the session runs itself ([`Placement::Session`]), in the order they are offered:
+/// `propose_plan`, `update_plan`, `skill`, and `task` listing the agents of `plugins`.
+pub(crate) fn session_tools(plugins: &[errand_plugins::Plugin]) -> Vec<Arc<dyn Tool>> {
+    vec![
+        Arc::new(plan::ProposePlan),
+        Arc::new(plan::UpdatePlan),
+        Arc::new(crate::skills::LoadSkill),
+        Arc::new(crate::subagent::RunTask::new(plugins)),
+    ]
+}
 
 /// A call cleared to run, waiting for its batch.
 struct Ready {
@@ -42,31 +54,8 @@ impl Session {
             if ended.is_some() {
                 break;
             }
-            if call.name == plan::PROPOSE_PLAN || call.name == plan::UPDATE_PLAN {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
-                self.emit(EventMsg::ToolStarted {
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    input: call.input.clone(),
-                })?;
-                let output = if call.name == plan::PROPOSE_PLAN {
-                    let (output, end) = self.review_plan(call, cancel).await?;
-                    ended = end;
-                    output
-                } else {
-                    self.update_plan(call)?
-                };
-                outputs[index] = Some(self.finish(call, output, 0, summary)?);
-                continue;
-            }
-            if crate::skills::is_plugin_tool(&call.name) {
-                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
-                let started = Instant::now();
-                let output = self.run_plugin_tool(call, summary, cancel).await?;
-                outputs[index] = Some(self.finish(call, output, started.elapsed().as_millis() as u64, summary)?);
-                continue;
-            }
-            let prepared = match self.tools.iter().find(|tool| tool.name() == call.name) {
+            let found = self.session_tools.iter().chain(&self.tools).find(|tool| tool.name() == call.name);
+            let prepared = match found {
                 None => Err(format!(
                     "unknown tool '{}'; the tools are: {}",
                     call.name,
@@ -97,34 +86,52 @@ impl Session {
                     continue;
                 }
             };
-            let gated = self.gate(call, &effects).await?;
-            if let Some(stop) = gated.stop {
-                ended = Some(End::Limit(stop));
+            let in_session = tool.placement() == Placement::Session;
+            if in_session {
+                // It runs alone, after the calls before it: what they did is what the session acts on.
+                self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
             }
-            let decision = gated.decision;
-            let refusal = match decision {
-                Decision::Allow => None,
-                Decision::Deny(reason) => Some(format!("denied: {reason}")),
-                Decision::Ask(reason) => {
-                    // Earlier calls run first, so the person is asked with their results already shown.
-                    self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
-                    match self.ask(call, reason, cancel).await? {
-                        Ok(()) => None,
-                        Err(Some(refusal)) => Some(refusal),
-                        Err(None) => {
-                            ended = Some(End::Cancelled);
-                            Some(transcript::NOT_RUN.to_string())
+            if tool.gated() {
+                let gated = self.gate(call, &effects).await?;
+                if let Some(stop) = gated.stop {
+                    ended = Some(End::Limit(stop));
+                }
+                let refusal = match gated.decision {
+                    Decision::Allow => None,
+                    Decision::Deny(reason) => Some(format!("denied: {reason}")),
+                    Decision::Ask(reason) => {
+                        // Earlier calls run first, so the person is asked with their results already shown.
+                        self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
+                        match self.ask(call, reason, cancel).await? {
+                            Ok(()) => None,
+                            Err(Some(refusal)) => Some(refusal),
+                            Err(None) => {
+                                ended = Some(End::Cancelled);
+                                Some(transcript::NOT_RUN.to_string())
+                            }
                         }
                     }
+                };
+                if let Some(refusal) = refusal {
+                    self.emit(EventMsg::ToolStarted {
+                        call_id: call.id.clone(),
+                        tool: call.name.clone(),
+                        input: call.input.clone(),
+                    })?;
+                    outputs[index] = Some(self.finish(call, ToolOutput::error(refusal), 0, summary)?);
+                    continue;
                 }
-            };
-            if let Some(refusal) = refusal {
+            }
+            if in_session {
                 self.emit(EventMsg::ToolStarted {
                     call_id: call.id.clone(),
                     tool: call.name.clone(),
                     input: call.input.clone(),
                 })?;
-                outputs[index] = Some(self.finish(call, ToolOutput::error(refusal), 0, summary)?);
+                let started = Instant::now();
+                let (output, end) = self.run_session_tool(call, summary, cancel).await?;
+                ended = ended.or(end);
+                outputs[index] = Some(self.finish(call, output, started.elapsed().as_millis() as u64, summary)?);
                 continue;
             }
             if batch.iter().any(|ready| ready.effects.conflicts_with(&effects)) {
@@ -321,6 +328,24 @@ impl Session {
         })
     }
 
+    /// Runs a call of one of the session's own tools ([`Placement::Session`]), already through the gate when
+    /// the tool is gated; returns its output and how the task ends if the call ended it (a rejected plan).
+    async fn run_session_tool(
+        &mut self,
+        call: &ToolCall,
+        summary: &mut RunSummary,
+        cancel: &CancellationToken,
+    ) -> Result<(ToolOutput, Option<End>), AgentError> {
+        match call.name.as_str() {
+            plan::PROPOSE_PLAN => self.review_plan(call, cancel).await,
+            plan::UPDATE_PLAN => Ok((self.update_plan(call)?, None)),
+            crate::skills::SKILL => Ok((self.load_skill(call)?, None)),
+            crate::subagent::TASK => Ok((self.run_task(call, summary, cancel).await?, None)),
+            // Only the tools in `session_tools` are placed in the session, and each has its arm above.
+            other => Ok((ToolOutput::error(format!("errand has no way to run {other} in the session")), None)),
+        }
+    }
+
     /// `propose_plan`: shows the plan to the person and acts on the verdict.
     async fn review_plan(
         &mut self,
@@ -481,7 +506,7 @@ impl Session {
                 let started = Instant::now();
                 let name = ready.tool.name();
                 let output = match worker {
-                    Some(worker) if ready.tool.placement() == errand_tools::Placement::FileWorker => {
+                    Some(worker) if ready.tool.placement() == Placement::FileWorker => {
                         worker.run(name, input, context.turn).await
                     }
                     _ => ready.tool.run(input, context).await,
@@ -580,7 +605,7 @@ impl Session {
         if let Err(error) = errand_sandbox::discard_dir(&staged.run_dir) {
             tracing::warn!(%error, "could not remove a command's captured changes");
         }
-        if let Some(ContentBlock::Text { text }) = output.content.last_mut() {
+        if let Some(ContentBlock::Text { text, .. }) = output.content.last_mut() {
             text.push_str(&format!("\n[{note}]"));
         }
         Ok(output)
@@ -692,4 +717,51 @@ fn progress_events(emitter: Emitter, call_id: String) -> errand_tools::ProgressR
             message: update.message,
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn each_session_tool_says_where_it_runs_and_whether_the_gate_decides_on_it() {
+        let described: Vec<(&str, Placement, bool, bool, bool)> = session_tools(&[])
+            .iter()
+            .map(|tool| (tool.name(), tool.placement(), tool.gated(), tool.mutates(), tool.runs_commands()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                ("propose_plan", Placement::Session, false, false, false),
+                ("update_plan", Placement::Session, false, false, false),
+                ("skill", Placement::Session, true, false, false),
+                ("task", Placement::Session, true, true, false),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_tool_run_on_its_own_says_the_session_runs_it() {
+        let folder = tempfile::tempdir().unwrap();
+        let grants =
+            errand_sandbox::Grants::new(vec![(folder.path().to_path_buf(), errand_sandbox::GrantMode::ReadOnly)])
+                .unwrap();
+        let context = ToolContext {
+            grants: Arc::new(grants),
+            ledger: Default::default(),
+            turn: 1,
+            trash: Arc::new(errand_tools::NoTrash),
+            commands: None,
+            staging: None,
+            progress: None,
+            cancel: CancellationToken::new(),
+        };
+        for tool in session_tools(&[]) {
+            let output = tool.run(serde_json::json!({}), &context).await;
+            assert!(output.is_error, "{}", tool.name());
+            assert_eq!(output.content, vec![ContentBlock::text(plan::RUN_BY_THE_SESSION)], "{}", tool.name());
+        }
+    }
 }

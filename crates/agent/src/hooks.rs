@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use errand_model::{ContentBlock, ToolCall};
+use errand_model::{ContentBlock, Provenance, ToolCall};
 use errand_plugins::{Hook, HookEvent, HookInput, HookOutcome, Plugin};
 use errand_sandbox::{CommandSpec, Grant, GrantMode};
 use errand_tools::{Effects, StagedChanges, ToolOutput};
@@ -184,7 +184,7 @@ impl Session {
             .content
             .iter()
             .filter_map(|block| match block {
-                ContentBlock::Text { text } if !text.trim().is_empty() => Some(text.trim()),
+                ContentBlock::Text { text, .. } if !text.trim().is_empty() => Some(text.trim()),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -343,7 +343,7 @@ impl Session {
             .content
             .iter()
             .filter_map(|block| match block {
-                ContentBlock::Text { text } => Some(text.as_str()),
+                ContentBlock::Text { text, .. } => Some(text.as_str()),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -353,12 +353,12 @@ impl Session {
         for outcome in self.run_hooks(HookEvent::PostToolUse, Some((&call.name, &call.input)), &input).await? {
             match outcome {
                 HookOutcome::Block { reason } | HookOutcome::Stop { reason: Some(reason) } => {
-                    output
-                        .content
-                        .push(ContentBlock::text(format!("A plugin's hook says about this result: {reason}")));
+                    let note = format!("A plugin's hook says about this result: {reason}");
+                    output.content.push(ContentBlock::text_from(note, Provenance::Command));
                 }
                 HookOutcome::Continue { context: Some(context) } => {
-                    output.content.push(ContentBlock::text(format!("Context from a plugin's hook: {context}")));
+                    let note = format!("Context from a plugin's hook: {context}");
+                    output.content.push(ContentBlock::text_from(note, Provenance::Command));
                 }
                 _ => {}
             }

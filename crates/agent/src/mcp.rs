@@ -21,8 +21,8 @@ pub(crate) fn is_mcp_tool(name: &str) -> bool {
 }
 
 /// A name or description made `'static` as [`Tool`] wants it. Each distinct text is kept once for the life of
-/// the process, so sessions that see the same servers again add nothing.
-fn intern(text: String) -> &'static str {
+/// the process, so sessions that see the same servers (or the same plugins' agents) again add nothing.
+pub(crate) fn intern(text: String) -> &'static str {
     static TEXTS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let Ok(mut texts) = TEXTS.get_or_init(Mutex::default).lock() else {
         return Box::leak(text.into_boxed_str());
@@ -119,13 +119,14 @@ pub(crate) async fn expand_prompt(prompts: &[ServerPrompt], input: &str) -> Opti
         }
     };
     // The messages become one turn of the person's; an assistant message of the prompt is kept as quoted text.
+    // Either way they are the server's words.
     let mut blocks = Vec::new();
     for message in messages {
-        let block = content_blocks(vec![message.content]);
+        let block = content_blocks(vec![message.content], &found.server);
         if message.role == "assistant" {
             for block in block {
-                if let ContentBlock::Text { text } = block {
-                    blocks.push(ContentBlock::text(format!("(assistant) {text}")));
+                if let ContentBlock::Text { text, provenance } = block {
+                    blocks.push(ContentBlock::Text { text: format!("(assistant) {text}"), provenance });
                 }
             }
         } else {
@@ -189,16 +190,18 @@ impl LiveServer {
     }
 }
 
-/// What a server returned, as content blocks for the model: embedded resources say which resource they are.
-fn content_blocks(parts: Vec<McpContent>) -> Vec<ContentBlock> {
+/// What the server `server` returned, as content blocks for the model, each text marked as the server's:
+/// embedded resources say which resource they are.
+fn content_blocks(parts: Vec<McpContent>, server: &str) -> Vec<ContentBlock> {
+    let marked = |text: String| ContentBlock::text_from(text, Provenance::Mcp { server: server.to_string() });
     parts
         .into_iter()
         .map(|part| match part {
-            McpContent::Text { text } => ContentBlock::text(text),
+            McpContent::Text { text } => marked(text),
             McpContent::Image { mime_type, data } => ContentBlock::Image { media_type: mime_type, data },
-            McpContent::Resource { uri, text: Some(text) } => ContentBlock::text(format!("[{uri}]\n{text}")),
-            McpContent::Resource { uri, text: None } => ContentBlock::text(format!("[resource {uri}]")),
-            McpContent::Other { description } => ContentBlock::text(format!("[{description}]")),
+            McpContent::Resource { uri, text: Some(text) } => marked(format!("[{uri}]\n{text}")),
+            McpContent::Resource { uri, text: None } => marked(format!("[resource {uri}]")),
+            McpContent::Other { description } => marked(format!("[{description}]")),
         })
         .collect()
 }
@@ -248,11 +251,11 @@ impl Tool for McpTool {
                 Ok(result) => result,
                 Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error) },
             };
-            let mut content = content_blocks(result.content);
+            let mut content = content_blocks(result.content, &self.server);
             if let Some(structured) = result.structured
                 && content.is_empty()
             {
-                content.push(ContentBlock::text(structured.to_string()));
+                content.push(ContentBlock::text_from(structured.to_string(), provenance.clone()));
             }
             if content.is_empty() {
                 content.push(ContentBlock::text("(the tool returned nothing)"));
@@ -313,7 +316,7 @@ impl Tool for ReadResource {
             let provenance = Provenance::Mcp { server: server.to_string() };
             match connection.read_resource(uri).await {
                 Ok(contents) => ToolOutput {
-                    content: content_blocks(contents),
+                    content: content_blocks(contents, server),
                     is_error: false,
                     provenance,
                     changed: vec![],

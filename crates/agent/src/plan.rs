@@ -1,10 +1,11 @@
 //! Plan mode: the `propose_plan` and `update_plan` tools, the plan a person approves, and the checklist it
 //! becomes.
 //!
-//! These two tools are the session's own: they change what the session allows, so they are handled by the
-//! loop rather than by `errand-tools`.
+//! These two tools are the session's own ([`Placement::Session`]): they change what the session allows, so
+//! the loop runs their calls rather than `errand-tools`.
 
-use errand_model::ToolSpec;
+use errand_tools::{Effects, Placement, Tool, ToolContext, ToolError, ToolOutput};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -122,15 +123,24 @@ pub fn update_checklist(steps: &mut [Step], input: &Value) -> Result<(String, us
     Ok((format!("step {} of {count} marked {status}", update.step), update.step - 1))
 }
 
-/// The spec of `propose_plan`.
-pub fn propose_plan_spec() -> ToolSpec {
-    let paths = json!({"type": "array", "items": {"type": "string"}});
-    ToolSpec {
-        name: PROPOSE_PLAN.into(),
-        description: "Propose your plan for the person to approve before changing anything. List every path you \
+/// `propose_plan`: the model proposes its plan for the person to review. The session runs it
+/// ([`Placement::Session`]): the review happens there, and approving changes what the session allows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProposePlan;
+
+impl Tool for ProposePlan {
+    fn name(&self) -> &'static str {
+        PROPOSE_PLAN
+    }
+
+    fn description(&self) -> &'static str {
+        "Propose your plan for the person to approve before changing anything. List every path you \
 will create, modify, move or delete in effects (globs allowed); other changes will need extra approval."
-            .into(),
-        input_schema: json!({
+    }
+
+    fn input_schema(&self) -> Value {
+        let paths = json!({"type": "array", "items": {"type": "string"}});
+        json!({
             "type": "object",
             "properties": {
                 "summary": {"type": "string"},
@@ -140,16 +150,48 @@ will create, modify, move or delete in effects (globs allowed); other changes wi
                 }},
             },
             "required": ["summary", "steps"],
-        }),
+        })
+    }
+
+    // Its arguments are checked by the review, which tells the model what to fix.
+    fn effects(&self, _input: &Value, _ctx: &ToolContext) -> Result<Effects, ToolError> {
+        Ok(Effects::default())
+    }
+
+    fn run<'a>(&'a self, _input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async { ToolOutput::error(RUN_BY_THE_SESSION) })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Session
+    }
+
+    // The review is the person's say on it.
+    fn gated(&self) -> bool {
+        false
     }
 }
 
-/// The spec of `update_plan`.
-pub fn update_plan_spec() -> ToolSpec {
-    ToolSpec {
-        name: UPDATE_PLAN.into(),
-        description: "Mark a step of the approved plan (numbered from 1) in_progress, done or skipped.".into(),
-        input_schema: json!({
+/// `update_plan`: the model marks a step of the approved plan. The session runs it ([`Placement::Session`]):
+/// the checklist is the session's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdatePlan;
+
+impl Tool for UpdatePlan {
+    fn name(&self) -> &'static str {
+        UPDATE_PLAN
+    }
+
+    fn description(&self) -> &'static str {
+        "Mark a step of the approved plan (numbered from 1) in_progress, done or skipped."
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({
             "type": "object",
             "properties": {
                 "step": {"type": "integer"},
@@ -157,9 +199,35 @@ pub fn update_plan_spec() -> ToolSpec {
                 "note": {"type": "string"},
             },
             "required": ["step", "status"],
-        }),
+        })
+    }
+
+    // Its arguments are checked against the checklist, which tells the model what to fix.
+    fn effects(&self, _input: &Value, _ctx: &ToolContext) -> Result<Effects, ToolError> {
+        Ok(Effects::default())
+    }
+
+    fn run<'a>(&'a self, _input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async { ToolOutput::error(RUN_BY_THE_SESSION) })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Session
+    }
+
+    // It changes nothing but the session's checklist.
+    fn gated(&self) -> bool {
+        false
     }
 }
+
+/// What a tool the session runs itself answers if called as an ordinary tool, which the session never does.
+pub(crate) const RUN_BY_THE_SESSION: &str =
+    "this tool is run by the session itself, not on its own; errand sends its calls to the session";
 
 #[cfg(test)]
 mod tests {
@@ -199,8 +267,8 @@ mod tests {
 
     #[test]
     fn the_plan_tool_specs_are_small() {
-        let bytes = serde_json::to_vec(&propose_plan_spec()).unwrap().len()
-            + serde_json::to_vec(&update_plan_spec()).unwrap().len();
+        let bytes = serde_json::to_vec(&ProposePlan.spec()).unwrap().len()
+            + serde_json::to_vec(&UpdatePlan.spec()).unwrap().len();
         assert!(bytes < 1000, "{bytes}");
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use errand_model::{
-    ContentBlock, Message, ModelEvent, Provider, Request, Response, Role, StopReason, SystemBlock, ToolCall, ToolSpec,
+    ContentBlock, Message, ModelEvent, Provenance, Provider, Request, Response, Role, StopReason, SystemBlock,
+    ToolCall, ToolSpec,
 };
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::{NewSession, SessionStatus, Store, UsageRecord};
@@ -251,7 +252,12 @@ pub struct Session {
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) options: SessionOptions,
     pub(crate) grants: Arc<Grants>,
+    /// The toolbox: the built-in tools, then the MCP servers' once connected. Offered by what they declare.
     pub(crate) tools: Vec<Arc<dyn Tool>>,
+    /// The tools the session runs itself ([`errand_tools::Placement::Session`]), in the order they are offered:
+    /// `propose_plan`, `update_plan`, `skill`, `task`. Each call of one is run whether or not it was offered;
+    /// the session's state decides which are offered ([`Session::offers`]).
+    pub(crate) session_tools: Vec<Arc<dyn Tool>>,
     pub(crate) system: Vec<SystemBlock>,
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
@@ -372,6 +378,7 @@ impl Session {
         messages: Vec<Message>,
     ) -> Self {
         let tools = errand_tools::builtin_tools();
+        let session_tools = crate::calls::session_tools(&options.plugins);
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (mut system, _files, mut pending_warnings) =
             context::system_prompt(&grants, options.plan_mode, &options.trusted_folders);
@@ -405,6 +412,7 @@ impl Session {
             options,
             grants: Arc::new(grants),
             tools,
+            session_tools,
             system,
             messages,
             ledger: Arc::new(ReadLedger::default()),
@@ -458,7 +466,11 @@ impl Session {
         let any = !texts.is_empty();
         for text in texts {
             self.emit(EventMsg::Steered { text: text.clone() })?;
-            self.append(Message::user_text(text))?;
+            self.append(Message {
+                role: Role::User,
+                content: vec![ContentBlock::text_from(text, Provenance::Person)],
+                cache: false,
+            })?;
             // After tool results the person's words join that user turn; the stored rows repair the same way.
             self.messages = transcript::repair(std::mem::take(&mut self.messages));
         }
@@ -686,8 +698,10 @@ impl Session {
             (None, _) => {}
         }
         if !hook_context.is_empty() {
+            // The hooks' context is what their commands printed.
             let context = hook_context.iter().map(|text| format!("Context from a plugin's hook:\n{text}"));
-            self.append(Message::user_text(context.collect::<Vec<_>>().join("\n\n")))?;
+            let context = ContentBlock::text_from(context.collect::<Vec<_>>().join("\n\n"), Provenance::Command);
+            self.append(Message { role: Role::User, content: vec![context], cache: false })?;
         }
         // New input after an interruption may follow unanswered calls or another user message; the same
         // repair runs when the stored rows are loaded, so memory and store agree.
@@ -763,7 +777,9 @@ impl Session {
                     && let Some(reason) = self.stop_hooks(stop_rounds > 0).await?
                 {
                     stop_rounds += 1;
-                    self.append(Message::user_text(format!("A plugin's hook asks you to go on: {reason}")))?;
+                    let reason = format!("A plugin's hook asks you to go on: {reason}");
+                    let reason = ContentBlock::text_from(reason, Provenance::Command);
+                    self.append(Message { role: Role::User, content: vec![reason], cache: false })?;
                     continue;
                 }
                 // In plan mode the model was to propose a plan; ending without one (and so without changing
@@ -787,7 +803,7 @@ impl Session {
         let mut approved = self.messages.iter().flat_map(|message| &message.content).filter_map(|block| match block {
             ContentBlock::ToolResult { tool_use_id, content, is_error: false, .. }
                 if content.iter().any(
-                    |part| matches!(part, ContentBlock::Text { text } if text.starts_with("The plan is approved")),
+                    |part| matches!(part, ContentBlock::Text { text, .. } if text.starts_with("The plan is approved")),
                 ) =>
             {
                 Some(tool_use_id)
@@ -849,29 +865,36 @@ impl Session {
         }
         // Before a plan is approved the model sees only the tools that read, plus propose_plan.
         let planning = matches!(self.plan, PlanState::Planning);
-        let mut tools: Vec<ToolSpec> = self
-            .tools
-            .iter()
-            .filter(|tool| !(planning && tool.mutates()))
-            .filter(|tool| self.commands.is_some() || tool.name() != "run_command")
+        let toolbox = self.tools.iter().filter(|tool| {
+            !(planning && tool.mutates())
+                && (self.commands.is_some() || !tool.runs_commands())
+                && self.plugin_state.allows(tool.name())
+        });
+        let tools: Vec<ToolSpec> = toolbox
+            .chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())))
             .map(|tool| tool.spec())
             .collect();
-        match self.plan {
-            PlanState::Planning => tools.push(plan::propose_plan_spec()),
-            PlanState::Approved { .. } => tools.push(plan::update_plan_spec()),
-            PlanState::Off => {}
-        }
-        let mut request = Request {
-            model: self.options.model.clone(),
+        Request {
+            model: self.plugin_state.model().unwrap_or(&self.options.model).to_string(),
             system: self.system.clone(),
             messages,
             tools,
             max_tokens: self.options.max_output_tokens,
             temperature: None,
             cache_tools: true,
-        };
-        self.plugin_state.shape(&mut request);
-        request
+        }
+    }
+
+    /// Whether the session offers its own tool `name` in the next request: a plan tool by the plan's state
+    /// (a slash command's allowed tools never take them away), `skill` and `task` by the plugins.
+    fn offers(&self, name: &str) -> bool {
+        match name {
+            plan::PROPOSE_PLAN => matches!(self.plan, PlanState::Planning),
+            plan::UPDATE_PLAN => matches!(self.plan, PlanState::Approved { .. }),
+            crate::skills::SKILL => self.plugin_state.offers_skill(),
+            crate::subagent::TASK => self.plugin_state.offers_task(),
+            _ => false,
+        }
     }
 
     /// Streams one reply. Text and thinking deltas are coalesced: what arrives within [`DELTA_WINDOW`] (up to
@@ -1112,7 +1135,7 @@ pub fn tool_summary(content: &[ContentBlock], is_error: bool) -> String {
     let mut images = 0;
     for block in content {
         match block {
-            ContentBlock::Text { text: t } => text.push_str(t),
+            ContentBlock::Text { text: t, .. } => text.push_str(t),
             ContentBlock::Image { .. } => images += 1,
             _ => {}
         }

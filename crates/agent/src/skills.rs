@@ -5,19 +5,19 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use errand_model::{ContentBlock, Request, SystemBlock, ToolCall, ToolSpec};
+use errand_model::{ContentBlock, SystemBlock, ToolCall};
 use errand_plugins::{Command, Plugin, Skill};
 use errand_sandbox::{Access, Grant, GrantMode, Grants};
-use errand_tools::{Effects, Provenance, ToolOutput};
-use serde_json::json;
+use errand_tools::{Effects, Placement, Provenance, Tool, ToolContext, ToolError, ToolOutput};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::AgentError;
 use crate::claude_names::errand_name;
 use crate::event::{EventMsg, RunSummary};
-use crate::plan;
 use crate::policy::{Decision, PlanGate, Rule, RuleAction};
 use crate::session::{End, PlanState, Session};
-use crate::{AgentError, transcript};
 
 /// The tool that loads a skill.
 pub(crate) const SKILL: &str = "skill";
@@ -28,13 +28,15 @@ const SKILLS_BUDGET: usize = 6_000;
 /// The largest file an `@path` inlines; bigger ones are left for `read_file`.
 const INLINE_LIMIT: u64 = 256 * 1024;
 
-/// What the plugins add to one session: the skill folders it may read, the `skill` and `task` tools when
-/// they are offered, and what the current run's command and loaded skills set.
+/// What the plugins add to one session: the skill folders it may read, whether `skill` and `task` are
+/// offered, and what the current run's command and loaded skills set.
 pub(crate) struct PluginState {
     /// Skill folders granted read-only for this session. Not stored with it: a resumed session grants them again.
     skill_folders: Vec<PathBuf>,
-    /// The specs of `skill` and `task`, when offered.
-    specs: Vec<ToolSpec>,
+    /// Whether `skill` is offered: some skill is the model's to use.
+    offer_skill: bool,
+    /// Whether `task` is offered: some plugin defines an agent, and this is no sub-agent.
+    offer_task: bool,
     /// For a sub-agent: what it keeps of its parent.
     pub(crate) parent: Option<crate::subagent::Parent>,
     /// What the current run's slash command and loaded skills set; reset when a run starts.
@@ -52,34 +54,23 @@ struct RunShape {
     skill_rules: Vec<(String, Vec<Rule>)>,
 }
 
-/// Adds the plugins' part to a new session: the skills section of the system prompt, the specs of `skill`
-/// and `task`, and a read-only grant on each skill's folder that no grant already covers. Returns the grants
-/// with those folders added.
+/// Adds the plugins' part to a new session: the skills section of the system prompt, whether `skill` and
+/// `task` are offered, and a read-only grant on each skill's folder that no grant already covers. Returns the
+/// grants with those folders added.
 pub(crate) fn prepare(
     grants: Grants,
     plugins: &[Plugin],
     system: &mut [SystemBlock],
     warnings: &mut Vec<String>,
 ) -> (Grants, PluginState) {
-    let mut specs = Vec::new();
-    if let Some(section) = skills_section(plugins) {
-        if let Some(block) = system.first_mut() {
-            block.text.push_str(&section);
-        }
-        specs.push(ToolSpec {
-            name: SKILL.into(),
-            description: "Load a skill's instructions: `name` as listed under Skills in the system prompt \
-                          (plugin:skill, or the skill alone when only one plugin has it), `arguments` for its \
-                          $ARGUMENTS. Files the instructions mention are in the skill's folder; read_file reads them."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
-                "required": ["name"],
-            }),
-        });
+    let section = skills_section(plugins);
+    let offer_skill = section.is_some();
+    if let Some(section) = section
+        && let Some(block) = system.first_mut()
+    {
+        block.text.push_str(&section);
     }
-    specs.extend(crate::subagent::task_spec(plugins));
+    let offer_task = plugins.iter().any(|plugin| !plugin.agents.is_empty());
 
     let mut folders: Vec<(PathBuf, GrantMode)> =
         grants.grants().iter().map(|grant| (grant.root.clone(), grant.mode)).collect();
@@ -99,7 +90,8 @@ pub(crate) fn prepare(
             skill_folders.push(folder);
         }
     }
-    let state = |skill_folders| PluginState { skill_folders, specs, parent: None, run: RunShape::default() };
+    let state =
+        |skill_folders| PluginState { skill_folders, offer_skill, offer_task, parent: None, run: RunShape::default() };
     if skill_folders.is_empty() {
         return (grants, state(Vec::new()));
     }
@@ -130,24 +122,63 @@ pub(crate) fn skills_section(plugins: &[Plugin]) -> Option<String> {
     ))
 }
 
-/// Whether `name` is one of the tools the session runs itself: `skill` and `task`.
-pub(crate) fn is_plugin_tool(name: &str) -> bool {
-    name == SKILL || name == crate::subagent::TASK
+/// `skill`: the model loads a skill's instructions. The session runs it ([`Placement::Session`]): a loaded
+/// skill's `allowed-tools` change what the session allows for the rest of the run.
+pub(crate) struct LoadSkill;
+
+impl Tool for LoadSkill {
+    fn name(&self) -> &'static str {
+        SKILL
+    }
+
+    fn description(&self) -> &'static str {
+        "Load a skill's instructions: `name` as listed under Skills in the system prompt \
+         (plugin:skill, or the skill alone when only one plugin has it), `arguments` for its \
+         $ARGUMENTS. Files the instructions mention are in the skill's folder; read_file reads them."
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
+            "required": ["name"],
+        })
+    }
+
+    // It touches nothing of the person's, so a rule about `skill` itself is what can refuse it.
+    fn effects(&self, _input: &Value, _ctx: &ToolContext) -> Result<Effects, ToolError> {
+        Ok(Effects::default())
+    }
+
+    fn run<'a>(&'a self, _input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async { ToolOutput::error(crate::plan::RUN_BY_THE_SESSION) })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Session
+    }
 }
 
 impl PluginState {
-    /// Adds `skill` and `task` to a request, and applies the run's command: its model, and only its tools
-    /// (errand's plan tools stay).
-    pub(crate) fn shape(&self, request: &mut Request) {
-        request.tools.extend(self.specs.iter().cloned());
-        if let Some(model) = &self.run.model {
-            request.model = model.clone();
-        }
-        if let Some((_, allowed)) = &self.run.tools {
-            request.tools.retain(|spec| {
-                allowed.contains(&spec.name) || spec.name == plan::PROPOSE_PLAN || spec.name == plan::UPDATE_PLAN
-            });
-        }
+    /// Whether `skill` is offered in a request: some skill is the model's to use and the run's command, if
+    /// it restricts the tools, allows it.
+    pub(crate) fn offers_skill(&self) -> bool {
+        self.offer_skill && self.allows(SKILL)
+    }
+
+    /// Whether `task` is offered in a request: some plugin defines an agent, this is no sub-agent, and the
+    /// run's command, if it restricts the tools, allows it.
+    pub(crate) fn offers_task(&self) -> bool {
+        self.offer_task && self.allows(crate::subagent::TASK)
+    }
+
+    /// Whether the run's command, if it restricts the tools, allows `tool` (errand's name).
+    pub(crate) fn allows(&self, tool: &str) -> bool {
+        self.allowed_tools().is_none_or(|allowed| allowed.iter().any(|name| name == tool))
     }
 
     /// The model the current run's command asks for, if any.
@@ -160,11 +191,6 @@ impl PluginState {
         self.run.tools.as_ref().map(|(_, tools)| tools.as_slice())
     }
 
-    /// Whether `skill` is offered.
-    pub(crate) fn offers_skill(&self) -> bool {
-        self.specs.iter().any(|spec| spec.name == SKILL)
-    }
-
     /// Whether `root` is one of the skill folders this session added (not one the person granted).
     pub(crate) fn is_skill_folder(&self, root: &std::path::Path) -> bool {
         self.skill_folders.iter().any(|folder| folder == root)
@@ -172,7 +198,8 @@ impl PluginState {
 
     /// Makes this a sub-agent's state: never `task`, `skill` only when `offer_skill`.
     pub(crate) fn make_subagent(&mut self, offer_skill: bool, parent: crate::subagent::Parent) {
-        self.specs.retain(|spec| spec.name == SKILL && offer_skill);
+        self.offer_skill &= offer_skill;
+        self.offer_task = false;
         self.parent = Some(parent);
     }
 }
@@ -279,6 +306,8 @@ enum Slash<'a> {
 struct Expansion {
     /// `/plugin:name`, for messages.
     name: String,
+    /// The plugin whose text it is.
+    plugin: String,
     text: String,
     allowed_tools: Option<Vec<String>>,
     model: Option<String>,
@@ -343,6 +372,7 @@ fn find_slash(plugins: &[Plugin], input: &str, mcp_commands: &[String]) -> Optio
             let text = errand_plugins::substitute_arguments(&command.body, arguments);
             Expansion {
                 name: format!("/{}:{}", plugin.name, command.invocation),
+                plugin: plugin.name.clone(),
                 text: errand_plugins::substitute_paths(&text, None, &plugin.root),
                 allowed_tools: command.allowed_tools.clone(),
                 model: command.model.clone(),
@@ -359,6 +389,7 @@ fn find_slash(plugins: &[Plugin], input: &str, mcp_commands: &[String]) -> Optio
             let (rules, warnings) = skill_rules(skill);
             Expansion {
                 name: format!("/{}", skill.qualified_name()),
+                plugin: plugin.name.clone(),
                 text: render_skill(plugin, skill, arguments),
                 allowed_tools: skill.allowed_tools.clone(),
                 model: skill.model.clone(),
@@ -455,37 +486,9 @@ impl Session {
         Ok(Gated { decision: verdict.decision, stop: verdict.stop })
     }
 
-    /// Runs `skill` or `task`: through the permission gate (rules may deny or ask about them), then here.
-    pub(crate) async fn run_plugin_tool(
-        &mut self,
-        call: &ToolCall,
-        summary: &mut RunSummary,
-        cancel: &CancellationToken,
-    ) -> Result<ToolOutput, AgentError> {
-        let gated = self.gate(call, &Effects::default()).await?;
-        let refusal = match gated.decision {
-            Decision::Allow => None,
-            Decision::Deny(reason) => Some(format!("denied: {reason}")),
-            Decision::Ask(reason) => match self.ask(call, reason, cancel).await? {
-                Ok(()) => None,
-                Err(Some(refusal)) => Some(refusal),
-                Err(None) => Some(transcript::NOT_RUN.to_string()),
-            },
-        };
-        self.emit(EventMsg::ToolStarted {
-            call_id: call.id.clone(),
-            tool: call.name.clone(),
-            input: call.input.clone(),
-        })?;
-        if let Some(refusal) = refusal {
-            return Ok(ToolOutput::error(refusal));
-        }
-        if call.name == SKILL { self.load_skill(call) } else { self.run_task(call, summary, cancel).await }
-    }
-
     /// `skill {name, arguments?}`: the skill's instructions; its `allowed-tools` need no asking for the rest
     /// of the run.
-    fn load_skill(&mut self, call: &ToolCall) -> Result<ToolOutput, AgentError> {
+    pub(crate) fn load_skill(&mut self, call: &ToolCall) -> Result<ToolOutput, AgentError> {
         let Some(name) = call.input["name"].as_str() else {
             return Ok(ToolOutput::error("skill needs `name`, a skill listed under Skills in the system prompt"));
         };
@@ -507,13 +510,15 @@ impl Session {
         Ok(ToolOutput { provenance: Provenance::Plugin { name }, ..ToolOutput::text(text) })
     }
 
-    /// The run's input as the model gets it. Plain text stays as typed; an MCP prompt's command becomes the
-    /// prompt's messages ([`crate::mcp::expand_prompt`]). A plugin's slash command (or a skill
-    /// the person may start) becomes its body: arguments and paths filled in, each `` !`cmd` `` run as a
-    /// `run_command` call through the permission gate and replaced by its output, each `@path` inside the
-    /// grants inlined (others left as written, with a warning). The command's tools and model then hold for
-    /// the run. Resets what the previous run's command and skills set. `Err(End)` when the run ended while a
-    /// snippet waited for approval.
+    /// The run's input as the model gets it, each text block marked with where it came from. Plain text stays
+    /// as typed (the person's, or in a sub-agent its parent model's); an MCP prompt's command becomes the prompt's messages
+    /// ([`crate::mcp::expand_prompt`], the server's). A plugin's slash command (or a skill the person may start)
+    /// becomes its body: arguments and paths filled in, each `` !`cmd` `` run as a `run_command` call through
+    /// the permission gate and replaced by its output, each `@path` inside the grants inlined as a block of its
+    /// own after the body (others left as written, with a warning). The body is the plugin's, or a command's
+    /// once a snippet's output is in it: of the two, what a command printed is the less known. The command's
+    /// tools and model then hold for the run. Resets what the previous run's command and skills set.
+    /// `Err(End)` when the run ended while a snippet waited for approval.
     pub(crate) async fn expand_input(
         &mut self,
         input: &str,
@@ -527,9 +532,11 @@ impl Session {
             None => {}
         }
         let mcp_commands = crate::mcp::prompt_commands(&self.prompts);
-        let Expansion { name, text, allowed_tools, model, skill_rules } =
+        let Expansion { name, plugin, text, allowed_tools, model, skill_rules } =
             match find_slash(&self.options.plugins, input, &mcp_commands) {
-                None => return Ok(Ok(vec![ContentBlock::text(input)])),
+                // A sub-agent's input is the prompt its parent's model wrote, not the person's words.
+                None if self.is_subagent() => return Ok(Ok(vec![ContentBlock::text(input)])),
+                None => return Ok(Ok(vec![ContentBlock::text_from(input, Provenance::Person)])),
                 Some(Err(reason)) => return Err(AgentError::SlashCommand { reason }),
                 Some(Ok(expansion)) => expansion,
             };
@@ -543,6 +550,7 @@ impl Session {
             .filter(|reference| !overlaps(&reference.range))
             .collect();
         let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
+        let mut body_from = Provenance::Plugin { name: plugin };
         if !snippets.is_empty() {
             let calls: Vec<ToolCall> = snippets
                 .iter()
@@ -562,11 +570,14 @@ impl Session {
                 return Ok(Err(end));
             }
             for (snippet, result) in snippets.iter().zip(results) {
-                let ContentBlock::ToolResult { content, is_error, .. } = result else { continue };
+                let ContentBlock::ToolResult { content, is_error, provenance, .. } = result else { continue };
+                if provenance == Some(Provenance::Command) {
+                    body_from = Provenance::Command;
+                }
                 let output: String = content
                     .iter()
                     .filter_map(
-                        |block| if let ContentBlock::Text { text } = block { Some(text.as_str()) } else { None },
+                        |block| if let ContentBlock::Text { text, .. } = block { Some(text.as_str()) } else { None },
                     )
                     .collect::<Vec<_>>()
                     .join("\n");
@@ -584,15 +595,12 @@ impl Session {
                 replacements.push((snippet.range.clone(), replacement));
             }
         }
-        let mut attached = String::new();
+        let mut files = Vec::new();
         for reference in references {
             match self.inline_file(&reference.path) {
-                Ok(content) => {
-                    attached.push_str(&format!(
-                        "\n\n<file path=\"{}\">\n{}\n</file>",
-                        reference.path,
-                        content.trim_end()
-                    ));
+                Ok((path, content)) => {
+                    let file = format!("<file path=\"{}\">\n{}\n</file>", reference.path, content.trim_end());
+                    files.push(ContentBlock::text_from(file, Provenance::GrantedFile { path }));
                     replacements.push((reference.range, reference.path));
                 }
                 Err(problem) => self.emit(EventMsg::Warning {
@@ -601,8 +609,7 @@ impl Session {
             }
         }
         replacements.sort_by_key(|(range, _)| range.start);
-        let mut text = splice(&text, &replacements).trim_end().to_string();
-        text.push_str(&attached);
+        let text = splice(&text, &replacements).trim_end().to_string();
 
         if let Some((skill, rules, warnings)) = skill_rules {
             for message in warnings {
@@ -626,12 +633,14 @@ impl Session {
                 Err(problem) => self.emit(EventMsg::Warning { message: format!("{name} {problem}") })?,
             }
         }
-        Ok(Ok(vec![ContentBlock::text(text)]))
+        let mut content = vec![ContentBlock::text_from(text, body_from)];
+        content.extend(files);
+        Ok(Ok(content))
     }
 
-    /// The text of the file an `@path` names, when the grants and rules let the session read it; otherwise
-    /// why not, as the end of a sentence naming it.
-    fn inline_file(&self, path: &str) -> Result<String, String> {
+    /// The file an `@path` names (its absolute path) and its text, when the grants and rules let the session
+    /// read it; otherwise why not, as the end of a sentence naming it.
+    fn inline_file(&self, path: &str) -> Result<(PathBuf, String), String> {
         let resolved =
             self.grants.resolve(path, Access::Read).map_err(|_| "is not inside the granted folders".to_string())?;
         let effects = Effects { read: vec![resolved.clone()], ..Effects::default() };
@@ -646,7 +655,8 @@ impl Session {
             return Err(format!("is too big to inline ({} bytes; the limit is {INLINE_LIMIT})", metadata.len()));
         }
         let bytes = std::fs::read(&resolved).map_err(|error| format!("cannot be read ({error})"))?;
-        String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+        let text = String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
+        Ok((resolved, text))
     }
 }
 

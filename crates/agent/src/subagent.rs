@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use errand_model::{Role, ToolCall, ToolSpec};
+use errand_model::{Role, ToolCall};
 use errand_plugins::{AgentDefinition, Plugin};
 use errand_sandbox::{GrantMode, Grants};
-use errand_tools::{Tool, ToolOutput};
+use errand_tools::{Effects, Placement, Tool, ToolContext, ToolError, ToolOutput};
 use futures::future::BoxFuture;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::claude_names::errand_name;
@@ -35,8 +35,53 @@ pub(crate) struct Parent {
     pub(crate) gate: PlanGate,
 }
 
-/// The `task` tool's spec, listing the agents, when any plugin defines one.
-pub(crate) fn task_spec(plugins: &[Plugin]) -> Option<ToolSpec> {
+/// `task`: the model runs one of the plugins' agents on a task. The session runs it ([`Placement::Session`]):
+/// the agent is a child session of this one.
+pub(crate) struct RunTask {
+    /// The tool's description, listing the agents; empty when no plugin defines one (then it is not offered).
+    description: &'static str,
+}
+
+impl RunTask {
+    /// The `task` tool for a session using `plugins`.
+    pub(crate) fn new(plugins: &[Plugin]) -> Self {
+        Self { description: crate::mcp::intern(task_description(plugins).unwrap_or_default()) }
+    }
+}
+
+impl Tool for RunTask {
+    fn name(&self) -> &'static str {
+        TASK
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"agent": {"type": "string"}, "prompt": {"type": "string"}},
+            "required": ["agent", "prompt"],
+        })
+    }
+
+    // The agent's own calls each pass the gate; a rule about `task` itself is what can refuse starting it.
+    fn effects(&self, _input: &Value, _ctx: &ToolContext) -> Result<Effects, ToolError> {
+        Ok(Effects::default())
+    }
+
+    fn run<'a>(&'a self, _input: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async { ToolOutput::error(crate::plan::RUN_BY_THE_SESSION) })
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Session
+    }
+}
+
+/// The `task` tool's description, listing the agents, when any plugin defines one.
+fn task_description(plugins: &[Plugin]) -> Option<String> {
     let agents: Vec<(&Plugin, &AgentDefinition)> =
         plugins.iter().flat_map(|plugin| plugin.agents.iter().map(move |agent| (plugin, agent))).collect();
     if agents.is_empty() {
@@ -64,15 +109,7 @@ pub(crate) fn task_spec(plugins: &[Plugin]) -> Option<ToolSpec> {
     if listed < agents.len() {
         description.push_str(&format!("({} more agents not listed here for lack of room)\n", agents.len() - listed));
     }
-    Some(ToolSpec {
-        name: TASK.into(),
-        description: description.trim_end().to_string(),
-        input_schema: json!({
-            "type": "object",
-            "properties": {"agent": {"type": "string"}, "prompt": {"type": "string"}},
-            "required": ["agent", "prompt"],
-        }),
-    })
+    Some(description.trim_end().to_string())
 }
 
 /// The agent `wanted` names: `plugin:agent`, or the agent alone when only one plugin has it.
@@ -147,7 +184,7 @@ impl Session {
                 .tools
                 .iter()
                 .filter(|tool| permits(tool.name()) && !(planning && tool.mutates()))
-                .filter(|tool| self.commands.is_some() || tool.name() != "run_command")
+                .filter(|tool| self.commands.is_some() || !tool.runs_commands())
                 .cloned()
                 .collect();
             let offer_skill = self.plugin_state.offers_skill() && permits(SKILL);
@@ -312,8 +349,9 @@ mod tests {
         let unknown = agent_named(&plugins, "nobody").unwrap_err();
         assert!(unknown.ends_with("the agents are: alpha:reviewer, alpha:scout, beta:reviewer"), "{unknown}");
 
-        let spec = task_spec(&plugins).unwrap();
-        assert!(spec.description.contains("\n- alpha:scout: Reviews things thoroughly.\n"), "{}", spec.description);
-        assert!(task_spec(&[]).is_none());
+        let description = task_description(&plugins).unwrap();
+        assert!(description.contains("\n- alpha:scout: Reviews things thoroughly.\n"), "{description}");
+        assert!(task_description(&[]).is_none());
+        assert_eq!(RunTask::new(&plugins).spec().description, description);
     }
 }

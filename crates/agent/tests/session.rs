@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestSession, kinds};
+use common::{TestSession, kinds, plugin};
 use errand_agent::{EventMsg, FileChange, RunStatus};
 use errand_model::{ContentBlock, Message, Provenance};
 use errand_store::{ChangeKind, SessionStatus};
@@ -115,4 +115,59 @@ async fn a_run_cancelled_through_its_token_ends_cancelled() {
         kinds(&events)
     );
     assert_eq!(test.store.session(test.session.id()).unwrap().status, SessionStatus::Cancelled);
+}
+
+/// The session's own tools are found like any tool and run alone, after the calls before them: `skill` passes
+/// the permission gate first, the plan tools (here with plan mode off) pass none.
+#[tokio::test]
+async fn the_sessions_own_tools_run_after_the_calls_before_them_and_only_skill_is_gated() {
+    let skill = "---\nname: tidy\ndescription: Tidies.\n---\nTidy $ARGUMENTS.\n";
+    let mut test = TestSession::start_configured(
+        vec![
+            Turn::tool_calls(vec![
+                ("read_file", json!({"path": "notes.txt"})),
+                ("skill", json!({"name": "tidy", "arguments": "the notes"})),
+                ("update_plan", json!({"step": 1, "status": "done"})),
+            ]),
+            Turn::text("Done."),
+        ],
+        with_notes,
+        |options, folder| {
+            options.plugins = vec![plugin(&folder.join("plugins"), "alpha", &[("skills/tidy/SKILL.md", skill)])]
+        },
+    )
+    .await;
+
+    let (outcome, events) = test.run("tidy the notes").await;
+
+    assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
+    let calls: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|event| match event {
+            EventMsg::PermissionDecided { tool, .. }
+            | EventMsg::ToolStarted { tool, .. }
+            | EventMsg::ToolFinished { tool, .. } => Some((event.kind(), tool.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("PermissionDecided", "read_file"),
+            ("ToolStarted", "read_file"),
+            ("ToolFinished", "read_file"),
+            ("PermissionDecided", "skill"),
+            ("ToolStarted", "skill"),
+            ("ToolFinished", "skill"),
+            ("ToolStarted", "update_plan"),
+            ("ToolFinished", "update_plan"),
+        ]
+    );
+    let results = test.mock.requests()[1].last_tool_results();
+    assert!(results[1].text.starts_with("Skill alpha:tidy (its folder "), "{}", results[1].text);
+    assert!(results[1].text.ends_with("Tidy the notes."), "{}", results[1].text);
+    assert!(results[2].is_error && results[2].text.contains("no approved plan"), "{}", results[2].text);
+    let offered = test.mock.requests()[0].tool_names();
+    assert_eq!(offered.last().map(String::as_str), Some("skill"), "{offered:?}");
+    test.mock.assert_clean();
 }

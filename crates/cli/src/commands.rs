@@ -426,8 +426,8 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     for message in &messages {
         for block in &message.content {
             match (message.role, block) {
-                (Role::User, ContentBlock::Text { text }) => outln!("> {}", text.trim_end().replace('\n', "\n> "))?,
-                (Role::Assistant, ContentBlock::Text { text }) => outln!("{}", text.trim_end())?,
+                (Role::User, ContentBlock::Text { text, .. }) => outln!("> {}", text.trim_end().replace('\n', "\n> "))?,
+                (Role::Assistant, ContentBlock::Text { text, .. }) => outln!("{}", text.trim_end())?,
                 (_, ContentBlock::ToolUse { name, input, .. }) => {
                     outln!("  → {name} {}", crate::render::describe_input(input))?
                 }

@@ -43,13 +43,16 @@ fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|event| event["type"] == kind).collect()
 }
 
-/// The text of the first user message of a request.
+/// The text of the first user message of a request. Text blocks are joined as the OpenAI client joins them,
+/// with a blank line between (an inlined file is a block of its own).
 fn first_user_text(request: &RecordedRequest) -> String {
     let messages = request.json["messages"].as_array().unwrap();
     let first = messages.iter().find(|message| message["role"] == "user").unwrap();
     match &first["content"] {
         Value::String(text) => text.clone(),
-        Value::Array(blocks) => blocks.iter().filter_map(|block| block["text"].as_str()).collect::<Vec<_>>().join("\n"),
+        Value::Array(blocks) => {
+            blocks.iter().filter_map(|block| block["text"].as_str()).collect::<Vec<_>>().join("\n\n")
+        }
         other => panic!("unexpected content {other}"),
     }
 }

@@ -109,8 +109,8 @@ fn message(message: &Message) -> Value {
 fn block(block: &ContentBlock) -> Option<Value> {
     Some(match block {
         // The API rejects empty text blocks, and they carry nothing.
-        ContentBlock::Text { text } if text.is_empty() => return None,
-        ContentBlock::Text { text } => json!({"type": "text", "text": text}),
+        ContentBlock::Text { text, .. } if text.is_empty() => return None,
+        ContentBlock::Text { text, .. } => json!({"type": "text", "text": text}),
         ContentBlock::Image { media_type, data } => json!({
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
@@ -367,7 +367,7 @@ impl Decoder for AnthropicDecoder {
             finish_tool_use(&mut block, out)?;
             match block {
                 Block::Text(text) if text.is_empty() => {}
-                Block::Text(text) => content.push(ContentBlock::Text { text }),
+                Block::Text(text) => content.push(ContentBlock::text(text)),
                 Block::Thinking { thinking, signature } => content.push(ContentBlock::Thinking {
                     thinking,
                     signature: if signature.is_empty() { None } else { Some(signature) },
@@ -427,6 +427,37 @@ mod tests {
             description: format!("{name} things"),
             input_schema: json!({"type": "object", "properties": {}}),
         }
+    }
+
+    #[test]
+    fn a_text_blocks_provenance_stays_off_the_wire() {
+        let file = crate::Provenance::GrantedFile { path: "/home/me/notes.md".into() };
+        let sent = |content: Vec<ContentBlock>| {
+            let message = Message { role: Role::User, content, cache: true };
+            serde_json::to_string(&request_body(&request(vec![message]))).unwrap()
+        };
+        let marked = sent(vec![
+            ContentBlock::text_from("summarize", crate::Provenance::Person),
+            ContentBlock::text_from("<file path=\"notes.md\">\nhi\n</file>", file.clone()),
+            ContentBlock::ToolResult {
+                tool_use_id: "call_1".into(),
+                content: vec![ContentBlock::text_from("hi", file.clone())],
+                is_error: false,
+                provenance: Some(file),
+            },
+        ]);
+        let plain = sent(vec![
+            ContentBlock::text("summarize"),
+            ContentBlock::text("<file path=\"notes.md\">\nhi\n</file>"),
+            ContentBlock::ToolResult {
+                tool_use_id: "call_1".into(),
+                content: vec![ContentBlock::text("hi")],
+                is_error: false,
+                provenance: None,
+            },
+        ]);
+        assert_eq!(marked, plain);
+        assert!(!marked.contains("provenance") && !marked.contains("granted_file"), "{marked}");
     }
 
     #[test]

@@ -148,7 +148,7 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
         let texts: Vec<&str> = content
             .iter()
             .filter_map(|block| match block {
-                ContentBlock::Text { text } => Some(text.as_str()),
+                ContentBlock::Text { text, .. } => Some(text.as_str()),
                 _ => None,
             })
             .collect();
@@ -169,7 +169,7 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
 
     for block in &message.content {
         match block {
-            ContentBlock::Text { text } => parts.push(json!({"type": "text", "text": text})),
+            ContentBlock::Text { text, .. } => parts.push(json!({"type": "text", "text": text})),
             block => parts.extend(media_part(block)),
         }
     }
@@ -390,7 +390,7 @@ impl Decoder for OpenAiDecoder {
         let mut content: Vec<ContentBlock> = std::mem::take(&mut self.segments)
             .into_iter()
             .map(|segment| match segment {
-                Segment::Text(text) => ContentBlock::Text { text },
+                Segment::Text(text) => ContentBlock::text(text),
                 Segment::Thinking(thinking) => ContentBlock::Thinking { thinking, signature: None },
             })
             .collect();
@@ -451,6 +451,37 @@ mod tests {
 
     fn png() -> ContentBlock {
         ContentBlock::Image { media_type: "image/png".into(), data: "iVBO".into() }
+    }
+
+    #[test]
+    fn a_text_blocks_provenance_stays_off_the_wire() {
+        let file = crate::Provenance::GrantedFile { path: "/home/me/notes.md".into() };
+        let sent = |content: Vec<ContentBlock>| {
+            let message = Message { role: Role::User, content, cache: true };
+            serde_json::to_string(&request_body(&request(vec![message]))).unwrap()
+        };
+        let marked = sent(vec![
+            ContentBlock::text_from("summarize", crate::Provenance::Person),
+            ContentBlock::text_from("<file path=\"notes.md\">\nhi\n</file>", file.clone()),
+            ContentBlock::ToolResult {
+                tool_use_id: "call_1".into(),
+                content: vec![ContentBlock::text_from("hi", file.clone())],
+                is_error: false,
+                provenance: Some(file),
+            },
+        ]);
+        let plain = sent(vec![
+            ContentBlock::text("summarize"),
+            ContentBlock::text("<file path=\"notes.md\">\nhi\n</file>"),
+            ContentBlock::ToolResult {
+                tool_use_id: "call_1".into(),
+                content: vec![ContentBlock::text("hi")],
+                is_error: false,
+                provenance: None,
+            },
+        ]);
+        assert_eq!(marked, plain);
+        assert!(!marked.contains("provenance") && !marked.contains("granted_file"), "{marked}");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Where a piece of content came from: who wrote it, as far as errand can tell. Carried on every tool result
-/// so that later steps can tell a granted file's text, a command's output or a server's answer from the
-/// person's own words.
+/// Where a piece of content came from: who wrote it, as far as errand can tell. Carried on every tool result,
+/// and on the text blocks that come from outside the model and errand, so that later steps can tell a granted
+/// file's text, a command's output or a server's answer from the person's own words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Provenance {
@@ -89,7 +89,7 @@ impl Message {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for block in &self.content {
-            if let ContentBlock::Text { text } = block {
+            if let ContentBlock::Text { text, .. } = block {
                 out.push_str(text);
             }
         }
@@ -105,6 +105,10 @@ pub enum ContentBlock {
     Text {
         /// The text.
         text: String,
+        /// Where the text came from, when it did not come from the model or errand: the person's words, a file,
+        /// a command's output, an MCP server. Stored with the transcript; never sent on the wire.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
     },
     /// An image, base64-encoded.
     Image {
@@ -161,9 +165,14 @@ pub enum ContentBlock {
 }
 
 impl ContentBlock {
-    /// A text block.
+    /// A text block without a provenance: the model's, or errand's own words.
     pub fn text(text: impl Into<String>) -> Self {
-        ContentBlock::Text { text: text.into() }
+        ContentBlock::Text { text: text.into(), provenance: None }
+    }
+
+    /// A text block that came from `provenance`.
+    pub fn text_from(text: impl Into<String>, provenance: Provenance) -> Self {
+        ContentBlock::Text { text: text.into(), provenance: Some(provenance) }
     }
 }
 
@@ -305,4 +314,29 @@ pub enum ModelEvent {
     },
     /// The reply is complete. Always the last event of a successful stream.
     Completed(Response),
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_text_blocks_provenance_is_stored_only_when_it_has_one() {
+        let plain = ContentBlock::text("buy milk");
+        assert_eq!(serde_json::to_value(&plain).unwrap(), json!({"type": "text", "text": "buy milk"}));
+        let marked = ContentBlock::text_from("buy milk", Provenance::GrantedFile { path: "/home/me/a.txt".into() });
+        let stored = json!({
+            "type": "text",
+            "text": "buy milk",
+            "provenance": {"kind": "granted_file", "path": "/home/me/a.txt"},
+        });
+        assert_eq!(serde_json::to_value(&marked).unwrap(), stored);
+        assert_eq!(serde_json::from_value::<ContentBlock>(stored).unwrap(), marked);
+        // Transcripts stored before text blocks had a provenance still read.
+        let old = json!({"type": "text", "text": "buy milk"});
+        assert_eq!(serde_json::from_value::<ContentBlock>(old).unwrap(), plain);
+    }
 }

@@ -580,7 +580,7 @@ async fn call(
                         let output = content
                             .iter()
                             .map(|part| match part {
-                                ContentBlock::Text { text } => text.clone(),
+                                ContentBlock::Text { text, .. } => text.clone(),
                                 ContentBlock::Image { media_type, .. } => format!("[{media_type} image]"),
                                 ContentBlock::Document { title, .. } => {
                                     format!("[document {}]", title.as_deref().unwrap_or_default())

@@ -122,6 +122,15 @@ mod tests {
     }
 
     #[test]
+    fn only_run_command_runs_the_models_command_lines_and_every_builtin_is_gated() {
+        let commands: Vec<&str> =
+            builtin_tools().iter().filter(|tool| tool.runs_commands()).map(|tool| tool.name()).collect();
+        assert_eq!(commands, ["run_command"]);
+        let ungated: Vec<&str> = builtin_tools().iter().filter(|tool| !tool.gated()).map(|tool| tool.name()).collect();
+        assert_eq!(ungated, Vec::<&str>::new());
+    }
+
+    #[test]
     fn only_the_reading_tools_claim_not_to_mutate() {
         let readers: Vec<&str> =
             builtin_tools().iter().filter(|tool| !tool.mutates()).map(|tool| tool.name()).collect();

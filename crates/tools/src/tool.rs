@@ -31,8 +31,8 @@ pub trait Tool: Send + Sync {
     /// Runs the call.
     fn run<'a>(&'a self, input: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput>;
 
-    /// Whether any call can change something. Tools that only read say `false`, and are the only ones
-    /// offered before a plan is approved.
+    /// Whether any call can change something. Tools that only read say `false`; before a plan is approved
+    /// the session offers only those, besides the tools it runs itself.
     fn mutates(&self) -> bool {
         true
     }
@@ -41,6 +41,20 @@ pub trait Tool: Send + Sync {
     /// asking the tool, never by a list of names.
     fn placement(&self) -> Placement {
         Placement::FileWorker
+    }
+
+    /// Whether its calls run command lines the model writes (declared in [`Effects::commands`]): such a tool
+    /// is offered only where the session can run commands. By default, the tools that start the command
+    /// sandbox do.
+    fn runs_commands(&self) -> bool {
+        matches!(self.placement(), Placement::CommandSandbox)
+    }
+
+    /// Whether each call passes the permission gate (the rules, the run's allowed tools, plugins' hooks)
+    /// before it runs. The session's plan tools say `false`: proposing a plan is itself a question to the
+    /// person, and marking a step of it changes nothing but the session's checklist.
+    fn gated(&self) -> bool {
+        true
     }
 
     /// The spec sent to the model.
@@ -62,6 +76,9 @@ pub enum Placement {
     InProcess,
     /// In errand's process, starting the command sandbox (`errand __sandbox`) for the work itself.
     CommandSandbox,
+    /// The session runs the call itself because it needs the session: the person's plan review, a checklist,
+    /// starting a sub-agent. Such a call runs alone, after the calls before it.
+    Session,
 }
 
 /// Where deleted things go. The session provides it, backed by errand's trash, so no tool ever unlinks a

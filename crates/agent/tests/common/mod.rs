@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use errand_agent::{Event, EventMsg, Outcome, Session, SessionOptions};
+use errand_plugins::Plugin;
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::Store;
 use errand_testkit::{MockLlm, Script, Turn};
@@ -34,6 +35,15 @@ impl TestSession {
 
     /// As [`TestSession::start`], with the folder prepared by `prepare` before the session reads it.
     pub async fn start_with(turns: Vec<Turn>, prepare: impl FnOnce(&Path)) -> TestSession {
+        Self::start_configured(turns, prepare, |_, _| {}).await
+    }
+
+    /// As [`TestSession::start_with`], with the options changed by `configure`, which gets the prepared folder.
+    pub async fn start_configured(
+        turns: Vec<Turn>,
+        prepare: impl FnOnce(&Path),
+        configure: impl FnOnce(&mut SessionOptions, &Path),
+    ) -> TestSession {
         let mock = MockLlm::start(Script::new(turns)).await.expect("the scripted model starts");
         let data = tempfile::tempdir().unwrap();
         let folder = tempfile::tempdir().unwrap();
@@ -46,7 +56,8 @@ impl TestSession {
         })
         .unwrap();
         let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)]).unwrap();
-        let options = SessionOptions { plan_mode: false, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") };
+        let mut options = SessionOptions { plan_mode: false, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") };
+        configure(&mut options, folder.path());
         let mut session = Session::create(store.clone(), provider.into(), grants, options, "the task").unwrap();
         let (sender, events) = tokio::sync::mpsc::unbounded_channel();
         session.subscribe(sender);
@@ -107,4 +118,19 @@ impl TestSession {
 /// The kinds of `events`, in order.
 pub fn kinds(events: &[EventMsg]) -> Vec<&'static str> {
     events.iter().map(EventMsg::kind).collect()
+}
+
+/// Writes a plugin named `name` with `files` (paths inside the plugin) under `folder`, and loads it.
+pub fn plugin(folder: &Path, name: &str, files: &[(&str, &str)]) -> Plugin {
+    let root = folder.join(name);
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::create_dir_all(root.join(".claude-plugin")).unwrap();
+    std::fs::write(root.join(".claude-plugin/plugin.json"), format!("{{\"name\": \"{name}\"}}")).unwrap();
+    let plugin = errand_plugins::load_plugin(&root).unwrap();
+    assert!(plugin.warnings.is_empty(), "{:?}", plugin.warnings);
+    plugin
 }

@@ -79,6 +79,11 @@ impl Tool for RenderPages {
         crate::Placement::CommandSandbox
     }
 
+    // It runs errand's renderers, not command lines the model writes; where no commands run it says so.
+    fn runs_commands(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "render_pages"
     }
