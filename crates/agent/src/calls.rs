@@ -49,10 +49,15 @@ impl Session {
     ) -> Result<(Vec<ContentBlock>, Option<End>), AgentError> {
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; calls.len()];
         let mut batch: Vec<Ready> = Vec::new();
+        // Consecutive `task` calls: their agents start together and run at once.
+        let mut agents: Vec<usize> = Vec::new();
         let mut ended = None;
         for (index, call) in calls.iter().enumerate() {
             if ended.is_some() {
                 break;
+            }
+            if call.name != crate::subagent::TASK {
+                self.run_agents(&calls, &mut agents, &mut outputs, summary, cancel).await?;
             }
             let found = self.session_tools.iter().chain(&self.tools).find(|tool| tool.name() == call.name);
             let prepared = match found {
@@ -128,6 +133,10 @@ impl Session {
                     tool: call.name.clone(),
                     input: call.input.clone(),
                 })?;
+                if call.name == crate::subagent::TASK {
+                    agents.push(index);
+                    continue;
+                }
                 let started = Instant::now();
                 let (output, end) = self.run_session_tool(call, summary, cancel).await?;
                 ended = ended.or(end);
@@ -139,6 +148,7 @@ impl Session {
             }
             batch.push(Ready { index, tool, effects });
         }
+        self.run_agents(&calls, &mut agents, &mut outputs, summary, cancel).await?;
         self.run_batch(&calls, batch, &mut outputs, summary, cancel).await?;
 
         let mut results = Vec::with_capacity(calls.len());
@@ -157,6 +167,65 @@ impl Session {
         Ok((results, ended))
     }
 
+    /// Without an approved plan the shared task list is the person's checklist: shown as `TaskListChanged`, in
+    /// this session's stream and in the one the person watches (a sub-agent's parent's).
+    fn show_task_list(&self) -> Result<(), AgentError> {
+        // An approved plan is the checklist (a sub-agent works under its parent's).
+        if matches!(self.plan_gate(), PlanGate::Approved(_)) {
+            return Ok(());
+        }
+        let tasks = match self.coordination.tasks() {
+            Ok(tasks) => tasks,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the task list to show it");
+                return Ok(());
+            }
+        };
+        let steps: Vec<Step> = tasks
+            .iter()
+            .map(|task| Step {
+                text: task.title.clone(),
+                status: match task.status {
+                    errand_store::TaskStatus::Pending => StepStatus::Pending,
+                    errand_store::TaskStatus::InProgress => StepStatus::InProgress,
+                    errand_store::TaskStatus::Done => StepStatus::Done,
+                    errand_store::TaskStatus::Failed | errand_store::TaskStatus::Skipped => StepStatus::Skipped,
+                },
+                note: match (&task.status, &task.note) {
+                    (errand_store::TaskStatus::Failed, note) => {
+                        Some(format!("failed{}", note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()))
+                    }
+                    (_, note) => note.clone(),
+                },
+            })
+            .collect();
+        let current = tasks.iter().position(|task| task.status == errand_store::TaskStatus::InProgress);
+        let changed = EventMsg::TaskListChanged { steps, current };
+        if let Some((parent, _)) = &self.relay {
+            parent.emit(changed.clone())?;
+        }
+        self.emit(changed)
+    }
+
+    /// Runs the agents of the `task` calls gathered in `agents` (at once), and reports each.
+    async fn run_agents(
+        &mut self,
+        calls: &[ToolCall],
+        agents: &mut Vec<usize>,
+        outputs: &mut [Option<ToolOutput>],
+        summary: &mut RunSummary,
+        cancel: &CancellationToken,
+    ) -> Result<(), AgentError> {
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let ran = self.run_tasks(calls, std::mem::take(agents), summary, cancel).await?;
+        for (index, output, duration_ms) in ran {
+            outputs[index] = Some(self.finish(&calls[index], output, duration_ms, summary)?);
+        }
+        Ok(())
+    }
+
     /// Reports a finished call (`ToolFinished`, then a `FileChanged` per changed file) as soon as it ends.
     fn finish(
         &self,
@@ -166,6 +235,9 @@ impl Session {
         summary: &mut RunSummary,
     ) -> Result<ToolOutput, AgentError> {
         summary.tool_calls += 1;
+        if crate::coordination::changes_task_list(&call.name) && !output.is_error {
+            self.show_task_list()?;
+        }
         self.emit(EventMsg::ToolFinished {
             call_id: call.id.clone(),
             tool: call.name.clone(),
@@ -340,7 +412,11 @@ impl Session {
             plan::PROPOSE_PLAN => self.review_plan(call, cancel).await,
             plan::UPDATE_PLAN => Ok((self.update_plan(call)?, None)),
             crate::skills::SKILL => Ok((self.load_skill(call)?, None)),
-            crate::subagent::TASK => Ok((self.run_task(call, summary, cancel).await?, None)),
+            crate::subagent::TASK => {
+                let ran = self.run_tasks(std::slice::from_ref(call), vec![0], summary, cancel).await?;
+                let output = ran.into_iter().next().map_or_else(|| ToolOutput::error(transcript::NOT_RUN), |ran| ran.1);
+                Ok((output, None))
+            }
             // Only the tools in `session_tools` are placed in the session, and each has its arm above.
             other => Ok((ToolOutput::error(format!("errand has no way to run {other} in the session")), None)),
         }
@@ -465,6 +541,7 @@ impl Session {
     ) -> Result<(), AgentError> {
         let context = self.tool_context();
         let mut runs = Vec::with_capacity(batch.len());
+        let mut locked = Vec::new();
         for ready in batch {
             let call = &calls[ready.index];
             self.emit(EventMsg::ToolStarted {
@@ -472,6 +549,13 @@ impl Session {
                 tool: call.name.clone(),
                 input: call.input.clone(),
             })?;
+            // No two agents write one file at once: the call holds the locks on what it writes while it runs.
+            let writes: Vec<std::path::PathBuf> = ready.effects.writes().cloned().collect();
+            if let Err(conflict) = self.coordination.lock_for_call(&writes).await {
+                outputs[ready.index] = Some(self.finish(call, ToolOutput::error(conflict), 0, summary)?);
+                continue;
+            }
+            locked.extend(writes);
             let changes = planned_changes(&ready.effects);
             let journal = if changes.is_empty() {
                 Ok(Vec::new())
@@ -515,6 +599,7 @@ impl Session {
             }
         });
         let finished = futures::future::join_all(runs).await;
+        self.coordination.unlock(&locked);
         for (index, ids, output, duration_ms) in finished {
             let output = self.settle(&calls[index], output, cancel).await?;
             let output = self.post_tool_use(&calls[index], output).await?;
@@ -613,6 +698,22 @@ impl Session {
 
     /// Journals, then applies, a command's changes. The outer error ends the task: the store cannot journal.
     async fn apply_staged(
+        &self,
+        call: &ToolCall,
+        staged: &errand_tools::StagedChanges,
+        effects: &Effects,
+    ) -> Result<Result<Vec<errand_tools::FileChange>, String>, AgentError> {
+        // The command's changes take the locks of all their paths before any is applied.
+        let writes: Vec<std::path::PathBuf> = effects.writes().cloned().collect();
+        if let Err(conflict) = self.coordination.lock_for_call(&writes).await {
+            return Ok(Err(format!("none of the command's changes were applied: {conflict}")));
+        }
+        let applied = self.apply_staged_locked(call, staged, effects).await;
+        self.coordination.unlock(&writes);
+        applied
+    }
+
+    async fn apply_staged_locked(
         &self,
         call: &ToolCall,
         staged: &errand_tools::StagedChanges,

@@ -50,6 +50,7 @@ mod builder;
 mod calls;
 mod claude_names;
 pub mod context;
+mod coordination;
 mod event;
 mod hooks;
 mod mcp;

@@ -417,6 +417,14 @@ impl Policy {
         }
     }
 
+    /// Takes in the tools the person allowed for the session while `other` (a sub-agent's copy of this
+    /// policy) was in use.
+    pub fn take_session_allows(&mut self, other: &Policy) {
+        for tool in &other.session_tools {
+            self.allow_for_session(tool);
+        }
+    }
+
     /// This policy with `rules` added after its own: the allow rules a skill loaded for one run brings. Deny
     /// and ask rules, the hard limits and the protected files still come before any allow rule.
     pub fn with_rules(&self, rules: impl IntoIterator<Item = Rule>) -> Policy {

@@ -76,6 +76,12 @@ pub struct SessionOptions {
     /// What the front end asked for beyond the grants and the model, stored with a new session so whoever
     /// continues it later keeps the same terms ([`crate::SessionBuilder::resume`]). `None` stores nothing.
     pub terms: Option<crate::SessionTerms>,
+    /// How many sub-agents (`task` calls of one reply) run at once.
+    pub max_parallel: usize,
+    /// How deep sub-agents may nest: 1 lets the lead start agents, 2 lets those start their own.
+    pub max_depth: u32,
+    /// How long a write waits for a file lock another agent holds before it fails naming the holder.
+    pub lock_wait: std::time::Duration,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -128,9 +134,18 @@ impl SessionOptions {
             prices: errand_model::pricing::Prices::default(),
             inbox_wait: std::time::Duration::ZERO,
             terms: None,
+            max_parallel: DEFAULT_MAX_PARALLEL,
+            max_depth: DEFAULT_MAX_DEPTH,
+            lock_wait: crate::coordination::DEFAULT_LOCK_WAIT,
         }
     }
 }
+
+/// Sub-agents running at once when neither the request nor `config.toml` says.
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+
+/// How deep sub-agents nest when neither the request nor `config.toml` says.
+pub const DEFAULT_MAX_DEPTH: u32 = 2;
 
 /// What is stored with a session so it can be resumed: the grants, and whether it runs in plan mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +273,12 @@ pub struct Session {
     /// `propose_plan`, `update_plan`, `skill`, `task`. Each call of one is run whether or not it was offered;
     /// the session's state decides which are offered ([`Session::offers`]).
     pub(crate) session_tools: Vec<Arc<dyn Tool>>,
+    /// Its place in the session tree: the shared task list, file locks.
+    pub(crate) coordination: Arc<crate::coordination::Coordination>,
+    /// 0 for the session the person started, 1 for its agents, 2 for theirs.
+    pub(crate) depth: u32,
+    /// Why this agent may not start agents of its own, when its tools leave `task` out.
+    pub(crate) no_agents: Option<String>,
     pub(crate) system: Vec<SystemBlock>,
     messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
@@ -377,7 +398,9 @@ impl Session {
         options: SessionOptions,
         messages: Vec<Message>,
     ) -> Self {
-        let tools = errand_tools::builtin_tools();
+        let coordination = Arc::new(crate::coordination::Coordination::new(store.clone(), &id, options.lock_wait));
+        let mut tools = errand_tools::builtin_tools();
+        tools.extend(crate::coordination::tools(&coordination));
         let session_tools = crate::calls::session_tools(&options.plugins);
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (mut system, _files, mut pending_warnings) =
@@ -413,6 +436,9 @@ impl Session {
             grants: Arc::new(grants),
             tools,
             session_tools,
+            coordination,
+            depth: 0,
+            no_agents: None,
             system,
             messages,
             ledger: Arc::new(ReadLedger::default()),
@@ -536,6 +562,8 @@ impl Session {
             let _ = self.store.own_session(&self.id);
         }
         let ended = self.run_loop(input, cancel, &mut summary).await;
+        // What it held for others to wait on: its file locks, the tasks it claimed and did not finish.
+        self.coordination.release_all();
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let journal_failed = matches!(ended, Err(AgentError::Journal { .. }) | Err(AgentError::SubagentJournal { .. }));
         let (status, reason) = match ended {
@@ -892,7 +920,9 @@ impl Session {
             plan::PROPOSE_PLAN => matches!(self.plan, PlanState::Planning),
             plan::UPDATE_PLAN => matches!(self.plan, PlanState::Approved { .. }),
             crate::skills::SKILL => self.plugin_state.offers_skill(),
-            crate::subagent::TASK => self.plugin_state.offers_task(),
+            crate::subagent::TASK => {
+                self.depth < self.options.max_depth && self.plugin_state.allows(crate::subagent::TASK)
+            }
             _ => false,
         }
     }
@@ -1060,6 +1090,7 @@ impl Session {
     /// Journals this session's changes, and trashes what it deletes, under `session` (a sub-agent's parent).
     pub(crate) fn journal_into(&mut self, session: &str) {
         self.journal_session = session.to_string();
+        self.coordination.join(session, &format!("session {}", self.id));
         self.trash = Arc::new(StoreTrash { store: self.store.clone(), session: session.to_string() });
     }
 

@@ -35,8 +35,6 @@ pub(crate) struct PluginState {
     skill_folders: Vec<PathBuf>,
     /// Whether `skill` is offered: some skill is the model's to use.
     offer_skill: bool,
-    /// Whether `task` is offered: some plugin defines an agent, and this is no sub-agent.
-    offer_task: bool,
     /// For a sub-agent: what it keeps of its parent.
     pub(crate) parent: Option<crate::subagent::Parent>,
     /// What the current run's slash command and loaded skills set; reset when a run starts.
@@ -70,7 +68,6 @@ pub(crate) fn prepare(
     {
         block.text.push_str(&section);
     }
-    let offer_task = plugins.iter().any(|plugin| !plugin.agents.is_empty());
 
     let mut folders: Vec<(PathBuf, GrantMode)> =
         grants.grants().iter().map(|grant| (grant.root.clone(), grant.mode)).collect();
@@ -90,8 +87,7 @@ pub(crate) fn prepare(
             skill_folders.push(folder);
         }
     }
-    let state =
-        |skill_folders| PluginState { skill_folders, offer_skill, offer_task, parent: None, run: RunShape::default() };
+    let state = |skill_folders| PluginState { skill_folders, offer_skill, parent: None, run: RunShape::default() };
     if skill_folders.is_empty() {
         return (grants, state(Vec::new()));
     }
@@ -170,12 +166,6 @@ impl PluginState {
         self.offer_skill && self.allows(SKILL)
     }
 
-    /// Whether `task` is offered in a request: some plugin defines an agent, this is no sub-agent, and the
-    /// run's command, if it restricts the tools, allows it.
-    pub(crate) fn offers_task(&self) -> bool {
-        self.offer_task && self.allows(crate::subagent::TASK)
-    }
-
     /// Whether the run's command, if it restricts the tools, allows `tool` (errand's name).
     pub(crate) fn allows(&self, tool: &str) -> bool {
         self.allowed_tools().is_none_or(|allowed| allowed.iter().any(|name| name == tool))
@@ -199,7 +189,6 @@ impl PluginState {
     /// Makes this a sub-agent's state: never `task`, `skill` only when `offer_skill`.
     pub(crate) fn make_subagent(&mut self, offer_skill: bool, parent: crate::subagent::Parent) {
         self.offer_skill &= offer_skill;
-        self.offer_task = false;
         self.parent = Some(parent);
     }
 }

@@ -45,7 +45,8 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
     assert!(run.stdout.contains("✓ step 1 of 1: Write summary.md"), "{}", run.stdout);
     errand.mock.assert_clean();
     let requests = errand.mock.requests();
-    // Before approval, only the reading tools (and propose_plan) are offered.
+    // Before approval, only the tools that change no file are offered: the reading tools, the task list, and
+    // propose_plan and task (whose agents may only read too).
     assert_eq!(
         requests[0].tool_names(),
         [
@@ -57,7 +58,13 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
             "read_docx",
             "read_pptx",
             "render_pages",
-            "propose_plan"
+            "task_create",
+            "task_list",
+            "task_claim",
+            "task_update",
+            "lock_paths",
+            "propose_plan",
+            "task"
         ]
     );
     assert!(requests[1].tool_names().contains(&"write_file".to_string()));

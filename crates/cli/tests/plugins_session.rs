@@ -246,7 +246,7 @@ async fn the_task_tool_runs_an_agent_with_only_its_tools() {
     assert!(!system.contains("Skills:"), "the agent does not have the skill tool: {system}");
     assert_eq!(first_user_text(child), "Check notes.md for mistakes.");
     let refused = &requests[2].last_tool_results()[0];
-    assert!(refused.is_error && refused.text.contains("one level deep"), "{}", refused.text);
+    assert!(refused.is_error && refused.text.contains("task is not among the tools"), "{}", refused.text);
     assert!(requests[3].last_tool_results()[0].text.contains("Two plus two is four."));
     assert_ne!(requests[0].json["model"], "claude-reviewer-model");
 

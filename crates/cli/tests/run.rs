@@ -83,7 +83,13 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
                 "read_pptx",
                 "write_pptx",
                 "write_pdf",
-                "render_pages"
+                "render_pages",
+                "task_create",
+                "task_list",
+                "task_claim",
+                "task_update",
+                "lock_paths",
+                "task"
             ]
         );
     }
