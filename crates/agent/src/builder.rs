@@ -49,6 +49,10 @@ pub struct SessionRequest {
     pub max_tokens: Option<u64>,
     /// USD per run.
     pub max_cost: Option<f64>,
+    /// Sub-agents running at once (`--max-parallel`).
+    pub max_parallel: Option<u32>,
+    /// How deep sub-agents nest (`--max-depth`).
+    pub max_depth: Option<u32>,
     /// Skip plan mode.
     pub no_plan: bool,
     /// Approve the plan without asking.
@@ -80,6 +84,10 @@ pub struct SessionTerms {
     pub max_tokens: Option<u64>,
     /// USD per run.
     pub max_cost: Option<f64>,
+    /// Sub-agents running at once.
+    pub max_parallel: Option<u32>,
+    /// How deep sub-agents nest.
+    pub max_depth: Option<u32>,
     /// Plans are approved without asking.
     pub yes: bool,
     /// Rules from flags.
@@ -103,6 +111,8 @@ impl SessionRequest {
             max_turns: self.max_turns,
             max_tokens: self.max_tokens,
             max_cost: self.max_cost,
+            max_parallel: self.max_parallel,
+            max_depth: self.max_depth,
             yes: self.yes,
             rules: self.rules.clone(),
             allow_net: self.allow_net.clone(),
@@ -119,6 +129,8 @@ impl SessionRequest {
         self.max_turns = self.max_turns.or(terms.max_turns);
         self.max_tokens = self.max_tokens.or(terms.max_tokens);
         self.max_cost = self.max_cost.or(terms.max_cost);
+        self.max_parallel = self.max_parallel.or(terms.max_parallel);
+        self.max_depth = self.max_depth.or(terms.max_depth);
         self.yes |= terms.yes;
         self.allow_delete |= terms.allow_delete;
         self.unsandboxed |= terms.unsandboxed;
@@ -387,6 +399,13 @@ impl SessionBuilder {
             inbox_wait: request.wait.unwrap_or(DEFAULT_INBOX_WAIT),
             rules,
             allow_delete: request.allow_delete,
+            max_parallel: request
+                .max_parallel
+                .map(|n| n as usize)
+                .or(self.config.max_parallel)
+                .unwrap_or(crate::session::DEFAULT_MAX_PARALLEL)
+                .max(1),
+            max_depth: request.max_depth.or(self.config.max_depth).unwrap_or(crate::session::DEFAULT_MAX_DEPTH),
             prices: self.config.prices(&provider.settings),
             trusted_folders: settled
                 .iter()

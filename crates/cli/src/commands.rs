@@ -99,6 +99,8 @@ fn session_request(args: &SessionArgs, folders: &[PathBuf], read_only: &[PathBuf
         max_turns: args.max_turns,
         max_tokens: args.max_tokens,
         max_cost: args.max_cost,
+        max_parallel: args.max_parallel,
+        max_depth: args.max_depth,
         no_plan: args.no_plan,
         yes: args.yes,
         rules: errand_config::Permissions { allow: args.allow.clone(), ask: args.ask.clone(), deny: args.deny.clone() },

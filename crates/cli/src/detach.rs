@@ -224,6 +224,8 @@ pub(crate) async fn run_detached(args: crate::RunArgs) -> Result<u8, Failure> {
         "max_cost": common.max_cost,
         "allow_delete": common.allow_delete,
         "max_tokens": common.max_tokens,
+        "max_parallel": common.max_parallel,
+        "max_depth": common.max_depth,
         "yes": common.yes,
         "allow": common.allow,
         "ask": common.ask,

@@ -526,6 +526,13 @@ pub struct SessionArgs {
     /// Stop once this much has been spent, in USD (needs a model with a known price).
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+    /// Sub-agents (task calls of one reply) running at once [default: 4, or max_parallel in config.toml].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_parallel: Option<u32>,
+    /// How deep sub-agents nest: 0 starts none, 1 lets errand's agents work, 2 lets them start their own
+    /// [default: 2, or max_depth in config.toml].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub max_depth: Option<u32>,
     /// Print one JSON event per line instead of rendering for a person (nothing is asked at the terminal: a
     /// question waits in errand's inbox, see --wait).
     #[arg(long)]

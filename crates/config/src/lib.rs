@@ -85,6 +85,10 @@ pub struct ConfigFile {
     pub stream_timeout: Option<u64>,
     /// Plan mode by default (`true` unless set to `false`; `--no-plan` overrides).
     pub plan: Option<bool>,
+    /// Sub-agents running at once when `--max-parallel` is not given.
+    pub max_parallel: Option<usize>,
+    /// How deep sub-agents nest when `--max-depth` is not given.
+    pub max_depth: Option<u32>,
     /// Permission rules.
     pub permissions: Option<Permissions>,
     /// Hosts commands may always reach through errand's proxy (like `--allow-net`).

@@ -45,6 +45,12 @@ pub struct TaskRequest {
     /// Tokens per run at most.
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    /// Sub-agents running at once.
+    #[serde(default)]
+    pub max_parallel: Option<u32>,
+    /// How deep sub-agents nest.
+    #[serde(default)]
+    pub max_depth: Option<u32>,
     /// Approve the plan without asking.
     #[serde(default)]
     pub yes: bool,
@@ -85,6 +91,8 @@ impl TaskRequest {
             max_turns: self.max_turns,
             max_tokens: self.max_tokens,
             max_cost: self.max_cost,
+            max_parallel: self.max_parallel,
+            max_depth: self.max_depth,
             no_plan: self.no_plan,
             yes: self.yes,
             rules: Permissions { allow: self.allow.clone(), ask: self.ask.clone(), deny: self.deny.clone() },
