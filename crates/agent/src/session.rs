@@ -301,7 +301,7 @@ pub struct Session {
     pub(crate) relay: Option<(Emitter, String)>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
     pub(crate) turn: u32,
-    events: Option<UnboundedSender<Event>>,
+    pub(crate) events: Option<UnboundedSender<Event>>,
     /// Messages the person sends while the task runs ([`Op::Steer`](crate::Op::Steer)); they join the
     /// conversation before the next request.
     steering: tokio::sync::mpsc::UnboundedReceiver<String>,

@@ -414,6 +414,8 @@ impl Session {
         // The child's questions are the person's: they wait where this session's do, and show in its stream.
         child.asking = self.asking.clone();
         child.relay = Some((self.emitter(), qualified.clone()));
+        // Whoever watches this session sees the agent's events too, under the agent's own session id.
+        child.events = self.events.clone();
         child.plugin_state.make_subagent(offer_skill, Parent { gate });
         // The child's changes are the parent's work: `errand undo PARENT` puts them back too.
         child.journal_into(&self.journal_session);

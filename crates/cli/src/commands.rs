@@ -174,6 +174,7 @@ async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<
     // Only a person at a terminal is attached; otherwise questions wait in the inbox (`--wait`).
     let interactive = !json && std::io::stdin().is_terminal();
     let ops = interactive.then(|| session.attach());
+    let lead = session.id().to_string();
     let cancel = CancellationToken::new();
     let renderer = {
         let cancel = cancel.clone();
@@ -201,8 +202,10 @@ async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<
                     cancel.cancel();
                     continue;
                 }
-                // A question is asked once it is shown, after everything emitted before it.
+                // A question is asked once it is shown, after everything emitted before it. Questions of the
+                // session's agents come relayed through its own stream.
                 if let Some(ops) = &ops
+                    && event.session == lead
                     && let Some(question) = prompt::question(&event.msg, ask_plans)
                 {
                     let ops = ops.clone();

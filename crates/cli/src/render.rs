@@ -38,13 +38,50 @@ pub struct TerminalRenderer {
     primary: Option<std::path::PathBuf>,
     /// The checklist as last shown, to print only what changed.
     steps: Vec<Step>,
+    /// The session the person started: the first one whose events arrive.
+    lead: Option<String>,
+    /// The sub-agents' sessions, with the agent each runs.
+    agents: HashMap<String, String>,
 }
 
 impl TerminalRenderer {
     /// A renderer that uses color when stderr is a terminal and `NO_COLOR` is unset.
     pub fn new() -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self { color, mid_line: false, started: HashMap::new(), primary: None, steps: Vec::new() }
+        Self {
+            color,
+            mid_line: false,
+            started: HashMap::new(),
+            primary: None,
+            steps: Vec::new(),
+            lead: None,
+            agents: HashMap::new(),
+        }
+    }
+
+    /// One of a sub-agent's events, nested under its lead: a line per finished call, its warnings, and how it
+    /// ended with its tokens and cost. Its text, questions (relayed through the lead) and checklist (shown as
+    /// the lead's) are not drawn here.
+    fn render_agent(&mut self, event: &Event, out: &mut dyn Write, err: &mut dyn Write) {
+        let agent = self.agents.get(&event.session).cloned().unwrap_or_else(|| format!("session {}", event.session));
+        let line = match &event.msg {
+            EventMsg::ToolFinished { tool, is_error, summary, .. } => {
+                let mark = if *is_error { "✗" } else { "✓" };
+                format!("{mark} {tool} {summary}")
+            }
+            EventMsg::Warning { message } => format!("⚠ {message}"),
+            EventMsg::Finished { status, summary, .. } => {
+                let cost = summary.cost_usd.map(|cost| format!(", ${cost:.4}")).unwrap_or_default();
+                format!(
+                    "finished {status}: {} requests, {} tokens{cost}",
+                    summary.turns,
+                    summary.input_tokens + summary.output_tokens
+                )
+            }
+            _ => return,
+        };
+        self.end_line(out);
+        say!(err, "    {}", self.paint("2", &format!("{agent} │ {line}")));
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -64,6 +101,11 @@ impl TerminalRenderer {
     /// when `out` cannot be written (a reader that closed the pipe). Every kind of event is either drawn or
     /// one of [`SILENT_KINDS`]; the match names each kind, so a new one does not compile until it is placed.
     pub fn render(&mut self, event: &Event, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
+        let lead = self.lead.get_or_insert_with(|| event.session.clone());
+        if *lead != event.session {
+            self.render_agent(event, out, err);
+            return Ok(());
+        }
         match &event.msg {
             EventMsg::TaskStarted { folders, model, provider, resumed, .. } => {
                 self.primary = folders.first().map(|f| f.path.clone());
@@ -108,6 +150,7 @@ impl TerminalRenderer {
                 say!(err, "  {}", self.paint("2", &format!("… {} {amount}{message}", call.trim_end())));
             }
             EventMsg::SubagentStarted { agent, child_session, .. } => {
+                self.agents.insert(child_session.clone(), agent.clone());
                 self.end_line(out);
                 say!(err, "  {}", self.paint("36", &format!("↳ agent {agent} at work (session {child_session})")));
             }
@@ -478,6 +521,35 @@ mod tests {
             renderer.render(&event, &mut out, &mut err).unwrap();
             assert!(out.is_empty() && err.is_empty(), "{}", String::from_utf8_lossy(&err));
         }
+    }
+
+    #[test]
+    fn a_sub_agents_events_are_drawn_nested_under_its_lead() {
+        let events = [
+            json!({"type": "TaskStarted", "task": "t", "folders": [], "provider": "anthropic", "model": "m",
+                "resumed": false, "seq": 1, "session": "lead"}),
+            json!({"type": "SubagentStarted", "call_id": "c1", "agent": "worker", "child_session": "kid",
+                "seq": 2, "session": "lead"}),
+            json!({"type": "TaskStarted", "task": "part", "folders": [], "provider": "anthropic", "model": "m",
+                "resumed": false, "seq": 1, "session": "kid"}),
+            json!({"type": "TextDelta", "text": "the agent's thoughts", "seq": 2, "session": "kid"}),
+            json!({"type": "ToolFinished", "call_id": "k1", "tool": "write_file", "is_error": false,
+                "summary": "created part.md (9 bytes)", "duration_ms": 3, "seq": 3, "session": "kid"}),
+            json!({"type": "Finished", "status": "done", "summary": {"turns": 2, "tool_calls": 1,
+                "files_changed": [], "input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 0,
+                "cost_usd": 0.25, "request_bytes": 10, "duration_ms": 5}, "seq": 4, "session": "kid"}),
+        ];
+        let mut renderer = TerminalRenderer { color: false, ..TerminalRenderer::new() };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for event in events {
+            let event: Event = serde_json::from_value(event).unwrap();
+            renderer.render(&event, &mut out, &mut err).unwrap();
+        }
+        let (out, err) = (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap());
+        assert!(!out.contains("the agent's thoughts"), "an agent's text is its report, not the answer: {out}");
+        assert!(err.contains("    worker │ ✓ write_file created part.md (9 bytes)\n"), "{err}");
+        assert!(err.contains("    worker │ finished done: 2 requests, 120 tokens, $0.2500\n"), "{err}");
+        assert_eq!(err.matches("session").count(), 2, "the agent's own start is not drawn as the lead's: {err}");
     }
 
     #[test]

@@ -258,7 +258,13 @@ async fn the_task_tool_runs_an_agent_with_only_its_tools() {
     assert_eq!(shown["session"]["task"], "Check notes.md for mistakes.", "{shown}");
     assert_eq!(shown["session"]["folders"], json!([{"path": errand.folder(), "read_only": false}]));
 
-    let events = run.events();
+    let all = run.events();
+    // The agent's events come in the same stream, under its own session id.
+    let lead = all[0]["session"].clone();
+    let (events, agents): (Vec<Value>, Vec<Value>) = all.into_iter().partition(|event| event["session"] == lead);
+    assert!(agents.iter().all(|event| event["session"] == child_id), "{agents:?}");
+    assert_eq!(events_of(&agents, "Finished")[0]["status"], "done");
+    assert!(!events_of(&agents, "ToolFinished").is_empty());
     let own: u64 = events_of(&events, "Usage")
         .iter()
         .map(|usage| {
