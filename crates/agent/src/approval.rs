@@ -94,6 +94,8 @@ pub(crate) struct Asking {
     /// Questions a process that died left in the inbox, by request id, oldest first: a continued session asks
     /// them again and gets these instead of new ones, so answers given meanwhile are acted on.
     reusable: Mutex<HashMap<String, VecDeque<String>>>,
+    /// The stop of each sub-agent running now, by its session id.
+    agents: Mutex<HashMap<String, CancellationToken>>,
 }
 
 /// How a question was settled.
@@ -121,6 +123,7 @@ impl Asking {
             steering,
             stop: Mutex::new(CancellationToken::new()),
             reusable: Mutex::new(HashMap::new()),
+            agents: Mutex::new(HashMap::new()),
         };
         (asking, messages)
     }
@@ -166,6 +169,16 @@ impl Asking {
             Some(id) => Some(self.store.question(&id)?),
             None => None,
         })
+    }
+
+    /// Records the stop of the sub-agent running as session `agent`, for [`Op::StopAgent`].
+    pub(crate) fn agent_started(&self, agent: &str, stop: CancellationToken) {
+        self.agents.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(agent.to_string(), stop);
+    }
+
+    /// Forgets the sub-agent running as session `agent`, which ended.
+    pub(crate) fn agent_ended(&self, agent: &str) {
+        self.agents.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(agent);
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<Slot, oneshot::Sender<Op>>> {
@@ -337,6 +350,17 @@ impl OpSender {
             Op::Stop => {
                 self.asking.stop.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cancel();
                 return Ok(());
+            }
+            Op::StopAgent { agent } => {
+                let stop =
+                    self.asking.agents.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(agent).cloned();
+                return match stop {
+                    Some(stop) => {
+                        stop.cancel();
+                        Ok(())
+                    }
+                    None => Err(AgentError::NotAsked { what: format!("no agent with session {agent} is running") }),
+                };
             }
         };
         let waiting = self.asking.waiting().remove(&slot);

@@ -54,6 +54,12 @@ pub enum Op {
     },
     /// Stop the running task, as Ctrl-C does; the session is saved.
     Stop,
+    /// Stop one of the task's sub-agents (and the agents it started); the rest of the task goes on, and the
+    /// agent's lead is told it did not finish.
+    StopAgent {
+        /// The agent's session id (its `SubagentStarted` event's `child_session`).
+        agent: String,
+    },
 }
 
 /// The person's verdict on a proposed plan.

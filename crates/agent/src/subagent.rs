@@ -218,12 +218,17 @@ impl Session {
             }
             let permits = Arc::new(tokio::sync::Semaphore::new(self.options.max_parallel.max(1)));
             let runs = ready.into_iter().map(|(index, mut prepared)| {
-                let (permits, cancel) = (permits.clone(), cancel.clone());
+                // Its own stop, under this run's: `Op::StopAgent` stops it alone, Ctrl-C all of them.
+                let stop = cancel.child_token();
+                let asking = self.asking.clone();
+                asking.agent_started(prepared.child.id(), stop.clone());
+                let permits = permits.clone();
                 async move {
                     // Closed only when dropped, which cannot happen while this run holds it.
                     let _permit = permits.acquire_owned().await;
                     let started = Instant::now();
-                    let outcome = prepared.child.run(&prepared.prompt, &cancel).await;
+                    let outcome = prepared.child.run(&prepared.prompt, &stop).await;
+                    asking.agent_ended(prepared.child.id());
                     (index, prepared, outcome, started.elapsed().as_millis() as u64)
                 }
             });

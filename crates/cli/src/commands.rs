@@ -52,7 +52,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Serve { addr, open } => serve(addr, open).await,
         Command::Attach { id, json } => crate::detach::attach(&id, json).await,
         Command::Say { id, text } => crate::detach::say(&id, &text).await,
-        Command::Stop { id } => crate::detach::stop(&id).await,
+        Command::Stop { id, agent } => crate::detach::stop(&id, agent.as_deref()).await,
         Command::Mcp(command) => crate::mcp::run(command).await,
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
         Command::Trust { folder, list, yes, json } => crate::trust::trust(folder, list, yes, json),

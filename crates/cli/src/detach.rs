@@ -387,10 +387,14 @@ pub(crate) async fn say(id: &str, text: &str) -> Result<u8, Failure> {
 }
 
 /// `errand stop ID`: asks the server running the session to stop it.
-pub(crate) async fn stop(id: &str) -> Result<u8, Failure> {
+pub(crate) async fn stop(id: &str, agent: Option<&str>) -> Result<u8, Failure> {
     let builder = builder()?;
     let store = open_store(&builder)?;
     let session = store.session(id).map_err(usage_error)?;
+    let agent = match agent {
+        Some(agent) => Some(store.session(agent).map_err(usage_error)?.id),
+        None => None,
+    };
     let Some(server) = running_server(builder.paths()).await else {
         return Err(anyhow!(
             "session {} is not running in errand serve: no server answers for this errand home (only sessions \
@@ -400,10 +404,17 @@ pub(crate) async fn stop(id: &str) -> Result<u8, Failure> {
         )
         .into());
     };
-    let (status, answer) = server.call("POST", &format!("/api/sessions/{}/stop", session.id), None).await?;
+    let body = agent.as_ref().map(|agent| json!({ "agent": agent }));
+    let (status, answer) = server.call("POST", &format!("/api/sessions/{}/stop", session.id), body.as_ref()).await?;
     if status != 200 {
         return Err(anyhow!("cannot stop session {}: {}", session.id, api_error(&answer)).into());
     }
-    eprintln!("asked session {} to stop; `errand show {}` tells how it ended", session.id, session.id);
+    match agent {
+        Some(agent) => eprintln!(
+            "asked the agent {agent} of session {} to stop; the session goes on, told the agent did not finish",
+            session.id
+        ),
+        None => eprintln!("asked session {} to stop; `errand show {}` tells how it ended", session.id, session.id),
+    }
     Ok(EXIT_DONE)
 }

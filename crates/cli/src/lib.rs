@@ -178,10 +178,15 @@ errand answer 4k2m --accept --value name=Ada")]
         /// What to tell it, e.g. "only the 2025 invoices".
         text: String,
     },
-    /// Stop a session running in `errand serve` (one `errand run --detach` handed over, or the desk started).
+    /// Stop a session running in `errand serve` (one `errand run --detach` handed over, or the desk started),
+    /// with every sub-agent it runs; or, with --agent, one of its sub-agents alone.
     Stop {
         /// Session id, or a unique prefix of it.
         id: String,
+        /// Stop only this sub-agent (its session id, as `SubagentStarted` names it, or a unique prefix); the
+        /// rest of the task goes on.
+        #[arg(long, value_name = "AGENT_SESSION")]
+        agent: Option<String>,
     },
     /// MCP servers in `.mcp.json`: add, remove, list and test them.
     #[command(subcommand)]

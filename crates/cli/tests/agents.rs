@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn ctrl_c_with_agents_at_work_stops_every_agent_and_saves_the_session() {
     let mut turns = vec![Turn::tool_calls(
-        (0..3).map(|n| ("task", json!({"description": format!("part {n}"), "prompt": format!("Do part {n}.")}))).collect(),
+        (0..3)
+            .map(|n| ("task", json!({"description": format!("part {n}"), "prompt": format!("Do part {n}.")})))
+            .collect(),
     )];
     turns.extend((0..3).map(|_| Turn::Stall { text: "working".into(), seconds: 60 }));
     let errand = TestErrand::new(Protocol::Anthropic, turns).await;

@@ -475,3 +475,48 @@ async fn say_tells_a_detached_session_something_for_its_next_request() {
     assert_eq!(late.code, 1);
     assert!(late.stderr.contains(&format!("errand resume {id}")), "{}", late.stderr);
 }
+
+/// `errand stop ID --agent AGENT` stops one sub-agent of a detached session: that agent ends `cancelled`,
+/// the rest of the task goes on; `errand stop ID` then stops the lead and its other agent.
+#[tokio::test]
+async fn stop_with_agent_stops_one_sub_agent_and_the_task_goes_on() {
+    let mut turns = vec![Turn::tool_calls(
+        (0..2)
+            .map(|n| ("task", json!({"description": format!("part {n}"), "prompt": format!("Do part {n}.")})))
+            .collect(),
+    )];
+    turns.extend((0..2).map(|_| Turn::Stall { text: "working".into(), seconds: 120 }));
+    let errand = TestErrand::new(Protocol::Anthropic, turns).await;
+    let _stop = StopServer(errand.home.path().to_path_buf());
+    let detached = errand.errand(&["run", "--detach", "--no-plan", "do two parts"]).await;
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let lead = detached.stdout.trim().to_string();
+    errand.wait_for_requests(3).await;
+    let status_of = |sessions: &Value, task: &str| {
+        sessions.as_array().unwrap().iter().find(|s| s["task"] == task).map(|s| s["status"].clone()).unwrap()
+    };
+    let sessions: Value = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    let first = sessions.as_array().unwrap().iter().find(|s| s["task"] == "Do part 0.").unwrap()["id"].clone();
+
+    let stopped = errand.errand(&["stop", &lead, "--agent", first.as_str().unwrap()]).await;
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    let mut sessions = Value::Null;
+    for _ in 0..100 {
+        sessions = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+        if status_of(&sessions, "Do part 0.") == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_of(&sessions, "Do part 0."), "cancelled");
+    assert_eq!(status_of(&sessions, "Do part 1."), "running", "the other agent goes on");
+    assert_eq!(status_of(&sessions, "do two parts"), "running", "the lead goes on");
+    let unknown = errand.errand(&["stop", &lead, "--agent", &lead]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("has no agent"), "{}", unknown.stderr);
+
+    assert_eq!(errand.errand(&["stop", &lead]).await.code, 0);
+    assert_eq!(final_status(&errand, &lead).await, "cancelled");
+    let sessions: Value = serde_json::from_str(&errand.errand(&["sessions", "--json"]).await.stdout).unwrap();
+    assert_eq!(status_of(&sessions, "Do part 1."), "cancelled");
+}

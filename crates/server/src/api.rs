@@ -425,8 +425,29 @@ async fn steer(
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
-    live(&state, &id)?.stop();
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopBody {
+    /// One sub-agent's session id, to stop it alone.
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+/// Stops a running task, or with `{"agent": ID}` one of its sub-agents.
+async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<StopBody>>,
+) -> Result<Json<Value>, ServerError> {
+    let task = live(&state, &id)?;
+    match body.and_then(|Json(body)| body.agent) {
+        None => task.stop(),
+        Some(agent) => {
+            if !task.stop_agent(&agent) {
+                return Err(ServerError::Conflict(format!("session {id} has no agent {agent} at work")));
+            }
+        }
+    }
     Ok(Json(json!({ "ok": true })))
 }
 

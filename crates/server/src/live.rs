@@ -245,6 +245,11 @@ impl LiveTask {
         self.submit(Op::Stop);
     }
 
+    /// Stops one of the task's sub-agents; false when none with that session id runs.
+    pub(crate) fn stop_agent(&self, agent: &str) -> bool {
+        self.submit(Op::StopAgent { agent: agent.to_string() })
+    }
+
     /// Sends the person's words to the task.
     pub(crate) fn steer(&self, text: String) -> bool {
         self.submit(Op::Steer { text })
