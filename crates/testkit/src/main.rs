@@ -17,6 +17,9 @@ const SCRIPT_HELP: &str = r#"SCRIPT FORMAT
     {"kind": "cut", "text": "..."}                             starts a reply, then drops the connection
     {"kind": "stall", "text": "...", "seconds": 30}            starts a reply, then goes silent
 
+  Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message
+  contains the text with that turn, as often as one comes, without consuming a turn.
+
   Anthropic clients use base URL http://127.0.0.1:PORT (POST /v1/messages); OpenAI-compatible
   clients use http://127.0.0.1:PORT/v1 (POST /v1/chat/completions).
 

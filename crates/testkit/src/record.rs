@@ -118,6 +118,12 @@ impl RecordedRequest {
         }
     }
 
+    /// The text of the conversation's last message (its text blocks joined with "\n"; tool results' contents
+    /// are not included).
+    pub fn last_message_text(&self) -> String {
+        self.messages().last().map(|message| content_text(&message["content"])).unwrap_or_default()
+    }
+
     /// Number of messages in the conversation (excluding OpenAI system and developer messages).
     pub fn message_count(&self) -> usize {
         match self.protocol {
@@ -224,6 +230,7 @@ mod tests {
         assert_eq!(recorded.system_text(), "one\ntwo");
         assert_eq!(recorded.tool_names(), ["read_file", "grep"]);
         assert_eq!(recorded.message_count(), 5);
+        assert_eq!(recorded.last_message_text(), "go on");
         let second = ToolResultSeen { tool_use_id: "b".into(), text: "no\nsuch".into(), is_error: true };
         assert_eq!(recorded.last_tool_results(), vec![second.clone()]);
         let first = ToolResultSeen { tool_use_id: "a".into(), text: "found".into(), is_error: false };
@@ -253,6 +260,7 @@ mod tests {
         assert_eq!(recorded.system_text(), "rules\nmore");
         assert_eq!(recorded.tool_names(), ["read_file"]);
         assert_eq!(recorded.message_count(), 6);
+        assert_eq!(recorded.last_message_text(), "three");
         let seen = |id: &str, text: &str| ToolResultSeen { tool_use_id: id.into(), text: text.into(), is_error: false };
         assert_eq!(recorded.last_tool_results(), vec![seen("c2", "two"), seen("c3", "three")]);
         assert_eq!(recorded.all_tool_results(), vec![seen("c1", "one"), seen("c2", "two"), seen("c3", "three")]);

@@ -11,12 +11,33 @@ use serde_json::Value;
 pub struct Script {
     /// One turn per request, played front to back.
     pub turns: Vec<Turn>,
+    /// Replies for side requests that come whenever the client decides (a summary of the conversation, say):
+    /// a request whose last message contains a standing reply's text gets that reply, as often as it comes,
+    /// and consumes no turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub standing: Vec<StandingReply>,
+}
+
+/// A reply given to every request whose last message contains `contains`, in place of the next turn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StandingReply {
+    /// Text the request's last message must contain.
+    pub contains: String,
+    /// The reply.
+    pub turn: Turn,
 }
 
 impl Script {
     /// A script playing `turns` in order.
     pub fn new(turns: Vec<Turn>) -> Self {
-        Self { turns }
+        Self { turns, standing: Vec::new() }
+    }
+
+    /// This script, answering every request whose last message contains `contains` with `turn` instead of
+    /// the next turn.
+    pub fn answering(mut self, contains: impl Into<String>, turn: Turn) -> Self {
+        self.standing.push(StandingReply { contains: contains.into(), turn });
+        self
     }
 
     /// Reads a JSON script file: `{"turns": [ ... ]}`. Errors name the file and what is wrong.
@@ -36,17 +57,26 @@ impl Script {
 
     /// Rejects turns the server could not play faithfully.
     fn validate(&self) -> anyhow::Result<()> {
-        for (index, turn) in self.turns.iter().enumerate() {
-            let number = index + 1;
+        for standing in &self.standing {
+            if standing.contains.is_empty() {
+                bail!("a standing reply has an empty \"contains\"; give the text its requests' last message holds");
+            }
+        }
+        let turns = self.turns.iter().map(|turn| (turn, None)).chain(self.standing.iter().map(|s| (&s.turn, Some(s))));
+        for (index, (turn, standing)) in turns.enumerate() {
+            let number = match standing {
+                Some(standing) => format!("standing reply for {:?}", standing.contains),
+                None => format!("turn {}", index + 1),
+            };
             match turn {
                 Turn::ToolCalls { calls, .. } if calls.is_empty() => {
-                    bail!("turn {number} is tool_calls with an empty \"calls\" list; give at least one call")
+                    bail!("{number} is tool_calls with an empty \"calls\" list; give at least one call")
                 }
                 Turn::Text { pieces: Some(0), .. } | Turn::ToolCalls { pieces: Some(0), .. } => {
-                    bail!("turn {number} streams its text in 0 pieces; give \"pieces\" of at least 1")
+                    bail!("{number} streams its text in 0 pieces; give \"pieces\" of at least 1")
                 }
                 Turn::HttpError { status, .. } if !(400..=599).contains(status) => {
-                    bail!("turn {number} is http_error with status {status}; use a status from 400 to 599")
+                    bail!("{number} is http_error with status {status}; use a status from 400 to 599")
                 }
                 _ => {}
             }
@@ -223,5 +253,27 @@ mod tests {
         let path = dir.path().join("ok.json");
         std::fs::write(&path, r#"{"turns": [{"kind": "http_error", "status": 529}]}"#).unwrap();
         assert_eq!(Script::from_file(&path).unwrap(), Script::new(vec![Turn::http_error(529)]));
+    }
+
+    #[test]
+    fn standing_replies_read_from_json_and_are_checked_like_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standing.json");
+        std::fs::write(
+            &path,
+            r#"{"turns": [{"kind": "text", "text": "done"}],
+                "standing": [{"contains": "Summarize", "turn": {"kind": "text", "text": "summary"}}]}"#,
+        )
+        .unwrap();
+        let expected = Script::new(vec![Turn::text("done")]).answering("Summarize", Turn::text("summary"));
+        assert_eq!(Script::from_file(&path).unwrap(), expected);
+
+        std::fs::write(
+            &path,
+            r#"{"turns": [], "standing": [{"contains": "x", "turn": {"kind": "http_error", "status": 200}}]}"#,
+        )
+        .unwrap();
+        let error = format!("{:#}", Script::from_file(&path).unwrap_err());
+        assert!(error.contains("standing reply for \"x\"") && error.contains("status 200"), "{error}");
     }
 }

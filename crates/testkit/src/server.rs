@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::record::{Protocol, RecordedRequest};
 use crate::reply::{Context, Ending, Reply, tokens};
-use crate::script::{Script, Turn};
+use crate::script::{Script, StandingReply, Turn};
 use crate::{anthropic, invariants, openai};
 
 /// Called with one log line per request, e.g. `#3 anthropic POST /v1/messages 12345 bytes -> text`, and one
@@ -44,6 +44,7 @@ struct Shared {
 
 struct State {
     turns: VecDeque<Turn>,
+    standing: Vec<StandingReply>,
     played: usize,
     requests: Vec<RecordedRequest>,
     violations: Vec<String>,
@@ -101,6 +102,7 @@ impl MockLlm {
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let state = State {
             turns: script.turns.into(),
+            standing: script.standing,
             played: 0,
             requests: Vec::new(),
             violations: Vec::new(),
@@ -296,15 +298,24 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
         let mut state = shared.state();
         let number = state.requests.len() + 1;
         let mut breaches = invariants::check(number, &recorded);
-        let turn = state.turns.pop_front();
-        if turn.is_some() {
-            state.played += 1;
-        } else {
-            let played = state.played;
-            breaches.push(format!(
-                "request #{number} ({protocol}): arrived after the script was exhausted ({played} turns played)"
-            ));
-        }
+        let last_message = recorded.last_message_text();
+        let standing = state.standing.iter().find(|standing| last_message.contains(&standing.contains));
+        let turn = match standing.map(|standing| standing.turn.clone()) {
+            // A standing reply consumes no turn.
+            Some(turn) => Some(turn),
+            None => {
+                let turn = state.turns.pop_front();
+                if turn.is_some() {
+                    state.played += 1;
+                } else {
+                    let played = state.played;
+                    breaches.push(format!(
+                        "request #{number} ({protocol}): arrived after the script was exhausted ({played} turns played)"
+                    ));
+                }
+                turn
+            }
+        };
         state.violations.extend(breaches.iter().cloned());
         state.requests.push(recorded);
         state.open_replies += 1;

@@ -113,6 +113,25 @@ async fn unknown_routes_get_a_json_404_and_consume_no_turn() {
 }
 
 #[tokio::test]
+async fn a_standing_reply_answers_its_requests_whenever_they_come_and_consumes_no_turn() {
+    let script =
+        Script::new(vec![Turn::text("first"), Turn::text("second")]).answering("Summarize", Turn::text("the summary"));
+    let mock = MockLlm::start(script).await.unwrap();
+    let summarize = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "Summarize it"}]});
+    let summary = json_of(post_anthropic(&mock, &summarize).await).await;
+    assert_eq!(summary["content"][0]["text"], "the summary");
+    let first = json_of(post_anthropic(&mock, &anthropic_body(false)).await).await;
+    assert_eq!(first["content"][0]["text"], "first");
+    let summarize =
+        json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "Summarize"}]}]});
+    let summary = json_of(post_openai(&mock, &summarize).await).await;
+    assert_eq!(summary["choices"][0]["message"]["content"], "the summary");
+    assert_eq!(mock.remaining_turns(), 1);
+    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(mock.requests()[2].last_message_text(), "Summarize");
+}
+
+#[tokio::test]
 async fn an_exhausted_script_answers_500_and_records_a_violation() {
     let mock = mock(vec![Turn::text("only")]).await;
     post_anthropic(&mock, &anthropic_body(false)).await;
