@@ -388,6 +388,8 @@ impl SessionBuilder {
             rules,
             allow_delete: request.allow_delete,
             prices: self.config.prices(&provider.settings),
+            compact_at: self.config.compact_at.unwrap_or(crate::compaction::DEFAULT_COMPACT_AT),
+            context_window: self.config.context_window,
             trusted_folders: settled
                 .iter()
                 .filter(|(_, trusted)| *trusted)
