@@ -407,6 +407,8 @@ impl SessionBuilder {
                 .max(1),
             max_depth: request.max_depth.or(self.config.max_depth).unwrap_or(crate::session::DEFAULT_MAX_DEPTH),
             prices: self.config.prices(&provider.settings),
+            compact_at: self.config.compact_at.unwrap_or(crate::compaction::DEFAULT_COMPACT_AT),
+            context_window: self.config.context_window,
             trusted_folders: settled
                 .iter()
                 .filter(|(_, trusted)| *trusted)

@@ -254,6 +254,14 @@ pub enum EventMsg {
         /// Bytes of the request body.
         request_bytes: u64,
     },
+    /// Older turns of the conversation were replaced by a summary the model wrote, so the next request fits
+    /// the model's context window. Token counts are errand's estimates of the request before and after.
+    Compacted {
+        /// The estimated input tokens of the next request, before compacting.
+        before_tokens: u64,
+        /// The estimated input tokens of the next request, after compacting.
+        after_tokens: u64,
+    },
     /// Something the person should know that does not stop the task.
     Warning {
         /// What happened and what to do.
@@ -297,6 +305,7 @@ impl EventMsg {
             EventMsg::FileChanged { .. } => "FileChanged",
             EventMsg::NetworkRequest { .. } => "NetworkRequest",
             EventMsg::Usage { .. } => "Usage",
+            EventMsg::Compacted { .. } => "Compacted",
             EventMsg::Warning { .. } => "Warning",
             EventMsg::Finished { .. } => "Finished",
         }

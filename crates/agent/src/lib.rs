@@ -4,7 +4,8 @@
 //! assembles each request (system prompt with context files, tool specs,
 //! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
-//! reached, or the person cancels. Around each call it runs plan mode ([`plan`]), the permission gate
+//! reached, or the person cancels; a conversation that outgrows the model's context window is compacted into a
+//! summary first ([`compaction`]). Around each call it runs plan mode ([`plan`]), the permission gate
 //! ([`policy`], asking the person through events and [`Op`]s, or the inbox) and the journal (every change recorded before it happens).
 //! It brings in MCP servers' tools, resources and prompts, and plugins' skills, slash commands, sub-agents
 //! (the `task` tool) and hooks. Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
@@ -49,6 +50,7 @@ pub mod approval;
 mod builder;
 mod calls;
 mod claude_names;
+pub mod compaction;
 pub mod context;
 mod coordination;
 mod event;

@@ -82,6 +82,12 @@ pub struct SessionOptions {
     pub max_depth: u32,
     /// How long a write waits for a file lock another agent holds before it fails naming the holder.
     pub lock_wait: std::time::Duration,
+    /// The share of the context window (above 0, at most 1) a request may fill before older turns are
+    /// compacted into a summary ([`crate::compaction`]).
+    pub compact_at: f64,
+    /// The model's context window in tokens, over errand's table of known models; with neither, the
+    /// conversation is never compacted.
+    pub context_window: Option<u32>,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -137,6 +143,8 @@ impl SessionOptions {
             max_parallel: DEFAULT_MAX_PARALLEL,
             max_depth: DEFAULT_MAX_DEPTH,
             lock_wait: crate::coordination::DEFAULT_LOCK_WAIT,
+            compact_at: crate::compaction::DEFAULT_COMPACT_AT,
+            context_window: None,
         }
     }
 }
@@ -280,7 +288,7 @@ pub struct Session {
     /// Why this agent may not start agents of its own, when its tools leave `task` out.
     pub(crate) no_agents: Option<String>,
     pub(crate) system: Vec<SystemBlock>,
-    messages: Vec<Message>,
+    pub(crate) messages: Vec<Message>,
     pub(crate) ledger: Arc<ReadLedger>,
     pub(crate) trash: Arc<dyn Trash>,
     /// The session whose journal and trash hold this session's changes: its own, or for a `task` sub-agent
@@ -375,6 +383,7 @@ impl Session {
             })?;
             messages.push(message);
         }
+        let messages = crate::compaction::since_last_summary(messages);
         if options.model != record.model || options.provider_name != record.provider {
             store.set_model(&record.id, &options.provider_name, &options.model)?;
         }
@@ -736,6 +745,7 @@ impl Session {
         self.messages = transcript::repair(std::mem::take(&mut self.messages));
 
         let mut stop_rounds = 0;
+        let mut compaction = crate::compaction::RunCompaction::default();
         loop {
             if cancel.is_cancelled() {
                 return Ok(End::Cancelled);
@@ -761,6 +771,9 @@ impl Session {
                 return Ok(End::Limit(format!("stopped: --max-cost ${max:.2} reached (${run_cost:.4} spent)")));
             }
 
+            if let Some(end) = self.compact_if_needed(&mut compaction, summary, cancel).await? {
+                return Ok(end);
+            }
             self.turn += 1;
             summary.turns += 1;
             let request = self.request();
@@ -780,6 +793,7 @@ impl Session {
                 },
             };
             self.account(&response, summary)?;
+            compaction.measured(&response.usage, self.messages.len());
 
             let calls: Vec<ToolCall> = response.message.tool_calls().collect();
             if response.message.content.is_empty() {
@@ -885,7 +899,7 @@ impl Session {
     }
 
     /// Assembles the next request. The one place requests are built, so caching and compaction land here.
-    fn request(&self) -> Request {
+    pub(crate) fn request(&self) -> Request {
         let mut messages = self.messages.clone();
         if let Some(last) = messages.last_mut() {
             // Cache the whole conversation so far: the next request repeats it as its prefix.
@@ -987,7 +1001,7 @@ impl Session {
     }
 
     /// Stores and reports the usage of one reply, and adds it to the run's summary.
-    fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<(), AgentError> {
+    pub(crate) fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<(), AgentError> {
         let usage = response.usage;
         let requested = self.plugin_state.model().unwrap_or(&self.options.model);
         let model = if response.model.is_empty() { requested.to_string() } else { response.model.clone() };

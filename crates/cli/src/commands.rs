@@ -429,6 +429,13 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     )?;
     outln!()?;
     for message in &messages {
+        // A compaction appends the summary and a copy of the turns it kept: the rows before it stay as they were.
+        if errand_agent::compaction::is_summary(message) {
+            outln!(
+                "── compacted: the model went on from the summary below; the turns after it repeat the latest ones \
+                 above ──"
+            )?;
+        }
         for block in &message.content {
             match (message.role, block) {
                 (Role::User, ContentBlock::Text { text, .. }) => outln!("> {}", text.trim_end().replace('\n', "\n> "))?,

@@ -252,6 +252,15 @@ impl TerminalRenderer {
             | EventMsg::ApprovalResolved { .. }
             | EventMsg::FileChanged { .. }
             | EventMsg::Usage { .. } => {}
+            EventMsg::Compacted { before_tokens, after_tokens } => {
+                self.end_line(out);
+                let line = format!(
+                    "  compacted the conversation: older turns summarized (~{} → ~{} tokens)",
+                    thousands(*before_tokens),
+                    thousands(*after_tokens)
+                );
+                say!(err, "{}", self.paint("36", &line));
+            }
             EventMsg::Warning { message } => {
                 self.end_line(out);
                 // Running without confinement must not scroll by unnoticed.
@@ -451,6 +460,7 @@ mod tests {
                 "allowed": false, "reason": "not allowed"}),
             json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 10, "output_tokens": 2,
                 "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 40}),
+            json!({"type": "Compacted", "before_tokens": 170000, "after_tokens": 21000}),
             json!({"type": "Warning", "message": "careful"}),
             json!({"type": "Finished", "status": "done", "summary": summary}),
         ]

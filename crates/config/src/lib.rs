@@ -83,6 +83,12 @@ pub struct ConfigFile {
     pub max_turns: Option<u32>,
     /// Seconds a reply stream may stay silent.
     pub stream_timeout: Option<u64>,
+    /// The share of the model's context window (above 0, at most 1) a request may fill before older turns
+    /// are compacted into a summary [default: 0.8].
+    pub compact_at: Option<f64>,
+    /// The model's context window in tokens, over errand's table of known models; a model the table does
+    /// not know (a local one, usually) is compacted only when this is set.
+    pub context_window: Option<u32>,
     /// Plan mode by default (`true` unless set to `false`; `--no-plan` overrides).
     pub plan: Option<bool>,
     /// Sub-agents running at once when `--max-parallel` is not given.
@@ -159,9 +165,22 @@ impl ConfigFile {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(ConfigError::Read { path: path.to_path_buf(), reason: error.to_string() }),
         };
-        toml::from_str(&text)
-            .map(Some)
-            .map_err(|error| ConfigError::Invalid { path: path.to_path_buf(), reason: error.to_string() })
+        let config: Self = toml::from_str(&text)
+            .map_err(|error| ConfigError::Invalid { path: path.to_path_buf(), reason: error.to_string() })?;
+        // Values that parse but make no sense are refused here, naming the key and what it takes.
+        let invalid = |reason: String| Err(ConfigError::Invalid { path: path.to_path_buf(), reason });
+        if let Some(share) = config.compact_at
+            && !(share > 0.0 && share <= 1.0)
+        {
+            return invalid(format!(
+                "compact_at = {share}: give the share of the context window at which to compact, above 0 and at \
+                 most 1 (such as 0.8)"
+            ));
+        }
+        if config.context_window == Some(0) {
+            return invalid("context_window = 0: give the model's context window in tokens (such as 128000)".into());
+        }
+        Ok(Some(config))
     }
 }
 
@@ -379,5 +398,23 @@ mod tests {
         assert!(error.contains("config.toml is not valid errand config"), "{error}");
         assert!(error.contains("provder"), "{error}");
         assert_eq!(ConfigFile::load(&dir.path().join("missing.toml")).unwrap(), None);
+    }
+
+    #[test]
+    fn compaction_settings_outside_their_range_are_reported_with_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for (text, key) in [
+            ("compact_at = 1.5\n", "compact_at = 1.5"),
+            ("compact_at = 0\n", "compact_at = 0"),
+            ("context_window = 0\n", "context_window = 0"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = ConfigFile::load(&path).unwrap_err().to_string();
+            assert!(error.contains("config.toml is not valid errand config") && error.contains(key), "{error}");
+        }
+        std::fs::write(&path, "compact_at = 0.5\ncontext_window = 32000\n").unwrap();
+        let config = ConfigFile::load(&path).unwrap().unwrap();
+        assert_eq!((config.compact_at, config.context_window), (Some(0.5), Some(32000)));
     }
 }

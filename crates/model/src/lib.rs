@@ -1,6 +1,6 @@
 //! Owns the conversation with a language model: provider-neutral message types, the [`Provider`] trait,
 //! and the two wire clients (Anthropic Messages, OpenAI-compatible Chat Completions) with streaming,
-//! retries and a pricing table. Does not know about tools, files or sessions.
+//! retries, a pricing table and a table of context windows. Does not know about tools, files or sessions.
 //!
 //! # Example
 //!
@@ -41,6 +41,7 @@ mod retry;
 mod sse;
 mod transport;
 mod types;
+pub mod window;
 
 use std::time::Duration;
 

@@ -69,8 +69,14 @@ const TABLE: &[(&str, Price)] = &[
 /// The price of `model`, matched by the longest known prefix that ends at a word boundary; provider
 /// prefixes such as OpenRouter's `anthropic/` are ignored. `None` for unknown (usually local) models.
 pub fn price(model: &str) -> Option<Price> {
+    by_model_prefix(TABLE, model)
+}
+
+/// The entry of `table` for `model`: the longest prefix that ends at a word boundary, provider prefixes such
+/// as OpenRouter's `anthropic/` ignored and `.` read as `-`. Shared by the price and context-window tables.
+pub(crate) fn by_model_prefix<T: Copy>(table: &[(&str, T)], model: &str) -> Option<T> {
     let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase().replace('.', "-");
-    TABLE
+    table
         .iter()
         .filter(|(prefix, _)| {
             let prefix = prefix.replace('.', "-");
@@ -78,7 +84,7 @@ pub fn price(model: &str) -> Option<Price> {
             name.strip_prefix(&prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', ':', '@']))
         })
         .max_by_key(|(prefix, _)| prefix.len())
-        .map(|(_, price)| *price)
+        .map(|(_, value)| *value)
 }
 
 /// The prices that apply to one provider connection: the list prices only when the base URL is the

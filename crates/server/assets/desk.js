@@ -606,6 +606,9 @@ const HANDLERS = {
   },
   Retrying(e, v) { line(v, { kind: "note", text: `retrying (attempt ${e.attempt}): ${e.reason}` }); },
   Warning(e, v) { line(v, { kind: "note", text: `⚠ warning: ${e.message}`, cls: "error" }); },
+  Compacted(e, v) {
+    line(v, { kind: "note", text: `compacted the conversation: older turns summarized (~${e.before_tokens.toLocaleString()} → ~${e.after_tokens.toLocaleString()} tokens)` });
+  },
   ToolStarted(e, v) {
     v.textEntry = null;
     // The plan and its checklist have their own places on the page.

@@ -736,6 +736,24 @@ impl Store {
             .map_err(query_error("append a message"))
     }
 
+    /// Appends several messages to a session's transcript at once: all of them or, should anything fail, none
+    /// (a compacted transcript is stored this way, so a crash never leaves half of it).
+    pub fn append_messages(&self, session_id: &str, bodies: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let transaction = conn.transaction().map_err(query_error("append messages"))?;
+        let created_at = now();
+        for body in bodies {
+            transaction
+                .execute(
+                    "INSERT INTO messages (session_id, seq, body, created_at)
+                     VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?1), ?2, ?3)",
+                    params![session_id, body, created_at],
+                )
+                .map_err(query_error("append messages"))?;
+        }
+        transaction.commit().map_err(query_error("append messages"))
+    }
+
     /// Appends an event to a session's stream; returns its sequence number.
     pub fn append_event(&self, session_id: &str, kind: &str, body: &str) -> Result<u64, StoreError> {
         self.lock()

@@ -59,6 +59,20 @@ fn events_get_consecutive_sequence_numbers_per_session() {
 }
 
 #[test]
+fn several_messages_append_together_after_the_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let session = store.create_session(&new_session("long task")).unwrap();
+    store.append_message(&session.id, r#"{"n":1}"#).unwrap();
+    store.append_messages(&session.id, &[r#"{"n":2}"#.to_string(), r#"{"n":3}"#.to_string()]).unwrap();
+    let bodies: Vec<_> = store.messages(&session.id).unwrap().into_iter().map(|m| (m.seq, m.body)).collect();
+    assert_eq!(bodies, vec![(1, r#"{"n":1}"#.into()), (2, r#"{"n":2}"#.into()), (3, r#"{"n":3}"#.into())]);
+    // A session that does not exist takes none of them.
+    assert!(store.append_messages("nosuch", &[r#"{"n":1}"#.to_string(), r#"{"n":2}"#.to_string()]).is_err());
+    assert!(store.messages("nosuch").unwrap().is_empty());
+}
+
+#[test]
 fn sessions_are_found_by_unique_prefix_and_ambiguity_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("errand.db")).unwrap();

@@ -21,6 +21,9 @@ const SCRIPT_HELP: &str = r#"SCRIPT FORMAT
   Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message
   contains the text with that turn, as often as one comes, without consuming a turn.
 
+  Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message
+  contains the text with that turn, as often as one comes, without consuming a turn.
+
   Anthropic clients use base URL http://127.0.0.1:PORT (POST /v1/messages); OpenAI-compatible
   clients use http://127.0.0.1:PORT/v1 (POST /v1/chat/completions).
 

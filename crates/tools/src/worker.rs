@@ -49,6 +49,10 @@ pub struct WorkerRequest {
     pub input: Value,
     /// Turn number, for the read ledger.
     pub turn: u32,
+    /// Forget, before this request, which file contents the model has seen (its older turns left the
+    /// conversation). A request with no tool does only that, and gets no answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forget_reads: bool,
 }
 
 /// The answer to one [`WorkerRequest`].
@@ -136,6 +140,13 @@ async fn serve(context: ToolContext, ready: Ready) {
         let Ok(request) = serde_json::from_str::<WorkerRequest>(&line) else {
             continue;
         };
+        // Here rather than in the call's task, so every request read after it finds the ledger empty.
+        if request.forget_reads {
+            context.ledger.forget_all();
+        }
+        if request.tool.is_empty() {
+            continue;
+        }
         let context = ToolContext { turn: request.turn, ..context.clone() };
         let tools = tools.clone();
         let responses = responses.clone();
@@ -219,12 +230,23 @@ impl Worker {
         })
     }
 
+    /// Has the worker forget which file contents the model has seen, as [`ReadLedger::forget_all`] does for
+    /// tools run in the session's own process: calls sent after this one read files afresh.
+    pub async fn forget_reads(&self) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = WorkerRequest { id, tool: String::new(), input: Value::Null, turn: 0, forget_reads: true };
+        if let Ok(line) = serde_json::to_string(&request) {
+            // A worker that cannot be written to has stopped; the next call reports it.
+            let _ = self.stdin.lock().await.write_all(format!("{line}\n").as_bytes()).await;
+        }
+    }
+
     /// Runs one tool call in the worker.
     pub async fn run(&self, tool: &str, input: Value, turn: u32) -> ToolOutput {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, sender);
-        let request = WorkerRequest { id, tool: tool.to_string(), input, turn };
+        let request = WorkerRequest { id, tool: tool.to_string(), input, turn, forget_reads: false };
         let sent = match serde_json::to_string(&request) {
             Ok(line) => self.stdin.lock().await.write_all(format!("{line}\n").as_bytes()).await.is_ok(),
             Err(_) => false,
