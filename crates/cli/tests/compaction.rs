@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use common::TestErrand;
@@ -45,22 +46,6 @@ fn log(number: usize) -> String {
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|event| event["type"] == kind).collect()
-}
-
-/// Generates one test per wire protocol from an `async fn(Protocol)`.
-macro_rules! each_protocol {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn anthropic() {
-                super::$scenario(errand_testkit::Protocol::Anthropic).await
-            }
-            #[tokio::test]
-            async fn openai() {
-                super::$scenario(errand_testkit::Protocol::Openai).await
-            }
-        }
-    };
 }
 
 each_protocol!(a_sixty_turn_session_is_compacted_and_rereads_a_file_by_path);

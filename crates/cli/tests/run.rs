@@ -2,28 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use common::{PROTOCOLS, TestErrand, assert_untouched};
 use errand_testkit::{Protocol, Turn};
 use pretty_assertions::assert_eq;
 use serde_json::json;
-
-/// Generates one test per wire protocol from an `async fn(Protocol)`.
-macro_rules! each_protocol {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn anthropic() {
-                super::$scenario(errand_testkit::Protocol::Anthropic).await
-            }
-            #[tokio::test]
-            async fn openai() {
-                super::$scenario(errand_testkit::Protocol::Openai).await
-            }
-        }
-    };
-}
 
 each_protocol!(a_multi_turn_task_lists_reads_greps_writes_and_edits);
 async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol) {

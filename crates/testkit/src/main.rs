@@ -18,11 +18,9 @@ const SCRIPT_HELP: &str = r#"SCRIPT FORMAT
     {"kind": "stall", "text": "...", "seconds": 30}            starts a reply, then goes silent
   An optional "latency_ms": 500 beside "turns" makes the server think that long before each reply.
 
-  Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message
-  contains the text with that turn, as often as one comes, without consuming a turn.
-
-  Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message
-  contains the text with that turn, as often as one comes, without consuming a turn.
+  Optional "standing": [{"contains": "...", "turn": {...}}] answers every request whose last message (with
+  the tool results that end the conversation) contains the text with that turn, as often as one comes,
+  without consuming a turn.
 
   Anthropic clients use base URL http://127.0.0.1:PORT (POST /v1/messages); OpenAI-compatible
   clients use http://127.0.0.1:PORT/v1 (POST /v1/chat/completions).

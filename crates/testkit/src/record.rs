@@ -124,6 +124,22 @@ impl RecordedRequest {
         self.messages().last().map(|message| content_text(&message["content"])).unwrap_or_default()
     }
 
+    /// What the client said last: the last message's text and, when the conversation ends with tool results
+    /// (an Anthropic user message carrying them, or OpenAI tool messages), each result's text, joined with
+    /// "\n". Standing replies match on it.
+    pub fn last_turn_text(&self) -> String {
+        let messages = self.messages();
+        let ends_with_results = messages.last().is_some_and(|last| match self.protocol {
+            Protocol::Anthropic => !anthropic_tool_results(last).is_empty(),
+            Protocol::Openai => last["role"] == "tool",
+        });
+        let mut parts = vec![self.last_message_text()];
+        if ends_with_results {
+            parts.extend(self.last_tool_results().into_iter().map(|result| result.text));
+        }
+        parts.join("\n")
+    }
+
     /// Number of messages in the conversation (excluding OpenAI system and developer messages).
     pub fn message_count(&self) -> usize {
         match self.protocol {

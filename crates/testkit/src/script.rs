@@ -15,9 +15,10 @@ pub struct Script {
     /// is recorded at once).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub latency_ms: u64,
-    /// Replies for side requests that come whenever the client decides (a summary of the conversation, say):
-    /// a request whose last message contains a standing reply's text gets that reply, as often as it comes,
-    /// and consumes no turn.
+    /// Replies for requests that come whenever the client decides (a summary of the conversation, a
+    /// sub-agent's step): a request whose last turn (its last message, with the tool results that end the
+    /// conversation) contains a standing reply's text gets that reply, as often as it comes, and consumes no
+    /// turn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub standing: Vec<StandingReply>,
 }
@@ -26,10 +27,11 @@ fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
-/// A reply given to every request whose last message contains `contains`, in place of the next turn.
+/// A reply given to every request whose last turn (its last message, with the tool results that end the
+/// conversation) contains `contains`, in place of the next turn.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StandingReply {
-    /// Text the request's last message must contain.
+    /// Text the request's last turn must contain.
     pub contains: String,
     /// The reply.
     pub turn: Turn,
@@ -47,8 +49,8 @@ impl Script {
         self
     }
 
-    /// This script, answering every request whose last message contains `contains` with `turn` instead of
-    /// the next turn.
+    /// This script, answering every request whose last turn (its last message, with the tool results that end
+    /// the conversation) contains `contains` with `turn` instead of the next turn.
     pub fn answering(mut self, contains: impl Into<String>, turn: Turn) -> Self {
         self.standing.push(StandingReply { contains: contains.into(), turn });
         self

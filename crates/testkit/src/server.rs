@@ -302,8 +302,8 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
         let mut state = shared.state();
         let number = state.requests.len() + 1;
         let mut breaches = invariants::check(number, &recorded);
-        let last_message = recorded.last_message_text();
-        let standing = state.standing.iter().find(|standing| last_message.contains(&standing.contains));
+        let last_turn = recorded.last_turn_text();
+        let standing = state.standing.iter().find(|standing| last_turn.contains(&standing.contains));
         let turn = match standing.map(|standing| standing.turn.clone()) {
             // A standing reply consumes no turn.
             Some(turn) => Some(turn),

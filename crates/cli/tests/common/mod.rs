@@ -8,6 +8,25 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use errand_testkit::{MockLlm, Protocol, Script, Turn};
+
+/// Generates one test per wire protocol from an `async fn(Protocol)`. Test files that use it declare
+/// `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! each_protocol {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn anthropic() {
+                super::$scenario(errand_testkit::Protocol::Anthropic).await
+            }
+            #[tokio::test]
+            async fn openai() {
+                super::$scenario(errand_testkit::Protocol::Openai).await
+            }
+        }
+    };
+}
+
 use serde_json::Value;
 
 /// A temporary errand installation talking to a scripted model.
