@@ -102,8 +102,8 @@ setInterval(() => loadInbox(!$("inbox").classList.contains("hidden")).catch(() =
 // never drawn, as tall as its entries are on average). MARGIN is how far beyond the viewport blocks are drawn.
 const BLOCK = 100, ESTIMATE = 22, MARGIN = 1500, FOLLOW_SLACK = 40;
 const log = $("log");
-let entries = [], blocks = [], following = true, flushPending = false, folders = [];
-const dirty = new Set(), measured = { height: 0, entries: 0 };
+let entries = [], blocks = [], following = true, flushPending = false, folders = [], agentsCounted = true, outputsDirty = false;
+const dirty = new Set(), agentsDirty = new Set(), measured = { height: 0, entries: 0 };
 const perEntry = () => measured.entries ? measured.height / measured.entries : ESTIMATE;
 const observer = new IntersectionObserver((records) => {
   // Measure every leaving block before changing any, so the layout is computed once.
@@ -116,7 +116,7 @@ const observer = new IntersectionObserver((records) => {
 
 function resetLog() {
   observer.disconnect();
-  entries = []; blocks = []; following = true; dirty.clear();
+  entries = []; blocks = []; following = true; dirty.clear(); agentsDirty.clear(); outputsDirty = false;
   measured.height = measured.entries = 0;
   log.replaceChildren();
   $("latest").classList.add("hidden");
@@ -154,6 +154,11 @@ function flush() {
     if (entry.node) redraw(entry); else { block.element.append(draw(entry)); block.drawn++; }
   }
   dirty.clear();
+  // Agents' blocks change in place (status, usage, new lines); one not in the page is drawn from its data later.
+  for (const agent of agentsDirty) refreshAgent(agent);
+  agentsDirty.clear();
+  if (!agentsCounted && view) showAgents(view);
+  if (outputsDirty && view) { outputsDirty = false; showOutputs(view); }
   if (skipped.length) sizeSkipped(skipped);
   if (following) log.scrollTop = log.scrollHeight;
   log.dataset.entries = entries.length;
@@ -222,15 +227,21 @@ function draw(entry) {
     node = text("div", entry.text, `line note ${entry.cls || ""}`);
   } else {
     // Tool calls and file changes: one line that opens to the details, fetched on first opening.
-    node = document.createElement("details");
-    node.className = entry.kind;
-    node.append(document.createElement("summary"), text("div", "", "detail"));
-    node.addEventListener("toggle", () => {
-      entry.open = node.open;
-      if (node.open) (entry.kind === "tool" ? openCall : openChange)(entry, node);
+    const details = document.createElement("details");
+    details.className = entry.kind;
+    details.append(document.createElement("summary"), text("div", "", "detail"));
+    details.addEventListener("toggle", () => {
+      entry.open = details.open;
+      if (details.open) (entry.kind === "tool" ? openCall : openChange)(entry, details);
     });
-    fillSummary(entry, node);
-    if (entry.open) node.open = true;
+    fillSummary(entry, details);
+    if (entry.open) details.open = true;
+    node = details;
+    if (entry.agent) {
+      // A `task` call that started an agent: the agent's block sits under the call's line.
+      node = text("div", "", "agent-call");
+      node.append(details, drawAgent(entry.agent));
+    }
   }
   node.classList.add("entry");
   node.dataset.index = entry.index;
@@ -242,15 +253,24 @@ function redraw(entry) {
     // Only the new text goes into the DOM: appending to the text node, not rewriting it.
     entry.node.firstChild.appendData(entry.text.slice(entry.drawn));
     entry.drawn = entry.text.length;
-  } else if (entry.kind !== "note") fillSummary(entry, entry.node);
+  } else if (entry.agent && !entry.node.classList.contains("agent-call")) {
+    // The agent started after the call's line was drawn: the line is drawn again, with the agent's block.
+    entry.node.replaceWith(draw(entry));
+  } else if (entry.kind !== "note") fillSummary(entry, callNode(entry));
+}
+// A tool entry's own line: the entry's node, or its first child when an agent's block is drawn under it.
+const callNode = (entry) => entry.node.classList.contains("agent-call") ? entry.node.firstChild : entry.node;
+// One tool call as a line of text: done or not, the tool, and its summary (or what it works on so far).
+function callText(call) {
+  const mark = call.finished ? (call.is_error ? "✗" : "✓") : "…";
+  const what = call.finished ? call.summary
+    : call.progress || (call.input && typeof call.input.path === "string" ? call.input.path : "running");
+  return `${mark} ${call.tool} · ${what}`;
 }
 function fillSummary(entry, node) {
   const summary = node.firstChild;
   if (entry.kind === "tool") {
-    const mark = entry.finished ? (entry.is_error ? "✗" : "✓") : "…";
-    const what = entry.finished ? entry.summary
-      : entry.progress || (entry.input && typeof entry.input.path === "string" ? entry.input.path : "running");
-    summary.textContent = `${mark} ${entry.tool} · ${what}`;
+    summary.textContent = callText(entry);
     node.classList.toggle("failed", !!entry.is_error);
     return;
   }
@@ -308,7 +328,7 @@ async function openCall(entry, node) {
     entry.call = await api("GET", `/api/sessions/${session}/calls/${encodeURIComponent(entry.call_id)}`);
     entry.callError = null;
   } catch (error) { entry.callError = `cannot load this call: ${error.message}`; }
-  if (entry.node && session === current) showCall(entry, entry.node);
+  if (entry.node && session === current) showCall(entry, callNode(entry));
 }
 function showChange(entry, node) {
   const detail = node.lastChild, diff = entry.diff;
@@ -477,7 +497,7 @@ function newView(id) {
   return {
     id, textEntry: null, calls: new Map(), outputs: new Map(), steps: [], proposed: null, current: null,
     requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, running: false, ended: null, asking: new Set(),
-    record: null, undoneAt: null, folders: [],
+    record: null, undoneAt: null, folders: [], agents: new Map(), queue: [], streams: new Set(),
   };
 }
 const line = (v, entry) => { v.textEntry = null; return addEntry(entry); };
@@ -495,16 +515,20 @@ function showStatus(v) {
   $("session-undone").textContent = v.undoneAt ? `↶ Undone ${when(v.undoneAt)}` : "";
   $("session-undone").classList.toggle("hidden", !v.undoneAt);
 }
-function showCost(v) {
-  let says = "none yet";
-  if (v.requests) {
-    const tokens = `${v.tokens.toLocaleString()} tokens`;
-    // A request without a known price (a local model, a model missing from the price table) is never $0.
-    const dollars = `$${v.cost.toFixed(4)}`;
-    says = !v.priced ? `cost unknown · ${tokens}` : v.unpriced ? `${dollars} + unknown · ${tokens}` : `${dollars} · ${tokens}`;
-  }
-  $("session-usage").textContent = says;
+// The tokens and cost of a session or an agent, from its Usage events.
+function countUsage(u, e) {
+  u.requests++;
+  u.tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens + e.cache_write_tokens;
+  if (e.cost_usd === null || e.cost_usd === undefined) u.unpriced++; else { u.priced++; u.cost += e.cost_usd; }
 }
+function costText(u) {
+  if (!u.requests) return "none yet";
+  const tokens = `${u.tokens.toLocaleString()} tokens`;
+  // A request without a known price (a local model, a model missing from the price table) is never $0.
+  const dollars = `$${u.cost.toFixed(4)}`;
+  return !u.priced ? `cost unknown · ${tokens}` : u.unpriced ? `${dollars} + unknown · ${tokens}` : `${dollars} · ${tokens}`;
+}
+function showCost(v) { $("session-usage").textContent = costText(v); }
 const STEP_MARKS = { done: "✓", in_progress: "▶", pending: "○", skipped: "–", proposed: "·" };
 function showProgress(v) {
   const steps = v.steps.length ? v.steps : (v.proposed ? v.proposed.steps.map((step) => ({ text: step, status: "proposed" })) : []);
@@ -569,6 +593,16 @@ function showOutputs(v) {
     return item;
   }));
 }
+// The outputs panel keeps one row per file, under its latest name: the session's own changes and its agents'.
+// It is drawn again once per frame, however many agents changed files in it.
+function noteOutput(v, e) {
+  const earlier = v.outputs.get(e.from || e.path);
+  if (e.from) v.outputs.delete(e.from);
+  const change = earlier && earlier.change === "created" && e.change !== "deleted" ? "created" : e.change;
+  v.outputs.set(e.path, { path: e.path, change, from: e.from || (earlier && earlier.from), trash_id: e.trash_id });
+  outputsDirty = true;
+  schedule();
+}
 async function refreshRecord(v) {
   try {
     const shown = await api("GET", `/api/sessions/${v.id}`);
@@ -583,6 +617,229 @@ async function refreshRecord(v) {
   } catch (error) { problem("session-error", `cannot load this session: ${error.message}`); }
 }
 const seconds = (ms) => ms < 60000 ? `${Math.round(ms / 1000)} s` : `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+
+// ---- Sub-agents: each a block under the `task` call that started it, fed by the agent's own event stream. ----
+// Over HTTP/1.1 a browser keeps at most six connections to one server, and an open EventSource holds one: the
+// lead's stream and AGENT_STREAMS agents' leave one for the page's requests. The other agents wait in line, in
+// the order they started (a block the person opens goes first), and replay their events when their turn comes.
+// Blocks are drawn closed, and an agent's lines are drawn only once its block is opened, then appended as they
+// come: a task of hundreds of agents is hundreds of one-line blocks.
+const AGENT_STREAMS = 4;
+const PLAN_TOOLS = ["propose_plan", "update_plan"];
+function startAgent(v, e, parent) {
+  const agent = {
+    id: e.child_session, name: e.agent, status: "running", ended: false, asking: new Set(), lines: [], calls: new Map(),
+    toolCalls: 0, requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, node: null, open: false, drawn: 0,
+    changed: new Set(), source: null, loaded: false, seq: 0, retries: 0, description: "",
+  };
+  v.agents.set(agent.id, agent);
+  if (parent) {
+    let call = parent.calls.get(e.call_id);
+    if (!call) parent.calls.set(e.call_id, call = agentLine(parent, { kind: "tool", tool: "task", call_id: e.call_id, input: null }));
+    agent.description = describeTask(call.input);
+    call.agent = agent;
+    parent.changed.add(call);
+    touchAgent(parent);
+  } else {
+    let entry = v.calls.get(e.call_id);
+    if (!entry) v.calls.set(e.call_id, entry = line(v, { kind: "tool", call_id: e.call_id, tool: "task", input: null }));
+    agent.description = describeTask(entry.input);
+    entry.agent = agent;
+    touch(entry);
+  }
+  v.queue.push(agent);
+  pumpAgents(v);
+  agentsCounted = false;
+}
+const describeTask = (input) => input && typeof input.description === "string" ? input.description : "";
+// The lead (or the agent's parent) says how the agent ended; its own Finished says the same.
+function endAgent(v, id, status) {
+  const agent = v.agents.get(id);
+  if (!agent) return;
+  Object.assign(agent, { status, ended: true });
+  agent.asking.clear();
+  touchAgent(agent);
+  agentsCounted = false;
+}
+function agentLine(agent, item) {
+  agent.lines.push(item);
+  touchAgent(agent);
+  return item;
+}
+function touchAgent(agent) { agentsDirty.add(agent); schedule(); }
+function pumpAgents(v) {
+  while (v.streams.size < AGENT_STREAMS && v.queue.length) followAgent(v, v.queue.shift());
+}
+function followAgent(v, agent) {
+  const source = new EventSource(`/api/sessions/${agent.id}/events${agent.seq ? `?after=${agent.seq}` : ""}`);
+  agent.source = source;
+  v.streams.add(agent);
+  for (const [kind, handle] of Object.entries(AGENT_HANDLERS)) {
+    source.addEventListener(kind, (m) => {
+      if (agent.source !== source) return;
+      agent.seq = Number(m.lastEventId) || agent.seq;
+      handle(JSON.parse(m.data), agent, v);
+    });
+  }
+  // The stream ended before the agent's end (a dropped connection): it queues again, to go on from where it was.
+  source.onerror = () => {
+    unfollowAgent(v, agent);
+    if (!agent.ended && agent.retries++ < 3) v.queue.push(agent); else agent.loaded = true;
+    touchAgent(agent);
+    agentsCounted = false;
+    pumpAgents(v);
+  };
+}
+function unfollowAgent(v, agent) {
+  if (agent.source) agent.source.close();
+  agent.source = null;
+  v.streams.delete(agent);
+}
+function closeAgents(v) {
+  for (const agent of v.streams) { agent.source.close(); agent.source = null; }
+  v.streams.clear();
+  v.queue = [];
+}
+function drawAgent(agent) {
+  const node = document.createElement("details");
+  node.className = "agent";
+  node.dataset.session = agent.id;
+  node.append(document.createElement("summary"), text("div", "", "agent-lines"));
+  node.addEventListener("toggle", () => {
+    if (agent.node !== node) return;
+    agent.open = node.open;
+    if (!node.open) return;
+    fillAgentLines(agent);
+    // An opened block's agent is the next to load, if it waits for its turn.
+    const waiting = view ? view.queue.indexOf(agent) : -1;
+    if (waiting > 0) view.queue.unshift(...view.queue.splice(waiting, 1));
+  });
+  agent.node = node;
+  agent.drawn = 0;
+  agent.changed.clear();
+  fillAgentSummary(agent);
+  if (agent.open) { node.open = true; fillAgentLines(agent); }
+  return node;
+}
+function fillAgentSummary(agent) {
+  const status = agent.ended ? agent.status : agent.asking.size ? "waiting" : "running";
+  const facts = agent.description ? [agent.description] : [];
+  if (agent.toolCalls) facts.push(`${agent.toolCalls} call${agent.toolCalls === 1 ? "" : "s"}`);
+  if (agent.requests) facts.push(costText(agent));
+  else if (!agent.source && !agent.loaded) facts.push("not loaded yet");
+  const summary = agent.node.firstChild;
+  summary.replaceChildren(text("span", `↳ agent ${agent.name}`, "name"), " ", chip(text("span", "", "chip small"), status));
+  if (facts.length) summary.append(" ", text("span", facts.join(" · "), "facts"));
+}
+// The agent's lines that changed are redrawn, the new ones appended: nothing already drawn is drawn again.
+function fillAgentLines(agent) {
+  const body = agent.node.lastChild;
+  if (!agent.lines.length) {
+    body.replaceChildren(text("div", agent.loaded ? "no tool calls" : "loading…", "line note"));
+    return;
+  }
+  if (agent.drawn === 0) body.replaceChildren();
+  else for (const item of agent.changed) if (item.node && item.node.isConnected) redrawAgentLine(item);
+  agent.changed.clear();
+  const fragment = document.createDocumentFragment();
+  for (let i = agent.drawn; i < agent.lines.length; i++) fragment.append(drawAgentLine(agent.lines[i]));
+  body.append(fragment);
+  agent.drawn = agent.lines.length;
+}
+function drawAgentLine(item) {
+  const node = item.kind === "tool" ? text("div", callText(item), "line call") : text("div", item.text, `line note ${item.cls || ""}`);
+  node.classList.toggle("failed", !!item.is_error);
+  item.node = node;
+  if (!item.agent) return node;
+  const group = text("div", "", "agent-call");
+  group.append(node, drawAgent(item.agent));
+  return group;
+}
+function redrawAgentLine(item) {
+  item.node.textContent = callText(item);
+  item.node.classList.toggle("failed", !!item.is_error);
+  if (item.agent && item.agent.node !== item.node.nextSibling) {
+    const group = text("div", "", "agent-call");
+    item.node.replaceWith(group);
+    group.append(item.node, drawAgent(item.agent));
+  }
+}
+function refreshAgent(agent) {
+  if (!agent.node || !agent.node.isConnected) return;
+  fillAgentSummary(agent);
+  if (agent.node.open) fillAgentLines(agent);
+}
+function showAgents(v) {
+  agentsCounted = true;
+  const all = [...v.agents.values()];
+  $("progress-agents").classList.toggle("hidden", !all.length);
+  if (!all.length) return;
+  const counts = new Map([["at work", 0], ["done", 0], ["failed", 0], ["stopped", 0], ["cancelled", 0]]);
+  let loading = 0;
+  for (const agent of all) {
+    const said = agent.ended ? agent.status : "at work";
+    counts.set(said, (counts.get(said) || 0) + 1);
+    // Waiting for a stream, or replaying an end already known; an agent followed as it works is not loading.
+    if (!agent.loaded && (agent.ended || !agent.source)) loading++;
+  }
+  const parts = [...counts].filter(([, n]) => n).map(([said, n]) => `${n} ${said}`);
+  $("progress-agents").textContent = `${all.length} agent${all.length === 1 ? "" : "s"}: ${parts.join(", ")}`
+    + (loading ? ` · ${loading} still loading` : "");
+}
+// What an agent's block shows of its own stream: its calls, warnings, changes, questions, usage and end. Its
+// text (its report is the `task` call's output), its task list moves (its parent's stream relays them) and the
+// rest stay in its own session, which the sidebar opens like any other.
+const AGENT_HANDLERS = {
+  ToolStarted(e, agent) {
+    if (PLAN_TOOLS.includes(e.tool)) return;
+    agent.toolCalls++;
+    agent.calls.set(e.call_id, agentLine(agent, { kind: "tool", call_id: e.call_id, tool: e.tool, input: e.input, finished: false }));
+  },
+  ToolProgress(e, agent) {
+    const call = agent.calls.get(e.call_id);
+    if (!call || call.finished) return;
+    call.progress = `running · ${e.total ? `${Math.round((e.progress / e.total) * 100)}%` : e.progress}`;
+    agent.changed.add(call);
+    touchAgent(agent);
+  },
+  ToolFinished(e, agent) {
+    let call = agent.calls.get(e.call_id);
+    if (!call) {
+      if (!e.is_error && PLAN_TOOLS.includes(e.tool)) return;
+      agent.toolCalls++;
+      call = agentLine(agent, { kind: "tool", call_id: e.call_id, tool: e.tool, input: null });
+    }
+    Object.assign(call, { finished: true, is_error: e.is_error, summary: e.summary });
+    agent.changed.add(call);
+    touchAgent(agent);
+  },
+  Warning(e, agent) { agentLine(agent, { kind: "note", text: `⚠ warning: ${e.message}`, cls: "error" }); },
+  Retrying(e, agent) { agentLine(agent, { kind: "note", text: `retrying (attempt ${e.attempt}): ${e.reason}` }); },
+  FileChanged(e, agent, v) {
+    agentLine(agent, { kind: "note", text: `${e.change} ${e.from ? `${shortPath(e.from)} → ` : ""}${shortPath(e.path)}` });
+    // The agent's changes are the lead's: `undo` of the lead puts them back, and its outputs list them.
+    noteOutput(v, e);
+  },
+  ApprovalRequested(e, agent) {
+    agent.asking.add(e.call_id);
+    agentLine(agent, { kind: "note", text: `? asks before ${e.tool}: ${e.reason}` });
+  },
+  ApprovalResolved(e, agent) {
+    agent.asking.delete(e.call_id);
+    const answer = e.answer && e.answer.answer;
+    agentLine(agent, { kind: "note", text: `${answer === "deny" ? "✗ denied" : "✓ allowed"} (${e.by})`, cls: answer === "deny" ? "error" : undefined });
+  },
+  SubagentStarted(e, agent, v) { startAgent(v, e, agent); },
+  SubagentFinished(e, agent, v) { endAgent(v, e.child_session, e.status); },
+  Usage(e, agent) { countUsage(agent, e); touchAgent(agent); },
+  Finished(e, agent, v) {
+    if (e.reason && e.status !== "done") agentLine(agent, { kind: "note", text: `${e.status}: ${e.reason}`, cls: "error" });
+    endAgent(v, agent.id, e.status);
+    agent.loaded = true;
+    unfollowAgent(v, agent);
+    pumpAgents(v);
+  },
+};
 
 // Every event kind the agent emits is handled here or listed in IGNORED with the reason; a test reads both
 // tables against the agent's event type, so a new kind cannot pass by unseen.
@@ -632,8 +889,8 @@ const HANDLERS = {
     entry.progress = `running · ${amount}${e.message ? ` ${e.message}` : ""}`;
     touch(entry);
   },
-  SubagentStarted(e, v) { line(v, { kind: "note", text: `agent ${e.agent} at work (session ${e.child_session})` }); },
-  SubagentFinished(e, v) { line(v, { kind: "note", text: `agent ${e.agent}: ${e.status}` }); },
+  SubagentStarted(e, v) { v.textEntry = null; startAgent(v, e, null); },
+  SubagentFinished(e, v) { endAgent(v, e.child_session, e.status); },
   HookRan(e, v) {
     // Hooks that changed something show in the log; the ones that let things be stay in the event stream.
     if (e.outcome === "continue" || e.outcome === "allow") return;
@@ -664,12 +921,7 @@ const HANDLERS = {
   },
   FileChanged(e, v) {
     line(v, { kind: "change", path: e.path, change: e.change, from: e.from, trash_id: e.trash_id });
-    // The outputs panel keeps one row per file, under its latest name.
-    const earlier = v.outputs.get(e.from || e.path);
-    if (e.from) v.outputs.delete(e.from);
-    const change = earlier && earlier.change === "created" && e.change !== "deleted" ? "created" : e.change;
-    v.outputs.set(e.path, { path: e.path, change, from: e.from || (earlier && earlier.from), trash_id: e.trash_id });
-    showOutputs(v);
+    noteOutput(v, e);
   },
   PlanProposed(e, v) {
     v.proposed = e.plan; v.steps = []; v.current = null;
@@ -712,12 +964,7 @@ const HANDLERS = {
               cls: answer === "deny" ? "error" : undefined });
     showStatus(v);
   },
-  Usage(e, v) {
-    v.requests++;
-    v.tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens + e.cache_write_tokens;
-    if (e.cost_usd === null || e.cost_usd === undefined) v.unpriced++; else { v.priced++; v.cost += e.cost_usd; }
-    showCost(v);
-  },
+  Usage(e, v) { countUsage(v, e); showCost(v); },
   Finished(e, v) {
     v.running = false; v.ended = e; v.asking.clear(); v.current = null;
     ["plan", "approval", "input"].forEach((box) => $(box).classList.add("hidden"));
@@ -745,13 +992,14 @@ function openSession(id) {
   // The address names the session, so a reload comes back to it and replays every event.
   if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
   if (source) source.close();
+  if (view) closeAgents(view);
   resetLog();
   ["plan", "approval", "input", "undo-result"].forEach((box) => $(box).classList.add("hidden"));
   $("undo-result").classList.remove("undone");
   problem("session-error", "");
   ["session-title", "session-model", "session-folders", "session-time"].forEach((field) => { $(field).textContent = ""; });
   const v = view = newView(id);
-  showStatus(v); showCost(v); showProgress(v); showOutputs(v);
+  showStatus(v); showCost(v); showProgress(v); showOutputs(v); showAgents(v);
   refreshRecord(v);
   source = new EventSource(`/api/sessions/${id}/events`);
   source.onerror = () => { source.close(); loadSessions(); };

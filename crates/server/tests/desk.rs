@@ -6,10 +6,11 @@
 mod common;
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use common::{Live, TOKEN};
 use errand_store::{NewSession, Store};
-use errand_testkit::Turn;
+use errand_testkit::{Script, Turn};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -185,4 +186,49 @@ async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
         "choices arrive as values: {}",
         result.text
     );
+}
+
+/// Runs one flow of flows.mjs to its end; fails with what it printed.
+async fn run_flow(flow: &str, live: &Live, target: &str, shots: &str) -> String {
+    let output = tokio::process::Command::new("node")
+        .args(["flows.mjs", flow, &live.base, TOKEN, target, shots])
+        .current_dir(DESK)
+        .output()
+        .await
+        .unwrap();
+    let report = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the {flow} flow failed:\n{report}");
+    report
+}
+
+/// A task that starts two reader agents (issue 16): each shows as a block under the `task` call that started
+/// it, named, at work and then done, with its read_file line and its own tokens, followed live on the
+/// agent's own event stream.
+#[tokio::test]
+async fn the_desk_nests_each_agent_under_its_call_with_its_calls_status_and_tokens() {
+    let shots = prerequisites();
+    let task = |file: &str| {
+        let input = json!({"description": format!("Read {file}"), "prompt": format!("Read {file} and report."),
+            "agent": "reader"});
+        ("task", input)
+    };
+    // Every reply takes a moment, as a real model's does, so the page sees the agents at work before they end.
+    let script =
+        Script::new(vec![Turn::tool_calls(vec![task("alpha.md"), task("beta.md")]), Turn::text("Both are read.")])
+            .with_latency(Duration::from_millis(700))
+            .answering("Read alpha.md and report", Turn::tool_call("read_file", json!({"path": "alpha.md"})))
+            .answering("ALPHA TEXT", Turn::text("alpha.md says hello."))
+            .answering("Read beta.md and report", Turn::tool_call("read_file", json!({"path": "beta.md"})))
+            .answering("BETA TEXT", Turn::text("beta.md says goodbye."));
+    let live = Live::start_with_script(script, json!({})).await;
+    std::fs::write(live.folder.path().join("alpha.md"), "ALPHA TEXT\n").unwrap();
+    std::fs::write(live.folder.path().join("beta.md"), "BETA TEXT\n").unwrap();
+    let folder = live.folder.path().canonicalize().unwrap().to_str().unwrap().to_string();
+
+    eprintln!("{}", run_flow("agents", &live, &folder, &shots).await);
+    let reports = live.mock.requests().last().unwrap().last_tool_results();
+    for said in ["alpha.md says hello.", "beta.md says goodbye."] {
+        assert!(reports.iter().any(|report| report.text.contains(said)), "{reports:?}");
+    }
+    live.mock.assert_clean();
 }

@@ -55,15 +55,21 @@ pub struct Live {
 
 impl Live {
     pub async fn start(turns: Vec<Turn>) -> Live {
-        Self::start_with_mcp(turns, json!({})).await
+        Self::start_with_script(Script::new(turns), json!({})).await
     }
 
     /// A server whose sessions also connect to `mcp_servers` (`.mcp.json`'s `mcpServers` object).
     pub async fn start_with_mcp(turns: Vec<Turn>, mcp_servers: Value) -> Live {
+        Self::start_with_script(Script::new(turns), mcp_servers).await
+    }
+
+    /// A server whose model plays `script`: its turns, its standing replies (a sub-agent's requests) and its
+    /// latency.
+    pub async fn start_with_script(script: Script, mcp_servers: Value) -> Live {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&data.path().join("errand.db")).unwrap());
-        let mock = MockLlm::start(Script::new(turns)).await.unwrap();
+        let mock = MockLlm::start(script).await.unwrap();
         let builder = builder(data.path(), &mock.url(), &mcp_servers);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

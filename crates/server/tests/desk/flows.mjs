@@ -2,11 +2,13 @@
 // Usage: node flows.mjs task BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 //        node flows.mjs follow BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 //        node flows.mjs input BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
+//        node flows.mjs agents BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 // `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
 // `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
 // more events and reads a line once the test appended them (100, then 100 more).
 // `input`: SESSION_ID is a running session whose MCP tool is about to ask the person for input (the reference
 // server's trigger-elicitation-request); the flow allows the call and fills the form in.
+// `agents`: FOLDER holds alpha.md and beta.md; the task the flow starts there runs two reader agents, one each.
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -284,6 +286,81 @@ async function followFlow(page, session) {
   input.close();
 }
 
+// Counts the page's open EventSources (the lead's and its agents'), and the most open at once.
+const countStreams = () => {
+  window.streams = { open: 0, most: 0 };
+  window.EventSource = class extends window.EventSource {
+    constructor(...args) {
+      super(...args);
+      this.counted = true;
+      window.streams.open++;
+      window.streams.most = Math.max(window.streams.most, window.streams.open);
+    }
+    close() {
+      if (this.counted) window.streams.open--;
+      this.counted = false;
+      super.close();
+    }
+  };
+};
+// Each agent's block in the log, with the call line it sits under.
+const agentBlocks = (page) => page.$$eval("#log .agent-call", (groups) => groups.map((group) => {
+  const block = group.querySelector(":scope > details.agent");
+  return {
+    call: group.querySelector(":scope > details.tool > summary").textContent,
+    name: block.querySelector(":scope > summary .name").textContent,
+    status: block.querySelector(":scope > summary .chip").dataset.status,
+    summary: block.querySelector(":scope > summary").textContent,
+    open: block.open,
+    lines: [...block.querySelectorAll(":scope > .agent-lines > .line")].map((line) => line.textContent),
+  };
+}));
+
+async function agentsFlow(page, folder) {
+  await page.addInitScript(countStreams);
+  await page.goto(`${base}/?token=${token}`);
+  await page.waitForSelector("#composer:not(.hidden)");
+  await page.fill("#task", "have two readers read alpha.md and beta.md and tell me what they say");
+  await page.fill("#folders", folder);
+  await page.check("#no-plan");
+  await page.click("#start");
+
+  // The agents' blocks appear under their `task` calls while they work, closed.
+  await page.waitForFunction(() => document.querySelectorAll("#log .agent-call > details.agent").length === 2);
+  const lead = await page.$eval("#session-status", (chip) => chip.dataset.status);
+  const working = await agentBlocks(page);
+  if (lead !== "running") fail(`the agents' blocks appeared only once the lead was ${lead}`);
+  for (const agent of working) {
+    if (!agent.call.includes("task") || agent.name !== "↳ agent reader" || agent.open || agent.status !== "running") {
+      fail(`an agent at work shows as ${JSON.stringify(agent)}`);
+    }
+  }
+  if (!working[0].summary.includes("Read alpha.md") || !working[1].summary.includes("Read beta.md")) {
+    fail(`the blocks do not say what each agent does: ${JSON.stringify(working)}`);
+  }
+  await shot(page, "agents-running");
+
+  // Opened, each block lists its agent's calls as they come; each agent ends done, with its own tokens.
+  for (const summary of await page.$$("#log details.agent > summary")) await summary.click();
+  await page.waitForFunction(() => [...document.querySelectorAll("#log details.agent")].every((block) =>
+    block.querySelector(".chip").dataset.status === "done" && /✓ read_file/.test(block.querySelector(".agent-lines").textContent)
+      && /tokens/.test(block.querySelector("summary").textContent)));
+  await statusIs(page, "done");
+  for (const agent of await agentBlocks(page)) {
+    if (agent.lines.length !== 1 || !agent.lines[0].startsWith("✓ read_file · ")) fail(`an agent's lines are ${JSON.stringify(agent.lines)}`);
+    // The scripted model has no known price: its cost is unknown, never $0.
+    if (!/1 call · cost unknown · [\d,]+ tokens/.test(agent.summary) || agent.summary.includes("$")) {
+      fail(`an agent's summary says ${JSON.stringify(agent.summary)}`);
+    }
+  }
+  const progress = await page.textContent("#progress-agents");
+  if (progress !== "2 agents: 2 done") fail(`the progress panel says ${JSON.stringify(progress)}`);
+  await page.waitForFunction(() => window.streams.open === 0);
+  const streams = await page.evaluate(() => window.streams);
+  if (streams.most > 3) fail(`${streams.most} event streams were open at once for a lead and two agents`);
+  await shot(page, "agents-done");
+}
+
 async function inputFlow(page, session) {
   await page.goto(`${base}/?token=${token}#${session}`);
   await page.waitForSelector("#approval:not(.hidden)");
@@ -327,7 +404,8 @@ try {
   if (flow === "task") await taskFlow(page, target);
   else if (flow === "follow") await followFlow(page, target);
   else if (flow === "input") await inputFlow(page, target);
-  else fail(`no flow named ${flow}; use task, follow or input`);
+  else if (flow === "agents") await agentsFlow(page, target);
+  else fail(`no flow named ${flow}; use task, follow, input or agents`);
   if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
   console.log(`desk ${flow} flow passed`);
 } finally {
