@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Live, TOKEN};
-use errand_store::{NewSession, Store};
+use errand_store::{NewSession, SessionStatus, Store};
 use errand_testkit::{Script, Turn};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -231,4 +231,93 @@ async fn the_desk_nests_each_agent_under_its_call_with_its_calls_status_and_toke
         assert!(reports.iter().any(|report| report.text.contains(said)), "{reports:?}");
     }
     live.mock.assert_clean();
+}
+
+/// Appends an event to a stored session; its kind is its `type`.
+fn append(store: &Store, session: &str, event: serde_json::Value) {
+    store.append_event(session, event["type"].as_str().unwrap(), &event.to_string()).unwrap();
+}
+
+/// A stored session, as far as its TaskStarted.
+fn stored_session(store: &Store, task: &str) -> String {
+    let new = NewSession {
+        task: task.into(),
+        provider: "anthropic".into(),
+        model: "m".into(),
+        settings: json!({"folders": []}),
+    };
+    let id = store.create_session(&new).unwrap().id;
+    let started = json!({"type": "TaskStarted", "task": task, "folders": [], "provider": "anthropic", "model": "m",
+        "resumed": false});
+    append(store, &id, started);
+    id
+}
+
+/// Stores a `task` call of `session` that started the reader agent `child`.
+fn started_agent(store: &Store, session: &str, call: &str, description: &str, child: &str) {
+    let input = json!({"description": description, "prompt": description, "agent": "reader"});
+    append(store, session, json!({"type": "ToolStarted", "call_id": call, "tool": "task", "input": input}));
+    let started = json!({"type": "SubagentStarted", "call_id": call, "agent": "reader", "child_session": child});
+    append(store, session, started);
+}
+
+/// Stores the end of that call: its agent done, and the call's result.
+fn finished_agent(store: &Store, session: &str, call: &str, child: &str) {
+    let finished = json!({"type": "SubagentFinished", "call_id": call, "agent": "reader", "child_session": child,
+        "status": "done"});
+    append(store, session, finished);
+    let call = json!({"type": "ToolFinished", "call_id": call, "tool": "task", "is_error": false, "summary": "read",
+        "duration_ms": 5});
+    append(store, session, call);
+}
+
+/// Ends a stored agent's session: one request of 1,200 tokens with no known price, and done.
+fn finish_stored(store: &Store, session: &str) {
+    let usage = json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 1000, "output_tokens": 200,
+        "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 10});
+    append(store, session, usage);
+    append(store, session, json!({"type": "Finished", "status": "done", "summary": {"duration_ms": 5}}));
+    store.set_status(session, SessionStatus::Done, None).unwrap();
+}
+
+/// A stored reader agent that read `note`.
+fn stored_reader(store: &Store, note: &str) -> String {
+    let id = stored_session(store, &format!("Read {note} and report."));
+    append(store, &id, json!({"type": "ToolStarted", "call_id": "r", "tool": "read_file", "input": {"path": note}}));
+    let read = json!({"type": "ToolFinished", "call_id": "r", "tool": "read_file", "is_error": false,
+        "summary": "1 line", "duration_ms": 1});
+    append(store, &id, read);
+    finish_stored(store, &id);
+    id
+}
+
+/// A finished task of 320 reader agents (the first of which started one of its own and wrote a file),
+/// replayed: the blocks are drawn closed, at most four agents' streams are open at once (a browser keeps six
+/// connections to one server; the lead's stream and the page's requests need theirs), every agent loads in turn
+/// with its tokens in its block, the agent's agent sits in its block, and the file is among the outputs.
+#[tokio::test]
+async fn the_desk_loads_320_agents_in_turn_with_at_most_four_of_their_streams_open() {
+    let shots = prerequisites();
+    let live = Live::start(vec![]).await;
+    let store = &live.store;
+    let lead = stored_session(store, "read the 320 notes");
+    // The first agent started an agent of its own before its own end.
+    let first = stored_session(store, "Read note-0.md with a helper.");
+    let helper = stored_reader(store, "note-0.md");
+    started_agent(store, &first, "h", "Read note 0 for me", &helper);
+    finished_agent(store, &first, "h", &helper);
+    append(store, &first, json!({"type": "FileChanged", "path": "/notes/summary-0.md", "change": "created"}));
+    finish_stored(store, &first);
+    let mut children = vec![first];
+    children.extend((1..320).map(|n| stored_reader(store, &format!("note-{n}.md"))));
+    for (n, child) in children.iter().enumerate() {
+        started_agent(store, &lead, &format!("t{n}"), &format!("Read note {n}"), child);
+    }
+    for (n, child) in children.iter().enumerate() {
+        finished_agent(store, &lead, &format!("t{n}"), child);
+    }
+    append(store, &lead, json!({"type": "Finished", "status": "done", "summary": {"duration_ms": 60000}}));
+    store.set_status(&lead, SessionStatus::Done, None).unwrap();
+
+    eprintln!("{}", run_flow("agents-many", &live, &lead, &shots).await);
 }

@@ -3,12 +3,15 @@
 //        node flows.mjs follow BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 //        node flows.mjs input BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 //        node flows.mjs agents BASE_URL TOKEN FOLDER SCREENSHOT_DIR
+//        node flows.mjs agents-many BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 // `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
 // `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
 // more events and reads a line once the test appended them (100, then 100 more).
 // `input`: SESSION_ID is a running session whose MCP tool is about to ask the person for input (the reference
 // server's trigger-elicitation-request); the flow allows the call and fills the form in.
 // `agents`: FOLDER holds alpha.md and beta.md; the task the flow starts there runs two reader agents, one each.
+// `agents-many`: SESSION_ID is a finished session whose 320 reader agents each read a note, the first with the
+// help of an agent of its own.
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -288,10 +291,11 @@ async function followFlow(page, session) {
 
 // Counts the page's open EventSources (the lead's and its agents'), and the most open at once.
 const countStreams = () => {
-  window.streams = { open: 0, most: 0 };
+  window.streams = { open: 0, most: 0, opened: 0 };
   window.EventSource = class extends window.EventSource {
     constructor(...args) {
       super(...args);
+      window.streams.opened++;
       this.counted = true;
       window.streams.open++;
       window.streams.most = Math.max(window.streams.most, window.streams.open);
@@ -302,6 +306,13 @@ const countStreams = () => {
       super.close();
     }
   };
+};
+// Records the longest main-thread task (long tasks are those over 50 ms): that is the jank.
+const watchLongTasks = () => {
+  window.longestTask = 0;
+  new PerformanceObserver((list) => {
+    for (const task of list.getEntries()) window.longestTask = Math.max(window.longestTask, task.duration);
+  }).observe({ type: "longtask", buffered: true });
 };
 // Each agent's block in the log, with the call line it sits under.
 const agentBlocks = (page) => page.$$eval("#log .agent-call", (groups) => groups.map((group) => {
@@ -361,6 +372,69 @@ async function agentsFlow(page, folder) {
   await shot(page, "agents-done");
 }
 
+async function manyAgentsFlow(page, session) {
+  await page.addInitScript(countStreams);
+  await page.addInitScript(watchLongTasks);
+  const started = Date.now();
+  await page.goto(`${base}/?token=${token}#${session}`);
+  await statusIs(page, "done");
+  await page.waitForSelector("#log details.agent");
+  if (await page.$("#log details.agent[open]")) fail("an agent's block was drawn open");
+  await page.waitForFunction(() => document.querySelector("#progress-agents").textContent === "321 agents: 321 done",
+    null, { timeout: 120000 });
+  const loaded = Date.now() - started;
+  await page.waitForFunction(() => window.streams.open === 0);
+  const streams = await page.evaluate(() => window.streams);
+  if (streams.most > 5) fail(`${streams.most} event streams were open at once: the lead's and at most four agents' may be`);
+
+  // The log followed the replay to its end: the last agent's block, with its tokens, lists its call once opened.
+  const last = page.locator("#log details.agent").last();
+  const summary = await last.locator("summary").textContent();
+  if (!summary.includes("Read note 319") || !summary.includes("1 call · cost unknown · 1,200 tokens")) {
+    fail(`the last agent's block says ${JSON.stringify(summary)}`);
+  }
+  await last.locator("summary").click();
+  const line = await last.locator(".agent-lines .line").first().textContent();
+  if (line !== "✓ read_file · 1 line") fail(`the last agent's line is ${JSON.stringify(line)}`);
+
+  // At the top, the first agent's block holds the agent it started, which opens to its own call.
+  await page.$eval("#log", (log) => { log.scrollTop = 0; });
+  const first = page.locator('#log .entry[data-index="0"] > details.agent');
+  await first.locator(":scope > summary").click();
+  const nested = first.locator(".agent-lines > .agent-call > details.agent");
+  const says = await nested.locator(":scope > summary").textContent();
+  if (!says.includes("↳ agent reader") || !says.includes("Read note 0 for me") || !says.includes("1,200 tokens")) {
+    fail(`the agent's agent says ${JSON.stringify(says)}`);
+  }
+  await nested.locator(":scope > summary").click();
+  const nestedLine = await nested.locator(".agent-lines .line").first().textContent();
+  if (nestedLine !== "✓ read_file · 1 line") fail(`the agent's agent's line is ${JSON.stringify(nestedLine)}`);
+  const firstLines = await first.locator(":scope > .agent-lines > .line").allTextContents();
+  if (!firstLines.includes("created /notes/summary-0.md")) fail(`the first agent's lines are ${JSON.stringify(firstLines)}`);
+  const listed = await outputs(page);
+  if (listed.length !== 1 || listed[0].path !== "/notes/summary-0.md") fail(`the outputs panel lists ${JSON.stringify(listed)}`);
+  await shot(page, "agents-nested");
+  // The page stays responsive while hundreds of agents load: no stall of the main thread a person would feel
+  // as a frozen page (the bound is loose: the tests share a busy machine).
+  const longest = Math.round(await page.evaluate(() => window.longestTask));
+  console.log(`321 agents loaded in ${loaded} ms, at most ${streams.most} event streams open at once, longest main-thread task ${longest} ms`);
+  if (longest > 1500) fail(`the main thread stalled for ${longest} ms while the agents loaded`);
+  await shot(page, "agents-many");
+
+  // Another session opened while the agents load: their streams close, and the rest are not opened.
+  await page.reload();
+  await page.waitForSelector("#log details.agent");
+  const child = await page.$eval("#log details.agent", (block) => block.dataset.session);
+  const before = await page.evaluate((id) => { location.hash = `#${id}`; return window.streams.opened; }, child);
+  await page.waitForFunction(() => document.querySelector("#session-title").textContent.startsWith("Read note-"));
+  await statusIs(page, "done");
+  await page.waitForTimeout(1000);
+  await page.waitForFunction(() => window.streams.open === 0);
+  const after = await page.evaluate(() => window.streams.opened);
+  // The agent's own stream (and its helper's, were it the first agent).
+  if (after - before > 2) fail(`${after - before} event streams opened after the person left the lead`);
+}
+
 async function inputFlow(page, session) {
   await page.goto(`${base}/?token=${token}#${session}`);
   await page.waitForSelector("#approval:not(.hidden)");
@@ -405,7 +479,8 @@ try {
   else if (flow === "follow") await followFlow(page, target);
   else if (flow === "input") await inputFlow(page, target);
   else if (flow === "agents") await agentsFlow(page, target);
-  else fail(`no flow named ${flow}; use task, follow, input or agents`);
+  else if (flow === "agents-many") await manyAgentsFlow(page, target);
+  else fail(`no flow named ${flow}; use task, follow, input, agents or agents-many`);
   if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
   console.log(`desk ${flow} flow passed`);
 } finally {
