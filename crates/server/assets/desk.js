@@ -30,9 +30,12 @@ function chip(element, status, detail) {
   element.replaceChildren(mark, detail ? `${word}: ${detail}` : word);
   return element;
 }
+// One formatter for the page: toLocaleString with options builds a new one per call, which with hundreds of
+// sessions in the sidebar (a task's agents are sessions too) was the list's main cost.
+const stamps = new Intl.DateTimeFormat([], { dateStyle: "medium", timeStyle: "short" });
 const when = (stamp) => {
   const date = new Date(stamp);
-  return Number.isNaN(date.getTime()) ? stamp : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  return Number.isNaN(date.getTime()) ? stamp : stamps.format(date);
 };
 
 async function loadSessions() {
