@@ -418,7 +418,9 @@ impl Session {
         child.policy = self.policy.clone();
         // The child's questions are the person's: they wait where this session's do, and show in its stream.
         child.asking = self.asking.clone();
-        child.relay = Some((self.emitter(), qualified.clone()));
+        // Relayed to the stream the person watches: the lead's, however deep the agent.
+        let watched = self.relay.as_ref().map_or_else(|| self.emitter(), |(watched, _)| watched.clone());
+        child.relay = Some((watched, qualified.clone()));
         // Whoever watches this session sees the agent's events too, under the agent's own session id.
         child.events = self.events.clone();
         child.plugin_state.make_subagent(offer_skill, Parent { gate });

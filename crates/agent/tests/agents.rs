@@ -168,3 +168,38 @@ async fn the_task_list_is_claimed_once_and_shown_as_the_checklist() {
     let tasks = test.store.tasks(test.session.id()).unwrap();
     assert_eq!(tasks[0].note.as_deref(), Some("wrote a.md"));
 }
+
+/// A question an agent's agent asks reaches the stream the person watches, the lead's, naming the agent.
+#[tokio::test]
+async fn a_nested_agents_question_reaches_the_leads_stream() {
+    let script = vec![Turn::tool_call("task", json!({"description": "tidy", "prompt": "Tidy the folder."}))];
+    let mut test = TestSession::start_with_script(
+        errand_testkit::Script::new(script)
+            .answering(
+                "Tidy the folder.",
+                Turn::tool_call("task", json!({"description": "old", "prompt": "Remove old.md."})),
+            )
+            .answering("Remove old.md.", Turn::tool_call("delete_path", json!({"path": "old.md"})))
+            .answering("old.md", Turn::text("Could not remove it."))
+            .answering("Could not remove it.", Turn::text("The folder is as tidy as allowed."))
+            .answering("as tidy as allowed", Turn::text("Tidied what could be.")),
+        |folder| std::fs::write(folder.join("old.md"), "old\n").unwrap(),
+        // Nobody answers: the question waits briefly in the inbox, then expires into a denial.
+        |options, _| options.inbox_wait = Duration::from_millis(300),
+    )
+    .await;
+    let (outcome, _) = test.run("tidy up").await;
+    assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
+    let lead = test.session.id().to_string();
+    let asked: Vec<String> = test
+        .store
+        .events(&lead, 0)
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.kind == "ApprovalRequested")
+        .map(|event| event.body)
+        .collect();
+    assert_eq!(asked.len(), 1, "the question is in the lead's stream");
+    assert!(asked[0].contains("delete_path") && asked[0].contains("worker"), "{}", asked[0]);
+    assert!(test.folder().join("old.md").exists());
+}

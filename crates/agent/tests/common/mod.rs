@@ -44,7 +44,16 @@ impl TestSession {
         prepare: impl FnOnce(&Path),
         configure: impl FnOnce(&mut SessionOptions, &Path),
     ) -> TestSession {
-        let mock = MockLlm::start(Script::new(turns)).await.expect("the scripted model starts");
+        Self::start_with_script(Script::new(turns), prepare, configure).await
+    }
+
+    /// As [`TestSession::start_configured`], with a whole script (standing replies, latency).
+    pub async fn start_with_script(
+        script: Script,
+        prepare: impl FnOnce(&Path),
+        configure: impl FnOnce(&mut SessionOptions, &Path),
+    ) -> TestSession {
+        let mock = MockLlm::start(script).await.expect("the scripted model starts");
         let data = tempfile::tempdir().unwrap();
         let folder = tempfile::tempdir().unwrap();
         prepare(folder.path());
