@@ -15,7 +15,8 @@ use crate::event::{Answerer, EventMsg, FileChange, PermissionDecision, RunSummar
 use crate::op::Op;
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
-use crate::session::{Emitter, End, PlanState, Session, tool_summary};
+use crate::session::{End, PlanState, Session, tool_summary};
+use crate::writer::Emitter;
 use crate::{AgentError, transcript};
 
 /// A call cleared to run, waiting for its batch.
@@ -467,6 +468,10 @@ impl Session {
                 Err(source) => return Err(AgentError::Journal { source }),
             }
         }
+        if !runs.is_empty() {
+            // Their `ToolStarted` events, and everything before, are stored before anything runs.
+            self.flush().await?;
+        }
         let worker = self.worker.as_ref();
         let emitter = self.emitter();
         let runs = runs.into_iter().map(|(ready, ids)| {
@@ -602,6 +607,7 @@ impl Session {
             }
             Err(source) => return Err(AgentError::Journal { source }),
         };
+        self.flush().await?;
         let context = self.tool_context();
         let changes = staged.changes.clone();
         let applied = tokio::task::spawn_blocking(move || errand_tools::apply_captured(&changes, &context))

@@ -480,6 +480,7 @@ impl Session {
         if let Some(refusal) = refusal {
             return Ok(ToolOutput::error(refusal));
         }
+        self.flush().await?;
         if call.name == SKILL { self.load_skill(call) } else { self.run_task(call, summary, cancel).await }
     }
 
