@@ -544,13 +544,15 @@ impl Session {
             let _ = self.emit(EventMsg::Warning { message: format!("a SessionEnd hook could not run: {error}") });
         }
         let mut reason = reason;
+        // The SessionEnd hooks' events too are stored before the end is.
+        let _ = self.flush().await;
         if let Err(error) = self.store.set_status(&self.id, status.clone(), reason.as_deref()) {
             // The run's outcome still reaches the person; the store error is added to it.
             reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
         }
         let finished =
             EventMsg::Finished { status: RunStatus::from(&status), reason: reason.clone(), summary: summary.clone() };
-        if self.emit(finished.clone()).is_err()
+        if self.emitter().emit_stored(finished.clone()).is_err()
             && let Some(sender) = &self.events
         {
             let _ = sender.send(Event { seq: 0, session: self.id.clone(), msg: finished });

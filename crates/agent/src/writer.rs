@@ -44,6 +44,8 @@ enum FlushReply {
 struct Shared {
     /// The first write that failed; nothing is written after it.
     failure: OnceLock<Arc<StoreError>>,
+    /// Rows queued and not yet written (or dropped, after a failure): a flush with none waits for nothing.
+    pending: AtomicU64,
     /// Rows written, transactions committed, and the time spent in them, for `RUST_LOG=errand_agent=debug`.
     rows: AtomicU64,
     transactions: AtomicU64,
@@ -89,6 +91,7 @@ impl StoreWriter {
     /// Queues a row, unless an earlier write failed; then that failure is the answer.
     pub(crate) fn write(&self, row: Append) -> Result<(), AgentError> {
         self.shared.result()?;
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
         let row = match &self.commands {
             Some(commands) => match commands.send(Command::Write(row)) {
                 Err(mpsc::SendError(Command::Write(row))) => row,
@@ -97,7 +100,15 @@ impl StoreWriter {
             None => row,
         };
         // No thread to write it: write it here, as errand did before it had a writer.
-        self.store.append_batch(std::slice::from_ref(&row)).map_err(|source| {
+        self.shared.pending.fetch_sub(1, Ordering::AcqRel);
+        self.write_now(&row)
+    }
+
+    /// Writes a row in the calling thread, unless an earlier write failed. Only when nothing is queued, or
+    /// the row would overtake the queue.
+    fn write_now(&self, row: &Append) -> Result<(), AgentError> {
+        self.shared.result()?;
+        self.store.append_batch(std::slice::from_ref(row)).map_err(|source| {
             let source = Arc::new(source);
             let _ = self.shared.failure.set(source.clone());
             AgentError::Record { source }
@@ -106,6 +117,9 @@ impl StoreWriter {
 
     /// Waits until every row queued before it is written; the first failed write, if any, is the error.
     pub(crate) async fn flush(&self) -> Result<(), AgentError> {
+        if self.shared.pending.load(Ordering::Acquire) == 0 {
+            return self.shared.result();
+        }
         let (reply, written) = tokio::sync::oneshot::channel();
         if self
             .commands
@@ -119,6 +133,9 @@ impl StoreWriter {
 
     /// [`StoreWriter::flush`] for code that cannot await (a session being dropped). Blocks the thread.
     pub(crate) fn flush_blocking(&self) -> Result<(), AgentError> {
+        if self.shared.pending.load(Ordering::Acquire) == 0 {
+            return self.shared.result();
+        }
         let (reply, written) = mpsc::sync_channel(1);
         if self
             .commands
@@ -183,6 +200,7 @@ fn write_queue(store: &Store, queue: &mpsc::Receiver<Command>, shared: &Shared) 
                 }
             }
         }
+        shared.pending.fetch_sub(rows.len() as u64, Ordering::AcqRel);
         rows.clear();
         for reply in flushes.drain(..) {
             match reply {
@@ -213,17 +231,29 @@ impl Emitter {
     /// Numbers `msg`, queues it for the store and delivers it, without waiting for the disk. Fails, without
     /// delivering it, when an earlier write of the session's failed.
     pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
+        self.number_and_deliver(msg, false)
+    }
+
+    /// [`Emitter::emit`], storing the event before delivering it, in this thread, when nothing is queued
+    /// (else it is queued, and a flush stores it). For a run's last event: a front end may act on the run's
+    /// end as soon as the store records it, and a trip through the writer's thread would come between.
+    pub(crate) fn emit_stored(&self, msg: EventMsg) -> Result<(), AgentError> {
+        self.number_and_deliver(msg, true)
+    }
+
+    fn number_and_deliver(&self, msg: EventMsg, store_now: bool) -> Result<(), AgentError> {
         let body = serde_json::to_string(&msg).map_err(AgentError::Serialize)?;
         let at = SystemTime::now();
         let mut last_seq = self.last_seq.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let seq = *last_seq + 1;
-        self.writer.write(Append::Event {
-            session_id: self.session.clone(),
-            seq,
-            kind: msg.kind().to_string(),
-            body,
-            at,
-        })?;
+        let row = Append::Event { session_id: self.session.clone(), seq, kind: msg.kind().to_string(), body, at };
+        // Under the numbering lock nothing of this session is queued meanwhile; with nothing queued at all,
+        // a row written here overtakes nothing.
+        if store_now && self.writer.shared.pending.load(Ordering::Acquire) == 0 {
+            self.writer.write_now(&row)?;
+        } else {
+            self.writer.write(row)?;
+        }
         *last_seq = seq;
         if let Some(sender) = &self.sender {
             // A front end that went away does not stop the task.
