@@ -264,6 +264,7 @@ impl Asking {
                 stored.id
             ),
         })?;
+        // `errand attach` shows the note with the question.
         emitter.flush().await?;
         // A front end in this process may still answer by Op (the desk watching a session it did not start).
         let mut open = true;

@@ -607,6 +607,7 @@ impl Session {
             }
             Err(source) => return Err(AgentError::Journal { source }),
         };
+        // The call's events are stored before its changes are applied.
         self.flush().await?;
         let context = self.tool_context();
         let changes = staged.changes.clone();

@@ -53,6 +53,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// Counts a transaction of `rows` rows begun at `started`.
+    fn count(&self, rows: usize, started: Instant) {
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.store_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
     fn result(&self) -> Result<(), AgentError> {
         match self.failure.get() {
             Some(source) => Err(AgentError::Record { source: source.clone() }),
@@ -108,11 +115,14 @@ impl StoreWriter {
     /// the row would overtake the queue.
     fn write_now(&self, row: &Append) -> Result<(), AgentError> {
         self.shared.result()?;
+        let started = Instant::now();
         self.store.append_batch(std::slice::from_ref(row)).map_err(|source| {
             let source = Arc::new(source);
             let _ = self.shared.failure.set(source.clone());
             AgentError::Record { source }
-        })
+        })?;
+        self.shared.count(1, started);
+        Ok(())
     }
 
     /// Waits until every row queued before it is written; the first failed write, if any, is the error.
@@ -188,11 +198,7 @@ fn write_queue(store: &Store, queue: &mpsc::Receiver<Command>, shared: &Shared) 
         if !rows.is_empty() && shared.failure.get().is_none() {
             let started = Instant::now();
             match store.append_batch(&rows) {
-                Ok(()) => {
-                    shared.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                    shared.transactions.fetch_add(1, Ordering::Relaxed);
-                    shared.store_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                }
+                Ok(()) => shared.count(rows.len(), started),
                 Err(error) => {
                     // Reported by the next emit or flush, which ends the task with it.
                     tracing::debug!(%error, "could not store a session's events and messages");
