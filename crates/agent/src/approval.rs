@@ -22,7 +22,7 @@ use crate::AgentError;
 use crate::event::EventMsg;
 pub use crate::op::PlanReview;
 use crate::op::{InputAction, Op, Submission};
-use crate::session::Emitter;
+use crate::writer::Emitter;
 
 /// A tool call the policy wants the person to decide on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +216,9 @@ impl Asking {
         emitter: &Emitter,
         cancel: &CancellationToken,
     ) -> Result<Settled, AgentError> {
+        // The question's event is stored before anyone is waited for: the inbox, `errand attach` and the desk
+        // read it from the store.
+        emitter.flush().await?;
         let question = question(self.session.clone());
         let wait = humantime::format_duration(self.wait).to_string();
         let reused = self.take_reusable(&question.request_id)?;
@@ -274,6 +277,8 @@ impl Asking {
                 stored.id
             ),
         })?;
+        // `errand attach` shows the note with the question.
+        emitter.flush().await?;
         // A front end in this process may still answer by Op (the desk watching a session it did not start).
         let mut open = true;
         let settled = loop {

@@ -16,7 +16,8 @@ use crate::event::{Answerer, EventMsg, FileChange, PermissionDecision, RunSummar
 use crate::op::Op;
 use crate::plan::{self, Plan, Step, StepStatus};
 use crate::policy::{ApprovedPlan, Decision, MAX_FILES_PER_CALL, PlanGate};
-use crate::session::{Emitter, End, PlanState, Session, tool_summary};
+use crate::session::{End, PlanState, Session, tool_summary};
+use crate::writer::Emitter;
 use crate::{AgentError, transcript};
 
 /// The tools the session runs itself ([`Placement::Session`]), in the order they are offered:
@@ -137,6 +138,8 @@ impl Session {
                     agents.push(index);
                     continue;
                 }
+                // What led to the call is stored before the session acts on it.
+                self.flush().await?;
                 let started = Instant::now();
                 let (output, end) = self.run_session_tool(call, summary, cancel).await?;
                 ended = ended.or(end);
@@ -219,6 +222,8 @@ impl Session {
         if agents.is_empty() {
             return Ok(());
         }
+        // The calls' events are stored before their agents start.
+        self.flush().await?;
         let ran = self.run_tasks(calls, std::mem::take(agents), summary, cancel).await?;
         for (index, output, duration_ms) in ran {
             outputs[index] = Some(self.finish(&calls[index], output, duration_ms, summary)?);
@@ -576,6 +581,10 @@ impl Session {
                 Err(source) => return Err(AgentError::Journal { source }),
             }
         }
+        if !runs.is_empty() {
+            // Their `ToolStarted` events, and everything before, are stored before anything runs.
+            self.flush().await?;
+        }
         let worker = self.worker.as_ref();
         let emitter = self.emitter();
         let runs = runs.into_iter().map(|(ready, ids)| {
@@ -728,6 +737,8 @@ impl Session {
             }
             Err(source) => return Err(AgentError::Journal { source }),
         };
+        // The call's events are stored before its changes are applied.
+        self.flush().await?;
         let context = self.tool_context();
         let changes = staged.changes.clone();
         let applied = tokio::task::spawn_blocking(move || errand_tools::apply_captured(&changes, &context))

@@ -14,11 +14,12 @@ use errand_sandbox::{CommandSpec, Grant, GrantMode};
 use errand_tools::{Effects, StagedChanges, ToolOutput};
 use serde_json::Value;
 
+use crate::AgentError;
 use crate::claude_names::claude_name;
 use crate::event::{EventMsg, HookOutcomeKind};
 use crate::policy::Decision;
 use crate::session::Session;
-use crate::{AgentError, session::Emitter};
+use crate::writer::Emitter;
 
 /// How long a hook may run when it names no timeout (Claude Code's default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -118,6 +119,10 @@ impl Session {
         input: &Value,
     ) -> Result<Vec<HookOutcome>, AgentError> {
         let matching: Vec<PluginHook> = self.hooks.matching(event, tool).into_iter().cloned().collect();
+        if !matching.is_empty() {
+            // A hook is told the session's id, and may read what the session stored so far.
+            self.flush().await?;
+        }
         let mut outcomes = Vec::with_capacity(matching.len());
         for entry in matching {
             let started = Instant::now();

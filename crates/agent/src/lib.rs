@@ -8,7 +8,8 @@
 //! summary first ([`compaction`]). Around each call it runs plan mode ([`plan`]), the permission gate
 //! ([`policy`], asking the person through events and [`Op`]s, or the inbox) and the journal (every change recorded before it happens).
 //! It brings in MCP servers' tools, resources and prompts, and plugins' skills, slash commands, sub-agents
-//! (the `task` tool) and hooks. Every message and [`Event`] is stored before it is delivered. Does not render anything: front ends
+//! (the `task` tool) and hooks. Every message and [`Event`] is stored, in order, by the session's store writer (a
+//! thread that writes them in batches), and is durable before a tool runs. Does not render anything: front ends
 //! consume the event stream.
 //!
 //! # Example
@@ -64,6 +65,7 @@ mod skills;
 mod subagent;
 pub mod transcript;
 pub mod trust;
+mod writer;
 
 impl AgentError {
     /// Whether the error is in what the person configured or asked for (not in a running task): front ends
@@ -112,6 +114,15 @@ pub enum AgentError {
     Journal {
         /// Why the journal refused the change.
         source: errand_store::StoreError,
+    },
+    /// The session's events or transcript could not be stored (the store busy past its timeout, full,
+    /// failing): the task stops rather than go on with a record that misses part of what it did.
+    #[error(
+        "errand stopped the task because it could not store the session's events and transcript (`errand show` shows what was stored before): {source}"
+    )]
+    Record {
+        /// The failed write; every later one of the session fails with it too.
+        source: std::sync::Arc<errand_store::StoreError>,
     },
     /// A sub-agent stopped because the store could not journal one of its changes: the parent stops too, since
     /// the same store holds its journal.

@@ -20,6 +20,7 @@ use crate::approval::{Asking, OpSender, Settled, Slot};
 use crate::event::{Answerer, Event, EventMsg, FolderInfo, RunStatus, RunSummary};
 use crate::plan::{self, Plan, Step};
 use crate::policy::{Policy, Rule};
+use crate::writer::{Emitter, StoreWriter};
 use crate::{AgentError, context, transcript};
 
 /// Limits that stop a run cleanly when reached. Checked before each model request.
@@ -267,8 +268,9 @@ impl Trash for StoreTrash {
 
 /// One task's conversation with the model: its transcript, grants, tools and event stream.
 ///
-/// A session holds no process-wide state, so several can run at once. Every message and event is stored
-/// before it is delivered; [`Session::resume`] rebuilds the conversation from the store.
+/// A session holds no process-wide state, so several can run at once. Every message and event is stored by
+/// the session's store writer, in order, and is durable before a tool runs, before each model request and
+/// before the run ends; [`Session::resume`] rebuilds the conversation from the store.
 pub struct Session {
     pub(crate) id: String,
     pub(crate) store: Arc<Store>,
@@ -310,6 +312,10 @@ pub struct Session {
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
     pub(crate) turn: u32,
     pub(crate) events: Option<UnboundedSender<Event>>,
+    /// Writes the session's events and messages; shared with the sub-agents it starts.
+    writer: Arc<StoreWriter>,
+    /// The number of the session's last event, shared by every [`Emitter`] of the session.
+    last_seq: Arc<std::sync::Mutex<u64>>,
     /// Messages the person sends while the task runs ([`Op::Steer`](crate::Op::Steer)); they join the
     /// conversation before the next request.
     steering: tokio::sync::mpsc::UnboundedReceiver<String>,
@@ -358,7 +364,7 @@ impl Session {
             model: options.model.clone(),
             settings: serde_json::to_value(&settings).map_err(AgentError::Serialize)?,
         })?;
-        Ok(Self::assemble(record.id, store, provider, grants, options, Vec::new()))
+        Ok(Self::assemble(record.id, store, provider, grants, options, Vec::new(), 0))
     }
 
     /// Reopens a stored session, with its grants and transcript, to continue it.
@@ -394,7 +400,9 @@ impl Session {
             _ => Vec::new(),
         };
         let plan_mode = stored_plan_mode.unwrap_or(options.plan_mode);
-        let mut session = Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages));
+        let last_seq = store.last_event_seq(&record.id)?;
+        let mut session =
+            Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages), last_seq);
         session.pending = Some(Pending { calls: pending_calls, plan_mode });
         Ok(session)
     }
@@ -406,6 +414,7 @@ impl Session {
         grants: Grants,
         options: SessionOptions,
         messages: Vec<Message>,
+        last_seq: u64,
     ) -> Self {
         let coordination = Arc::new(crate::coordination::Coordination::new(store.clone(), &id, options.lock_wait));
         let mut tools = errand_tools::builtin_tools();
@@ -437,6 +446,8 @@ impl Session {
             }))
         });
         Self {
+            writer: StoreWriter::start(store.clone()),
+            last_seq: Arc::new(std::sync::Mutex::new(last_seq)),
             journal_session: id.clone(),
             id,
             store,
@@ -573,6 +584,13 @@ impl Session {
         let ended = self.run_loop(input, cancel, &mut summary).await;
         // What it held for others to wait on: its file locks, the tasks it claimed and did not finish.
         self.coordination.release_all();
+        // What the run emitted is stored before its end is, and a run whose record could not be stored failed.
+        let flushed = self.flush().await;
+        let recorded = flushed.is_ok();
+        let ended = match (ended, flushed) {
+            (Ok(_), Err(error)) => Err(error),
+            (ended, _) => ended,
+        };
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let journal_failed = matches!(ended, Err(AgentError::Journal { .. }) | Err(AgentError::SubagentJournal { .. }));
         let (status, reason) = match ended {
@@ -592,16 +610,27 @@ impl Session {
             let _ = self.emit(EventMsg::Warning { message: format!("a SessionEnd hook could not run: {error}") });
         }
         let mut reason = reason;
+        // The SessionEnd hooks' events too are stored before the end is.
+        let _ = self.flush().await;
         if let Err(error) = self.store.set_status(&self.id, status.clone(), reason.as_deref()) {
             // The run's outcome still reaches the person; the store error is added to it.
             reason = Some(format!("{}; also, {error}", reason.unwrap_or_default()));
         }
         let finished =
             EventMsg::Finished { status: RunStatus::from(&status), reason: reason.clone(), summary: summary.clone() };
-        if self.emit(finished.clone()).is_err()
+        if self.emitter().emit_stored(finished.clone()).is_err()
             && let Some(sender) = &self.events
         {
             let _ = sender.send(Event { seq: 0, session: self.id.clone(), msg: finished });
+        }
+        // Stored before `run` returns: the front end may exit at once.
+        if let Err(error) = self.flush().await
+            && recorded
+        {
+            tracing::warn!(%error, session = self.id, "the end of the run could not be stored");
+        }
+        if !self.is_subagent() {
+            self.writer.log_totals(&self.id);
         }
         forward.abort();
         Outcome { status, reason, summary, journal_failed }
@@ -774,6 +803,8 @@ impl Session {
             if let Some(end) = self.compact_if_needed(&mut compaction, summary, cancel).await? {
                 return Ok(end);
             }
+            // The transcript the request carries, and every event before it, is stored before it is sent.
+            self.flush().await?;
             self.turn += 1;
             summary.turns += 1;
             let request = self.request();
@@ -1043,10 +1074,14 @@ impl Session {
         })
     }
 
-    /// Adds a message to the transcript, storing it first.
+    /// Adds a message to the transcript, queuing it for the store after the events emitted before it.
     fn append(&mut self, message: Message) -> Result<(), AgentError> {
         let body = serde_json::to_string(&message).map_err(AgentError::Serialize)?;
-        self.store.append_message(&self.id, &body)?;
+        self.writer.write(errand_store::Append::Message {
+            session_id: self.id.clone(),
+            body,
+            at: std::time::SystemTime::now(),
+        })?;
         self.messages.push(message);
         Ok(())
     }
@@ -1108,14 +1143,41 @@ impl Session {
         self.trash = Arc::new(StoreTrash { store: self.store.clone(), session: session.to_string() });
     }
 
-    /// Stores an event, then delivers it.
+    /// Numbers an event, queues it for the store and delivers it.
     pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
         self.emitter().emit(msg)
     }
 
+    /// Waits until every event and message of the session (and of its sub-agents) so far is stored; fails
+    /// with the store's error if one could not be.
+    pub(crate) async fn flush(&self) -> Result<(), AgentError> {
+        self.writer.flush().await
+    }
+
+    /// Writes what this session and `parent` emit through `parent`'s writer: a sub-agent's events then reach
+    /// the store in the order they and its parent's were emitted, and one flush covers both.
+    pub(crate) fn share_writer(&mut self, parent: &Session) {
+        self.writer = parent.writer.clone();
+    }
+
     /// A handle that stores and delivers this session's events from elsewhere (the egress proxy's tasks).
     pub(crate) fn emitter(&self) -> Emitter {
-        Emitter { store: self.store.clone(), session: self.id.clone(), sender: self.events.clone() }
+        Emitter {
+            writer: self.writer.clone(),
+            session: self.id.clone(),
+            last_seq: self.last_seq.clone(),
+            sender: self.events.clone(),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Whatever a front end does next (exit, say), nothing the session emitted is lost. A failure was
+        // already reported: the run it happened in failed with it.
+        if let Err(error) = self.writer.flush_blocking() {
+            tracing::debug!(%error, session = self.id, "the session's last events could not be stored");
+        }
     }
 }
 
@@ -1150,26 +1212,6 @@ impl errand_sandbox::EgressGate for EgressPolicy {
             allowed,
             reason: reason.map(str::to_string),
         });
-    }
-}
-
-/// Stores an event, then delivers it to the session's subscriber.
-#[derive(Clone)]
-pub(crate) struct Emitter {
-    store: Arc<Store>,
-    session: String,
-    sender: Option<UnboundedSender<Event>>,
-}
-
-impl Emitter {
-    pub(crate) fn emit(&self, msg: EventMsg) -> Result<(), AgentError> {
-        let body = serde_json::to_string(&msg).map_err(AgentError::Serialize)?;
-        let seq = self.store.append_event(&self.session, msg.kind(), &body)?;
-        if let Some(sender) = &self.sender {
-            // A front end that went away does not stop the task.
-            let _ = sender.send(Event { seq, session: self.session.clone(), msg });
-        }
-        Ok(())
     }
 }
 

@@ -389,6 +389,7 @@ impl Session {
         };
         let (system, _, _) = context::system_prompt(&grants, false, &self.options.trusted_folders);
         let mut child = Session::create(self.store.clone(), self.provider.clone(), grants, options, prompt)?;
+        child.share_writer(self);
         let mut system_text = system.first().map(|block| block.text.clone()).unwrap_or_default();
         if offer_skill {
             system_text.push_str(&crate::skills::skills_section(&self.options.plugins).unwrap_or_default());

@@ -8,7 +8,7 @@ mod common;
 use common::{TestSession, kinds, plugin};
 use errand_agent::{EventMsg, FileChange, RunStatus};
 use errand_model::{ContentBlock, Message, Provenance};
-use errand_store::{ChangeKind, SessionStatus};
+use errand_store::{ChangeKind, SessionStatus, Store};
 use errand_testkit::Turn;
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -170,4 +170,77 @@ async fn the_sessions_own_tools_run_after_the_calls_before_them_and_only_skill_i
     let offered = test.mock.requests()[0].tool_names();
     assert_eq!(offered[offered.len() - 2..], ["skill", "task"], "{offered:?}");
     test.mock.assert_clean();
+}
+
+#[tokio::test]
+async fn every_event_delivered_is_stored_in_order_numbered_from_one_and_the_numbers_continue_on_resume() {
+    let mut test = TestSession::start_with(
+        vec![
+            Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "On track.\n"})),
+            Turn::text("Wrote summary.md."),
+            Turn::text("It says the budget is on track."),
+        ],
+        with_notes,
+    )
+    .await;
+
+    let (first, mut delivered) = test.run("summarize notes.txt into summary.md").await;
+    test.resume();
+    let (second, more) = test.run("what did it say?").await;
+    delivered.extend(more);
+
+    assert_eq!(first.status, SessionStatus::Done, "{:?}", first.reason);
+    assert_eq!(second.status, SessionStatus::Done, "{:?}", second.reason);
+    // Another process's view of the store: a second handle on the same file.
+    let reader = Store::open(&test.database()).unwrap();
+    let stored = reader.events(test.session.id(), 0).unwrap();
+    assert_eq!(
+        stored.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        (1..=delivered.len() as u64).collect::<Vec<_>>()
+    );
+    let delivered: Vec<String> = delivered.iter().map(|msg| serde_json::to_string(msg).unwrap()).collect();
+    assert_eq!(stored.into_iter().map(|event| event.body).collect::<Vec<_>>(), delivered);
+    let transcript: Vec<Message> =
+        reader.messages(test.session.id()).unwrap().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    assert_eq!(transcript, test.session.messages());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_take_a_tools_start_fails_the_task_before_the_tool_runs() {
+    let mut test = TestSession::start(vec![
+        Turn::tool_call("write_file", json!({"path": "summary.md", "content": "On track.\n"})),
+        Turn::text("Wrote summary.md."),
+    ])
+    .await;
+    // Another program makes the store refuse a tool's start, as a disk that filled up then would.
+    let made = std::process::Command::new("sqlite3")
+        .arg(test.database())
+        .arg(
+            "CREATE TRIGGER no_room BEFORE INSERT ON events WHEN NEW.kind = 'ToolStarted' \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )
+        .status()
+        .expect("the sqlite3 program is installed (apt-get install sqlite3)");
+    assert!(made.success());
+
+    let (outcome, delivered) = test.run("write a summary").await;
+
+    assert_eq!(outcome.status, SessionStatus::Failed);
+    let reason = outcome.reason.unwrap();
+    assert!(reason.contains("could not store the session's events and transcript"), "{reason}");
+    assert!(reason.contains("disk full"), "{reason}");
+    assert!(!test.folder().join("summary.md").exists(), "the tool ran although its start was not stored");
+    assert!(
+        matches!(delivered.last(), Some(EventMsg::Finished { status: RunStatus::Failed, .. })),
+        "{:?}",
+        kinds(&delivered)
+    );
+    let reader = Store::open(&test.database()).unwrap();
+    assert_eq!(reader.session(test.session.id()).unwrap().status, SessionStatus::Failed);
+    // What was stored is what was delivered up to the failed write: nothing after it, nothing out of order.
+    let stored: Vec<String> = reader.events(test.session.id(), 0).unwrap().into_iter().map(|e| e.body).collect();
+    let delivered: Vec<String> = delivered.iter().map(|msg| serde_json::to_string(msg).unwrap()).collect();
+    assert!(stored.len() < delivered.len());
+    assert_eq!(stored, delivered[..stored.len()]);
 }

@@ -173,6 +173,17 @@ pub enum StoreError {
         /// The SQLite error (`SQLITE_BUSY` or `SQLITE_LOCKED`).
         source: rusqlite::Error,
     },
+    /// An event's sequence number was taken when it was written: another process wrote events of the same
+    /// session, which only the session's own process does.
+    #[error(
+        "event {seq} of session {session} was already stored by another process; two errand processes must not run one session at once — `errand doctor` lists the processes using the store"
+    )]
+    EventSeqTaken {
+        /// The session.
+        session: String,
+        /// The sequence number found taken.
+        seq: u64,
+    },
     /// A stored value could not be read back.
     #[error("the errand store holds a malformed {what}: {reason}")]
     Corrupt {
@@ -500,6 +511,33 @@ pub struct StoredEvent {
     pub created_at: String,
 }
 
+/// One row [`Store::append_batch`] writes: an event or a message of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Append {
+    /// An event, numbered by whoever emitted it.
+    Event {
+        /// The session.
+        session_id: String,
+        /// Its position in the session's event stream, from 1.
+        seq: u64,
+        /// Event kind, e.g. `ToolStarted`.
+        kind: String,
+        /// The event as JSON.
+        body: String,
+        /// When it was emitted (stored as its `created_at`), which may be a little before it is written.
+        at: SystemTime,
+    },
+    /// A message, appended to the session's transcript.
+    Message {
+        /// The session.
+        session_id: String,
+        /// The message as JSON.
+        body: String,
+        /// When it was appended (stored as its `created_at`).
+        at: SystemTime,
+    },
+}
+
 /// The cost of one model request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {
@@ -585,7 +623,12 @@ fn busy_timeout() -> Duration {
 }
 
 fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    timestamp(SystemTime::now())
+}
+
+/// How the store writes a moment: RFC 3339 UTC, in milliseconds.
+fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 fn new_id() -> String {
@@ -765,6 +808,62 @@ impl Store {
                 |row| row.get(0),
             )
             .map_err(query_error("append an event"))
+    }
+
+    /// Writes `rows` in one transaction, in order: all of them or, on the first failure, none. This is how a
+    /// session's writer stores what it emitted since its last write.
+    ///
+    /// An event keeps the sequence number it carries (it was numbered when it was emitted, before it was
+    /// written); one already taken is [`StoreError::EventSeqTaken`], never renumbered. A message gets the next
+    /// number of its session's transcript, as [`Store::append_message`] gives it.
+    pub fn append_batch(&self, rows: &[Append]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let transaction = conn.transaction().map_err(query_error("append events and messages"))?;
+        {
+            let mut insert_event = transaction
+                .prepare_cached(
+                    "INSERT INTO events (session_id, seq, kind, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(query_error("append an event"))?;
+            let mut insert_message = transaction
+                .prepare_cached(
+                    "INSERT INTO messages (session_id, seq, body, created_at)
+                     VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?1), ?2, ?3)",
+                )
+                .map_err(query_error("append a message"))?;
+            for row in rows {
+                match row {
+                    Append::Event { session_id, seq, kind, body, at } => {
+                        insert_event.execute(params![session_id, seq, kind, body, timestamp(*at)]).map_err(
+                            |source| match &source {
+                                rusqlite::Error::SqliteFailure(failure, _)
+                                    if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                                {
+                                    StoreError::EventSeqTaken { session: session_id.clone(), seq: *seq }
+                                }
+                                _ => query_error("append an event")(source),
+                            },
+                        )?;
+                    }
+                    Append::Message { session_id, body, at } => {
+                        insert_message
+                            .execute(params![session_id, body, timestamp(*at)])
+                            .map_err(query_error("append a message"))?;
+                    }
+                };
+            }
+        }
+        transaction.commit().map_err(query_error("append events and messages"))
+    }
+
+    /// The sequence number of a session's last event; 0 when it has none. A session's writer numbers its next
+    /// events from here.
+    pub fn last_event_seq(&self, session_id: &str) -> Result<u64, StoreError> {
+        self.lock()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?1", params![session_id], |row| {
+                row.get(0)
+            })
+            .map_err(query_error("read the last event's number"))
     }
 
     /// Records the usage of one model request.

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use errand_store::{NewSession, SessionStatus, Store, StoreError, UsageRecord};
+use errand_store::{Append, NewSession, SessionStatus, Store, StoreError, UsageRecord};
 use pretty_assertions::assert_eq;
 
 fn new_session(task: &str) -> NewSession {
@@ -56,6 +56,77 @@ fn events_get_consecutive_sequence_numbers_per_session() {
     assert_eq!(store.append_event(&a.id, "Finished", "{}").unwrap(), 3);
     let after_first: Vec<_> = store.events(&a.id, 1).unwrap().into_iter().map(|e| (e.seq, e.kind)).collect();
     assert_eq!(after_first, vec![(2, "TextDelta".to_string()), (3, "Finished".to_string())]);
+}
+
+fn event(session: &str, seq: u64, kind: &str) -> Append {
+    Append::Event {
+        session_id: session.into(),
+        seq,
+        kind: kind.into(),
+        body: format!(r#"{{"type":"{kind}"}}"#),
+        at: std::time::SystemTime::now(),
+    }
+}
+
+fn message(session: &str, body: &str) -> Append {
+    Append::Message { session_id: session.into(), body: body.into(), at: std::time::SystemTime::now() }
+}
+
+#[test]
+fn a_batch_keeps_the_numbers_its_events_were_emitted_with_and_numbers_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let session = store.create_session(&new_session("a")).unwrap();
+    assert_eq!(store.last_event_seq(&session.id).unwrap(), 0);
+    store.append_event(&session.id, "TaskStarted", "{}").unwrap();
+    let emitted = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+
+    store
+        .append_batch(&[
+            Append::Event {
+                session_id: session.id.clone(),
+                seq: 2,
+                kind: "TextDelta".into(),
+                body: r#"{"text":"hi"}"#.into(),
+                at: emitted,
+            },
+            message(&session.id, r#"{"role":"user"}"#),
+            event(&session.id, 3, "Finished"),
+            message(&session.id, r#"{"role":"assistant"}"#),
+        ])
+        .unwrap();
+
+    let events: Vec<_> = store.events(&session.id, 0).unwrap().into_iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(events, vec![(1, "TaskStarted".into()), (2, "TextDelta".into()), (3, "Finished".into())]);
+    assert_eq!(store.events(&session.id, 1).unwrap()[0].created_at, "2023-11-14T22:13:20.123Z");
+    let messages: Vec<_> = store.messages(&session.id).unwrap().into_iter().map(|m| m.seq).collect();
+    assert_eq!(messages, vec![1, 2]);
+    assert_eq!(store.last_event_seq(&session.id).unwrap(), 3);
+}
+
+#[test]
+fn a_batch_whose_third_row_conflicts_writes_none_of_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("errand.db")).unwrap();
+    let session = store.create_session(&new_session("a")).unwrap();
+    store.append_event(&session.id, "TaskStarted", "{}").unwrap();
+    store.append_event(&session.id, "TextDelta", "{}").unwrap();
+
+    // Another process wrote event 2 of this session: the batch numbered it too.
+    let error = store
+        .append_batch(&[
+            event(&session.id, 3, "ToolStarted"),
+            message(&session.id, r#"{"role":"user"}"#),
+            event(&session.id, 2, "ToolFinished"),
+            event(&session.id, 4, "Finished"),
+        ])
+        .unwrap_err();
+
+    assert!(matches!(&error, StoreError::EventSeqTaken { session: s, seq: 2 } if *s == session.id), "{error:?}");
+    assert!(error.to_string().contains("already stored by another process"), "{error}");
+    let kinds: Vec<_> = store.events(&session.id, 0).unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["TaskStarted", "TextDelta"]);
+    assert!(store.messages(&session.id).unwrap().is_empty());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use errand_plugins::Plugin;
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::Store;
 use errand_testkit::{MockLlm, Script, Turn};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 /// A session over a temporary granted folder, talking to a scripted model.
@@ -22,9 +22,10 @@ pub struct TestSession {
     pub store: Arc<Store>,
     /// The session under test.
     pub session: Session,
+    sender: UnboundedSender<Event>,
     events: UnboundedReceiver<Event>,
     folder: tempfile::TempDir,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl TestSession {
@@ -65,12 +66,31 @@ impl TestSession {
         })
         .unwrap();
         let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)]).unwrap();
-        let mut options = SessionOptions { plan_mode: false, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") };
+        let mut options = options();
         configure(&mut options, folder.path());
         let mut session = Session::create(store.clone(), provider.into(), grants, options, "the task").unwrap();
         let (sender, events) = tokio::sync::mpsc::unbounded_channel();
-        session.subscribe(sender);
-        TestSession { mock, store, session, events, folder, _data: data }
+        session.subscribe(sender.clone());
+        TestSession { mock, store, session, sender, events, folder, data }
+    }
+
+    /// The store's database file, for a second handle on it (another process's view).
+    pub fn database(&self) -> PathBuf {
+        self.data.path().join("errand.db")
+    }
+
+    /// Replaces the session with the same one reopened from the store, as `errand resume` does.
+    pub fn resume(&mut self) {
+        let provider = errand_model::connect(&errand_model::ProviderSettings {
+            base_url: self.mock.url(),
+            api_key: Some("test".into()),
+            ..errand_model::ProviderSettings::default()
+        })
+        .unwrap();
+        let id = self.session.id().to_string();
+        let mut session = Session::resume(self.store.clone(), provider.into(), &id, options()).unwrap();
+        session.subscribe(self.sender.clone());
+        self.session = session;
     }
 
     /// The granted folder, as the session resolves paths in it.
@@ -122,6 +142,11 @@ impl TestSession {
             }
         }
     }
+}
+
+/// The options every test session runs with: plan mode off, no approver.
+fn options() -> SessionOptions {
+    SessionOptions { plan_mode: false, ..SessionOptions::new("anthropic", "claude-sonnet-4-5") }
 }
 
 /// The kinds of `events`, in order.
