@@ -58,8 +58,8 @@ struct Trace {
     /// Bytes of every model request, and of the last (the longest).
     request_bytes: usize,
     last_request_bytes: usize,
-    /// Peak RSS of `errand run`, sampled every 5 ms while it ran.
-    peak_rss_kib: u64,
+    /// Peak memory of `errand run`, read every 5 ms while it ran.
+    peak: common::Peak,
 }
 
 fn fresh_session(store: &Store) -> String {
@@ -107,7 +107,7 @@ async fn run_once(turns: usize) -> Trace {
         tokio::io::AsyncReadExt::read_to_string(&mut errors, &mut stderr).await.unwrap();
         stderr
     });
-    let (status, peak_kib) = common::wait_measuring_peak(&mut child, Duration::from_millis(5)).await;
+    let (status, peak) = common::wait_measuring_peak(&mut child, Duration::from_millis(5)).await;
     let wall = started.elapsed();
     assert!(status.success(), "errand run failed in the benchmark");
     let stdout = reader.await.unwrap();
@@ -190,7 +190,7 @@ async fn run_once(turns: usize) -> Trace {
         deltas_batched,
         request_bytes,
         last_request_bytes,
-        peak_rss_kib: peak_kib,
+        peak,
     }
 }
 
@@ -247,8 +247,11 @@ fn main() {
     );
     println!("model requests: {} bytes in all, {} bytes the last", median.request_bytes, median.last_request_bytes);
     println!(
-        "peak RSS of errand run (sampled every 5 ms): {:.1} MB median, {:.1} MB most",
-        median.peak_rss_kib as f64 / 1024.0,
-        traces.iter().map(|trace| trace.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0
+        "peak RSS of errand run: {:.1} MB median, {:.1} MB most; of which anonymous (sampled every 5 ms) {:.1} MB \
+         median, {:.1} MB most",
+        median.peak.rss_kib as f64 / 1024.0,
+        traces.iter().map(|trace| trace.peak.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+        median.peak.anon_kib as f64 / 1024.0,
+        traces.iter().map(|trace| trace.peak.anon_kib).max().unwrap_or(0) as f64 / 1024.0,
     );
 }

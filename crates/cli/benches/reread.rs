@@ -54,8 +54,8 @@ struct Trace {
     requests: usize,
     file_deliveries: usize,
     wall: Duration,
-    /// Peak RSS of `errand run`, sampled every 2 ms while it ran.
-    peak_rss_kib: u64,
+    /// Peak memory of `errand run`, read every 2 ms while it ran.
+    peak: common::Peak,
 }
 
 async fn run_once(protocol: Protocol, notes: &str) -> Trace {
@@ -84,7 +84,7 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
     }
     let started = Instant::now();
     let mut child = command.spawn().unwrap();
-    let (status, peak_kib) = common::wait_measuring_peak(&mut child, Duration::from_millis(2)).await;
+    let (status, peak) = common::wait_measuring_peak(&mut child, Duration::from_millis(2)).await;
     let wall = started.elapsed();
     assert!(status.success(), "errand run failed in the benchmark");
     mock.assert_clean();
@@ -96,7 +96,7 @@ async fn run_once(protocol: Protocol, notes: &str) -> Trace {
         requests: requests.len(),
         file_deliveries: requests.last().unwrap().all_tool_results().iter().filter(|r| r.text.contains(marker)).count(),
         wall,
-        peak_rss_kib: peak_kib,
+        peak,
     }
 }
 
@@ -109,14 +109,15 @@ fn main() {
         "reread trace: 33 KB file read three times, one summary written ({} runs per protocol)",
         if quick { 1 } else { RUNS }
     );
-    let mut peak_kib = 0;
+    let mut peak = common::Peak::default();
     for protocol in [Protocol::Anthropic, Protocol::Openai] {
         let mut walls = Vec::new();
         let mut last = None;
         for _ in 0..if quick { 1 } else { RUNS } {
             let trace = runtime.block_on(run_once(protocol, &notes));
             walls.push(trace.wall);
-            peak_kib = peak_kib.max(trace.peak_rss_kib);
+            peak.rss_kib = peak.rss_kib.max(trace.peak.rss_kib);
+            peak.anon_kib = peak.anon_kib.max(trace.peak.anon_kib);
             last = Some(trace);
         }
         let trace = last.unwrap();
@@ -132,5 +133,9 @@ fn main() {
             walls[0].as_secs_f64() * 1000.0,
         );
     }
-    println!("peak RSS of errand run (sampled every 2 ms): {:.1} MB", peak_kib as f64 / 1024.0);
+    println!(
+        "peak RSS of errand run: {:.1} MB, of which anonymous (sampled every 2 ms) {:.1} MB",
+        peak.rss_kib as f64 / 1024.0,
+        peak.anon_kib as f64 / 1024.0
+    );
 }

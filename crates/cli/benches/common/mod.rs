@@ -3,26 +3,40 @@
 use std::process::ExitStatus;
 use std::time::Duration;
 
-/// The peak resident set of a running process so far (`VmHWM`), in KiB; `None` once it has exited.
-///
-/// getrusage(RUSAGE_CHILDREN) would not do: a child spawned with vfork (posix_spawn) keeps, across its exec,
-/// the high-water mark of this process's memory, which holds the scripted model's recorded requests.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// The most memory a run used, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peak {
+    /// Peak resident set (`VmHWM`), exact: the process's own memory and the pages of its binary and libraries
+    /// it touched. The latter move with the code's layout in the binary, so two builds running the same code
+    /// can differ by a megabyte or more.
+    pub rss_kib: u64,
+    /// Peak anonymous resident memory (`RssAnon`, sampled): what the process allocated (heap, stacks), without
+    /// the binary's pages.
+    pub anon_kib: u64,
+}
+
+/// A field of `/proc/PID/status`, in KiB; `None` once the process has exited.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Waits for `child`, reading its peak resident set every `every`; returns its exit status and that peak in
-/// KiB.
-pub async fn wait_measuring_peak(child: &mut tokio::process::Child, every: Duration) -> (ExitStatus, u64) {
+/// Waits for `child`, reading its memory every `every`; returns its exit status and its peaks.
+///
+/// getrusage(RUSAGE_CHILDREN) would not do: a child spawned with vfork (posix_spawn) keeps, across its exec,
+/// the high-water mark of this process's memory, which holds the scripted model's recorded requests.
+pub async fn wait_measuring_peak(child: &mut tokio::process::Child, every: Duration) -> (ExitStatus, Peak) {
     let pid = child.id().expect("the child is running");
-    let mut peak_kib = 0;
+    let mut peak = Peak::default();
     let mut ticks = tokio::time::interval(every);
     loop {
         tokio::select! {
-            status = child.wait() => return (status.expect("the child can be waited for"), peak_kib),
-            _ = ticks.tick() => peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0)),
+            status = child.wait() => return (status.expect("the child can be waited for"), peak),
+            _ = ticks.tick() => {
+                peak.rss_kib = peak.rss_kib.max(status_kib(pid, "VmHWM:").unwrap_or(0));
+                peak.anon_kib = peak.anon_kib.max(status_kib(pid, "RssAnon:").unwrap_or(0));
+            }
         }
     }
 }
