@@ -58,7 +58,7 @@ struct Run {
     wall: Duration,
     requests: usize,
     cpu: Duration,
-    peak_rss_kib: u64,
+    peak: common::Peak,
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/PID/stat`.
@@ -100,12 +100,12 @@ async fn run_once(files: usize, parallel: usize, latency: Duration) -> Run {
         }
         last
     });
-    let (status, peak_kib) = common::wait_measuring_peak(&mut child, Duration::from_millis(20)).await;
+    let (status, peak) = common::wait_measuring_peak(&mut child, Duration::from_millis(20)).await;
     let wall = started.elapsed();
     let cpu = sampler.await.unwrap();
     assert!(status.success(), "errand run failed in the benchmark");
     assert!(folder.path().join("report.md").exists());
-    Run { wall, requests: mock.requests().len(), cpu, peak_rss_kib: peak_kib }
+    Run { wall, requests: mock.requests().len(), cpu, peak }
 }
 
 fn main() {
@@ -127,13 +127,14 @@ fn main() {
         let base = *one.get_or_insert(run.wall);
         let efficiency = base.as_secs_f64() / (parallel as f64 * run.wall.as_secs_f64());
         println!(
-            "{parallel} at once: wall {:.1} s, {:.0} % of ideal speedup, {} requests, errand CPU {:.2} s ({:.2} ms per request), peak RSS {:.1} MB",
+            "{parallel} at once: wall {:.1} s, {:.0} % of ideal speedup, {} requests, errand CPU {:.2} s ({:.2} ms per request), peak RSS {:.1} MB ({:.1} MB anonymous)",
             run.wall.as_secs_f64(),
             efficiency * 100.0,
             run.requests,
             run.cpu.as_secs_f64(),
             run.cpu.as_secs_f64() * 1000.0 / run.requests as f64,
-            run.peak_rss_kib as f64 / 1024.0,
+            run.peak.rss_kib as f64 / 1024.0,
+            run.peak.anon_kib as f64 / 1024.0,
         );
     }
 }
