@@ -536,7 +536,57 @@ impl Session {
     }
 
     /// Runs a batch of cleared calls concurrently, each change journaled before it happens.
+    /// No two agents write one file at once: each call holds the locks on what it writes while it runs. The
+    /// calls whose locks are free run together; one whose file another agent holds waits for it afterwards,
+    /// holding nothing else meanwhile (so two agents never wait on each other), and fails naming the holder
+    /// if the wait runs out.
     async fn run_batch(
+        &mut self,
+        calls: &[ToolCall],
+        batch: Vec<Ready>,
+        outputs: &mut [Option<ToolOutput>],
+        summary: &mut RunSummary,
+        cancel: &CancellationToken,
+    ) -> Result<(), AgentError> {
+        let writes = |ready: &Ready| -> Vec<std::path::PathBuf> { ready.effects.writes().cloned().collect() };
+        let (mut now, mut later, mut locked) = (Vec::new(), Vec::new(), Vec::new());
+        for ready in batch {
+            let paths = writes(&ready);
+            if self.coordination.try_lock_for_call(&paths).await.is_ok() {
+                locked.extend(paths);
+                now.push(ready);
+            } else {
+                later.push(ready);
+            }
+        }
+        let ran = self.run_locked(calls, now, outputs, summary, cancel).await;
+        self.coordination.unlock(&locked);
+        ran?;
+        for ready in later {
+            let paths = writes(&ready);
+            match self.coordination.lock_for_call(&paths).await {
+                Ok(()) => {
+                    let ran = self.run_locked(calls, vec![ready], outputs, summary, cancel).await;
+                    self.coordination.unlock(&paths);
+                    ran?;
+                }
+                Err(conflict) => {
+                    let call = &calls[ready.index];
+                    self.emit(EventMsg::ToolStarted {
+                        call_id: call.id.clone(),
+                        tool: call.name.clone(),
+                        input: call.input.clone(),
+                    })?;
+                    outputs[ready.index] = Some(self.finish(call, ToolOutput::error(conflict), 0, summary)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a batch of calls whose locks are held: journals each change first, runs the calls at once, and
+    /// reports each.
+    async fn run_locked(
         &mut self,
         calls: &[ToolCall],
         batch: Vec<Ready>,
@@ -546,7 +596,6 @@ impl Session {
     ) -> Result<(), AgentError> {
         let context = self.tool_context();
         let mut runs = Vec::with_capacity(batch.len());
-        let mut locked = Vec::new();
         for ready in batch {
             let call = &calls[ready.index];
             self.emit(EventMsg::ToolStarted {
@@ -554,13 +603,6 @@ impl Session {
                 tool: call.name.clone(),
                 input: call.input.clone(),
             })?;
-            // No two agents write one file at once: the call holds the locks on what it writes while it runs.
-            let writes: Vec<std::path::PathBuf> = ready.effects.writes().cloned().collect();
-            if let Err(conflict) = self.coordination.lock_for_call(&writes).await {
-                outputs[ready.index] = Some(self.finish(call, ToolOutput::error(conflict), 0, summary)?);
-                continue;
-            }
-            locked.extend(writes);
             let changes = planned_changes(&ready.effects);
             let journal = if changes.is_empty() {
                 Ok(Vec::new())
@@ -608,7 +650,6 @@ impl Session {
             }
         });
         let finished = futures::future::join_all(runs).await;
-        self.coordination.unlock(&locked);
         for (index, ids, output, duration_ms) in finished {
             let output = self.settle(&calls[index], output, cancel).await?;
             let output = self.post_tool_use(&calls[index], output).await?;

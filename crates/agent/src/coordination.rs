@@ -114,6 +114,11 @@ impl Coordination {
         }
     }
 
+    /// The lock a write call takes on the paths it writes, for the call, if no other agent holds one now.
+    pub(crate) async fn try_lock_for_call(&self, paths: &[PathBuf]) -> Result<(), String> {
+        self.lock(paths, CALL_LOCK_TTL, Duration::ZERO).await
+    }
+
     /// The lock a write call takes on the paths it writes, for the call.
     pub(crate) async fn lock_for_call(&self, paths: &[PathBuf]) -> Result<(), String> {
         self.lock(paths, CALL_LOCK_TTL, self.wait).await

@@ -28,19 +28,34 @@ async fn eight_agents_writing_overlapping_files_leave_every_file_whole_and_undo_
             .collect(),
     )];
     for n in 0..8 {
-        turns.push(Turn::tool_calls(vec![
+        let mut calls = vec![
             ("write_file", json!({"path": "shared.md", "content": content(n)})),
             ("write_file", json!({"path": format!("part-{n}.md"), "content": content(n)})),
-        ]));
+        ];
+        if n == 0 {
+            // A file someone else holds: this write waits, then fails naming the holder.
+            calls.push(("write_file", json!({"path": "held.md", "content": "mine\n"})));
+        }
+        turns.push(Turn::tool_calls(calls));
     }
     turns.extend((0..8).map(|n| Turn::text(format!("Part {n} written."))));
     turns.push(Turn::text("All eight parts are written."));
     let mut test = TestSession::start_configured(
         turns,
-        |folder| std::fs::write(folder.join("shared.md"), "the original\n").unwrap(),
-        |options, _| options.max_parallel = 8,
+        |folder| {
+            std::fs::write(folder.join("shared.md"), "the original\n").unwrap();
+            std::fs::write(folder.join("held.md"), "theirs\n").unwrap();
+        },
+        |options, _| {
+            options.max_parallel = 8;
+            // Long enough for the eight writes of the shared file to take turns, short for the held file.
+            options.lock_wait = Duration::from_secs(3);
+        },
     )
     .await;
+    let holder = LockHolder { agent: "other-agent".into(), name: "agent reviewer (session other-agent)".into() };
+    let held = test.folder().join("held.md");
+    test.store.try_lock_paths("elsewhere", &holder, std::slice::from_ref(&held), Duration::from_secs(600)).unwrap();
 
     let (outcome, events) = test.run("write the eight parts").await;
     assert_eq!(outcome.status, SessionStatus::Done, "{:?}", outcome.reason);
@@ -63,7 +78,18 @@ async fn eight_agents_writing_overlapping_files_leave_every_file_whole_and_undo_
     let last = test.mock.requests().last().unwrap().last_tool_results();
     assert_eq!(last.len(), 8);
     assert!(last.iter().all(|result| !result.is_error && result.text.contains("written.")), "{last:?}");
-    assert!(test.store.locks().unwrap().is_empty(), "every lock was released");
+    let conflicts: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event {
+            EventMsg::ToolFinished { is_error: true, summary, .. } => Some(summary.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(conflicts[0].contains("locked by agent reviewer (session other-agent)"), "{conflicts:?}");
+    assert_eq!(std::fs::read_to_string(&held).unwrap(), "theirs\n");
+    let left: Vec<_> = test.store.locks().unwrap().into_iter().map(|lock| lock.path).collect();
+    assert_eq!(left, [held.clone()], "every lock the agents took was released; only the other holder's is left");
 
     let report = test.store.undo(test.session.id(), UndoOptions::default()).unwrap();
     assert!(!report.entries.is_empty());
@@ -72,7 +98,7 @@ async fn eight_agents_writing_overlapping_files_leave_every_file_whole_and_undo_
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["shared.md"]);
+    assert_eq!(left, ["held.md", "shared.md"]);
     assert_eq!(std::fs::read_to_string(folder.join("shared.md")).unwrap(), "the original\n");
     test.mock.assert_clean();
 }
