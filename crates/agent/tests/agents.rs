@@ -89,7 +89,11 @@ async fn eight_agents_writing_overlapping_files_leave_every_file_whole_and_undo_
     assert!(conflicts[0].contains("locked by agent reviewer (session other-agent)"), "{conflicts:?}");
     assert_eq!(std::fs::read_to_string(&held).unwrap(), "theirs\n");
     let left: Vec<_> = test.store.locks().unwrap().into_iter().map(|lock| lock.path).collect();
-    assert_eq!(left, [held.clone()], "every lock the agents took was released; only the other holder's is left");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&held),
+        "every lock the agents took was released; only the other holder's is left"
+    );
 
     let report = test.store.undo(test.session.id(), UndoOptions::default()).unwrap();
     assert!(!report.entries.is_empty());
