@@ -147,6 +147,11 @@ pub(crate) fn tools(coordination: &Arc<Coordination>) -> Vec<Arc<dyn Tool>> {
     ]
 }
 
+/// Whether `name` is one of the coordination tools ([`tools`]), which every agent of a tree may have.
+pub(crate) fn is_coordination_tool(name: &str) -> bool {
+    matches!(name, "task_create" | "task_list" | "task_claim" | "task_update" | "lock_paths")
+}
+
 /// Whether `name` is one of the task list's tools, whose calls change the checklist the person sees.
 pub(crate) fn changes_task_list(name: &str) -> bool {
     matches!(name, "task_create" | "task_claim" | "task_update")

@@ -177,11 +177,6 @@ fn role_allows(role: &str, tool: &dyn Tool) -> bool {
     }
 }
 
-/// The coordination tools every agent has, whatever its role or list.
-fn coordinates(name: &str) -> bool {
-    matches!(name, "task_create" | "task_list" | "task_claim" | "task_update" | "lock_paths")
-}
-
 /// What one `task` call came to: its index among the reply's calls, its output, and how long its agent ran
 /// (ms).
 pub(crate) type AgentResult = (usize, ToolOutput, u64);
@@ -310,23 +305,27 @@ impl Session {
         // The task list and locks come with a role, and with a plugin's agent that lists no tools; one that lists
         // its tools gets only those.
         let listed_has = |name: &str| listed.as_ref().is_none_or(|listed| listed.iter().any(|n| n == name));
-        let coordinating = |name: &str| coordinates(name) && (role.is_some() || listed_has(name));
+        let coordinating =
+            |name: &str| crate::coordination::is_coordination_tool(name) && (role.is_some() || listed_has(name));
         let permits = |tool: &dyn Tool| {
             let name = tool.name();
             let base = match role {
-                Some(role) => role_allows(role, tool) || coordinates(name),
+                Some(role) => role_allows(role, tool) || crate::coordination::is_coordination_tool(name),
                 None => listed_has(name) || coordinating(name),
             };
-            base && narrowed.as_ref().is_none_or(|narrowed| narrowed.iter().any(|n| n == name) || coordinates(name))
-                && run_allows.as_ref().is_none_or(|allowed| allowed.iter().any(|n| n == name) || coordinates(name))
+            base && narrowed.as_ref().is_none_or(|narrowed| {
+                narrowed.iter().any(|n| n == name) || crate::coordination::is_coordination_tool(name)
+            }) && run_allows.as_ref().is_none_or(|allowed| {
+                allowed.iter().any(|n| n == name) || crate::coordination::is_coordination_tool(name)
+            })
         };
         let gate = self.plan_gate();
         let planning = gate == PlanGate::Pending;
-        let own_coordination: Vec<&str> = vec!["task_create", "task_list", "task_claim", "task_update", "lock_paths"];
         let tools: Vec<Arc<dyn Tool>> = self
             .tools
             .iter()
-            .filter(|tool| !own_coordination.contains(&tool.name()))
+            // This session's task list and lock tools act as it; the agent gets its own below.
+            .filter(|tool| !crate::coordination::is_coordination_tool(tool.name()))
             .filter(|tool| permits(tool.as_ref()) && !(planning && tool.mutates()))
             .filter(|tool| self.commands.is_some() || !tool.runs_commands())
             .cloned()
