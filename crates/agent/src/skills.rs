@@ -658,14 +658,7 @@ mod tests {
     use super::*;
 
     fn plugin(folder: &Path, name: &str, files: &[(&str, &str)]) -> Plugin {
-        let root = folder.join(name);
-        for (path, text) in files {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        std::fs::create_dir_all(root.join(".claude-plugin")).unwrap();
-        std::fs::write(root.join(".claude-plugin/plugin.json"), format!("{{\"name\": \"{name}\"}}")).unwrap();
+        let root = errand_testkit::fixtures::write_plugin(folder, name, files);
         let plugin = errand_plugins::load_plugin(&root).unwrap();
         assert!(plugin.warnings.is_empty(), "{:?}", plugin.warnings);
         plugin

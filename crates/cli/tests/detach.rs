@@ -32,6 +32,27 @@ fn record(home: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(home.join("server.json")).ok()?).ok()
 }
 
+/// Waits (at most `limit`) until process `pid` has ended: gone, or a zombie nobody reaped yet.
+async fn wait_until_gone(pid: u64, limit: Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kills the recorded background server with `kill -9`, as a crash would, and waits until it is gone;
+/// returns its pid.
+async fn kill_the_server(errand: &TestErrand) -> u64 {
+    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
+    assert!(std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap().success());
+    wait_until_gone(killed, Duration::from_secs(5)).await;
+    killed
+}
+
 /// Polls `errand show ID --json` until the session is neither running nor waiting; returns its status.
 async fn final_status(errand: &TestErrand, id: &str) -> String {
     for _ in 0..300 {
@@ -167,18 +188,7 @@ async fn a_clean_exit_of_errand_serve_forgets_its_address() {
 
 #[tokio::test]
 async fn attach_at_a_terminal_reviews_the_plan_of_a_detached_session() {
-    let errand = TestErrand::new(
-        Protocol::Anthropic,
-        vec![
-            Turn::tool_call(
-                "propose_plan",
-                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
-            ),
-            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
-            Turn::text("Done."),
-        ],
-    )
-    .await;
+    let errand = TestErrand::new(Protocol::Anthropic, common::summary_plan_turns()).await;
     let _stop = StopServer(errand.home.path().to_path_buf());
 
     let detached = errand.errand(&["run", "--detach", "summarize"]).await;
@@ -200,16 +210,7 @@ async fn kill_the_server_while_a_delete_waits(errand: &TestErrand) -> (String, S
     assert_eq!(detached.code, 0, "{}", detached.stderr);
     let id = detached.stdout.trim().to_string();
     let question = errand.first_question().await["id"].as_str().expect("the question has an id").to_string();
-    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
-    let kill = std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
-    assert!(kill.success());
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let killed = kill_the_server(errand).await;
     assert_eq!(errand.show(&id).await["session"]["status"], "waiting", "nothing acts on the question now");
     (id, question, killed)
 }
@@ -315,15 +316,7 @@ async fn a_detached_tasks_rules_hold_after_a_new_server_continues_it() {
     assert_eq!(detached.code, 0, "{}", detached.stderr);
     let id = detached.stdout.trim().to_string();
     let question = errand.first_question().await["id"].as_str().unwrap().to_string();
-    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
-    assert!(std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap().success());
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kill_the_server(&errand).await;
     let approved = errand.errand(&["approve", &question]).await;
     assert_eq!(approved.code, 0, "{}", approved.stderr);
 
@@ -386,15 +379,7 @@ async fn sigterm_stops_sessions_at_work_and_leaves_waiting_ones_waiting() {
 
     let pid = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
     terminate(pid);
-    for _ in 0..300 {
-        if !Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_gone(pid, Duration::from_secs(15)).await;
     assert!(record(errand.home.path()).is_none(), "the server ended cleanly and forgot its address");
     let stopped = errand.show(&working).await;
     assert_eq!(stopped["session"]["status"], "cancelled");
@@ -412,15 +397,7 @@ async fn sigterm_stops_sessions_at_work_and_leaves_waiting_ones_waiting() {
 async fn a_plan_approved_while_the_server_was_killed_is_carried_out_by_the_next_server() {
     let errand = TestErrand::new(
         Protocol::Anthropic,
-        vec![
-            Turn::tool_call(
-                "propose_plan",
-                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
-            ),
-            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
-            Turn::text("Done."),
-            Turn::text("Nothing else."),
-        ],
+        [common::summary_plan_turns(), vec![Turn::text("Nothing else.")]].concat(),
     )
     .await;
     let _stop = StopServer(errand.home.path().to_path_buf());
@@ -428,15 +405,7 @@ async fn a_plan_approved_while_the_server_was_killed_is_carried_out_by_the_next_
     assert_eq!(detached.code, 0, "{}", detached.stderr);
     let id = detached.stdout.trim().to_string();
     assert_eq!(errand.first_question().await["kind"], "plan");
-    let killed = record(errand.home.path()).unwrap()["pid"].as_u64().unwrap();
-    assert!(std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap().success());
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{killed}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kill_the_server(&errand).await;
     let answered = errand.errand(&["answer", &id, "--approve"]).await;
     assert_eq!(answered.code, 0, "{}", answered.stderr);
     assert!(!errand.folder().join("summary.md").exists(), "nothing runs while no server does");

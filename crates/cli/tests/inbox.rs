@@ -120,18 +120,7 @@ async fn wait_0_denies_at_once_and_puts_nothing_in_the_inbox() {
 
 #[tokio::test]
 async fn a_plan_waiting_in_the_inbox_is_approved_with_errand_answer() {
-    let errand = TestErrand::new(
-        Protocol::Anthropic,
-        vec![
-            Turn::tool_call(
-                "propose_plan",
-                json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
-            ),
-            Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
-            Turn::text("Done."),
-        ],
-    )
-    .await;
+    let errand = TestErrand::new(Protocol::Anthropic, common::summary_plan_turns()).await;
     let run = start(&errand, &["run", "--json", "summarize"]);
 
     let question = errand.first_question().await;

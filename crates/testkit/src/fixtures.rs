@@ -42,6 +42,22 @@ pub fn git(folder: &Path, arguments: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Writes a plugin in the Claude plugin format named `name` under `folder`: its manifest and `files` (paths
+/// inside the plugin, with their text). Returns the plugin's folder, to load or install.
+pub fn write_plugin(folder: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let fail =
+        |what: &str, path: &Path, error: std::io::Error| -> ! { panic!("cannot {what} {}: {error}", path.display()) };
+    let root = folder.join(name);
+    let manifest_text = format!("{{\"name\": \"{name}\"}}");
+    for (path, text) in files.iter().copied().chain([(".claude-plugin/plugin.json", manifest_text.as_str())]) {
+        let path = root.join(path);
+        let parent = path.parent().unwrap_or(&root);
+        std::fs::create_dir_all(parent).unwrap_or_else(|error| fail("create", parent, error));
+        std::fs::write(&path, text).unwrap_or_else(|error| fail("write", &path, error));
+    }
+    root
+}
+
 /// The real third-party plugins in the shared folder beside the checkout (`../shared/corpus/plugins`), or
 /// `None` after printing that the tests using it are skipped and why.
 pub fn plugin_corpus() -> Option<PathBuf> {

@@ -156,14 +156,7 @@ pub fn kinds(events: &[EventMsg]) -> Vec<&'static str> {
 
 /// Writes a plugin named `name` with `files` (paths inside the plugin) under `folder`, and loads it.
 pub fn plugin(folder: &Path, name: &str, files: &[(&str, &str)]) -> Plugin {
-    let root = folder.join(name);
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    std::fs::create_dir_all(root.join(".claude-plugin")).unwrap();
-    std::fs::write(root.join(".claude-plugin/plugin.json"), format!("{{\"name\": \"{name}\"}}")).unwrap();
+    let root = errand_testkit::fixtures::write_plugin(folder, name, files);
     let plugin = errand_plugins::load_plugin(&root).unwrap();
     assert!(plugin.warnings.is_empty(), "{:?}", plugin.warnings);
     plugin

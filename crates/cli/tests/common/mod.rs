@@ -27,7 +27,7 @@ macro_rules! each_protocol {
     };
 }
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A temporary errand installation talking to a scripted model.
 pub struct TestErrand {
@@ -258,4 +258,16 @@ pub const PROTOCOLS: [Protocol; 2] = [Protocol::Anthropic, Protocol::Openai];
 /// Asserts a file outside the grants still holds exactly `content`.
 pub fn assert_untouched(path: &Path, content: &str) {
     assert_eq!(std::fs::read_to_string(path).unwrap(), content, "{} was changed", path.display());
+}
+
+/// A plan-mode task: the model proposes writing summary.md, writes it once the plan is approved, and ends.
+pub fn summary_plan_turns() -> Vec<Turn> {
+    vec![
+        Turn::tool_call(
+            "propose_plan",
+            json!({"summary": "Write the summary", "steps": ["Write summary.md"], "effects": {"create": ["summary.md"]}}),
+        ),
+        Turn::tool_call("write_file", json!({"path": "summary.md", "content": "all good\n"})),
+        Turn::text("Done."),
+    ]
 }
