@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use errand_config::{ConfigFile, Paths, Permissions, ProviderFlags, ResolvedProvider};
+use errand_config::{ConfigFile, Credentials, Paths, Permissions, ProviderFlags, ResolvedProvider};
 use errand_sandbox::{GrantMode, Grants};
 use errand_store::Store;
 use serde::{Deserialize, Serialize};
@@ -188,6 +188,7 @@ pub struct SessionBuilder {
     config: ConfigFile,
     confinement: Confinement,
     environment: Environment,
+    credentials: Credentials,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -206,6 +207,7 @@ impl SessionBuilder {
     /// from errand's environment and confining sessions by the kernel.
     pub fn new(paths: Paths, config: ConfigFile) -> Self {
         Self {
+            credentials: Credentials::new(paths.credentials_file()),
             paths,
             config,
             confinement: Confinement::Kernel,
@@ -253,11 +255,36 @@ impl SessionBuilder {
         Ok(Arc::new(Store::open(&self.paths.database)?))
     }
 
-    /// The provider `flags` and the configuration choose, with its key from the environment.
+    /// The stored logins and named secrets.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The provider `flags` and the configuration choose, with its key from `--api-key-file`, the
+    /// environment, `api_key_command` or the stored login, in that order.
     pub fn provider(&self, flags: &ProviderFlags) -> Result<ResolvedProvider, AgentError> {
-        Ok(errand_config::resolve_provider(flags, &self.config, &self.paths.config_file, |name| {
-            (self.environment)(name)
-        })?)
+        Ok(errand_config::resolve_provider(
+            flags,
+            &self.config,
+            &self.paths.config_file,
+            |name| (self.environment)(name),
+            Some(&self.credentials),
+        )?)
+    }
+
+    /// A variable as your own `.mcp.json` may draw on it: `secret:NAME` is the named secret, anything else
+    /// errand's environment. A secret the keyring cannot give is reported in `notices`.
+    fn user_variable(&self, name: &str, notices: &std::cell::RefCell<Vec<String>>) -> Option<String> {
+        let Some(secret) = name.strip_prefix(errand_mcp::SECRET_PREFIX) else {
+            return std::env::var(name).ok();
+        };
+        match self.credentials.secret(secret) {
+            Ok(value) => value.map(|value| value.expose().to_string()),
+            Err(error) => {
+                notices.borrow_mut().push(format!("the secret {secret} cannot be read: {error}"));
+                None
+            }
+        }
     }
 
     /// A new session for `task`, stored, ready to run.
@@ -345,11 +372,15 @@ impl SessionBuilder {
                 rules.iter().any(|rule| rule.action == RuleAction::Allow && rule.text.starts_with("network"));
             sandbox
         });
-        // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. A
-        // folder's or plugin's entry never gets errand's provider keys, whatever it names.
+        // MCP servers: yours, then each trusted folder's (a folder's wins by name), variables expanded. Only
+        // yours may name a secret; a folder's or plugin's entry never gets errand's provider keys or secrets,
+        // whatever it names.
         let user_file = (self.paths.mcp_file(), errand_mcp::Origin::User);
-        let mut mcp = errand_mcp::load(&[user_file], &|name| std::env::var(name).ok()).map_err(mcp_error)?;
+        let secret_notices = std::cell::RefCell::new(Vec::new());
+        let mut mcp =
+            errand_mcp::load(&[user_file], &|name| self.user_variable(name, &secret_notices)).map_err(mcp_error)?;
         mcp.warnings.append(&mut notices);
+        mcp.warnings.append(&mut secret_notices.into_inner());
         for (folder, trusted) in &settled {
             if let (true, Some(text)) = (*trusted, &folder.mcp_text) {
                 let path = folder.folder.join(errand_mcp::CONFIG_FILE_NAME);
@@ -380,6 +411,27 @@ impl SessionBuilder {
             for server in plugin.resolve_mcp_servers(&third_party_variable) {
                 mcp.servers.retain(|earlier| earlier.name != server.name);
                 mcp.servers.push(server);
+            }
+        }
+        for server in &mcp.servers {
+            let values: Vec<&String> = match &server.transport {
+                errand_mcp::Transport::Stdio { env, .. } => env.values().collect(),
+                errand_mcp::Transport::Http { headers, .. } | errand_mcp::Transport::Sse { headers, .. } => {
+                    headers.values().collect()
+                }
+            };
+            for name in values.into_iter().flat_map(|value| errand_mcp::secret_references(value)) {
+                mcp.warnings.push(if server.origin == errand_mcp::Origin::User {
+                    format!("MCP server {}: the secret {name} is not set; run `errand secret set {name}`", server.name)
+                } else {
+                    format!(
+                        "MCP server {} ({}): asks for the secret {name}, which only your own .mcp.json ({}) may \
+                         hand to a server; it gets none",
+                        server.name,
+                        server.source.display(),
+                        self.paths.mcp_file().display()
+                    )
+                });
             }
         }
         Ok(SessionOptions {
@@ -499,11 +551,12 @@ fn load_rules(
 }
 
 /// A variable of errand's environment as a folder's or plugin's configuration may draw on it: anything but
-/// errand's own provider keys, which only the person's own configuration may hand to a server.
+/// errand's own provider keys and named secrets, which only the person's own configuration may hand to a
+/// server.
 pub fn third_party_variable(name: &str) -> Option<String> {
     let provider_keys =
         [errand_model::ProviderKind::Anthropic, errand_model::ProviderKind::Openai].map(|kind| kind.key_var());
-    if provider_keys.contains(&name) {
+    if provider_keys.contains(&name) || name.starts_with(errand_mcp::SECRET_PREFIX) {
         return None;
     }
     std::env::var(name).ok()

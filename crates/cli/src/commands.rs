@@ -57,6 +57,9 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
         Command::Trust { folder, list, yes, json } => crate::trust::trust(folder, list, yes, json),
         Command::Untrust { folder } => crate::trust::untrust(folder),
+        Command::Login(args) => crate::credentials::login(args).await,
+        Command::Logout { provider } => crate::credentials::logout(provider),
+        Command::Secret(command) => crate::credentials::secret(command),
     };
     match result {
         Ok(code) => code,
@@ -118,6 +121,7 @@ fn provider_flags(args: &ProviderArgs) -> ProviderFlags {
         model: args.model.clone(),
         base_url: args.base_url.clone(),
         stream_timeout: args.stream_timeout,
+        api_key_file: args.api_key_file.clone(),
     }
 }
 
@@ -473,9 +477,9 @@ async fn provider_checks(checks: &mut Vec<(&str, bool, String)>, resolved: &Reso
     match errand_model::list_models(settings).await {
         Ok(models) => {
             checks.push(("reach", true, format!("{url} answers")));
-            let auth = match settings.api_key {
-                Some(_) => format!("the server accepts {key_var}"),
-                None => format!("the server answers without a key ({key_var} is not set)"),
+            let auth = match &resolved.key_from {
+                Some(origin) => format!("the server accepts the key from {origin}"),
+                None => format!("the server answers without a key (none is set: errand login, or {key_var})"),
             };
             checks.push(("auth", true, auth));
             if models.contains(&resolved.model) {
@@ -597,9 +601,9 @@ async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result
     let builder = SessionBuilder::new(paths.clone(), config);
     match builder.provider(&provider_flags(provider_args)) {
         Ok(resolved) => {
-            let key = match &resolved.settings.api_key {
-                Some(_) => format!("{} is set", resolved.settings.kind.key_var()),
-                None => format!("no {}", resolved.settings.kind.key_var()),
+            let key = match &resolved.key_from {
+                Some(origin) => format!("key from {origin}"),
+                None => "no key".to_string(),
             };
             let price = if builder.config().prices(&resolved.settings).price(&resolved.model).is_some() {
                 "priced"

@@ -183,6 +183,7 @@ pub(crate) async fn run_detached(args: crate::RunArgs) -> Result<u8, Failure> {
         ("--provider", common.provider.provider.is_some()),
         ("--base-url", common.provider.base_url.is_some()),
         ("--stream-timeout", common.provider.stream_timeout.is_some()),
+        ("--api-key-file", common.provider.api_key_file.is_some()),
         ("--unsandboxed", common.unsandboxed),
     ]
     .into_iter()

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod commands;
+mod credentials;
 mod detach;
 mod history;
 mod inbox;
@@ -61,8 +62,9 @@ stored, so you can list it, show it and resume it.",
     after_help = "Examples:\n  errand run \"summarize every note into summary.md\"\n  \
 errand run --folder ~/receipts --read-only ~/bank \"list receipts missing from the statements\"\n  \
 errand run --provider openai --base-url http://localhost:11434/v1 --model qwen3 \"sort these files\"\n  \
-errand sessions\n  errand resume 4k2m \"also add totals\"\n  errand changes 4k2m\n  errand undo 4k2m\n\nConfiguration: ANTHROPIC_API_KEY or \
-OPENAI_BASE_URL/OPENAI_API_KEY in the environment, or config.toml (see `errand doctor` for its path)."
+errand sessions\n  errand resume 4k2m \"also add totals\"\n  errand changes 4k2m\n  errand undo 4k2m\n\nConfiguration: \
+`errand login` stores a provider key; ANTHROPIC_API_KEY or OPENAI_BASE_URL/OPENAI_API_KEY in the environment, \
+and config.toml, say the rest (see `errand doctor` for its path and where the key comes from)."
 )]
 pub struct Cli {
     /// Log what errand does to stderr (or set RUST_LOG for finer control).
@@ -235,6 +237,29 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
     },
+    /// Store a provider key: read without echo (or from stdin), checked with the provider, kept in the
+    /// keyring or a file only you can read.
+    #[command(
+        long_about = "Reads the provider's API key without echo (or from standard input when it is not a \
+terminal), checks it with one request that costs no tokens (the provider's models list), and stores it: in the \
+OS keyring (Secret Service) when one answers, otherwise in credentials.json beside config.toml, written \
+atomically and readable only by you. A key the provider rejects is not stored. Later runs, `errand serve`, \
+detached runs and scheduled work use it when neither --api-key-file, the environment nor api_key_command in \
+config.toml gives one. A login made with --base-url is sent to that server only.",
+        after_help = "Examples:\n  errand login\n  pass show anthropic | errand login\n  \
+errand login --provider openai --base-url https://openrouter.ai/api/v1\n  errand login --store file\n  \
+errand login --status\n  errand logout"
+    )]
+    Login(LoginArgs),
+    /// Remove a stored provider key (the one for --provider, or every one).
+    Logout {
+        /// Only this provider's login: `anthropic` or `openai`.
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<ProviderKind>,
+    },
+    /// Named secrets for MCP servers (`${secret:NAME}` in your .mcp.json's env and headers): set, list, rm.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Check the provider (configuration, and whether it answers, takes the key and serves the model), the
     /// store and kernel sandbox support.
     Doctor {
@@ -247,6 +272,56 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         /// Provider selection, as for `run`.
         #[command(flatten)]
         provider: ProviderArgs,
+    },
+}
+
+/// `errand login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The provider the key is for: `anthropic` or `openai` [default: the one config.toml names, else
+    /// anthropic].
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<ProviderKind>,
+    /// The server the key is for [default: base_url in config.toml, else the provider's own API].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Where to keep it: `auto` (the keyring when one answers, else the file), `keyring` or `file`. A daemon
+    /// that runs while you are logged out cannot open a locked keyring: use `file` for one.
+    #[arg(long, value_name = "WHERE", value_parser = ["auto", "keyring", "file"], default_value = "auto")]
+    pub store: String,
+    /// Say where the key in use comes from for each provider (never the key), and change nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// With --status: print JSON.
+    #[arg(long, requires = "status")]
+    pub json: bool,
+}
+
+/// `errand secret`.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store a secret: its value is read without echo, or from stdin when it is not a terminal.
+    #[command(
+        after_help = "Examples:\n  errand secret set GITHUB_TOKEN\n  gh auth token | errand secret set GITHUB_TOKEN\n\n\
+Then, in your .mcp.json: \"env\": {\"GITHUB_TOKEN\": \"${secret:GITHUB_TOKEN}\"}"
+    )]
+    Set {
+        /// The secret's name: letters, digits and '_'.
+        name: String,
+        /// Where to keep it: `auto`, `keyring` or `file` (as for `errand login`).
+        #[arg(long, value_name = "WHERE", value_parser = ["auto", "keyring", "file"], default_value = "auto")]
+        store: String,
+    },
+    /// List the secrets' names and where each is kept (never a value).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Rm {
+        /// The secret's name.
+        name: String,
     },
 }
 
@@ -594,6 +669,10 @@ pub struct ProviderArgs {
     /// Give up on a reply stream silent for this many seconds [default: 120].
     #[arg(long, value_name = "SECONDS")]
     pub stream_timeout: Option<u64>,
+    /// Read the provider key from the first line of FILE (over the environment, api_key_command and the
+    /// stored login); keeps the key out of the command line, where other users' `ps` would see it.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
 }
 
 fn parse_provider(text: &str) -> Result<ProviderKind, String> {

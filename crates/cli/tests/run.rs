@@ -534,7 +534,7 @@ async fn doctor_reports_provider_store_and_sandbox() {
     assert_eq!(checks[7]["ok"], true, "{}", checks[7]);
     assert!(checks[7]["detail"].as_str().unwrap().contains("pdftoppm"), "{}", checks[7]);
     assert_eq!(checks[1]["ok"], true);
-    assert!(checks[1]["detail"].as_str().unwrap().contains("ANTHROPIC_API_KEY is set"));
+    assert!(checks[1]["detail"].as_str().unwrap().contains("key from the environment (ANTHROPIC_API_KEY)"));
     assert!(!run.stdout.contains("test-key"), "doctor must never print the key");
     assert_eq!(checks[5]["ok"], true, "the store: {}", checks[5]);
 }

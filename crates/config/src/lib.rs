@@ -3,8 +3,9 @@
 //! ([`resolve_provider`]). Does not build sessions (`errand-agent`'s `SessionBuilder` does, from this) and
 //! reads no granted folder.
 //!
-//! Precedence, highest first: flags, environment, `config.toml`, built-in defaults. Secrets come from the
-//! environment only and are never written anywhere.
+//! Precedence, highest first: flags, environment, `config.toml`, built-in defaults. The provider key comes
+//! from `--api-key-file`, then the environment, then `api_key_command`, then the login `errand login`
+//! stored ([`credentials`]); [`ResolvedProvider::key_from`] says which, never the key.
 //!
 //! # Example
 //!
@@ -12,12 +13,18 @@
 //! use errand_config::{ConfigFile, ProviderFlags, resolve_provider};
 //!
 //! let config: ConfigFile = toml::from_str("provider = \"openai\"\nmodel = \"qwen3\"\n").unwrap();
-//! let resolved = resolve_provider(&ProviderFlags::default(), &config, "config.toml".as_ref(), |_| None).unwrap();
+//! let resolved = resolve_provider(&ProviderFlags::default(), &config, "config.toml".as_ref(), |_| None, None).unwrap();
 //! assert_eq!((resolved.model.as_str(), resolved.chosen_by), ("qwen3", "config.toml"));
 //! ```
 
+pub mod credentials;
+pub mod keys;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use credentials::{Backend, CredentialError, Credentials, Secret};
+pub use keys::KeyOrigin;
 
 use errand_model::{ProviderKind, ProviderSettings};
 use serde::{Deserialize, Serialize};
@@ -51,6 +58,12 @@ impl Paths {
         self.config_file.with_file_name("mcp-credentials.json")
     }
 
+    /// The logins of `errand login` and the named secrets of `errand secret` (or, for those in the keyring,
+    /// their names), beside `config.toml`, readable only by you.
+    pub fn credentials_file(&self) -> PathBuf {
+        self.config_file.with_file_name("credentials.json")
+    }
+
     /// The folders you trust, with a hash of their configuration, beside `config.toml`.
     pub fn trust_file(&self) -> PathBuf {
         self.config_file.with_file_name("trusted-folders.json")
@@ -77,6 +90,16 @@ pub struct ConfigFile {
     pub model: Option<String>,
     /// Provider base URL.
     pub base_url: Option<String>,
+    /// A command that prints the provider's key (`pass show anthropic`), run when a key is needed and not
+    /// in the environment; for the provider in use, unless its own table (`[anthropic]`, `[openai]`) names
+    /// another.
+    pub api_key_command: Option<String>,
+    /// Seconds `api_key_command` may take [default: 30].
+    pub api_key_command_timeout: Option<u64>,
+    /// `[anthropic]`: settings for the Anthropic API only.
+    pub anthropic: Option<ProviderTable>,
+    /// `[openai]`: settings for OpenAI-compatible servers only.
+    pub openai: Option<ProviderTable>,
     /// Output tokens per reply.
     pub max_output_tokens: Option<u32>,
     /// Model requests per run when `--max-turns` is not given.
@@ -122,6 +145,14 @@ pub struct Permissions {
     pub deny: Vec<String>,
 }
 
+/// `[anthropic]` or `[openai]` in config.toml: what applies to that provider only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderTable {
+    /// A command that prints this provider's key.
+    pub api_key_command: Option<String>,
+}
+
 /// `[prices."MODEL"]` in config.toml: USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +189,19 @@ impl ConfigFile {
 }
 
 impl ConfigFile {
+    /// The key command for `kind`: its own table's, else the top-level one.
+    pub fn key_command(&self, kind: ProviderKind) -> Option<&str> {
+        let table = match kind {
+            ProviderKind::Anthropic => &self.anthropic,
+            ProviderKind::Openai => &self.openai,
+        };
+        table
+            .as_ref()
+            .and_then(|table| table.api_key_command.as_deref())
+            .or(self.api_key_command.as_deref())
+            .filter(|command| !command.trim().is_empty())
+    }
+
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
         let text = match std::fs::read_to_string(path) {
@@ -195,6 +239,8 @@ pub struct ProviderFlags {
     pub base_url: Option<String>,
     /// `--stream-timeout` seconds.
     pub stream_timeout: Option<u64>,
+    /// `--api-key-file`: a file holding the key.
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// A provider ready to connect to.
@@ -206,11 +252,45 @@ pub struct ResolvedProvider {
     pub model: String,
     /// Where the provider choice came from, for `doctor`.
     pub chosen_by: &'static str,
+    /// Where the key came from, when there is one.
+    pub key_from: Option<KeyOrigin>,
 }
 
 /// The configuration is missing, unreadable or contradictory; the message says how to fix it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// `--api-key-file` cannot be read or is empty.
+    #[error("--api-key-file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `api_key_command` failed, printed nothing or hung.
+    #[error("api_key_command `{command}` (config.toml) gave no key: {reason}")]
+    KeyCommand {
+        /// The command.
+        command: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The stored logins and secrets cannot be read.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// The stored login is for another server than the one in use; its key is not sent elsewhere.
+    #[error(
+        "the login stored for {provider} is for {stored}, not {base_url}: errand sends a key only to the server \
+         it was checked with; run `errand login --provider {provider} --base-url {base_url}`"
+    )]
+    LoginElsewhere {
+        /// The provider.
+        provider: ProviderKind,
+        /// The server the login is for.
+        stored: String,
+        /// The server in use.
+        base_url: String,
+    },
     /// No home directory, and no `ERRAND_HOME`.
     #[error("cannot find a home directory for errand's files; set ERRAND_HOME to a folder errand may use")]
     NoHome,
@@ -233,7 +313,7 @@ pub enum ConfigError {
     /// Nothing says which provider to use.
     #[error(
         "no model provider is configured. Either:\n  \
-         - use Anthropic: export ANTHROPIC_API_KEY=sk-ant-...\n  \
+         - use Anthropic: errand login (or export ANTHROPIC_API_KEY=sk-ant-...)\n  \
          - use Ollama or another OpenAI-compatible server:\n      \
          errand run --provider openai --base-url http://localhost:11434/v1 --model <name> \"task\"\n  \
          (provider, model and base_url can also go in {config_file})"
@@ -244,7 +324,8 @@ pub enum ConfigError {
     },
     /// Anthropic was chosen without a key.
     #[error(
-        "the Anthropic API needs a key: export ANTHROPIC_API_KEY=sk-ant-... (or choose another provider with --provider openai --base-url URL)"
+        "the Anthropic API needs a key: run `errand login` (or export ANTHROPIC_API_KEY=sk-ant-..., or set \
+         api_key_command in config.toml), or choose another provider with --provider openai --base-url URL"
     )]
     NoAnthropicKey,
     /// An OpenAI-compatible server was chosen without a model.
@@ -259,14 +340,20 @@ pub enum ConfigError {
     },
 }
 
-/// Combines flags, environment (`env`) and the config file into provider settings.
+/// Combines flags, environment (`env`), the config file and the stored logins (`credentials`; `None`
+/// reads none) into provider settings.
 pub fn resolve_provider(
     flags: &ProviderFlags,
     config: &ConfigFile,
     config_file: &Path,
     env: impl Fn(&str) -> Option<String>,
+    credentials: Option<&Credentials>,
 ) -> Result<ResolvedProvider, ConfigError> {
     let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let login = |kind: ProviderKind| match credentials {
+        Some(credentials) => credentials.login(kind),
+        None => Ok(None),
+    };
     let (kind, chosen_by) = if let Some(kind) = flags.provider {
         (kind, "--provider")
     } else if let Some(kind) = config.provider {
@@ -278,9 +365,20 @@ pub fn resolve_provider(
     } else if flags.base_url.is_some() && flags.model.is_some() {
         // `--base-url … --model …` alone most likely means a local OpenAI-compatible server.
         (ProviderKind::Openai, "--base-url")
+    } else if config.anthropic.as_ref().and_then(|table| table.api_key_command.as_ref()).is_some()
+        || config.api_key_command.is_some()
+    {
+        (ProviderKind::Anthropic, "api_key_command")
+    } else if config.openai.as_ref().and_then(|table| table.api_key_command.as_ref()).is_some() {
+        (ProviderKind::Openai, "api_key_command")
+    } else if login(ProviderKind::Anthropic)?.is_some() {
+        (ProviderKind::Anthropic, "errand login")
+    } else if login(ProviderKind::Openai)?.is_some() {
+        (ProviderKind::Openai, "errand login")
     } else {
         return Err(ConfigError::NoProvider { config_file: config_file.display().to_string() });
     };
+    let stored_login = login(kind)?;
     let base_url_var = match kind {
         ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
         ProviderKind::Openai => "OPENAI_BASE_URL",
@@ -290,10 +388,14 @@ pub fn resolve_provider(
         .clone()
         .or_else(|| env(base_url_var))
         .or_else(|| config.base_url.clone())
+        .or_else(|| stored_login.as_ref().and_then(|login| login.base_url.clone()))
         .unwrap_or_else(|| kind.default_base_url().to_string());
-    let api_key = env(kind.key_var());
-    if kind == ProviderKind::Anthropic && api_key.is_none() && base_url == kind.default_base_url() {
-        return Err(ConfigError::NoAnthropicKey);
+    let key = find_key(kind, flags, config, &env, credentials, stored_login.as_ref(), &base_url)?;
+    if kind == ProviderKind::Anthropic && key.is_none() && base_url == kind.default_base_url() {
+        return Err(match stored_login.and_then(|login| login.base_url) {
+            Some(stored) => ConfigError::LoginElsewhere { provider: kind, stored, base_url },
+            None => ConfigError::NoAnthropicKey,
+        });
     }
     let model = match (flags.model.clone().or_else(|| config.model.clone()), kind) {
         (Some(model), _) => model,
@@ -302,11 +404,53 @@ pub fn resolve_provider(
             return Err(ConfigError::NoOpenaiModel { base_url, config_file: config_file.display().to_string() });
         }
     };
+    let (api_key, key_from) = match key {
+        Some((key, origin)) => (Some(key.expose().to_string()), Some(origin)),
+        None => (None, None),
+    };
     let mut settings = ProviderSettings { kind, base_url, api_key, ..ProviderSettings::default() };
     if let Some(seconds) = flags.stream_timeout.or(config.stream_timeout) {
         settings.idle_timeout = Duration::from_secs(seconds.max(1));
     }
-    Ok(ResolvedProvider { settings, model, chosen_by })
+    Ok(ResolvedProvider { settings, model, chosen_by, key_from })
+}
+
+/// The key for `kind`: `--api-key-file`, the environment, `api_key_command`, then the stored login, which
+/// is sent only to the server it was checked with (another server gets no key: a local one needs none, and
+/// one that does says so).
+fn find_key(
+    kind: ProviderKind,
+    flags: &ProviderFlags,
+    config: &ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+    credentials: Option<&Credentials>,
+    login: Option<&credentials::Login>,
+    base_url: &str,
+) -> Result<Option<(Secret, KeyOrigin)>, ConfigError> {
+    if let Some(path) = &flags.api_key_file {
+        let failed = |reason: String| ConfigError::KeyFile { path: path.clone(), reason };
+        let text = std::fs::read_to_string(path).map_err(|error| failed(format!("cannot read it: {error}")))?;
+        let key = text.lines().next().map(str::trim).filter(|line| !line.is_empty());
+        let key = key.ok_or_else(|| failed("it is empty; put the key on its first line".into()))?;
+        return Ok(Some((Secret::new(key), KeyOrigin::Flag(path.clone()))));
+    }
+    if let Some(key) = env(kind.key_var()) {
+        return Ok(Some((Secret::new(key), KeyOrigin::Environment(kind.key_var()))));
+    }
+    if let Some(command) = config.key_command(kind) {
+        let timeout = config.api_key_command_timeout.map_or(keys::DEFAULT_KEY_COMMAND_TIMEOUT, Duration::from_secs);
+        let key = keys::run_key_command(command, timeout)
+            .map_err(|reason| ConfigError::KeyCommand { command: command.to_string(), reason })?;
+        return Ok(Some((key, KeyOrigin::Command(command.to_string()))));
+    }
+    let (Some(credentials), Some(login)) = (credentials, login) else { return Ok(None) };
+    let stored = login.base_url.as_deref().unwrap_or(kind.default_base_url());
+    if stored.trim_end_matches('/') != base_url.trim_end_matches('/') {
+        return Ok(None);
+    }
+    Ok(credentials
+        .login_key(kind)?
+        .map(|(key, backend)| (key, KeyOrigin::Login { backend, file: credentials.path().to_path_buf() })))
 }
 
 #[cfg(test)]
@@ -327,7 +471,7 @@ mod tests {
         config: ConfigFile,
         env: &[(&str, &str)],
     ) -> Result<ResolvedProvider, ConfigError> {
-        resolve_provider(&flags, &config, Path::new("/cfg/config.toml"), env_of(env))
+        resolve_provider(&flags, &config, Path::new("/cfg/config.toml"), env_of(env), None)
     }
 
     #[test]
@@ -387,6 +531,98 @@ mod tests {
     fn anthropic_without_a_key_says_which_variable_to_set() {
         let flags = ProviderFlags { provider: Some(ProviderKind::Anthropic), ..ProviderFlags::default() };
         assert_eq!(resolve(flags, ConfigFile::default(), &[]).unwrap_err(), ConfigError::NoAnthropicKey);
+    }
+
+    #[test]
+    fn the_key_comes_from_the_flag_then_the_environment_then_the_command_then_the_login() {
+        let home = tempfile::tempdir().unwrap();
+        let credentials = Credentials::new(home.path().join("credentials.json"));
+        let url = "http://127.0.0.1:9";
+        credentials
+            .store_login(
+                ProviderKind::Anthropic,
+                Some(url),
+                &Secret::new("from-login"),
+                credentials::StorePreference::File,
+            )
+            .unwrap();
+        let key_file = home.path().join("key");
+        std::fs::write(&key_file, "from-file\n").unwrap();
+        let resolve = |flags: &ProviderFlags, config: &ConfigFile, env: &[(&str, &str)]| {
+            resolve_provider(flags, config, Path::new("/cfg/config.toml"), env_of(env), Some(&credentials)).unwrap()
+        };
+        let command = ConfigFile { api_key_command: Some("echo from-command".into()), ..ConfigFile::default() };
+        let env = [("ANTHROPIC_API_KEY", "from-env"), ("ANTHROPIC_BASE_URL", url)];
+        let flags = ProviderFlags { api_key_file: Some(key_file.clone()), ..ProviderFlags::default() };
+
+        let resolved = resolve(&flags, &command, &env);
+        assert_eq!(
+            (resolved.settings.api_key.as_deref(), resolved.key_from),
+            (Some("from-file"), Some(KeyOrigin::Flag(key_file)))
+        );
+        let resolved = resolve(&ProviderFlags::default(), &command, &env);
+        assert_eq!(resolved.settings.api_key.as_deref(), Some("from-env"));
+        assert_eq!(resolved.key_from.map(|origin| origin.kind()), Some("environment"));
+        let resolved = resolve(&ProviderFlags::default(), &command, &[("ANTHROPIC_BASE_URL", url)]);
+        assert_eq!(resolved.settings.api_key.as_deref(), Some("from-command"));
+        assert_eq!(resolved.key_from, Some(KeyOrigin::Command("echo from-command".into())));
+
+        // With nothing else, the login chooses the provider and its server, and gives the key.
+        let resolved = resolve(&ProviderFlags::default(), &ConfigFile::default(), &[]);
+        assert_eq!((resolved.settings.kind, resolved.chosen_by), (ProviderKind::Anthropic, "errand login"));
+        assert_eq!(resolved.settings.base_url, url);
+        assert_eq!(resolved.settings.api_key.as_deref(), Some("from-login"));
+        assert_eq!(resolved.key_from.as_ref().map(KeyOrigin::kind), Some("file"));
+        assert!(resolved.key_from.unwrap().to_string().contains("credentials.json"));
+    }
+
+    #[test]
+    fn a_login_key_goes_only_to_the_server_it_was_checked_with() {
+        let home = tempfile::tempdir().unwrap();
+        let credentials = Credentials::new(home.path().join("credentials.json"));
+        credentials
+            .store_login(
+                ProviderKind::Anthropic,
+                Some("http://127.0.0.1:9"),
+                &Secret::new("proxy-key"),
+                credentials::StorePreference::File,
+            )
+            .unwrap();
+        let resolve = |env: &[(&str, &str)]| {
+            let flags = ProviderFlags { provider: Some(ProviderKind::Anthropic), ..ProviderFlags::default() };
+            resolve_provider(
+                &flags,
+                &ConfigFile::default(),
+                Path::new("/cfg/config.toml"),
+                env_of(env),
+                Some(&credentials),
+            )
+        };
+        let elsewhere = resolve(&[("ANTHROPIC_BASE_URL", "http://127.0.0.1:10")]).unwrap();
+        assert_eq!((elsewhere.settings.api_key, elsewhere.key_from), (None, None));
+        let error = resolve(&[("ANTHROPIC_BASE_URL", "https://api.anthropic.com")]).unwrap_err().to_string();
+        assert!(error.contains("is for http://127.0.0.1:9, not https://api.anthropic.com"), "{error}");
+        assert!(error.contains("errand login --provider anthropic --base-url https://api.anthropic.com"), "{error}");
+    }
+
+    #[test]
+    fn a_key_file_or_key_command_that_gives_no_key_is_an_error_naming_it() {
+        let home = tempfile::tempdir().unwrap();
+        let empty = home.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let flags = ProviderFlags { api_key_file: Some(empty), ..ProviderFlags::default() };
+        let error = resolve(flags, ConfigFile::default(), &[("ANTHROPIC_API_KEY", "k")]).unwrap_err().to_string();
+        assert!(error.starts_with("--api-key-file ") && error.contains("it is empty"), "{error}");
+        let config = ConfigFile {
+            provider: Some(ProviderKind::Openai),
+            model: Some("m".into()),
+            openai: Some(ProviderTable { api_key_command: Some("exit 4".into()) }),
+            api_key_command: Some("echo top-level".into()),
+            ..ConfigFile::default()
+        };
+        let error = resolve(ProviderFlags::default(), config.clone(), &[]).unwrap_err().to_string();
+        assert_eq!(error, "api_key_command `exit 4` (config.toml) gave no key: it failed (exit status 4)");
+        assert_eq!(config.key_command(ProviderKind::Anthropic), Some("echo top-level"));
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub enum ConfigError {
 
 /// Expands `${VAR}` and `${VAR:-default}` with `lookup`. An unset `${VAR}` stays as written, so a missing
 /// key shows up as itself rather than as an empty string; `${VAR:-default}` uses the default when `VAR` is
-/// unset or empty.
+/// unset or empty. `${secret:NAME}`, one of errand's named secrets, is looked up as `secret:NAME`.
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -160,7 +160,8 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
         };
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let bare = name.strip_prefix(SECRET_PREFIX).unwrap_or(name);
+        let valid = !bare.is_empty() && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match (valid, lookup(name), default) {
             (true, Some(value), Some(default)) if value.is_empty() => out.push_str(default),
             (true, Some(value), _) => out.push_str(&value),
@@ -171,6 +172,22 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// How a value names one of errand's secrets: `${secret:NAME}`.
+pub const SECRET_PREFIX: &str = "secret:";
+
+/// The names of the secrets `text` refers to (`${secret:NAME}`), in order.
+pub fn secret_references(text: &str) -> Vec<String> {
+    let marker = format!("${{{SECRET_PREFIX}");
+    text.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &text[at + marker.len()..];
+            let end = rest.find('}')?;
+            let name = &rest[..end];
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| name.to_string())
+        })
+        .collect()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -233,10 +250,24 @@ fn server(name: &str, entry: &Value, lookup: &dyn Fn(&str) -> Option<String>) ->
         return Err("a name may hold only letters, digits, '-' and '_'".into());
     }
     let object = entry.as_object().ok_or("an entry must be an object")?;
+    // A secret goes only where it reaches the server alone: a command line shows in the process list, a URL
+    // in logs and errors.
+    let no_secret = |key: &str, value: &str| -> Result<(), String> {
+        match secret_references(value).first() {
+            Some(name) => Err(format!(
+                "${{secret:{name}}} in \"{key}\": a secret may go only in \"env\" or \"headers\", where no \
+                 process list or log shows it"
+            )),
+            None => Ok(()),
+        }
+    };
     let text = |key: &str| -> Result<Option<String>, String> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(value)) => Ok(Some(expand(value, lookup))),
+            Some(Value::String(value)) => {
+                no_secret(key, value)?;
+                Ok(Some(expand(value, lookup)))
+            }
             Some(other) => Err(format!("\"{key}\" must be a string, not {other}")),
         }
     };
@@ -263,7 +294,9 @@ fn server(name: &str, entry: &Value, lookup: &dyn Fn(&str) -> Option<String>) ->
                 Some(Value::Array(values)) => values
                     .iter()
                     .map(|v| {
-                        v.as_str().map(|v| expand(v, lookup)).ok_or(format!("\"args\" must hold strings, not {v}"))
+                        let v = v.as_str().ok_or(format!("\"args\" must hold strings, not {v}"))?;
+                        no_secret("args", v)?;
+                        Ok::<_, String>(expand(v, lookup))
                     })
                     .collect::<Result<_, _>>()?,
                 Some(other) => return Err(format!("\"args\" must be an array of strings, not {other}")),
@@ -417,6 +450,34 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn secrets_expand_in_env_and_headers_and_are_refused_elsewhere() {
+        let lookup = |name: &str| match name {
+            "secret:GH" => Some("ghp_value".to_string()),
+            _ => None,
+        };
+        let text = r#"{"mcpServers": {
+            "files": {"command": "srv", "env": {"TOKEN": "${secret:GH}", "OTHER": "${secret:UNSET}"}},
+            "docs": {"type": "http", "url": "https://example.test/mcp", "headers": {"Authorization": "Bearer ${secret:GH}"}},
+            "leaky": {"command": "srv", "args": ["--token", "${secret:GH}"]},
+            "leaky_url": {"type": "http", "url": "https://example.test/mcp?key=${secret:GH}"}
+        }}"#;
+        let parsed = parse(text, Path::new("/home/me/.mcp.json"), Origin::User, &lookup).unwrap();
+        let names: Vec<&str> = parsed.servers.iter().map(|server| server.name.as_str()).collect();
+        assert_eq!(names, ["docs", "files"]);
+        let Transport::Stdio { env, .. } = &parsed.servers[1].transport else { panic!("stdio") };
+        assert_eq!(env["TOKEN"], "ghp_value");
+        assert_eq!(env["OTHER"], "${secret:UNSET}", "an unset secret stays as written");
+        let Transport::Http { headers, .. } = &parsed.servers[0].transport else { panic!("http") };
+        assert_eq!(headers["Authorization"], "Bearer ghp_value");
+        assert_eq!(parsed.warnings.len(), 2, "{:?}", parsed.warnings);
+        for warning in &parsed.warnings {
+            assert!(warning.contains("a secret may go only in \"env\" or \"headers\""), "{warning}");
+            assert!(!warning.contains("ghp_value"), "{warning}");
+        }
+        assert_eq!(secret_references("a ${secret:A} b ${secret:B_2} ${secret:bad name} ${A}"), ["A", "B_2"]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub use client::{
     PromptMessage, ResourceInfo, ServerInfo, StdioSandbox, ToolCallResult, ToolInfo, connect, server_environment,
 };
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, McpServer, Origin, Parsed, Transport, add_server, expand, load, parse, remove_server,
+    CONFIG_FILE_NAME, ConfigError, McpServer, Origin, Parsed, SECRET_PREFIX, Transport, add_server, expand, load,
+    parse, remove_server, secret_references,
 };
 pub use elicitation::{Asker, ChoiceOption, Elicitation, ElicitationAnswer, ElicitationRequest, FieldKind, InputField};

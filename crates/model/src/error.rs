@@ -58,7 +58,10 @@ impl fmt::Display for ApiFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The server refused the API key (401 or 403).
-    #[error("{endpoint} rejected {} ({failure}); check the key", .endpoint.kind.key_var())]
+    #[error(
+        "{endpoint} rejected the key ({failure}); run `errand login` again, or fix the key where `errand doctor` \
+         says it comes from"
+    )]
     KeyRejected {
         /// Where the request went.
         endpoint: Endpoint,
@@ -66,7 +69,7 @@ pub enum ModelError {
         failure: ApiFailure,
     },
     /// The server wants an API key and none was set (401 or 403).
-    #[error("{endpoint} wants an API key ({failure}); set {}", .endpoint.kind.key_var())]
+    #[error("{endpoint} wants an API key ({failure}); run `errand login`, or set {}", .endpoint.kind.key_var())]
     KeyMissing {
         /// Where the request went.
         endpoint: Endpoint,
@@ -282,13 +285,13 @@ mod tests {
                     endpoint: anthropic(),
                     failure: failure(401, Some("authentication_error"), "invalid x-api-key"),
                 },
-                "the Anthropic API rejected ANTHROPIC_API_KEY (401 authentication_error: invalid x-api-key); \
-                 check the key",
+                "the Anthropic API rejected the key (401 authentication_error: invalid x-api-key); run `errand \
+                 login` again, or fix the key where `errand doctor` says it comes from",
             ),
             (
                 ModelError::KeyMissing { endpoint: ollama(), failure: failure(401, None, "unauthorized") },
                 "the OpenAI-compatible server at http://localhost:11434/v1 wants an API key (401: unauthorized); \
-                 set OPENAI_API_KEY",
+                 run `errand login`, or set OPENAI_API_KEY",
             ),
             (
                 ModelError::NotFound {

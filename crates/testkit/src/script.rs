@@ -21,6 +21,10 @@ pub struct Script {
     /// turn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub standing: Vec<StandingReply>,
+    /// The only API key the server takes, as a real provider checks one: a request without it (`x-api-key`,
+    /// or `Authorization: Bearer`) gets the provider's 401 and consumes no turn. `None` takes any key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_key: Option<String>,
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -40,7 +44,7 @@ pub struct StandingReply {
 impl Script {
     /// A script playing `turns` in order.
     pub fn new(turns: Vec<Turn>) -> Self {
-        Self { turns, latency_ms: 0, standing: Vec::new() }
+        Self { turns, latency_ms: 0, standing: Vec::new(), required_key: None }
     }
 
     /// The same script, thinking `latency` before each reply.
@@ -53,6 +57,12 @@ impl Script {
     /// the conversation) contains `contains` with `turn` instead of the next turn.
     pub fn answering(mut self, contains: impl Into<String>, turn: Turn) -> Self {
         self.standing.push(StandingReply { contains: contains.into(), turn });
+        self
+    }
+
+    /// This script, taking only requests that carry `key`; others get the provider's 401.
+    pub fn requiring_key(mut self, key: impl Into<String>) -> Self {
+        self.required_key = Some(key.into());
         self
     }
 

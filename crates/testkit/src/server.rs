@@ -42,6 +42,8 @@ struct Shared {
     observer: Option<Observer>,
     /// Waited before each reply, after the request is recorded.
     latency: Duration,
+    /// The only key taken, if any.
+    required_key: Option<String>,
 }
 
 struct State {
@@ -117,6 +119,7 @@ impl MockLlm {
             shutdown: shutdown_receiver.clone(),
             observer,
             latency,
+            required_key: script.required_key,
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let mut stop = shutdown_receiver;
@@ -228,6 +231,26 @@ pub const MODELS: [&str; 2] = ["claude-sonnet-4-5", "test-model"];
 async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
+    if let Some(required) = &shared.required_key {
+        let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+        let given = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+        if given != Some(required.as_str()) {
+            shared.observe(&format!("{} {path} -> 401 (wrong or missing key)", parts.method));
+            let message = "errand-mock-llm: invalid x-api-key";
+            let reply = if path.ends_with("/chat/completions") || path == "/models" {
+                openai::error(0, 401, Some(message), None)
+            } else {
+                anthropic::error(0, 401, Some(message), None)
+            };
+            let mut response = Response::builder().status(StatusCode::UNAUTHORIZED);
+            for (name, value) in reply.headers {
+                response = response.header(name, value);
+            }
+            return response
+                .body(Body::from(reply.chunks.concat()))
+                .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response());
+        }
+    }
     let protocol = match (&parts.method, path.as_str()) {
         // The models list (Anthropic's GET /v1/models, OpenAI's GET {base}/models) consumes no turn, unless
         // the next turn is an HTTP error: a scripted failure answers whatever request comes next.
