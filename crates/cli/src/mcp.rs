@@ -248,7 +248,13 @@ fn configured(folders: Vec<PathBuf>) -> Result<Configured, Failure> {
     let paths = Paths::discover().map_err(usage_error)?;
     let user = [(paths.mcp_file(), errand_mcp::Origin::User)];
     let mut shown = errand_mcp::load(&user, &|_| None).map_err(usage_error)?;
-    let mut expanded = errand_mcp::load(&user, &|variable| std::env::var(variable).ok()).map_err(usage_error)?;
+    // Your own file may hand a server one of your named secrets; `errand mcp test` starts it as a session would.
+    let credentials = errand_config::Credentials::new(paths.credentials_file());
+    let lookup = |variable: &str| match variable.strip_prefix(errand_mcp::SECRET_PREFIX) {
+        Some(name) => credentials.secret(name).ok().flatten().map(|secret| secret.expose().to_string()),
+        None => std::env::var(variable).ok(),
+    };
+    let mut expanded = errand_mcp::load(&user, &lookup).map_err(usage_error)?;
     let trust = errand_agent::trust::TrustStore::new(paths.trust_file());
     let mut untrusted = BTreeMap::new();
     for root in &roots {

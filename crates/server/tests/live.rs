@@ -121,3 +121,14 @@ async fn a_servers_request_for_input_is_answered_from_the_page() {
     let result = &live.mock.requests()[1].last_tool_results()[0];
     assert!(result.text.contains("- Name: Grace Hopper"), "{}", result.text);
 }
+
+#[tokio::test]
+async fn a_rejected_key_fails_the_task_with_the_way_to_log_in_again() {
+    let live = Live::start(vec![Turn::http_error(401)]).await;
+    let id = live.start_task("look around", json!({"no_plan": true})).await;
+    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Failed);
+    // The desk shows the Finished event's reason as the session's error.
+    let finished = live.wait_for(&id, "Finished").await;
+    let reason = finished["reason"].as_str().unwrap();
+    assert!(reason.contains("rejected the key") && reason.contains("run `errand login` again"), "{reason}");
+}
