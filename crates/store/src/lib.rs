@@ -1,6 +1,7 @@
 //! Owns errand's durable state: the SQLite schema and its versioned migrations, and every query against it
 //! (sessions, their messages, their events, the usage of every model request); and the undo machinery — the
-//! change journal, the content-addressed object store, undo itself and the trash. No other crate writes SQL.
+//! change journal, the content-addressed object store, undo itself and the trash; the shared task list and
+//! file locks; and recurring tasks (schedules, and their fires claimed under leases). No other crate writes SQL.
 //! Does not make policy decisions: it stores what the session tells it to, and changes files only to undo,
 //! trash or restore.
 //!
@@ -67,6 +68,7 @@ mod locks;
 mod migrations;
 mod objects;
 mod owners;
+mod schedules;
 mod tasks;
 mod trash;
 mod undo;
@@ -83,6 +85,7 @@ pub use health::{StoreHealth, StoreUser, store_users};
 pub use inbox::{NewQuestion, Question, QuestionKind};
 pub use journal::{ChangeKind, ChangeOp, ChangeRecord, JournalId, PathState, PlannedChange};
 pub use locks::{HeldLock, LockHolder};
+pub use schedules::{CatchUp, Claimed, FireClaim, FireEnd, FireRecord, FireStatus, NewSchedule, ScheduleRecord};
 pub use tasks::{NewTask, TaskRecord, TaskRefused, TaskStatus};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
@@ -153,6 +156,52 @@ pub enum StoreError {
         session: String,
         /// What kind of question was looked for.
         what: String,
+    },
+    /// No schedule has this id (or id prefix).
+    #[error("no schedule matches '{id}'; `errand schedules` lists them")]
+    NoSuchSchedule {
+        /// What was asked for.
+        id: String,
+    },
+    /// Several schedules start with this prefix.
+    #[error(
+        "'{prefix}' matches {count} schedules ({}{}); type more of the id",
+        candidates.join(", "),
+        if *count > candidates.len() { ", …" } else { "" }
+    )]
+    AmbiguousSchedule {
+        /// What was asked for.
+        prefix: String,
+        /// How many matched.
+        count: usize,
+        /// The ids of the first few that matched, in id order.
+        candidates: Vec<String>,
+    },
+    /// A schedule to add is not one the store can keep.
+    #[error("cannot add the schedule: {reason}")]
+    InvalidSchedule {
+        /// What is wrong with it and how to put it right.
+        reason: String,
+    },
+    /// An instant given to the store is not in the one format it compares instants in.
+    #[error(
+        "{what} must be an RFC 3339 UTC instant to the second, like 2027-01-04T08:00:00Z (chrono: `to_rfc3339_opts(SecondsFormat::Secs, true)` on a `DateTime<Utc>`), not '{value}'; nothing was written"
+    )]
+    InvalidInstant {
+        /// Which instant, e.g. "the fire time".
+        what: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A fire was given a status that does not fit what was asked.
+    #[error("cannot {action} with status '{status}'; use {allowed}")]
+    InvalidFireStatus {
+        /// What was asked, e.g. "end a fire".
+        action: &'static str,
+        /// The status given.
+        status: &'static str,
+        /// The statuses that fit.
+        allowed: &'static str,
     },
     /// A query failed.
     #[error("the errand store failed to {action}: {source}")]

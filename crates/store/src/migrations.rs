@@ -156,6 +156,42 @@ const MIGRATIONS: &[&str] = &[
         expires_at  TEXT NOT NULL
     );
     CREATE INDEX locks_agent ON locks (agent);",
+    // 6: recurring tasks. A schedule is a cron expression (or one instant, for a one-shot) in a time zone, with
+    // how to catch up on fires missed while no daemon ran, and `checked_until`: every fire due at or before it
+    // has been dealt with. A fire is one due time of a schedule, claimed by one daemon under a lease (any
+    // daemon may take over a running fire whose lease lapsed) or recorded as missed or skipped; the primary key
+    // makes each fire time of a schedule one row, so each runs once however many daemons share the store.
+    // Instants the store compares are RFC 3339 UTC to the second (`2027-01-04T08:00:00Z`), so string order is
+    // time order.
+    "CREATE TABLE schedules (
+        id            TEXT PRIMARY KEY,
+        task          TEXT NOT NULL,
+        cron          TEXT,
+        at            TEXT,
+        tz            TEXT NOT NULL,
+        catch_up      TEXT NOT NULL,
+        settings      TEXT NOT NULL,
+        paused        INTEGER NOT NULL DEFAULT 0,
+        created_at    TEXT NOT NULL,
+        checked_until TEXT NOT NULL
+    );
+    CREATE TABLE fires (
+        schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+        fire_time   TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        owner       TEXT,
+        lease_until TEXT,
+        session_id  TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        cost_usd    REAL,
+        output      TEXT,
+        reason      TEXT,
+        manual      INTEGER NOT NULL DEFAULT 0,
+        started_at  TEXT,
+        ended_at    TEXT,
+        PRIMARY KEY (schedule_id, fire_time)
+    ) WITHOUT ROWID;
+    CREATE INDEX fires_running_lease ON fires (lease_until) WHERE status = 'running';",
 ];
 
 /// The schema version this build writes.
@@ -190,4 +226,34 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError
     }
     transaction.pragma_update(None, "user_version", LATEST).map_err(migrate_error)?;
     transaction.commit().map_err(migrate_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    #[test]
+    fn a_store_at_version_5_is_brought_to_6_keeping_its_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("errand.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 5).unwrap();
+            conn.execute(
+                "INSERT INTO sessions (id, task, status, created_at, updated_at, provider, model)
+                 VALUES ('s1', 'old task', 'done', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'anthropic', 'm')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!((store.schema_version().unwrap(), LATEST), (6, 6));
+        assert_eq!(store.session("s1").unwrap().task, "old task");
+        assert_eq!(store.schedules().unwrap(), []);
+        assert_eq!(store.running_fires().unwrap(), []);
+    }
 }

@@ -195,7 +195,7 @@ fn a_database_from_a_newer_errand_is_refused_not_downgraded() {
     drop(Store::open(&path).unwrap());
     {
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 5);
+        assert_eq!(store.schema_version().unwrap(), 6);
     }
     // Simulate a future schema by bumping user_version through SQLite's own file header field.
     let mut bytes = std::fs::read(&path).unwrap();
