@@ -397,12 +397,12 @@ async fn doctor_reports_the_store_and_the_other_processes_using_it() {
     let store = checks.as_array().unwrap().iter().find(|check| check["check"] == "store").unwrap();
     assert_eq!(store["ok"], true, "{store}");
     let facts = &store["store"];
-    assert_eq!(facts["schema_version"], 5, "{store}");
+    assert_eq!(facts["schema_version"], 6, "{store}");
     assert_eq!(facts["problems"], json!([]), "{store}");
     let users = facts["processes"].as_array().unwrap();
     assert!(users.iter().any(|user| user["command"].as_str().unwrap().starts_with("sqlite3 ")), "{store}");
     let detail = store["detail"].as_str().unwrap();
-    assert!(detail.contains("schema 5 · quick check ok"), "{detail}");
+    assert!(detail.contains("schema 6 · quick check ok"), "{detail}");
     assert!(detail.contains("WAL "), "{detail}");
     assert!(detail.contains("open in 1 other process: "), "{detail}");
 }

@@ -18,6 +18,7 @@
 //! ```
 
 mod api;
+pub mod cron;
 mod guard;
 mod live;
 mod preview;
