@@ -22,7 +22,12 @@ use errand_agent::{SessionBuilder, SessionRequest, TrustQuestions};
 
 /// The API, behind the token and Host/Origin checks.
 pub fn router(store: Arc<Store>, config: ServerConfig, builder: Option<SessionBuilder>) -> Router {
-    router_with(store, config, builder, Arc::default())
+    let running: Arc<crate::live::Running> = Arc::default();
+    // Without its loop: schedules fire only by hand here ("run now"); `Listening::serve` runs the loop too.
+    let scheduler = builder.as_ref().and_then(|builder| {
+        crate::scheduler::Scheduler::new(store.clone(), builder.clone(), running.clone()).ok().map(Arc::new)
+    });
+    router_with(store, config, builder, running, scheduler)
 }
 
 /// The router over tasks already `running` in this server (the sessions it continued on starting).
@@ -31,8 +36,9 @@ pub(crate) fn router_with(
     config: ServerConfig,
     builder: Option<SessionBuilder>,
     running: Arc<crate::live::Running>,
+    scheduler: Option<Arc<crate::scheduler::Scheduler>>,
 ) -> Router {
-    let state = AppState { store, config: Arc::new(config), builder, running };
+    let state = AppState { store, config: Arc::new(config), builder, running, scheduler };
     Router::new()
         .route("/", get(page))
         .route("/desk.css", get(style))
@@ -52,6 +58,11 @@ pub(crate) fn router_with(
         .route("/api/sessions/{id}/diff", get(diff))
         .route("/api/sessions/{id}/calls/{call_id}", get(call))
         .route("/api/sessions/{id}/undo", post(undo))
+        .route("/api/schedules", get(crate::schedules::list))
+        .route("/api/schedules/{id}", get(crate::schedules::show))
+        .route("/api/schedules/{id}/pause", post(crate::schedules::pause))
+        .route("/api/schedules/{id}/resume", post(crate::schedules::resume))
+        .route("/api/schedules/{id}/run", post(crate::schedules::run))
         .route("/api/inbox", get(inbox))
         .route("/api/folders", get(folders))
         .route("/api/trash", get(trash))
@@ -63,7 +74,7 @@ pub(crate) fn router_with(
 }
 
 /// Runs a blocking store call off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     store: &Arc<Store>,
     work: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
 ) -> Result<T, ServerError> {

@@ -22,6 +22,8 @@ pub mod cron;
 mod guard;
 mod live;
 mod preview;
+pub mod scheduler;
+mod schedules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +70,8 @@ pub(crate) struct AppState {
     /// Builds the tasks it starts; `None` serves a read-only API (no task can be started).
     pub(crate) builder: Option<errand_agent::SessionBuilder>,
     pub(crate) running: Arc<live::Running>,
+    /// Fires schedules by hand ("run now"); `None` with no builder.
+    pub(crate) scheduler: Option<Arc<scheduler::Scheduler>>,
 }
 
 /// Serves the API on `config.addr` until the process ends.
@@ -124,15 +128,23 @@ impl Listening {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let running = Arc::<live::Running>::default();
+        let scheduler_stop = tokio_util::sync::CancellationToken::new();
+        let mut scheduler = None;
         if let Some(builder) = &builder {
             running.recover(&store, builder).await;
+            let started = scheduler::Scheduler::new(store.clone(), builder.clone(), running.clone())
+                .map_err(ServerError::Scheduler)?;
+            let started = Arc::new(started);
+            tokio::spawn(started.clone().run(scheduler_stop.clone()));
+            scheduler = Some(started);
         }
-        let app = api::router_with(store.clone(), self.config, builder, running.clone());
+        let app = api::router_with(store.clone(), self.config, builder, running.clone(), scheduler);
         // The event streams never end by themselves, so the server is dropped rather than drained.
         let served = tokio::select! {
             served = axum::serve(self.listener, app) => served.map_err(|source| ServerError::Serve { source }),
             () = shutdown => Ok(()),
         };
+        scheduler_stop.cancel();
         running.shut_down(&store, SHUTDOWN_GRACE).await;
         served
     }
@@ -161,6 +173,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The scheduler's settings (`ERRAND_CLOCK`, `ERRAND_FIRE_LEASE`, `ERRAND_SCHEDULER_TICK`) are wrong.
+    #[error("the scheduler cannot start: {0}")]
+    Scheduler(String),
     /// The request lacks a valid token.
     #[error(
         "missing or wrong token: open the address `errand serve --open` prints, or send Authorization: Bearer TOKEN"
@@ -197,10 +212,12 @@ impl IntoResponse for ServerError {
             ServerError::Store(
                 StoreError::NoSuchSession { .. }
                 | StoreError::NoSuchTrashEntry { .. }
-                | StoreError::NoSuchQuestion { .. },
+                | StoreError::NoSuchQuestion { .. }
+                | StoreError::NoSuchSchedule { .. },
             ) => StatusCode::NOT_FOUND,
             ServerError::Store(
                 StoreError::AmbiguousSession { .. }
+                | StoreError::AmbiguousSchedule { .. }
                 | StoreError::TrashOccupied { .. }
                 | StoreError::AlreadyAnswered { .. }
                 | StoreError::NothingAsked { .. },

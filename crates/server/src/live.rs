@@ -175,22 +175,49 @@ impl Running {
 
     /// Runs `session` on `input`, or continues it where it stopped when there is none.
     fn spawn(self: &Arc<Self>, mut session: Session, input: Option<String>) -> String {
-        let id = session.id().to_string();
-        let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
         let cancel = CancellationToken::new();
-        let (ended_sender, ended) = tokio::sync::watch::channel(false);
-        self.lock().insert(id.clone(), Arc::new(LiveTask { ops, cancel: cancel.clone(), ended }));
+        let ended = self.register(&mut session, &cancel);
+        let id = session.id().to_string();
         let running = self.clone();
-        let finished_id = id.clone();
         tokio::spawn(async move {
-            let _ = match input {
-                Some(input) => session.run(&input, &cancel).await,
-                None => session.continue_pending(&cancel).await,
-            };
-            running.lock().remove(&finished_id);
-            let _ = ended_sender.send(true);
+            let _ = drive(&mut session, input, &cancel).await;
+            running.finish(session.id(), ended);
         });
         id
+    }
+
+    /// Runs `session` here until it ends, as [`Running::start`] does in the background (the desk follows,
+    /// answers and stops it; the server's shutdown stops it), and returns how it ended. `input` `None`
+    /// continues it where it stopped. The scheduler runs its fires so.
+    pub(crate) async fn run_here(
+        self: &Arc<Self>,
+        mut session: Session,
+        input: Option<String>,
+        cancel: CancellationToken,
+    ) -> errand_agent::Outcome {
+        let ended = self.register(&mut session, &cancel);
+        let outcome = drive(&mut session, input, &cancel).await;
+        self.finish(session.id(), ended);
+        outcome
+    }
+
+    /// Waits until the session `id` this server runs has ended; at once when it runs none by that id.
+    pub(crate) async fn wait_until_ended(&self, id: &str) {
+        let Some(task) = self.get(id) else { return };
+        let mut ended = task.ended.clone();
+        let _ = ended.wait_for(|ended| *ended).await;
+    }
+
+    fn register(&self, session: &mut Session, cancel: &CancellationToken) -> tokio::sync::watch::Sender<bool> {
+        let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
+        let (ended_sender, ended) = tokio::sync::watch::channel(false);
+        self.lock().insert(session.id().to_string(), Arc::new(LiveTask { ops, cancel: cancel.clone(), ended }));
+        ended_sender
+    }
+
+    fn finish(&self, id: &str, ended: tokio::sync::watch::Sender<bool>) {
+        self.lock().remove(id);
+        let _ = ended.send(true);
     }
 
     /// Ends the sessions this server runs, as it stops: those waiting in the inbox are left waiting (the next
@@ -268,6 +295,14 @@ impl LiveTask {
     /// Answers the pending question about `call_id`; false when none waits.
     pub(crate) fn answer(&self, call_id: &str, answer: ApprovalAnswer) -> bool {
         self.submit(approval_op(call_id, answer))
+    }
+}
+
+/// Runs `session` on `input`, or continues it where it stopped when there is none.
+async fn drive(session: &mut Session, input: Option<String>, cancel: &CancellationToken) -> errand_agent::Outcome {
+    match input {
+        Some(input) => session.run(&input, cancel).await,
+        None => session.continue_pending(cancel).await,
     }
 }
 

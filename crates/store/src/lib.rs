@@ -158,7 +158,7 @@ pub enum StoreError {
         what: String,
     },
     /// No schedule has this id (or id prefix).
-    #[error("no schedule matches '{id}'; `errand schedules` lists them")]
+    #[error("no schedule matches '{id}'; `errand schedule list` lists them")]
     NoSuchSchedule {
         /// What was asked for.
         id: String,

@@ -795,7 +795,7 @@ mod tests {
         assert_eq!(store.schedule(&first.id).unwrap(), first);
         assert_eq!(store.schedule(&one_shot.id[..4]).unwrap(), one_shot);
         let unknown = store.schedule("zzzzzzzzzzz").unwrap_err();
-        assert_eq!(unknown.to_string(), "no schedule matches 'zzzzzzzzzzz'; `errand schedules` lists them");
+        assert_eq!(unknown.to_string(), "no schedule matches 'zzzzzzzzzzz'; `errand schedule list` lists them");
 
         store.set_schedule_paused(&first.id, true).unwrap();
         assert!(store.schedule(&first.id).unwrap().paused);
