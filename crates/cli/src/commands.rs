@@ -60,6 +60,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Login(args) => crate::credentials::login(args).await,
         Command::Logout { provider } => crate::credentials::logout(provider),
         Command::Secret(command) => crate::credentials::secret(command),
+        Command::Schedule(command) => crate::schedule::schedule(command).await,
     };
     match result {
         Ok(code) => code,

@@ -111,6 +111,20 @@ async fn running_server(paths: &Paths) -> Option<Server> {
     matches!(server.call("GET", "/api/inbox", None).await, Ok((200, _))).then_some(server)
 }
 
+/// Sends `METHOD path` to the running `errand serve` of this home; `None` when none runs.
+pub(crate) async fn call_if_serving(
+    paths: &Paths,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<anyhow::Result<(u16, Value)>> {
+    let server = running_server(paths).await?;
+    Some(server.call(method, path, body).await.map(|(status, value)| {
+        let value = if status >= 400 { Value::String(api_error(&value)) } else { value };
+        (status, value)
+    }))
+}
+
 /// The running server, or one started now. Two commands at once find or start the same one: the second
 /// waits on `server.lock` while the first starts it.
 async fn server_for(paths: &Paths) -> anyhow::Result<Server> {

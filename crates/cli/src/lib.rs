@@ -21,6 +21,7 @@ mod mcp;
 mod plugins;
 mod prompt;
 pub mod render;
+mod schedule;
 mod trust;
 
 use std::path::PathBuf;
@@ -257,6 +258,22 @@ errand login --status\n  errand logout"
         #[arg(long, value_parser = parse_provider)]
         provider: Option<ProviderKind>,
     },
+    /// Recurring and one-shot tasks that `errand serve` fires: add, list, show, rm, pause, resume, run.
+    #[command(
+        subcommand,
+        long_about = "Schedules run a task on their own: by a cron expression in a time zone, or once at a \
+time. `errand serve` (the daemon; `errand service install` runs it as a systemd user service) fires them, \
+each fire a normal session without plan mode (you approved the task when you scheduled it; --plan sends each \
+fire's plan to the inbox instead). A question a fire asks waits in the inbox (errand inbox, the desk) for \
+--wait, then is denied. Each fire runs exactly once however many errand serve processes share the store; \
+fires missed while none ran are caught up by --catch-up. In a time zone's daylight-saving change, a fire in \
+the skipped hour runs once at the end of the gap, and one in the repeated hour runs once, the first time.",
+        after_help = "Examples:\n  errand schedule add --cron \"0 8 * * 1-5\" --tz Europe/Berlin --folder ~/notes \
+--output digest.md \"summarize what changed in this folder\"\n  errand schedule add --at 2027-01-04T09:00 --folder \
+~/receipts \"total the December receipts into totals.xlsx\"\n  errand schedule list\n  errand schedule show 4k2m\n  \
+errand schedule run 4k2m\n  errand schedule pause 4k2m"
+    )]
+    Schedule(ScheduleCommand),
     /// Named secrets for MCP servers (`${secret:NAME}` in your .mcp.json's env and headers): set, list, rm.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -295,6 +312,91 @@ pub struct LoginArgs {
     /// With --status: print JSON.
     #[arg(long, requires = "status")]
     pub json: bool,
+}
+
+/// `errand schedule`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Schedule a task: --cron for a recurring one, --at for a one-shot.
+    Add(ScheduleAddArgs),
+    /// List the schedules with their next fire.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a schedule: its settings, next fires and history (each fire's session, status, cost, output).
+    Show {
+        /// Schedule id, or a unique prefix of it.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule and its history (the fires' sessions stay).
+    Rm {
+        /// Schedule id, or a unique prefix of it.
+        id: String,
+    },
+    /// Stop a schedule firing until it is resumed.
+    Pause {
+        /// Schedule id, or a unique prefix of it.
+        id: String,
+    },
+    /// Let a paused schedule fire again.
+    Resume {
+        /// Schedule id, or a unique prefix of it.
+        id: String,
+    },
+    /// Fire a schedule now: in the running errand serve, or here when none runs (waiting for the fire).
+    Run {
+        /// Schedule id, or a unique prefix of it.
+        id: String,
+    },
+}
+
+/// `errand schedule add`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("when").required(true).multiple(false))]
+pub struct ScheduleAddArgs {
+    /// When it fires: five fields (minute hour day-of-month month day-of-week) with names, ranges, lists and
+    /// steps, e.g. "0 8 * * 1-5" (8:00 on weekdays), "*/30 9-17 * * mon-fri", or @daily, @weekly…
+    #[arg(long, value_name = "EXPR", group = "when")]
+    pub cron: Option<String>,
+    /// Fire once at this time, e.g. 2027-01-04T09:00 (in --tz).
+    #[arg(long, value_name = "TIME", group = "when")]
+    pub at: Option<String>,
+    /// The time zone of --cron and --at, by IANA name (Europe/Berlin) [default: this machine's].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// A folder the task may read and write (repeatable; the first is where it works) [default: the current
+    /// folder].
+    #[arg(long = "folder", value_name = "DIR")]
+    pub folders: Vec<PathBuf>,
+    /// A folder the task may only read (repeatable).
+    #[arg(long = "read-only", value_name = "DIR")]
+    pub read_only: Vec<PathBuf>,
+    /// Where the deliverable lands (the task is told), relative to the first folder or absolute.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Fires missed while no errand serve ran: `skip` (noted in the history), `once` (run the latest), `all`
+    /// (run each, in order).
+    #[arg(long, value_name = "POLICY", value_parser = ["skip", "once", "all"], default_value = "skip")]
+    pub catch_up: String,
+    /// Stop a fire once it has spent this much, in USD.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// How long a fire's question waits in the inbox before it is denied, e.g. 30m, 2h [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    /// Send each fire's plan to the inbox for approval instead of running straight away.
+    #[arg(long)]
+    pub plan: bool,
+    /// Print the schedule as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// What to do at each fire.
+    pub task: String,
 }
 
 /// `errand secret`.

@@ -570,7 +570,8 @@ pub fn next_fires(schedule: &ScheduleRecord, count: usize) -> Vec<DateTime<Utc>>
     if schedule.paused {
         return Vec::new();
     }
-    let start = read_store_time(&schedule.checked_until).unwrap_or_else(Utc::now).max(Utc::now());
+    let now = Clock::from_env().unwrap_or_else(|_| Clock::system()).now();
+    let start = read_store_time(&schedule.checked_until).unwrap_or(now).max(now);
     let mut fires = Vec::new();
     let mut cursor = start;
     while fires.len() < count {
