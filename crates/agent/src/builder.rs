@@ -272,6 +272,16 @@ impl SessionBuilder {
         )?)
     }
 
+    /// The network rules of your own configuration (`allow_net` and `network(…)` rules in config.toml), by
+    /// which errand itself reaches a host: a schedule's webhook.
+    pub fn network_policy(&self) -> Result<crate::policy::Policy, AgentError> {
+        let mut rules = load_rules(&self.config, &self.paths.config_file, &[], &Permissions::default())?;
+        for host in self.config.allow_net.iter().filter(|host| !host.trim().is_empty()) {
+            rules.push(Rule::parse(RuleAction::Allow, &format!("network({})", host.trim()), "allow_net")?);
+        }
+        Ok(crate::policy::Policy::new(rules, false))
+    }
+
     /// A variable as your own `.mcp.json` may draw on it: `secret:NAME` is the named secret, anything else
     /// errand's environment. A secret the keyring cannot give is reported in `notices`.
     fn user_variable(&self, name: &str, notices: &std::cell::RefCell<Vec<String>>) -> Option<String> {

@@ -433,6 +433,19 @@ impl Policy {
         policy
     }
 
+    /// Whether errand itself may reach `host` (a schedule's webhook): an allow `network(…)` rule matches it,
+    /// and no ask or deny rule does.
+    pub fn allows_host(&self, host: &str) -> bool {
+        let matching = |action: RuleAction| {
+            self.rules.iter().any(|rule| {
+                rule.action == action
+                    && rule.tool.is_match("network")
+                    && rule.pattern.as_ref().is_some_and(|pattern| pattern.host.is_match(host))
+            })
+        };
+        matching(RuleAction::Allow) && !matching(RuleAction::Ask) && !matching(RuleAction::Deny)
+    }
+
     /// Decides whether a call of `tool` with these declared `effects` may run, must be asked about, or is
     /// refused. Reasons name paths as [`Grants::display`] shows them.
     pub fn decide(&self, tool: &str, effects: &Effects, grants: &Grants, plan: &PlanGate) -> Decision {
@@ -619,6 +632,25 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+
+    #[test]
+    fn errand_itself_reaches_a_host_only_by_an_allow_rule_no_ask_or_deny_overrides() {
+        let rule = |action, text: &str| Rule::parse(action, text, "config.toml").unwrap();
+        let policy = Policy::new(
+            vec![
+                rule(RuleAction::Allow, "network(hooks.example.com)"),
+                rule(RuleAction::Allow, "network(*.example.org)"),
+                rule(RuleAction::Deny, "network(bad.example.org)"),
+                rule(RuleAction::Allow, "write_file(**)"),
+            ],
+            false,
+        );
+        assert!(policy.allows_host("hooks.example.com"));
+        assert!(policy.allows_host("ci.example.org"));
+        assert!(!policy.allows_host("bad.example.org"), "a deny rule wins");
+        assert!(!policy.allows_host("example.net"), "nothing allows it");
+        assert!(!Policy::new(Vec::new(), false).allows_host("hooks.example.com"));
+    }
 
     /// A temporary layout: `work` (read-write, primary), `other` (read-write), `reference` (read-only), and
     /// `outside` (not granted); `work/escape` is a symlink to `outside`.

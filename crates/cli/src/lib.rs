@@ -318,7 +318,7 @@ pub struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Schedule a task: --cron for a recurring one, --at for a one-shot.
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// List the schedules with their next fire.
     List {
         /// Print JSON instead of a table.
@@ -392,6 +392,13 @@ pub struct ScheduleAddArgs {
     /// Send each fire's plan to the inbox for approval instead of running straight away.
     #[arg(long)]
     pub plan: bool,
+    /// Show a desktop notification (notify-send) when a fire ends.
+    #[arg(long)]
+    pub notify: bool,
+    /// POST each ended fire as JSON to this URL; its host must be allowed by your network rules
+    /// (`allow_net = ["hooks.example.com"]` in config.toml).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
     /// Print the schedule as JSON.
     #[arg(long)]
     pub json: bool,

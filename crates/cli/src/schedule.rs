@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow};
 use chrono::Utc;
 use errand_server::cron::{Cron, local_tz, parse_at, parse_tz, store_time};
-use errand_server::scheduler::{ScheduleSettings, Scheduler, When, describe_fire, next_fires};
+use errand_server::scheduler::{ScheduleSettings, Scheduler, When, describe_fire, next_fires, webhook_host};
 use errand_store::{CatchUp, NewSchedule, ScheduleRecord};
 use serde_json::json;
 
@@ -18,7 +18,7 @@ use crate::{EXIT_DONE, EXIT_ERROR, ScheduleAddArgs, ScheduleCommand};
 /// `errand schedule …`.
 pub(crate) async fn schedule(command: ScheduleCommand) -> Result<u8, Failure> {
     match command {
-        ScheduleCommand::Add(args) => add(args).await,
+        ScheduleCommand::Add(args) => add(*args).await,
         ScheduleCommand::List { json } => list(json),
         ScheduleCommand::Show { id, json } => show(&id, json),
         ScheduleCommand::Rm { id } => remove(&id),
@@ -30,9 +30,8 @@ pub(crate) async fn schedule(command: ScheduleCommand) -> Result<u8, Failure> {
 
 /// A folder as the schedule keeps it: absolute and existing, since fires run from elsewhere.
 fn absolute_folder(folder: &Path, flag: &str) -> Result<PathBuf, Failure> {
-    std::fs::canonicalize(folder).map_err(|error| {
-        usage_error(anyhow!("{flag} {}: {error}; give a folder that exists", folder.display()))
-    })
+    std::fs::canonicalize(folder)
+        .map_err(|error| usage_error(anyhow!("{flag} {}: {error}; give a folder that exists", folder.display())))
 }
 
 async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
@@ -49,25 +48,37 @@ async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
         (Some(cron), None) => {
             let parsed = Cron::parse(cron).map_err(usage_error)?;
             if parsed.next_after(now, tz).is_none() {
-                return Err(usage_error(anyhow!("--cron {cron:?} never fires (no such date); check the day and month")));
+                return Err(usage_error(anyhow!(
+                    "--cron {cron:?} never fires (no such date); check the day and month"
+                )));
             }
             (Some(parsed.as_str().to_string()), None)
         }
         (None, Some(at)) => {
             let instant = parse_at(at, tz).map_err(|error| usage_error(anyhow!("--at: {error}")))?;
             if instant <= now {
-                return Err(usage_error(anyhow!("--at {at} is in the past ({}); give a later time", store_time(instant))));
+                return Err(usage_error(anyhow!(
+                    "--at {at} is in the past ({}); give a later time",
+                    store_time(instant)
+                )));
             }
             (None, Some(store_time(instant)))
         }
-        _ => return Err(usage_error(anyhow!("say when: --cron \"0 8 * * 1-5\" (recurring) or --at 2027-01-04T09:00 (once)"))),
+        _ => {
+            return Err(usage_error(anyhow!(
+                "say when: --cron \"0 8 * * 1-5\" (recurring) or --at 2027-01-04T09:00 (once)"
+            )));
+        }
     };
     let mut folders = Vec::new();
     for folder in &args.folders {
         folders.push(absolute_folder(folder, "--folder")?);
     }
     if folders.is_empty() {
-        folders.push(absolute_folder(&std::env::current_dir().context("find the current directory")?, "the current folder")?);
+        folders.push(absolute_folder(
+            &std::env::current_dir().context("find the current directory")?,
+            "the current folder",
+        )?);
     }
     let mut read_only = Vec::new();
     for folder in &args.read_only {
@@ -95,9 +106,27 @@ async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
         max_cost: args.max_cost,
         wait_secs: args.wait.map(|wait| wait.as_secs()),
         plan: args.plan,
+        notify: args.notify,
+        webhook: args.webhook.clone(),
     };
     let catch_up = CatchUp::parse(&args.catch_up).unwrap_or(CatchUp::Skip);
     let builder = builder()?;
+    if let Some(url) = &args.webhook {
+        let host = webhook_host(url).map_err(|error| usage_error(anyhow!("--webhook: {error}")))?;
+        let policy = builder.network_policy().map_err(crate::commands::agent_failure)?;
+        if !policy.allows_host(&host) {
+            return Err(usage_error(anyhow!(
+                "--webhook {url}: errand reaches a host only where your network rules allow it; add allow_net = \
+                 [\"{host}\"] to {} first",
+                builder.paths().config_file.display()
+            )));
+        }
+    }
+    if args.notify && !on_path("notify-send") {
+        eprintln!(
+            "note: notify-send is not installed here, so --notify will show nothing (on Debian: apt-get install libnotify-bin)"
+        );
+    }
     let store = open_store(&builder)?;
     let new = NewSchedule {
         task: args.task.clone(),
@@ -131,6 +160,12 @@ async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
     Ok(EXIT_DONE)
 }
 
+/// Whether `program` is on PATH.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|folder| folder.join(program).is_file()))
+}
+
 /// A time in the schedule's zone, for people.
 fn local(time: chrono::DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     time.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()
@@ -141,7 +176,8 @@ fn timing(schedule: &ScheduleRecord) -> String {
         (Some(cron), _) => format!("{cron} ({})", schedule.tz),
         (None, Some(at)) => {
             let tz = parse_tz(&schedule.tz).unwrap_or(chrono_tz::Tz::UTC);
-            errand_server::cron::read_store_time(at).map_or_else(|| at.clone(), |time| format!("once at {}", local(time, tz)))
+            errand_server::cron::read_store_time(at)
+                .map_or_else(|| at.clone(), |time| format!("once at {}", local(time, tz)))
         }
         (None, None) => "never".to_string(),
     }
@@ -210,6 +246,12 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     }
     if settings.plan {
         outln!("plan:     each fire's plan waits in the inbox for approval")?;
+    }
+    if settings.notify {
+        outln!("notify:   a desktop notification when a fire ends")?;
+    }
+    if let Some(url) = &settings.webhook {
+        outln!("webhook:  {url}")?;
     }
     let next = next_fires(&schedule, 5);
     if !next.is_empty() {

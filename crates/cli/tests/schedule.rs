@@ -93,7 +93,12 @@ impl Setup {
     }
 
     fn daemon(&self) -> Daemon {
-        let child = self.command(&["serve", "--addr", "127.0.0.1:0"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = self
+            .command(&["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         Daemon { child }
     }
 
@@ -144,7 +149,9 @@ async fn two_daemons_on_one_store_run_each_of_a_hundred_fires_exactly_once() {
     let mut ids = Vec::new();
     for n in 0..4 {
         // 08:00 to 08:24: 25 fires each, one every half second of real time.
-        ids.push(setup.add(&["--cron", "0-24 8 * * *", "--tz", "UTC", "--catch-up", "all", &format!("note {n}")]).await);
+        ids.push(
+            setup.add(&["--cron", "0-24 8 * * *", "--tz", "UTC", "--catch-up", "all", &format!("note {n}")]).await,
+        );
     }
     let (_first, _second) = (setup.daemon(), setup.daemon());
     let mut owners = std::collections::BTreeSet::new();
@@ -250,7 +257,8 @@ async fn a_fire_writes_its_output_and_the_history_keeps_session_cost_and_output(
         Turn::text("Wrote digest.md."),
     ]))
     .await;
-    std::fs::write(setup.home().join("config.toml"), "[prices.\"claude-sonnet-4-5\"]\ninput = 3.0\noutput = 15.0\n").unwrap();
+    std::fs::write(setup.home().join("config.toml"), "[prices.\"claude-sonnet-4-5\"]\ninput = 3.0\noutput = 15.0\n")
+        .unwrap();
     let at = chrono_like_now_plus(1);
     let id = setup.add(&["--at", &at, "--tz", "UTC", "--output", "digest.md", "summarize the folder"]).await;
     let _daemon = setup.daemon();
@@ -262,7 +270,11 @@ async fn a_fire_writes_its_output_and_the_history_keeps_session_cost_and_output(
     assert!(fire["cost_usd"].as_f64().unwrap() > 0.0, "{fire:#}");
     // The task was told where the deliverable goes, and ran without plan mode.
     let first = &setup.mock.requests()[0];
-    assert!(first.last_turn_text().contains(&format!("Put the deliverable in {}", setup.folder().join("digest.md").display())));
+    assert!(
+        first
+            .last_turn_text()
+            .contains(&format!("Put the deliverable in {}", setup.folder().join("digest.md").display()))
+    );
     assert!(!first.body.contains("\"propose_plan\""), "no plan mode for a fire");
 }
 
@@ -314,4 +326,115 @@ async fn schedule_run_fires_now_here_when_no_server_runs() {
     let history = setup.show(&id).await["history"].as_array().unwrap().clone();
     assert_eq!(history.len(), 1);
     assert_eq!((history[0]["status"].as_str(), history[0]["manual"].as_bool()), (Some("done"), Some(true)));
+}
+
+#[tokio::test]
+async fn a_failing_fire_is_tried_three_times_then_recorded_failed_with_the_reason() {
+    // A 400 is not retried by the client: each try is one request.
+    let setup =
+        Setup::new(Script::new(vec![Turn::http_error(400), Turn::http_error(400), Turn::http_error(400)])).await;
+    let at = chrono_like_now_plus(1);
+    let id = setup.add(&["--at", &at, "--tz", "UTC", "the digest"]).await;
+    let _daemon = setup.daemon();
+    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    let fire = &history[0];
+    assert_eq!(fire["status"], "failed", "{fire:#}");
+    let reason = fire["reason"].as_str().unwrap();
+    assert!(reason.starts_with("failed after 3 tries:") && reason.contains("400"), "{reason}");
+    assert_eq!(setup.mock.requests().len(), 3, "three tries");
+    assert_eq!(setup.session_count().await, 1, "the tries continue one session");
+}
+
+#[tokio::test]
+async fn a_plan_fire_waits_in_the_inbox_for_its_plan_to_be_approved() {
+    let setup = Setup::new(Script::new(vec![
+        Turn::tool_call(
+            "propose_plan",
+            json!({"summary": "Write the digest", "steps": ["write"], "effects": {"create": ["digest.md"]}}),
+        ),
+        Turn::tool_call("write_file", json!({"path": "digest.md", "content": "d"})),
+        Turn::text("done"),
+    ]))
+    .await;
+    let at = chrono_like_now_plus(1);
+    let id = setup.add(&["--at", &at, "--tz", "UTC", "--plan", "write the digest"]).await;
+    let _daemon = setup.daemon();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let session = loop {
+        let inbox = setup.errand(&["inbox", "--json"]).await;
+        let listed: Value = serde_json::from_str(&inbox.stdout).unwrap();
+        if let Some(question) = listed.as_array().unwrap().first() {
+            break question["session_id"].as_str().or(question["session"].as_str()).unwrap().to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the plan never reached the inbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!setup.folder().join("digest.md").exists(), "nothing is written before the plan is approved");
+    let approved = setup.errand(&["answer", &session, "--approve"]).await;
+    assert_eq!(approved.code, 0, "{approved:?}");
+    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    assert_eq!(history[0]["status"], "done", "{:#}", history[0]);
+    assert_eq!(std::fs::read_to_string(setup.folder().join("digest.md")).unwrap(), "d");
+}
+
+#[tokio::test]
+async fn an_ended_fire_is_announced_on_the_desktop_and_to_an_allowed_webhook() {
+    let setup = Setup::new(Script::new(Vec::new()).answering("", Turn::text("done"))).await;
+    // A webhook receiver on loopback, and a notify-send that notes what it was asked to show.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    let bin = setup.root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let shown = setup.root.path().join("notified");
+    let script = format!("#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\n", shown.display());
+    std::fs::write(bin.join("notify-send"), script).unwrap();
+    std::fs::set_permissions(bin.join("notify-send"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // Not allowed by any network rule: refused when the schedule is added.
+    let refused = setup.errand(&["schedule", "add", "--cron", "0 8 * * *", "--webhook", &url, "x"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("allow_net = [\"127.0.0.1\"]"), "{}", refused.stderr);
+
+    std::fs::write(setup.home().join("config.toml"), "allow_net = [\"127.0.0.1\"]\n").unwrap();
+    let at = chrono_like_now_plus(1);
+    let id = setup.add(&["--at", &at, "--tz", "UTC", "--notify", "--webhook", &url, "the digest"]).await;
+    let mut daemon = setup.command(&["serve", "--addr", "127.0.0.1:0"]);
+    daemon.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    let _daemon = Daemon { child: daemon.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap() };
+
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept()).await.unwrap().unwrap();
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    loop {
+        let read = socket.read(&mut buffer).await.unwrap();
+        request.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&request);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase().strip_prefix("content-length:").map(|n| n.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                break;
+            }
+        }
+        assert!(read > 0, "the webhook request ended early");
+    }
+    socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+    let text = String::from_utf8_lossy(&request).to_string();
+    assert!(text.starts_with("POST /hook "), "{text}");
+    let body: Value = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!((body["schedule"].as_str(), body["status"].as_str()), (Some(id.as_str()), Some("done")), "{body}");
+    assert!(body["session"].as_str().is_some(), "{body}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !shown.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "no desktop notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = std::fs::read_to_string(&shown).unwrap();
+    assert!(shown.starts_with("--app-name=errand|errand: done — the digest|"), "{shown}");
 }

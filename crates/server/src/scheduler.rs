@@ -20,6 +20,7 @@ use errand_store::{
     CatchUp, Claimed, FireClaim, FireEnd, FireRecord, FireStatus, ScheduleRecord, SessionStatus, Store,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cron::{Cron, parse_tz, read_store_time, store_time};
@@ -54,6 +55,10 @@ pub struct ScheduleSettings {
     pub wait_secs: Option<u64>,
     /// Each fire's plan goes to the inbox for approval instead of running straight away.
     pub plan: bool,
+    /// A desktop notification (`notify-send`) when a fire ends.
+    pub notify: bool,
+    /// A URL that gets each ended fire as JSON (`POST`), when the network rules allow its host.
+    pub webhook: Option<String>,
 }
 
 impl ScheduleSettings {
@@ -121,7 +126,13 @@ impl When {
     pub fn fires_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         match self {
             When::Cron(cron, tz) => cron.fires_between(after, until, *tz),
-            When::At(at) => if *at > after && *at <= until { vec![*at] } else { Vec::new() },
+            When::At(at) => {
+                if *at > after && *at <= until {
+                    vec![*at]
+                } else {
+                    Vec::new()
+                }
+            }
         }
     }
 }
@@ -186,7 +197,8 @@ impl Clock {
     /// as fast. Unset, the system clock.
     pub fn from_env() -> Result<Self, String> {
         let Ok(text) = std::env::var("ERRAND_CLOCK") else { return Ok(Self::system()) };
-        let bad = || format!("ERRAND_CLOCK={text:?} is not START@ANCHOR_MS*SPEED (2027-01-04T07:59:00Z@1790000000000*60)");
+        let bad =
+            || format!("ERRAND_CLOCK={text:?} is not START@ANCHOR_MS*SPEED (2027-01-04T07:59:00Z@1790000000000*60)");
         let (start, rest) = text.split_once('@').ok_or_else(bad)?;
         let (anchor, speed) = rest.split_once('*').ok_or_else(bad)?;
         let start = read_store_time(start).ok_or_else(bad)?;
@@ -295,7 +307,9 @@ impl Scheduler {
             tokio::spawn(async move {
                 for _ in 0..6000 {
                     let fires = store.fires(&id, 20).unwrap_or_default();
-                    if let Some(session) = fires.iter().find(|fire| fire.fire_time == time).and_then(|fire| fire.session_id.clone()) {
+                    if let Some(session) =
+                        fires.iter().find(|fire| fire.fire_time == time).and_then(|fire| fire.session_id.clone())
+                    {
                         started(&session);
                         return;
                     }
@@ -339,14 +353,19 @@ impl Scheduler {
     /// One look: claims and starts what is due. Returns when the next fire is due.
     async fn look(self: Arc<Self>) -> Result<Option<DateTime<Utc>>, String> {
         let store = self.store.clone();
-        let (schedules, running) = tokio::task::spawn_blocking(move || Ok::<_, errand_store::StoreError>((store.schedules()?, store.running_fires()?)))
-            .await
-            .map_err(|error| error.to_string())?
-            .map_err(|error| error.to_string())?;
+        let (schedules, running) = tokio::task::spawn_blocking(move || {
+            Ok::<_, errand_store::StoreError>((store.schedules()?, store.running_fires()?))
+        })
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())?;
         let now = self.clock.now();
         let mut next_due: Option<DateTime<Utc>> = None;
         // Fires whose daemon is gone: their lease lapsed.
-        for fire in running.iter().filter(|fire| fire.lease_until.as_deref().and_then(read_store_time).is_some_and(|lease| lease < now)) {
+        for fire in running
+            .iter()
+            .filter(|fire| fire.lease_until.as_deref().and_then(read_store_time).is_some_and(|lease| lease < now))
+        {
             if let Some(schedule) = schedules.iter().find(|schedule| schedule.id == fire.schedule_id) {
                 self.clone().claim_and_start(schedule.clone(), fire.fire_time.clone(), false).await;
             }
@@ -382,7 +401,9 @@ impl Scheduler {
                 Ok(())
             })
             .await;
-            if let Err(error) = recorded.map_err(|error| error.to_string()).and_then(|done| done.map_err(|error| error.to_string())) {
+            if let Err(error) =
+                recorded.map_err(|error| error.to_string()).and_then(|done| done.map_err(|error| error.to_string()))
+            {
                 tracing::warn!(schedule = %schedule.id, %error, "cannot record a schedule's fires");
                 continue;
             }
@@ -431,8 +452,10 @@ impl Scheduler {
                         () = cancel.cancelled() => return,
                     }
                     let until = store_time(this.clock.now() + this.clock.span(this.lease));
-                    let (store, id, time, owner) = (this.store.clone(), schedule_id.clone(), fire_time.clone(), this.owner.clone());
-                    let renewed = tokio::task::spawn_blocking(move || store.renew_fire_lease(&id, &time, &owner, &until)).await;
+                    let (store, id, time, owner) =
+                        (this.store.clone(), schedule_id.clone(), fire_time.clone(), this.owner.clone());
+                    let renewed =
+                        tokio::task::spawn_blocking(move || store.renew_fire_lease(&id, &time, &owner, &until)).await;
                     if !matches!(renewed, Ok(Ok(true))) {
                         // Another daemon holds it now: stop, so it does not run twice.
                         tracing::warn!(schedule = %schedule_id, fire = %fire_time, "lost a fire's lease; stopping it");
@@ -465,9 +488,75 @@ impl Scheduler {
             reason,
             now: store_time(self.clock.now()),
         };
-        if let Err(error) = tokio::task::spawn_blocking(move || store.finish_fire(&end)).await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        let report = json!({
+            "schedule": end.schedule_id,
+            "task": schedule.task,
+            "fire_time": end.fire_time,
+            "status": end.status.as_str(),
+            "session": end.session_id,
+            "cost_usd": end.cost_usd,
+            "output": end.output,
+            "reason": end.reason,
+        });
+        if let Err(error) = tokio::task::spawn_blocking(move || store.finish_fire(&end))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
             tracing::warn!(%error, "cannot record how a fire ended");
         }
+        self.notify(&settings, &report).await;
+    }
+
+    /// Tells the person a fire ended, as the schedule asks: a desktop notification, a webhook.
+    async fn notify(&self, settings: &ScheduleSettings, report: &serde_json::Value) {
+        let word = |key: &str| report[key].as_str().unwrap_or_default().to_string();
+        if settings.notify {
+            let task: String = word("task").lines().next().unwrap_or_default().chars().take(80).collect();
+            let detail = match (report["output"].as_str(), report["reason"].as_str()) {
+                (_, Some(reason)) => reason.to_string(),
+                (Some(output), None) => format!("wrote {output}"),
+                (None, None) => format!("session {}", word("session")),
+            };
+            let shown = tokio::process::Command::new("notify-send")
+                .args(["--app-name=errand", &format!("errand: {} — {task}", word("status")), &detail])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await;
+            if let Err(error) = shown {
+                tracing::warn!(%error, "cannot show a desktop notification (is notify-send installed?)");
+            }
+        }
+        if let Some(url) = &settings.webhook
+            && let Err(error) = self.post_webhook(url, report).await
+        {
+            tracing::warn!(%url, %error, "the schedule's webhook was not called");
+        }
+    }
+
+    /// Posts `report` to `url`, if the network rules of your configuration allow its host.
+    async fn post_webhook(&self, url: &str, report: &serde_json::Value) -> Result<(), String> {
+        let host = webhook_host(url)?;
+        let policy = self.builder.network_policy().map_err(|error| error.to_string())?;
+        if !policy.allows_host(&host) {
+            return Err(format!("no network rule of yours allows {host}"));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client =
+            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|error| error.to_string())?;
+        let response = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(report.to_string())
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("it answered {}", response.status()));
+        }
+        Ok(())
     }
 
     /// The fire's session, first, continued, or again after a failure; how it ended (`None`: stopped with
@@ -492,7 +581,9 @@ impl Scheduler {
                         let prompt = settings.prompt(&schedule.task);
                         (session, Some(prompt))
                     }
-                    Err(error) => return Some((FireStatus::Failed, None, Some(format!("the fire could not start: {error}")))),
+                    Err(error) => {
+                        return Some((FireStatus::Failed, None, Some(format!("the fire could not start: {error}"))));
+                    }
                 },
                 Some(id) => {
                     let record = self.store.session(id).ok()?;
@@ -534,7 +625,11 @@ impl Scheduler {
                 }
                 status => {
                     let reason = outcome.reason.unwrap_or_else(|| status.as_str().to_string());
-                    let reason = if status == SessionStatus::Failed { format!("failed after {TRIES} tries: {reason}") } else { reason };
+                    let reason = if status == SessionStatus::Failed {
+                        format!("failed after {TRIES} tries: {reason}")
+                    } else {
+                        reason
+                    };
                     return Some((FireStatus::Failed, Some(id), Some(reason)));
                 }
             }
@@ -542,26 +637,47 @@ impl Scheduler {
         Some((FireStatus::Failed, session_id, failure))
     }
 
-    async fn create(&self, schedule: &ScheduleRecord, settings: &ScheduleSettings, fire_time: &str) -> Result<Session, String> {
+    async fn create(
+        &self,
+        schedule: &ScheduleRecord,
+        settings: &ScheduleSettings,
+        fire_time: &str,
+    ) -> Result<Session, String> {
         let (builder, store, request) = (self.builder.clone(), self.store.clone(), settings.request());
         let task = settings.prompt(&schedule.task);
         let session = tokio::task::spawn_blocking(move || builder.create(store, &task, &request, TrustQuestions::Skip))
             .await
             .map_err(|error| error.to_string())?
             .map_err(|error| error.to_string())?;
-        let (store, schedule_id, time, owner, id) =
-            (self.store.clone(), schedule.id.clone(), fire_time.to_string(), self.owner.clone(), session.id().to_string());
+        let (store, schedule_id, time, owner, id) = (
+            self.store.clone(),
+            schedule.id.clone(),
+            fire_time.to_string(),
+            self.owner.clone(),
+            session.id().to_string(),
+        );
         let _ = tokio::task::spawn_blocking(move || store.set_fire_session(&schedule_id, &time, &owner, &id)).await;
         Ok(session)
     }
 
     async fn resume(&self, id: &str) -> Result<Session, String> {
         let (builder, store, id) = (self.builder.clone(), self.store.clone(), id.to_string());
-        tokio::task::spawn_blocking(move || builder.resume(store, &id, &SessionRequest::default(), TrustQuestions::Skip))
-            .await
-            .map_err(|error| error.to_string())?
-            .map_err(|error| format!("the fire's session could not be continued: {error}"))
+        tokio::task::spawn_blocking(move || {
+            builder.resume(store, &id, &SessionRequest::default(), TrustQuestions::Skip)
+        })
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| format!("the fire's session could not be continued: {error}"))
     }
+}
+
+/// The host of a webhook URL (http or https).
+pub fn webhook_host(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|error| format!("{url:?} is not a URL ({error})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{url:?} is not an http or https URL"));
+    }
+    parsed.host_str().map(str::to_string).ok_or_else(|| format!("{url:?} names no host"))
 }
 
 /// The next `count` fires of `schedule` after now (none for a paused one).
