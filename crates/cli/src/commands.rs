@@ -50,6 +50,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Deny { id, reason } => crate::inbox::approve(&id, false, false, reason),
         Command::Answer(args) => crate::inbox::answer(args),
         Command::Serve { addr, open } => serve(addr, open).await,
+        Command::Service(command) => crate::service::run(command),
         Command::Attach { id, json } => crate::detach::attach(&id, json).await,
         Command::Say { id, text } => crate::detach::say(&id, &text).await,
         Command::Stop { id, agent } => crate::detach::stop(&id, agent.as_deref()).await,

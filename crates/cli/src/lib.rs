@@ -22,6 +22,7 @@ mod plugins;
 mod prompt;
 pub mod render;
 mod schedule;
+mod service;
 mod trust;
 
 use std::path::PathBuf;
@@ -164,6 +165,20 @@ errand answer 4k2m --accept --value name=Ada")]
         #[arg(long)]
         open: bool,
     },
+    /// Run `errand serve` as a systemd user service, so scheduled tasks run without a window or a login:
+    /// install, uninstall, status.
+    #[command(
+        subcommand,
+        long_about = "Runs `errand serve` as a systemd user service (errand.service), so the desk, the sessions \
+waiting on the inbox and scheduled tasks go on without a window or a terminal. The unit holds this errand's \
+path, the address and ERRAND_HOME when it is set, never a key: the daemon finds the provider key through \
+`errand login` (use `--store file` for a daemon that runs while you are logged out) or api_key_command. \
+Without lingering (`loginctl enable-linger USER`, which errand never runs for you) the service runs only \
+while you are logged in.",
+        after_help = "Examples:\n  errand service install\n  errand service install --addr 127.0.0.1:8080\n  \
+errand service status\n  errand service status --json\n  errand service uninstall"
+    )]
+    Service(service::ServiceCommand),
     /// Follow a session in the terminal until it finishes, answering its questions at a terminal; exits as
     /// `errand run` would have (0 done, 1 failed or stopped, 130 cancelled).
     Attach {
