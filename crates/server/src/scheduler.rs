@@ -246,7 +246,24 @@ pub struct Scheduler {
     lease: Duration,
     /// The longest the scheduler sleeps between looks.
     tick: Duration,
+    /// Each schedule's timing and next fire, by id, for the version of it they were computed for.
+    known: std::sync::Mutex<std::collections::HashMap<String, (TimingKey, When, Option<DateTime<Utc>>)>>,
+    /// What the last full look found, to skip reading while nothing can have changed.
+    quiet: std::sync::Mutex<Option<Quiet>>,
+    /// This daemon wrote to the store since the last look (its own writes do not change the data version).
+    wrote: std::sync::atomic::AtomicBool,
 }
+
+/// The store's data version at the last full look, when the next fire is due then, and when the next look
+/// must read whatever happens (that fire, or a lease that may lapse).
+struct Quiet {
+    version: i64,
+    next_due: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+/// What a schedule's next fire depends on: cron, one-shot time, time zone, and how far it has been dealt with.
+type TimingKey = (Option<String>, Option<String>, String, String);
 
 impl Scheduler {
     /// A scheduler for `store`, building fires with `builder` and running them among `running`.
@@ -270,6 +287,9 @@ impl Scheduler {
             owner: format!("{} {:08x}", std::process::id(), fastrand::u32(..)),
             lease: seconds("ERRAND_FIRE_LEASE", DEFAULT_LEASE)?,
             tick: seconds("ERRAND_SCHEDULER_TICK", Duration::from_secs(1))?,
+            known: Default::default(),
+            quiet: Default::default(),
+            wrote: Default::default(),
         })
     }
 
@@ -324,6 +344,12 @@ impl Scheduler {
         fires.into_iter().find(|fire| fire.fire_time == fire_time).ok_or_else(|| "the fire left no record".to_string())
     }
 
+    /// Tells the scheduler a schedule changed through this process's own store handle (the desk paused or
+    /// resumed one), which the store's data version does not show: its next look reads them all.
+    pub(crate) fn changed(&self) {
+        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Fires `schedule` now in the background, as the desk's "run now" does.
     pub(crate) async fn start_now(self: Arc<Self>, schedule: ScheduleRecord) {
         let fire_time = store_time(self.clock.now());
@@ -350,8 +376,26 @@ impl Scheduler {
         }
     }
 
-    /// One look: claims and starts what is due. Returns when the next fire is due.
+    /// One look: claims and starts what is due. Returns when the next fire is due. Reads the schedules only
+    /// when something may have changed: another process wrote to the store, this daemon did, a fire came due,
+    /// or a fire's lease may have lapsed.
     async fn look(self: Arc<Self>) -> Result<Option<DateTime<Utc>>, String> {
+        let store = self.store.clone();
+        let version = tokio::task::spawn_blocking(move || store.data_version())
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| error.to_string())?;
+        let now = self.clock.now();
+        {
+            let quiet = self.quiet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(quiet) = quiet.as_ref()
+                && quiet.version == version
+                && !self.wrote.swap(false, std::sync::atomic::Ordering::SeqCst)
+                && quiet.until.is_none_or(|until| now < until)
+            {
+                return Ok(quiet.next_due);
+            }
+        }
         let store = self.store.clone();
         let (schedules, running) = tokio::task::spawn_blocking(move || {
             Ok::<_, errand_store::StoreError>((store.schedules()?, store.running_fires()?))
@@ -371,21 +415,35 @@ impl Scheduler {
             }
         }
         for schedule in schedules.iter().filter(|schedule| !schedule.paused) {
-            let when = match When::of(schedule) {
-                Ok(when) => when,
-                Err(error) => {
-                    tracing::warn!(schedule = %schedule.id, %error, "a schedule cannot be read");
-                    continue;
+            // Its timing and next fire, computed once for each version of the schedule.
+            let key = (schedule.cron.clone(), schedule.at.clone(), schedule.tz.clone(), schedule.checked_until.clone());
+            let (when, next) = {
+                let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match known.get(&schedule.id) {
+                    Some(entry) if entry.0 == key => (entry.1.clone(), entry.2),
+                    _ => {
+                        let when = match When::of(schedule) {
+                            Ok(when) => when,
+                            Err(error) => {
+                                tracing::warn!(schedule = %schedule.id, %error, "a schedule cannot be read");
+                                continue;
+                            }
+                        };
+                        let Some(checked_until) = read_store_time(&schedule.checked_until) else { continue };
+                        let next = when.next_after(checked_until);
+                        known.insert(schedule.id.clone(), (key, when.clone(), next));
+                        (when, next)
+                    }
                 }
             };
-            let Some(checked_until) = read_store_time(&schedule.checked_until) else { continue };
-            if let Some(next) = when.next_after(checked_until) {
+            if let Some(next) = next {
                 next_due = Some(next_due.map_or(next, |earlier| earlier.min(next)));
             }
-            // One fire at a time: a schedule whose fire still runs waits for it.
-            if running.iter().any(|fire| fire.schedule_id == schedule.id) {
+            // Nothing due yet, or one fire at a time: a schedule whose fire still runs waits for it.
+            if next.is_none_or(|next| next > now) || running.iter().any(|fire| fire.schedule_id == schedule.id) {
                 continue;
             }
+            let Some(checked_until) = read_store_time(&schedule.checked_until) else { continue };
             let decision = decide(&when, schedule.catch_up, checked_until, now);
             if decision.run.is_none() && decision.unrun.is_empty() {
                 continue;
@@ -401,6 +459,7 @@ impl Scheduler {
                 Ok(())
             })
             .await;
+            self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
             if let Err(error) =
                 recorded.map_err(|error| error.to_string()).and_then(|done| done.map_err(|error| error.to_string()))
             {
@@ -411,6 +470,16 @@ impl Scheduler {
                 self.clone().claim_and_start(schedule.clone(), store_time(fire), false).await;
             }
         }
+        // Until the next fire is due or a lease may lapse, with nobody writing, the next look need not read.
+        let lapse = running.iter().filter_map(|fire| fire.lease_until.as_deref().and_then(read_store_time)).min();
+        let until = [next_due, lapse].into_iter().flatten().min();
+        *self.quiet.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Quiet { version, next_due, until });
+        // Forget what was computed for schedules removed since.
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|id, _| schedules.iter().any(|schedule| &schedule.id == id));
         Ok(next_due)
     }
 
@@ -425,7 +494,9 @@ impl Scheduler {
             manual,
         };
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.claim_fire(&claim)).await {
+        let claimed = tokio::task::spawn_blocking(move || store.claim_fire(&claim)).await;
+        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+        match claimed {
             Ok(Ok(Claimed::No)) => {}
             Ok(Ok(claimed)) => {
                 tokio::spawn(self.fire(schedule, fire_time, claimed));
@@ -498,11 +569,9 @@ impl Scheduler {
             "output": end.output,
             "reason": end.reason,
         });
-        if let Err(error) = tokio::task::spawn_blocking(move || store.finish_fire(&end))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        let finished = tokio::task::spawn_blocking(move || store.finish_fire(&end)).await;
+        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(error) = finished.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
             tracing::warn!(%error, "cannot record how a fire ended");
         }
         self.notify(&settings, &report).await;

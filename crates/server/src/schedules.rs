@@ -64,12 +64,16 @@ async fn set_paused(
     Path(id): Path<String>,
     paused: bool,
 ) -> Result<Json<Value>, ServerError> {
-    crate::api::blocking(&state.store, move |store| {
+    let answer = crate::api::blocking(&state.store, move |store| {
         let schedule = store.schedule(&id)?;
         store.set_schedule_paused(&schedule.id, paused)?;
         Ok(Json(json!({"id": schedule.id, "paused": paused})))
     })
-    .await
+    .await?;
+    if let Some(scheduler) = &state.scheduler {
+        scheduler.changed();
+    }
+    Ok(answer)
 }
 
 /// `POST /api/schedules/{id}/run`: fires the schedule now, in the background; the fire shows in its history

@@ -748,6 +748,13 @@ impl Store {
         &self.path
     }
 
+    /// A number that changes whenever another connection (another process, or another handle) has changed
+    /// the database since this handle last looked: a cheap way to learn nothing changed. This handle's own
+    /// writes do not change it.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.lock().query_row("PRAGMA data_version", [], |row| row.get(0)).map_err(query_error("read the data version"))
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.lock()
