@@ -170,7 +170,7 @@ async fn two_daemons_on_one_store_run_each_of_a_hundred_fires_exactly_once() {
 }
 
 #[tokio::test]
-async fn a_fire_whose_daemon_is_killed_is_taken_over_after_its_lease_and_ends_once() {
+async fn a_fire_whose_daemon_is_killed_is_taken_over_by_the_other_after_its_lease_and_ends_once() {
     let setup = Setup::new(Script::new(vec![
         Turn::tool_call("write_file", json!({"path": "digest.md", "content": "first part"})),
         // The first daemon is killed while the model thinks.
@@ -180,17 +180,22 @@ async fn a_fire_whose_daemon_is_killed_is_taken_over_after_its_lease_and_ends_on
     .await;
     let at = (chrono_like_now_plus(2)).to_string();
     let id = setup.add(&["--at", &at, "--tz", "UTC", "--output", "digest.md", "write the digest"]).await;
-    let mut first = setup.daemon();
+    let mut daemons = vec![setup.daemon(), setup.daemon()];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while setup.mock.requests().len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the first daemon never reached the model twice");
+        assert!(tokio::time::Instant::now() < deadline, "no daemon reached the model twice");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    first.child.start_kill().unwrap();
-    first.child.wait().await.unwrap();
+    // Kill the daemon that holds the fire (its owner names its pid), as a crash would.
+    let history = setup.show(&id).await["history"].as_array().unwrap().clone();
+    let owner: u32 = history[0]["owner"].as_str().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let holder = daemons.iter().position(|daemon| daemon.child.id() == Some(owner)).expect("one of the two holds it");
+    let mut killed = daemons.remove(holder);
+    killed.child.start_kill().unwrap();
+    killed.child.wait().await.unwrap();
     assert_eq!(std::fs::read_to_string(setup.folder().join("digest.md")).unwrap(), "first part");
 
-    let _second = setup.daemon();
+    // The other daemon, running all along, takes the fire over once the lease lapses.
     let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
     assert_eq!(history.len(), 1, "{history:#?}");
     let fire = &history[0];
