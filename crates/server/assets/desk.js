@@ -9,7 +9,15 @@ const api = async (method, path, body) => {
   if (!response.ok) throw new Error(data.error || response.statusText);
   return data;
 };
-const show = (id) => ["composer", "session", "trash", "inbox"].forEach((s) => $(s).classList.toggle("hidden", s !== id));
+const show = (id) => {
+  ["composer", "session", "schedules", "schedule", "trash", "inbox"].forEach((s) => $(s).classList.toggle("hidden", s !== id));
+  // The sidebar marks the session shown, and none while another view is.
+  if (id !== "session") {
+    for (const open of $("sessions").querySelectorAll("button.current")) { open.classList.remove("current"); open.removeAttribute("aria-current"); }
+  }
+  if (id === "schedules" || id === "schedule") $("show-schedules").setAttribute("aria-current", "page");
+  else $("show-schedules").removeAttribute("aria-current");
+};
 const text = (tag, content, cls) => { const e = document.createElement(tag); e.textContent = content; if (cls) e.className = cls; return e; };
 const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 const fileUrl = (session, path) => `/api/sessions/${session}/file?path=${encodeURIComponent(path)}`;
@@ -21,6 +29,8 @@ if (location.search.includes("token=")) history.replaceState(null, "", location.
 const STATUS = {
   running: ["◌", "Running"], waiting: ["?", "Waiting for you"], done: ["✓", "Done"], failed: ["✗", "Failed"],
   rejected: ["✗", "Plan rejected"], stopped: ["■", "Stopped at a limit"], cancelled: ["■", "Cancelled"],
+  // A schedule's fires, and the schedule itself.
+  missed: ["⊘", "Missed"], skipped: ["↷", "Skipped"], active: ["↻", "Active"], paused: ["‖", "Paused"],
 };
 function chip(element, status, detail) {
   const [icon, word] = STATUS[status] || ["•", status];
@@ -40,13 +50,14 @@ const when = (stamp) => {
 
 async function loadSessions() {
   // Fetch first, then swap the list in one go: no flicker, no moment with an empty list.
-  const items = [];
-  for (const s of await api("GET", "/api/sessions")) {
+  const items = [], found = await api("GET", "/api/sessions"), sessionShown = !$("session").classList.contains("hidden");
+  for (const s of found) {
     const item = document.createElement("li");
     const open = document.createElement("button");
     open.dataset.id = s.id;
-    open.classList.toggle("current", s.id === current);
-    if (s.id === current) open.setAttribute("aria-current", "page");
+    const shown = sessionShown && s.id === current;
+    open.classList.toggle("current", shown);
+    if (shown) open.setAttribute("aria-current", "page");
     // Long tasks are cut to two lines; the whole task is the tooltip and the accessible name.
     const title = text("span", s.task, "clamp");
     open.title = s.task;
@@ -1101,6 +1112,243 @@ $("picker-up").onclick = () => picked && picked.parent && browse(picked.parent).
 $("grant").onclick = () => picked && addLine("folders", picked.path);
 $("grant-read-only").onclick = () => picked && addLine("read-only", picked.path);
 
+// ---- Schedules: tasks errand serve runs on a timetable, their next fires and what became of each fire. ----
+// Instants come from the server in UTC; the page shows them in the person's time, the UTC one on hover.
+const fireStamps = new Intl.DateTimeFormat([], { weekday: "short", year: "numeric", month: "short", day: "numeric",
+  hour: "numeric", minute: "2-digit" });
+function instant(stamp) {
+  const element = text("time", stamp);
+  const date = new Date(stamp);
+  if (Number.isNaN(date.getTime())) return element;
+  element.textContent = fireStamps.format(date);
+  element.dateTime = stamp;
+  element.title = `${stamp.replace("T", " ").replace(/(:00)?(\.\d+)?(Z|[+-]00:00)$/, "")} UTC`;
+  return element;
+}
+const DAY_WORDS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const DAY_NAMES = ["Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays"];
+const MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+  "November", "December"];
+const CRON_MACROS = { "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+  "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *" };
+const pad = (n) => String(n).padStart(2, "0");
+const ordinal = (n) => `${n}${[11, 12, 13].includes(n % 100) ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th"}`;
+const listed = (words) => words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words[words.length - 1]}`;
+// The days a cron day-of-week field names (numbers, names, lists, ranges; 0 and 7 are Sunday); null for steps.
+function cronDays(field) {
+  const day = (word) => DAY_WORDS.includes(word) ? DAY_WORDS.indexOf(word) : /^[0-7]$/.test(word) ? Number(word) : null;
+  const days = new Set();
+  for (const part of field.split(",")) {
+    const ends = part.split("-");
+    const low = day(ends[0]), high = day(ends[ends.length - 1]);
+    if (ends.length > 2 || low === null || high === null || low > high) return null;
+    for (let d = low; d <= high; d++) days.add(d % 7);
+  }
+  return days;
+}
+// A cron expression in words ("Weekdays at 08:00"), for the common shapes; null for the rest, shown raw only.
+function cronWords(cron) {
+  const fields = (CRON_MACROS[cron.trim().toLowerCase()] || cron).trim().toLowerCase().split(/\s+/);
+  if (fields.length !== 5) return null;
+  const [minute, hour, dom, month, dow] = fields;
+  const number = (field, high) => /^\d{1,2}$/.test(field) && Number(field) <= high ? Number(field) : null;
+  const m = number(minute, 59), h = number(hour, 23), day = number(dom, 31), mon = number(month, 12);
+  let days;
+  if (dom === "*" && month === "*") {
+    const set = dow === "*" ? new Set([0, 1, 2, 3, 4, 5, 6]) : cronDays(dow);
+    if (!set) return null;
+    const week = [1, 2, 3, 4, 5, 6, 0].filter((d) => set.has(d));
+    days = week.length === 7 ? "Every day" : week.join() === "1,2,3,4,5" ? "Weekdays" : week.join() === "6,0" ? "Weekends"
+      : listed(week.map((d) => DAY_NAMES[d]));
+  } else if (day !== null && month === "*" && dow === "*") days = `Monthly on the ${ordinal(day)}`;
+  else if (day !== null && mon !== null && dow === "*") days = `Yearly on ${MONTH_NAMES[mon - 1]} ${day}`;
+  else return null;
+  if (m !== null && h !== null) return `${days} at ${pad(h)}:${pad(m)}`;
+  if (hour !== "*") return null;
+  const step = /^\*\/(\d+)$/.exec(minute);
+  const every = m !== null ? `every hour at :${pad(m)}` : minute === "*" || (step && step[1] === "1") ? "every minute"
+    : step ? `every ${step[1]} minutes` : null;
+  if (!every) return null;
+  return days === "Every day" ? every[0].toUpperCase() + every.slice(1) : `${days}, ${every}`;
+}
+// When a schedule fires: in words, then as written (the cron expression and its time zone).
+function timing(schedule) {
+  const element = text("span", "", "timing");
+  if (schedule.cron) element.append(cronWords(schedule.cron) || "Custom timetable", " ", text("code", `${schedule.cron} · ${schedule.tz}`));
+  else element.append("Once at ", instant(schedule.at), " ", text("code", schedule.tz));
+  return element;
+}
+const nextFire = (schedule) => schedule.next_fires.length ? instant(schedule.next_fires[0])
+  : schedule.paused ? "none while paused" : "none to come";
+const fireChip = (status) => chip(text("span", "", "chip small"), status);
+const modified = (e) => e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey;
+
+async function loadSchedules() {
+  const items = (await api("GET", "/api/schedules")).map((s) => {
+    const item = text("li", "", "card schedule-item");
+    item.dataset.id = s.id;
+    // The task is the button (and the accessible name); a click anywhere on the card opens it too.
+    const heading = document.createElement("h2");
+    const open = text("button", s.task);
+    open.title = s.task;
+    heading.append(open);
+    const meta = text("p", "", "meta");
+    const next = text("span", "", "fact next");
+    next.append(text("span", "Next", "label"), " ", nextFire(s));
+    const last = text("span", "", "fact last");
+    last.append(text("span", "Last", "label"), " ");
+    if (s.last_fire) last.append(fireChip(s.last_fire.status), " ", instant(s.last_fire.fire_time));
+    else last.append("never fired");
+    meta.append(chip(text("span", "", "chip small state"), s.paused ? "paused" : "active"), timing(s), next, last);
+    item.append(heading, meta);
+    item.onclick = () => openSchedule(s.id);
+    return item;
+  });
+  $("schedule-list").replaceChildren(...items);
+  $("schedules-empty").classList.toggle("hidden", items.length > 0);
+}
+async function openSchedules() {
+  show("schedules");
+  if (location.hash !== "#schedules") history.replaceState(null, "", "#schedules");
+  problem("schedules-error", "");
+  try { await loadSchedules(); } catch (error) { problem("schedules-error", `cannot load the schedules: ${error.message}`); }
+}
+$("show-schedules").onclick = (e) => { if (!modified(e)) { e.preventDefault(); openSchedules(); } };
+$("back-to-schedules").onclick = $("show-schedules").onclick;
+
+// ---- One schedule: its settings, next fires and history; pause, resume, run now. ----
+// While one of its fires is at work, the history is read again every FIRE_POLL ms until the fire ends.
+const FIRE_POLL = 1500;
+let shownSchedule = null, scheduleTimer = null, scheduleSessions = null;
+async function openSchedule(id, focus = true) {
+  clearTimeout(scheduleTimer);
+  show("schedule");
+  if (location.hash !== `#schedules/${id}`) history.replaceState(null, "", `#schedules/${id}`);
+  problem("schedule-error", "");
+  $("schedule-result").textContent = "";
+  if (shownSchedule !== id) {
+    ["schedule-title", "schedule-when", "schedule-next-fire", "schedule-settings", "schedule-next", "history-rows", "history-count"]
+      .forEach((field) => $(field).replaceChildren());
+    scheduleSessions = null;
+  }
+  shownSchedule = id;
+  await refreshSchedule(id);
+  if (focus) $("schedule-title").focus();
+}
+async function refreshSchedule(id) {
+  clearTimeout(scheduleTimer);
+  let shown;
+  try { shown = await api("GET", `/api/schedules/${encodeURIComponent(id)}`); } catch (error) {
+    if (shownSchedule === id) problem("schedule-error", `cannot load this schedule: ${error.message}`);
+    return;
+  }
+  if (shownSchedule !== id) return;
+  showSchedule(shown.schedule, shown.history);
+  // A fire's new session joins the sidebar.
+  const sessions = shown.history.map((fire) => fire.session_id || "").join();
+  if (scheduleSessions !== null && sessions !== scheduleSessions) loadSessions();
+  scheduleSessions = sessions;
+  if (shown.history.some((fire) => fire.status === "running")) {
+    scheduleTimer = setTimeout(() => { if (!$("schedule").classList.contains("hidden")) refreshSchedule(id); }, FIRE_POLL);
+  }
+}
+const CATCH_UP = {
+  skip: "skip: fires due while errand serve was not running are noted, not run",
+  once: "once: the latest fire missed runs, once",
+  all: "all: every fire missed runs",
+};
+// A budget as written ($0.50, $0.125), to four places at most.
+const budget = (value) => `$${Number(value).toFixed(Math.min(4, Math.max(2, (String(value).split(".")[1] || "").length)))}`;
+const span = (secs) => secs % 3600 === 0 ? `${secs / 3600} h` : secs % 60 === 0 ? `${secs / 60} min` : `${secs} s`;
+function showSchedule(s, history) {
+  const settings = s.settings || {};
+  $("schedule-title").textContent = s.task;
+  chip($("schedule-state"), s.paused ? "paused" : "active");
+  $("schedule-when").replaceChildren(timing(s));
+  $("schedule-next-fire").replaceChildren(nextFire(s));
+  $("schedule-pause").classList.toggle("hidden", s.paused);
+  $("schedule-resume").classList.toggle("hidden", !s.paused);
+
+  const paths = (list) => list && list.length ? list.map((path) => text("code", path, "path")) : ["none"];
+  const wait = settings.wait_secs ?? 3600;
+  const facts = [
+    ["Folders", paths(settings.folders)],
+    ...(settings.read_only && settings.read_only.length ? [["Read-only", paths(settings.read_only)]] : []),
+    ["Output", settings.output ? [text("code", settings.output, "path")] : ["not set"]],
+    ["Max cost", [settings.max_cost === null || settings.max_cost === undefined ? "no limit" : `${budget(settings.max_cost)} per fire`]],
+    ["Catch-up", [CATCH_UP[s.catch_up] || s.catch_up]],
+    ["Plan", [settings.plan ? "each fire's plan waits in the inbox for approval" : "none: each fire works straight away"]],
+    ["Questions", [wait === 0 ? "denied at once" : `wait ${span(wait)} in the inbox, then are denied`]],
+    ["Created", [instant(s.created_at)]],
+    ["Id", [text("code", s.id)]],
+  ];
+  $("schedule-settings").replaceChildren(...facts.flatMap(([term, content]) => {
+    const dd = document.createElement("dd");
+    dd.append(...content);
+    return [text("dt", term), dd];
+  }));
+
+  $("schedule-next").replaceChildren(...s.next_fires.map((fire) => { const item = text("li", ""); item.append(instant(fire)); return item; }));
+  $("schedule-next-empty").textContent = s.next_fires.length ? "" : s.paused ? "Paused: nothing fires until it is resumed."
+    : s.cron ? "None to come." : "None: a one-shot fires once.";
+
+  $("history-count").textContent = history.length ? `· ${history.length === 50 ? "the latest 50" : history.length} fire${history.length === 1 ? "" : "s"}` : "";
+  $("history-empty").classList.toggle("hidden", history.length > 0);
+  $("history").classList.toggle("hidden", !history.length);
+  $("history-rows").replaceChildren(...history.map((fire) => {
+    const row = document.createElement("tr");
+    row.dataset.fireTime = fire.fire_time;
+    const cell = (label, ...content) => {
+      const td = document.createElement("td");
+      td.dataset.label = label;
+      const inside = document.createElement("div");
+      inside.append(...content);
+      td.append(inside);
+      row.append(td);
+      return td;
+    };
+    const time = cell("Fire time", instant(fire.fire_time));
+    if (fire.manual) time.firstChild.append(text("span", "run by hand", "by-hand"));
+    cell("Status", fireChip(fire.status)).classList.add("status");
+    const none = () => text("span", "—", "none");
+    cell("Cost", fire.cost_usd === null || fire.cost_usd === undefined ? none() : `$${fire.cost_usd.toFixed(4)}`).classList.add("cost");
+    cell("Output", fire.output || none()).classList.add("path");
+    cell("Reason", fire.reason || none()).classList.add("reason");
+    const session = cell("Session");
+    session.classList.add("session");
+    if (fire.session_id) {
+      const link = text("a", "Open session");
+      link.href = `#${fire.session_id}`;
+      link.append(text("span", ` of the fire at ${instant(fire.fire_time).textContent}`, "visually-hidden"));
+      link.onclick = (e) => { if (!modified(e)) { e.preventDefault(); openSession(fire.session_id); } };
+      session.firstChild.append(link);
+    } else session.firstChild.append(none());
+    return row;
+  }));
+}
+// Pause, resume and run now: the answer refreshes the schedule; an error shows beside the buttons.
+const scheduleAction = (action, done) => async (e) => {
+  const button = e.currentTarget, id = shownSchedule;
+  problem("schedule-error", "");
+  $("schedule-result").textContent = "";
+  button.disabled = true;
+  try {
+    await api("POST", `/api/schedules/${encodeURIComponent(id)}/${action}`);
+    if (shownSchedule !== id) return;
+    $("schedule-result").textContent = done;
+    await refreshSchedule(id);
+  } catch (error) {
+    if (shownSchedule === id) problem("schedule-error", error.message);
+  } finally {
+    button.disabled = false;
+    // Pause and Resume take each other's place: the keyboard stays on the one shown.
+    if (button.classList.contains("hidden")) (button === $("schedule-pause") ? $("schedule-resume") : $("schedule-pause")).focus();
+  }
+};
+$("schedule-pause").onclick = scheduleAction("pause", "Paused: no fire runs until you resume it.");
+$("schedule-resume").onclick = scheduleAction("resume", "Resumed.");
+$("schedule-run").onclick = scheduleAction("run", "Started a fire; it is in the history below.");
+
 // ---- The trash: what errand deleted, to put back or to remove for good. ----
 async function loadTrash() {
   const items = [];
@@ -1139,7 +1387,19 @@ $("empty-trash").onclick = async () => {
   } catch (error) { $("trash-result").textContent = `Cannot empty the trash: ${error.message}`; }
 };
 
+// The address names what is shown: a session (#ID), the schedules (#schedules) or one of them (#schedules/ID).
+const isSchedules = (hash) => hash === "schedules" || hash.startsWith("schedules/");
+function route() {
+  const hash = location.hash.slice(1);
+  if (hash === "schedules") openSchedules();
+  else if (isSchedules(hash)) openSchedule(hash.slice("schedules/".length), false);
+  else if (hash) openSession(hash);
+  else show("composer");
+}
 loadSessions();
 loadInbox(false).catch(() => {});
-if (location.hash.length > 1) openSession(location.hash.slice(1)); else show("composer");
-window.addEventListener("hashchange", () => { if (location.hash.length > 1 && location.hash.slice(1) !== current) openSession(location.hash.slice(1)); });
+route();
+window.addEventListener("hashchange", () => {
+  const hash = location.hash.slice(1);
+  if (isSchedules(hash) || (hash && (hash !== current || $("session").classList.contains("hidden")))) route();
+});

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Live, TOKEN};
-use errand_store::{NewSession, SessionStatus, Store};
+use errand_store::{CatchUp, Claimed, FireClaim, FireEnd, FireStatus, NewSchedule, NewSession, SessionStatus, Store};
 use errand_testkit::{Script, Turn};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -320,4 +320,164 @@ async fn the_desk_loads_320_agents_in_turn_with_at_most_four_of_their_streams_op
     store.set_status(&lead, SessionStatus::Done, None).unwrap();
 
     eprintln!("{}", run_flow("agents-many", &live, &lead, &shots).await);
+}
+
+/// Records a fire of `end.schedule_id` that ran and ended as `end` says: claimed at its fire time, then ended.
+fn ran_fire(store: &Store, end: FireEnd) {
+    let claim = FireClaim {
+        schedule_id: end.schedule_id.clone(),
+        fire_time: end.fire_time.clone(),
+        owner: end.owner.clone(),
+        lease_until: end.now.clone(),
+        now: end.fire_time.clone(),
+        manual: false,
+    };
+    assert_eq!(store.claim_fire(&claim).unwrap(), Claimed::New);
+    assert!(store.finish_fire(&end).unwrap());
+}
+
+/// Two schedules: an active one on weekdays at 8 in Berlin with three fires (done with its cost and output,
+/// missed, failed with its reason), and a paused one-shot. Returns what the schedules flow checks them by.
+fn seed_schedules(store: &Store, folder: &str) -> serde_json::Value {
+    let task = "Summarize the new mail in the inbox folder";
+    let output = format!("{folder}/summary.md");
+    // Checked up to 2030: its next fire is the same whenever the test runs, Tuesday 1 January 2030 at 08:00
+    // in Berlin (07:00 UTC).
+    let active = store
+        .add_schedule(&NewSchedule {
+            task: task.into(),
+            cron: Some("0 8 * * 1-5".into()),
+            at: None,
+            tz: "Europe/Berlin".into(),
+            catch_up: CatchUp::Skip,
+            // No budget: the scripted model has no price, and a budget errand cannot enforce fails the fire.
+            settings: json!({"folders": [folder], "output": output}),
+            checked_until: "2030-01-01T00:00:00Z".into(),
+        })
+        .unwrap()
+        .id;
+    let done_session = stored_session(store, task);
+    finish_stored(store, &done_session);
+    let end = |fire_time: &str, ended: &str, status, session: &str, cost, reason: Option<&str>| FireEnd {
+        schedule_id: active.clone(),
+        fire_time: fire_time.into(),
+        owner: "desk test".into(),
+        status,
+        session_id: Some(session.to_string()),
+        cost_usd: Some(cost),
+        output: (status == FireStatus::Done).then(|| output.clone()),
+        reason: reason.map(str::to_string),
+        now: ended.into(),
+    };
+    ran_fire(store, end("2026-11-30T07:00:00Z", "2026-11-30T07:02:10Z", FireStatus::Done, &done_session, 0.0312, None));
+    let missed = "errand serve was not running at 08:00";
+    store
+        .record_unrun_fire(&active, "2026-12-01T07:00:00Z", FireStatus::Missed, Some(missed), "2026-12-01T09:00:00Z")
+        .unwrap();
+    let failed_session = stored_session(store, task);
+    let reason = "failed after 3 tries: the model's API answered 529 overloaded";
+    let finished = json!({"type": "Finished", "status": "failed", "reason": reason, "summary": {"duration_ms": 5}});
+    append(store, &failed_session, finished);
+    store.set_status(&failed_session, SessionStatus::Failed, Some(reason)).unwrap();
+    let failed =
+        end("2026-12-02T07:00:00Z", "2026-12-02T07:04:00Z", FireStatus::Failed, &failed_session, 0.01, Some(reason));
+    ran_fire(store, failed);
+
+    let paused = store
+        .add_schedule(&NewSchedule {
+            task: "Send the quarterly report to accounting".into(),
+            cron: None,
+            at: Some("2030-06-01T12:00:00Z".into()),
+            tz: "America/New_York".into(),
+            catch_up: CatchUp::Once,
+            settings: json!({"folders": [folder], "plan": true, "max_cost": 0.5, "wait_secs": 1800}),
+            checked_until: "2026-12-01T00:00:00Z".into(),
+        })
+        .unwrap()
+        .id;
+    store.set_schedule_paused(&paused, true).unwrap();
+    json!({"active": active, "paused": paused, "done_session": done_session, "failed_session": failed_session,
+        "output": output})
+}
+
+/// The desk's schedules (in the browser's time zone, Asia/Tokyo): the empty state, then both seeded schedules
+/// listed, paused or active, with the next fire and the last fire's status; one opened to its settings, next
+/// fires and history (chips, cost, output, reason, a link to each fire's session); paused and resumed from the
+/// page, as the store then says; run now against the scripted model, its fire done in the history; and an
+/// error of the API (a schedule removed meanwhile) shown in the page.
+#[tokio::test]
+async fn the_desk_shows_schedules_with_their_history_and_pauses_resumes_and_runs_one() {
+    let shots = prerequisites();
+    // The fire "Run now" starts writes the schedule's output and is done.
+    let live = Live::start(vec![
+        Turn::tool_call("write_file", json!({"path": "summary.md", "content": "# New mail\n\nnothing urgent\n"})),
+        Turn::text("Summarized."),
+    ])
+    .await;
+    let folder = live.folder.path().canonicalize().unwrap().to_str().unwrap().to_string();
+
+    let mut node = tokio::process::Command::new("node")
+        .args(["flows.mjs", "schedules", &live.base, TOKEN, &folder, &shots])
+        .current_dir(DESK)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut asks = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut answers = node.stdin.take().unwrap();
+    let mut seeded = json!(null);
+    let mut said = Vec::new();
+    while let Some(line) = asks.next_line().await.unwrap() {
+        let id = |which: &str| seeded[which].as_str().unwrap().to_string();
+        let answer = match line.as_str() {
+            "seed" => {
+                seeded = seed_schedules(&live.store, &folder);
+                seeded.to_string()
+            }
+            "paused" => {
+                assert!(live.store.schedule(&id("active")).unwrap().paused, "Pause in the page left it active");
+                "checked".into()
+            }
+            "resumed" => {
+                assert!(!live.store.schedule(&id("active")).unwrap().paused, "Resume in the page left it paused");
+                "checked".into()
+            }
+            "remove" => {
+                live.store.remove_schedule(&id("paused")).unwrap();
+                "removed".into()
+            }
+            _ => {
+                said.push(line);
+                continue;
+            }
+        };
+        said.push(line);
+        answers.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
+        answers.flush().await.unwrap();
+    }
+    drop(answers);
+    let output = node.wait_with_output().await.unwrap();
+    let report = format!("{}\n{}", said.join("\n"), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the schedules flow failed:\n{report}");
+    eprintln!("{report}");
+
+    let active = seeded["active"].as_str().unwrap();
+    assert!(!live.store.schedule(active).unwrap().paused);
+    let fires = live.store.fires(active, 10).unwrap();
+    let statuses: Vec<_> = fires.iter().map(|fire| (fire.status, fire.manual)).collect();
+    assert_eq!(
+        statuses,
+        [(FireStatus::Done, true), (FireStatus::Failed, false), (FireStatus::Missed, false), (FireStatus::Done, false)]
+    );
+    let ran = &fires[0];
+    assert_eq!(ran.output.as_deref(), Some(seeded["output"].as_str().unwrap()));
+    let session = live.store.session(ran.session_id.as_deref().unwrap()).unwrap();
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!(
+        std::fs::read_to_string(live.folder.path().join("summary.md")).unwrap(),
+        "# New mail\n\nnothing urgent\n"
+    );
+    live.mock.assert_clean();
 }

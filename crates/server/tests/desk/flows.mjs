@@ -4,6 +4,7 @@
 //        node flows.mjs input BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 //        node flows.mjs agents BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 //        node flows.mjs agents-many BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
+//        node flows.mjs schedules BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 // `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
 // `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
 // more events and reads a line once the test appended them (100, then 100 more).
@@ -12,6 +13,12 @@
 // `agents`: FOLDER holds alpha.md and beta.md; the task the flow starts there runs two reader agents, one each.
 // `agents-many`: SESSION_ID is a finished session whose 320 reader agents each read a note, the first with the
 // help of an agent of its own.
+// `schedules`: the store has no schedule yet. The flow talks with the test on stdin and stdout: it prints
+// `seed` and reads one line of JSON, {"active", "paused", "done_session", "failed_session", "output"}, once the
+// test stored an active schedule with three fires (done, missed, failed) and a paused one-shot; it prints
+// `paused` and `resumed` after each button and reads a line once the test checked the store; it prints
+// `remove` and reads a line once the test removed the paused schedule. "Run now" runs against the scripted
+// model, whose task writes FOLDER/summary.md. The page runs in Asia/Tokyo's time zone (UTC+9, no DST).
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -435,6 +442,190 @@ async function manyAgentsFlow(page, session) {
   if (after - before > 2) fail(`${after - before} event streams opened after the person left the lead`);
 }
 
+// What the schedules list shows of each schedule.
+const scheduleItems = (page) => page.$$eval("#schedule-list li", (items) => items.map((item) => {
+  const next = item.querySelector(".next time");
+  return {
+    id: item.dataset.id,
+    task: item.querySelector("h2 button").textContent,
+    state: item.querySelector(".chip.state").dataset.status,
+    timing: item.querySelector(".timing").textContent,
+    next: next ? { text: next.textContent, utc: next.dateTime, title: next.title } : item.querySelector(".next").textContent,
+    last: item.querySelector(".last").textContent,
+    lastStatus: item.querySelector(".last .chip") ? item.querySelector(".last .chip").dataset.status : null,
+  };
+}));
+// One schedule's history, row by row.
+const historyRows = (page) => page.$$eval("#history-rows tr", (rows) => rows.map((row) => ({
+  time: row.dataset.fireTime,
+  status: row.querySelector(".chip").dataset.status,
+  manual: !!row.querySelector(".by-hand"),
+  cost: row.querySelector("td.cost").textContent,
+  output: row.querySelector("td.path").textContent,
+  reason: row.querySelector("td.reason").textContent,
+  session: row.querySelector("td.session a") ? row.querySelector("td.session a").getAttribute("href") : null,
+})));
+const stateIs = (page, state) =>
+  page.waitForFunction((s) => document.querySelector("#schedule-state").dataset.status === s, state);
+
+async function schedulesFlow(page, folder) {
+  const input = readline.createInterface({ input: process.stdin });
+  const replies = input[Symbol.asyncIterator]();
+  const say = async (line) => { console.log(line); return (await replies.next()).value; };
+
+  // No schedule yet: the navigation leads to the empty state, which says how to make one.
+  await page.goto(`${base}/?token=${token}`);
+  await page.waitForSelector("#composer:not(.hidden)");
+  await page.click("#show-schedules");
+  await page.waitForSelector("#schedules-empty:not(.hidden)");
+  const empty = await page.textContent("#schedules-empty");
+  if (!empty.includes('No schedules yet') || !empty.includes('errand schedule add --cron "0 8 * * 1-5" --folder DIR "task"')) {
+    fail(`the empty state says ${JSON.stringify(empty)}`);
+  }
+  if (new URL(page.url()).hash !== "#schedules") fail(`the address of the schedules is ${page.url()}`);
+  if ((await page.getAttribute("#show-schedules", "aria-current")) !== "page") fail("the Schedules link is not marked current");
+  await shot(page, "schedules-empty");
+  const seeded = JSON.parse(await say("seed"));
+
+  // A reload comes back to the schedules: both, oldest first, each paused or active, with its next fire in
+  // the person's time (UTC on hover) and how its last fire ended.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll("#schedule-list li").length === 2);
+  const [active, paused] = await scheduleItems(page);
+  if (active.id !== seeded.active || paused.id !== seeded.paused) fail(`the list's order is ${JSON.stringify([active.id, paused.id])}`);
+  if (active.state !== "active" || !active.timing.startsWith("Weekdays at 08:00") || !active.timing.includes("0 8 * * 1-5 · Europe/Berlin")) {
+    fail(`the active schedule shows as ${JSON.stringify(active)}`);
+  }
+  // 08:00 in Berlin on Tuesday 1 January 2030 is 07:00 UTC, 16:00 in Tokyo.
+  if (active.next.utc !== "2030-01-01T07:00:00Z" || active.next.title !== "2030-01-01 07:00 UTC"
+      || !/Jan 1, 2030/.test(active.next.text) || !/4:00\sPM/.test(active.next.text)) {
+    fail(`the active schedule's next fire shows as ${JSON.stringify(active.next)}`);
+  }
+  if (active.lastStatus !== "failed" || !active.last.includes("Failed")) fail(`its last fire shows as ${JSON.stringify(active.last)}`);
+  if (paused.state !== "paused" || !paused.timing.startsWith("Once at") || !paused.timing.includes("America/New_York")) {
+    fail(`the paused schedule shows as ${JSON.stringify(paused)}`);
+  }
+  if (paused.next !== "Next none while paused" || paused.last !== "Last never fired") fail(`the paused schedule shows as ${JSON.stringify(paused)}`);
+  await shot(page, "schedules");
+
+  // Opened: the settings, the next five fires, and the history, newest first, with chips, reasons and links.
+  await page.click(`#schedule-list li[data-id="${seeded.active}"] h2 button`);
+  await page.waitForSelector("#schedule:not(.hidden)");
+  await page.waitForFunction(() => document.querySelectorAll("#history-rows tr").length === 3);
+  if (new URL(page.url()).hash !== `#schedules/${seeded.active}`) fail(`the address of a schedule is ${page.url()}`);
+  if ((await page.textContent("#schedule-title")) !== active.task) fail("the schedule's heading is not its task");
+  await stateIs(page, "active");
+  if (!(await page.isVisible("#schedule-pause")) || await page.isVisible("#schedule-resume")) fail("an active schedule offers Resume");
+  const settings = await page.textContent("#schedule-settings");
+  for (const fact of [folder, seeded.output, "no limit", "skip: fires due while errand serve was not running are noted, not run",
+    "none: each fire works straight away", "wait 1 h in the inbox"]) {
+    if (!settings.includes(fact)) fail(`the settings miss ${fact}: ${settings}`);
+  }
+  const next = await page.$$eval("#schedule-next time", (times) => times.map((time) => time.dateTime));
+  if (next.length !== 5 || next[0] !== "2030-01-01T07:00:00Z" || next[4] !== "2030-01-07T07:00:00Z") fail(`the next fires are ${JSON.stringify(next)}`);
+  const history = await historyRows(page);
+  const expected = [
+    { time: "2026-12-02T07:00:00Z", status: "failed", manual: false, cost: "$0.0100", output: "—",
+      reason: "failed after 3 tries: the model's API answered 529 overloaded", session: `#${seeded.failed_session}` },
+    { time: "2026-12-01T07:00:00Z", status: "missed", manual: false, cost: "—", output: "—",
+      reason: "errand serve was not running at 08:00", session: null },
+    { time: "2026-11-30T07:00:00Z", status: "done", manual: false, cost: "$0.0312", output: seeded.output, reason: "—",
+      session: `#${seeded.done_session}` },
+  ];
+  if (JSON.stringify(history) !== JSON.stringify(expected)) fail(`the history shows ${JSON.stringify(history, null, 1)}`);
+  const words = await page.$$eval("#history-rows .chip", (chips) => chips.map((chip) => chip.textContent));
+  if (JSON.stringify(words) !== JSON.stringify(["✗Failed", "⊘Missed", "✓Done"])) fail(`the history's chips say ${JSON.stringify(words)}`);
+  await shot(page, "schedule");
+
+  // A fire's link opens its session in the session view; the address brings the schedule back.
+  await page.click(`#history-rows tr[data-fire-time="2026-11-30T07:00:00Z"] td.session a`);
+  await page.waitForSelector("#session:not(.hidden)");
+  await statusIs(page, "done");
+  if (new URL(page.url()).hash !== `#${seeded.done_session}`) fail(`the fire's session opened at ${page.url()}`);
+  await page.waitForFunction((task) => document.querySelector("#session-title").textContent === task, active.task);
+  await page.evaluate((id) => { location.hash = `#schedules/${id}`; }, seeded.active);
+  await page.waitForSelector("#schedule:not(.hidden)");
+  await page.waitForFunction(() => document.querySelectorAll("#history-rows tr").length === 3);
+
+  // Pause: the page says so, nothing is to come, Resume takes the button's place (and the focus).
+  await page.click("#schedule-pause");
+  await stateIs(page, "paused");
+  await page.waitForSelector("#schedule-resume:not(.hidden)");
+  if (await page.isVisible("#schedule-pause")) fail("a paused schedule still offers Pause");
+  if ((await page.evaluate(() => document.activeElement.id)) !== "schedule-resume") fail("the focus did not move to Resume");
+  if ((await page.textContent("#schedule-next-fire")) !== "none while paused") fail("a paused schedule shows a next fire");
+  if ((await page.$$("#schedule-next li")).length) fail("a paused schedule lists next fires");
+  if (!(await page.textContent("#schedule-result")).startsWith("Paused")) fail("pausing said nothing");
+  await shot(page, "schedule-paused");
+  await say("paused");
+
+  await page.click("#schedule-resume");
+  await stateIs(page, "active");
+  await page.waitForSelector("#schedule-pause:not(.hidden)");
+  await page.waitForFunction(() => document.querySelectorAll("#schedule-next li").length === 5);
+  await say("resumed");
+
+  // Run now: a fire by hand appears at the top of the history, runs the task against the scripted model and
+  // ends done, with its output and its session (which joins the sidebar).
+  await page.click("#schedule-run");
+  await page.waitForFunction(() => document.querySelectorAll("#history-rows tr").length === 4)
+    .catch(async () => fail(`Run now added no fire to the history; the page says ${await page.textContent("#schedule .session-head")}`));
+  const [started] = await historyRows(page);
+  if (!started.manual || !["running", "done"].includes(started.status)) fail(`the fire run by hand shows as ${JSON.stringify(started)}`);
+  if (!(await page.textContent("#schedule-result")).startsWith("Started a fire")) fail("Run now said nothing");
+  // The page reads the history again while the fire runs; when it did not end done, its session says why.
+  await page.waitForFunction(() => {
+    const row = document.querySelector("#history-rows tr");
+    return row.querySelector(".chip").dataset.status === "done" && row.querySelector("td.session a");
+  }).catch(async () => {
+    const [fire] = await historyRows(page);
+    const session = fire.session && await page.evaluate(async (url) => (await fetch(url)).text(), `/api/sessions/${fire.session.slice(1)}`);
+    fail(`the fire run by hand did not end done: ${JSON.stringify(fire)}; its session: ${session}`);
+  });
+  const [ran] = await historyRows(page);
+  if (ran.output !== seeded.output) fail(`the fire run by hand shows as ${JSON.stringify(ran)}`);
+  await page.waitForFunction(() => document.querySelectorAll("#sessions li button").length === 3)
+    .catch(async () => fail(`the sidebar lists ${await page.textContent("#sessions")}`));
+  await shot(page, "schedule-ran");
+  await page.click("#history-rows tr:first-child td.session a");
+  await page.waitForSelector("#session:not(.hidden)");
+  await statusIs(page, "done");
+  await page.waitForFunction((task) => document.querySelector("#session-title").textContent.startsWith(task), active.task);
+
+  // Narrow (200 % zoom): nothing overflows sideways; the history's rows become labelled cards.
+  await page.click("#show-schedules");
+  await page.click(`#schedule-list li[data-id="${seeded.active}"]`);
+  await page.waitForFunction(() => document.querySelectorAll("#history-rows tr").length === 4);
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: viewport.width / 2, height: viewport.height / 2 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`at 200 % zoom the schedule is ${overflow} px wider than the window`);
+  await page.screenshot({ path: `${shots}/desk-schedule-zoom-200.png`, fullPage: true });
+  await page.setViewportSize(viewport);
+
+  // The keyboard opens a schedule from the list; an error of the API shows as the desk's other errors do.
+  await page.click("#back-to-schedules");
+  await page.waitForFunction(() => document.querySelectorAll("#schedule-list li").length === 2);
+  await page.focus(`#schedule-list li[data-id="${seeded.paused}"] h2 button`);
+  await page.keyboard.press("Enter");
+  await stateIs(page, "paused");
+  if ((await page.evaluate(() => document.activeElement.id)) !== "schedule-title") fail("opening a schedule left the focus behind");
+  const pausedSettings = await page.textContent("#schedule-settings");
+  for (const fact of ["$0.50 per fire", "once: the latest fire missed runs, once", "each fire's plan waits in the inbox for approval",
+    "wait 30 min in the inbox"]) {
+    if (!pausedSettings.includes(fact)) fail(`the paused schedule's settings miss ${fact}: ${pausedSettings}`);
+  }
+  const none = await page.textContent("#schedule-next-empty");
+  if (none !== "Paused: nothing fires until it is resumed." || !(await page.isVisible("#history-empty"))) fail(`the paused one-shot says ${none}`);
+  await say("remove");
+  await page.click("#schedule-resume");
+  await page.waitForSelector("#schedule-error:not(.hidden)");
+  const error = await page.textContent("#schedule-error");
+  if (!error.includes(`no schedule matches '${seeded.paused}'`)) fail(`the error says ${JSON.stringify(error)}`);
+  await shot(page, "schedule-error");
+  input.close();
+}
+
 async function inputFlow(page, session) {
   await page.goto(`${base}/?token=${token}#${session}`);
   await page.waitForSelector("#approval:not(.hidden)");
@@ -466,7 +657,8 @@ async function inputFlow(page, session) {
 }
 
 try {
-  const page = await browser.newPage();
+  // The schedules are shown in the person's time zone: one far from UTC and from the schedules' own.
+  const page = await browser.newPage(flow === "schedules" ? { timezoneId: "Asia/Tokyo", locale: "en-US" } : {});
   page.setDefaultTimeout(15000);
   // An exception in the page or a Content-Security-Policy refusal fails the flows. (Other console errors are
   // expected: the task flow fetches a file after undo removed it.)
@@ -480,7 +672,8 @@ try {
   else if (flow === "input") await inputFlow(page, target);
   else if (flow === "agents") await agentsFlow(page, target);
   else if (flow === "agents-many") await manyAgentsFlow(page, target);
-  else fail(`no flow named ${flow}; use task, follow, input, agents or agents-many`);
+  else if (flow === "schedules") await schedulesFlow(page, target);
+  else fail(`no flow named ${flow}; use task, follow, input, agents, agents-many or schedules`);
   if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
   console.log(`desk ${flow} flow passed`);
 } finally {
