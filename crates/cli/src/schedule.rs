@@ -122,6 +122,21 @@ async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
             )));
         }
     }
+    if args.max_cost.is_some() {
+        // Every fire would fail on a budget nothing can measure: say so now, not at 8 tomorrow.
+        let resolved =
+            builder.provider(&errand_config::ProviderFlags::default()).map_err(crate::commands::agent_failure)?;
+        if builder.config().prices(&resolved.settings).price(&resolved.model).is_none() {
+            return Err(usage_error(anyhow!(
+                "--max-cost needs a model with a known price, and errand has none for {} at {}; add \
+                 [prices.\"{}\"] to {} or drop --max-cost",
+                resolved.model,
+                resolved.settings.base_url,
+                resolved.model,
+                builder.paths().config_file.display()
+            )));
+        }
+    }
     if args.notify && !on_path("notify-send") {
         eprintln!(
             "note: notify-send is not installed here, so --notify will show nothing (on Debian: apt-get install libnotify-bin)"

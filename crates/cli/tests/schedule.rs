@@ -443,3 +443,16 @@ async fn an_ended_fire_is_announced_on_the_desktop_and_to_an_allowed_webhook() {
     let shown = std::fs::read_to_string(&shown).unwrap();
     assert!(shown.starts_with("--app-name=errand|errand: done — the digest|"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_budget_no_price_can_measure_is_refused_when_the_schedule_is_added() {
+    let setup = Setup::new(Script::new(Vec::new())).await;
+    let folder = setup.folder().display().to_string();
+    let refused =
+        setup.errand(&["schedule", "add", "--folder", &folder, "--cron", "0 8 * * *", "--max-cost", "0.5", "x"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("--max-cost needs a model with a known price"), "{}", refused.stderr);
+    std::fs::write(setup.home().join("config.toml"), "[prices.\"claude-sonnet-4-5\"]\ninput = 3.0\noutput = 15.0\n")
+        .unwrap();
+    setup.add(&["--cron", "0 8 * * *", "--max-cost", "0.5", "x"]).await;
+}

@@ -350,10 +350,16 @@ impl Scheduler {
         self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Fires `schedule` now in the background, as the desk's "run now" does.
-    pub(crate) async fn start_now(self: Arc<Self>, schedule: ScheduleRecord) {
+    /// Fires `schedule` now in the background, as the desk's "run now" does; the fire's time, or an error
+    /// when a fire of it at this second already runs.
+    pub(crate) async fn start_now(self: Arc<Self>, schedule: ScheduleRecord) -> Result<String, String> {
         let fire_time = store_time(self.clock.now());
-        self.claim_and_start(schedule, fire_time, true).await;
+        let id = schedule.id.clone();
+        if self.claim_and_start(schedule, fire_time.clone(), true).await {
+            Ok(fire_time)
+        } else {
+            Err(format!("a fire of {id} at {fire_time} already runs; try again in a second"))
+        }
     }
 
     /// Looks at the schedules until `stop`, firing what is due and taking over fires whose daemon died.
@@ -483,8 +489,8 @@ impl Scheduler {
         Ok(next_due)
     }
 
-    /// Claims the fire and, if this daemon gets it, runs it in the background.
-    async fn claim_and_start(self: Arc<Self>, schedule: ScheduleRecord, fire_time: String, manual: bool) {
+    /// Claims the fire and, if this daemon gets it, runs it in the background; says whether it did.
+    async fn claim_and_start(self: Arc<Self>, schedule: ScheduleRecord, fire_time: String, manual: bool) -> bool {
         let claim = FireClaim {
             schedule_id: schedule.id.clone(),
             fire_time: fire_time.clone(),
@@ -497,12 +503,19 @@ impl Scheduler {
         let claimed = tokio::task::spawn_blocking(move || store.claim_fire(&claim)).await;
         self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
         match claimed {
-            Ok(Ok(Claimed::No)) => {}
+            Ok(Ok(Claimed::No)) => false,
             Ok(Ok(claimed)) => {
                 tokio::spawn(self.fire(schedule, fire_time, claimed));
+                true
             }
-            Ok(Err(error)) => tracing::warn!(%error, "cannot claim a fire"),
-            Err(error) => tracing::warn!(%error, "cannot claim a fire"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot claim a fire");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim a fire");
+                false
+            }
         }
     }
 

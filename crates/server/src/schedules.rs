@@ -76,14 +76,15 @@ async fn set_paused(
     Ok(answer)
 }
 
-/// `POST /api/schedules/{id}/run`: fires the schedule now, in the background; the fire shows in its history
-/// and its session in the sessions list.
+/// `POST /api/schedules/{id}/run`: fires the schedule now, in the background, and says the fire's time; the
+/// fire shows in its history and its session in the sessions list. A conflict when a fire of it at this very
+/// second already runs.
 pub(crate) async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
     let Some(scheduler) = state.scheduler.clone() else {
         return Err(ServerError::Conflict("this server cannot start tasks (it was started without a model)".into()));
     };
     let schedule = crate::api::blocking(&state.store, move |store| Ok(store.schedule(&id)?)).await?;
     let id = schedule.id.clone();
-    scheduler.start_now(schedule).await;
-    Ok(Json(json!({"id": id, "started": true})))
+    let fire_time = scheduler.start_now(schedule).await.map_err(ServerError::Conflict)?;
+    Ok(Json(json!({"id": id, "started": true, "fire_time": fire_time})))
 }

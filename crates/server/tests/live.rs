@@ -132,3 +132,62 @@ async fn a_rejected_key_fails_the_task_with_the_way_to_log_in_again() {
     let reason = finished["reason"].as_str().unwrap();
     assert!(reason.contains("rejected the key") && reason.contains("run `errand login` again"), "{reason}");
 }
+
+#[tokio::test]
+async fn schedules_are_listed_paused_resumed_and_fired_now_through_the_api() {
+    let live = Live::start(vec![Turn::text("digest written")]).await;
+    let schedule = live
+        .store
+        .add_schedule(&errand_store::NewSchedule {
+            task: "the weekday digest".into(),
+            cron: Some("0 8 * * 1-5".into()),
+            at: None,
+            tz: "Europe/Berlin".into(),
+            catch_up: errand_store::CatchUp::Skip,
+            settings: json!({"folders": [live.folder.path()]}),
+            checked_until: "2027-01-01T00:00:00Z".into(),
+        })
+        .unwrap();
+    let get = |path: String| {
+        let request = live.client.get(format!("{}{path}", live.base)).bearer_auth(common::TOKEN);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                serde_json::from_str::<serde_json::Value>(&response.text().await.unwrap()).unwrap(),
+            )
+        }
+    };
+    let (status, listed) = get("/api/schedules".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed[0]["id"], schedule.id.as_str());
+    assert_eq!(listed[0]["next_fires"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed[0]["last_fire"], serde_json::Value::Null);
+
+    let prefix = &schedule.id[..4];
+    assert_eq!(live.post(&format!("/api/schedules/{prefix}/pause"), json!({})).await.0, 200);
+    assert!(live.store.schedule(&schedule.id).unwrap().paused);
+    let (_, shown) = get(format!("/api/schedules/{}", schedule.id)).await;
+    assert_eq!(shown["schedule"]["next_fires"], json!([]), "a paused schedule has no next fires");
+    assert_eq!(live.post(&format!("/api/schedules/{prefix}/resume"), json!({})).await.0, 200);
+    assert!(!live.store.schedule(&schedule.id).unwrap().paused);
+
+    let (status, started) = live.post(&format!("/api/schedules/{}/run", schedule.id), json!({})).await;
+    assert_eq!((status, started["started"].as_bool()), (200, Some(true)), "{started}");
+    let mut history = Vec::new();
+    for _ in 0..500 {
+        history = live.store.fires(&schedule.id, 10).unwrap();
+        if history.first().is_some_and(|fire| fire.status != errand_store::FireStatus::Running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].status, errand_store::FireStatus::Done, "{history:?}");
+    assert!(history[0].manual);
+    let session = history[0].session_id.clone().unwrap();
+    assert_eq!(live.store.session(&session).unwrap().status, SessionStatus::Done);
+
+    let (status, missing) = get("/api/schedules/nosuch".into()).await;
+    assert_eq!(status, 404, "{missing}");
+}

@@ -50,7 +50,7 @@ pub struct Live {
     /// The folder picker's root (the server's `browse_root`), standing in for the person's home directory.
     pub home: tempfile::TempDir,
     _data: tempfile::TempDir,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
 }
 
 impl Live {
