@@ -682,6 +682,8 @@ function agentLine(agent, item) {
 }
 function touchAgent(agent) { agentsDirty.add(agent); schedule(); }
 function pumpAgents(v) {
+  // A view no longer shown opens nothing: a handler or an error of its streams may still run after it closed.
+  if (view !== v) return;
   while (v.streams.size < AGENT_STREAMS && v.queue.length) followAgent(v, v.queue.shift());
 }
 function followAgent(v, agent) {
