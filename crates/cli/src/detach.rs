@@ -40,12 +40,22 @@ pub(crate) fn record_file(paths: &Paths) -> PathBuf {
 }
 
 impl ServerRecord {
-    /// Writes the record atomically, so a reader never sees half of it.
+    /// Writes the record atomically, so a reader never sees half of it, through a temporary file of its own:
+    /// two servers starting at once must not rename each other's away.
     pub(crate) fn write(&self, file: &Path) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let text = serde_json::to_string(self).context("serialize the server record")?;
-        let temporary = file.with_extension("json.tmp");
-        std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
-        std::fs::rename(&temporary, file).with_context(|| format!("cannot write {}", file.display()))
+        let folder = file.parent().unwrap_or(Path::new("."));
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".server-")
+            .tempfile_in(folder)
+            .with_context(|| format!("cannot write a temporary file in {}", folder.display()))?;
+        temporary.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", file.display()))?;
+        temporary
+            .persist(file)
+            .map_err(|error| error.error)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        Ok(())
     }
 
     /// Removes the record if it is still this server's (another server may have replaced it since).
@@ -432,4 +442,30 @@ pub(crate) async fn stop(id: &str, agent: Option<&str>) -> Result<u8, Failure> {
         None => eprintln!("asked session {} to stop; `errand show {}` tells how it ended", session.id, session.id),
     }
     Ok(EXIT_DONE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_servers_recording_themselves_at_once_both_succeed() {
+        let home = tempfile::tempdir().unwrap();
+        let file = home.path().join("server.json");
+        let writers: Vec<_> = (0..2)
+            .map(|n| {
+                let file = file.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let record = ServerRecord { addr: "127.0.0.1:7357".parse().unwrap(), pid: n };
+                        record.write(&file).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert!(read_record(&file).is_some());
+    }
 }

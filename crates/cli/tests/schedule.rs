@@ -153,7 +153,7 @@ async fn two_daemons_on_one_store_run_each_of_a_hundred_fires_exactly_once() {
             setup.add(&["--cron", "0-24 8 * * *", "--tz", "UTC", "--catch-up", "all", &format!("note {n}")]).await,
         );
     }
-    let (_first, _second) = (setup.daemon(), setup.daemon());
+    let mut daemons = [setup.daemon(), setup.daemon()];
     let mut owners = std::collections::BTreeSet::new();
     for id in &ids {
         let history = setup.history_when(id, Duration::from_secs(120), all_ended(25)).await;
@@ -166,7 +166,10 @@ async fn two_daemons_on_one_store_run_each_of_a_hundred_fires_exactly_once() {
     }
     assert_eq!(setup.session_count().await, 100, "one session per fire");
     assert_eq!(setup.mock.requests().len(), 100, "one model request per fire: none ran twice");
-    assert!(!owners.is_empty());
+    for daemon in &mut daemons {
+        assert!(daemon.child.try_wait().unwrap().is_none(), "both daemons ran to the end");
+    }
+    assert_eq!(owners.len(), 2, "both daemons ran fires: {owners:?}");
 }
 
 #[tokio::test]

@@ -342,7 +342,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 21, "{routes:?}");
+    assert_eq!(routes.len(), 26, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
