@@ -247,7 +247,7 @@ pub struct Scheduler {
     /// The longest the scheduler sleeps between looks.
     tick: Duration,
     /// Each schedule's timing and next fire, by id, for the version of it they were computed for.
-    known: std::sync::Mutex<std::collections::HashMap<String, (TimingKey, When, Option<DateTime<Utc>>)>>,
+    known: std::sync::Mutex<std::collections::HashMap<String, Known>>,
     /// What the last full look found, to skip reading while nothing can have changed.
     quiet: std::sync::Mutex<Option<Quiet>>,
     /// This daemon wrote to the store since the last look (its own writes do not change the data version).
@@ -264,6 +264,9 @@ struct Quiet {
 
 /// What a schedule's next fire depends on: cron, one-shot time, time zone, and how far it has been dealt with.
 type TimingKey = (Option<String>, Option<String>, String, String);
+
+/// A schedule's timing and next fire, with the version of the schedule they were computed for.
+type Known = (TimingKey, When, Option<DateTime<Utc>>);
 
 impl Scheduler {
     /// A scheduler for `store`, building fires with `builder` and running them among `running`.
