@@ -660,7 +660,7 @@ impl Scheduler {
         };
         let mut failure: Option<String> = None;
         for attempt in 1..=TRIES {
-            let (session, input) = match &session_id {
+            let (session, input) = match session_id.clone() {
                 None => match self.create(schedule, settings, fire_time).await {
                     Ok(session) => {
                         let prompt = settings.prompt(&schedule.task);
@@ -671,12 +671,20 @@ impl Scheduler {
                     }
                 },
                 Some(id) => {
-                    let record = self.store.session(id).ok()?;
+                    let record = match self.store.session(&id) {
+                        Ok(record) => record,
+                        // Its session is gone (removed by hand): the fire starts over rather than lapse forever.
+                        Err(error) => {
+                            tracing::warn!(session = %id, %error, "a fire's session cannot be read; starting it anew");
+                            session_id = None;
+                            continue;
+                        }
+                    };
                     match record.status {
                         SessionStatus::Done => return Some((FireStatus::Done, Some(id.clone()), None)),
                         // Another session of this server already continues it (taken over at startup).
-                        _ if self.running.get(id).is_some() => {
-                            self.running.wait_until_ended(id).await;
+                        _ if self.running.get(&id).is_some() => {
+                            self.running.wait_until_ended(&id).await;
                             continue;
                         }
                         _ => {}
@@ -686,7 +694,7 @@ impl Scheduler {
                         (None, SessionStatus::Waiting | SessionStatus::Running) => None,
                         (None, _) => Some("Go on with the scheduled task where it stopped.".to_string()),
                     };
-                    match self.resume(id).await {
+                    match self.resume(&id).await {
                         Ok(session) => (session, input),
                         Err(error) => return Some((FireStatus::Failed, Some(id.clone()), Some(error))),
                     }
