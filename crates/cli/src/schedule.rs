@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow};
 use chrono::Utc;
 use errand_server::cron::{Cron, local_tz, parse_at, parse_tz, store_time};
-use errand_server::scheduler::{ScheduleSettings, Scheduler, When, describe_fire, next_fires, webhook_host};
+use errand_server::scheduler::{
+    ScheduleSettings, Scheduler, When, describe_fire, describe_schedule, next_fires, webhook_host,
+};
 use errand_store::{CatchUp, NewSchedule, ScheduleRecord};
 use serde_json::json;
 
@@ -155,7 +157,7 @@ async fn add(args: ScheduleAddArgs) -> Result<u8, Failure> {
     let schedule = store.add_schedule(&new).map_err(|error| Failure::from(anyhow!(error)))?;
     let next = next_fires(&schedule, 1);
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&describe(&schedule, 3))?)?;
+        outln!("{}", serde_json::to_string_pretty(&describe_schedule(&schedule, 3))?)?;
     } else {
         outln!("{}", schedule.id)?;
         eprintln!(
@@ -198,21 +200,12 @@ fn timing(schedule: &ScheduleRecord) -> String {
     }
 }
 
-fn describe(schedule: &ScheduleRecord, next: usize) -> serde_json::Value {
-    let mut value = serde_json::to_value(schedule).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        let fires: Vec<String> = next_fires(schedule, next).into_iter().map(store_time).collect();
-        object.insert("next_fires".into(), json!(fires));
-    }
-    value
-}
-
 fn list(json: bool) -> Result<u8, Failure> {
     let builder = builder()?;
     let store = open_store(&builder)?;
     let schedules = store.schedules().map_err(|error| Failure::from(anyhow!(error)))?;
     if json {
-        let listed: Vec<_> = schedules.iter().map(|schedule| describe(schedule, 3)).collect();
+        let listed: Vec<_> = schedules.iter().map(|schedule| describe_schedule(schedule, 3)).collect();
         outln!("{}", serde_json::to_string_pretty(&listed)?)?;
         return Ok(EXIT_DONE);
     }
@@ -239,7 +232,10 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     let schedule = store.schedule(id).map_err(usage_error)?;
     let history = store.fires(&schedule.id, 50).map_err(|error| Failure::from(anyhow!(error)))?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&json!({"schedule": describe(&schedule, 5), "history": history}))?)?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"schedule": describe_schedule(&schedule, 5), "history": history}))?
+        )?;
         return Ok(EXIT_DONE);
     }
     let settings = ScheduleSettings::of(&schedule);

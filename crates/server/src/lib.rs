@@ -7,6 +7,10 @@
 //! (live, even for a task another errand process runs, since the stream tails the store), changes, undo and
 //! the trash.
 //!
+//! It is also errand's daemon: with a builder it continues sessions left waiting by a process that died, and
+//! its [`scheduler`] fires recurring tasks ([`cron`] says when) exactly once however many servers share the
+//! store.
+//!
 //! # Example
 //!
 //! ```no_run

@@ -791,6 +791,16 @@ pub fn next_fires(schedule: &ScheduleRecord, count: usize) -> Vec<DateTime<Utc>>
     fires
 }
 
+/// A schedule as `--json` and the API show it: its record with its next `count` fires (RFC 3339 UTC).
+pub fn describe_schedule(schedule: &ScheduleRecord, count: usize) -> serde_json::Value {
+    let mut value = serde_json::to_value(schedule).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        let fires: Vec<String> = next_fires(schedule, count).into_iter().map(store_time).collect();
+        object.insert("next_fires".into(), json!(fires));
+    }
+    value
+}
+
 /// The history line of a fire, for the terminal.
 pub fn describe_fire(fire: &FireRecord) -> String {
     let mut line = format!("{}  {}", fire.fire_time, fire.status.as_str());

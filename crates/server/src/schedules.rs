@@ -5,21 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use crate::cron::store_time;
-use crate::scheduler::next_fires;
+use crate::scheduler::describe_schedule;
 use crate::{AppState, ServerError};
 
 /// How many fires of history a schedule shows.
 const HISTORY: usize = 50;
-
-fn describe(schedule: &errand_store::ScheduleRecord, next: usize) -> Value {
-    let mut value = serde_json::to_value(schedule).unwrap_or(Value::Null);
-    let fires: Vec<String> = next_fires(schedule, next).into_iter().map(store_time).collect();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("next_fires".into(), json!(fires));
-    }
-    value
-}
 
 /// `GET /api/schedules`: every schedule, oldest first, with its next three fires and its latest fire.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
@@ -27,7 +17,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, S
         let schedules = store.schedules()?;
         let mut listed = Vec::new();
         for schedule in &schedules {
-            let mut value = describe(schedule, 3);
+            let mut value = describe_schedule(schedule, 3);
             let last = store.fires(&schedule.id, 1)?.into_iter().next();
             if let Some(object) = value.as_object_mut() {
                 object.insert("last_fire".into(), serde_json::to_value(last).unwrap_or(Value::Null));
@@ -44,7 +34,7 @@ pub(crate) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
     crate::api::blocking(&state.store, move |store| {
         let schedule = store.schedule(&id)?;
         let history = store.fires(&schedule.id, HISTORY)?;
-        Ok(Json(json!({"schedule": describe(&schedule, 5), "history": history})))
+        Ok(Json(json!({"schedule": describe_schedule(&schedule, 5), "history": history})))
     })
     .await
 }
