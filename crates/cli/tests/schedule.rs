@@ -156,7 +156,7 @@ async fn two_daemons_on_one_store_run_each_of_a_hundred_fires_exactly_once() {
     let mut daemons = [setup.daemon(), setup.daemon()];
     let mut owners = std::collections::BTreeSet::new();
     for id in &ids {
-        let history = setup.history_when(id, Duration::from_secs(120), all_ended(25)).await;
+        let history = setup.history_when(id, Duration::from_secs(300), all_ended(25)).await;
         let fires = statuses(&history);
         assert_eq!(fires.len(), 25, "{fires:?}");
         assert!(fires.iter().all(|(_, status)| status == "done"), "{fires:?}");
@@ -199,7 +199,7 @@ async fn a_fire_whose_daemon_is_killed_is_taken_over_by_the_other_after_its_leas
     assert_eq!(std::fs::read_to_string(setup.folder().join("digest.md")).unwrap(), "first part");
 
     // The other daemon, running all along, takes the fire over once the lease lapses.
-    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    let history = setup.history_when(&id, Duration::from_secs(120), all_ended(1)).await;
     assert_eq!(history.len(), 1, "{history:#?}");
     let fire = &history[0];
     assert_eq!(fire["status"], "done", "{fire:#}");
@@ -243,7 +243,7 @@ async fn catch_up_after_three_days(policy: &str) -> Vec<(String, String)> {
     let setup = setup.with_clock("2027-01-07T09:00:00Z", 1);
     let _daemon = setup.daemon();
     let expected = 4;
-    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(expected)).await;
+    let history = setup.history_when(&id, Duration::from_secs(120), all_ended(expected)).await;
     statuses(&history)
 }
 
@@ -270,7 +270,7 @@ async fn a_fire_writes_its_output_and_the_history_keeps_session_cost_and_output(
     let at = chrono_like_now_plus(1);
     let id = setup.add(&["--at", &at, "--tz", "UTC", "--output", "digest.md", "summarize the folder"]).await;
     let _daemon = setup.daemon();
-    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    let history = setup.history_when(&id, Duration::from_secs(120), all_ended(1)).await;
     let fire = &history[0];
     assert_eq!(fire["status"], "done", "{fire:#}");
     assert_eq!(std::fs::read_to_string(setup.folder().join("digest.md")).unwrap(), "# Digest\n");
@@ -314,7 +314,7 @@ async fn a_fires_question_is_answered_from_the_inbox_or_expires_into_a_denial() 
             let approved = setup.errand(&["approve", id]).await;
             assert_eq!(approved.code, 0, "{approved:?}");
         }
-        let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+        let history = setup.history_when(&id, Duration::from_secs(120), all_ended(1)).await;
         assert_eq!(history[0]["status"], "done", "{:#}", history[0]);
         assert_eq!(setup.folder().join("old.md").exists(), !answered, "approved: deleted; expired: denied");
         let result = &setup.mock.requests()[1].last_tool_results()[0];
@@ -344,7 +344,7 @@ async fn a_failing_fire_is_tried_three_times_then_recorded_failed_with_the_reaso
     let at = chrono_like_now_plus(1);
     let id = setup.add(&["--at", &at, "--tz", "UTC", "the digest"]).await;
     let _daemon = setup.daemon();
-    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    let history = setup.history_when(&id, Duration::from_secs(120), all_ended(1)).await;
     let fire = &history[0];
     assert_eq!(fire["status"], "failed", "{fire:#}");
     let reason = fire["reason"].as_str().unwrap();
@@ -380,7 +380,7 @@ async fn a_plan_fire_waits_in_the_inbox_for_its_plan_to_be_approved() {
     assert!(!setup.folder().join("digest.md").exists(), "nothing is written before the plan is approved");
     let approved = setup.errand(&["answer", &session, "--approve"]).await;
     assert_eq!(approved.code, 0, "{approved:?}");
-    let history = setup.history_when(&id, Duration::from_secs(60), all_ended(1)).await;
+    let history = setup.history_when(&id, Duration::from_secs(120), all_ended(1)).await;
     assert_eq!(history[0]["status"], "done", "{:#}", history[0]);
     assert_eq!(std::fs::read_to_string(setup.folder().join("digest.md")).unwrap(), "d");
 }
