@@ -42,19 +42,7 @@ impl Setup {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ERRAND_HOME", self.home())
-            .env("NO_COLOR", "1")
-            .current_dir(self.folder())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command
+        common::bare_errand(&self.home(), &self.folder(), args)
     }
 
     async fn errand(&self, args: &[&str]) -> Finished {

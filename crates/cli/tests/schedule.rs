@@ -56,22 +56,12 @@ impl Setup {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"));
+        let mut command = common::bare_errand(&self.home(), &self.folder(), args);
         command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ERRAND_HOME", self.home())
-            .env("NO_COLOR", "1")
             .env("ANTHROPIC_API_KEY", "test-key")
             .env("ANTHROPIC_BASE_URL", self.mock.url())
             .env("ERRAND_SCHEDULER_TICK", "0.1")
-            .env("ERRAND_FIRE_LEASE", "2")
-            .current_dir(self.folder())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .env("ERRAND_FIRE_LEASE", "2");
         if let Some(clock) = &self.clock {
             command.env("ERRAND_CLOCK", clock);
         }

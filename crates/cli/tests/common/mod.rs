@@ -212,6 +212,24 @@ impl TestErrand {
     }
 }
 
+/// `errand ARGS` in `folder` with the errand home `home` and nothing of this test process's environment but
+/// PATH: no provider key or base URL, no session bus (so no keyring answers), no log filter.
+pub fn bare_errand(home: &Path, folder: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ERRAND_HOME", home)
+        .env("NO_COLOR", "1")
+        .current_dir(folder)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Waits for a started `errand` (at most `limit`) and collects its exit code, stdout and stderr.
 pub async fn finish_within(child: tokio::process::Child, limit: Duration) -> Finished {
     let output = tokio::time::timeout(limit, child.wait_with_output())
