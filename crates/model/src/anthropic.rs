@@ -110,7 +110,9 @@ fn block(block: &ContentBlock) -> Option<Value> {
     Some(match block {
         // The API rejects empty text blocks, and they carry nothing.
         ContentBlock::Text { text, .. } if text.is_empty() => return None,
-        ContentBlock::Text { text, .. } => json!({"type": "text", "text": text}),
+        ContentBlock::Text { text, provenance } => {
+            json!({"type": "text", "text": crate::types::model_text(text, provenance.as_ref())})
+        }
         ContentBlock::Image { media_type, data } => json!({
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
@@ -128,16 +130,20 @@ fn block(block: &ContentBlock) -> Option<Value> {
         ContentBlock::ToolUse { id, name, input } => {
             json!({"type": "tool_use", "id": id, "name": name, "input": input})
         }
-        ContentBlock::ToolResult { tool_use_id, content, is_error, .. } => {
+        ContentBlock::ToolResult { tool_use_id, content, is_error, provenance } => {
             let content: Vec<Value> = content
                 .iter()
-                .filter(|inner| {
-                    matches!(
-                        inner,
-                        ContentBlock::Text { .. } | ContentBlock::Image { .. } | ContentBlock::Document { .. }
-                    )
+                .filter_map(|inner| match inner {
+                    // A text block without its own provenance has the result's.
+                    ContentBlock::Text { text, provenance: None } if !text.is_empty() => Some(json!({
+                        "type": "text",
+                        "text": crate::types::model_text(text, provenance.as_ref()),
+                    })),
+                    ContentBlock::Text { .. } | ContentBlock::Image { .. } | ContentBlock::Document { .. } => {
+                        self::block(inner)
+                    }
+                    _ => None,
                 })
-                .filter_map(self::block)
                 .collect();
             let mut result = json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": content});
             if *is_error {
@@ -430,7 +436,7 @@ mod tests {
     }
 
     #[test]
-    fn a_text_blocks_provenance_stays_off_the_wire() {
+    fn a_text_blocks_provenance_reaches_the_wire_only_as_the_untrusted_delimiter() {
         let file = crate::Provenance::GrantedFile { path: "/home/me/notes.md".into() };
         let sent = |content: Vec<ContentBlock>| {
             let message = Message { role: Role::User, content, cache: true };
@@ -456,8 +462,13 @@ mod tests {
                 provenance: None,
             },
         ]);
-        assert_eq!(marked, plain);
+        // Provenance itself stays off the wire; untrusted text reaches it only inside its delimiter.
         assert!(!marked.contains("provenance") && !marked.contains("granted_file"), "{marked}");
+        assert!(!plain.contains("<untrusted"), "{plain}");
+        let delimited = "<untrusted source=\\\"file /home/me/notes.md\\\">";
+        assert_eq!(marked.matches(delimited).count(), 2, "the inlined file and the tool result: {marked}");
+        let unwrapped = marked.replace(&format!("{delimited}\\n"), "").replace("\\n</untrusted>", "");
+        assert_eq!(unwrapped, plain, "nothing else differs");
     }
 
     #[test]
@@ -576,7 +587,7 @@ mod tests {
             body["messages"][2],
             json!({"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
-                    {"type": "text", "text": "an image"},
+                    {"type": "text", "text": "<untrusted source=\"file /home/me/chart.png\">\nan image\n</untrusted>"},
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}},
                 ]},
                 {

@@ -131,12 +131,13 @@ fn assistant_message(message: &Message) -> Value {
 /// A user message becomes: one `tool` message per tool result (text only), then one `user` message with
 /// the images the tool results returned and the message's own text, images and documents.
 fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Value>) {
-    let mut results: Vec<(&str, &[ContentBlock], bool)> = message
+    type Result<'a> = (&'a str, &'a [ContentBlock], bool, Option<&'a crate::types::Provenance>);
+    let mut results: Vec<Result<'_>> = message
         .content
         .iter()
         .filter_map(|block| match block {
-            ContentBlock::ToolResult { tool_use_id, content, is_error, .. } => {
-                Some((tool_use_id.as_str(), content.as_slice(), *is_error))
+            ContentBlock::ToolResult { tool_use_id, content, is_error, provenance } => {
+                Some((tool_use_id.as_str(), content.as_slice(), *is_error, provenance.as_ref()))
             }
             _ => None,
         })
@@ -144,11 +145,14 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
     results.sort_by_key(|(id, ..)| call_order.iter().position(|call| call == id).unwrap_or(usize::MAX));
 
     let mut parts = Vec::new();
-    for (id, content, is_error) in &results {
-        let texts: Vec<&str> = content
+    for (id, content, is_error, provenance) in &results {
+        // A text block without its own provenance has the result's.
+        let texts: Vec<std::borrow::Cow<'_, str>> = content
             .iter()
             .filter_map(|block| match block {
-                ContentBlock::Text { text, .. } => Some(text.as_str()),
+                ContentBlock::Text { text, provenance: own } => {
+                    Some(crate::types::model_text(text, own.as_ref().or(*provenance)))
+                }
                 _ => None,
             })
             .collect();
@@ -169,7 +173,9 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
 
     for block in &message.content {
         match block {
-            ContentBlock::Text { text, .. } => parts.push(json!({"type": "text", "text": text})),
+            ContentBlock::Text { text, provenance } => {
+                parts.push(json!({"type": "text", "text": crate::types::model_text(text, provenance.as_ref())}))
+            }
             block => parts.extend(media_part(block)),
         }
     }
@@ -454,7 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn a_text_blocks_provenance_stays_off_the_wire() {
+    fn a_text_blocks_provenance_reaches_the_wire_only_as_the_untrusted_delimiter() {
         let file = crate::Provenance::GrantedFile { path: "/home/me/notes.md".into() };
         let sent = |content: Vec<ContentBlock>| {
             let message = Message { role: Role::User, content, cache: true };
@@ -480,8 +486,13 @@ mod tests {
                 provenance: None,
             },
         ]);
-        assert_eq!(marked, plain);
+        // Provenance itself stays off the wire; untrusted text reaches it only inside its delimiter.
         assert!(!marked.contains("provenance") && !marked.contains("granted_file"), "{marked}");
+        assert!(!plain.contains("<untrusted"), "{plain}");
+        let delimited = "<untrusted source=\\\"file /home/me/notes.md\\\">";
+        assert_eq!(marked.matches(delimited).count(), 2, "the inlined file and the tool result: {marked}");
+        let unwrapped = marked.replace(&format!("{delimited}\\n"), "").replace("\\n</untrusted>", "");
+        assert_eq!(unwrapped, plain, "nothing else differs");
     }
 
     #[test]
