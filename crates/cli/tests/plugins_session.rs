@@ -145,9 +145,15 @@ async fn a_slash_command_is_expanded_before_the_first_request() {
         assert_eq!(request.json["model"], "claude-haiku-4-5", "{protocol}");
         assert_eq!(request.tool_names(), ["read_file", "grep"], "{protocol}");
         let text = first_user_text(request);
-        let expected = "Hello Ana! Everything: Ana 'big world'. Second: big world.\nNotes: notes.md\n\
-                        Outside: @/etc/hostname\nEcho: snippet-output\n\n\
-                        <file path=\"notes.md\">\nAna's notes: buy milk.\n</file>";
+        // The inlined file reaches the model delimited as the granted file's content; the command's own text
+        // (with what its snippets spliced in) is the person's request, as it is.
+        let notes = errand.folder().join("notes.md");
+        let expected = format!(
+            "Hello Ana! Everything: Ana 'big world'. Second: big world.\nNotes: notes.md\n\
+             Outside: @/etc/hostname\nEcho: snippet-output\n\n\
+             <untrusted source=\"file {}\">\n<file path=\"notes.md\">\nAna's notes: buy milk.\n</file>\n</untrusted>",
+            notes.display()
+        );
         assert_eq!(text, expected, "{protocol}");
 
         let events = run.events();

@@ -302,9 +302,14 @@ async fn rereading_an_unchanged_file_costs_one_line(protocol: Protocol) {
     let requests = errand.mock.requests();
     let first = &requests[1].last_tool_results()[0].text;
     assert!(first.contains("200\ta long line"), "{first}");
+    // The file's content reaches the model delimited as the file's; errand's one line about it, as it is.
+    let report = errand.folder().join("report.txt").display().to_string();
+    assert_eq!(requests[1].last_tool_results()[0].source, Some(format!("file {report}")));
+    assert!(requests[1].body.contains(r#"<untrusted source=\"file "#), "the delimiter is on the wire");
     let second = &requests[2].last_tool_results()[0].text;
     assert_eq!(second.lines().count(), 1, "{second}");
     assert!(second.starts_with("unchanged since turn 1"), "{second}");
+    assert_eq!(requests[2].last_tool_results()[0].source, None);
     // After an edit the model has not seen the whole file: the content comes again.
     let after_edit = &requests[5].last_tool_results()[0].text;
     assert!(after_edit.contains("1\tedited"), "{after_edit}");

@@ -111,7 +111,7 @@ fn block(block: &ContentBlock) -> Option<Value> {
         // The API rejects empty text blocks, and they carry nothing.
         ContentBlock::Text { text, .. } if text.is_empty() => return None,
         ContentBlock::Text { text, provenance } => {
-            json!({"type": "text", "text": crate::types::model_text(text, provenance.as_ref())})
+            json!({"type": "text", "text": crate::types::message_text(text, provenance.as_ref())})
         }
         ContentBlock::Image { media_type, data } => json!({
             "type": "image",
@@ -134,10 +134,11 @@ fn block(block: &ContentBlock) -> Option<Value> {
             let content: Vec<Value> = content
                 .iter()
                 .filter_map(|inner| match inner {
-                    // A text block without its own provenance has the result's.
-                    ContentBlock::Text { text, provenance: None } if !text.is_empty() => Some(json!({
+                    // A tool result's text is delimited when untrusted; a block without its own provenance has
+                    // the result's.
+                    ContentBlock::Text { text, provenance: own } if !text.is_empty() => Some(json!({
                         "type": "text",
-                        "text": crate::types::model_text(text, provenance.as_ref()),
+                        "text": crate::types::model_text(text, own.as_ref().or(provenance.as_ref())),
                     })),
                     ContentBlock::Text { .. } | ContentBlock::Image { .. } | ContentBlock::Document { .. } => {
                         self::block(inner)

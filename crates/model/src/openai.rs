@@ -174,7 +174,7 @@ fn user_messages(message: &Message, call_order: &[&str], messages: &mut Vec<Valu
     for block in &message.content {
         match block {
             ContentBlock::Text { text, provenance } => {
-                parts.push(json!({"type": "text", "text": crate::types::model_text(text, provenance.as_ref())}))
+                parts.push(json!({"type": "text", "text": crate::types::message_text(text, provenance.as_ref())}))
             }
             block => parts.extend(media_part(block)),
         }

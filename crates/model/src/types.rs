@@ -71,7 +71,8 @@ pub const UNTRUSTED_TAG: &str = "untrusted";
 
 /// The text a model receives for `text` from `provenance`: untrusted content inside
 /// `<untrusted source="ORIGIN">…</untrusted>`, with any closing tag inside it defused so the content cannot end
-/// its own block early; anything else as it is. Both wire clients send text through here.
+/// its own block early; anything else as it is. Both wire clients send tool results through here, and a
+/// message's own text through [`message_text`].
 pub fn model_text<'a>(text: &'a str, provenance: Option<&Provenance>) -> std::borrow::Cow<'a, str> {
     match provenance {
         Some(provenance) if provenance.is_untrusted() && !text.is_empty() => {
@@ -81,6 +82,16 @@ pub fn model_text<'a>(text: &'a str, provenance: Option<&Provenance>) -> std::bo
                 if text.to_ascii_lowercase().contains(&closing) { defuse(text, &closing) } else { text.to_string() };
             std::borrow::Cow::Owned(format!("<{UNTRUSTED_TAG} source=\"{origin}\">\n{body}\n</{UNTRUSTED_TAG}>"))
         }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// The text a model receives for a text block of a person's message: a granted file attached to it (`@file`)
+/// is delimited as [`model_text`] delimits untrusted content; anything else — the person's words, a slash
+/// command the person invoked, with whatever its template splices in — is the person's request, as it is.
+pub fn message_text<'a>(text: &'a str, provenance: Option<&Provenance>) -> std::borrow::Cow<'a, str> {
+    match provenance {
+        Some(Provenance::GrantedFile { .. }) => model_text(text, provenance),
         _ => std::borrow::Cow::Borrowed(text),
     }
 }

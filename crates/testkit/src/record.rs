@@ -43,10 +43,39 @@ pub struct RecordedRequest {
 pub struct ToolResultSeen {
     /// The call it answers.
     pub tool_use_id: String,
-    /// Its text content, blocks joined with "\n".
+    /// Its text content, blocks joined with "\n", each as the tool gave it: an untrusted block's delimiter
+    /// (`<untrusted source="…">…</untrusted>`) is taken off and its source kept in `source`.
     pub text: String,
     /// Anthropic's `is_error`; always false for OpenAI, which has no such flag.
     pub is_error: bool,
+    /// The origin its untrusted text was delimited with (`file /x/a.md`, `command`, `mcp files`, `web host`);
+    /// `None` when no block of it was delimited.
+    pub source: Option<String>,
+}
+
+/// A text as the client sent it, without an untrusted block's delimiter, with the delimiter's source.
+fn undelimited(text: &str) -> (String, Option<String>) {
+    let Some(rest) = text.strip_prefix("<untrusted source=\"") else { return (text.to_string(), None) };
+    let Some((source, body)) = rest.split_once("\">\n") else { return (text.to_string(), None) };
+    let Some(body) = body.strip_suffix("\n</untrusted>") else { return (text.to_string(), None) };
+    (body.to_string(), Some(source.replace("&quot;", "\"").replace("&amp;", "&")))
+}
+
+/// A tool result's content: its text blocks undelimited and joined with "\n", and the first source seen.
+fn result_text(content: &Value) -> (String, Option<String>) {
+    let texts: Vec<&str> = match content {
+        Value::String(text) => vec![text.as_str()],
+        Value::Array(blocks) => blocks.iter().filter_map(|block| block["text"].as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let mut source = None;
+    let mut parts = Vec::new();
+    for text in texts {
+        let (body, from) = undelimited(text);
+        source = source.or(from);
+        parts.push(body);
+    }
+    (parts.join("\n"), source)
 }
 
 impl RecordedRequest {
@@ -188,26 +217,82 @@ fn anthropic_tool_results(message: &Value) -> Vec<ToolResultSeen> {
     blocks
         .iter()
         .filter(|block| block["type"] == "tool_result")
-        .map(|block| ToolResultSeen {
-            tool_use_id: block["tool_use_id"].as_str().unwrap_or_default().to_string(),
-            text: content_text(&block["content"]),
-            is_error: block["is_error"] == Value::Bool(true),
+        .map(|block| {
+            let (text, source) = result_text(&block["content"]);
+            ToolResultSeen {
+                tool_use_id: block["tool_use_id"].as_str().unwrap_or_default().to_string(),
+                text,
+                is_error: block["is_error"] == Value::Bool(true),
+                source,
+            }
         })
         .collect()
 }
 
 fn openai_tool_result(message: &Value) -> ToolResultSeen {
+    // OpenAI joins a result's blocks into one string before it is sent; each was delimited on its own.
+    let joined = content_text(&message["content"]);
+    let mut source = None;
+    let parts: Vec<String> = split_delimited(&joined)
+        .into_iter()
+        .map(|part| {
+            let (body, from) = undelimited(&part);
+            source = source.clone().or(from);
+            body
+        })
+        .collect();
     ToolResultSeen {
         tool_use_id: message["tool_call_id"].as_str().unwrap_or_default().to_string(),
-        text: content_text(&message["content"]),
+        text: parts.join("\n"),
         is_error: false,
+        source,
     }
+}
+
+/// A string of blocks joined with "\n", split back at the delimited blocks' edges.
+fn split_delimited(joined: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = joined;
+    while let Some(start) = rest.find("<untrusted source=\"") {
+        let Some(end) = rest[start..].find("\n</untrusted>") else { break };
+        let end = start + end + "\n</untrusted>".len();
+        let before = rest[..start].trim_end_matches('\n');
+        if !before.is_empty() {
+            parts.push(before.to_string());
+        }
+        parts.push(rest[start..end].to_string());
+        rest = rest[end..].trim_start_matches('\n');
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_string());
+    }
+    parts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn delimited_tool_results_are_read_back_as_the_tool_gave_them_with_their_source() {
+        let wrapped = "<untrusted source=\"file /w/a.md\">\n1\talpha\n</untrusted>";
+        let anthropic = request(
+            Protocol::Anthropic,
+            json!({"messages": [{"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": wrapped}]},
+                {"type": "tool_result", "tool_use_id": "t2", "content": [{"type": "text", "text": "created b.md"}]},
+            ]}]}),
+        );
+        let seen = anthropic.last_tool_results();
+        assert_eq!((seen[0].text.as_str(), seen[0].source.as_deref()), ("1\talpha", Some("file /w/a.md")));
+        assert_eq!((seen[1].text.as_str(), seen[1].source.as_deref()), ("created b.md", None));
+        let joined = format!("{wrapped}\n<untrusted source=\"command\">\nok\n</untrusted>");
+        let openai =
+            request(Protocol::Openai, json!({"messages": [{"role": "tool", "tool_call_id": "t1", "content": joined}]}));
+        let seen = openai.last_tool_results();
+        assert_eq!((seen[0].text.as_str(), seen[0].source.as_deref()), ("1\talpha\nok", Some("file /w/a.md")));
+    }
 
     fn request(protocol: Protocol, json: Value) -> RecordedRequest {
         RecordedRequest {
@@ -247,9 +332,9 @@ mod tests {
         assert_eq!(recorded.tool_names(), ["read_file", "grep"]);
         assert_eq!(recorded.message_count(), 5);
         assert_eq!(recorded.last_message_text(), "go on");
-        let second = ToolResultSeen { tool_use_id: "b".into(), text: "no\nsuch".into(), is_error: true };
+        let second = ToolResultSeen { tool_use_id: "b".into(), text: "no\nsuch".into(), is_error: true, source: None };
         assert_eq!(recorded.last_tool_results(), vec![second.clone()]);
-        let first = ToolResultSeen { tool_use_id: "a".into(), text: "found".into(), is_error: false };
+        let first = ToolResultSeen { tool_use_id: "a".into(), text: "found".into(), is_error: false, source: None };
         assert_eq!(recorded.all_tool_results(), vec![first, second]);
     }
 
@@ -277,7 +362,12 @@ mod tests {
         assert_eq!(recorded.tool_names(), ["read_file"]);
         assert_eq!(recorded.message_count(), 6);
         assert_eq!(recorded.last_message_text(), "three");
-        let seen = |id: &str, text: &str| ToolResultSeen { tool_use_id: id.into(), text: text.into(), is_error: false };
+        let seen = |id: &str, text: &str| ToolResultSeen {
+            tool_use_id: id.into(),
+            text: text.into(),
+            is_error: false,
+            source: None,
+        };
         assert_eq!(recorded.last_tool_results(), vec![seen("c2", "two"), seen("c3", "three")]);
         assert_eq!(recorded.all_tool_results(), vec![seen("c1", "one"), seen("c2", "two"), seen("c3", "three")]);
     }

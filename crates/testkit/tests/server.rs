@@ -63,7 +63,8 @@ async fn requests_are_recorded_in_order_with_headers_and_body() {
     let recorded = &requests[1];
     assert!(!recorded.is_stream());
     assert_eq!(recorded.message_count(), 3);
-    let seen = vec![ToolResultSeen { tool_use_id: "toolu_1_1".into(), text: "# A".into(), is_error: false }];
+    let seen =
+        vec![ToolResultSeen { tool_use_id: "toolu_1_1".into(), text: "# A".into(), is_error: false, source: None }];
     assert_eq!(recorded.last_tool_results(), seen);
     assert_eq!(recorded.all_tool_results(), seen);
     mock.assert_clean();
@@ -94,7 +95,12 @@ async fn openai_requests_are_recorded_with_their_tool_results() {
     assert_eq!(recorded.system_text(), "You are errand.");
     assert_eq!(recorded.tool_names(), ["read_file"]);
     assert_eq!(recorded.message_count(), 4);
-    let seen = |id: &str, text: &str| ToolResultSeen { tool_use_id: id.into(), text: text.into(), is_error: false };
+    let seen = |id: &str, text: &str| ToolResultSeen {
+        tool_use_id: id.into(),
+        text: text.into(),
+        is_error: false,
+        source: None,
+    };
     assert_eq!(recorded.last_tool_results(), vec![seen("call_1_1", "one"), seen("call_1_2", "two")]);
     mock.assert_clean();
 }

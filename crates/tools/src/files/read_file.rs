@@ -142,8 +142,9 @@ fn read(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
             (_, Some(limit)) => limit >= line_count(&bytes),
         };
         if whole_again {
+            // errand's own words, not the file's: they reach the model as they are, one line.
             let line = format!("unchanged since turn {turn}: {shown} (the content shown then is still current)");
-            return Ok(ToolOutput { provenance, ..ToolOutput::text(line) });
+            return Ok(ToolOutput::text(line));
         }
     }
     let (content, whole) = match kind {
