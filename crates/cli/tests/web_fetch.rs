@@ -162,3 +162,21 @@ async fn a_redirect_to_an_allowed_host_is_followed() {
     assert!(result.text.starts_with(&final_url), "{}", result.text);
     assert!(result.text.contains("# Harbour fees"), "{}", result.text);
 }
+
+#[tokio::test]
+async fn a_deny_rule_beats_allow_net() {
+    let site = Site::start().await;
+    let errand = TestErrand::new(Protocol::Openai, vec![fetch(&site.url("/page")), Turn::text("Refused.")]).await;
+
+    let args = ["run", "--no-plan", "--json", "--allow-net", "127.0.0.1", "--deny", "network(127.0.0.1)", "read it"];
+    let run = errand.errand(&args).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(site.requests(), Vec::<String>::new(), "the page was fetched against a deny rule");
+    let result = &errand.mock.requests()[1].last_tool_results()[0];
+    assert!(
+        result.text.contains("denied: reaching 127.0.0.1 is denied by the rule `deny network(127.0.0.1)` from --deny"),
+        "{}",
+        result.text
+    );
+}
