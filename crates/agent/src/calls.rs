@@ -281,6 +281,12 @@ impl Session {
     }
 
     pub(crate) fn tool_context(&self) -> ToolContext {
+        // A redirect a tool follows on its own goes only where a call naming that host would go unasked.
+        let (policy, grants, gate) = (self.policy.clone(), self.grants.clone(), self.plan_gate());
+        let host_allowed: errand_tools::HostCheck = Arc::new(move |tool, host| {
+            let effects = Effects { hosts: vec![host.to_string()], ..Effects::default() };
+            policy.decide(tool, &effects, &grants, &gate) == Decision::Allow
+        });
         ToolContext {
             grants: self.grants.clone(),
             ledger: self.ledger.clone(),
@@ -290,6 +296,7 @@ impl Session {
             staging: self.staging.clone(),
             progress: None,
             cancel: CancellationToken::new(),
+            host_allowed: Some(host_allowed),
         }
     }
 
@@ -910,6 +917,7 @@ mod tests {
             staging: None,
             progress: None,
             cancel: CancellationToken::new(),
+            host_allowed: None,
         };
         for tool in session_tools(&[]) {
             let output = tool.run(serde_json::json!({}), &context).await;

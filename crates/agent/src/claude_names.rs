@@ -11,6 +11,7 @@ const NAMES: &[(&str, &str)] = &[
     ("glob", "Glob"),
     ("grep", "Grep"),
     ("list_dir", "LS"),
+    ("web_fetch", "WebFetch"),
     ("skill", "Skill"),
     ("task", "Task"),
 ];
@@ -40,5 +41,6 @@ mod tests {
         assert_eq!(errand_name("Read"), "read_file");
         assert_eq!(errand_name("mcp__tracker__list"), "mcp__tracker__list");
         assert_eq!(errand_name("write_xlsx"), "write_xlsx");
+        assert_eq!(errand_name("WebFetch"), "web_fetch");
     }
 }

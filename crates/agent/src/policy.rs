@@ -36,6 +36,10 @@ use globset::{GlobBuilder, GlobMatcher};
 /// A call writing more files than this at once asks first, even when the plan covers them.
 pub const MAX_FILES_PER_CALL: usize = 20;
 
+/// The pseudo-tool whose rules judge network hosts: `--allow-net HOST` adds `allow network(HOST)`, and its
+/// rules apply to the hosts any call declares.
+const NETWORK: &str = "network";
+
 /// The reason every change is refused before the plan is approved.
 const PLAN_PENDING: &str = "nothing may change before the plan is approved; call propose_plan first";
 
@@ -153,10 +157,19 @@ impl Rule {
     }
 
     /// What in the call triggers this rule (for `ask` and `deny`: any matching path, command or host), as a
-    /// phrase for the reason; `None` when the rule does not apply.
+    /// phrase for the reason; `None` when the rule does not apply. A `network` rule judges the hosts of every
+    /// call, whichever tool declares them.
     fn triggered_by(&self, tool: &str, subjects: &[Subject<'_>], grants: &Grants) -> Option<String> {
         if !self.tool.is_match(tool) {
-            return None;
+            if !self.tool.is_match(NETWORK) {
+                return None;
+            }
+            let mut hosts = subjects.iter().filter(|subject| matches!(subject, Subject::Host(_)));
+            return match &self.pattern {
+                None => hosts.next(),
+                Some(pattern) => hosts.find(|subject| subject.matches(pattern, grants)),
+            }
+            .map(|subject| subject.describe(grants));
         }
         match &self.pattern {
             None => Some(format!("calling {tool}")),
@@ -164,6 +177,13 @@ impl Rule {
                 subjects.iter().find(|subject| subject.matches(pattern, grants)).map(|subject| subject.describe(grants))
             }
         }
+    }
+
+    /// Whether this is an `allow network(…)` rule (or `allow network`) that lets any tool reach `host`.
+    fn allows_network_to(&self, host: &str) -> bool {
+        self.action == RuleAction::Allow
+            && self.tool.is_match(NETWORK)
+            && self.pattern.as_ref().is_none_or(|pattern| pattern.host.is_match(host))
     }
 
     /// Whether this (`allow`) rule covers the whole call: every written path, command and host matches (or,
@@ -484,6 +504,20 @@ impl Policy {
             return Decision::Allow;
         }
 
+        // Hosts the network rules allow are settled; the rest of the call is judged as if it reached none
+        // of them.
+        let unsettled = |host: &&String| !self.rules.iter().any(|rule| rule.allows_network_to(host));
+        if effects.hosts.iter().any(|host| !unsettled(&host)) {
+            let rest = Effects { hosts: effects.hosts.iter().filter(unsettled).cloned().collect(), ..effects.clone() };
+            let subjects = Subject::all(&rest);
+            let covered = self
+                .rules
+                .iter()
+                .filter(|rule| rule.action == RuleAction::Allow)
+                .any(|rule| rule.covers(tool, &subjects, grants));
+            return if covered { Decision::Allow } else { self.default_decision(&rest, grants, plan) };
+        }
+
         self.default_decision(effects, grants, plan)
     }
 
@@ -538,7 +572,10 @@ impl Policy {
             return Decision::Ask(format!("{} needs your approval", Subject::Command(command).describe(grants)));
         }
         if let Some(host) = effects.hosts.first() {
-            return Decision::Ask(format!("{} needs your approval", Subject::Host(host).describe(grants)));
+            return Decision::Ask(format!(
+                "{} needs your approval (--allow-net {host} allows it)",
+                Subject::Host(host).describe(grants)
+            ));
         }
         Decision::Allow
     }
@@ -1216,6 +1253,56 @@ mod tests {
                 expected: Expected::Deny("reaching tracker.example is denied"),
                 ..BASE
             },
+            Case {
+                name: "a network rule (--allow-net) allows any tool's host",
+                rules: &["allow network(docs.rs)"],
+                tool: "web_fetch",
+                effects: "host docs.rs",
+                expected: Expected::Allow,
+                ..BASE
+            },
+            Case {
+                name: "a network rule allows only the hosts it names",
+                rules: &["allow network(docs.rs)"],
+                tool: "web_fetch",
+                effects: "host crates.io",
+                expected: Expected::Ask("reaching crates.io needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "a network deny rule fires for any tool's host",
+                rules: &["allow network(*.example)", "deny network(tracker.example)"],
+                tool: "web_fetch",
+                effects: "host tracker.example",
+                expected: Expected::Deny(
+                    "reaching tracker.example is denied by the rule `deny network(tracker.example)`",
+                ),
+                ..BASE
+            },
+            Case {
+                name: "a network ask rule asks for any tool's host",
+                rules: &["allow web_fetch", "ask network(*.example)"],
+                tool: "web_fetch",
+                effects: "host a.example",
+                expected: Expected::Ask("reaching a.example needs your approval (rule `ask network(*.example)`"),
+                ..BASE
+            },
+            Case {
+                name: "a host the network rules allow leaves the rest of the call to be judged",
+                rules: &["allow network(docs.rs)"],
+                tool: "fetch",
+                effects: "host docs.rs; run ls",
+                expected: Expected::Ask("running `ls` needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "a network rule says nothing about a call without hosts",
+                rules: &["deny network"],
+                tool: "run_command",
+                effects: "run ls",
+                expected: Expected::Ask("running `ls` needs your approval"),
+                ..BASE
+            },
             // Deletes.
             Case {
                 name: "deletes ask by default",
@@ -1659,7 +1746,9 @@ mod tests {
             ),
             (
                 Case { tool: "fetch", effects: "host example.com", ..BASE },
-                Decision::Ask("reaching example.com needs your approval".to_string()),
+                Decision::Ask(
+                    "reaching example.com needs your approval (--allow-net example.com allows it)".to_string(),
+                ),
             ),
         ];
         for (case, expected) in cases {

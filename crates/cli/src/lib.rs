@@ -767,8 +767,8 @@ pub struct SessionArgs {
     /// Run commands even where this kernel cannot fully confine them (shown prominently; see `errand doctor`).
     #[arg(long)]
     pub unsandboxed: bool,
-    /// Let commands reach these hosts (comma-separated, globs allowed, repeatable) through errand's proxy;
-    /// commands have no network otherwise. E.g. --allow-net pypi.org,files.pythonhosted.org
+    /// Let web_fetch, and commands through errand's proxy, reach these hosts without asking (comma-separated,
+    /// globs allowed, repeatable); commands have no network otherwise. E.g. --allow-net pypi.org,docs.rs
     #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
     pub allow_net: Vec<String>,
     /// Also load the plugin in DIR for this session, without installing it (repeatable): for trying a plugin

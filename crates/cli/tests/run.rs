@@ -69,6 +69,7 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
                 "write_pptx",
                 "write_pdf",
                 "render_pages",
+                "web_fetch",
                 "task_create",
                 "task_list",
                 "task_claim",

@@ -119,7 +119,14 @@ pub struct ToolContext {
     pub progress: Option<ProgressReporter>,
     /// Fires when the person cancels the task (Ctrl-C), so a call that waits on something outside can stop.
     pub cancel: CancellationToken,
+    /// Whether a call of a tool (the first argument) reaching a host (the second) would run without asking
+    /// under the session's rules: a tool that follows a redirect on its own asks this about the new host.
+    /// `None` where no policy is at hand; such a tool then reaches no host but the one its call declared.
+    pub host_allowed: Option<HostCheck>,
 }
+
+/// Judges a host a tool would reach beyond what its call declared; see [`ToolContext::host_allowed`].
+pub type HostCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// How far a long call has got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -116,6 +116,7 @@ pub fn worker_main() -> i32 {
         staging: Some(staging),
         progress: None,
         cancel: CancellationToken::new(),
+        host_allowed: None,
     };
     runtime.block_on(serve(context, Ready { landlock_abi }));
     0

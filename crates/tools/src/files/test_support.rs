@@ -64,6 +64,7 @@ impl Fixture {
             staging,
             progress: None,
             cancel: tokio_util::sync::CancellationToken::new(),
+            host_allowed: None,
         };
         Self { _temp: temp, root, read_only, outside, ctx }
     }
