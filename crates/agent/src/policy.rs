@@ -456,14 +456,12 @@ impl Policy {
     /// Whether errand itself may reach `host` (a schedule's webhook): an allow `network(…)` rule matches it,
     /// and no ask or deny rule does.
     pub fn allows_host(&self, host: &str) -> bool {
-        let matching = |action: RuleAction| {
-            self.rules.iter().any(|rule| {
-                rule.action == action
-                    && rule.tool.is_match("network")
-                    && rule.pattern.as_ref().is_some_and(|pattern| pattern.host.is_match(host))
-            })
-        };
-        matching(RuleAction::Allow) && !matching(RuleAction::Ask) && !matching(RuleAction::Deny)
+        let narrowed = self.rules.iter().any(|rule| {
+            matches!(rule.action, RuleAction::Ask | RuleAction::Deny)
+                && rule.tool.is_match(NETWORK)
+                && rule.pattern.as_ref().is_none_or(|pattern| pattern.host.is_match(host))
+        });
+        !narrowed && self.rules.iter().any(|rule| rule.allows_network_to(host))
     }
 
     /// Decides whether a call of `tool` with these declared `effects` may run, must be asked about, or is
