@@ -127,13 +127,18 @@ async fn a_slash_commands_inlined_file_is_a_text_block_marked_as_the_files() {
         }
         let messages = requests[0].json["messages"].as_array().unwrap();
         let first = &messages.iter().find(|message| message["role"] == "user").unwrap()["content"];
+        // Only the attached file goes on the wire differently: delimited as the granted file's content.
+        let delimited = format!(
+            "<untrusted source=\"file {}\">\n{attached}\n</untrusted>",
+            errand.folder().join("notes/a.txt").display()
+        );
         match protocol {
-            Protocol::Openai => assert_eq!(first, &json!(format!("Brief me on notes/a.txt.\n\n{attached}"))),
+            Protocol::Openai => assert_eq!(first, &json!(format!("Brief me on notes/a.txt.\n\n{delimited}"))),
             Protocol::Anthropic => assert_eq!(
                 first,
                 &json!([
                     {"type": "text", "text": "Brief me on notes/a.txt."},
-                    {"type": "text", "text": attached, "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": delimited, "cache_control": {"type": "ephemeral"}},
                 ])
             ),
         }
