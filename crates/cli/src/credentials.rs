@@ -238,9 +238,7 @@ pub(crate) fn secret(command: SecretCommand) -> Result<u8, Failure> {
 fn read_value(prompt: &str) -> Result<Secret, Failure> {
     let stdin = std::io::stdin();
     let value = if stdin.is_terminal() {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-        let read = read_hidden(&stdin);
+        let read = read_hidden(&stdin, prompt);
         eprintln!();
         match read {
             Ok(Some(value)) => value,
@@ -263,9 +261,9 @@ fn read_value(prompt: &str) -> Result<Secret, Failure> {
     Ok(Secret::new(value))
 }
 
-/// Reads a line with echo off, byte by byte, so Ctrl-C and Ctrl-D cancel (`None`) with the terminal put back
-/// as it was, rather than leaving it without echo.
-fn read_hidden(stdin: &std::io::Stdin) -> std::io::Result<Option<String>> {
+/// Shows `prompt` once echo is off (so nothing typed after it can show), then reads a line byte by byte, so
+/// Ctrl-C and Ctrl-D cancel (`None`) with the terminal put back as it was, rather than leaving it without echo.
+fn read_hidden(stdin: &std::io::Stdin, prompt: &str) -> std::io::Result<Option<String>> {
     use rustix::termios::{LocalModes, OptionalActions, SpecialCodeIndex, tcgetattr, tcsetattr};
     let original = tcgetattr(stdin)?;
     let mut quiet = original.clone();
@@ -280,6 +278,8 @@ fn read_hidden(stdin: &std::io::Stdin) -> std::io::Result<Option<String>> {
         }
     }
     let _restore = Restore(stdin, original);
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
     let mut bytes: Vec<u8> = Vec::new();
     let mut input = stdin.lock();
     let mut byte = [0u8; 1];

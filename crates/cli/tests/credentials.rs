@@ -396,3 +396,47 @@ async fn api_key_command_gives_the_key_and_its_failure_or_hang_is_named() {
     assert!(hung.stderr.contains("did not finish within 1 s"), "{}", hung.stderr);
     assert_eq!(mock.requests().len(), 1, "no request went out without a key");
 }
+
+/// `errand ARGS` in a pseudo-terminal (through `script`): waits for the hidden prompt, then types `keys`.
+/// Returns the exit code and everything the terminal showed.
+async fn at_the_prompt(errand: &common::TestErrand, args: &[&str], keys: &str) -> (i32, String) {
+    use tokio::io::AsyncReadExt as _;
+    let mut command = errand.wrapped(args, |line| vec!["script".into(), "-qefc".into(), line, "/dev/null".into()]);
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = command.spawn().expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !String::from_utf8_lossy(&shown).contains("(input hidden): ") {
+        let read = tokio::time::timeout(Duration::from_secs(30), stdout.read(&mut buffer)).await.unwrap().unwrap();
+        assert!(read > 0, "the prompt never came: {}", String::from_utf8_lossy(&shown));
+        shown.extend_from_slice(&buffer[..read]);
+    }
+    // The prompt is printed once echo is off, so nothing typed now is shown.
+    stdin.write_all(keys.as_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stdout.read_to_end(&mut rest)).await.unwrap().unwrap();
+    shown.extend_from_slice(&rest);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    drop(stdin);
+    (status.code().unwrap_or(-1), String::from_utf8_lossy(&shown).into_owned())
+}
+
+#[tokio::test]
+async fn login_at_a_terminal_reads_the_key_without_echo_and_ctrl_c_stores_nothing() {
+    let errand = common::TestErrand::new(Protocol::Anthropic, vec![]).await;
+    let credentials = errand.home.path().join("credentials.json");
+    // Ctrl-C at the prompt: cancelled with the terminal put back, nothing stored.
+    let (code, shown) = at_the_prompt(&errand, &["login", "--store", "file"], "sk-half\u{3}").await;
+    assert_eq!(code, 130, "{shown}");
+    assert!(shown.contains("cancelled; nothing was stored"), "{shown}");
+    assert!(!shown.contains("sk-half"), "the key was echoed: {shown}");
+    assert!(!credentials.exists());
+    // Typed with a slip corrected by backspace, then Enter: stored, never shown.
+    let (code, shown) = at_the_prompt(&errand, &["login", "--store", "file"], "sk-typed-key-0123X\u{7f}456\r").await;
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("sk-typed-key"), "the key was echoed: {shown}");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&credentials).unwrap()).unwrap();
+    assert_eq!(stored["logins"]["anthropic"]["value"], "sk-typed-key-0123456", "{stored}");
+}
