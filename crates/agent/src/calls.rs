@@ -376,14 +376,13 @@ impl Session {
             Settled::Answer(_) => (ApprovalAnswer::Deny { reason: None }, Answerer::Person),
             Settled::NoOne => {
                 let reason =
-                    format!("{} needs approval, and no one is at a terminal to ask; {allow_hint}", request.reason);
+                    format!("{}, and no one is at a terminal to ask; {allow_hint}", needing_approval(&request.reason));
                 (ApprovalAnswer::Deny { reason: Some(reason) }, Answerer::NoTerminal)
             }
             Settled::Expired(wait) => {
                 let reason = format!(
-                    "{} needs approval, and the question expired unanswered after waiting {wait} in errand's inbox; \
-                     {allow_hint}",
-                    request.reason
+                    "{}, and the question expired unanswered after waiting {wait} in errand's inbox; {allow_hint}",
+                    needing_approval(&request.reason)
                 );
                 (ApprovalAnswer::Deny { reason: Some(reason) }, Answerer::Expired)
             }
@@ -877,6 +876,16 @@ fn progress_events(emitter: Emitter, call_id: String) -> errand_tools::ProgressR
             message: update.message,
         });
     })
+}
+
+/// The policy's reason for asking, saying once that it needs approval ("deleting a.md needs your approval" as
+/// it is; "an ask rule matches" with "needs approval" added).
+fn needing_approval(reason: &str) -> String {
+    if reason.contains("needs your approval") || reason.contains("needs approval") {
+        reason.to_string()
+    } else {
+        format!("{reason}: it needs approval")
+    }
 }
 
 #[cfg(test)]

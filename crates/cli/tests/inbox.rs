@@ -115,6 +115,7 @@ async fn wait_0_denies_at_once_and_puts_nothing_in_the_inbox() {
     assert_eq!(of_type(&run.events(), "ApprovalResolved")[0]["by"], "no terminal");
     let result = &errand.mock.requests()[1].last_tool_results()[0];
     assert!(result.text.contains("no one is at a terminal to ask"), "{}", result.text);
+    assert_eq!(result.text.matches("needs").count(), 1, "it says once that it needs approval: {}", result.text);
     assert_eq!(errand.errand(&["inbox", "--json"]).await.stdout.trim(), "[]");
 }
 
