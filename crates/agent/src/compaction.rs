@@ -312,26 +312,7 @@ mod tests {
 
     use super::*;
 
-    fn call(id: &str) -> ContentBlock {
-        ContentBlock::ToolUse { id: id.into(), name: "read_file".into(), input: json!({"path": "a.md"}) }
-    }
-
-    fn result(id: &str, text: &str) -> ContentBlock {
-        ContentBlock::ToolResult {
-            tool_use_id: id.into(),
-            content: vec![ContentBlock::text(text)],
-            is_error: false,
-            provenance: None,
-        }
-    }
-
-    fn assistant(content: Vec<ContentBlock>) -> Message {
-        Message { role: Role::Assistant, content, cache: false }
-    }
-
-    fn user(content: Vec<ContentBlock>) -> Message {
-        Message { role: Role::User, content, cache: false }
-    }
+    use crate::transcript::fixtures::{assistant, call, result, user};
 
     /// The task, then `turns` turns of one read each whose result holds `bytes` bytes.
     fn reads(turns: usize, bytes: usize) -> Vec<Message> {

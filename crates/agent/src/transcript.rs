@@ -93,19 +93,18 @@ fn answer(calls: Vec<String>, content: Vec<ContentBlock>) -> Message {
     Message { role: Role::User, content: ordered, cache: false }
 }
 
+/// Conversations for the tests of this module and of compaction: a call, its result, and the messages that
+/// carry them.
 #[cfg(test)]
-mod tests {
-    use errand_model::ToolCall;
-    use pretty_assertions::assert_eq;
+pub(crate) mod fixtures {
+    use errand_model::{ContentBlock, Message, Role};
     use serde_json::json;
 
-    use super::*;
-
-    fn call(id: &str) -> ContentBlock {
+    pub(crate) fn call(id: &str) -> ContentBlock {
         ContentBlock::ToolUse { id: id.into(), name: "read_file".into(), input: json!({"path": "a"}) }
     }
 
-    fn result(id: &str, text: &str) -> ContentBlock {
+    pub(crate) fn result(id: &str, text: &str) -> ContentBlock {
         ContentBlock::ToolResult {
             tool_use_id: id.into(),
             content: vec![ContentBlock::text(text)],
@@ -114,13 +113,22 @@ mod tests {
         }
     }
 
-    fn assistant(content: Vec<ContentBlock>) -> Message {
+    pub(crate) fn assistant(content: Vec<ContentBlock>) -> Message {
         Message { role: Role::Assistant, content, cache: false }
     }
 
-    fn user(content: Vec<ContentBlock>) -> Message {
+    pub(crate) fn user(content: Vec<ContentBlock>) -> Message {
         Message { role: Role::User, content, cache: false }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use errand_model::ToolCall;
+    use pretty_assertions::assert_eq;
+
+    use super::fixtures::{assistant, call, result, user};
+    use super::*;
 
     #[test]
     fn a_valid_transcript_is_unchanged() {

@@ -517,10 +517,7 @@ async fn provider_checks(checks: &mut Vec<(&str, bool, String)>, resolved: &Reso
             format!(
                 "nothing answers at {url} ({detail}): start the server, or fix --base-url (base_url in config.toml, \
                  or {})",
-                match settings.kind {
-                    errand_model::ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
-                    errand_model::ProviderKind::Openai => "OPENAI_BASE_URL",
-                }
+                settings.kind.base_url_var()
             ),
         )),
         Err(error @ (ModelError::KeyRejected { .. } | ModelError::KeyMissing { .. })) => {

@@ -15,14 +15,6 @@ use serde_json::json;
 use crate::commands::{Failure, builder, usage_error};
 use crate::{EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, LoginArgs, SecretCommand};
 
-/// A person-facing name for a provider.
-fn provider_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Anthropic => "Anthropic",
-        ProviderKind::Openai => "the OpenAI-compatible server",
-    }
-}
-
 fn preference(text: &str) -> StorePreference {
     match text {
         "keyring" => StorePreference::Keyring,
@@ -50,19 +42,11 @@ pub(crate) async fn login(args: LoginArgs) -> Result<u8, Failure> {
     }
     let config = builder.config();
     let kind = args.provider.or(config.provider).unwrap_or(ProviderKind::Anthropic);
-    let base_url_var = match kind {
-        ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
-        ProviderKind::Openai => "OPENAI_BASE_URL",
-    };
     // The server a run would use, so the login is for the server its key will go to.
-    let configured_url = config.base_url.clone().filter(|_| config.provider.is_none_or(|chosen| chosen == kind));
-    let base_url = args
-        .base_url
-        .clone()
-        .or_else(|| std::env::var(base_url_var).ok().filter(|url| !url.trim().is_empty()))
-        .or(configured_url)
-        .unwrap_or_else(|| kind.default_base_url().to_string());
-    let key = read_value(&format!("{} API key for {base_url} (input hidden): ", provider_name(kind)))?;
+    let base_url =
+        errand_config::configured_base_url(kind, args.base_url.as_deref(), config, &|name| std::env::var(name).ok())
+            .unwrap_or_else(|| kind.default_base_url().to_string());
+    let key = read_value(&format!("API key for the {} at {base_url} (input hidden): ", kind.display_name()))?;
 
     let settings = ProviderSettings {
         kind,
@@ -93,8 +77,8 @@ pub(crate) async fn login(args: LoginArgs) -> Result<u8, Failure> {
         .store_login(kind, stored_url, &key, preference(&args.store))
         .map_err(|error| Failure { code: EXIT_ERROR, error: anyhow!("{error}. The key was not stored.") })?;
     eprintln!(
-        "logged in to {} at {base_url}: the key is {}",
-        provider_name(kind),
+        "logged in to the {} at {base_url}: the key is {}",
+        kind.display_name(),
         stored_where(&stored, credentials.path())
     );
     if std::env::var(kind.key_var()).is_ok_and(|value| !value.trim().is_empty()) {
@@ -107,47 +91,49 @@ pub(crate) async fn login(args: LoginArgs) -> Result<u8, Failure> {
 
 /// `errand login --status`: for each provider, where the key a run would use comes from.
 fn status(builder: &errand_agent::SessionBuilder, json: bool) -> Result<u8, Failure> {
-    let credentials = builder.credentials();
-    let logins = credentials.logins().map_err(|error| Failure::from(anyhow!(error)))?;
-    let mut rows = Vec::new();
-    for kind in [ProviderKind::Anthropic, ProviderKind::Openai] {
-        // The model does not matter here; naming one keeps an unconfigured model from hiding the key's origin.
-        let flags = ProviderFlags {
-            provider: Some(kind),
-            model: Some(builder.config().model.clone().unwrap_or_else(|| "-".into())),
-            ..ProviderFlags::default()
-        };
-        let row = match builder.provider(&flags) {
-            Ok(resolved) => json!({
-                "provider": kind.as_str(),
-                "base_url": resolved.settings.base_url,
-                "key_from": resolved.key_from.as_ref().map(|origin| json!({
-                    "kind": origin.kind(),
-                    "detail": origin.to_string(),
-                })),
-            }),
-            Err(error) => json!({"provider": kind.as_str(), "error": error.to_string()}),
-        };
-        rows.push(row);
-    }
+    let logins = builder.credentials().logins().map_err(|error| Failure::from(anyhow!(error)))?;
+    let resolved: Vec<_> = [ProviderKind::Anthropic, ProviderKind::Openai]
+        .into_iter()
+        .map(|kind| {
+            // The model does not matter here; naming one keeps an unconfigured model from hiding the key's origin.
+            let flags = ProviderFlags {
+                provider: Some(kind),
+                model: Some(builder.config().model.clone().unwrap_or_else(|| "-".into())),
+                ..ProviderFlags::default()
+            };
+            (kind, builder.provider(&flags))
+        })
+        .collect();
     if json {
+        let providers: Vec<_> = resolved
+            .iter()
+            .map(|(kind, resolved)| match resolved {
+                Ok(resolved) => json!({
+                    "provider": kind.as_str(),
+                    "base_url": resolved.settings.base_url,
+                    "key_from": resolved.key_from.as_ref().map(|origin| json!({
+                        "kind": origin.kind(),
+                        "detail": origin.to_string(),
+                    })),
+                }),
+                Err(error) => json!({"provider": kind.as_str(), "error": error.to_string()}),
+            })
+            .collect();
         let logins: Vec<_> = logins
             .iter()
             .map(|login| json!({"provider": login.provider.as_str(), "base_url": login.base_url, "stored_in": login.backend.as_str()}))
             .collect();
-        outln!("{}", serde_json::to_string_pretty(&json!({"providers": rows, "logins": logins}))?)?;
+        outln!("{}", serde_json::to_string_pretty(&json!({"providers": providers, "logins": logins}))?)?;
         return Ok(EXIT_DONE);
     }
-    for row in &rows {
-        let provider = row["provider"].as_str().unwrap_or_default();
-        match (row.get("error"), row.get("key_from")) {
-            (Some(error), _) => outln!("{provider:<10} {}", error.as_str().unwrap_or_default())?,
-            (None, Some(serde_json::Value::Object(origin))) => outln!(
-                "{provider:<10} {} · key from {}",
-                row["base_url"].as_str().unwrap_or_default(),
-                origin["detail"].as_str().unwrap_or_default()
-            )?,
-            _ => outln!("{provider:<10} {} · no key", row["base_url"].as_str().unwrap_or_default())?,
+    for (kind, resolved) in &resolved {
+        let provider = kind.as_str();
+        match resolved {
+            Err(error) => outln!("{provider:<10} {error}")?,
+            Ok(resolved) => match &resolved.key_from {
+                Some(origin) => outln!("{provider:<10} {} · key from {origin}", resolved.settings.base_url)?,
+                None => outln!("{provider:<10} {} · no key", resolved.settings.base_url)?,
+            },
         }
     }
     if logins.is_empty() {

@@ -379,15 +379,7 @@ pub fn resolve_provider(
         return Err(ConfigError::NoProvider { config_file: config_file.display().to_string() });
     };
     let stored_login = login(kind)?;
-    let base_url_var = match kind {
-        ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
-        ProviderKind::Openai => "OPENAI_BASE_URL",
-    };
-    let base_url = flags
-        .base_url
-        .clone()
-        .or_else(|| env(base_url_var))
-        .or_else(|| config.base_url.clone())
+    let base_url = configured_base_url(kind, flags.base_url.as_deref(), config, &env)
         .or_else(|| stored_login.as_ref().and_then(|login| login.base_url.clone()))
         .unwrap_or_else(|| kind.default_base_url().to_string());
     let key = find_key(kind, flags, config, &env, credentials, stored_login.as_ref(), &base_url)?;
@@ -413,6 +405,20 @@ pub fn resolve_provider(
         settings.idle_timeout = Duration::from_secs(seconds.max(1));
     }
     Ok(ResolvedProvider { settings, model, chosen_by, key_from })
+}
+
+/// The server for `kind` that a flag (`flag`), the environment (`ANTHROPIC_BASE_URL`, `OPENAI_BASE_URL`) or
+/// `config.toml` names, in that order; `config.toml`'s `base_url` counts for the provider it names (or for any,
+/// when it names none). `None`: the stored login's server, else the provider's own.
+pub fn configured_base_url(
+    kind: ProviderKind,
+    flag: Option<&str>,
+    config: &ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    flag.map(str::to_string)
+        .or_else(|| env(kind.base_url_var()).filter(|url| !url.trim().is_empty()))
+        .or_else(|| config.base_url.clone().filter(|_| config.provider.is_none_or(|named| named == kind)))
 }
 
 /// The key for `kind`: `--api-key-file`, the environment, `api_key_command`, then the stored login, which
@@ -623,6 +629,27 @@ mod tests {
         let error = resolve(ProviderFlags::default(), config.clone(), &[]).unwrap_err().to_string();
         assert_eq!(error, "api_key_command `exit 4` (config.toml) gave no key: it failed (exit status 4)");
         assert_eq!(config.key_command(ProviderKind::Anthropic), Some("echo top-level"));
+    }
+
+    #[test]
+    fn config_tomls_base_url_is_for_the_provider_it_names() {
+        let config = ConfigFile {
+            provider: Some(ProviderKind::Openai),
+            base_url: Some("http://localhost:11434/v1".into()),
+            ..ConfigFile::default()
+        };
+        let none = |_: &str| None;
+        assert_eq!(
+            configured_base_url(ProviderKind::Openai, None, &config, &none).as_deref(),
+            Some("http://localhost:11434/v1")
+        );
+        assert_eq!(configured_base_url(ProviderKind::Anthropic, None, &config, &none), None, "not Ollama's URL");
+        let env = |name: &str| (name == "ANTHROPIC_BASE_URL").then(|| "http://proxy".to_string());
+        assert_eq!(configured_base_url(ProviderKind::Anthropic, None, &config, &env).as_deref(), Some("http://proxy"));
+        assert_eq!(
+            configured_base_url(ProviderKind::Anthropic, Some("http://flag"), &config, &env).as_deref(),
+            Some("http://flag")
+        );
     }
 
     #[test]

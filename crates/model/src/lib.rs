@@ -94,6 +94,14 @@ impl ProviderKind {
         }
     }
 
+    /// The environment variable that names this provider's base URL.
+    pub fn base_url_var(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "ANTHROPIC_BASE_URL",
+            ProviderKind::Openai => "OPENAI_BASE_URL",
+        }
+    }
+
     /// Human name for messages ("the Anthropic API").
     pub fn display_name(self) -> &'static str {
         match self {

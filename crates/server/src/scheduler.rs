@@ -309,42 +309,22 @@ impl Scheduler {
         started: impl FnOnce(&str) + Send + 'static,
     ) -> Result<FireRecord, String> {
         let fire_time = store_time(self.clock.now());
-        let claim = FireClaim {
-            schedule_id: schedule.id.clone(),
-            fire_time: fire_time.clone(),
-            owner: self.owner.clone(),
-            lease_until: store_time(self.clock.now() + self.clock.span(self.lease)),
-            now: fire_time.clone(),
-            manual: true,
-        };
-        let store = self.store.clone();
-        let claimed = tokio::task::spawn_blocking(move || store.claim_fire(&claim))
-            .await
-            .map_err(|error| error.to_string())?
-            .map_err(|error| error.to_string())?;
+        let claimed = self.claim(&schedule.id, &fire_time, true).await?;
         if claimed == Claimed::No {
             return Err(format!("a fire of {} at {fire_time} already runs; try again in a second", schedule.id));
         }
-        let watcher = {
-            let (store, id, time) = (self.store.clone(), schedule.id.clone(), fire_time.clone());
-            tokio::spawn(async move {
-                for _ in 0..6000 {
-                    let fires = store.fires(&id, 20).unwrap_or_default();
-                    if let Some(session) =
-                        fires.iter().find(|fire| fire.fire_time == time).and_then(|fire| fire.session_id.clone())
-                    {
-                        started(&session);
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            })
-        };
         let id = schedule.id.clone();
-        self.clone().fire(schedule, fire_time.clone(), claimed).await;
-        watcher.abort();
+        let (session_sender, session) = tokio::sync::oneshot::channel();
+        let fire = tokio::spawn(self.clone().fire(schedule, fire_time.clone(), claimed, Some(session_sender)));
+        // Dropped unsent when the fire ends before it has a session.
+        if let Ok(session) = session.await {
+            started(&session);
+        }
+        fire.await.map_err(|error| format!("the fire stopped: {error}"))?;
         let fires = self.store.fires(&id, 50).map_err(|error| error.to_string())?;
-        fires.into_iter().find(|fire| fire.fire_time == fire_time).ok_or_else(|| "the fire left no record".to_string())
+        fires.into_iter().find(|fire| fire.fire_time == fire_time).ok_or_else(|| {
+            format!("the fire of {id} at {fire_time} left no record: was the schedule removed while it ran?")
+        })
     }
 
     /// Tells the scheduler a schedule changed through this process's own store handle (the desk paused or
@@ -494,26 +474,11 @@ impl Scheduler {
 
     /// Claims the fire and, if this daemon gets it, runs it in the background; says whether it did.
     async fn claim_and_start(self: Arc<Self>, schedule: ScheduleRecord, fire_time: String, manual: bool) -> bool {
-        let claim = FireClaim {
-            schedule_id: schedule.id.clone(),
-            fire_time: fire_time.clone(),
-            owner: self.owner.clone(),
-            lease_until: store_time(self.clock.now() + self.clock.span(self.lease)),
-            now: store_time(self.clock.now()),
-            manual,
-        };
-        let store = self.store.clone();
-        let claimed = tokio::task::spawn_blocking(move || store.claim_fire(&claim)).await;
-        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
-        match claimed {
-            Ok(Ok(Claimed::No)) => false,
-            Ok(Ok(claimed)) => {
-                tokio::spawn(self.fire(schedule, fire_time, claimed));
+        match self.claim(&schedule.id, &fire_time, manual).await {
+            Ok(Claimed::No) => false,
+            Ok(claimed) => {
+                tokio::spawn(self.fire(schedule, fire_time, claimed, None));
                 true
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot claim a fire");
-                false
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot claim a fire");
@@ -522,8 +487,30 @@ impl Scheduler {
         }
     }
 
+    /// Claims the fire of `schedule_id` at `fire_time` for this daemon, under a fresh lease.
+    async fn claim(&self, schedule_id: &str, fire_time: &str, manual: bool) -> Result<Claimed, String> {
+        let claim = FireClaim {
+            schedule_id: schedule_id.to_string(),
+            fire_time: fire_time.to_string(),
+            owner: self.owner.clone(),
+            lease_until: store_time(self.clock.now() + self.clock.span(self.lease)),
+            now: store_time(self.clock.now()),
+            manual,
+        };
+        let store = self.store.clone();
+        let claimed = tokio::task::spawn_blocking(move || store.claim_fire(&claim)).await;
+        self.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+        claimed.map_err(|error| error.to_string())?.map_err(|error| error.to_string())
+    }
+
     /// Runs a claimed fire to its end, renewing its lease meanwhile; tries a failing one [`TRIES`] times.
-    async fn fire(self: Arc<Self>, schedule: ScheduleRecord, fire_time: String, claimed: Claimed) {
+    async fn fire(
+        self: Arc<Self>,
+        schedule: ScheduleRecord,
+        fire_time: String,
+        claimed: Claimed,
+        session_sender: Option<tokio::sync::oneshot::Sender<String>>,
+    ) {
         let settings = ScheduleSettings::of(&schedule);
         // Not the scheduler's stop: the server's shutdown stops a fire's session as it stops every other one
         // (one waiting in the inbox is left waiting), and the fire's lease then lapses for the next daemon.
@@ -553,7 +540,7 @@ impl Scheduler {
                 }
             })
         };
-        let ended = self.fire_attempts(&schedule, &settings, &fire_time, claimed, &cancel).await;
+        let ended = self.fire_attempts(&schedule, &settings, &fire_time, claimed, &cancel, session_sender).await;
         cancel.cancel();
         let _ = renewer.await;
         // Stopped with the daemon, or taken over: the fire is left to whoever holds it next.
@@ -653,6 +640,7 @@ impl Scheduler {
         fire_time: &str,
         claimed: Claimed,
         cancel: &CancellationToken,
+        mut session_sender: Option<tokio::sync::oneshot::Sender<String>>,
     ) -> Option<(FireStatus, Option<String>, Option<String>)> {
         let mut session_id = match &claimed {
             Claimed::TakenOver { session_id, .. } => session_id.clone(),
@@ -702,6 +690,9 @@ impl Scheduler {
             };
             let id = session.id().to_string();
             session_id = Some(id.clone());
+            if let Some(sender) = session_sender.take() {
+                let _ = sender.send(id.clone());
+            }
             let outcome = self.running.run_here(session, input, cancel.clone()).await;
             if cancel.is_cancelled() {
                 return None;
