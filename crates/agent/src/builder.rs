@@ -461,6 +461,14 @@ impl SessionBuilder {
             inbox_wait: request.wait.unwrap_or(DEFAULT_INBOX_WAIT),
             rules,
             allow_delete: request.allow_delete,
+            // Canonical, as the grants are; a folder not made yet cannot be inside a grant either.
+            protected_dirs: [
+                self.paths.config_dir(),
+                self.paths.database.parent().map(PathBuf::from).unwrap_or_default(),
+            ]
+            .iter()
+            .filter_map(|dir| std::fs::canonicalize(dir).ok())
+            .collect(),
             max_parallel: request
                 .max_parallel
                 .map(|n| n as usize)

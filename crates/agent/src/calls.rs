@@ -251,6 +251,7 @@ impl Session {
             duration_ms,
         })?;
         for change in &output.changed {
+            crate::taint::lock(&self.taint).wrote(&change.path);
             if !summary.files_changed.contains(&change.path) {
                 summary.files_changed.push(change.path.clone());
             }
@@ -282,10 +283,16 @@ impl Session {
 
     pub(crate) fn tool_context(&self) -> ToolContext {
         // A redirect a tool follows on its own goes only where a call naming that host would go unasked.
-        let (policy, grants, gate) = (self.policy.clone(), self.grants.clone(), self.plan_gate());
+        let (policy, grants, gate, taint) =
+            (self.policy.clone(), self.grants.clone(), self.plan_gate(), self.taint.clone());
         let host_allowed: errand_tools::HostCheck = Arc::new(move |tool, host| {
             let effects = Effects { hosts: vec![host.to_string()], ..Effects::default() };
-            policy.decide(tool, &effects, &grants, &gate) == Decision::Allow
+            let mut taint = crate::taint::lock(&taint);
+            let allowed = policy.decide(tool, &effects, &grants, &gate, &taint) == Decision::Allow;
+            if allowed {
+                taint.reached(host);
+            }
+            allowed
         });
         ToolContext {
             grants: self.grants.clone(),
@@ -690,11 +697,12 @@ impl Session {
         let writes = Effects { delete: Vec::new(), ..effects.clone() };
         let deletes = Effects { delete: effects.delete.clone(), ..Effects::default() };
         let mut decisions = Vec::new();
+        let taint = crate::taint::lock(&self.taint).clone();
         if !writes.is_read_only() {
-            decisions.push(self.policy.decide("write_file", &writes, &self.grants, &gate));
+            decisions.push(self.policy.decide("write_file", &writes, &self.grants, &gate, &taint));
         }
         if !deletes.is_read_only() {
-            decisions.push(self.policy.decide("delete_path", &deletes, &self.grants, &gate));
+            decisions.push(self.policy.decide("delete_path", &deletes, &self.grants, &gate, &taint));
         }
         let changed = effects.writes().count();
         if changed > MAX_FILES_PER_CALL {

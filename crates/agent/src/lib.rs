@@ -63,6 +63,7 @@ pub mod policy;
 mod session;
 mod skills;
 mod subagent;
+pub mod taint;
 pub mod transcript;
 pub mod trust;
 mod writer;

@@ -2,14 +2,17 @@
 //! "allow for this session" answers, and [`Policy::decide`], the one function every tool call passes before it
 //! runs. Does not ask anyone or run anything: it returns a [`Decision`] and the session acts on it.
 //!
-//! The order of a decision: hard limits (the grants, the plan gate) that no rule overrides; then the rules
-//! (deny over ask over allow); then the defaults (reads are free, deletes and big calls ask, writes follow the
-//! plan, commands and hosts ask).
+//! The order of a decision: hard limits (the grants, the plan gate) that no rule overrides; then deny rules;
+//! then the taint gate (once untrusted content is in the conversation, new hosts, MCP tools that change things,
+//! deletes and protected files are asked about whatever allows them); then the other rules (ask over allow);
+//! then the defaults (reads are free, deletes and big calls ask, writes follow the plan, commands and hosts
+//! ask).
 //!
 //! # Example
 //!
 //! ```
 //! use errand_agent::policy::{Decision, PlanGate, Policy, Rule, RuleAction};
+//! use errand_agent::taint::Taint;
 //! use errand_sandbox::{GrantMode, Grants};
 //! use errand_tools::Effects;
 //!
@@ -19,7 +22,7 @@
 //! let policy = Policy::new(rules, false);
 //! let effects = Effects { read: vec![grants.primary().join("secrets/key.txt")], ..Effects::default() };
 //! assert_eq!(
-//!     policy.decide("read_file", &effects, &grants, &PlanGate::Off),
+//!     policy.decide("read_file", &effects, &grants, &PlanGate::Off, &Taint::new()),
 //!     Decision::Deny("reading secrets/key.txt is denied by the rule `deny read_file(secrets/**)` from config.toml".into())
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -32,6 +35,8 @@ use std::path::{Path, PathBuf};
 use errand_sandbox::{Access, GrantMode, Grants};
 use errand_tools::Effects;
 use globset::{GlobBuilder, GlobMatcher};
+
+use crate::taint::Taint;
 
 /// A call writing more files than this at once asks first, even when the plan covers them.
 pub const MAX_FILES_PER_CALL: usize = 20;
@@ -100,6 +105,45 @@ pub struct Rule {
     pub source: String,
     tool: GlobMatcher,
     pattern: Option<Pattern>,
+    /// For `network(HOST, METHOD PATH)`: the requests to HOST the rule is about. Such a rule judges a command's
+    /// requests one by one at errand's proxy; calls that declare only a host are judged by host rules.
+    request: Option<RequestPattern>,
+}
+
+/// The `METHOD PATH` part of a request rule: `GET /v1/*`, `* /upload`, `POST *`.
+#[derive(Debug, Clone)]
+struct RequestPattern {
+    /// Uppercase; `None` for `*` (any method).
+    method: Option<String>,
+    /// Matched against the path without its query; `*` crosses `/`.
+    path: GlobMatcher,
+}
+
+impl RequestPattern {
+    fn parse(text: &str) -> Result<RequestPattern, String> {
+        let mut parts = text.split_whitespace();
+        let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "`{text}` is not METHOD PATH; write the request part as, for example, `GET /v1/*` or `* /upload`"
+            ));
+        };
+        let method = match method {
+            "*" => None,
+            method if method.bytes().all(|byte| byte.is_ascii_alphabetic()) => Some(method.to_ascii_uppercase()),
+            method => return Err(format!("`{method}` is not an HTTP method (GET, POST, ... or *)")),
+        };
+        if !(path.starts_with('/') || path.starts_with('*')) {
+            return Err(format!("the path `{path}` must start with / (or be *)"));
+        }
+        let path = compile(path, false, false)
+            .map_err(|problem| format!("the path `{path}` is not a valid glob ({problem})"))?;
+        Ok(RequestPattern { method, path })
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        self.method.as_deref().is_none_or(|wanted| wanted.eq_ignore_ascii_case(method)) && self.path.is_match(path)
+    }
 }
 
 /// A rule's pattern, compiled once per kind of thing it may be matched against.
@@ -131,8 +175,16 @@ impl Rule {
                 "the tool name `{tool}` contains a space; put what follows it in parentheses"
             )));
         }
+        let names_network = tool == NETWORK;
         let tool = compile(tool, false, false)
             .map_err(|problem| invalid(format!("the tool name `{tool}` is not a valid glob ({problem})")))?;
+        // `network(HOST, METHOD PATH)`: a rule about single requests to HOST.
+        let (pattern, request) = match pattern.map(|pattern| pattern.split_once(',')) {
+            Some(Some((host, request))) if names_network => {
+                (Some(host), Some(RequestPattern::parse(request.trim()).map_err(invalid)?))
+            }
+            _ => (pattern, None),
+        };
         let pattern = match pattern.map(str::trim) {
             None => None,
             Some("") => {
@@ -153,13 +205,16 @@ impl Rule {
                 })
             }
         };
-        Ok(Rule { action, text: text.to_string(), source: source.to_string(), tool, pattern })
+        Ok(Rule { action, text: text.to_string(), source: source.to_string(), tool, pattern, request })
     }
 
     /// What in the call triggers this rule (for `ask` and `deny`: any matching path, command or host), as a
     /// phrase for the reason; `None` when the rule does not apply. A `network` rule judges the hosts of every
     /// call, whichever tool declares them.
     fn triggered_by(&self, tool: &str, subjects: &[Subject<'_>], grants: &Grants) -> Option<String> {
+        if self.request.is_some() {
+            return None;
+        }
         if !self.tool.is_match(tool) {
             if !self.tool.is_match(NETWORK) {
                 return None;
@@ -181,15 +236,24 @@ impl Rule {
 
     /// Whether this is an `allow network(…)` rule (or `allow network`) that lets any tool reach `host`.
     fn allows_network_to(&self, host: &str) -> bool {
-        self.action == RuleAction::Allow
-            && self.tool.is_match(NETWORK)
-            && self.pattern.as_ref().is_none_or(|pattern| pattern.host.is_match(host))
+        self.action == RuleAction::Allow && self.request.is_none() && self.names_host(host)
+    }
+
+    /// Whether this is a `network` rule whose host pattern matches `host` (whatever its request part).
+    fn names_host(&self, host: &str) -> bool {
+        self.tool.is_match(NETWORK) && self.pattern.as_ref().is_none_or(|pattern| pattern.host.is_match(host))
+    }
+
+    /// Whether this `network` rule applies to the request `method path` to `host`: its host matches, and its
+    /// request part, if it has one, matches too.
+    fn applies_to_request(&self, host: &str, method: &str, path: &str) -> bool {
+        self.names_host(host) && self.request.as_ref().is_none_or(|request| request.matches(method, path))
     }
 
     /// Whether this (`allow`) rule covers the whole call: every written path, command and host matches (or,
     /// for a call that only reads, every path it reads).
     fn covers(&self, tool: &str, subjects: &[Subject<'_>], grants: &Grants) -> bool {
-        if !self.tool.is_match(tool) {
+        if self.request.is_some() || !self.tool.is_match(tool) {
             return false;
         }
         let Some(pattern) = &self.pattern else {
@@ -236,6 +300,11 @@ fn split_rule(text: &str) -> Result<(&str, Option<&str>), &'static str> {
         }
     }
     Err("the parenthesis after the tool name is never closed")
+}
+
+/// A host glob as the rules compile it (case-insensitive); the error says why it is not a valid glob.
+pub(crate) fn compile_host_glob(glob: &str) -> Result<GlobMatcher, String> {
+    compile(glob, false, true).map_err(|problem| format!("not a valid glob ({problem})"))
 }
 
 fn compile(glob: &str, literal_separator: bool, case_insensitive: bool) -> Result<GlobMatcher, String> {
@@ -420,13 +489,23 @@ pub struct Policy {
     rules: Vec<Rule>,
     allow_delete: bool,
     session_tools: Vec<String>,
+    /// errand's own folders (its configuration, plugins and data): protected like `.errand/` when a grant
+    /// holds them.
+    protected_dirs: Vec<PathBuf>,
 }
 
 impl Policy {
     /// A policy with these rules (order matters only for which rule a reason names); `allow_delete` is the
     /// `--allow-delete` flag.
     pub fn new(rules: Vec<Rule>, allow_delete: bool) -> Policy {
-        Policy { rules, allow_delete, session_tools: Vec::new() }
+        Policy { rules, allow_delete, session_tools: Vec::new(), protected_dirs: Vec::new() }
+    }
+
+    /// Protects everything under `dirs` (errand's configuration and data folders) as `.errand/` is: writes
+    /// there are always asked about. A person who grants their home folder must not find errand rewriting its
+    /// own settings or plugins.
+    pub fn protect(&mut self, dirs: impl IntoIterator<Item = PathBuf>) {
+        self.protected_dirs.extend(dirs);
     }
 
     /// The person answered "allow for this session" for this tool: later calls of `tool` are allowed as if by
@@ -456,17 +535,71 @@ impl Policy {
     /// Whether errand itself may reach `host` (a schedule's webhook): an allow `network(…)` rule matches it,
     /// and no ask or deny rule does.
     pub fn allows_host(&self, host: &str) -> bool {
-        let narrowed = self.rules.iter().any(|rule| {
-            matches!(rule.action, RuleAction::Ask | RuleAction::Deny)
-                && rule.tool.is_match(NETWORK)
-                && rule.pattern.as_ref().is_none_or(|pattern| pattern.host.is_match(host))
-        });
+        let narrowed = self
+            .rules
+            .iter()
+            .any(|rule| matches!(rule.action, RuleAction::Ask | RuleAction::Deny) && rule.names_host(host));
         !narrowed && self.rules.iter().any(|rule| rule.allows_network_to(host))
+    }
+
+    /// Whether a command may open a connection to `host` at all (a `CONNECT`, before any request is seen):
+    /// as for any call reaching `host`, except that a request rule (`allow network(HOST, GET /v1/*)`) also
+    /// opens it, for its requests to be judged one by one ([`Policy::judge_request`]).
+    pub fn judge_connect(&self, host: &str, grants: &Grants) -> Decision {
+        let effects = Effects { hosts: vec![host.to_string()], ..Effects::default() };
+        match self.decide(NETWORK, &effects, grants, &PlanGate::Off, &Taint::new()) {
+            Decision::Ask(_) if self.has_request_rules(host, RuleAction::Allow) => Decision::Allow,
+            decision => decision,
+        }
+    }
+
+    /// Whether a rule about single requests (`network(HOST, METHOD PATH)`) with `action` names `host`: then
+    /// a connection to it must be opened up (TLS ended at errand's proxy) for each request to be judged.
+    pub fn has_request_rules(&self, host: &str, action: RuleAction) -> bool {
+        self.rules.iter().any(|rule| rule.action == action && rule.request.is_some() && rule.names_host(host))
+    }
+
+    /// Whether any request rule names `host`, whatever it does.
+    pub fn judges_requests_to(&self, host: &str) -> bool {
+        self.rules.iter().any(|rule| rule.request.is_some() && rule.names_host(host))
+    }
+
+    /// What the network rules say about one request a command sends through errand's proxy: a matching deny
+    /// rule refuses it; then an ask rule asks; then a host rule or a matching request rule allows it. A host
+    /// that only request rules open refuses the requests none of them matches.
+    pub fn judge_request(&self, host: &str, method: &str, path: &str) -> Decision {
+        let matching = |action: RuleAction| {
+            self.rules.iter().find(|rule| rule.action == action && rule.applies_to_request(host, method, path))
+        };
+        let request = format!("{method} {} to {host}", path.split(['?', '#']).next().unwrap_or_default());
+        if let Some(rule) = matching(RuleAction::Deny) {
+            return Decision::Deny(format!("{request} is denied by the rule `{rule}` from {}", rule.source));
+        }
+        if let Some(rule) = matching(RuleAction::Ask) {
+            return Decision::Ask(format!("{request} needs your approval (rule `{rule}` from {})", rule.source));
+        }
+        if matching(RuleAction::Allow).is_some() {
+            return Decision::Allow;
+        }
+        let scoped: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|rule| rule.action == RuleAction::Allow && rule.request.is_some() && rule.names_host(host))
+            .map(|rule| format!("`{rule}`"))
+            .collect();
+        if scoped.is_empty() {
+            Decision::Deny(format!("{host} is not an allowed host; the person can allow it with --allow-net {host}"))
+        } else {
+            Decision::Deny(format!("{request} is outside what the rules allow for {host} ({})", scoped.join(", ")))
+        }
     }
 
     /// Decides whether a call of `tool` with these declared `effects` may run, must be asked about, or is
     /// refused. Reasons name paths as [`Grants::display`] shows them.
-    pub fn decide(&self, tool: &str, effects: &Effects, grants: &Grants, plan: &PlanGate) -> Decision {
+    ///
+    /// Once `taint` says untrusted content is in the conversation, [`Policy::tainted_ask`] comes right after
+    /// the deny rules: nothing but the person's answer lets those calls run.
+    pub fn decide(&self, tool: &str, effects: &Effects, grants: &Grants, plan: &PlanGate, taint: &Taint) -> Decision {
         if let Some(reason) = hard_limit(effects, grants, plan) {
             return Decision::Deny(reason);
         }
@@ -481,14 +614,16 @@ impl Policy {
         if let Some((rule, subject)) = triggered(RuleAction::Deny) {
             return Decision::Deny(format!("{subject} is denied by the rule `{rule}` from {}", rule.source));
         }
+        if let Some(reason) = self.tainted_ask(effects, grants, plan, taint) {
+            return Decision::Ask(reason);
+        }
         if let Some((rule, subject)) = triggered(RuleAction::Ask) {
             return Decision::Ask(format!("{subject} needs your approval (rule `{rule}` from {})", rule.source));
         }
         // Files that run code or change errand's own rules: always asked about, whatever allows the rest.
-        if let Some(path) = effects.writes().find(|path| is_protected(path, grants)) {
+        if let Some(path) = effects.writes().find(|path| self.is_protected(path, grants)) {
             return Decision::Ask(format!(
-                "changing {} needs your approval: git hooks, shell startup files, errand's folder settings \
-                 (.errand/) and the folder's context files (context.md, CLAUDE.md, AGENTS.md) are protected",
+                "changing {} needs your approval: {PROTECTED_FILES} are protected",
                 grants.display(path)
             ));
         }
@@ -517,6 +652,37 @@ impl Policy {
         }
 
         self.default_decision(effects, grants, plan)
+    }
+
+    /// Why the call needs the person's own answer because untrusted content is in the conversation (`None`
+    /// when the session is clean or the call does none of these): it reaches a host the session had not
+    /// reached before the taint, calls an MCP tool its server does not mark read-only, deletes what the
+    /// person did not approve in a plan, or writes a protected file. Rules, `--allow-delete`, session
+    /// allowances, skills and hooks do not answer it; the reason names the source.
+    pub fn tainted_ask(&self, effects: &Effects, grants: &Grants, plan: &PlanGate, taint: &Taint) -> Option<String> {
+        let source = taint.source()?;
+        let act = if let Some(host) = effects.hosts.iter().find(|host| !taint.reached_before(host)) {
+            format!("reaching {host}, a host this session had not reached before,")
+        } else if let Some(call) = effects.external.first() {
+            format!("calling {call}, an MCP tool its server does not mark read-only,")
+        } else if !effects.delete.is_empty()
+            && !matches!(plan, PlanGate::Approved(plan) if plan.grants_deletes(&effects.delete, grants))
+        {
+            format!("deleting {}", name_paths(&effects.delete, grants))
+        } else if let Some(path) = effects.writes().find(|path| self.is_protected(path, grants)) {
+            format!("changing {} (protected: {PROTECTED_FILES})", grants.display(path))
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{act} after the session read untrusted content ({source}) needs your approval; no rule allows this \
+             once untrusted content is in the conversation, since it may carry instructions"
+        ))
+    }
+
+    /// Whether writing `path` could make code run later or change what errand does ([`PROTECTED_FILES`]).
+    fn is_protected(&self, path: &Path, grants: &Grants) -> bool {
+        is_protected(path, grants) || self.protected_dirs.iter().any(|dir| path.starts_with(dir))
     }
 
     /// What happens when no rule matched.
@@ -579,6 +745,11 @@ impl Policy {
     }
 }
 
+/// What [`is_protected`] covers, for reasons.
+const PROTECTED_FILES: &str = "git hooks, shell startup files, errand's settings (.errand/, errand's own \
+     folders), MCP server lists (.mcp.json), plugin files (.claude-plugin/, .claude/) and the folder's context \
+     files (context.md, CLAUDE.md, AGENTS.md)";
+
 /// Shell startup files: writing one changes what runs in every later shell.
 const SHELL_STARTUP_FILES: [&str; 9] = [
     ".bashrc",
@@ -594,8 +765,9 @@ const SHELL_STARTUP_FILES: [&str; 9] = [
 
 /// Whether writing `path` could make code run later or change what errand does: anything under
 /// `.git/hooks`, shell startup files, anything under a `.errand/` folder (settings, at whatever depth: a
-/// subfolder may be granted on its own later), and the context files at a grant's root, which reach every
-/// later session's model as instructions.
+/// subfolder may be granted on its own later), `.mcp.json` files (they start programs), plugin files
+/// (`.claude-plugin/`, `.claude/`), and the context files at a grant's root, which reach every later
+/// session's model as instructions.
 fn is_protected(path: &Path, grants: &Grants) -> bool {
     let root = grants
         .grants()
@@ -606,7 +778,8 @@ fn is_protected(path: &Path, grants: &Grants) -> bool {
     let inside = root.and_then(|root| path.strip_prefix(root).ok()).unwrap_or(path);
     let names: Vec<&std::ffi::OsStr> = inside.iter().collect();
     names.windows(2).any(|pair| pair[0] == ".git" && pair[1] == "hooks")
-        || names.iter().any(|name| *name == ".errand")
+        || names.iter().any(|name| [".errand", ".claude-plugin", ".claude"].iter().any(|dir| *name == *dir))
+        || names.last().is_some_and(|last| *last == ".mcp.json")
         || (names.len() == 1 && crate::context::CONTEXT_FILE_NAMES.iter().any(|name| names[0] == *name))
         || names.last().is_some_and(|last| SHELL_STARTUP_FILES.iter().any(|name| *last == *name))
 }
@@ -793,6 +966,10 @@ mod tests {
         plan: Plan,
         tool: &'static str,
         effects: &'static str,
+        /// Untrusted content (`file inbox/brief.docx`) is in the conversation.
+        tainted: bool,
+        /// Hosts reached before the taint.
+        reached: &'static [&'static str],
         expected: Expected,
     }
 
@@ -804,6 +981,8 @@ mod tests {
         plan: Plan::Off,
         tool: "write_file",
         effects: "",
+        tainted: false,
+        reached: &[],
         expected: Expected::Allow,
     };
 
@@ -842,13 +1021,13 @@ mod tests {
             Case {
                 name: "errand's folder settings are protected",
                 effects: "modify .errand/settings.toml",
-                expected: Expected::Ask("errand's folder settings"),
+                expected: Expected::Ask("errand's settings (.errand/"),
                 ..BASE
             },
             Case {
                 name: "anything under a nested .errand folder is protected",
                 effects: "create sub/.errand/notes.txt",
-                expected: Expected::Ask("errand's folder settings"),
+                expected: Expected::Ask("errand's settings (.errand/"),
                 ..BASE
             },
             Case {
@@ -1626,6 +1805,126 @@ mod tests {
                 expected: Expected::Allow,
                 ..BASE
             },
+            // Untrusted content in the conversation: the acts an attacker wants need the person's answer.
+            Case {
+                name: "after taint, a host no one reached before asks though a rule allows it",
+                rules: &["allow network(api.example.com)"],
+                tool: "web_fetch",
+                effects: "host api.example.com",
+                tainted: true,
+                expected: Expected::Ask(
+                    "reaching api.example.com, a host this session had not reached before, after the session read \
+                     untrusted content (file inbox/brief.docx) needs your approval",
+                ),
+                ..BASE
+            },
+            Case {
+                name: "after taint, an allowed host reached before the taint needs no asking",
+                rules: &["allow network(api.example.com)"],
+                tool: "web_fetch",
+                effects: "host api.example.com",
+                tainted: true,
+                reached: &["api.example.com"],
+                expected: Expected::Allow,
+                ..BASE
+            },
+            Case {
+                name: "after taint, --allow-delete no longer covers a delete",
+                allow_delete: true,
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Ask("deleting tmp/a.txt after the session read untrusted content"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, an allow rule no longer covers a delete",
+                rules: &["allow delete_path"],
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Ask("(file inbox/brief.docx)"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, a session allowance no longer covers a delete",
+                session: &["delete_path"],
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Ask("deleting tmp/a.txt after"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, a delete the person approved in the plan runs",
+                plan: Plan::Approved {
+                    create: &[],
+                    modify: &[],
+                    moves: &[],
+                    delete: &["tmp/*"],
+                    deletes_granted: true,
+                },
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Allow,
+                ..BASE
+            },
+            Case {
+                name: "after taint, a delete a plan approved by --yes names still asks",
+                plan: Plan::Approved {
+                    create: &[],
+                    modify: &[],
+                    moves: &[],
+                    delete: &["tmp/*"],
+                    deletes_granted: false,
+                },
+                allow_delete: true,
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Ask("deleting tmp/a.txt after"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, a deny rule still refuses",
+                rules: &["deny delete_path(tmp/**)"],
+                tool: "delete_path",
+                effects: "delete tmp/a.txt",
+                tainted: true,
+                expected: Expected::Deny("denied by the rule `deny delete_path(tmp/**)`"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, writing an MCP server list asks and names the source",
+                rules: &["allow write_file"],
+                effects: "create .mcp.json",
+                tainted: true,
+                expected: Expected::Ask("changing .mcp.json (protected:"),
+                ..BASE
+            },
+            Case {
+                name: "an MCP server list is protected even in a clean session",
+                rules: &["allow write_file"],
+                effects: "modify sub/.mcp.json",
+                expected: Expected::Ask("changing sub/.mcp.json needs your approval"),
+                ..BASE
+            },
+            Case {
+                name: "a plugin's files are protected",
+                rules: &["allow write_file"],
+                effects: "modify tools/.claude-plugin/plugin.json",
+                expected: Expected::Ask("plugin files"),
+                ..BASE
+            },
+            Case {
+                name: "after taint, ordinary writes still follow the rules",
+                rules: &["allow write_file"],
+                effects: "create out/report.md",
+                tainted: true,
+                expected: Expected::Allow,
+                ..BASE
+            },
         ]
     }
 
@@ -1665,27 +1964,159 @@ mod tests {
                 ..ApprovedPlan::default()
             }),
         };
-        policy.decide(case.tool, &tree.effects(case.effects), &tree.grants, &plan)
+        let mut taint = Taint::new();
+        for host in case.reached {
+            taint.reached(host);
+        }
+        if case.tainted {
+            taint.take_in(&errand_model::Provenance::GrantedFile { path: tree.path("inbox/brief.docx") }, &tree.grants);
+        }
+        policy.decide(case.tool, &tree.effects(case.effects), &tree.grants, &plan, &taint)
     }
 
     #[test]
     fn an_outside_tool_is_asked_about_unless_a_rule_names_it() {
         let tree = tree();
         let effects = Effects { external: vec!["github/create_issue".into()], ..Effects::default() };
-        let ask =
-            Policy::new(Vec::new(), false).decide("mcp__github__create_issue", &effects, &tree.grants, &PlanGate::Off);
+        let ask = Policy::new(Vec::new(), false).decide(
+            "mcp__github__create_issue",
+            &effects,
+            &tree.grants,
+            &PlanGate::Off,
+            &Taint::new(),
+        );
         assert!(matches!(&ask, Decision::Ask(reason) if reason.contains("github/create_issue")), "{ask:?}");
         let rule = Rule::parse(RuleAction::Allow, "mcp__github__*", "--allow").unwrap();
-        let allowed =
-            Policy::new(vec![rule], false).decide("mcp__github__create_issue", &effects, &tree.grants, &PlanGate::Off);
+        let allowed = Policy::new(vec![rule], false).decide(
+            "mcp__github__create_issue",
+            &effects,
+            &tree.grants,
+            &PlanGate::Off,
+            &Taint::new(),
+        );
         assert_eq!(allowed, Decision::Allow);
         let read_only = Policy::new(Vec::new(), false).decide(
             "mcp__github__search",
             &Effects::default(),
             &tree.grants,
             &PlanGate::Off,
+            &Taint::new(),
         );
         assert_eq!(read_only, Decision::Allow);
+    }
+
+    #[test]
+    fn after_taint_an_outside_tool_asks_even_when_a_rule_names_it() {
+        let tree = tree();
+        let effects = Effects { external: vec!["github/create_issue".into()], ..Effects::default() };
+        let rule = Rule::parse(RuleAction::Allow, "mcp__github__*", "--allow").unwrap();
+        let mut taint = Taint::new();
+        taint.take_in(&errand_model::Provenance::Mcp { server: "web".into() }, &tree.grants);
+        let policy = Policy::new(vec![rule], false);
+        assert_eq!(
+            policy.decide("mcp__github__create_issue", &effects, &tree.grants, &PlanGate::Off, &taint),
+            Decision::Ask(
+                "calling github/create_issue, an MCP tool its server does not mark read-only, after the session read \
+                 untrusted content (mcp web) needs your approval; no rule allows this once untrusted content is in \
+                 the conversation, since it may carry instructions"
+                    .into()
+            )
+        );
+        let read_only = Effects::default();
+        assert_eq!(
+            policy.decide("mcp__github__search", &read_only, &tree.grants, &PlanGate::Off, &taint),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn request_rules_judge_single_requests_and_open_their_host_for_inspection() {
+        let tree = tree();
+        let rule = |action, text: &str| Rule::parse(action, text, "config.toml").unwrap();
+        let policy = Policy::new(
+            vec![
+                rule(RuleAction::Allow, "network(api.example.com, GET /v1/*)"),
+                rule(RuleAction::Allow, "network(api.example.com, post /v1/search)"),
+                rule(RuleAction::Deny, "network(*.example.org, * /admin*)"),
+                rule(RuleAction::Allow, "network(*.example.org)"),
+                rule(RuleAction::Ask, "network(docs.example.net, PUT *)"),
+                rule(RuleAction::Allow, "network(docs.example.net)"),
+            ],
+            false,
+        );
+        assert_eq!(policy.judge_request("api.example.com", "GET", "/v1/repos/x?page=2"), Decision::Allow);
+        assert_eq!(policy.judge_request("api.example.com", "POST", "/v1/search"), Decision::Allow);
+        assert_eq!(
+            policy.judge_request("api.example.com", "DELETE", "/v1/repos/x"),
+            Decision::Deny(
+                "DELETE /v1/repos/x to api.example.com is outside what the rules allow for api.example.com (`allow \
+                 network(api.example.com, GET /v1/*)`, `allow network(api.example.com, post /v1/search)`)"
+                    .into()
+            )
+        );
+        assert!(matches!(policy.judge_request("api.example.com", "GET", "/v2/x"), Decision::Deny(_)));
+        assert_eq!(policy.judge_request("cdn.example.org", "GET", "/a/b"), Decision::Allow);
+        assert_eq!(
+            policy.judge_request("cdn.example.org", "GET", "/admin/users"),
+            Decision::Deny(
+                "GET /admin/users to cdn.example.org is denied by the rule `deny network(*.example.org, * /admin*)` \
+                 from config.toml"
+                    .into()
+            )
+        );
+        assert!(
+            matches!(policy.judge_request("docs.example.net", "PUT", "/f"), Decision::Ask(reason) if reason.starts_with("PUT /f to docs.example.net needs your approval"))
+        );
+        assert_eq!(policy.judge_request("docs.example.net", "GET", "/f"), Decision::Allow);
+        assert!(
+            matches!(policy.judge_request("elsewhere.com", "GET", "/"), Decision::Deny(reason) if reason.contains("--allow-net elsewhere.com"))
+        );
+
+        // A connection opens where a host rule or a request rule allows it; request rules mean inspection.
+        assert_eq!(policy.judge_connect("api.example.com", &tree.grants), Decision::Allow);
+        assert_eq!(policy.judge_connect("cdn.example.org", &tree.grants), Decision::Allow);
+        assert!(matches!(policy.judge_connect("elsewhere.com", &tree.grants), Decision::Ask(_)));
+        assert!(policy.judges_requests_to("api.example.com") && policy.judges_requests_to("cdn.example.org"));
+        assert!(!policy.judges_requests_to("elsewhere.com"));
+        // Calls that name only a host (web_fetch) are judged by host rules: a request rule alone does not allow it.
+        assert!(!policy.allows_host("api.example.com"));
+        let effects = Effects { hosts: vec!["api.example.com".into()], ..Effects::default() };
+        assert!(matches!(
+            policy.decide("web_fetch", &effects, &tree.grants, &PlanGate::Off, &Taint::new()),
+            Decision::Ask(_)
+        ));
+    }
+
+    #[test]
+    fn malformed_request_rules_say_how_to_write_them() {
+        for (text, problem) in [
+            ("network(api.example.com, GET)", "is not METHOD PATH"),
+            ("network(api.example.com, GET v1/*)", "must start with /"),
+            ("network(api.example.com, G3T /v1)", "is not an HTTP method"),
+            ("network(api.example.com, GET /v1 extra)", "is not METHOD PATH"),
+            ("network(api.example.com, GET /v1/[)", "not a valid glob"),
+        ] {
+            let error = Rule::parse(RuleAction::Allow, text, "config.toml").unwrap_err().to_string();
+            assert!(error.contains(problem), "{text}: {error}");
+        }
+        // Only `network` rules have a request part; elsewhere a comma is part of the pattern.
+        assert!(Rule::parse(RuleAction::Allow, "run_command(echo a, b)", "config.toml").is_ok());
+    }
+
+    #[test]
+    fn errands_own_folders_are_protected_when_a_grant_holds_them() {
+        let tree = tree();
+        let settings = tree.path("errand-config/config.toml");
+        let effects = Effects { modify: vec![settings.clone()], ..Effects::default() };
+        let rule = Rule::parse(RuleAction::Allow, "write_file", "--allow").unwrap();
+        let mut policy = Policy::new(vec![rule], false);
+        assert_eq!(policy.decide("write_file", &effects, &tree.grants, &PlanGate::Off, &Taint::new()), Decision::Allow);
+        policy.protect([tree.path("errand-config")]);
+        let decision = policy.decide("write_file", &effects, &tree.grants, &PlanGate::Off, &Taint::new());
+        assert!(
+            matches!(&decision, Decision::Ask(reason) if reason.starts_with("changing errand-config/config.toml needs your approval")),
+            "{decision:?}"
+        );
     }
 
     #[test]
@@ -1795,7 +2226,7 @@ mod tests {
         let effects = Effects { commands: vec!["echo $(date)".to_string()], ..Effects::default() };
         let policy = Policy::new(vec![rule], false);
         assert_eq!(
-            policy.decide("run_command", &effects, &tree.grants, &PlanGate::Off),
+            policy.decide("run_command", &effects, &tree.grants, &PlanGate::Off, &Taint::new()),
             Decision::Ask(
                 "running `echo $(date)` needs your approval (rule `ask run_command(echo $(date))` from --ask)"
                     .to_string()

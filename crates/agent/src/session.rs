@@ -53,6 +53,8 @@ pub struct SessionOptions {
     pub rules: Vec<Rule>,
     /// Deletes need no approval (`--allow-delete`).
     pub allow_delete: bool,
+    /// errand's own folders (configuration, plugins, data): writes there are always asked about.
+    pub protected_dirs: Vec<PathBuf>,
     /// How to run commands in the kernel sandbox; `None` offers no `run_command`.
     pub sandbox: Option<SandboxSetup>,
     /// MCP servers whose tools the session offers (variables already expanded); connected when a run starts.
@@ -131,6 +133,7 @@ impl SessionOptions {
             auto_approve_plan: false,
             rules: Vec::new(),
             allow_delete: false,
+            protected_dirs: Vec::new(),
             sandbox: None,
             mcp_servers: Vec::new(),
             mcp_timeout: std::time::Duration::from_secs(30),
@@ -307,6 +310,8 @@ pub struct Session {
     pub(crate) plan: PlanState,
     /// Where the session's questions wait for their answers; shared with its sub-agents and Op senders.
     pub(crate) asking: Arc<Asking>,
+    /// Whether untrusted content is in the conversation; shared with its sub-agents and the egress proxy.
+    pub(crate) taint: crate::taint::SharedTaint,
     /// For a sub-agent: its parent's stream and the agent's name, so its questions show where the person looks.
     pub(crate) relay: Option<(Emitter, String)>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
@@ -382,11 +387,14 @@ impl Session {
         let grants =
             Grants::new(folders).map_err(|source| AgentError::Grants { session: record.id.clone(), source })?;
         let mut messages = Vec::new();
+        // Untrusted content taken in before, summarized since or not, still steers the model.
+        let mut taint = crate::taint::Taint::new();
         for stored in store.messages(&record.id)? {
             let message: Message = serde_json::from_str(&stored.body).map_err(|e| AgentError::Corrupt {
                 session: record.id.clone(),
                 reason: format!("message {}: {e}", stored.seq),
             })?;
+            taint.take_in_message(&message, &grants);
             messages.push(message);
         }
         let messages = crate::compaction::since_last_summary(messages);
@@ -404,6 +412,7 @@ impl Session {
         let mut session =
             Self::assemble(record.id, store, provider, grants, options, transcript::repair(messages), last_seq);
         session.pending = Some(Pending { calls: pending_calls, plan_mode });
+        session.taint = Arc::new(std::sync::Mutex::new(taint));
         Ok(session)
     }
 
@@ -429,7 +438,8 @@ impl Session {
         pending_warnings.extend(options.notices.iter().cloned());
         let turn = messages.iter().filter(|m| m.role == Role::Assistant).count() as u32;
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
-        let policy = Policy::new(options.rules.clone(), options.allow_delete);
+        let mut policy = Policy::new(options.rules.clone(), options.allow_delete);
+        policy.protect(options.protected_dirs.iter().cloned());
         let (asking, steering) = Asking::new(store.clone(), id.clone(), options.inbox_wait);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
@@ -470,6 +480,7 @@ impl Session {
             worker: None,
             plan: PlanState::Off,
             asking: Arc::new(asking),
+            taint: Arc::default(),
             relay: None,
             turn,
             events: None,
@@ -1082,6 +1093,7 @@ impl Session {
             body,
             at: std::time::SystemTime::now(),
         })?;
+        crate::taint::lock(&self.taint).take_in_message(&message, &self.grants);
         self.messages.push(message);
         Ok(())
     }
@@ -1193,7 +1205,13 @@ struct EgressPolicy {
 impl errand_sandbox::EgressGate for EgressPolicy {
     fn check(&self, request: &errand_sandbox::ProxyRequest) -> Result<(), String> {
         let effects = errand_tools::Effects { hosts: vec![request.host.clone()], ..Default::default() };
-        match self.policy.decide("network", &effects, &self.grants, &crate::policy::PlanGate::Off) {
+        match self.policy.decide(
+            "network",
+            &effects,
+            &self.grants,
+            &crate::policy::PlanGate::Off,
+            &crate::taint::Taint::new(),
+        ) {
             crate::policy::Decision::Allow => Ok(()),
             crate::policy::Decision::Deny(reason) => Err(reason),
             crate::policy::Decision::Ask(_) => Err(format!(

@@ -449,11 +449,14 @@ impl Session {
             return Ok(Gated { decision, stop: None });
         }
         let gate = self.plan_gate();
-        let mut decision = self.policy.decide(&call.name, effects, &self.grants, &gate);
+        let taint = crate::taint::lock(&self.taint).clone();
+        let mut decision = self.policy.decide(&call.name, effects, &self.grants, &gate, &taint);
+        // What untrusted content may have asked for is the person's to answer: no skill or hook answers it.
+        let tainted = self.policy.tainted_ask(effects, &self.grants, &gate, &taint).is_some();
         let mut allowed_by = None;
-        if decision != Decision::Allow {
+        if decision != Decision::Allow && !tainted {
             let allowing = self.plugin_state.run.skill_rules.iter().find(|(_, rules)| {
-                self.policy.with_rules(rules.iter().cloned()).decide(&call.name, effects, &self.grants, &gate)
+                self.policy.with_rules(rules.iter().cloned()).decide(&call.name, effects, &self.grants, &gate, &taint)
                     == Decision::Allow
             });
             if let Some((skill, _)) = allowing {
@@ -462,7 +465,16 @@ impl Session {
             }
         }
         // Plugins' PreToolUse hooks have their say after the policy; they never let through what it denies.
-        let verdict = self.pre_tool_use(call, effects, decision.clone()).await?;
+        let mut verdict = self.pre_tool_use(call, effects, decision.clone()).await?;
+        if tainted && verdict.decision == Decision::Allow {
+            verdict.decision = decision;
+        }
+        if verdict.decision == Decision::Allow {
+            let mut taint = crate::taint::lock(&self.taint);
+            for host in &effects.hosts {
+                taint.reached(host);
+            }
+        }
         match (&allowed_by, &verdict.decision) {
             (Some(skill), Decision::Allow) => self.emit(EventMsg::PermissionDecided {
                 call_id: call.id.clone(),
@@ -633,7 +645,9 @@ impl Session {
         let resolved =
             self.grants.resolve(path, Access::Read).map_err(|_| "is not inside the granted folders".to_string())?;
         let effects = Effects { read: vec![resolved.clone()], ..Effects::default() };
-        if self.policy.decide("read_file", &effects, &self.grants, &PlanGate::Off) != Decision::Allow {
+        if self.policy.decide("read_file", &effects, &self.grants, &PlanGate::Off, &crate::taint::Taint::new())
+            != Decision::Allow
+        {
             return Err("may not be read without asking under your rules".to_string());
         }
         let metadata = std::fs::metadata(&resolved).map_err(|error| format!("cannot be read ({error})"))?;

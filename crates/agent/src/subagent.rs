@@ -418,6 +418,7 @@ impl Session {
         child.policy = self.policy.clone();
         // The child's questions are the person's: they wait where this session's do, and show in its stream.
         child.asking = self.asking.clone();
+        child.taint = self.taint.clone();
         // Relayed to the stream the person watches: the lead's, however deep the agent.
         let watched = self.relay.as_ref().map_or_else(|| self.emitter(), |(watched, _)| watched.clone());
         child.relay = Some((watched, qualified.clone()));

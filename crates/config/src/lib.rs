@@ -123,6 +123,11 @@ pub struct ConfigFile {
     /// Hosts commands may always reach through errand's proxy (like `--allow-net`).
     #[serde(default)]
     pub allow_net: Vec<String>,
+    /// Credentials errand's proxy adds to commands' requests, so they never enter the sandbox:
+    /// `header Authorization from env GITHUB_TOKEN prefix "Bearer " for api.github.com`. Only config.toml
+    /// holds them: a folder's settings never may.
+    #[serde(default)]
+    pub inject: Vec<String>,
     /// What a model's tokens cost, by exact model name (`[prices."qwen3"]`): for a model errand has no
     /// price for, or one served from somewhere other than its provider's own API.
     #[serde(default)]
