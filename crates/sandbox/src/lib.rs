@@ -115,7 +115,7 @@ pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard
 pub use helper::helper_main;
 pub use namespace::SYSTEM_FOLDERS;
 pub use probe::{Enforcement, probe};
-pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyOptions, ProxyRequest, Verdict};
+pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyOptions, ProxyRequest, Verdict, ca_bundle_for};
 pub use serve::{SERVE_ARG, ServeSpec, serve_command};
 
 use std::ffi::OsString;

@@ -160,6 +160,12 @@ pub struct EgressProxy {
     task: JoinHandle<()>,
 }
 
+/// Where the proxy listening on `socket_path` keeps its [`EgressProxy::ca_bundle`]: known before it starts, so a
+/// command's spec can name it.
+pub fn ca_bundle_for(socket_path: &Path) -> PathBuf {
+    socket_path.with_extension("ca-bundle.pem")
+}
+
 impl EgressProxy {
     /// [`start_with`](Self::start_with) default options: upstream TLS trusts the system's roots only.
     pub async fn start(socket_path: &Path, gate: Arc<dyn EgressGate>) -> Result<EgressProxy, SandboxError> {
@@ -177,7 +183,7 @@ impl EgressProxy {
     ) -> Result<EgressProxy, SandboxError> {
         use std::os::unix::fs::{FileTypeExt, PermissionsExt};
         let failed = |source| SandboxError::Proxy { socket: socket_path.to_path_buf(), source };
-        let ca_bundle = socket_path.with_extension("ca-bundle.pem");
+        let ca_bundle = ca_bundle_for(socket_path);
         let ca_certificate = socket_path.with_extension("ca.pem");
         let (bundle_path, certificate_path) = (ca_bundle.clone(), ca_certificate.clone());
         // Loading the system's roots and writing the files block.
