@@ -212,8 +212,9 @@ pub(crate) struct EgressPolicy {
     pub(crate) taint: SharedTaint,
     pub(crate) injections: Arc<Vec<Injection>>,
     pub(crate) asking: Arc<Asking>,
-    /// The person's answers so far, by what was asked (`upload to HOST`, `HOST`): asked once each.
-    pub(crate) answered: Mutex<HashMap<String, bool>>,
+    /// The answers so far, by what was asked (`upload to HOST`, `HOST`), so each is asked once: `None` for
+    /// allowed, else why not (`the person said no`).
+    pub(crate) answered: Mutex<HashMap<String, Option<String>>>,
     pub(crate) asked: std::sync::atomic::AtomicU64,
 }
 
@@ -301,8 +302,11 @@ impl EgressPolicy {
 
     /// Asks the person (or the inbox) about `request`, once per `key`; `Err` is the refusal.
     async fn ask_person(&self, request: &ProxyRequest, key: &str, reason: String) -> Result<(), String> {
-        if let Some(allowed) = self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
-            return if *allowed { Ok(()) } else { Err(format!("{reason}; the person said no")) };
+        if let Some(answer) = self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+            return match answer {
+                None => Ok(()),
+                Some(why_not) => Err(format!("{reason}; {why_not}")),
+            };
         }
         let number = self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let call_id = format!("net-{number}");
@@ -340,12 +344,20 @@ impl EgressPolicy {
             Ok(Settled::NoOne) | Err(_) => (ApprovalAnswer::Deny { reason: None }, Answerer::NoTerminal),
         };
         let _ = self.emitter.emit(EventMsg::ApprovalResolved { call_id, answer: answer.clone(), by: by.clone() });
-        let allowed = !matches!(answer, ApprovalAnswer::Deny { .. });
-        self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_string(), allowed);
-        match (allowed, by) {
-            (true, _) => Ok(()),
-            (false, Answerer::Person) => Err(format!("{reason}; the person said no")),
-            (false, _) => Err(format!("{reason}, and no one answered the question; it needs the person's approval")),
+        let why_not = match (answer, by) {
+            (ApprovalAnswer::AllowOnce | ApprovalAnswer::AllowSession, _) => None,
+            (ApprovalAnswer::Deny { .. }, Answerer::Person) => Some("the person said no".to_string()),
+            (ApprovalAnswer::Deny { .. }, _) => {
+                Some("no one answered the question, and it needs the person's approval".to_string())
+            }
+        };
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_string(), why_not.clone());
+        match why_not {
+            None => Ok(()),
+            Some(why_not) => Err(format!("{reason}; {why_not}")),
         }
     }
 }

@@ -58,6 +58,7 @@ impl Taint {
             Provenance::GrantedFile { path } if self.written.contains(path) => return,
             Provenance::GrantedFile { path } => format!("file {}", grants.display(path)),
             Provenance::Plugin { name } => format!("plugin {name}"),
+            Provenance::Command => "a command's output".to_string(),
             other => other.origin(),
         };
         if !self.sources.contains(&source) {
@@ -136,6 +137,9 @@ mod tests {
         taint.take_in(&Provenance::Command, &grants);
         taint.take_in(&Provenance::Plugin { name: "tools".into() }, &grants);
         assert_eq!(taint.source().as_deref(), Some("file inbox/brief.docx and 4 other sources"));
+        let mut command = Taint::new();
+        command.take_in(&Provenance::Command, &grants);
+        assert_eq!(command.source().as_deref(), Some("a command's output"));
     }
 
     #[test]

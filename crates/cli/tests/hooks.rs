@@ -80,7 +80,9 @@ async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     let asked = events.iter().find(|e| e["type"] == "ApprovalRequested" && e["tool"] == "delete_path");
     let reason = asked.map(|e| e["reason"].as_str().unwrap().to_string()).unwrap_or_default();
     assert!(
-        reason.starts_with("deleting old-draft.md after the session read untrusted content (command) needs your approval"),
+        reason.starts_with(
+            "deleting old-draft.md after the session read untrusted content (a command's output) needs your approval"
+        ),
         "{kinds:#?}"
     );
     assert_eq!(errand.read("old-draft.md"), "draft", "the delete did not run");
