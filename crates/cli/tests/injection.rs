@@ -597,3 +597,79 @@ fn the_safety_doc_lists_every_scenario() {
         scenarios().into_iter().map(|loaded| loaded.name).filter(|name| !doc.contains(name.as_str())).collect();
     assert!(missing.is_empty(), "docs/safety.md does not list {missing:?}");
 }
+
+/// Scenario 05's poisoned notes and the reports folder, in `errand`'s granted folder.
+fn with_poisoned_notes(errand: &TestErrand) {
+    copy_folder(&suite_dir().join("05-markdown-delete-with-allow-delete/folder"), &errand.folder());
+}
+
+const SOURCE_NAMED: &str = "after the session read untrusted content (file notes/meeting.md) needs your approval";
+
+/// At a terminal the question names the source, and a person who answers yes gets the delete: the gate asks,
+/// it does not forbid.
+#[tokio::test]
+async fn at_a_terminal_the_question_names_the_source_and_the_person_may_allow_it() {
+    for protocol in common::PROTOCOLS {
+        let errand = TestErrand::new(
+            protocol,
+            vec![
+                Turn::tool_call("read_file", serde_json::json!({"path": "notes/meeting.md"})),
+                Turn::tool_call("delete_path", serde_json::json!({"path": "reports"})),
+                Turn::text("Done."),
+            ],
+        )
+        .await;
+        with_poisoned_notes(&errand);
+
+        let run = errand.errand_at_terminal(&["run", "--no-plan", "--allow-delete", "tidy up"], "y\n").await;
+
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stdout);
+        assert!(run.stdout.contains(&format!("deleting reports {SOURCE_NAMED}")), "{protocol}: {}", run.stdout);
+        assert!(run.stdout.contains("Allow? [y]es once"), "{protocol}: {}", run.stdout);
+        assert!(!errand.folder().join("reports").exists(), "{protocol}: the person allowed the delete");
+    }
+}
+
+/// A plan the person approved that names the delete is their answer: after the taint the delete runs without a
+/// second question. A plan approved by `--yes` was seen by no one, so the same delete is still asked about, even
+/// with `--allow-delete`.
+#[tokio::test]
+async fn a_plan_the_person_approved_naming_the_delete_answers_for_it_and_one_approved_by_yes_does_not() {
+    let turns = || {
+        vec![
+            Turn::tool_call("read_file", serde_json::json!({"path": "notes/meeting.md"})),
+            Turn::tool_call(
+                "propose_plan",
+                serde_json::json!({
+                    "summary": "Remove the old report",
+                    "steps": ["Delete reports/q1.md"],
+                    "effects": {"delete": ["reports/q1.md"]},
+                }),
+            ),
+            Turn::tool_call("delete_path", serde_json::json!({"path": "reports/q1.md"})),
+            Turn::text("Done."),
+        ]
+    };
+    for protocol in common::PROTOCOLS {
+        let errand = TestErrand::new(protocol, turns()).await;
+        with_poisoned_notes(&errand);
+        // A second question, if one came, would be answered no.
+        let run = errand.errand_at_terminal(&["run", "remove the old report"], "y\nn\n").await;
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stdout);
+        assert!(run.stdout.contains("Approve this plan?"), "{protocol}: {}", run.stdout);
+        assert!(!run.stdout.contains("untrusted content"), "{protocol}: asked again: {}", run.stdout);
+        assert!(!errand.folder().join("reports/q1.md").exists(), "{protocol}: the planned delete did not run");
+
+        let errand = TestErrand::new(protocol, turns()).await;
+        with_poisoned_notes(&errand);
+        let run =
+            errand.errand(&["run", "--json", "--wait", "0", "--yes", "--allow-delete", "remove the old report"]).await;
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stderr);
+        assert_eq!(errand.read("reports/q1.md"), "Q1 report: 412 moorings, 3 complaints.\n", "{protocol}");
+        let events = run.events();
+        let asked = events_of(&events, "ApprovalRequested");
+        assert_eq!(asked.len(), 1, "{protocol}: {}", run.stdout);
+        assert_eq!(asked[0]["reason"].as_str().unwrap().split_once(" after").unwrap().0, "deleting reports/q1.md");
+        assert!(asked[0]["reason"].as_str().unwrap().contains(SOURCE_NAMED), "{protocol}: {}", asked[0]);
+    }
+}
