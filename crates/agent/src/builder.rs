@@ -469,6 +469,7 @@ impl SessionBuilder {
             .iter()
             .filter_map(|dir| std::fs::canonicalize(dir).ok())
             .collect(),
+            injections: self.injections()?,
             max_parallel: request
                 .max_parallel
                 .map(|n| n as usize)
@@ -486,6 +487,24 @@ impl SessionBuilder {
                 .collect(),
             ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
         })
+    }
+
+    /// config.toml's `inject` rules with their values read from errand's environment or its secrets. A rule
+    /// that is malformed or whose value is missing stops the session: its requests would go out without it.
+    fn injections(&self) -> Result<Vec<crate::egress::Injection>, AgentError> {
+        let origin = self.paths.config_file.display().to_string();
+        self.config
+            .inject
+            .iter()
+            .map(|text| {
+                let mut injection = crate::egress::Injection::parse(text, &origin)
+                    .map_err(|error| AgentError::Request { reason: error.to_string() })?;
+                injection
+                    .resolve(|name| std::env::var(name).ok(), Some(&self.credentials))
+                    .map_err(|reason| AgentError::Request { reason })?;
+                Ok(injection)
+            })
+            .collect()
     }
 
     /// Reads each folder's configuration and decides whether what needs trust in it takes effect: where the

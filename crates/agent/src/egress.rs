@@ -136,11 +136,19 @@ impl Injection {
         })
     }
 
-    /// Reads the value from errand's environment or `credentials`; an error names the rule and what is missing.
-    pub fn resolve(&mut self, credentials: Option<&errand_config::Credentials>) -> Result<(), String> {
+    /// Reads the value from errand's environment (through `env`) or `credentials`; an error names the rule and
+    /// what is missing.
+    pub fn resolve(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+        credentials: Option<&errand_config::Credentials>,
+    ) -> Result<(), String> {
         let value = match &self.from {
-            SecretSource::Env(var) => std::env::var(var).ok().filter(|value| !value.is_empty()).ok_or_else(|| {
-                format!("the inject rule `{}` takes its value from ${var}, which is not set in errand's environment", self.text)
+            SecretSource::Env(var) => env(var).filter(|value| !value.is_empty()).ok_or_else(|| {
+                format!(
+                    "the inject rule `{}` takes its value from ${var}, which is not set in errand's environment",
+                    self.text
+                )
             })?,
             SecretSource::Secret(name) => {
                 let missing = || {
@@ -154,7 +162,9 @@ impl Injection {
                 match credentials.secret(name) {
                     Ok(Some(secret)) => secret.expose().to_string(),
                     Ok(None) => return Err(missing()),
-                    Err(error) => return Err(format!("the inject rule `{}` cannot read its secret: {error}", self.text)),
+                    Err(error) => {
+                        return Err(format!("the inject rule `{}` cannot read its secret: {error}", self.text));
+                    }
                 }
             }
         };
@@ -216,7 +226,9 @@ impl EgressPolicy {
                 Decision::Allow => {}
                 Decision::Deny(reason) => return Err(reason),
                 Decision::Ask(_) => {
-                    return Err(format!("{host} is not an allowed host; the person can allow it with --allow-net {host}"));
+                    return Err(format!(
+                        "{host} is not an allowed host; the person can allow it with --allow-net {host}"
+                    ));
                 }
             }
             self.new_host_after_taint(request).await?;
@@ -413,12 +425,14 @@ mod tests {
 
     #[test]
     fn inject_rules_parse_with_or_without_the_word_inject_and_a_prefix() {
-        let rule = Injection::parse("inject header Authorization from env GITHUB_TOKEN for api.github.com", "c").unwrap();
+        let rule =
+            Injection::parse("inject header Authorization from env GITHUB_TOKEN for api.github.com", "c").unwrap();
         assert_eq!(
             (rule.header.as_str(), &rule.from, rule.prefix.as_str(), rule.host_pattern()),
             ("Authorization", &SecretSource::Env("GITHUB_TOKEN".into()), "", "api.github.com")
         );
-        let rule = Injection::parse(r#"header x-api-key from secret WEATHER prefix "Key " for *.weather.test"#, "c").unwrap();
+        let rule =
+            Injection::parse(r#"header x-api-key from secret WEATHER prefix "Key " for *.weather.test"#, "c").unwrap();
         assert_eq!((&rule.from, rule.prefix.as_str()), (&SecretSource::Secret("WEATHER".into()), "Key "));
         assert!(rule.applies_to("eu.weather.test") && !rule.applies_to("weather.test.evil.com"));
         for (text, problem) in [
@@ -435,17 +449,16 @@ mod tests {
 
     #[test]
     fn an_injection_reads_its_value_from_the_environment_and_never_shows_it() {
-        let var = "ERRAND_TEST_INJECTED_TOKEN_6621";
-        // SAFETY: the variable is unique to this test.
-        unsafe { std::env::set_var(var, "s3cr3t-value") };
-        let mut rule = Injection::parse(&format!("header Authorization from env {var} prefix \"Bearer \" for a.test"), "c").unwrap();
-        rule.resolve(None).unwrap();
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cr3t-value".to_string());
+        let mut rule =
+            Injection::parse("header Authorization from env TOKEN prefix \"Bearer \" for a.test", "c").unwrap();
+        rule.resolve(env, None).unwrap();
         assert_eq!(rule.value.as_ref().map(|value| value.expose()), Some("Bearer s3cr3t-value"));
         assert!(!format!("{rule:?}").contains("s3cr3t"));
-        let mut missing = Injection::parse("header A from env ERRAND_TEST_UNSET_6621 for a.test", "c").unwrap();
-        assert!(missing.resolve(None).unwrap_err().contains("$ERRAND_TEST_UNSET_6621, which is not set"));
+        let mut missing = Injection::parse("header A from env UNSET for a.test", "c").unwrap();
+        assert!(missing.resolve(env, None).unwrap_err().contains("$UNSET, which is not set"));
         let mut secret = Injection::parse("header A from secret NOPE for a.test", "c").unwrap();
-        assert!(secret.resolve(None).unwrap_err().contains("errand secret set NOPE"));
+        assert!(secret.resolve(env, None).unwrap_err().contains("errand secret set NOPE"));
     }
 
     #[test]

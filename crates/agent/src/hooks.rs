@@ -240,6 +240,7 @@ impl Session {
             ],
             allow_partial,
             egress: None,
+            egress_ca: None,
         };
         Ok((spec, file))
     }

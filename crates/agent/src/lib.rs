@@ -54,6 +54,7 @@ mod claude_names;
 pub mod compaction;
 pub mod context;
 mod coordination;
+pub mod egress;
 mod event;
 mod hooks;
 mod mcp;

@@ -55,6 +55,8 @@ pub struct SessionOptions {
     pub allow_delete: bool,
     /// errand's own folders (configuration, plugins, data): writes there are always asked about.
     pub protected_dirs: Vec<PathBuf>,
+    /// Credentials the egress proxy adds to commands' requests (values resolved), from config.toml's `inject`.
+    pub injections: Vec<crate::egress::Injection>,
     /// How to run commands in the kernel sandbox; `None` offers no `run_command`.
     pub sandbox: Option<SandboxSetup>,
     /// MCP servers whose tools the session offers (variables already expanded); connected when a run starts.
@@ -134,6 +136,7 @@ impl SessionOptions {
             rules: Vec::new(),
             allow_delete: false,
             protected_dirs: Vec::new(),
+            injections: Vec::new(),
             sandbox: None,
             mcp_servers: Vec::new(),
             mcp_timeout: std::time::Duration::from_secs(30),
@@ -683,8 +686,16 @@ impl Session {
         if let Some(socket) = self.commands.as_ref().and_then(|runner| runner.egress.clone())
             && self.egress.is_none()
         {
-            let gate =
-                EgressPolicy { policy: self.policy.clone(), grants: self.grants.clone(), emitter: self.emitter() };
+            let gate = crate::egress::EgressPolicy {
+                policy: self.policy.clone(),
+                grants: self.grants.clone(),
+                emitter: self.emitter(),
+                taint: self.taint.clone(),
+                injections: Arc::new(self.options.injections.clone()),
+                asking: self.asking.clone(),
+                answered: Default::default(),
+                asked: Default::default(),
+            };
             if let Some(folder) = socket.parent() {
                 std::fs::create_dir_all(folder).map_err(|source| AgentError::Egress { reason: source.to_string() })?;
             }
@@ -1190,46 +1201,6 @@ impl Drop for Session {
         if let Err(error) = self.writer.flush_blocking() {
             tracing::debug!(%error, session = self.id, "the session's last events could not be stored");
         }
-    }
-}
-
-/// The egress proxy's gate: hosts are judged by the session's rules for the pseudo-tool `network`
-/// (`--allow-net HOST` adds `allow network(HOST)`), so allowing a command to run never opens the network, and
-/// every request becomes a `NetworkRequest` event.
-struct EgressPolicy {
-    policy: Policy,
-    grants: Arc<Grants>,
-    emitter: Emitter,
-}
-
-impl errand_sandbox::EgressGate for EgressPolicy {
-    fn check(&self, request: &errand_sandbox::ProxyRequest) -> Result<(), String> {
-        let effects = errand_tools::Effects { hosts: vec![request.host.clone()], ..Default::default() };
-        match self.policy.decide(
-            "network",
-            &effects,
-            &self.grants,
-            &crate::policy::PlanGate::Off,
-            &crate::taint::Taint::new(),
-        ) {
-            crate::policy::Decision::Allow => Ok(()),
-            crate::policy::Decision::Deny(reason) => Err(reason),
-            crate::policy::Decision::Ask(_) => Err(format!(
-                "{} is not an allowed host; the person can allow it with --allow-net {}",
-                request.host, request.host
-            )),
-        }
-    }
-
-    fn report(&self, request: &errand_sandbox::ProxyRequest, allowed: bool, reason: Option<&str>) {
-        let _ = self.emitter.emit(EventMsg::NetworkRequest {
-            call_id: None,
-            method: request.method.clone(),
-            host: request.host.clone(),
-            port: request.port,
-            allowed,
-            reason: reason.map(str::to_string),
-        });
     }
 }
 

@@ -14,7 +14,8 @@ fn fixture() -> String {
 }
 
 /// Every kind of answer a hook gives, at every event errand runs hooks for: context at the start, a write
-/// blocked with the hook's reason, a delete allowed without asking, a timed-out hook that does not block,
+/// blocked with the hook's reason, a hook's allow that cannot answer for a delete once the hooks' own output
+/// (untrusted) is in the conversation, a timed-out hook that does not block,
 /// review after a read (and the hook's own file written through the journal), a Stop hook that sends the model
 /// back once, and SessionEnd.
 #[tokio::test]
@@ -36,7 +37,8 @@ async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     let folder = errand.folder().canonicalize().unwrap();
     let plugin = fixture();
 
-    let run = errand.errand(&["run", "--no-plan", "--json", "--plugin-dir", &plugin, "tidy the notes"]).await;
+    let run =
+        errand.errand(&["run", "--no-plan", "--json", "--wait", "0", "--plugin-dir", &plugin, "tidy the notes"]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let requests = errand.mock.requests();
     let kinds: Vec<String> =
@@ -70,13 +72,22 @@ async fn a_plugins_hooks_guard_review_and_keep_the_model_going() {
     );
     assert_eq!(errand.read("hook-wrote.txt"), "scribble\n");
 
-    // PreToolUse's JSON decision: the delete ran without --allow-delete.
-    assert!(!errand.folder().join("old-draft.md").exists(), "the hook's allow let the delete run");
+    // PreToolUse's JSON decision allows the delete, but the hooks' output taints the session: a delete after
+    // untrusted content is the person's to allow, and no one was there to ask.
+    let events = run.events();
+    let hook_allowed = events.iter().find(|e| e["type"] == "HookRan" && e["hook"] == "PreToolUse:delete_path");
+    assert_eq!(hook_allowed.map(|e| e["outcome"].clone()), Some(json!("allow")), "{kinds:#?}");
+    let asked = events.iter().find(|e| e["type"] == "ApprovalRequested" && e["tool"] == "delete_path");
+    let reason = asked.map(|e| e["reason"].as_str().unwrap().to_string()).unwrap_or_default();
+    assert!(
+        reason.starts_with("deleting old-draft.md after the session read untrusted content (command) needs your approval"),
+        "{kinds:#?}"
+    );
+    assert_eq!(errand.read("old-draft.md"), "draft", "the delete did not run");
     let deleted = &requests[4].last_tool_results()[0];
-    assert!(!deleted.is_error, "{}", deleted.text);
+    assert!(deleted.is_error && deleted.text.contains("deleting old-draft.md after"), "{}", deleted.text);
 
     // A hook past its timeout is an error the session goes on from.
-    let events = run.events();
     let ran: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "HookRan").collect();
     let timed_out = ran.iter().find(|e| e["hook"] == "PreToolUse:Glob").expect("the Glob hook ran");
     assert_eq!(timed_out["outcome"], "error", "{timed_out}");

@@ -76,6 +76,13 @@ pub struct CommandSpec {
     /// through it alone (see [`EGRESS_PROXY_URL`](crate::EGRESS_PROXY_URL)); `None` means no network at all.
     #[serde(default)]
     pub egress: Option<PathBuf>,
+    /// The egress proxy's CA bundle ([`EgressProxy::ca_bundle`](crate::EgressProxy::ca_bundle)): bound
+    /// read-only at its own path inside the sandbox and named in `SSL_CERT_FILE`, `CURL_CA_BUNDLE`,
+    /// `REQUESTS_CA_BUNDLE`, `GIT_SSL_CAINFO`, `PIP_CERT` and `NODE_EXTRA_CA_CERTS` (each unless `env` sets
+    /// it), so the command's clients trust the tunnels the proxy inspects. `None` leaves the command's trust
+    /// as the system's.
+    #[serde(default)]
+    pub egress_ca: Option<PathBuf>,
 }
 
 impl CommandSpec {
@@ -98,6 +105,7 @@ impl CommandSpec {
             env: Vec::new(),
             allow_partial: false,
             egress: None,
+            egress_ca: None,
         }
     }
 }
@@ -254,6 +262,20 @@ fn checked(spec: &CommandSpec) -> Result<CommandSpec, SandboxError> {
     if let Some(socket) = &spec.egress {
         check_egress_socket(socket).map_err(|reason| SandboxError::BadCommand { reason })?;
     }
+    // Canonical, as every path bound into the command's root.
+    let egress_ca = match &spec.egress_ca {
+        None => None,
+        Some(bundle) => {
+            let found = std::fs::canonicalize(bundle).ok().filter(|found| bundle.is_absolute() && found.is_file());
+            Some(found.ok_or_else(|| SandboxError::BadCommand {
+                reason: format!(
+                    "the egress CA bundle {} is not an existing file named by an absolute path; pass the running \
+                     proxy's ca_bundle()",
+                    bundle.display()
+                ),
+            })?)
+        }
+    };
     if !spec.scratch.is_absolute() {
         return bad(format!("the scratch folder {} is not absolute", spec.scratch.display()));
     }
@@ -261,7 +283,7 @@ fn checked(spec: &CommandSpec) -> Result<CommandSpec, SandboxError> {
     let scratch = crate::canonicalize_allowing_missing(&spec.scratch)?;
     check_scratch_apart(&scratch, grants.grants()).map_err(|reason| SandboxError::BadCommand { reason })?;
     std::fs::create_dir_all(&scratch).map_err(|source| SandboxError::Scratch { path: scratch.clone(), source })?;
-    Ok(CommandSpec { cwd, grants: grants.grants().to_vec(), scratch, ..spec.clone() })
+    Ok(CommandSpec { cwd, grants: grants.grants().to_vec(), scratch, egress_ca, ..spec.clone() })
 }
 
 /// Refuses a variable the kernel cannot pass: an empty name, `=` in a name, or a NUL byte anywhere.

@@ -172,6 +172,8 @@ struct Job<'a> {
     limits: ResourceLimits,
     allow_partial: bool,
     egress: Option<&'a Path>,
+    /// The egress proxy's CA bundle, among `read_only`, for the command's TLS clients to trust.
+    egress_ca: Option<&'a Path>,
 }
 
 /// Why a job did not start.
@@ -206,13 +208,14 @@ fn run(request: &Request) -> Report {
         .into_iter()
         .find(|shell| Path::new(shell).exists())
         .unwrap_or("/bin/sh");
+    let read_only: Vec<PathBuf> = spec.egress_ca.iter().cloned().collect();
     let job = Job {
         program: shell,
         arguments: vec![shell, "-c", &spec.command],
         env: &spec.env,
         cwd: &spec.cwd,
         grants: &spec.grants,
-        read_only: &[],
+        read_only: &read_only,
         root: &layout.root,
         tmp: &layout.tmp,
         home: &layout.home,
@@ -220,6 +223,7 @@ fn run(request: &Request) -> Report {
         limits: spec.limits,
         allow_partial: spec.allow_partial,
         egress: spec.egress.as_deref(),
+        egress_ca: spec.egress_ca.as_deref(),
     };
     match set_up(&job) {
         Ok(ready) => supervise(spec, ready),
@@ -310,6 +314,23 @@ fn init_plan(
         for (name, value) in proxy_variables {
             if !environment.iter().any(|(existing, _)| existing == name) {
                 environment.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    if let Some(bundle) = job.egress_ca {
+        // What OpenSSL (and so curl, Python, Ruby, Go), curl, requests, git, pip and Node read. Node adds its
+        // file to its own roots, so the whole bundle there only repeats the system's.
+        let bundle = bundle.display().to_string();
+        for name in [
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "REQUESTS_CA_BUNDLE",
+            "GIT_SSL_CAINFO",
+            "PIP_CERT",
+            "NODE_EXTRA_CA_CERTS",
+        ] {
+            if !environment.iter().any(|(existing, _)| existing == name) {
+                environment.push((name.to_string(), bundle.clone()));
             }
         }
     }
@@ -514,6 +535,7 @@ fn serve(spec_file: &Path) -> i32 {
         limits: spec.limits,
         allow_partial: spec.allow_partial,
         egress: spec.egress.as_deref(),
+        egress_ca: None,
     };
     let missing = |enforced: Enforcement| {
         format!(

@@ -35,8 +35,13 @@
 //! A command has no network unless its spec names an egress proxy ([`CommandSpec::egress`]). Then its
 //! network namespace gets `lo` and a forwarder on `127.0.0.1:3128` ([`EGRESS_PROXY_URL`], set as
 //! `HTTP_PROXY`/`HTTPS_PROXY`) that relays each connection to the [`EgressProxy`] on a UNIX socket
-//! outside, where an [`EgressGate`] allows or refuses every `CONNECT host:port` and plain-HTTP request.
-//! Landlock lets the command connect to that port only, and names resolve only in the proxy.
+//! outside, where an [`EgressGate`] judges every `CONNECT host:port` and every plain-HTTP request (method,
+//! path, headers), and may add headers (credentials that never enter the sandbox). A `CONNECT` it allows
+//! becomes an opaque tunnel, or, when its [`Verdict`] is [`Verdict::Inspect`], one whose TLS the proxy
+//! terminates with a certificate authority of its own so that each request inside is judged too; the
+//! command trusts that authority through [`CommandSpec::egress_ca`] (`SSL_CERT_FILE` and the like), and a
+//! client that pins certificates or ignores those variables fails there. Landlock lets the command connect
+//! to the forwarder's port only, and names resolve only in the proxy.
 //!
 //! # Example
 //!
@@ -110,7 +115,7 @@ pub use exec::{CommandRun, CommandSpec, Helper, ResourceLimits, discard, discard
 pub use helper::helper_main;
 pub use namespace::SYSTEM_FOLDERS;
 pub use probe::{Enforcement, probe};
-pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyRequest};
+pub use proxy::{EGRESS_PROXY_URL, EgressGate, EgressProxy, ProxyOptions, ProxyRequest, Verdict, ca_bundle_for};
 pub use serve::{SERVE_ARG, ServeSpec, serve_command};
 
 use std::ffi::OsString;
@@ -266,6 +271,15 @@ pub enum SandboxError {
         socket: PathBuf,
         /// The underlying error.
         source: io::Error,
+    },
+    /// The egress proxy's certificate authority or its certificate files could not be made, or a root
+    /// certificate it was given could not be read.
+    #[error("could not prepare the egress proxy's certificates at {}: {reason}; check that the file is readable PEM and its folder writable", .path.display())]
+    ProxyCertificates {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
     },
     /// The file system could not be asked about the path.
     #[error("could not resolve {}: {source}; check that the folders on the way exist and are readable", .path.display())]

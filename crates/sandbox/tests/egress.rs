@@ -1,12 +1,17 @@
 //! Egress through the proxy: with `CommandSpec::egress` set, a command reaches allowed hosts over HTTP and
 //! CONNECT through the forwarder and the proxy, is refused elsewhere with 403, and has no other way out.
+//! Each plain-HTTP request, and each request inside a tunnel the gate inspects, is judged on its own, and
+//! headers the gate injects reach the server without entering the sandbox.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
+
+use errand_sandbox::Verdict;
 
 use common::*;
 use pretty_assertions::assert_eq;
@@ -17,7 +22,7 @@ fn plain_http_to_an_allowed_host_goes_through_the_proxy() {
     let port = egress.upstream.port;
     let run = egress.run(&format!("curl -s http://127.0.0.1:{port}/greeting"));
     assert_eq!((run.exit_code, run.stdout.as_str()), (Some(0), "hello"), "{run:#?}");
-    assert_eq!(egress.reports(), vec![(format!("GET 127.0.0.1:{port}"), true, None)]);
+    assert_eq!(egress.reports(), vec![(format!("GET http://127.0.0.1:{port}/greeting"), true, None)]);
     assert_eq!(egress.upstream.requests.load(Ordering::SeqCst), 1);
 }
 
@@ -36,7 +41,7 @@ fn a_host_the_gate_refuses_gets_403_and_nothing_leaves() {
     let run = egress.run("curl -s -o /dev/null -w '%{http_code}' http://example.invalid/");
     assert_eq!(run.stdout, "403", "{run:#?}");
     let reason = "example.invalid is not on the allow list".to_string();
-    assert_eq!(egress.reports(), vec![("GET example.invalid:80".to_string(), false, Some(reason.clone()))]);
+    assert_eq!(egress.reports(), vec![("GET http://example.invalid:80/".to_string(), false, Some(reason.clone()))]);
     let run = egress.run("curl -s https://example.invalid/; echo \" exit $?\"");
     // curl's exit code 56: the proxy refused the CONNECT.
     assert_eq!(run.stdout, " exit 56\n", "{run:#?}");
@@ -145,4 +150,157 @@ fn a_command_with_egress_that_times_out_is_stopped_with_its_forwarder() {
     spec.egress = Some(egress.proxy.socket_path().to_path_buf());
     let run = egress.fixture.run_spec(&spec);
     assert!(run.timed_out, "{run:#?}");
+}
+
+#[test]
+fn each_plain_http_request_is_judged_by_method_path_and_headers() {
+    let egress = Egress::with(Recorder::new(|request| match (request.method.as_str(), request.path.as_deref()) {
+        ("GET", Some(path)) if path.starts_with("/public") => Verdict::Forward { inject: vec![] },
+        _ => Verdict::Refuse("only GET /public is allowed".to_string()),
+    }));
+    let port = egress.web.port;
+    let base = format!("http://127.0.0.1:{port}");
+    let run = egress.run(&format!("curl -s {base}/public?page=2 {base}/private; curl -s -d x=1 {base}/public"));
+    let reason = "only GET /public is allowed".to_string();
+    let refusal = format!("errand refused the connection to 127.0.0.1:{port}: {reason}\n");
+    assert_eq!(run.stdout, format!("GET /public?page=2\n{refusal}{refusal}"), "{run:#?}");
+    assert_eq!(egress.web.lines(), ["GET /public?page=2"]);
+    assert_eq!(
+        egress.reports(),
+        vec![
+            (format!("GET {base}/public?page=2"), true, None),
+            (format!("GET {base}/private"), false, Some(reason.clone())),
+            (format!("POST {base}/public"), false, Some(reason)),
+        ]
+    );
+    let post = &egress.checked()[2];
+    assert_eq!((post.content_length, post.chunked, post.tls), (Some(3), false, false));
+    let names: Vec<&str> = post.headers.iter().map(|(name, _)| name.as_str()).collect();
+    // curl's `Proxy-Connection` is the proxy's business, not the server's or the gate's.
+    assert_eq!(names, ["host", "user-agent", "accept", "content-length", "content-type"]);
+}
+
+#[test]
+fn an_inspected_tunnel_judges_each_request_inside_it_on_one_connection() {
+    let egress = Egress::with(Recorder::new(|request| match (request.method.as_str(), request.path.as_deref()) {
+        ("CONNECT", _) => Verdict::Inspect,
+        ("GET", Some("/private")) => Verdict::Refuse("/private is off limits".to_string()),
+        _ => Verdict::Forward { inject: vec![] },
+    }));
+    let port = egress.https.port;
+    let base = format!("https://127.0.0.1:{port}");
+    // No `-k`: curl trusts the proxy's authority through CURL_CA_BUNDLE.
+    let run = egress.run(&format!("curl -s {base}/public {base}/private {base}/public?again=1"));
+    let reason = "/private is off limits".to_string();
+    let refusal = format!("errand refused the connection to 127.0.0.1:{port}: {reason}\n");
+    assert_eq!((run.exit_code, run.stdout.clone()), (Some(0), format!("GET /public\n{refusal}GET /public?again=1\n")));
+    assert_eq!(
+        egress.reports(),
+        vec![
+            (format!("CONNECT 127.0.0.1:{port}"), true, None),
+            (format!("GET {base}/public"), true, None),
+            (format!("GET {base}/private"), false, Some(reason)),
+            (format!("GET {base}/public?again=1"), true, None),
+        ]
+    );
+    assert_eq!(egress.https.lines(), ["GET /public", "GET /public?again=1"]);
+    // One tunnel from curl, one TLS connection upstream, kept alive across the three requests.
+    assert_eq!(egress.https.connections.load(Ordering::SeqCst), 1);
+    let inside = &egress.checked()[1];
+    assert!(inside.tls && inside.content_length.is_none() && !inside.chunked, "{inside:?}");
+    assert!(inside.headers.contains(&("host".to_string(), format!("127.0.0.1:{port}"))), "{inside:?}");
+}
+
+#[test]
+fn injected_credentials_reach_the_server_replacing_the_commands_and_never_enter_the_sandbox() {
+    const TOKEN: &str = "Bearer errand-held-token-7f3a";
+    let egress = Egress::with(Recorder::new(|request| match request.method.as_str() {
+        "CONNECT" => Verdict::Inspect,
+        _ => Verdict::Forward { inject: vec![("Authorization".to_string(), TOKEN.to_string())] },
+    }));
+    let command = format!(
+        "env; grep -rqs errand-held-token \"$HOME\" /tmp \"$PWD\" \"$SSL_CERT_FILE\" && echo LEAKED; \
+         curl -s -H 'Authorization: Bearer from-the-command' https://127.0.0.1:{}/api http://127.0.0.1:{}/api",
+        egress.https.port, egress.web.port
+    );
+    let run = egress.run(&command);
+    assert_eq!(run.exit_code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("SSL_CERT_FILE=") && run.stdout.ends_with("GET /api\nGET /api\n"), "{run:#?}");
+    assert!(!run.stdout.contains("errand-held-token") && !run.stderr.contains("errand-held-token"), "{run:#?}");
+    assert!(!run.stdout.contains("LEAKED"), "{run:#?}");
+    for server in [&egress.https, &egress.web] {
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].header("authorization"), [TOKEN]);
+    }
+    // The gate judged what the command sent; nothing reported carries the token.
+    let requests: Vec<_> = egress.checked().into_iter().filter(|request| request.path.is_some()).collect();
+    assert_eq!(requests.len(), 2);
+    for request in requests {
+        assert!(request.headers.contains(&("authorization".to_string(), "Bearer from-the-command".to_string())));
+    }
+    assert!(!format!("{:?}", egress.reports()).contains("errand-held-token"));
+}
+
+#[test]
+fn an_upstream_certificate_the_proxy_does_not_trust_gets_502_and_no_request() {
+    let egress = Egress::with(Recorder::new(|request| match request.method.as_str() {
+        "CONNECT" => Verdict::Inspect,
+        _ => Verdict::Forward { inject: vec![] },
+    }));
+    let untrusted = WebServer::start(&egress.runtime, true, &egress.fixture.root);
+    let port = untrusted.port;
+    let run = egress.run(&format!("curl -s -w '%{{http_code}}' https://127.0.0.1:{port}/x"));
+    let reason = format!(
+        "cannot connect to 127.0.0.1:{port}: the TLS handshake failed: invalid peer certificate: UnknownIssuer"
+    );
+    assert_eq!(run.stdout, format!("{reason}\n502"), "{run:#?}");
+    assert_eq!(untrusted.seen(), vec![]);
+    assert_eq!(
+        egress.reports(),
+        vec![
+            (format!("CONNECT 127.0.0.1:{port}"), true, None),
+            (format!("GET https://127.0.0.1:{port}/x"), true, Some(reason)),
+        ]
+    );
+}
+
+#[test]
+fn the_command_trusts_the_proxy_authority_through_the_usual_variables() {
+    let egress = Egress::new();
+    let bundle = egress.proxy.ca_bundle().display().to_string();
+    let authority = fs::read_to_string(egress.proxy.ca_certificate()).unwrap();
+    let variables = "SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO PIP_CERT NODE_EXTRA_CA_CERTS";
+    let run = egress.run(&format!(
+        "for name in {variables}; do printenv $name; done; tail -c {} \"$SSL_CERT_FILE\"; \
+         echo x 2>/dev/null >> \"$SSL_CERT_FILE\" || echo read-only",
+        authority.len()
+    ));
+    assert_eq!(run.stdout, format!("{}{authority}read-only\n", format!("{bundle}\n").repeat(6)), "{run:#?}");
+    let written = fs::read_to_string(&bundle).unwrap();
+    assert!(!written.contains("PRIVATE KEY") && !authority.contains("PRIVATE KEY"));
+    if let Ok(system) = fs::read_to_string("/etc/ssl/certs/ca-certificates.crt") {
+        assert!(written.starts_with(&system), "the bundle starts with the system's roots");
+    }
+
+    let mut spec = egress.spec("echo \"$SSL_CERT_FILE $CURL_CA_BUNDLE\"");
+    spec.env.push(("SSL_CERT_FILE".to_string(), "/etc/ssl/mine.pem".to_string()));
+    assert_eq!(egress.fixture.run_spec(&spec).stdout, format!("/etc/ssl/mine.pem {bundle}\n"));
+    let mut spec = egress.spec("echo \"[$SSL_CERT_FILE$NODE_EXTRA_CA_CERTS]\"");
+    spec.egress_ca = None;
+    assert_eq!(egress.fixture.run_spec(&spec).stdout, "[]\n");
+    spec.egress_ca = Some(egress.fixture.root.join("missing.pem"));
+    let error = errand_sandbox::run_sandboxed(&helper(), &spec).unwrap_err();
+    assert!(error.to_string().contains("the egress CA bundle"), "{error}");
+}
+
+#[test]
+fn dropping_the_proxy_removes_its_socket_and_certificate_files() {
+    let egress = Egress::new();
+    let files = [egress.proxy.socket_path(), egress.proxy.ca_bundle(), egress.proxy.ca_certificate()]
+        .map(|path| path.to_path_buf());
+    assert!(files.iter().all(|file| file.exists()), "{files:?}");
+    let Egress { proxy, .. } = egress;
+    drop(proxy);
+    assert!(files.iter().all(|file| !file.exists()), "{files:?}");
 }

@@ -296,6 +296,9 @@ fn with_egress_the_server_reaches_an_allowed_host_and_gets_403_elsewhere() {
     assert_eq!(served.ask("curl -s -o /dev/null -w '%{http_code}' http://example.invalid/"), "403");
     assert_eq!(egress.upstream.requests.load(Ordering::SeqCst), 1);
     let reports: Vec<(String, bool)> = egress.reports().into_iter().map(|(line, allowed, _)| (line, allowed)).collect();
-    assert_eq!(reports, vec![(format!("GET 127.0.0.1:{port}"), true), ("GET example.invalid:80".to_string(), false)]);
+    assert_eq!(
+        reports,
+        vec![(format!("GET http://127.0.0.1:{port}/"), true), ("GET http://example.invalid:80/".to_string(), false)]
+    );
     served.finish();
 }

@@ -1,22 +1,24 @@
 //! Shared setup for the sandbox integration tests: a temporary tree with a granted folder, a folder
 //! outside the grants holding a secret, a fake home holding an SSH key and an errand config, and a scratch
-//! folder; a runner using this crate's helper binary; and an egress proxy allowing `127.0.0.1` only, with
-//! an upstream HTTP server there.
+//! folder; a runner using this crate's helper binary; and an egress proxy with a recording gate (by default
+//! allowing `127.0.0.1` only), with upstream HTTP and HTTPS servers there.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use errand_sandbox::{
-    CapturedKind, CommandRun, CommandSpec, EgressGate, EgressProxy, GrantMode, Grants, Helper, ProxyRequest,
-    run_sandboxed,
+    CapturedKind, CommandRun, CommandSpec, EgressGate, EgressProxy, GrantMode, Grants, Helper, ProxyOptions,
+    ProxyRequest, Verdict, run_sandboxed,
 };
 use tempfile::TempDir;
 
@@ -136,20 +138,53 @@ pub fn summary(root: &Path, run: &CommandRun) -> Vec<(String, CapturedKind, Opti
         .collect()
 }
 
-/// Allows `127.0.0.1` only, and records every report as `(method host:port, allowed, reason)`.
-#[derive(Default)]
-pub struct LocalOnly {
+/// How a [`Recorder`] judges.
+type Judge = Box<dyn Fn(&ProxyRequest) -> Verdict + Send + Sync>;
+
+/// A gate judging with a closure, recording every request it was asked about and every report as
+/// `(what, allowed, reason)`, `what` as [`describe`] writes it.
+pub struct Recorder {
+    judge: Judge,
+    pub checked: Mutex<Vec<ProxyRequest>>,
     pub reports: Mutex<Vec<(String, bool, Option<String>)>>,
 }
 
-impl EgressGate for LocalOnly {
-    fn check(&self, request: &ProxyRequest) -> Result<(), String> {
-        if request.host == "127.0.0.1" { Ok(()) } else { Err(format!("{} is not on the allow list", request.host)) }
+impl Recorder {
+    pub fn new(judge: impl Fn(&ProxyRequest) -> Verdict + Send + Sync + 'static) -> Recorder {
+        Recorder { judge: Box::new(judge), checked: Mutex::default(), reports: Mutex::default() }
+    }
+
+    /// Forwards anything to `127.0.0.1`, refuses every other host.
+    pub fn local_only() -> Recorder {
+        Recorder::new(|request| {
+            if request.host == "127.0.0.1" {
+                Verdict::Forward { inject: vec![] }
+            } else {
+                Verdict::Refuse(format!("{} is not on the allow list", request.host))
+            }
+        })
+    }
+}
+
+impl EgressGate for Recorder {
+    fn check<'a>(&'a self, request: &'a ProxyRequest) -> Pin<Box<dyn Future<Output = Verdict> + Send + 'a>> {
+        self.checked.lock().unwrap().push(request.clone());
+        let verdict = (self.judge)(request);
+        Box::pin(async move { verdict })
     }
 
     fn report(&self, request: &ProxyRequest, allowed: bool, reason: Option<&str>) {
-        let line = format!("{} {}:{}", request.method, request.host, request.port);
-        self.reports.lock().unwrap().push((line, allowed, reason.map(str::to_string)));
+        self.reports.lock().unwrap().push((describe(request), allowed, reason.map(str::to_string)));
+    }
+}
+
+/// `CONNECT host:port` for a tunnel, `METHOD http://host:port/path` (or `https://` inside an inspected
+/// tunnel) for a request.
+pub fn describe(request: &ProxyRequest) -> String {
+    let ProxyRequest { method, host, port, .. } = request;
+    match &request.path {
+        None => format!("{method} {host}:{port}"),
+        Some(path) => format!("{method} {}://{host}:{port}{path}", if request.tls { "https" } else { "http" }),
     }
 }
 
@@ -181,36 +216,162 @@ impl Upstream {
     }
 }
 
-/// A fixture, an upstream, and a proxy with the [`LocalOnly`] gate on its own runtime.
+/// One request a [`WebServer`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// Lowercased names, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// The values of header `name`, in order.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(found, _)| found == name).map(|(_, value)| value.as_str()).collect()
+    }
+}
+
+/// A keep-alive HTTP/1.1 server on the host's 127.0.0.1, plain or TLS with a self-signed certificate for
+/// `127.0.0.1`, answering `METHOD PATH` to each request and recording them.
+pub struct WebServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<Seen>>>,
+    /// Accepted connections (TLS: including those whose handshake failed).
+    pub connections: Arc<AtomicUsize>,
+    /// Its certificate, PEM, for a TLS server.
+    pub certificate: Option<PathBuf>,
+}
+
+impl WebServer {
+    /// Serves on `runtime`; a TLS server writes its certificate to `folder`.
+    pub fn start(runtime: &tokio::runtime::Runtime, tls: bool, folder: &Path) -> WebServer {
+        use hyper_util::rt::TokioIo;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (acceptor, certificate) = if tls {
+            // A name of its own, so that another server's certificate is not taken for its issuer.
+            let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+            params.distinguished_name.push(rcgen::DnType::CommonName, format!("errand test server {port}"));
+            let signing_key = rcgen::KeyPair::generate().unwrap();
+            let certified = rcgen::CertifiedKey { cert: params.self_signed(&signing_key).unwrap(), signing_key };
+            let path = folder.join(format!("upstream-{port}.pem"));
+            fs::write(&path, certified.cert.pem()).unwrap();
+            let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+            let config =
+                rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(vec![certified.cert.der().clone()], key)
+                    .unwrap();
+            (Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))), Some(path))
+        } else {
+            (None, None)
+        };
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (seen, counted) = (Arc::clone(&requests), Arc::clone(&connections));
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            let method = request.method().to_string();
+                            let path = request.uri().path_and_query().map_or("/", |path| path.as_str()).to_string();
+                            let headers = request
+                                .headers()
+                                .iter()
+                                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+                                .collect();
+                            seen.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), headers });
+                            let body = http_body_util::Full::new(bytes::Bytes::from(format!("{method} {path}\n")));
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                        }
+                    });
+                    let server = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = server.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = server.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        WebServer { port, requests, connections, certificate }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// `METHOD path` of every request it got.
+    pub fn lines(&self) -> Vec<String> {
+        self.seen().iter().map(|seen| format!("{} {}", seen.method, seen.path)).collect()
+    }
+}
+
+/// A fixture, upstream servers on 127.0.0.1 (`upstream`: one raw answer per connection; `web`: plain
+/// HTTP; `https`: TLS whose certificate the proxy trusts), and a proxy with a [`Recorder`] gate, on its own
+/// runtime.
 pub struct Egress {
     pub fixture: Fixture,
     pub upstream: Upstream,
-    pub gate: Arc<LocalOnly>,
+    pub web: WebServer,
+    pub https: WebServer,
+    pub gate: Arc<Recorder>,
     /// Declared before the runtime, so it stops before the runtime does.
     pub proxy: EgressProxy,
-    _runtime: tokio::runtime::Runtime,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 impl Egress {
+    /// With the [`Recorder::local_only`] gate.
     pub fn new() -> Egress {
+        Egress::with(Recorder::local_only())
+    }
+
+    pub fn with(gate: Recorder) -> Egress {
         assert!(Path::new("/usr/bin/curl").exists(), "these tests need curl at /usr/bin/curl");
         let fixture = Fixture::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let gate = Arc::new(LocalOnly::default());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let web = WebServer::start(&runtime, false, &fixture.root);
+        let https = WebServer::start(&runtime, true, &fixture.root);
+        let gate = Arc::new(gate);
         let socket = fixture.root.join("proxy.sock");
-        let proxy = runtime.block_on(EgressProxy::start(&socket, gate.clone())).unwrap();
-        Egress { fixture, upstream: Upstream::start(), gate, proxy, _runtime: runtime }
+        let options = ProxyOptions { extra_roots: vec![https.certificate.clone().unwrap()] };
+        let proxy = runtime.block_on(EgressProxy::start_with(&socket, gate.clone(), options)).unwrap();
+        Egress { fixture, upstream: Upstream::start(), web, https, gate, proxy, runtime }
+    }
+
+    /// The spec of `command` with egress through the proxy and its CA bundle.
+    pub fn spec(&self, command: &str) -> CommandSpec {
+        let mut spec = self.fixture.spec(command);
+        spec.egress = Some(self.proxy.socket_path().to_path_buf());
+        spec.egress_ca = Some(self.proxy.ca_bundle().to_path_buf());
+        spec
     }
 
     pub fn run(&self, command: &str) -> CommandRun {
-        let mut spec = self.fixture.spec(command);
-        spec.egress = Some(self.proxy.socket_path().to_path_buf());
-        let run = self.fixture.run_spec(&spec);
+        let run = self.fixture.run_spec(&self.spec(command));
         assert!(run.enforced.egress, "{run:#?}");
         run
     }
 
     pub fn reports(&self) -> Vec<(String, bool, Option<String>)> {
         self.gate.reports.lock().unwrap().clone()
+    }
+
+    pub fn checked(&self) -> Vec<ProxyRequest> {
+        self.gate.checked.lock().unwrap().clone()
     }
 }

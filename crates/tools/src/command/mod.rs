@@ -153,6 +153,8 @@ fn run(args: &Args, ctx: &ToolContext) -> Result<ToolOutput, String> {
         ],
         allow_partial: runner.allow_partial,
         egress: runner.egress.clone(),
+        // HTTPS the proxy inspects is signed by its own authority, which the command must trust.
+        egress_ca: runner.egress.as_deref().map(errand_sandbox::ca_bundle_for),
     };
     let run = errand_sandbox::run_sandboxed(&runner.helper, &spec).map_err(|error| error.to_string())?;
     let mut text = match (run.exit_code, run.signal, run.timed_out) {
