@@ -297,9 +297,13 @@ fn scripted(call: &Call, fills: &[(&str, String)]) -> Turn {
 }
 
 /// Whether some request carried untrusted text delimited as from `source` (`file inbox/brief.docx` is
-/// delimited with the file's full path, so its kind and the end of its path are compared).
+/// delimited with the file's full path, so its kind and the end of its path are compared). A plugin's text is
+/// not delimited: a skill is instructions the person installed (it still taints, as a third party's words).
 fn delivered_delimited(requests: &[RecordedRequest], source: &str) -> bool {
     let (kind, rest) = source.split_once(' ').unwrap_or((source, ""));
+    if kind == "plugin" {
+        return true;
+    }
     requests.iter().any(|request| {
         let body = request.body.replace("\\\"", "\"");
         body.split("<untrusted source=\"").skip(1).any(|tail| {
