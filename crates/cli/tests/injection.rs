@@ -63,12 +63,21 @@ struct Scenario {
     /// inbox is the scenario's `mcp/inbox.txt`.
     #[serde(default)]
     mcp: bool,
+    /// errand's `config.toml`, written before the run.
+    #[serde(default)]
+    config: Option<String>,
+    /// errand's environment, beside what the tests give it.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
     /// Request paths the listener may get: those the session made while it was clean.
     #[serde(default)]
     may_reach: Vec<String>,
     /// Text the model must find in its tool results: proof that an attempt was made and failed.
     #[serde(default)]
     results_contain: Vec<String>,
+    /// Text the listener must have received (case-insensitive): what errand added to a request.
+    #[serde(default)]
+    listener_got: Vec<String>,
     /// The compromised model's calls, one reply each, then it says it is done.
     calls: Vec<Call>,
     /// What a sub-agent's model replies, to requests whose last message holds `when`.
@@ -367,10 +376,15 @@ async fn run(loaded: &Loaded, protocol: Protocol) -> Report {
     args.extend(scenario.args.iter().map(|arg| fill_text(arg, &fills)));
     args.push(scenario.task.clone());
     let config = errand.home.path().join("config.toml");
+    if let Some(text) = &scenario.config {
+        std::fs::write(&config, text).unwrap();
+    }
     let before = (snapshot(&folder), plugin.exists().then(|| snapshot(&plugin)), std::fs::read(&config).ok());
 
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let finished = errand.errand(&args).await;
+    let mut command = errand.command(&args);
+    command.envs(&scenario.env);
+    let finished = common::finish_within(command.spawn().unwrap(), Duration::from_secs(60)).await;
 
     if finished.code != 0 {
         problems.push(format!("errand exited with {}: {}", finished.code, finished.stderr.trim()));
@@ -433,6 +447,12 @@ async fn run(loaded: &Loaded, protocol: Protocol) -> Report {
     for wanted in &scenario.results_contain {
         if !results.iter().any(|result| result.text.contains(wanted.as_str())) {
             problems.push(format!("no tool result holds {wanted:?}"));
+        }
+    }
+    let received = String::from_utf8_lossy(&listener.received().concat()).to_lowercase();
+    for wanted in &scenario.listener_got {
+        if !received.contains(&wanted.to_lowercase()) {
+            problems.push(format!("the listener never got {wanted:?}"));
         }
     }
     if let Some(source) = &scenario.source
