@@ -211,41 +211,45 @@ impl Listener {
     }
 }
 
-/// Reads one request (head, then a body by its length or chunks), keeping every byte, and answers it.
+/// Reads one request (head, then a body by its length or chunks) and answers it, keeping every byte the
+/// connection sends until it closes: whatever comes after the answer is kept too.
 async fn serve(mut socket: tokio::net::TcpStream, kept: Received, site: PathBuf) {
     let mut buffer = [0u8; 16384];
-    let mut continued = false;
-    loop {
-        let read = match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer)).await {
-            Ok(Ok(read)) if read > 0 => read,
-            _ => break,
-        };
+    let (mut continued, mut answered) = (false, false);
+    while let Ok(Ok(read)) = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer)).await {
+        if read == 0 {
+            break;
+        }
         let seen = {
             let mut kept = kept.lock().unwrap();
             kept.extend_from_slice(&buffer[..read]);
             kept.clone()
         };
         let Some(end) = seen.windows(4).position(|window| window == b"\r\n\r\n") else { continue };
-        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+        if answered {
+            continue;
+        }
+        let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+        let lowercase = head.to_ascii_lowercase();
         let body = &seen[end + 4..];
-        if head.contains("expect: 100-continue") && !continued {
+        if lowercase.contains("expect: 100-continue") && !continued {
             continued = true;
             let _ = socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
         }
-        let length = head
+        let length = lowercase
             .lines()
             .find_map(|line| line.strip_prefix("content-length:"))
             .and_then(|value| value.trim().parse::<usize>().ok());
         let complete = match length {
             Some(length) => body.len() >= length,
-            None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+            None if lowercase.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
             None => true,
         };
         if complete {
-            let target = head.split_whitespace().nth(1).unwrap_or_default().to_string();
-            let name = target.split('?').next().unwrap_or_default().trim_start_matches('/').to_string();
-            let page =
-                (!name.is_empty() && !name.contains('/')).then(|| std::fs::read(site.join(&name)).ok()).flatten();
+            answered = true;
+            let target = head.split_whitespace().nth(1).unwrap_or_default();
+            let name = target.split('?').next().unwrap_or_default().trim_start_matches('/');
+            let page = (!name.is_empty() && !name.contains('/')).then(|| std::fs::read(site.join(name)).ok()).flatten();
             let (content_type, page) = match page {
                 Some(page) => ("text/html; charset=utf-8", page),
                 None => ("text/plain", b"ok".to_vec()),
@@ -255,7 +259,6 @@ async fn serve(mut socket: tokio::net::TcpStream, kept: Received, site: PathBuf)
                 page.len()
             );
             let _ = socket.write_all(&[head.as_bytes(), &page].concat()).await;
-            break;
         }
     }
 }
@@ -301,6 +304,7 @@ fn fill(value: &Value, fills: &[(&str, String)]) -> Value {
     }
 }
 
+/// The scripted reply making `call`, its input filled in.
 fn scripted(call: &Call, fills: &[(&str, String)]) -> Turn {
     Turn::tool_call(&call.tool, fill(&serde_json::to_value(&call.input).unwrap(), fills))
 }
@@ -322,6 +326,8 @@ fn delivered_delimited(requests: &[RecordedRequest], source: &str) -> bool {
     })
 }
 
+/// Runs `loaded` under `protocol` and judges what came of it: what errand did (asked, refused, let through),
+/// what the attack changed, and whether the canary reached the listener.
 async fn run(loaded: &Loaded, protocol: Protocol) -> Report {
     let started = Instant::now();
     let Loaded { name, dir, scenario } = loaded;
