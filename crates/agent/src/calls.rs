@@ -109,7 +109,14 @@ impl Session {
                         // Earlier calls run first, so the person is asked with their results already shown.
                         self.run_batch(&calls, std::mem::take(&mut batch), &mut outputs, summary, cancel).await?;
                         match self.ask(call, reason, cancel).await? {
-                            Ok(()) => None,
+                            Ok(()) => {
+                                // Hosts the person let a tainted session reach are not asked about again.
+                                let mut taint = crate::taint::lock(&self.taint);
+                                for host in &effects.hosts {
+                                    taint.allowed_by_person(host);
+                                }
+                                None
+                            }
                             Err(Some(refusal)) => Some(refusal),
                             Err(None) => {
                                 ended = Some(End::Cancelled);
@@ -370,11 +377,18 @@ impl Session {
             body: serde_json::json!({ "input": call.input }),
             expires_at: None,
         };
-        let allow_hint = format!(
-            "rerun with --allow '{}'{} to permit it",
-            call.name,
-            if request.reason.contains("delet") { " or --allow-delete" } else { "" }
-        );
+        let allow_hint = if request.reason.contains(crate::policy::AFTER_UNTRUSTED) {
+            // No flag answers it: the person must, at a terminal, in the desk or with `errand approve`.
+            "only the person can allow it: run the task where they can answer (a terminal, the desk, or --wait \
+             with `errand inbox`)"
+                .to_string()
+        } else {
+            format!(
+                "rerun with --allow '{}'{} to permit it",
+                call.name,
+                if request.reason.contains("delet") { " or --allow-delete" } else { "" }
+            )
+        };
         let (answer, by) = match asking.settle(Slot::Call(call.id.clone()), answer, question, &watched, cancel).await? {
             Settled::Cancelled => return Ok(Err(None)),
             Settled::Answer(Op::Approve { allow, remember, reason, .. }) => {

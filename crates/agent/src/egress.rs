@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, Asking, Settled, Slot};
 use crate::event::{Answerer, EventMsg};
-use crate::policy::{Decision, Policy, compile_host_glob};
+use crate::policy::{AFTER_UNTRUSTED, Decision, Policy, compile_host_glob};
 use crate::taint::SharedTaint;
 use crate::writer::Emitter;
 
@@ -259,14 +259,14 @@ impl EgressPolicy {
         if let Some(source) = source {
             if let Some(carried) = foreign_credentials(request, &injected) {
                 return Err(format!(
-                    "the request carries credentials errand did not put there ({carried}), after the session read \
-                     untrusted content ({source}); errand refuses them, since they may be someone else's account. \
-                     Commands use credentials only through inject rules in config.toml"
+                    "the request carries credentials errand did not put there ({carried}), {AFTER_UNTRUSTED} \
+                     ({source}); errand refuses them, since they may be someone else's account. Commands use \
+                     credentials only through inject rules in config.toml"
                 ));
             }
             if let Some(upload) = upload(request) {
                 let reason = format!(
-                    "a command is uploading to {host} ({upload}) after the session read untrusted content ({source})"
+                    "a command uploading to {host} ({upload}) {AFTER_UNTRUSTED} ({source}) needs your approval"
                 );
                 self.ask_person(request, &format!("upload to {host}"), reason).await?;
             }
@@ -285,16 +285,18 @@ impl EgressPolicy {
     async fn new_host_after_taint(&self, request: &ProxyRequest) -> Result<(), String> {
         let (source, reached) = {
             let taint = crate::taint::lock(&self.taint);
-            (taint.source(), taint.reached_before(&request.host))
+            (taint.source(), taint.knows_host(&request.host))
         };
         match source {
             Some(source) if !reached => {
                 let reason = format!(
-                    "a command is reaching {}, a host this session had not reached before, after the session read \
-                     untrusted content ({source})",
+                    "a command reaching {}, a host this session had not reached before, {AFTER_UNTRUSTED} ({source}) \
+                     needs your approval",
                     request.host
                 );
-                self.ask_person(request, &request.host, reason).await
+                self.ask_person(request, &request.host, reason).await?;
+                crate::taint::lock(&self.taint).allowed_by_person(&request.host);
+                Ok(())
             }
             _ => Ok(()),
         }

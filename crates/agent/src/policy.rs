@@ -45,6 +45,9 @@ pub const MAX_FILES_PER_CALL: usize = 20;
 /// rules apply to the hosts any call declares.
 const NETWORK: &str = "network";
 
+/// What every question the taint gate asks says, before the source: only the person's answer settles it.
+pub const AFTER_UNTRUSTED: &str = "after the session read untrusted content";
+
 /// The reason every change is refused before the plan is approved.
 const PLAN_PENDING: &str = "nothing may change before the plan is approved; call propose_plan first";
 
@@ -661,7 +664,7 @@ impl Policy {
     /// allowances, skills and hooks do not answer it; the reason names the source.
     pub fn tainted_ask(&self, effects: &Effects, grants: &Grants, plan: &PlanGate, taint: &Taint) -> Option<String> {
         let source = taint.source()?;
-        let act = if let Some(host) = effects.hosts.iter().find(|host| !taint.reached_before(host)) {
+        let act = if let Some(host) = effects.hosts.iter().find(|host| !taint.knows_host(host)) {
             format!("reaching {host}, a host this session had not reached before,")
         } else if let Some(call) = effects.external.first() {
             format!("calling {call}, an MCP tool its server does not mark read-only,")
@@ -675,8 +678,8 @@ impl Policy {
             return None;
         };
         Some(format!(
-            "{act} after the session read untrusted content ({source}) needs your approval; no rule allows this \
-             once untrusted content is in the conversation, since it may carry instructions"
+            "{act} {AFTER_UNTRUSTED} ({source}) needs your approval; no rule allows this once untrusted content is \
+             in the conversation, since it may carry instructions"
         ))
     }
 

@@ -22,8 +22,9 @@ pub struct Taint {
     sources: Vec<String>,
     /// Files the session wrote itself: reading them back is reading its own words.
     written: HashSet<PathBuf>,
-    /// Hosts reached while the session was still clean (lowercase).
-    hosts_before: HashSet<String>,
+    /// Hosts reached while the session was still clean, or that the person allowed after it was tainted
+    /// (lowercase).
+    known_hosts: HashSet<String>,
 }
 
 /// One session tree's taint, shared by the loop, its sub-agents and the egress proxy's gate.
@@ -56,6 +57,8 @@ impl Taint {
         let source = match provenance {
             Provenance::Person | Provenance::Errand => return,
             Provenance::GrantedFile { path } if self.written.contains(path) => return,
+            // A listing or a search names what it covered.
+            Provenance::GrantedFile { path } if path.is_dir() => format!("folder {}", grants.display(path)),
             Provenance::GrantedFile { path } => format!("file {}", grants.display(path)),
             Provenance::Plugin { name } => format!("plugin {name}"),
             Provenance::Command => "a command's output".to_string(),
@@ -85,13 +88,18 @@ impl Taint {
     /// Notes a host the session reached; remembered only while the session is clean.
     pub fn reached(&mut self, host: &str) {
         if !self.is_tainted() {
-            self.hosts_before.insert(host.to_ascii_lowercase());
+            self.known_hosts.insert(host.to_ascii_lowercase());
         }
     }
 
-    /// Whether the session reached `host` before it was tainted.
-    pub fn reached_before(&self, host: &str) -> bool {
-        self.hosts_before.contains(&host.to_ascii_lowercase())
+    /// Notes a host the person allowed the tainted session to reach: it is not asked about again.
+    pub fn allowed_by_person(&mut self, host: &str) {
+        self.known_hosts.insert(host.to_ascii_lowercase());
+    }
+
+    /// Whether the session reached `host` before it was tainted, or the person allowed it since.
+    pub fn knows_host(&self, host: &str) -> bool {
+        self.known_hosts.contains(&host.to_ascii_lowercase())
     }
 }
 
@@ -143,6 +151,15 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_names_its_folder() {
+        let (_folder, grants) = grants();
+        std::fs::create_dir(grants.primary().join("inbox")).unwrap();
+        let mut taint = Taint::new();
+        taint.take_in(&Provenance::GrantedFile { path: grants.primary().join("inbox") }, &grants);
+        assert_eq!(taint.source().as_deref(), Some("folder inbox"));
+    }
+
+    #[test]
     fn reading_back_a_file_the_session_wrote_keeps_it_clean() {
         let (_folder, grants) = grants();
         let report = grants.primary().join("report.md");
@@ -155,14 +172,16 @@ mod tests {
     }
 
     #[test]
-    fn hosts_count_as_reached_before_only_while_clean() {
+    fn hosts_are_known_when_reached_while_clean_or_allowed_by_the_person() {
         let (_folder, grants) = grants();
         let mut taint = Taint::new();
         taint.reached("API.example.com");
         taint.take_in(&Provenance::Command, &grants);
         taint.reached("evil.example.net");
-        assert!(taint.reached_before("api.example.com"));
-        assert!(!taint.reached_before("evil.example.net"));
+        assert!(taint.knows_host("api.example.com"));
+        assert!(!taint.knows_host("evil.example.net"));
+        taint.allowed_by_person("Docs.example.org");
+        assert!(taint.knows_host("docs.example.org"));
     }
 
     #[test]

@@ -262,8 +262,9 @@ async fn after_untrusted_content_a_foreign_key_is_refused_and_an_upload_needs_th
         );
         assert!(refusals[1].contains("(the query parameter api_key)"), "{}", refusals[1]);
         assert!(
-            refusals[2]
-                .starts_with(&format!("a command is uploading to 127.0.0.1 (POST with a 40000-byte body) {source}")),
+            refusals[2].starts_with(&format!(
+                "a command uploading to 127.0.0.1 (POST with a 40000-byte body) {source} needs your approval"
+            )),
             "{}",
             refusals[2]
         );
@@ -278,7 +279,11 @@ async fn after_untrusted_content_a_foreign_key_is_refused_and_an_upload_needs_th
             "{}",
             refusals[3]
         );
-        assert!(asked[0]["reason"].as_str().unwrap().ends_with(source), "{}", asked[0]);
+        assert!(
+            asked[0]["reason"].as_str().unwrap().ends_with(&format!("{source} needs your approval")),
+            "{}",
+            asked[0]
+        );
     }
 }
 
