@@ -433,6 +433,7 @@ impl errand_mcp::StdioSandbox for ServerSandbox {
             },
             allow_partial: self.allow_partial,
             egress: self.egress.clone(),
+            egress_ca: self.egress.as_deref().map(errand_sandbox::ca_bundle_for),
         };
         let (program, args) = errand_sandbox::serve_command(&self.helper, &spec).map_err(|error| error.to_string())?;
         // The helper itself needs nothing of errand's environment: the server's is in the spec.

@@ -64,6 +64,7 @@ fn main() {
         limits: ResourceLimits { cpu_seconds: u64::MAX, ..ResourceLimits::default() },
         allow_partial: false,
         egress: None,
+        egress_ca: None,
     };
 
     let mut servers = vec![("sh", "/bin/sh", vec!["-c", "echo ready; cat"])];

@@ -519,6 +519,7 @@ fn serve(spec_file: &Path) -> i32 {
         return refuse("start the helper", "the process that started it is gone");
     }
     let (root, tmp, home) = (spec.scratch.join("root"), spec.scratch.join("tmp"), spec.scratch.join("home"));
+    let read_only: Vec<PathBuf> = spec.read_only.iter().chain(&spec.egress_ca).cloned().collect();
     let mut arguments = vec![spec.program.as_str()];
     arguments.extend(spec.args.iter().map(String::as_str));
     let job = Job {
@@ -527,7 +528,7 @@ fn serve(spec_file: &Path) -> i32 {
         env: &spec.env,
         cwd: &spec.cwd,
         grants: &spec.grants,
-        read_only: &spec.read_only,
+        read_only: &read_only,
         root: &root,
         tmp: &tmp,
         home: &home,
@@ -535,7 +536,7 @@ fn serve(spec_file: &Path) -> i32 {
         limits: spec.limits,
         allow_partial: spec.allow_partial,
         egress: spec.egress.as_deref(),
-        egress_ca: None,
+        egress_ca: spec.egress_ca.as_deref(),
     };
     let missing = |enforced: Enforcement| {
         format!(

@@ -91,6 +91,7 @@
 //!     limits: ResourceLimits { cpu_seconds: u64::MAX, ..ResourceLimits::default() },
 //!     allow_partial: false,
 //!     egress: None,
+//!     egress_ca: None,
 //! };
 //! let (program, args) = serve_command(&helper, &spec)?;
 //! let server =

@@ -43,6 +43,10 @@ pub struct ServeSpec {
     pub allow_partial: bool,
     /// The UNIX socket of an `EgressProxy`; `None` means no network at all.
     pub egress: Option<PathBuf>,
+    /// The proxy's CA bundle ([`EgressProxy::ca_bundle`](crate::EgressProxy::ca_bundle)), made readable inside
+    /// and named by `SSL_CERT_FILE` and the like, so the server's HTTPS works when the proxy reads it.
+    #[serde(default)]
+    pub egress_ca: Option<PathBuf>,
 }
 
 /// The program and arguments that start `spec` confined: run them with piped stdin/stdout/stderr (e.g. as
@@ -139,13 +143,27 @@ fn checked(spec: &ServeSpec) -> Result<ServeSpec, SandboxError> {
     if let Some(socket) = &spec.egress {
         check_egress_socket(socket).map_err(bad)?;
     }
+    let egress_ca = match &spec.egress_ca {
+        None => None,
+        Some(bundle) => Some(
+            std::fs::canonicalize(bundle).ok().filter(|found| bundle.is_absolute() && found.is_file()).ok_or_else(
+                || {
+                    bad(format!(
+                        "the egress CA bundle {} is not an existing file named by an absolute path; pass the running \
+                         proxy's ca_bundle()",
+                        bundle.display()
+                    ))
+                },
+            )?,
+        ),
+    };
     if !spec.scratch.is_absolute() {
         return Err(bad(format!("the scratch folder {} is not absolute", spec.scratch.display())));
     }
     // Checked before creating it: the spec file must stay out of the server's reach.
     let scratch = crate::canonicalize_allowing_missing(&spec.scratch)?;
     check_scratch_apart(&scratch, &grants).map_err(bad)?;
-    Ok(ServeSpec { grants, read_only, cwd, scratch, ..spec.clone() })
+    Ok(ServeSpec { grants, read_only, cwd, scratch, egress_ca, ..spec.clone() })
 }
 
 /// The helper's side: reads the spec `serve_command` wrote.

@@ -118,6 +118,7 @@ impl ServeFixture {
             limits: ResourceLimits { cpu_seconds: u64::MAX, ..ResourceLimits::default() },
             allow_partial: false,
             egress: None,
+            egress_ca: None,
         }
     }
 }
@@ -301,4 +302,26 @@ fn with_egress_the_server_reaches_an_allowed_host_and_gets_403_elsewhere() {
         vec![(format!("GET http://127.0.0.1:{port}/"), true), ("GET http://example.invalid:80/".to_string(), false)]
     );
     served.finish();
+}
+
+#[test]
+fn with_the_proxys_ca_bundle_the_server_trusts_it_through_the_usual_variables() {
+    let egress = Egress::new();
+    let fixture = ServeFixture::new();
+    let mut spec = fixture.spec(&unique_name());
+    spec.egress = Some(egress.proxy.socket_path().to_path_buf());
+    spec.egress_ca = Some(egress.proxy.ca_bundle().to_path_buf());
+    let mut served = Served::start(&spec);
+    let bundle = fs::canonicalize(egress.proxy.ca_bundle()).unwrap();
+    assert_eq!(served.ask("echo \"$SSL_CERT_FILE $CURL_CA_BUNDLE\""), format!("{0} {0}", bundle.display()));
+    let authority = fs::read_to_string(egress.proxy.ca_certificate()).unwrap();
+    let last_line = authority.lines().rev().find(|line| line.starts_with("-----END")).unwrap().to_string();
+    let inside = served.ask("tail -n 1 \"$SSL_CERT_FILE\"");
+    assert_eq!(inside, last_line, "the bundle ends with the proxy's authority and is readable inside");
+    assert_eq!(served.ask("{ echo x >> \"$SSL_CERT_FILE\"; } 2>/dev/null && echo written || echo refused"), "refused");
+    served.finish();
+
+    let missing = ServeSpec { egress_ca: Some(fixture.fixture.scratch.join("no-such-bundle.pem")), ..spec };
+    let error = serve_command(&helper(), &missing).unwrap_err();
+    assert!(error.to_string().contains("no-such-bundle.pem is not an existing file"), "{error}");
 }
