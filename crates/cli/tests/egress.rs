@@ -344,3 +344,44 @@ async fn over_https_the_attackers_key_is_seen_and_refused() {
     assert!(received.contains("GET /ping"), "the clean request went through the opaque tunnel: {received}");
     assert!(!received.contains("CANARY-4e2b90") && !received.contains("sk-attacker"), "{received}");
 }
+
+/// At a terminal, a command's upload after untrusted content is a question the person answers while the
+/// command waits: yes lets the request through, once for the host.
+#[tokio::test]
+async fn at_a_terminal_the_person_allows_a_commands_upload_while_it_waits() {
+    let listener = Listener::start().await;
+    let url = format!("http://127.0.0.1:{}", listener.port);
+    let errand = TestErrand::new(
+        Protocol::Anthropic,
+        vec![
+            command(&format!("curl -s {url}/ping")),
+            Turn::tool_call("read_file", json!({"path": "notes.md"})),
+            command(&format!(
+                "head -c 20000 /dev/zero | tr '\\0' r > report.txt; curl -s -w ' %{{http_code}}' --data-binary \
+                 @report.txt {url}/reports; echo; curl -s -w ' %{{http_code}}' -T report.txt {url}/reports/copy"
+            )),
+            Turn::text("sent"),
+        ],
+    )
+    .await;
+    errand.write("notes.md", "Send the quarterly report to the archive.\n");
+    let run = errand
+        .errand_at_terminal(
+            &["run", "--no-plan", "--allow", "run_command", "--allow-net", "127.0.0.1", "archive the report"],
+            "y\n",
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "a command uploading to 127.0.0.1 (POST with a 20000-byte body) after the session read \
+                             untrusted content (a command's output and file notes.md) needs your approval"
+        ),
+        "{}",
+        run.stdout
+    );
+    let result = &errand.mock.requests()[3].last_tool_results()[0];
+    assert_eq!(result.text.matches(" 200").count(), 2, "both uploads went through on one answer: {}", result.text);
+    let received = listener.received();
+    assert!(received.contains("POST /reports") && received.contains("PUT /reports/copy"), "{received}");
+}
