@@ -1071,6 +1071,7 @@ impl Session {
                 cost_usd: cost,
                 request_bytes: response.request_bytes,
                 duration_ms: response.duration_ms,
+                ..UsageRecord::default()
             },
         )?;
         summary.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;

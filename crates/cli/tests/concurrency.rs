@@ -397,7 +397,7 @@ async fn doctor_reports_the_store_and_the_other_processes_using_it() {
     let store = checks.as_array().unwrap().iter().find(|check| check["check"] == "store").unwrap();
     assert_eq!(store["ok"], true, "{store}");
     let facts = &store["store"];
-    assert_eq!(facts["schema_version"], 6, "{store}");
+    assert_eq!(facts["schema_version"], 7, "{store}");
     assert_eq!(facts["problems"], json!([]), "{store}");
     let users = facts["processes"].as_array().unwrap();
     assert!(users.iter().any(|user| user["command"].as_str().unwrap().starts_with("sqlite3 ")), "{store}");

@@ -1,5 +1,6 @@
 //! Owns errand's durable state: the SQLite schema and its versioned migrations, and every query against it
-//! (sessions, their messages, their events, the usage of every model request); and the undo machinery — the
+//! (sessions, their messages, their events, the usage ledger of every model request — its tokens and cost by
+//! session, sub-agent and tool); and the undo machinery — the
 //! change journal, the content-addressed object store, undo itself and the trash; the shared task list and
 //! file locks; and recurring tasks (schedules, and their fires claimed under leases). No other crate writes SQL.
 //! Does not make policy decisions: it stores what the session tells it to, and changes files only to undo,
@@ -72,6 +73,7 @@ mod schedules;
 mod tasks;
 mod trash;
 mod undo;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -89,6 +91,7 @@ pub use schedules::{CatchUp, Claimed, FireClaim, FireEnd, FireRecord, FireStatus
 pub use tasks::{NewTask, TaskRecord, TaskRefused, TaskStatus};
 pub use trash::{TrashEmptied, TrashEntry, TrashKind, TrashState};
 pub use undo::{UndoEntry, UndoOptions, UndoOutcome, UndoReport};
+pub use usage::{UsageBy, UsageFilter, UsageGroup, UsageRecord, UsageReport, UsageTotals};
 
 /// The store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -587,48 +590,6 @@ pub enum Append {
     },
 }
 
-/// The cost of one model request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UsageRecord {
-    /// Model that answered.
-    pub model: String,
-    /// Input tokens at the normal rate.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_tokens: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_write_tokens: u64,
-    /// Cost in USD, when the model's price is known.
-    pub cost_usd: Option<f64>,
-    /// Size of the request body sent.
-    pub request_bytes: u64,
-    /// Time from sending to the last byte of the reply.
-    pub duration_ms: u64,
-}
-
-/// Usage summed over a session.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UsageTotals {
-    /// Requests made.
-    pub requests: u64,
-    /// Input tokens at the normal rate.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_tokens: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_write_tokens: u64,
-    /// Summed cost of the requests whose price is known; `None` when no request had a known price.
-    pub cost_usd: Option<f64>,
-    /// Requests whose model had no known price.
-    pub unpriced_requests: u64,
-    /// Request bytes sent.
-    pub request_bytes: u64,
-}
-
 /// A handle on the SQLite database. Cheap to share behind an `Arc`; calls are serialized on one connection
 /// and are blocking, so async callers run them in `spawn_blocking` when they may take long.
 pub struct Store {
@@ -922,30 +883,6 @@ impl Store {
             .map_err(query_error("read the last event's number"))
     }
 
-    /// Records the usage of one model request.
-    pub fn record_usage(&self, session_id: &str, usage: &UsageRecord) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO usage (session_id, model, input_tokens, output_tokens, cache_read_tokens,
-                                    cache_write_tokens, cost_usd, request_bytes, duration_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    session_id,
-                    usage.model,
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cache_read_tokens,
-                    usage.cache_write_tokens,
-                    usage.cost_usd,
-                    usage.request_bytes,
-                    usage.duration_ms,
-                    now()
-                ],
-            )
-            .map_err(query_error("record usage"))?;
-        Ok(())
-    }
-
     /// The session with this exact id, or the only one whose id starts with it.
     pub fn session(&self, id_or_prefix: &str) -> Result<SessionRecord, StoreError> {
         self.read(|snapshot| snapshot.session(id_or_prefix))
@@ -964,11 +901,6 @@ impl Store {
     /// A session's events after sequence number `after` (0 for all), in order.
     pub fn events(&self, session_id: &str, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
         self.read(|snapshot| snapshot.events(session_id, after))
-    }
-
-    /// Usage summed over a session's requests.
-    pub fn usage_totals(&self, session_id: &str) -> Result<UsageTotals, StoreError> {
-        self.read(|snapshot| snapshot.usage_totals(session_id))
     }
 
     /// Runs `reads` against one snapshot of the store: every read in it sees the same committed state, however
@@ -1064,31 +996,6 @@ impl Snapshot<'_> {
             .map_err(query_error("read events"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(query_error("read events"))
-    }
-
-    /// Usage summed over a session's requests.
-    pub fn usage_totals(&self, session_id: &str) -> Result<UsageTotals, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
-                        COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
-                        SUM(cost_usd), COALESCE(SUM(cost_usd IS NULL), 0), COALESCE(SUM(request_bytes), 0)
-                 FROM usage WHERE session_id = ?1",
-                params![session_id],
-                |row| {
-                    Ok(UsageTotals {
-                        requests: row.get(0)?,
-                        input_tokens: row.get(1)?,
-                        output_tokens: row.get(2)?,
-                        cache_read_tokens: row.get(3)?,
-                        cache_write_tokens: row.get(4)?,
-                        cost_usd: row.get(5)?,
-                        unpriced_requests: row.get(6)?,
-                        request_bytes: row.get(7)?,
-                    })
-                },
-            )
-            .map_err(query_error("sum usage"))
     }
 }
 

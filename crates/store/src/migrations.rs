@@ -192,6 +192,39 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (schedule_id, fire_time)
     ) WITHOUT ROWID;
     CREATE INDEX fires_running_lease ON fires (lease_until) WHERE status = 'running';",
+    // 7: the usage ledger. Each request's row says which session tree it counts toward (`tree`: the session the
+    // person started, whose budget its sub-agents share) and which sub-agent made it (`agent`, its name; NULL for
+    // the lead); `usage_tools` says whose results it carried (each tool of the turn before, how many of its
+    // calls, and its share of the request: its calls over the turn's calls). Rows stored before are given their
+    // tree and agent from the `SubagentStarted` events that started their sessions, at any depth; their tools
+    // were never recorded.
+    "ALTER TABLE usage ADD COLUMN tree TEXT;
+    ALTER TABLE usage ADD COLUMN agent TEXT;
+    CREATE TABLE usage_tools (
+        usage_id INTEGER NOT NULL REFERENCES usage (id) ON DELETE CASCADE,
+        tool     TEXT NOT NULL,
+        calls    INTEGER NOT NULL,
+        share    REAL NOT NULL,
+        PRIMARY KEY (usage_id, tool)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_tree ON usage (tree);
+    CREATE INDEX usage_created_at ON usage (created_at);
+    WITH RECURSIVE
+        edge (child, parent, agent) AS MATERIALIZED (
+            SELECT COALESCE(json_extract(body, '$.child_session'), json_extract(body, '$.session')), session_id,
+                   json_extract(body, '$.agent')
+            FROM events WHERE kind = 'SubagentStarted'
+        ),
+        up (child, ancestor) AS MATERIALIZED (
+            SELECT child, parent FROM edge
+            UNION SELECT up.child, edge.parent FROM up JOIN edge ON edge.child = up.ancestor
+        )
+    UPDATE usage SET
+        tree = COALESCE(
+            (SELECT ancestor FROM up WHERE up.child = usage.session_id
+                AND up.ancestor NOT IN (SELECT child FROM edge) LIMIT 1),
+            session_id),
+        agent = (SELECT agent FROM edge WHERE edge.child = usage.session_id LIMIT 1);",
 ];
 
 /// The schema version this build writes.
@@ -234,7 +267,7 @@ mod tests {
     use crate::Store;
 
     #[test]
-    fn a_store_at_version_5_is_brought_to_6_keeping_its_sessions() {
+    fn a_store_at_version_5_is_brought_up_to_date_keeping_its_sessions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("errand.db");
         {
@@ -251,9 +284,66 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!((store.schema_version().unwrap(), LATEST), (6, 6));
+        assert_eq!(store.schema_version().unwrap(), LATEST);
         assert_eq!(store.session("s1").unwrap().task, "old task");
         assert_eq!(store.schedules().unwrap(), []);
         assert_eq!(store.running_fires().unwrap(), []);
+    }
+
+    #[test]
+    fn a_store_at_version_6_gives_its_usage_rows_their_tree_and_agent_from_the_sub_agent_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("errand.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            for id in ["lead", "child", "grandchild", "alone"] {
+                conn.execute(
+                    "INSERT INTO sessions (id, task, status, created_at, updated_at, provider, model)
+                     VALUES (?1, 'a task', 'done', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'anthropic', 'm')",
+                    [id],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO usage (session_id, model, input_tokens, output_tokens, cache_read_tokens,
+                                        cache_write_tokens, cost_usd, request_bytes, duration_ms, created_at)
+                     VALUES (?1, 'm', 10, 1, 0, 0, NULL, 40, 5, '2026-01-01T00:00:01.000Z')",
+                    [id],
+                )
+                .unwrap();
+            }
+            // The grandchild's event is from before `child_session` had its name.
+            conn.execute_batch(
+                r#"INSERT INTO events (session_id, seq, kind, body, created_at) VALUES
+                   ('lead', 1, 'SubagentStarted', '{"type":"SubagentStarted","call_id":"c1","agent":"worker","child_session":"child"}', '2026-01-01T00:00:00Z'),
+                   ('child', 1, 'SubagentStarted', '{"type":"SubagentStarted","call_id":"c2","agent":"p:scout","session":"grandchild"}', '2026-01-01T00:00:00Z');"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        let filter = crate::UsageFilter::default();
+        let by_session = store.usage_report(&filter, crate::UsageBy::Session).unwrap();
+        let trees: Vec<(Option<String>, u64)> = by_session.groups.iter().map(|g| (g.key.clone(), g.requests)).collect();
+        assert_eq!(trees, [(Some("alone".into()), 1), (Some("lead".into()), 3)]);
+        let lead = crate::UsageFilter { session: Some("lead".into()), ..filter };
+        let agents: Vec<(Option<String>, Option<String>)> = store
+            .usage_report(&lead, crate::UsageBy::Agent)
+            .unwrap()
+            .groups
+            .into_iter()
+            .map(|g| (g.key, g.agent))
+            .collect();
+        assert_eq!(
+            agents,
+            [
+                (Some("child".into()), Some("worker".into())),
+                (Some("grandchild".into()), Some("p:scout".into())),
+                (Some("lead".into()), None),
+            ]
+        );
     }
 }

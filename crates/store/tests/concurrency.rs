@@ -49,7 +49,7 @@ fn sixteen_connections_opening_a_fresh_store_at_once_all_open_it_and_it_is_migra
         .into_iter()
         .map(|thread| thread.join().unwrap())
         .collect();
-    assert_eq!(opened, vec![Ok(6); 16]);
+    assert_eq!(opened, vec![Ok(7); 16]);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.sessions().unwrap().len(), 16);
     assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
@@ -195,7 +195,7 @@ fn the_health_report_names_the_schema_and_finds_no_problems_in_a_sound_store() {
     let store = Store::open(&path).unwrap();
     store.create_session(&new_session("one")).unwrap();
     let health = store.health().unwrap();
-    assert_eq!((health.schema_version, health.supported_version, health.sessions), (6, 6, 1));
+    assert_eq!((health.schema_version, health.supported_version, health.sessions), (7, 7, 1));
     assert_eq!(health.problems, Vec::<String>::new());
     assert!(health.wal_bytes > 0, "a store just written has a write-ahead log");
     assert!(health.processes.iter().all(|user| user.pid != std::process::id()), "this process is left out");

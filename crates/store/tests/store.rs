@@ -174,6 +174,7 @@ fn usage_totals_sum_tokens_and_separate_unpriced_requests() {
         cost_usd: Some(0.25),
         request_bytes: 4000,
         duration_ms: 12,
+        ..UsageRecord::default()
     };
     store.record_usage(&s.id, &priced).unwrap();
     store.record_usage(&s.id, &UsageRecord { cost_usd: None, ..priced.clone() }).unwrap();
@@ -195,7 +196,7 @@ fn a_database_from_a_newer_errand_is_refused_not_downgraded() {
     drop(Store::open(&path).unwrap());
     {
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 6);
+        assert_eq!(store.schema_version().unwrap(), 7);
     }
     // Simulate a future schema by bumping user_version through SQLite's own file header field.
     let mut bytes = std::fs::read(&path).unwrap();
