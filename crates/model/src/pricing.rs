@@ -29,20 +29,54 @@ impl Price {
     }
 }
 
+/// A list price as errand's table holds it: the price, the day it was last checked against its source, and
+/// that source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListedPrice {
+    /// USD per million tokens of each kind.
+    pub price: Price,
+    /// The day the price was last checked against `source`, `YYYY-MM-DD`.
+    pub as_of: &'static str,
+    /// Where it was checked: the provider's pricing page.
+    pub source: &'static str,
+}
+
+/// How old the table may grow before `errand doctor` warns that its prices may be out of date, in days.
+pub const STALE_AFTER_DAYS: i64 = 180;
+
+/// Anthropic's pricing page.
+const ANTHROPIC_PRICING: &str = "https://docs.anthropic.com/en/docs/about-claude/pricing";
+
+/// OpenAI's pricing page.
+const OPENAI_PRICING: &str = "https://platform.openai.com/docs/pricing";
+
+/// When the prices below were checked: during February 2026 (the day was not recorded; the first of the
+/// month is the earliest it can have been, so the table's age is never understated).
+const FEBRUARY_2026: &str = "2026-02-01";
+
 /// Anthropic prices: a cache write costs 1.25× input (5-minute cache), a cache read 0.1×.
-const fn anthropic(input: f64, output: f64) -> Price {
-    Price { input, output, cache_read: input / 10.0, cache_write: input * 1.25 }
+const fn anthropic(input: f64, output: f64) -> ListedPrice {
+    ListedPrice {
+        price: Price { input, output, cache_read: input / 10.0, cache_write: input * 1.25 },
+        as_of: FEBRUARY_2026,
+        source: ANTHROPIC_PRICING,
+    }
 }
 
 /// OpenAI prices: cached input has its own rate; there is no charge for writing the cache.
-const fn openai(input: f64, cached: f64, output: f64) -> Price {
-    Price { input, output, cache_read: cached, cache_write: input }
+const fn openai(input: f64, cached: f64, output: f64) -> ListedPrice {
+    ListedPrice {
+        price: Price { input, output, cache_read: cached, cache_write: input },
+        as_of: FEBRUARY_2026,
+        source: OPENAI_PRICING,
+    }
 }
 
-/// List prices in USD per million tokens, by model id prefix, as published by Anthropic and OpenAI in
-/// February 2026 (standard tier, prompts under 200k tokens). Ids are compared with `.` read as `-`, so
-/// `claude-3.7-sonnet` matches `claude-3-7-sonnet`.
-const TABLE: &[(&str, Price)] = &[
+/// List prices in USD per million tokens, by model id prefix, as published by Anthropic and OpenAI (standard
+/// tier, prompts under 200k tokens), each with the day it was checked and where. Ids are compared with `.` read
+/// as `-`, so `claude-3.7-sonnet` matches `claude-3-7-sonnet`. When a price changes, change its entry and its
+/// `as_of`; `errand doctor` warns once the oldest entry is more than [`STALE_AFTER_DAYS`] old.
+const TABLE: &[(&str, ListedPrice)] = &[
     ("claude-opus-4-6", anthropic(5.0, 25.0)),
     ("claude-opus-4-5", anthropic(5.0, 25.0)),
     ("claude-opus-4-1", anthropic(15.0, 75.0)),
@@ -69,7 +103,27 @@ const TABLE: &[(&str, Price)] = &[
 /// The price of `model`, matched by the longest known prefix that ends at a word boundary; provider
 /// prefixes such as OpenRouter's `anthropic/` are ignored. `None` for unknown (usually local) models.
 pub fn price(model: &str) -> Option<Price> {
+    listed(model).map(|listed| listed.price)
+}
+
+/// The table's entry for `model`, with the day its price was checked and where, matched as [`price`] does.
+pub fn listed(model: &str) -> Option<ListedPrice> {
     by_model_prefix(TABLE, model)
+}
+
+/// Every entry of the list-price table: the model id prefix and its price.
+pub fn table() -> impl Iterator<Item = (&'static str, ListedPrice)> {
+    TABLE.iter().copied()
+}
+
+/// The day the table's oldest price was checked, `YYYY-MM-DD`: how old the table is.
+pub fn table_as_of() -> &'static str {
+    TABLE.iter().map(|(_, listed)| listed.as_of).min().unwrap_or(FEBRUARY_2026)
+}
+
+/// What front ends say of a model errand knows no price for: its tokens are counted, its cost is not.
+pub fn no_price_note(model: &str) -> String {
+    format!("no price known for {model} (add [prices.\"{model}\"] to config.toml)")
 }
 
 /// The entry of `table` for `model`: the longest prefix that ends at a word boundary, provider prefixes such
@@ -220,5 +274,20 @@ mod tests {
         // 3.00 + 1.50 + 0.60 + 1.50
         assert!((sonnet.cost(&usage) - 6.6).abs() < 1e-9, "{}", sonnet.cost(&usage));
         assert_eq!(sonnet.cost(&Usage::default()), 0.0);
+    }
+
+    #[test]
+    fn every_listed_price_says_when_it_was_checked_and_where() {
+        for (prefix, listed) in table() {
+            let date: Vec<&str> = listed.as_of.split('-').collect();
+            let lengths: Vec<usize> = date.iter().map(|part| part.len()).collect();
+            assert_eq!(lengths, [4, 2, 2], "{prefix}: {}", listed.as_of);
+            assert!(date.iter().all(|part| part.chars().all(|c| c.is_ascii_digit())), "{prefix}: {}", listed.as_of);
+            assert!(listed.source.starts_with("https://"), "{prefix}: {}", listed.source);
+            assert!(table_as_of() <= listed.as_of);
+        }
+        assert_eq!(listed("claude-sonnet-4-5").map(|l| l.source), Some(ANTHROPIC_PRICING));
+        assert_eq!(listed("gpt-5-mini").map(|l| l.source), Some(OPENAI_PRICING));
+        assert_eq!(no_price_note("qwen3:8b"), "no price known for qwen3:8b (add [prices.\"qwen3:8b\"] to config.toml)");
     }
 }
