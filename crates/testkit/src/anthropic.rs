@@ -54,8 +54,8 @@ pub(crate) fn error(number: usize, status: u16, message: Option<&str>, retry_aft
 fn usage(context: &Context, output_tokens: u64) -> Value {
     json!({
         "input_tokens": context.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": context.cache.write,
+        "cache_read_input_tokens": context.cache.read,
         "output_tokens": output_tokens,
     })
 }

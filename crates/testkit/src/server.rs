@@ -44,6 +44,8 @@ struct Shared {
     latency: Duration,
     /// The only key taken, if any.
     required_key: Option<String>,
+    /// Cache tokens every reply reports.
+    cache_tokens: crate::CacheTokens,
 }
 
 struct State {
@@ -120,6 +122,7 @@ impl MockLlm {
             observer,
             latency,
             required_key: script.required_key,
+            cache_tokens: script.cache_tokens.unwrap_or_default(),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let mut stop = shutdown_receiver;
@@ -319,6 +322,7 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
         input_tokens: tokens(body.len()),
         stream: recorded.is_stream(),
         include_usage: recorded.json["stream_options"]["include_usage"] == Value::Bool(true),
+        cache: shared.cache_tokens,
     };
 
     let (number, turn, played, breaches) = {
