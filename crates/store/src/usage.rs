@@ -155,8 +155,27 @@ pub struct UsageReport {
     pub unpriced_models: Vec<String>,
 }
 
-/// The filter's condition on `usage` rows aliased `u`, over parameters `?1` (since) and `?2` (session).
-const FILTERED: &str = "(?1 IS NULL OR u.created_at >= ?1) AND (?2 IS NULL OR u.session_id = ?2 OR u.tree = ?2)";
+/// The filter as a condition on `usage` rows aliased `u`, with its named parameters: only the parts it sets, so
+/// SQLite can use the indexes on the session, the tree and the time.
+fn condition(filter: &UsageFilter) -> (String, Vec<(&'static str, String)>) {
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    if let Some(since) = filter.since {
+        parts.push("u.created_at >= :since");
+        values.push((":since", timestamp(since)));
+    }
+    if let Some(session) = &filter.session {
+        parts.push("(u.session_id = :session OR u.tree = :session)");
+        values.push((":session", session.clone()));
+    }
+    let sql = if parts.is_empty() { "1".to_string() } else { parts.join(" AND ") };
+    (sql, values)
+}
+
+/// Named parameters as rusqlite takes them.
+fn named<'a>(values: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    values.iter().map(|(name, value)| (*name, value as &dyn rusqlite::ToSql)).collect()
+}
 
 impl Store {
     /// Records the usage of one model request, with what it is attributed to, in one transaction.
@@ -240,6 +259,7 @@ impl Snapshot<'_> {
             UsageBy::Agent => ("u.session_id", "1", "", "NULL, MAX(u.agent)", "MIN(u.created_at), key"),
         };
         let calls = if by == UsageBy::Tool { "SUM(t.calls)" } else { "NULL" };
+        let (filtered, values) = condition(filter);
         let sql = format!(
             "SELECT {key} AS key, {extra}, COUNT(*), {calls},
                     CAST(ROUND(SUM(u.input_tokens * {weight})) AS INTEGER),
@@ -250,14 +270,13 @@ impl Snapshot<'_> {
                     SUM((u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens) * {weight})
                         AS tokens
              FROM usage u {join}
-             WHERE {FILTERED}
+             WHERE {filtered}
              GROUP BY key
              ORDER BY {order}"
         );
-        let (since, session) = filter_params(filter);
         let mut statement = conn.prepare(&sql).map_err(query_error("group usage"))?;
         let groups = statement
-            .query_map(params![since, session], |row| {
+            .query_map(named(&values).as_slice(), |row| {
                 Ok(UsageGroup {
                     key: row.get(0)?,
                     task: row.get(1)?,
@@ -279,11 +298,11 @@ impl Snapshot<'_> {
             .map_err(query_error("group usage"))?;
         let mut statement = conn
             .prepare(&format!(
-                "SELECT DISTINCT u.model FROM usage u WHERE {FILTERED} AND u.cost_usd IS NULL ORDER BY u.model"
+                "SELECT DISTINCT u.model FROM usage u WHERE {filtered} AND u.cost_usd IS NULL ORDER BY u.model"
             ))
             .map_err(query_error("list unpriced models"))?;
         let unpriced_models = statement
-            .query_map(params![since, session], |row| row.get(0))
+            .query_map(named(&values).as_slice(), |row| row.get(0))
             .map_err(query_error("list unpriced models"))?
             .collect::<Result<Vec<String>, _>>()
             .map_err(query_error("list unpriced models"))?;
@@ -291,21 +310,16 @@ impl Snapshot<'_> {
     }
 }
 
-/// The filter as SQL parameters: the instant as the store writes instants, and the session.
-fn filter_params(filter: &UsageFilter) -> (Option<String>, Option<&str>) {
-    (filter.since.map(timestamp), filter.session.as_deref())
-}
-
 fn totals(conn: &Connection, filter: &UsageFilter) -> Result<UsageTotals, StoreError> {
-    let (since, session) = filter_params(filter);
+    let (filtered, values) = condition(filter);
     conn.query_row(
         &format!(
             "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
                     COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
                     SUM(cost_usd), COALESCE(SUM(cost_usd IS NULL), 0), COALESCE(SUM(request_bytes), 0)
-             FROM usage u WHERE {FILTERED}"
+             FROM usage u WHERE {filtered}"
         ),
-        params![since, session],
+        named(&values).as_slice(),
         |row| {
             Ok(UsageTotals {
                 requests: row.get(0)?,
