@@ -444,12 +444,13 @@ impl Session {
             plan::PROPOSE_PLAN => self.review_plan(call, cancel).await,
             plan::UPDATE_PLAN => Ok((self.update_plan(call)?, None)),
             crate::skills::SKILL => Ok((self.load_skill(call)?, None)),
+            crate::usage::USAGE => Ok((self.report_usage(summary)?, None)),
             crate::subagent::TASK => {
                 let ran = self.run_tasks(std::slice::from_ref(call), vec![0], summary, cancel).await?;
                 let output = ran.into_iter().next().map_or_else(|| ToolOutput::error(transcript::NOT_RUN), |ran| ran.1);
                 Ok((output, None))
             }
-            // Only the tools in `session_tools` are placed in the session, and each has its arm above.
+            // Only the tools in `session_tools` and `usage` are placed in the session, and each has its arm above.
             other => Ok((ToolOutput::error(format!("errand has no way to run {other} in the session")), None)),
         }
     }

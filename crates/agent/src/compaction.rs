@@ -231,7 +231,7 @@ impl Session {
         };
         let written = match reply {
             Ok(response) => {
-                self.account(&response, summary)?;
+                self.account(&response, summary, Vec::new())?;
                 let text = response.message.text().trim().to_string();
                 if text.is_empty() { Err("the model's summary was empty".to_string()) } else { Ok(text) }
             }

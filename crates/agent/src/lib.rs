@@ -67,6 +67,7 @@ mod subagent;
 pub mod taint;
 pub mod transcript;
 pub mod trust;
+mod usage;
 mod writer;
 
 impl AgentError {

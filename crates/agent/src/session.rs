@@ -431,6 +431,7 @@ impl Session {
         let coordination = Arc::new(crate::coordination::Coordination::new(store.clone(), &id, options.lock_wait));
         let mut tools = errand_tools::builtin_tools();
         tools.extend(crate::coordination::tools(&coordination));
+        tools.push(Arc::new(crate::usage::ReportUsage));
         let session_tools = crate::calls::session_tools(&options.plugins);
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (mut system, _files, mut pending_warnings) =
@@ -829,6 +830,7 @@ impl Session {
             self.flush().await?;
             self.turn += 1;
             summary.turns += 1;
+            let carried = crate::usage::carried_tools(&self.messages);
             let request = self.request();
             let response = tokio::select! {
                 biased;
@@ -845,7 +847,7 @@ impl Session {
                     }
                 },
             };
-            self.account(&response, summary)?;
+            self.account(&response, summary, carried)?;
             compaction.measured(&response.usage, self.messages.len());
 
             let calls: Vec<ToolCall> = response.message.tool_calls().collect();
@@ -1053,8 +1055,14 @@ impl Session {
         self.emit(if pending.thinking { EventMsg::ThinkingDelta { text } } else { EventMsg::TextDelta { text } })
     }
 
-    /// Stores and reports the usage of one reply, and adds it to the run's summary.
-    pub(crate) fn account(&self, response: &Response, summary: &mut RunSummary) -> Result<(), AgentError> {
+    /// Stores and reports the usage of one reply, and adds it to the run's summary. The ledger attributes it to
+    /// this session's tree and agent, and to `carried`: the tools whose results the request carried.
+    pub(crate) fn account(
+        &self,
+        response: &Response,
+        summary: &mut RunSummary,
+        carried: Vec<(String, u32)>,
+    ) -> Result<(), AgentError> {
         let usage = response.usage;
         let requested = self.plugin_state.model().unwrap_or(&self.options.model);
         let model = if response.model.is_empty() { requested.to_string() } else { response.model.clone() };
@@ -1071,7 +1079,9 @@ impl Session {
                 cost_usd: cost,
                 request_bytes: response.request_bytes,
                 duration_ms: response.duration_ms,
-                ..UsageRecord::default()
+                tree: Some(self.coordination.tree()),
+                agent: self.relay.as_ref().map(|(_, name)| name.clone()),
+                tools: carried,
             },
         )?;
         summary.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;

@@ -45,8 +45,8 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
     assert!(run.stdout.contains("✓ step 1 of 1: Write summary.md"), "{}", run.stdout);
     errand.mock.assert_clean();
     let requests = errand.mock.requests();
-    // Before approval, only the tools that change no file are offered: the reading tools, the task list, and
-    // propose_plan and task (whose agents may only read too).
+    // Before approval, only the tools that change no file are offered: the reading tools, the task list, usage,
+    // and propose_plan and task (whose agents may only read too).
     assert_eq!(
         requests[0].tool_names(),
         [
@@ -63,6 +63,7 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
             "task_claim",
             "task_update",
             "lock_paths",
+            "usage",
             "propose_plan",
             "task"
         ]

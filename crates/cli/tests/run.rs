@@ -75,6 +75,7 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
                 "task_claim",
                 "task_update",
                 "lock_paths",
+                "usage",
                 "task"
             ]
         );
