@@ -41,6 +41,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Resume(args) => resume(args).await,
         Command::Sessions { json } => sessions(json),
         Command::Show { id, json } => show(&id, json),
+        Command::Usage(args) => crate::usage::usage(args),
         Command::Doctor { json, probe, provider } => doctor(json, probe, &provider).await,
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),
@@ -460,7 +461,7 @@ fn show(id: &str, json: bool) -> Result<u8, Failure> {
     Ok(EXIT_DONE)
 }
 
-fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     if line.chars().count() <= max && !text.contains('\n') {
         return line.to_string();
@@ -707,15 +708,18 @@ async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result
             checks.push((RENDER_CHECK, false, format!("render_pages is unavailable{pdf_only}: {missing}")));
         }
     }
+    let (fresh, prices) = crate::usage::pricing_check(chrono::Utc::now().date_naive());
+    checks.push((crate::usage::PRICING_CHECK, fresh, prices));
 
-    // Rendering is optional: errand works without it, and says so.
-    let healthy = checks.iter().all(|(name, ok, _)| *ok || *name == RENDER_CHECK);
+    // Rendering and fresh prices are optional: errand works without them, and says so.
+    let optional = |name: &str| [RENDER_CHECK, crate::usage::PRICING_CHECK].contains(&name);
+    let healthy = checks.iter().all(|(name, ok, _)| *ok || optional(name));
     if json {
         let value: Vec<_> = checks
             .iter()
             .map(|(name, ok, detail)| {
                 let mut check =
-                    serde_json::json!({"check": name, "ok": ok, "optional": *name == RENDER_CHECK, "detail": detail});
+                    serde_json::json!({"check": name, "ok": ok, "optional": optional(name), "detail": detail});
                 if *name == "store"
                     && let Some(health) = &store_facts
                 {
@@ -727,7 +731,7 @@ async fn doctor(json: bool, probe: bool, provider_args: &ProviderArgs) -> Result
         outln!("{}", serde_json::to_string_pretty(&value).context("serialize checks")?)?;
     } else {
         for (name, ok, detail) in &checks {
-            let mark = match (*ok, *name == RENDER_CHECK) {
+            let mark = match (*ok, optional(name)) {
                 (true, _) => "ok ",
                 (false, true) => "warn",
                 (false, false) => "FAIL",

@@ -24,6 +24,7 @@ pub mod render;
 mod schedule;
 mod service;
 mod trust;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the model requests cost: tokens (input, output, cache read, cache write) and USD, grouped by
+    /// session, model, tool, day or agent, with totals.
+    #[command(
+        long_about = "The usage ledger: every model request's tokens (input, output, cache read, cache write) and \
+cost, attributed to its session (a task with its sub-agents), the agent that made it and the tools whose results \
+it carried. A request after a turn of tool calls is shared among that turn's tools by their calls. A model errand \
+knows no price for shows its tokens and an unknown cost; add [prices.\"MODEL\"] to config.toml to price it.",
+        after_help = "Examples:\n  errand usage\n  errand usage --since 7d --by tool\n  errand usage --by day --json\n  \
+errand usage --session 4k2m --by agent"
+    )]
+    Usage(usage::UsageArgs),
     /// Show a session: its task, status, transcript and usage.
     Show {
         /// Session id, or a unique prefix of it.

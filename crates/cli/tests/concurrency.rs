@@ -402,7 +402,7 @@ async fn doctor_reports_the_store_and_the_other_processes_using_it() {
     let users = facts["processes"].as_array().unwrap();
     assert!(users.iter().any(|user| user["command"].as_str().unwrap().starts_with("sqlite3 ")), "{store}");
     let detail = store["detail"].as_str().unwrap();
-    assert!(detail.contains("schema 6 · quick check ok"), "{detail}");
+    assert!(detail.contains("schema 7 · quick check ok"), "{detail}");
     assert!(detail.contains("WAL "), "{detail}");
     assert!(detail.contains("open in 1 other process: "), "{detail}");
 }

@@ -535,7 +535,7 @@ async fn doctor_reports_provider_store_and_sandbox() {
     let run = errand.errand(&["doctor", "--json"]).await;
     let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&str> = checks.as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "provider", "reach", "auth", "model", "store", "sandbox", "render"]);
+    assert_eq!(names, ["config", "provider", "reach", "auth", "model", "store", "sandbox", "render", "pricing"]);
     // .ci/run installs LibreOffice and poppler, so render_pages is available; it is optional either way.
     assert_eq!(checks[7]["optional"], true);
     assert_eq!(checks[7]["ok"], true, "{}", checks[7]);
