@@ -511,7 +511,7 @@ function newView(id) {
   return {
     id, textEntry: null, calls: new Map(), outputs: new Map(), steps: [], proposed: null, current: null,
     requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, running: false, ended: null, asking: new Set(),
-    record: null, undoneAt: null, folders: [], agents: new Map(), queue: [], streams: new Set(),
+    record: null, undoneAt: null, folders: [], agents: new Map(), queue: [], streams: new Set(), usageTimer: null,
   };
 }
 const line = (v, entry) => { v.textEntry = null; return addEntry(entry); };
@@ -543,6 +543,50 @@ function costText(u) {
   return !u.priced ? `cost unknown · ${tokens}` : u.unpriced ? `${dollars} + unknown · ${tokens}` : `${dollars} · ${tokens}`;
 }
 function showCost(v) { $("session-usage").textContent = costText(v); }
+// ---- The usage panel: the session's ledger from the API, its agents' requests included, by tool and by agent.
+// Fetched when the session opens and ends, and at most once a second while its Usage events come in.
+const tokensOf = (g) => g.input_tokens + g.output_tokens + g.cache_read_tokens + g.cache_write_tokens;
+const usageCost = (g) => g.cost_usd === null || g.cost_usd === undefined ? (g.unpriced_requests ? "unknown" : "$0")
+  : `$${g.cost_usd.toFixed(4)}${g.unpriced_requests ? " + unknown" : ""}`;
+function usageSoon(v) { if (v && !v.usageTimer) v.usageTimer = setTimeout(() => refreshUsage(v), 1000); }
+async function refreshUsage(v) {
+  clearTimeout(v.usageTimer); v.usageTimer = null;
+  try {
+    const usage = await api("GET", `/api/sessions/${v.id}/usage`);
+    if (view === v) showUsage(usage);
+  } catch (error) { if (view === v) problem("session-error", `cannot load this session's usage: ${error.message}`); }
+}
+function usageTable(caption, cls, rows) {
+  const element = table(rows);
+  element.className = `usage-table ${cls}`;
+  element.createCaption().textContent = caption;
+  return element;
+}
+function showUsage(u) {
+  const t = u ? u.totals : { requests: 0 };
+  $("usage-empty").classList.toggle("hidden", t.requests > 0);
+  $("usage-facts").classList.toggle("hidden", !t.requests);
+  $("usage-count").textContent = !t.requests ? "· none yet" : [`${t.requests.toLocaleString()} request${t.requests === 1 ? "" : "s"}`,
+    `${tokensOf(t).toLocaleString()} tokens`, usageCost(t), u.cache_share ? `${Math.round(u.cache_share * 100)} % from cache` : ""]
+    .filter(Boolean).map((part) => `· ${part}`).join(" ");
+  if (!t.requests) {
+    $("usage-facts").replaceChildren(); $("usage-breakdown").replaceChildren(); problem("usage-notes", "");
+    return;
+  }
+  const share = u.cache_share === null ? "none" : `${Math.round(u.cache_share * 100)} % of input`;
+  const facts = [["Cost", usageCost(t)], ["Input", t.input_tokens], ["Output", t.output_tokens],
+    ["Cache read", t.cache_read_tokens], ["Cache write", t.cache_write_tokens], ["Cache share", share]];
+  $("usage-facts").replaceChildren(...facts.flatMap(([name, value]) =>
+    [text("dt", name), text("dd", typeof value === "number" ? `${value.toLocaleString()} tokens` : value)]));
+  const tools = u.by_tool.map((g) => [g.key === null ? "(no tool)" : g.key, g.requests.toLocaleString(),
+    g.calls === null ? "" : g.calls.toLocaleString(), tokensOf(g).toLocaleString(), usageCost(g)]);
+  const agents = u.by_agent.map((g) => [g.agent === null ? "lead" : g.agent, g.key, g.requests.toLocaleString(),
+    tokensOf(g).toLocaleString(), usageCost(g)]);
+  $("usage-breakdown").replaceChildren(
+    usageTable("By tool (whose results a request carried)", "by-tool", [["Tool", "Requests", "Calls", "Tokens", "Cost"], ...tools]),
+    usageTable("By agent", "by-agent", [["Agent", "Session", "Requests", "Tokens", "Cost"], ...agents]));
+  problem("usage-notes", u.notes.join(" "));
+}
 const STEP_MARKS = { done: "✓", in_progress: "▶", pending: "○", skipped: "–", proposed: "·" };
 function showProgress(v) {
   const steps = v.steps.length ? v.steps : (v.proposed ? v.proposed.steps.map((step) => ({ text: step, status: "proposed" })) : []);
@@ -847,7 +891,7 @@ const AGENT_HANDLERS = {
   },
   SubagentStarted(e, agent, v) { startAgent(v, e, agent); },
   SubagentFinished(e, agent, v) { endAgent(v, e.child_session, e.status); },
-  Usage(e, agent) { countUsage(agent, e); touchAgent(agent); },
+  Usage(e, agent, v) { countUsage(agent, e); touchAgent(agent); usageSoon(v); },
   Finished(e, agent, v) {
     if (e.reason && e.status !== "done") agentLine(agent, { kind: "note", text: `${e.status}: ${e.reason}`, cls: "error" });
     endAgent(v, agent.id, e.status);
@@ -980,7 +1024,7 @@ const HANDLERS = {
               cls: answer === "deny" ? "error" : undefined });
     showStatus(v);
   },
-  Usage(e, v) { countUsage(v, e); showCost(v); },
+  Usage(e, v) { countUsage(v, e); showCost(v); usageSoon(v); },
   Finished(e, v) {
     v.running = false; v.ended = e; v.asking.clear(); v.current = null;
     ["plan", "approval", "input"].forEach((box) => $(box).classList.add("hidden"));
@@ -990,6 +1034,7 @@ const HANDLERS = {
     source.close();
     loadSessions();
     refreshRecord(v);
+    refreshUsage(v);
   },
 };
 const IGNORED = {
@@ -1015,8 +1060,8 @@ function openSession(id) {
   problem("session-error", "");
   ["session-title", "session-model", "session-folders", "session-time"].forEach((field) => { $(field).textContent = ""; });
   const v = view = newView(id);
-  showStatus(v); showCost(v); showProgress(v); showOutputs(v); showAgents(v);
-  refreshRecord(v);
+  showStatus(v); showCost(v); showProgress(v); showOutputs(v); showAgents(v); showUsage(null);
+  refreshRecord(v); refreshUsage(v);
   source = new EventSource(`/api/sessions/${id}/events`);
   source.onerror = () => { source.close(); loadSessions(); };
   for (const [kind, handle] of Object.entries(HANDLERS)) {

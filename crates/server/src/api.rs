@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use errand_store::{QuestionKind, Store, UndoOptions};
+use errand_store::{QuestionKind, Store, UndoOptions, UsageBy, UsageFilter};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,6 +53,7 @@ pub(crate) fn router_with(
         .route("/api/sessions/{id}", get(session))
         .route("/api/sessions/{id}/events", get(events))
         .route("/api/sessions/{id}/changes", get(changes))
+        .route("/api/sessions/{id}/usage", get(usage))
         .route("/api/sessions/{id}/file", get(file))
         .route("/api/sessions/{id}/preview", get(preview))
         .route("/api/sessions/{id}/diff", get(diff))
@@ -117,6 +118,39 @@ async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         let messages: Vec<Value> =
             stored.into_iter().map(|message| serde_json::from_str(&message.body).unwrap_or(Value::Null)).collect();
         Ok(Json(json!({ "session": summary, "messages": messages, "usage": usage })))
+    })
+    .await
+}
+
+/// A session's usage ledger (its sub-agents' requests included): totals, the share of input read from the
+/// prompt cache, and the requests by tool, by agent and by model.
+async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ServerError> {
+    blocking(&state.store, move |store| {
+        let (session, by_tool, by_agent, by_model) = store.read(|snapshot| {
+            let session = snapshot.session(&id)?;
+            let filter = UsageFilter { since: None, session: Some(session.id.clone()) };
+            Ok((
+                session,
+                snapshot.usage_report(&filter, UsageBy::Tool)?,
+                snapshot.usage_report(&filter, UsageBy::Agent)?,
+                snapshot.usage_report(&filter, UsageBy::Model)?,
+            ))
+        })?;
+        let totals = &by_tool.totals;
+        let input = totals.input_tokens + totals.cache_read_tokens + totals.cache_write_tokens;
+        let cache_share = (input > 0).then(|| totals.cache_read_tokens as f64 / input as f64);
+        let notes: Vec<String> =
+            by_tool.unpriced_models.iter().map(|model| errand_model::pricing::no_price_note(model)).collect();
+        Ok(Json(json!({
+            "session": session.id,
+            "totals": totals,
+            "cache_share": cache_share,
+            "by_tool": by_tool.groups,
+            "by_agent": by_agent.groups,
+            "by_model": by_model.groups,
+            "unpriced_models": by_tool.unpriced_models,
+            "notes": notes,
+        })))
     })
     .await
 }

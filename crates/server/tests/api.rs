@@ -342,7 +342,7 @@ async fn every_documented_route_exists() {
         .filter_map(|route| route.split_once(' '))
         .map(|(method, path)| (method, path.replace("{id}", &id).replace("{call_id}", "call-1")))
         .collect();
-    assert_eq!(routes.len(), 26, "{routes:?}");
+    assert_eq!(routes.len(), 27, "{routes:?}");
     for (method, path) in routes {
         let request = if method == "GET" { server.get(&path) } else { server.post(&path) };
         let response = request.send().await.unwrap();
@@ -588,4 +588,52 @@ async fn the_inbox_lists_waiting_questions_and_the_approval_route_answers_them_o
     assert!(second["error"].as_str().unwrap().contains("already answered (by desk, at "), "{second}");
     let (_, listed) = json_of(server.get("/api/inbox").send().await.unwrap()).await;
     assert_eq!(listed, json!([]));
+}
+
+#[tokio::test]
+async fn a_sessions_usage_is_broken_down_by_tool_agent_and_model_with_its_cache_share() {
+    let server = Server::start().await;
+    let lead = server.session("tidy the notes");
+    let worker = server.session("read the notes");
+    let request = |input: u64, cost: Option<f64>, tools: &[(&str, u32)]| errand_store::UsageRecord {
+        model: "claude-sonnet-4-5".into(),
+        input_tokens: input,
+        output_tokens: 10,
+        cache_read_tokens: 300,
+        cache_write_tokens: 100,
+        cost_usd: cost,
+        tools: tools.iter().map(|(tool, calls)| (tool.to_string(), *calls)).collect(),
+        ..errand_store::UsageRecord::default()
+    };
+    server.store.record_usage(&lead, &request(600, Some(0.5), &[])).unwrap();
+    // A moment apart, so the lead's first request is plainly first.
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let by_worker = errand_store::UsageRecord {
+        tree: Some(lead.clone()),
+        agent: Some("reader".into()),
+        ..request(600, None, &[("read_file", 1)])
+    };
+    server.store.record_usage(&worker, &by_worker).unwrap();
+
+    let (status, usage) =
+        json_of(server.get(&format!("/api/sessions/{}/usage", &lead[..6])).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["session"], lead.as_str());
+    assert_eq!(usage["totals"]["requests"], 2);
+    assert_eq!(usage["totals"]["cost_usd"], 0.5);
+    assert_eq!(usage["totals"]["unpriced_requests"], 1);
+    assert_eq!(usage["cache_share"], 0.3, "300 of every 1,000 input tokens came from the cache");
+    let tools: Vec<(Value, Value)> =
+        usage["by_tool"].as_array().unwrap().iter().map(|g| (g["key"].clone(), g["calls"].clone())).collect();
+    assert_eq!(tools, [(json!("read_file"), json!(1)), (Value::Null, Value::Null)]);
+    let agents: Vec<(Value, Value)> =
+        usage["by_agent"].as_array().unwrap().iter().map(|g| (g["key"].clone(), g["agent"].clone())).collect();
+    assert_eq!(agents, [(json!(lead), Value::Null), (json!(worker), json!("reader"))]);
+    assert_eq!(usage["by_model"][0]["key"], "claude-sonnet-4-5");
+    assert_eq!(
+        usage["notes"],
+        json!(["no price known for claude-sonnet-4-5 (add [prices.\"claude-sonnet-4-5\"] to config.toml)"])
+    );
+    let (status, _) = json_of(server.get("/api/sessions/zzzz/usage").send().await.unwrap()).await;
+    assert_eq!(status, 404);
 }

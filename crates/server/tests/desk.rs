@@ -203,7 +203,7 @@ async fn run_flow(flow: &str, live: &Live, target: &str, shots: &str) -> String 
 
 /// A task that starts two reader agents (issue 16): each shows as a block under the `task` call that started
 /// it, named, at work and then done, with its read_file line and its own tokens, followed live on the
-/// agent's own event stream.
+/// agent's own event stream; the usage panel then shows the session's requests by tool and by agent.
 #[tokio::test]
 async fn the_desk_nests_each_agent_under_its_call_with_its_calls_status_and_tokens() {
     let shots = prerequisites();
@@ -216,6 +216,7 @@ async fn the_desk_nests_each_agent_under_its_call_with_its_calls_status_and_toke
     let script =
         Script::new(vec![Turn::tool_calls(vec![task("alpha.md"), task("beta.md")]), Turn::text("Both are read.")])
             .with_latency(Duration::from_millis(700))
+            .with_cache_tokens(1000, 0)
             .answering("Read alpha.md and report", Turn::tool_call("read_file", json!({"path": "alpha.md"})))
             .answering("ALPHA TEXT", Turn::text("alpha.md says hello."))
             .answering("Read beta.md and report", Turn::tool_call("read_file", json!({"path": "beta.md"})))

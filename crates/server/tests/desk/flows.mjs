@@ -387,6 +387,29 @@ async function agentsFlow(page, folder) {
   const streams = await page.evaluate(() => window.streams);
   if (streams.most > 3) fail(`${streams.most} event streams were open at once for a lead and two agents`);
   await shot(page, "agents-done");
+
+  // The usage panel: the session's requests with its agents', their tokens and cache share, by tool and by agent.
+  await page.click("#usage > summary");
+  await page.waitForFunction(() => document.querySelectorAll("#usage table.by-agent tbody tr").length === 3);
+  const usage = await page.evaluate(() => ({
+    count: document.querySelector("#usage-count").textContent,
+    facts: Object.fromEntries([...document.querySelectorAll("#usage-facts dt")].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
+    tools: [...document.querySelectorAll("#usage table.by-tool tbody tr")].map((tr) => [...tr.cells].map((td) => td.textContent)),
+    agents: [...document.querySelectorAll("#usage table.by-agent tbody tr")].map((tr) => [...tr.cells].map((td) => td.textContent)),
+    notes: document.querySelector("#usage-notes").textContent,
+  }));
+  if (!/^· 6 requests · [\d,]+ tokens · unknown · \d+ % from cache$/.test(usage.count)) fail(`the usage panel's summary says ${JSON.stringify(usage.count)}`);
+  if (usage.facts["Cost"] !== "unknown" || !/^\d+ % of input$/.test(usage.facts["Cache share"]) || usage.facts["Cache read"] !== "6,000 tokens") {
+    fail(`the usage facts are ${JSON.stringify(usage.facts)}`);
+  }
+  const tool = (name) => usage.tools.find((row) => row[0] === name);
+  if (!tool("task") || tool("task")[1] !== "1" || tool("task")[2] !== "2") fail(`the task row is ${JSON.stringify(usage.tools)}`);
+  if (!tool("read_file") || tool("read_file")[1] !== "2" || !tool("(no tool)")) fail(`the tool rows are ${JSON.stringify(usage.tools)}`);
+  if (usage.agents[0][0] !== "lead" || usage.agents.filter((row) => row[0] === "reader" && row[2] === "2").length !== 2) {
+    fail(`the agent rows are ${JSON.stringify(usage.agents)}`);
+  }
+  if (!usage.notes.startsWith("no price known for ")) fail(`the usage notes say ${JSON.stringify(usage.notes)}`);
+  await shot(page, "usage");
 }
 
 async function manyAgentsFlow(page, session) {
