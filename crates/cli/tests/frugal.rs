@@ -1,0 +1,104 @@
+//! End-to-end: a request carries only what the task needs. The core tools come with every request; the rest
+//! are announced by one line each in `find_tools` and join the requests once found, called, or named by the
+//! approved plan, after the core ones so the prefix stays cacheable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use common::TestErrand;
+use errand_testkit::{Protocol, Turn};
+use serde_json::{Value, json};
+
+const CORE: [&str; 8] =
+    ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"];
+
+fn tool_names(request: &Value, protocol: Protocol) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|tool| match protocol {
+                    Protocol::Anthropic => tool["name"].as_str().unwrap().to_string(),
+                    Protocol::Openai => tool["function"]["name"].as_str().unwrap().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+each_protocol!(the_first_request_carries_the_core_tools_and_announces_the_rest);
+async fn the_first_request_carries_the_core_tools_and_announces_the_rest(protocol: Protocol) {
+    // The reread trace's task: the first request is the fixed overhead every task pays.
+    let errand = TestErrand::new(protocol, vec![Turn::text("ok")]).await;
+    errand.write("notes.txt", "x\n");
+    let run = errand.errand(&["run", "--no-plan", "summarize notes.txt into summary.md"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let first = &errand.mock.requests()[0];
+    let mut expected: Vec<String> = CORE.iter().map(|name| name.to_string()).collect();
+    expected.push("find_tools".into());
+    assert_eq!(tool_names(&first.json, protocol), expected);
+    assert!(first.body.len() <= 4000, "the first request is {} bytes", first.body.len());
+    for announced in ["- write_xlsx: write a spreadsheet (.xlsx) with live formulas", "- run_command: ", "- task: "] {
+        assert!(first.body.contains(announced), "find_tools announces {announced:?}: {}", first.body);
+    }
+}
+
+each_protocol!(a_deferred_tool_arrives_after_find_tools_and_stays);
+async fn a_deferred_tool_arrives_after_find_tools_and_stays(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("find_tools", json!({"query": "spreadsheet with formulas"})),
+            Turn::tool_call(
+                "write_xlsx",
+                json!({"path": "totals.xlsx", "sheets": [{"name": "Totals", "rows": [["Item", "Cost"], ["Pens", 3], ["Paper", 4], ["Total", "=SUM(B2:B3)"]]}]}),
+            ),
+            Turn::tool_call("find_tools", json!({"query": "teleport"})),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "make a workbook of the costs"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let requests = errand.mock.requests();
+    assert!(!tool_names(&requests[0].json, protocol).contains(&"write_xlsx".to_string()));
+    let found = &requests[1].last_tool_results()[0];
+    assert_eq!(found.text, "loaded write_xlsx: call them from now on");
+    let second = tool_names(&requests[1].json, protocol);
+    assert_eq!(second.last().map(String::as_str), Some("write_xlsx"), "loaded tools come last: {second:?}");
+    assert!(errand.folder().join("totals.xlsx").is_file(), "the loaded tool ran");
+    // Each later request begins with the same tools, byte for byte, and keeps the loaded one.
+    for later in &requests[2..] {
+        assert_eq!(tool_names(&later.json, protocol), second);
+        assert_eq!(later.json["tools"], requests[1].json["tools"]);
+    }
+    let missed = &requests[3].last_tool_results()[0];
+    // An error (the OpenAI wire says so in the text).
+    assert!(
+        missed.text.contains("no tool matches \"teleport\"; the tools that can be loaded are: run_command, read_xlsx"),
+        "{}",
+        missed.text
+    );
+}
+
+each_protocol!(a_deferred_tool_called_by_name_runs_and_is_offered_after);
+async fn a_deferred_tool_called_by_name_runs_and_is_offered_after(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("write_csv", json!({"path": "out.csv", "rows": [["a", "b"], ["1", "2"]]})),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    let run = errand.errand(&["run", "--no-plan", "write a csv"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(errand.read("out.csv"), "a,b\r\n1,2\r\n");
+    let requests = errand.mock.requests();
+    assert_eq!(tool_names(&requests[1].json, protocol).last().map(String::as_str), Some("write_csv"));
+}
