@@ -959,9 +959,10 @@ impl Session {
     /// Assembles the next request. The one place requests are built, so caching and compaction land here.
     pub(crate) fn request(&self) -> Request {
         let mut messages = self.messages.clone();
-        if let Some(last) = messages.last_mut() {
-            // Cache the whole conversation so far: the next request repeats it as its prefix.
-            last.cache = true;
+        // The rolling conversation: the last user turn is cached for the next request to read, and the one
+        // before it is where this request reads what the previous one cached.
+        for message in messages.iter_mut().rev().filter(|message| message.role == Role::User).take(2) {
+            message.cache = true;
         }
         // The core tools, the session's own, find_tools announcing the rest, then the deferred tools loaded so
         // far in the order they were loaded: what came before stays byte for byte the same.

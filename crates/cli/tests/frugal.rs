@@ -102,3 +102,55 @@ async fn a_deferred_tool_called_by_name_runs_and_is_offered_after(protocol: Prot
     let requests = errand.mock.requests();
     assert_eq!(tool_names(&requests[1].json, protocol).last().map(String::as_str), Some("write_csv"));
 }
+
+/// The share of a run's input tokens read from the prompt cache, from its `Usage` events.
+fn cache_share(events: &[Value]) -> f64 {
+    let usage = events.iter().filter(|event| event["type"] == "Usage");
+    let (mut read, mut all) = (0u64, 0u64);
+    for event in usage {
+        let field = |name: &str| event[name].as_u64().unwrap();
+        read += field("cache_read_tokens");
+        all += field("input_tokens") + field("cache_read_tokens") + field("cache_write_tokens");
+    }
+    read as f64 / all as f64
+}
+
+each_protocol!(a_twenty_turn_session_reads_most_of_its_input_from_the_cache);
+async fn a_twenty_turn_session_reads_most_of_its_input_from_the_cache(protocol: Protocol) {
+    let mut turns: Vec<Turn> =
+        (1..=19).map(|n| Turn::tool_call("read_file", json!({"path": format!("notes/{n:02}.md")}))).collect();
+    turns.push(Turn::text("Read them all."));
+    let errand = TestErrand::new(protocol, turns).await;
+    for n in 1..=19 {
+        errand.write(&format!("notes/{n:02}.md"), &format!("# Meeting {n}\n\nDecided to go on with item {n}.\n"));
+    }
+    let run = errand.errand(&["run", "--no-plan", "--json", "read every note"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 20);
+    assert!(errand.mock.violations().is_empty(), "{:?}", errand.mock.violations());
+
+    let share = cache_share(&run.events());
+    println!("{protocol:?}: {:.1} % of the input tokens read from the cache", share * 100.0);
+    assert!(share >= 0.8, "only {:.1} % was read from the cache", share * 100.0);
+
+    if protocol == Protocol::Anthropic {
+        // Four breakpoints at most: the last tool, the system prompt, and the last two user turns.
+        for request in &requests {
+            let marks = request.body.matches("\"cache_control\"").count();
+            assert!(marks <= 4, "{marks} breakpoints");
+            let tools = request.json["tools"].as_array().unwrap();
+            assert!(tools.last().unwrap().get("cache_control").is_some());
+            assert!(tools[..tools.len() - 1].iter().all(|tool| tool.get("cache_control").is_none()));
+            assert!(request.json["system"].as_array().unwrap().last().unwrap().get("cache_control").is_some());
+            let users: Vec<&Value> =
+                request.json["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "user").collect();
+            let marked: Vec<bool> = users
+                .iter()
+                .map(|message| message["content"].as_array().unwrap().last().unwrap().get("cache_control").is_some())
+                .collect();
+            let expected: Vec<bool> = (0..users.len()).map(|index| index + 2 >= users.len()).collect();
+            assert_eq!(marked, expected);
+        }
+    }
+}

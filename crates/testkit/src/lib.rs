@@ -28,6 +28,7 @@
 //! [`MockLlm::violations`]; [`MockLlm::assert_clean`] fails a test on any of them or on unplayed turns.
 
 mod anthropic;
+mod cache;
 pub mod fixtures;
 mod invariants;
 mod openai;

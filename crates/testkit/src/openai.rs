@@ -56,6 +56,7 @@ fn usage(context: &Context, content: &Content) -> Value {
         "prompt_tokens": context.input_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": context.input_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": context.cache.read},
     })
 }
 

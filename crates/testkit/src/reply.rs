@@ -71,6 +71,8 @@ pub(crate) struct Context {
     pub stream: bool,
     /// OpenAI's `stream_options.include_usage`.
     pub include_usage: bool,
+    /// What the request read from and wrote to the modelled prompt cache.
+    pub cache: crate::cache::CacheUse,
 }
 
 /// One tool call with its id settled and its input serialized.
