@@ -971,8 +971,9 @@ impl Session {
             !tool.deferred() && tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())
         });
         let mut tools: Vec<ToolSpec> = core.chain(own).map(|tool| tool.spec()).collect();
+        // find_tools, while there is something left to load.
         let announced = self.deferred_tools();
-        if !announced.is_empty() {
+        if announced.iter().any(|(name, _)| !self.loaded.contains(name)) {
             tools.push(crate::find_tools::spec(&announced));
         }
         for name in &self.loaded {

@@ -431,6 +431,17 @@ impl Session {
         // task list and locks, which its instructions name.
         child.loaded = self.loaded.clone();
         let named = listed.iter().flatten().chain(narrowed.iter().flatten()).cloned();
+        // A role made for writing office files comes with its writers.
+        let role_writers: Vec<String> = match role {
+            Some(_) => child
+                .tools
+                .iter()
+                .filter(|tool| tool.deferred() && tool.mutates())
+                .map(|t| t.name().to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let named = named.chain(role_writers);
         let coordination = child
             .tools
             .iter()
