@@ -27,6 +27,7 @@ pub(crate) fn session_tools(plugins: &[errand_plugins::Plugin]) -> Vec<Arc<dyn T
         Arc::new(plan::ProposePlan),
         Arc::new(plan::UpdatePlan),
         Arc::new(crate::skills::LoadSkill),
+        Arc::new(crate::find_tools::FindTools),
         Arc::new(crate::subagent::RunTask::new(plugins)),
     ]
 }
@@ -74,6 +75,12 @@ impl Session {
                         .map_err(|e| e.to_string())
                 }
             };
+            // A deferred tool called by name (the model read it in find_tools' list) is offered from now on.
+            if let Ok((tool, _)) = &prepared
+                && tool.deferred()
+            {
+                self.load_tools([tool.name().to_string()]);
+            }
             let (tool, effects) = match prepared {
                 Ok(prepared) => prepared,
                 Err(message) => {
@@ -445,6 +452,13 @@ impl Session {
             plan::UPDATE_PLAN => Ok((self.update_plan(call)?, None)),
             crate::skills::SKILL => Ok((self.load_skill(call)?, None)),
             crate::usage::USAGE => Ok((self.report_usage(summary)?, None)),
+            crate::find_tools::FIND_TOOLS => {
+                let query = call.input["query"].as_str().unwrap_or_default();
+                let candidates = self.deferred_tools();
+                let found = crate::find_tools::search(query, &candidates);
+                self.load_tools(found.iter().cloned());
+                Ok((crate::find_tools::answer(query, &found, &candidates), None))
+            }
             crate::subagent::TASK => {
                 let ran = self.run_tasks(std::slice::from_ref(call), vec![0], summary, cancel).await?;
                 let output = ran.into_iter().next().map_or_else(|| ToolOutput::error(transcript::NOT_RUN), |ran| ran.1);
@@ -511,6 +525,18 @@ impl Session {
                     .collect();
                 self.emit(EventMsg::TaskListChanged { steps: steps.clone(), current: None })?;
                 let count = steps.len();
+                // The tools the plan names, and the command tool when it runs commands, come with the next request.
+                let text = format!("{} {}", plan.summary, plan.steps.join(" "));
+                let named: Vec<String> = self
+                    .deferred_tools()
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .filter(|name| {
+                        text.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|word| word == name)
+                            || (name == "run_command" && !plan.effects.commands.is_empty())
+                    })
+                    .collect();
+                self.load_tools(named);
                 self.plan = PlanState::Approved { plan: Box::new(plan), steps, by_person: by == Answerer::Person };
                 let output = ToolOutput::text(format!(
                     "The plan is approved. Carry it out: its {count} steps are the checklist; mark each with update_plan \
@@ -919,17 +945,20 @@ mod tests {
 
     #[test]
     fn each_session_tool_says_where_it_runs_and_whether_the_gate_decides_on_it() {
-        let described: Vec<(&str, Placement, bool, bool, bool)> = session_tools(&[])
+        let described: Vec<(&str, Placement, bool, bool, bool, bool)> = session_tools(&[])
             .iter()
-            .map(|tool| (tool.name(), tool.placement(), tool.gated(), tool.mutates(), tool.runs_commands()))
+            .map(|tool| {
+                (tool.name(), tool.placement(), tool.gated(), tool.mutates(), tool.runs_commands(), tool.deferred())
+            })
             .collect();
         assert_eq!(
             described,
             [
-                ("propose_plan", Placement::Session, false, false, false),
-                ("update_plan", Placement::Session, false, false, false),
-                ("skill", Placement::Session, true, false, false),
-                ("task", Placement::Session, true, true, false),
+                ("propose_plan", Placement::Session, false, false, false, false),
+                ("update_plan", Placement::Session, false, false, false, false),
+                ("skill", Placement::Session, true, false, false, false),
+                ("find_tools", Placement::Session, false, false, false, false),
+                ("task", Placement::Session, true, true, false, true),
             ]
         );
     }

@@ -196,6 +196,14 @@ fn store_call<'a>(
 struct TaskCreate(Arc<Coordination>);
 
 impl Tool for TaskCreate {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "add a task to the shared task list of a job's agents".into()
+    }
+
     fn name(&self) -> &'static str {
         "task_create"
     }
@@ -251,6 +259,14 @@ impl Tool for TaskCreate {
 struct TaskList(Arc<Coordination>);
 
 impl Tool for TaskList {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "show the shared task list".into()
+    }
+
     fn name(&self) -> &'static str {
         "task_list"
     }
@@ -297,6 +313,14 @@ impl Tool for TaskList {
 struct TaskClaim(Arc<Coordination>);
 
 impl Tool for TaskClaim {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "claim a task of the shared task list".into()
+    }
+
     fn name(&self) -> &'static str {
         "task_claim"
     }
@@ -338,6 +362,14 @@ impl Tool for TaskClaim {
 struct TaskUpdate(Arc<Coordination>);
 
 impl Tool for TaskUpdate {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "mark a task of the shared task list done, failed or skipped".into()
+    }
+
     fn name(&self) -> &'static str {
         "task_update"
     }
@@ -392,6 +424,14 @@ impl Tool for TaskUpdate {
 struct LockPaths(Arc<Coordination>);
 
 impl Tool for LockPaths {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "hold file locks across steps while agents work in parallel".into()
+    }
+
     fn name(&self) -> &'static str {
         "lock_paths"
     }

@@ -56,6 +56,7 @@ pub mod context;
 mod coordination;
 pub mod egress;
 mod event;
+pub mod find_tools;
 mod hooks;
 mod mcp;
 pub mod op;

@@ -218,6 +218,11 @@ pub(crate) struct McpTool {
 }
 
 impl Tool for McpTool {
+    // A server's tools are announced in find_tools, and sent once the model asks for them.
+    fn deferred(&self) -> bool {
+        true
+    }
+
     // The connection to the server lives in errand's process.
     fn placement(&self) -> errand_tools::Placement {
         errand_tools::Placement::InProcess
@@ -272,6 +277,14 @@ pub(crate) struct ReadResource {
 }
 
 impl Tool for ReadResource {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "read a resource an MCP server offers".into()
+    }
+
     // The connection to the server lives in errand's process.
     fn placement(&self) -> errand_tools::Placement {
         errand_tools::Placement::InProcess

@@ -315,6 +315,8 @@ pub struct Session {
     pub(crate) asking: Arc<Asking>,
     /// Whether untrusted content is in the conversation; shared with its sub-agents and the egress proxy.
     pub(crate) taint: crate::taint::SharedTaint,
+    /// The deferred tools the model has asked for ([`crate::find_tools`]), in the order they were loaded.
+    pub(crate) loaded: Vec<String>,
     /// For a sub-agent: its parent's stream and the agent's name, so its questions show where the person looks.
     pub(crate) relay: Option<(Emitter, String)>,
     /// Model requests made over the session's life; numbers turns for "unchanged since turn N".
@@ -485,6 +487,7 @@ impl Session {
             plan: PlanState::Off,
             asking: Arc::new(asking),
             taint: Arc::default(),
+            loaded: Vec::new(),
             relay: None,
             turn,
             events: None,
@@ -730,6 +733,8 @@ impl Session {
                 self.emit(EventMsg::Warning { message })?;
             }
         }
+        // A resumed session offers again what its transcript loaded (its MCP tools are known from here).
+        self.reload_tools();
         // Every run (a follow-up too) plans afresh; the hooks below already work under it. A continued run
         // goes on under the plan its transcript shows approved.
         let pending = if input.is_none() { self.pending.take() } else { None };
@@ -956,21 +961,30 @@ impl Session {
     /// Assembles the next request. The one place requests are built, so caching and compaction land here.
     pub(crate) fn request(&self) -> Request {
         let mut messages = self.messages.clone();
-        if let Some(last) = messages.last_mut() {
-            // Cache the whole conversation so far: the next request repeats it as its prefix.
-            last.cache = true;
+        // The rolling conversation: the last user turn is cached for the next request to read, and the one
+        // before it is where this request reads what the previous one cached.
+        for message in messages.iter_mut().rev().filter(|message| message.role == Role::User).take(2) {
+            message.cache = true;
         }
-        // Before a plan is approved the model sees only the tools that read, plus propose_plan.
-        let planning = matches!(self.plan, PlanState::Planning);
-        let toolbox = self.tools.iter().filter(|tool| {
-            !(planning && tool.mutates())
-                && (self.commands.is_some() || !tool.runs_commands())
-                && self.plugin_state.allows(tool.name())
+        // The core tools, the session's own, find_tools announcing the rest, then the deferred tools loaded so
+        // far in the order they were loaded: what came before stays byte for byte the same.
+        let core = self.available_tools().filter(|tool| !tool.deferred());
+        let own = self.session_tools.iter().filter(|tool| {
+            !tool.deferred() && tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())
         });
-        let tools: Vec<ToolSpec> = toolbox
-            .chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())))
-            .map(|tool| tool.spec())
-            .collect();
+        let mut tools: Vec<ToolSpec> = core.chain(own).map(|tool| tool.spec()).collect();
+        // find_tools, while there is something left to load.
+        let announced = self.deferred_tools();
+        if announced.iter().any(|(name, _)| !self.loaded.contains(name)) {
+            tools.push(crate::find_tools::spec(&announced));
+        }
+        for name in &self.loaded {
+            let loaded =
+                self.available_tools().chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())));
+            if let Some(tool) = loaded.filter(|tool| tool.deferred()).find(|tool| tool.name() == name) {
+                tools.push(tool.spec());
+            }
+        }
         Request {
             model: self.plugin_state.model().unwrap_or(&self.options.model).to_string(),
             system: self.system.clone(),
@@ -982,10 +996,77 @@ impl Session {
         }
     }
 
+    /// The toolbox's tools the next request may carry: before a plan is approved only those that read; the
+    /// command tools only where commands can run; only what a slash command allows.
+    fn available_tools(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
+        let planning = matches!(self.plan, PlanState::Planning);
+        self.tools.iter().filter(move |tool| {
+            !(planning && tool.mutates())
+                && (self.commands.is_some() || !tool.runs_commands())
+                && self.plugin_state.allows(tool.name())
+        })
+    }
+
+    /// Every deferred tool the session may offer (name and summary), in the toolbox's order: what
+    /// `find_tools` announces and searches. Planning does not shorten it, so its description keeps its bytes
+    /// when the plan is approved.
+    pub(crate) fn deferred_tools(&self) -> Vec<(String, String)> {
+        self.tools
+            .iter()
+            .filter(|tool| (self.commands.is_some() || !tool.runs_commands()) && self.plugin_state.allows(tool.name()))
+            .chain(self.session_tools.iter().filter(|tool| tool.name() != crate::find_tools::FIND_TOOLS))
+            .filter(|tool| tool.deferred())
+            .filter(|tool| tool.name() != crate::subagent::TASK || self.offers(crate::subagent::TASK))
+            // The task list and locks come with `task` (see `load_tools`): announcing them too costs every request.
+            .filter(|tool| !crate::coordination::is_coordination_tool(tool.name()))
+            .map(|tool| (tool.name().to_string(), tool.summary()))
+            .collect()
+    }
+
+    /// Offers these deferred tools from the next request on (each once, after those loaded before). `task`
+    /// brings the shared task list and lock tools with it: agents that work in parallel split work with them.
+    pub(crate) fn load_tools(&mut self, names: impl IntoIterator<Item = String>) {
+        for name in names {
+            let companions: Vec<String> = if name == crate::subagent::TASK {
+                let coordination = self.tools.iter().map(|tool| tool.name());
+                coordination
+                    .filter(|name| crate::coordination::is_coordination_tool(name))
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for name in std::iter::once(name).chain(companions) {
+                if !self.loaded.contains(&name) {
+                    self.loaded.push(name);
+                }
+            }
+        }
+    }
+
+    /// Loads again what a resumed session's transcript had loaded: the tools it called, and what its
+    /// `find_tools` calls found.
+    fn reload_tools(&mut self) {
+        let candidates = self.deferred_tools();
+        let mut names = Vec::new();
+        for message in &self.messages {
+            for call in message.tool_calls() {
+                if call.name == crate::find_tools::FIND_TOOLS {
+                    let query = call.input["query"].as_str().unwrap_or_default();
+                    names.extend(crate::find_tools::search(query, &candidates));
+                } else if candidates.iter().any(|(candidate, _)| *candidate == call.name) {
+                    names.push(call.name);
+                }
+            }
+        }
+        self.load_tools(names);
+    }
+
     /// Whether the session offers its own tool `name` in the next request: a plan tool by the plan's state
     /// (a slash command's allowed tools never take them away), `skill` and `task` by the plugins.
     fn offers(&self, name: &str) -> bool {
         match name {
+            crate::find_tools::FIND_TOOLS => true,
             plan::PROPOSE_PLAN => matches!(self.plan, PlanState::Planning),
             plan::UPDATE_PLAN => matches!(self.plan, PlanState::Approved { .. }),
             crate::skills::SKILL => self.plugin_state.offers_skill(),

@@ -51,6 +51,14 @@ impl RunTask {
 }
 
 impl Tool for RunTask {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "start sub-agents working in parallel".into()
+    }
+
     fn name(&self) -> &'static str {
         TASK
     }
@@ -419,6 +427,27 @@ impl Session {
         // The child's questions are the person's: they wait where this session's do, and show in its stream.
         child.asking = self.asking.clone();
         child.taint = self.taint.clone();
+        // What the parent loaded, the agent need not look for again; nor the tools it was given by name, or its
+        // task list and locks, which its instructions name.
+        child.loaded = self.loaded.clone();
+        let named = listed.iter().flatten().chain(narrowed.iter().flatten()).cloned();
+        // A role made for writing office files comes with its writers.
+        let role_writers: Vec<String> = match role {
+            Some(_) => child
+                .tools
+                .iter()
+                .filter(|tool| tool.deferred() && tool.mutates())
+                .map(|t| t.name().to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let named = named.chain(role_writers);
+        let coordination = child
+            .tools
+            .iter()
+            .map(|tool| tool.name().to_string())
+            .filter(|name| crate::coordination::is_coordination_tool(name));
+        child.load_tools(named.chain(coordination).collect::<Vec<_>>());
         // Relayed to the stream the person watches: the lead's, however deep the agent.
         let watched = self.relay.as_ref().map_or_else(|| self.emitter(), |(watched, _)| watched.clone());
         child.relay = Some((watched, qualified.clone()));

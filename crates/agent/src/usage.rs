@@ -49,9 +49,7 @@ impl Tool for ReportUsage {
     }
 
     fn description(&self) -> &'static str {
-        "What this session has spent so far on the model (tokens: input, output, cache read and write; cost in \
-         USD where the price is known), by tool and by sub-agent, and how much of this run's budget \
-         (--max-tokens, --max-cost, --max-turns) is left. Call it to pace long work. Takes no arguments."
+        "Your spend so far (tokens, cost, by tool and agent) and the budget left, to pace the work."
     }
 
     fn input_schema(&self) -> Value {
@@ -67,6 +65,11 @@ impl Tool for ReportUsage {
     }
 
     fn mutates(&self) -> bool {
+        false
+    }
+
+    // A core tool: every request offers it (it costs a short spec), so the model can always check its budget.
+    fn deferred(&self) -> bool {
         false
     }
 

@@ -167,8 +167,10 @@ async fn the_sessions_own_tools_run_after_the_calls_before_them_and_only_skill_i
     assert!(results[1].text.starts_with("Skill alpha:tidy (its folder "), "{}", results[1].text);
     assert!(results[1].text.ends_with("Tidy the notes."), "{}", results[1].text);
     assert!(results[2].is_error && results[2].text.contains("no approved plan"), "{}", results[2].text);
+    // `skill` comes with the core tools; `task` is announced by find_tools and loaded when asked for.
     let offered = test.mock.requests()[0].tool_names();
-    assert_eq!(offered[offered.len() - 2..], ["skill", "task"], "{offered:?}");
+    assert_eq!(offered[offered.len() - 2..], ["skill", "find_tools"], "{offered:?}");
+    assert!(test.mock.requests()[0].body.contains("- task: start sub-agents working in parallel"));
     test.mock.assert_clean();
 }
 

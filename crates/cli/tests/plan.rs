@@ -45,29 +45,13 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
     assert!(run.stdout.contains("✓ step 1 of 1: Write summary.md"), "{}", run.stdout);
     errand.mock.assert_clean();
     let requests = errand.mock.requests();
-    // Before approval, only the tools that change no file are offered: the reading tools, the task list, usage,
-    // and propose_plan and task (whose agents may only read too).
+    // Before approval, only the core tools that change no file are offered (usage among them), with propose_plan
+    // and find_tools (which announces the rest; what it loads that changes files waits for the approval too).
     assert_eq!(
         requests[0].tool_names(),
-        [
-            "list_dir",
-            "read_file",
-            "glob",
-            "grep",
-            "read_xlsx",
-            "read_docx",
-            "read_pptx",
-            "render_pages",
-            "task_create",
-            "task_list",
-            "task_claim",
-            "task_update",
-            "lock_paths",
-            "usage",
-            "propose_plan",
-            "task"
-        ]
+        ["list_dir", "read_file", "glob", "grep", "usage", "propose_plan", "find_tools"]
     );
+    assert!(requests[0].body.contains("- read_xlsx: read a spreadsheet"), "{}", requests[0].body);
     assert!(requests[1].tool_names().contains(&"write_file".to_string()));
     assert!(requests[1].tool_names().contains(&"update_plan".to_string()));
     assert!(requests[1].last_tool_results()[0].text.contains("The plan is approved"));

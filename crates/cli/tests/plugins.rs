@@ -317,9 +317,9 @@ async fn an_installed_plugins_mcp_server_reaches_the_session() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = errand.mock.requests();
     assert!(
-        requests[0].tool_names().contains(&"mcp__plugin_echoer_everything__echo".to_string()),
+        requests[0].offered_or_announced().contains(&"mcp__plugin_echoer_everything__echo".to_string()),
         "{:?}",
-        requests[0].tool_names()
+        requests[0].offered_or_announced()
     );
     let echoed = &requests[1].last_tool_results()[0];
     assert!(!echoed.is_error && echoed.text.contains("hello from a plugin"), "{}", echoed.text);
@@ -355,9 +355,9 @@ async fn a_plugin_dir_brings_its_mcp_server_without_installing() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = errand.mock.requests();
     assert!(
-        requests[0].tool_names().contains(&"mcp__plugin_echoer_everything__echo".to_string()),
+        requests[0].offered_or_announced().contains(&"mcp__plugin_echoer_everything__echo".to_string()),
         "{:?}",
-        requests[0].tool_names()
+        requests[0].offered_or_announced()
     );
     let echoed = &requests[1].last_tool_results()[0];
     assert!(!echoed.is_error && echoed.text.contains("straight from the folder"), "{}", echoed.text);

@@ -93,8 +93,11 @@ async fn a_skill_is_listed_loaded_and_its_folder_readable_but_not_writable() {
     assert!(system.contains("\n- toolkit:tidy-up: Sorts a folder's files into subfolders by kind."), "{system}");
     assert!(system.contains("\n- toolkit:background: How this team names its files."), "{system}");
     assert!(!system.contains("secret-recipe"), "a skill with disable-model-invocation stays out: {system}");
-    let tools = requests[0].tool_names();
-    assert!(tools.contains(&"skill".to_string()) && tools.contains(&"task".to_string()), "{tools:?}");
+    let tools = requests[0].offered_or_announced();
+    assert!(
+        requests[0].tool_names().contains(&"skill".to_string()) && tools.contains(&"task".to_string()),
+        "{tools:?}"
+    );
 
     let loaded = &requests[1].last_tool_results()[0];
     assert!(!loaded.is_error, "{}", loaded.text);

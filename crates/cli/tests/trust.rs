@@ -277,7 +277,7 @@ async fn the_reference_filesystem_server_works_sandboxed() {
 
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = errand.mock.requests();
-    let offered = requests[0].tool_names();
+    let offered = requests[0].offered_or_announced();
     assert!(offered.contains(&"mcp__files__read_text_file".to_string()), "{offered:?}; {:?}", warnings(&run));
     let read = &requests[1].last_tool_results()[0];
     assert!(!read.is_error && read.text.contains("from the granted folder"), "{}", read.text);

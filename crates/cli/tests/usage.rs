@@ -39,56 +39,67 @@ fn tokens(bytes: usize) -> u64 {
 const SONNET_PRICE: &str =
     "[prices.\"claude-sonnet-4-5\"]\ninput = 3.0\noutput = 15.0\ncache_read = 0.3\ncache_write = 3.75\n";
 
+/// What the server reported for each request, from a `--json` run's `Usage` events: input, output, cache read
+/// and cache write tokens.
+fn reported(events: &[Value]) -> Vec<[u64; 4]> {
+    let kinds = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"];
+    events.iter().filter(|e| e["type"] == "Usage").map(|e| kinds.map(|kind| e[kind].as_u64().unwrap())).collect()
+}
+
+/// A group's four token counts, in the order of [`reported`].
+fn counts(group: &Value) -> [u64; 4] {
+    ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+        .map(|kind| group[kind].as_u64().unwrap())
+}
+
 // Each request is attributed to the tools whose results it carried, shared by their calls; cache reads and
 // writes are in the ledger as the server reported them.
 each_protocol!(usage_by_tool_shares_each_request_among_the_tools_whose_results_it_carried);
 async fn usage_by_tool_shares_each_request_among_the_tools_whose_results_it_carried(protocol: Protocol) {
-    let script = Script::new(vec![
-        Turn::tool_calls(vec![
-            ("read_file", json!({"path": "a.md"})),
-            ("read_file", json!({"path": "b.md"})),
-            ("grep", json!({"pattern": "TODO"})),
-        ]),
-        Turn::tool_call("list_dir", json!({"path": "."})),
-        Turn::text("Two notes, one TODO."),
-    ])
-    .with_cache_tokens(1200, 300);
-    let errand = TestErrand::with_script(protocol, script).await;
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_calls(vec![
+                ("read_file", json!({"path": "a.md"})),
+                ("read_file", json!({"path": "b.md"})),
+                ("grep", json!({"pattern": "TODO"})),
+            ]),
+            Turn::tool_call("list_dir", json!({"path": "."})),
+            Turn::text("Two notes, one TODO."),
+        ],
+    )
+    .await;
     errand.write("a.md", "alpha\n");
     errand.write("b.md", "TODO: beta\n");
     let run = errand.errand(&["run", "--no-plan", "--json", "look at the notes"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = errand.mock.requests();
     assert_eq!(requests.len(), 3);
-    // Anthropic reports cache writes; OpenAI reports none.
-    let write = if protocol == Protocol::Anthropic { 300 } else { 0 };
+    let reported = reported(&run.events());
+    assert_eq!(reported.len(), 3);
+    for (request, [input, _, read, write]) in requests.iter().zip(&reported) {
+        assert_eq!(input + read + write, tokens(request.bytes()), "the server counts a request's input whole");
+    }
+    let share = |tokens: [u64; 4], share: f64| tokens.map(|count| (count as f64 * share).round() as u64);
 
     let by_tool = usage(&errand, &["--by", "tool"]).await;
     assert_eq!(by_tool["by"], "tool");
-    let second = tokens(requests[1].bytes());
     let read_file = group(&by_tool, Some("read_file"));
     assert_eq!((read_file["requests"].as_u64(), read_file["calls"].as_u64()), (Some(1), Some(2)));
-    assert_eq!(read_file["input_tokens"], (second as f64 * 2.0 / 3.0).round() as u64, "{by_tool:#}");
-    assert_eq!(read_file["cache_read_tokens"], 800);
+    assert_eq!(counts(read_file), share(reported[1], 2.0 / 3.0), "two of the turn's three calls: {by_tool:#}");
     let grep = group(&by_tool, Some("grep"));
-    assert_eq!(
-        (grep["calls"].as_u64(), grep["input_tokens"].as_u64()),
-        (Some(1), Some((second as f64 / 3.0).round() as u64))
-    );
+    assert_eq!((grep["requests"].as_u64(), grep["calls"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(counts(grep), share(reported[1], 1.0 / 3.0));
     let list_dir = group(&by_tool, Some("list_dir"));
-    assert_eq!(
-        (list_dir["requests"].as_u64(), list_dir["input_tokens"].as_u64()),
-        (Some(1), Some(tokens(requests[2].bytes())))
-    );
+    assert_eq!((list_dir["requests"].as_u64(), counts(list_dir)), (Some(1), reported[2]));
     let no_tool = group(&by_tool, None);
     assert_eq!((no_tool["requests"].as_u64(), no_tool["calls"].as_u64()), (Some(1), None));
-    assert_eq!(no_tool["input_tokens"], tokens(requests[0].bytes()));
+    assert_eq!(counts(no_tool), reported[0], "the first request carried the task, no tool results");
     let totals = &by_tool["totals"];
     assert_eq!(totals["requests"], 3);
-    assert_eq!(totals["cache_read_tokens"], 3 * 1200);
-    assert_eq!(totals["cache_write_tokens"], 3 * write);
-    let input: u64 = requests.iter().map(|request| tokens(request.bytes())).sum();
-    assert_eq!(totals["input_tokens"], input);
+    let sum = reported.iter().fold([0; 4], |sum, counts| [0, 1, 2, 3].map(|i| sum[i] + counts[i]));
+    assert_eq!(counts(totals), sum);
+    assert!(sum[2] > 0, "the later requests read their prefix from the (modelled) prompt cache: {sum:?}");
     // The scripted server is not the provider's own API and config.toml prices nothing: tokens, no cost.
     assert_eq!(totals["cost_usd"], Value::Null);
     assert_eq!(totals["unpriced_requests"], 3);
@@ -222,14 +233,13 @@ async fn usage_by_agent_shows_each_sub_agent_and_its_lead(protocol: Protocol) {
 // The model calls `usage` and learns what it spent, by tool, and what is left of each limit.
 each_protocol!(the_usage_tool_tells_the_model_its_spend_and_what_is_left_of_the_budget);
 async fn the_usage_tool_tells_the_model_its_spend_and_what_is_left_of_the_budget(protocol: Protocol) {
-    let errand = TestErrand::with_script(
+    let errand = TestErrand::new(
         protocol,
-        Script::new(vec![
+        vec![
             Turn::tool_call("read_file", json!({"path": "a.md"})),
             Turn::tool_call("usage", json!({})),
             Turn::text("Plenty left."),
-        ])
-        .with_cache_tokens(100, 0),
+        ],
     )
     .await;
     errand.write("a.md", "alpha\n");
@@ -249,9 +259,9 @@ async fn the_usage_tool_tells_the_model_its_spend_and_what_is_left_of_the_budget
     assert_eq!(report["session"], run.session_id().as_str());
     let spent = &report["spent"];
     assert_eq!(spent["requests"], 2);
-    let input = tokens(requests[0].bytes()) + tokens(requests[1].bytes());
-    assert_eq!(spent["input_tokens"], input);
-    assert_eq!(spent["cache_read_tokens"], 200);
+    let reported = reported(&run.events());
+    let sum = |kind: usize| reported[..2].iter().map(|counts| counts[kind]).sum::<u64>();
+    assert_eq!(counts(spent), [0, 1, 2, 3].map(sum), "what the server reported for the first two requests");
     assert_eq!(spent["cost_usd"], Value::Null);
     let model = requests[0].json["model"].as_str().unwrap().to_string();
     assert_eq!(

@@ -52,20 +52,37 @@ impl Provider for AnthropicClient {
     }
 }
 
-/// The JSON body for `request`.
+/// The most `cache_control` breakpoints the Messages API takes in one request.
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+/// The JSON body for `request`. Cache breakpoints go on the stable prefix — the last tool, the last system
+/// block asking for one — and then on the latest messages asking for one, never more than
+/// [`MAX_CACHE_BREAKPOINTS`] in all (the API refuses a fifth).
 pub(crate) fn request_body(request: &Request) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
     body.insert("max_tokens".into(), json!(request.max_tokens));
+    let mut breakpoints = usize::from(request.cache_tools && !request.tools.is_empty());
     if !request.system.is_empty() {
+        // One breakpoint covers the whole system prompt: the last block that asks for one.
+        let cached = request.system.iter().rposition(|block| block.cache);
+        breakpoints += usize::from(cached.is_some());
         let system = request
             .system
             .iter()
-            .map(|block| with_cache(json!({"type": "text", "text": block.text}), block.cache))
+            .enumerate()
+            .map(|(index, block)| with_cache(json!({"type": "text", "text": block.text}), Some(index) == cached))
             .collect();
         body.insert("system".into(), Value::Array(system));
     }
-    let messages = request.messages.iter().map(message).collect();
+    let mut left = MAX_CACHE_BREAKPOINTS.saturating_sub(breakpoints);
+    let mut messages: Vec<Value> = Vec::with_capacity(request.messages.len());
+    for entry in request.messages.iter().rev() {
+        let cache = entry.cache && left > 0;
+        left -= usize::from(cache);
+        messages.push(message(entry, cache));
+    }
+    messages.reverse();
     body.insert("messages".into(), Value::Array(messages));
     if !request.tools.is_empty() {
         let last = request.tools.len() - 1;
@@ -91,15 +108,14 @@ pub(crate) fn request_body(request: &Request) -> Value {
     Value::Object(body)
 }
 
-fn message(message: &Message) -> Value {
+/// One message on the wire; `cache` puts a breakpoint on its last block.
+fn message(message: &Message, cache: bool) -> Value {
     let role = match message.role {
         Role::User => "user",
         Role::Assistant => "assistant",
     };
     let mut content: Vec<Value> = message.content.iter().filter_map(block).collect();
-    if message.cache
-        && let Some(last) = content.pop()
-    {
+    if cache && let Some(last) = content.pop() {
         content.push(with_cache(last, true));
     }
     json!({"role": role, "content": content})
@@ -486,6 +502,29 @@ mod tests {
                 "stream": true,
             })
         );
+    }
+
+    #[test]
+    fn never_more_than_four_breakpoints_the_latest_messages_keeping_theirs() {
+        let cached = |text: &str| Message { cache: true, ..Message::user_text(text) };
+        let mut request = request(vec![cached("one"), cached("two"), cached("three"), cached("four")]);
+        request.system = vec![
+            SystemBlock { text: "first part".into(), cache: true },
+            SystemBlock { text: "second part".into(), cache: true },
+        ];
+        request.tools = vec![tool("read"), tool("write")];
+        request.cache_tools = true;
+        let body = request_body(&request);
+        assert_eq!(body.to_string().matches("cache_control").count(), MAX_CACHE_BREAKPOINTS);
+        let system = body["system"].as_array().unwrap();
+        assert!(system[0].get("cache_control").is_none() && system[1].get("cache_control").is_some());
+        let marked: Vec<bool> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|message| message["content"][0].get("cache_control").is_some())
+            .collect();
+        assert_eq!(marked, [false, false, true, true]);
     }
 
     #[test]

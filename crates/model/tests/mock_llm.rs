@@ -155,9 +155,12 @@ async fn a_text_reply_streams_and_assembles() {
         let response = outcome.response();
         assert_eq!(response.message, Message::assistant_text("Hello there, how can I help?"), "{kind}");
         assert_eq!(response.stop_reason, StopReason::EndTurn, "{kind}");
-        // The mock counts a token per four bytes, in and out.
+        // The mock counts a token per four bytes, in and out; what the request asked to cache is written to the
+        // cache (Anthropic counts it apart from the rest of the input).
         let sent = mock.requests()[0].bytes() as u64;
-        assert_eq!(response.usage.input_tokens, sent.div_ceil(4), "{kind}");
+        let usage = response.usage;
+        assert_eq!(usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens, sent.div_ceil(4), "{kind}");
+        assert_eq!(usage.cache_read_tokens, 0, "{kind}: nothing was cached before");
         assert_eq!(response.usage.output_tokens, 28u64.div_ceil(4), "{kind}");
         mock.assert_clean();
     }

@@ -216,7 +216,6 @@ async fn the_desk_nests_each_agent_under_its_call_with_its_calls_status_and_toke
     let script =
         Script::new(vec![Turn::tool_calls(vec![task("alpha.md"), task("beta.md")]), Turn::text("Both are read.")])
             .with_latency(Duration::from_millis(700))
-            .with_cache_tokens(1000, 0)
             .answering("Read alpha.md and report", Turn::tool_call("read_file", json!({"path": "alpha.md"})))
             .answering("ALPHA TEXT", Turn::text("alpha.md says hello."))
             .answering("Read beta.md and report", Turn::tool_call("read_file", json!({"path": "beta.md"})))

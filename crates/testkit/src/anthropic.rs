@@ -52,10 +52,12 @@ pub(crate) fn error(number: usize, status: u16, message: Option<&str>, retry_aft
 }
 
 fn usage(context: &Context, output_tokens: u64) -> Value {
+    // Anthropic counts cached tokens apart from the rest of the input.
+    let cache = context.cache;
     json!({
-        "input_tokens": context.input_tokens,
-        "cache_creation_input_tokens": context.cache.write,
-        "cache_read_input_tokens": context.cache.read,
+        "input_tokens": context.input_tokens.saturating_sub(cache.read + cache.write),
+        "cache_creation_input_tokens": cache.write,
+        "cache_read_input_tokens": cache.read,
         "output_tokens": output_tokens,
     })
 }

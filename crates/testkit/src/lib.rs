@@ -24,11 +24,11 @@
 //! ```
 //!
 //! Each request consumes the next turn. Usage is deterministic: input tokens are ceil(request body bytes / 4),
-//! output tokens ceil(bytes of reply text, thinking and tool inputs / 4); cache tokens none, or what
-//! [`Script::with_cache_tokens`] says. Breaches of the rules become
+//! output tokens ceil(bytes of reply text, thinking and tool inputs / 4). Breaches of the rules become
 //! [`MockLlm::violations`]; [`MockLlm::assert_clean`] fails a test on any of them or on unplayed turns.
 
 mod anthropic;
+mod cache;
 pub mod fixtures;
 mod invariants;
 mod openai;
@@ -38,5 +38,5 @@ mod script;
 mod server;
 
 pub use record::{Protocol, RecordedRequest, ToolResultSeen};
-pub use script::{CacheTokens, Script, ScriptedCall, Turn};
+pub use script::{Script, ScriptedCall, Turn};
 pub use server::MockLlm;

@@ -52,16 +52,12 @@ pub(crate) fn error(number: usize, status: u16, message: Option<&str>, retry_aft
 
 fn usage(context: &Context, content: &Content) -> Value {
     let completion_tokens = content.output_tokens();
-    let prompt_tokens = context.input_tokens + context.cache.read;
-    let mut usage = json!({
-        "prompt_tokens": prompt_tokens,
+    json!({
+        "prompt_tokens": context.input_tokens,
         "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    });
-    if context.cache.read > 0 {
-        usage["prompt_tokens_details"] = json!({"cached_tokens": context.cache.read});
-    }
-    usage
+        "total_tokens": context.input_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": context.cache.read},
+    })
 }
 
 fn completion(context: &Context, content: &Content, finish_reason: &str) -> Value {

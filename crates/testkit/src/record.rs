@@ -116,6 +116,23 @@ impl RecordedRequest {
         tool_names(&self.json).into_iter().flatten().collect()
     }
 
+    /// The tools this request offers, and those its `find_tools` tool announces (one `- NAME: what it does`
+    /// line each in its description) for the model to load.
+    pub fn offered_or_announced(&self) -> Vec<String> {
+        let mut names = self.tool_names();
+        let tools = self.json["tools"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let finder = tools.iter().find(|tool| tool["name"] == "find_tools" || tool["function"]["name"] == "find_tools");
+        let description = finder
+            .and_then(|tool| tool["description"].as_str().or(tool["function"]["description"].as_str()))
+            .unwrap_or_default();
+        for line in description.lines() {
+            if let Some((name, _)) = line.strip_prefix("- ").and_then(|line| line.split_once(": ")) {
+                names.push(name.to_string());
+            }
+        }
+        names
+    }
+
     /// Tool results in this request's last user turn (Anthropic: tool_result blocks of the last user message;
     /// OpenAI: the trailing `role: "tool"` messages).
     pub fn last_tool_results(&self) -> Vec<ToolResultSeen> {

@@ -71,8 +71,8 @@ pub(crate) struct Context {
     pub stream: bool,
     /// OpenAI's `stream_options.include_usage`.
     pub include_usage: bool,
-    /// Prompt-cache tokens to report.
-    pub cache: crate::CacheTokens,
+    /// What the request read from and wrote to the modelled prompt cache.
+    pub cache: crate::cache::CacheUse,
 }
 
 /// One tool call with its id settled and its input serialized.

@@ -25,20 +25,6 @@ pub struct Script {
     /// or `Authorization: Bearer`) gets the provider's 401 and consumes no turn. `None` takes any key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_key: Option<String>,
-    /// Prompt-cache tokens every reply reports besides its input tokens, as a server that caches prompts
-    /// would; none when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_tokens: Option<CacheTokens>,
-}
-
-/// Prompt-cache tokens a reply reports. Anthropic: `cache_read_input_tokens` and `cache_creation_input_tokens`;
-/// OpenAI: `prompt_tokens_details.cached_tokens`, counted into `prompt_tokens` (it reports no cache writes).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CacheTokens {
-    /// Input tokens read from the cache.
-    pub read: u64,
-    /// Input tokens written to the cache.
-    pub write: u64,
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -58,7 +44,7 @@ pub struct StandingReply {
 impl Script {
     /// A script playing `turns` in order.
     pub fn new(turns: Vec<Turn>) -> Self {
-        Self { turns, latency_ms: 0, standing: Vec::new(), required_key: None, cache_tokens: None }
+        Self { turns, latency_ms: 0, standing: Vec::new(), required_key: None }
     }
 
     /// The same script, thinking `latency` before each reply.
@@ -71,12 +57,6 @@ impl Script {
     /// the conversation) contains `contains` with `turn` instead of the next turn.
     pub fn answering(mut self, contains: impl Into<String>, turn: Turn) -> Self {
         self.standing.push(StandingReply { contains: contains.into(), turn });
-        self
-    }
-
-    /// This script, every reply reporting `read` tokens read from the prompt cache and `write` written to it.
-    pub fn with_cache_tokens(mut self, read: u64, write: u64) -> Self {
-        self.cache_tokens = Some(CacheTokens { read, write });
         self
     }
 

@@ -44,8 +44,6 @@ struct Shared {
     latency: Duration,
     /// The only key taken, if any.
     required_key: Option<String>,
-    /// Cache tokens every reply reports.
-    cache_tokens: crate::CacheTokens,
 }
 
 struct State {
@@ -56,6 +54,8 @@ struct State {
     violations: Vec<String>,
     /// Requests whose reply has not finished streaming yet.
     open_replies: usize,
+    /// The providers' prompt caches, as requests would have filled them.
+    cache: crate::cache::PromptCache,
 }
 
 impl Shared {
@@ -114,6 +114,7 @@ impl MockLlm {
             requests: Vec::new(),
             violations: Vec::new(),
             open_replies: 0,
+            cache: Default::default(),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -122,7 +123,6 @@ impl MockLlm {
             observer,
             latency,
             required_key: script.required_key,
-            cache_tokens: script.cache_tokens.unwrap_or_default(),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let mut stop = shutdown_receiver;
@@ -322,13 +322,20 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
         input_tokens: tokens(body.len()),
         stream: recorded.is_stream(),
         include_usage: recorded.json["stream_options"]["include_usage"] == Value::Bool(true),
-        cache: shared.cache_tokens,
+        cache: Default::default(),
     };
 
-    let (number, turn, played, breaches) = {
+    let (number, turn, played, breaches, cache) = {
         let mut state = shared.state();
         let number = state.requests.len() + 1;
         let mut breaches = invariants::check(number, &recorded);
+        let cache = match protocol {
+            Protocol::Anthropic => state.cache.anthropic(&recorded.json).unwrap_or_else(|problem| {
+                breaches.push(format!("request #{number} ({protocol}): {problem}"));
+                Default::default()
+            }),
+            Protocol::Openai => state.cache.openai(&recorded.json),
+        };
         let last_turn = recorded.last_turn_text();
         let standing = state.standing.iter().find(|standing| last_turn.contains(&standing.contains));
         let turn = match standing.map(|standing| standing.turn.clone()) {
@@ -350,11 +357,11 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> 
         state.violations.extend(breaches.iter().cloned());
         state.requests.push(recorded);
         state.open_replies += 1;
-        (number, turn, state.played, breaches)
+        (number, turn, state.played, breaches, cache)
     };
     let open = OpenReply(shared.clone());
     shared.changed.send_replace(());
-    let context = Context { number, ..context };
+    let context = Context { number, cache, ..context };
     if !shared.latency.is_zero() {
         let mut shutdown = shared.shutdown.clone();
         tokio::select! {

@@ -40,7 +40,12 @@ async fn text_without_streaming_is_one_chat_completion() {
                 "logprobs": null,
                 "finish_reason": "stop"
             }],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
             "system_fingerprint": "fp_errand_mock"
         })
     );
@@ -87,7 +92,12 @@ async fn include_usage_adds_a_usage_chunk_with_no_choices() {
     assert_eq!(usage_chunk["choices"], json!([]));
     assert_eq!(
         usage_chunk["usage"],
-        json!({"prompt_tokens": prompt, "completion_tokens": 1, "total_tokens": prompt + 1})
+        json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": 1,
+            "total_tokens": prompt + 1,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        })
     );
     assert_eq!(rest.last().unwrap()["choices"][0]["finish_reason"], "stop");
     assert!(rest.iter().all(|chunk| chunk["usage"].is_null() && chunk.get("usage").is_some()));

@@ -373,21 +373,3 @@ fn the_binary_explains_the_script_format_and_rejects_bad_scripts() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("broken.json") && stderr.contains("not a valid script"), "{stderr}");
 }
-
-#[tokio::test]
-async fn a_script_with_cache_tokens_reports_them_in_every_reply() {
-    let script = Script::new(vec![Turn::text("one"), Turn::text("two")]).with_cache_tokens(1200, 300);
-    let mock = MockLlm::start(script).await.unwrap();
-    let body = anthropic_body(false);
-    let reply = json_of(post_anthropic(&mock, &body).await).await;
-    assert_eq!(reply["usage"]["cache_read_input_tokens"], 1200);
-    assert_eq!(reply["usage"]["cache_creation_input_tokens"], 300);
-    assert_eq!(reply["usage"]["input_tokens"], tokens(body.to_string().len()));
-    // OpenAI counts cached tokens into the prompt's and reports no cache writes.
-    let body = openai_body(false);
-    let reply = json_of(post_openai(&mock, &body).await).await;
-    let prompt = tokens(body.to_string().len()) + 1200;
-    assert_eq!(reply["usage"]["prompt_tokens"], prompt);
-    assert_eq!(reply["usage"]["prompt_tokens_details"], json!({"cached_tokens": 1200}));
-    mock.assert_clean();
-}

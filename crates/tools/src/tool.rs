@@ -57,6 +57,21 @@ pub trait Tool: Send + Sync {
         true
     }
 
+    /// Whether the tool is offered only once the model asks for it: announced by one line ([`Tool::summary`])
+    /// in the session's `find_tools` description, and sent with every request after the model finds it (or
+    /// calls it by name, or the approved plan names it). The core file tools say `false`; the specialised ones
+    /// (office files, commands, the web, MCP servers) say `true`, so a request carries only the specs its task
+    /// needs.
+    fn deferred(&self) -> bool {
+        false
+    }
+
+    /// What a deferred tool is for, in a few words, for its line in `find_tools`' description: by default the
+    /// description's first sentence.
+    fn summary(&self) -> String {
+        first_sentence(self.description())
+    }
+
     /// The spec sent to the model.
     fn spec(&self) -> ToolSpec {
         ToolSpec {
@@ -283,4 +298,13 @@ pub enum ToolError {
     /// A path was refused by the grants.
     #[error(transparent)]
     Sandbox(#[from] errand_sandbox::SandboxError),
+}
+
+/// The first sentence of `text` (up to the first `. ` or the end), without its full stop, cut to 80 characters.
+pub fn first_sentence(text: &str) -> String {
+    let sentence = text.split(". ").next().unwrap_or_default().trim().trim_end_matches('.');
+    match sentence.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &sentence[..cut]),
+        None => sentence.to_string(),
+    }
 }

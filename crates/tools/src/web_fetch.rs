@@ -50,6 +50,14 @@ struct Args {
 }
 
 impl Tool for WebFetch {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "fetch a web page as markdown".into()
+    }
+
     // It holds an HTTP connection of errand's own; the file worker has no network.
     fn placement(&self) -> Placement {
         Placement::InProcess

@@ -98,6 +98,14 @@ struct Args {
 }
 
 impl Tool for RunCommand {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "run a shell command (sandboxed)".into()
+    }
+
     // It starts the command sandbox, which the confined worker cannot.
     fn placement(&self) -> crate::Placement {
         crate::Placement::CommandSandbox

@@ -38,8 +38,8 @@ impl Tool for Grep {
     }
 
     fn description(&self) -> &'static str {
-        "Search file contents for a regex; prints path:line:text. path is a folder or file (default: the \
-         primary folder); glob filters file names, e.g. *.md."
+        "Search files for a regex, printing path:line:text. path: a folder or file (default: the primary \
+         folder); glob filters names (*.md)."
     }
 
     fn input_schema(&self) -> Value {

@@ -46,8 +46,8 @@ impl Tool for ReadFile {
     }
 
     fn description(&self) -> &'static str {
-        "Read a text file as numbered lines, an image, or a PDF's text. offset is the first line (1-based) and \
-         limit the line count; for PDFs both count pages."
+        "Read text as numbered lines, an image, or a PDF's text. offset (from 1) and limit count lines, or a \
+         PDF's pages."
     }
 
     fn input_schema(&self) -> Value {

@@ -24,6 +24,8 @@ struct WriteArgs {
 pub(crate) struct WriteFromMarkdown {
     name: &'static str,
     description: &'static str,
+    /// Its line in `find_tools`' description.
+    summary: &'static str,
     extension: &'static str,
     write: fn(&str, LoadImage<'_>) -> Result<Vec<u8>, OfficeError>,
     /// What to say of the written bytes after the "created …" line.
@@ -33,6 +35,7 @@ pub(crate) struct WriteFromMarkdown {
 /// `write_docx`: a Word document from markdown.
 pub(crate) const WRITE_DOCX: WriteFromMarkdown = WriteFromMarkdown {
     name: "write_docx",
+    summary: "write a Word document from markdown",
     description: "Write a .docx from markdown: headings, emphasis, lists, tables, images ![alt](path), a \\pagebreak line.",
     extension: "docx",
     write: errand_office::docx::write_docx,
@@ -42,6 +45,7 @@ pub(crate) const WRITE_DOCX: WriteFromMarkdown = WriteFromMarkdown {
 /// `write_pdf`: a typeset PDF report from markdown.
 pub(crate) const WRITE_PDF: WriteFromMarkdown = WriteFromMarkdown {
     name: "write_pdf",
+    summary: "write a PDF report from markdown",
     description: "Write a typeset PDF report from markdown, as write_docx takes it.",
     extension: "pdf",
     write: errand_office::pdf::write_pdf,
@@ -52,6 +56,14 @@ pub(crate) const WRITE_PDF: WriteFromMarkdown = WriteFromMarkdown {
 };
 
 impl Tool for WriteFromMarkdown {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        self.summary.into()
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -99,12 +111,15 @@ struct ReadArgs {
 pub(crate) struct ReadDocument {
     name: &'static str,
     description: &'static str,
+    /// Its line in `find_tools`' description.
+    summary: &'static str,
     read: fn(&std::path::Path) -> Result<String, OfficeError>,
 }
 
 /// `read_docx`: a Word document as markdown.
 pub(crate) const READ_DOCX: ReadDocument = ReadDocument {
     name: "read_docx",
+    summary: "read a Word document",
     description: "Read a .docx as markdown (headings, emphasis, lists, tables).",
     read: errand_office::docx::read_docx,
 };
@@ -112,11 +127,20 @@ pub(crate) const READ_DOCX: ReadDocument = ReadDocument {
 /// `read_pptx`: a deck as text per slide.
 pub(crate) const READ_PPTX: ReadDocument = ReadDocument {
     name: "read_pptx",
+    summary: "read a PowerPoint deck",
     description: "Read a .pptx as text per slide, with notes.",
     read: super::slides::deck_text,
 };
 
 impl Tool for ReadDocument {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        self.summary.into()
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

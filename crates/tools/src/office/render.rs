@@ -74,6 +74,14 @@ struct Args {
 }
 
 impl Tool for RenderPages {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "see a document's pages as images".into()
+    }
+
     // It starts the command sandbox, which the confined worker cannot.
     fn placement(&self) -> crate::Placement {
         crate::Placement::CommandSandbox

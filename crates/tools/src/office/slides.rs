@@ -20,6 +20,14 @@ struct WriteArgs {
 }
 
 impl Tool for WritePptx {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "write a PowerPoint deck".into()
+    }
+
     fn name(&self) -> &'static str {
         "write_pptx"
     }

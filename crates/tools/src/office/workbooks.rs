@@ -25,6 +25,14 @@ struct WriteXlsxArgs {
 }
 
 impl Tool for WriteXlsx {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "write a spreadsheet (.xlsx) with live formulas".into()
+    }
+
     fn name(&self) -> &'static str {
         "write_xlsx"
     }
@@ -136,6 +144,14 @@ struct ReadXlsxArgs {
 }
 
 impl Tool for ReadXlsx {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "read a spreadsheet (xlsx, xls, ods)".into()
+    }
+
     fn name(&self) -> &'static str {
         "read_xlsx"
     }
@@ -195,6 +211,14 @@ struct WriteCsvArgs {
 }
 
 impl Tool for WriteCsv {
+    fn deferred(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        "write a CSV file".into()
+    }
+
     fn name(&self) -> &'static str {
         "write_csv"
     }

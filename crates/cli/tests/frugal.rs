@@ -1,0 +1,157 @@
+//! End-to-end: a request carries only what the task needs. The core tools come with every request; the rest
+//! are announced by one line each in `find_tools` and join the requests once found, called, or named by the
+//! approved plan, after the core ones so the prefix stays cacheable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[macro_use]
+mod common;
+
+use common::TestErrand;
+use errand_testkit::{Protocol, Turn};
+use serde_json::{Value, json};
+
+const CORE: [&str; 9] =
+    ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path", "usage"];
+
+fn tool_names(request: &Value, protocol: Protocol) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|tool| match protocol {
+                    Protocol::Anthropic => tool["name"].as_str().unwrap().to_string(),
+                    Protocol::Openai => tool["function"]["name"].as_str().unwrap().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+each_protocol!(the_first_request_carries_the_core_tools_and_announces_the_rest);
+async fn the_first_request_carries_the_core_tools_and_announces_the_rest(protocol: Protocol) {
+    // The reread trace's task: the first request is the fixed overhead every task pays.
+    let errand = TestErrand::new(protocol, vec![Turn::text("ok")]).await;
+    errand.write("notes.txt", "x\n");
+    let run = errand.errand(&["run", "--no-plan", "summarize notes.txt into summary.md"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let first = &errand.mock.requests()[0];
+    let mut expected: Vec<String> = CORE.iter().map(|name| name.to_string()).collect();
+    expected.push("find_tools".into());
+    assert_eq!(tool_names(&first.json, protocol), expected);
+    // 4,000 bytes before the usage tool joined the core tools; its spec adds about 200 (docs/costs.md).
+    assert!(first.body.len() <= 4200, "the first request is {} bytes", first.body.len());
+    for announced in ["- write_xlsx: write a spreadsheet (.xlsx) with live formulas", "- run_command: ", "- task: "] {
+        assert!(first.body.contains(announced), "find_tools announces {announced:?}: {}", first.body);
+    }
+}
+
+each_protocol!(a_deferred_tool_arrives_after_find_tools_and_stays);
+async fn a_deferred_tool_arrives_after_find_tools_and_stays(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("find_tools", json!({"query": "spreadsheet with formulas"})),
+            Turn::tool_call(
+                "write_xlsx",
+                json!({"path": "totals.xlsx", "sheets": [{"name": "Totals", "rows": [["Item", "Cost"], ["Pens", 3], ["Paper", 4], ["Total", "=SUM(B2:B3)"]]}]}),
+            ),
+            Turn::tool_call("find_tools", json!({"query": "teleport"})),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    let run = errand.errand(&["run", "--no-plan", "--json", "make a workbook of the costs"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let requests = errand.mock.requests();
+    assert!(!tool_names(&requests[0].json, protocol).contains(&"write_xlsx".to_string()));
+    let found = &requests[1].last_tool_results()[0];
+    assert_eq!(found.text, "loaded write_xlsx: call them from now on");
+    let second = tool_names(&requests[1].json, protocol);
+    assert_eq!(second.last().map(String::as_str), Some("write_xlsx"), "loaded tools come last: {second:?}");
+    assert!(errand.folder().join("totals.xlsx").is_file(), "the loaded tool ran");
+    // Each later request begins with the same tools, byte for byte, and keeps the loaded one.
+    for later in &requests[2..] {
+        assert_eq!(tool_names(&later.json, protocol), second);
+        assert_eq!(later.json["tools"], requests[1].json["tools"]);
+    }
+    let missed = &requests[3].last_tool_results()[0];
+    // An error (the OpenAI wire says so in the text).
+    assert!(
+        missed.text.contains("no tool matches \"teleport\"; the tools that can be loaded are: run_command, read_xlsx"),
+        "{}",
+        missed.text
+    );
+}
+
+each_protocol!(a_deferred_tool_called_by_name_runs_and_is_offered_after);
+async fn a_deferred_tool_called_by_name_runs_and_is_offered_after(protocol: Protocol) {
+    let errand = TestErrand::new(
+        protocol,
+        vec![
+            Turn::tool_call("write_csv", json!({"path": "out.csv", "rows": [["a", "b"], ["1", "2"]]})),
+            Turn::text("done"),
+        ],
+    )
+    .await;
+    let run = errand.errand(&["run", "--no-plan", "write a csv"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(errand.read("out.csv"), "a,b\r\n1,2\r\n");
+    let requests = errand.mock.requests();
+    assert_eq!(tool_names(&requests[1].json, protocol).last().map(String::as_str), Some("write_csv"));
+}
+
+/// The share of a run's input tokens read from the prompt cache, from its `Usage` events.
+fn cache_share(events: &[Value]) -> f64 {
+    let usage = events.iter().filter(|event| event["type"] == "Usage");
+    let (mut read, mut all) = (0u64, 0u64);
+    for event in usage {
+        let field = |name: &str| event[name].as_u64().unwrap();
+        read += field("cache_read_tokens");
+        all += field("input_tokens") + field("cache_read_tokens") + field("cache_write_tokens");
+    }
+    read as f64 / all as f64
+}
+
+each_protocol!(a_twenty_turn_session_reads_most_of_its_input_from_the_cache);
+async fn a_twenty_turn_session_reads_most_of_its_input_from_the_cache(protocol: Protocol) {
+    let mut turns: Vec<Turn> =
+        (1..=19).map(|n| Turn::tool_call("read_file", json!({"path": format!("notes/{n:02}.md")}))).collect();
+    turns.push(Turn::text("Read them all."));
+    let errand = TestErrand::new(protocol, turns).await;
+    for n in 1..=19 {
+        errand.write(&format!("notes/{n:02}.md"), &format!("# Meeting {n}\n\nDecided to go on with item {n}.\n"));
+    }
+    let run = errand.errand(&["run", "--no-plan", "--json", "read every note"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 20);
+    assert!(errand.mock.violations().is_empty(), "{:?}", errand.mock.violations());
+
+    let share = cache_share(&run.events());
+    println!("{protocol:?}: {:.1} % of the input tokens read from the cache", share * 100.0);
+    assert!(share >= 0.8, "only {:.1} % was read from the cache", share * 100.0);
+
+    if protocol == Protocol::Anthropic {
+        // Four breakpoints at most: the last tool, the system prompt, and the last two user turns.
+        for request in &requests {
+            let marks = request.body.matches("\"cache_control\"").count();
+            assert!(marks <= 4, "{marks} breakpoints");
+            let tools = request.json["tools"].as_array().unwrap();
+            assert!(tools.last().unwrap().get("cache_control").is_some());
+            assert!(tools[..tools.len() - 1].iter().all(|tool| tool.get("cache_control").is_none()));
+            assert!(request.json["system"].as_array().unwrap().last().unwrap().get("cache_control").is_some());
+            let users: Vec<&Value> =
+                request.json["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "user").collect();
+            let marked: Vec<bool> = users
+                .iter()
+                .map(|message| message["content"].as_array().unwrap().last().unwrap().get("cache_control").is_some())
+                .collect();
+            let expected: Vec<bool> = (0..users.len()).map(|index| index + 2 >= users.len()).collect();
+            assert_eq!(marked, expected);
+        }
+    }
+}
