@@ -2,7 +2,7 @@
 //! are announced by one line each in `find_tools` and join the requests once found, called, or named by the
 //! approved plan, after the core ones so the prefix stays cacheable.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[macro_use]
 mod common;
