@@ -485,6 +485,11 @@ impl SessionBuilder {
                 .filter(|(_, trusted)| *trusted)
                 .map(|(folder, _)| folder.folder.clone())
                 .collect(),
+            memory: crate::memory::MemoryOptions::new(
+                settled.iter().map(|(folder, _)| (folder.folder.as_path(), folder.memory)),
+                self.config.memory,
+                &self.paths.config_dir(),
+            ),
             ..SessionOptions::new(provider.settings.kind.as_str(), provider.model.clone())
         })
     }

@@ -1,8 +1,8 @@
 //! Owns building sessions and running them. [`SessionBuilder`] is every front end's one way to a session: it
 //! turns errand's configuration ([`errand_config`]), the granted folders' own configuration (settled by
 //! [`trust`]), plugins, MCP servers and the sandbox into a [`Session`]. The agent loop: a [`Session`]
-//! assembles each request (system prompt with context files, tool specs,
-//! transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
+//! assembles each request (system prompt with context files and, when on, memory across sessions
+//! ([`memory`]), tool specs, transcript), streams the model's reply, runs the turn's tool calls (concurrently where their declared
 //! effects do not conflict), feeds the results back, and repeats until the model ends its turn, a limit is
 //! reached, or the person cancels; a conversation that outgrows the model's context window is compacted into a
 //! summary first ([`compaction`]). Around each call it runs plan mode ([`plan`]), the permission gate
@@ -59,6 +59,7 @@ mod event;
 pub mod find_tools;
 mod hooks;
 mod mcp;
+pub mod memory;
 pub mod op;
 pub mod plan;
 pub mod policy;

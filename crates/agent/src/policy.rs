@@ -495,13 +495,30 @@ pub struct Policy {
     /// errand's own folders (its configuration, plugins and data): protected like `.errand/` when a grant
     /// holds them.
     protected_dirs: Vec<PathBuf>,
+    /// Protected files a tool may write without asking once the person allowed that tool for the session, or
+    /// an allow rule names the tool itself: `remember` and the folder's memory file ([`crate::memory`]).
+    settled_by_allowance: Vec<(String, PathBuf)>,
 }
 
 impl Policy {
     /// A policy with these rules (order matters only for which rule a reason names); `allow_delete` is the
     /// `--allow-delete` flag.
     pub fn new(rules: Vec<Rule>, allow_delete: bool) -> Policy {
-        Policy { rules, allow_delete, session_tools: Vec::new(), protected_dirs: Vec::new() }
+        Policy {
+            rules,
+            allow_delete,
+            session_tools: Vec::new(),
+            protected_dirs: Vec::new(),
+            settled_by_allowance: Vec::new(),
+        }
+    }
+
+    /// Lets the person's "allow for this session" answer for `tool`, or an allow rule naming `tool` itself (not
+    /// a glob such as `*`), settle its writes of the protected file `path`: the first call is asked about, later
+    /// ones run. For a tool that writes nothing but that one file (`remember` and the memory file). Deny and ask
+    /// rules, and the taint gate, still come first.
+    pub fn settle_by_allowance(&mut self, tool: &str, path: PathBuf) {
+        self.settled_by_allowance.push((tool.to_string(), path));
     }
 
     /// Protects everything under `dirs` (errand's configuration and data folders) as `.errand/` is: writes
@@ -528,10 +545,12 @@ impl Policy {
     }
 
     /// This policy with `rules` added after its own: the allow rules a skill loaded for one run brings. Deny
-    /// and ask rules, the hard limits and the protected files still come before any allow rule.
+    /// and ask rules, the hard limits and the protected files still come before any allow rule: a skill's rule
+    /// naming `remember` does not settle the memory file, only the person's own rules and answers do.
     pub fn with_rules(&self, rules: impl IntoIterator<Item = Rule>) -> Policy {
         let mut policy = self.clone();
         policy.rules.extend(rules);
+        policy.settled_by_allowance.clear();
         policy
     }
 
@@ -623,8 +642,28 @@ impl Policy {
         if let Some((rule, subject)) = triggered(RuleAction::Ask) {
             return Decision::Ask(format!("{subject} needs your approval (rule `{rule}` from {})", rule.source));
         }
-        // Files that run code or change errand's own rules: always asked about, whatever allows the rest.
-        if let Some(path) = effects.writes().find(|path| self.is_protected(path, grants)) {
+        // Files that run code or change errand's own rules: always asked about, whatever allows the rest; a
+        // memory file once the person allowed its tool.
+        let settles = |path: &PathBuf| {
+            self.settled_by_allowance.iter().any(|(settled_tool, settled)| settled_tool == tool && settled == path)
+        };
+        let tool_allowed = self.session_tools.iter().any(|allowed| allowed == tool)
+            || self.rules.iter().any(|rule| {
+                rule.action == RuleAction::Allow
+                    && split_rule(&rule.text).is_ok_and(|(name, _)| name.trim() == tool)
+                    && rule.covers(tool, &subjects, grants)
+            });
+        if let Some(path) =
+            effects.writes().find(|path| self.is_protected(path, grants) && !(settles(path) && tool_allowed))
+        {
+            if settles(path) {
+                return Decision::Ask(format!(
+                    "{tool} writes {}, which errand reads into every later session here: the first time in a \
+                     session needs your approval (allowing {tool} for the session, or --allow {tool}, stops the \
+                     question)",
+                    grants.display(path)
+                ));
+            }
             return Decision::Ask(format!(
                 "changing {} needs your approval: {PROTECTED_FILES} are protected",
                 grants.display(path)
@@ -2120,6 +2159,57 @@ mod tests {
             matches!(&decision, Decision::Ask(reason) if reason.starts_with("changing errand-config/config.toml needs your approval")),
             "{decision:?}"
         );
+    }
+
+    #[test]
+    fn the_memory_file_asks_once_then_follows_the_session_allowance_or_an_allow_rule_naming_remember() {
+        let tree = tree();
+        let memory = tree.path("work/.errand/memory.md");
+        let effects = Effects { create: vec![memory.clone()], ..Effects::default() };
+        let decide = |policy: &Policy, tool: &str, taint: &Taint| {
+            policy.decide(tool, &effects, &tree.grants, &PlanGate::Off, taint)
+        };
+        let mut policy = Policy::new(vec![], false);
+        policy.settle_by_allowance("remember", memory.clone());
+        let asked = decide(&policy, "remember", &Taint::new());
+        assert_eq!(
+            asked,
+            Decision::Ask(
+                "remember writes work/.errand/memory.md, which errand reads into every later session here: the first \
+                 time in a session needs your approval (allowing remember for the session, or --allow remember, \
+                 stops the question)"
+                    .into()
+            )
+        );
+        policy.allow_for_session("remember");
+        assert_eq!(decide(&policy, "remember", &Taint::new()), Decision::Allow);
+        // Another tool writing the same file, or remember after untrusted content, is still asked about.
+        policy.allow_for_session("write_file");
+        assert!(
+            matches!(decide(&policy, "write_file", &Taint::new()), Decision::Ask(reason) if reason.contains("protected"))
+        );
+        let mut tainted = Taint::new();
+        tainted.take_in(&errand_model::Provenance::Web { host: "example.com".into() }, &tree.grants);
+        assert!(
+            matches!(decide(&policy, "remember", &tainted), Decision::Ask(reason) if reason.contains(AFTER_UNTRUSTED))
+        );
+
+        let rule = |text: &str| Rule::parse(RuleAction::Allow, text, "--allow").unwrap();
+        for (rules, expected) in [(vec![rule("remember")], true), (vec![rule("*")], false), (vec![rule("rem*")], false)]
+        {
+            let mut policy = Policy::new(rules, false);
+            policy.settle_by_allowance("remember", memory.clone());
+            assert_eq!(decide(&policy, "remember", &Taint::new()) == Decision::Allow, expected, "{:?}", policy.rules);
+        }
+        // A skill's allowed-tools are not the person's word.
+        let mut policy = Policy::new(vec![], false);
+        policy.settle_by_allowance("remember", memory.clone());
+        let skill = Rule::parse(RuleAction::Allow, "remember", "the skill notes:keeper").unwrap();
+        assert!(matches!(decide(&policy.with_rules([skill]), "remember", &Taint::new()), Decision::Ask(_)));
+        let deny = Rule::parse(RuleAction::Deny, "remember", "config.toml").unwrap();
+        let mut policy = Policy::new(vec![rule("remember"), deny], false);
+        policy.settle_by_allowance("remember", memory);
+        assert!(matches!(decide(&policy, "remember", &Taint::new()), Decision::Deny(_)));
     }
 
     #[test]

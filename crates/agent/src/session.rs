@@ -73,6 +73,9 @@ pub struct SessionOptions {
     /// The granted folders the person trusts (canonical): their context files go to the model as the person's
     /// context; any other folder's as that folder's content.
     pub trusted_folders: Vec<PathBuf>,
+    /// Memory across sessions: whose memory files are read, and whether `remember` is offered
+    /// ([`crate::memory`]). Off by default.
+    pub memory: crate::memory::MemoryOptions,
     /// What the model's tokens cost; a model with no price here has its cost recorded as unknown.
     pub prices: errand_model::pricing::Prices,
     /// How long a question waits in the inbox for an answer when no person is attached ([`Session::attach`]);
@@ -144,6 +147,7 @@ impl SessionOptions {
             plugins: Vec::new(),
             notices: Vec::new(),
             trusted_folders: Vec::new(),
+            memory: crate::memory::MemoryOptions::default(),
             prices: errand_model::pricing::Prices::default(),
             inbox_wait: std::time::Duration::ZERO,
             terms: None,
@@ -438,6 +442,16 @@ impl Session {
         let hooks = crate::hooks::Hooks::from_plugins(&options.plugins);
         let (mut system, _files, mut pending_warnings) =
             context::system_prompt(&grants, options.plan_mode, &options.trusted_folders);
+        let memory_file = crate::memory::prepare(
+            &mut system,
+            &grants,
+            &options.memory,
+            &options.trusted_folders,
+            &mut pending_warnings,
+        );
+        if memory_file.is_some() {
+            tools.push(Arc::new(crate::memory::Remember));
+        }
         let (grants, plugin_state) =
             crate::skills::prepare(grants, &options.plugins, &mut system, &mut pending_warnings);
         pending_warnings.extend(options.sandbox.as_ref().and_then(|setup| setup.warning.clone()));
@@ -446,6 +460,9 @@ impl Session {
         let trash = Arc::new(StoreTrash { store: store.clone(), session: id.clone() });
         let mut policy = Policy::new(options.rules.clone(), options.allow_delete);
         policy.protect(options.protected_dirs.iter().cloned());
+        if let Some(file) = memory_file {
+            policy.settle_by_allowance(crate::memory::REMEMBER, file);
+        }
         let (asking, steering) = Asking::new(store.clone(), id.clone(), options.inbox_wait);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =

@@ -45,6 +45,8 @@ pub enum TrustAnswer {
 pub struct FolderSettings {
     /// Permission rules for work in this folder.
     pub permissions: Option<Permissions>,
+    /// Memory across sessions in this folder, over config.toml's `memory` ([`crate::memory`]).
+    pub memory: Option<bool>,
 }
 
 /// Each trusted file's SHA-256 (hex), or `None` where the folder has no such file.
@@ -63,6 +65,9 @@ pub struct FolderConfig {
     pub warnings: Vec<String>,
     /// The rules of its `.errand/settings.toml`.
     pub permissions: Permissions,
+    /// Whether its `.errand/settings.toml` turns memory on or off ([`crate::memory`]); `None` when it says
+    /// nothing.
+    pub memory: Option<bool>,
     /// What the files trust covers hold now.
     pub fingerprint: Fingerprint,
 }
@@ -134,6 +139,7 @@ impl FolderConfig {
             servers: parsed.servers,
             warnings: parsed.warnings,
             permissions: settings.permissions.unwrap_or_default(),
+            memory: settings.memory,
             fingerprint,
         })
     }

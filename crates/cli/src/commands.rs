@@ -59,6 +59,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Plugins(command) => crate::plugins::run(command, cli.verbose),
         Command::Trust { folder, list, yes, json } => crate::trust::trust(folder, list, yes, json),
         Command::Untrust { folder } => crate::trust::untrust(folder),
+        Command::Memory(command) => crate::memory::run(command),
         Command::Login(args) => crate::credentials::login(args).await,
         Command::Logout { provider } => crate::credentials::logout(provider),
         Command::Secret(command) => crate::credentials::secret(command),

@@ -18,6 +18,7 @@ mod detach;
 mod history;
 mod inbox;
 mod mcp;
+mod memory;
 mod plugins;
 mod prompt;
 pub mod render;
@@ -265,6 +266,21 @@ errand run --plugin-dir ./my-plugin \"/my-plugin:summarise notes\""
         #[arg(value_name = "FOLDER")]
         folder: PathBuf,
     },
+    /// Memory across sessions (opt-in): show, edit or clear a folder's .errand/memory.md, or your global memory.
+    #[command(
+        subcommand,
+        long_about = "Memory is off unless you turn it on: memory = true in config.toml (every folder) or in a \
+folder's .errand/settings.toml (that folder; memory = false there turns it off whatever config.toml says). With \
+memory on, each session reads the folder's .errand/memory.md, and your global memory.md beside config.toml, into \
+the model's instructions (each file up to 8 KiB: its newest lines past that), and the model may add a dated line \
+to the folder's file with the remember tool. The first remember of a session asks you ([a] allows it for the rest \
+of the session; --allow remember allows it without asking), and `errand undo SESSION` takes its lines back. Only \
+you write the global file: nothing else crosses folders. A folder you have not trusted has its memory read as \
+that folder's content, not as your instructions.",
+        after_help = "Examples:\n  errand memory show\n  errand memory show ~/clients/acme --json\n  \
+errand memory edit\n  errand memory edit --global\n  errand memory clear ~/clients/acme --yes"
+    )]
+    Memory(memory::MemoryCommand),
     /// Store a provider key: read without echo (or from stdin), checked with the provider, kept in the
     /// keyring or a file only you can read.
     #[command(

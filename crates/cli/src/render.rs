@@ -239,6 +239,12 @@ impl TerminalRenderer {
                     call.trim_end(),
                     self.paint("2", &format!("· {}", request.reason))
                 );
+                // What a call asks to write as text (what `remember` would keep) is shown whole, not cut.
+                if let Some(text) = request.input.get("text").and_then(serde_json::Value::as_str)
+                    && describe_input(&request.input).ends_with('…')
+                {
+                    say!(err, "  {text}");
+                }
             }
             EventMsg::NetworkRequest { method, host, port, allowed, reason, .. } => {
                 self.end_line(out);

@@ -114,6 +114,10 @@ pub struct ConfigFile {
     pub context_window: Option<u32>,
     /// Plan mode by default (`true` unless set to `false`; `--no-plan` overrides).
     pub plan: Option<bool>,
+    /// Memory across sessions in every folder whose own `.errand/settings.toml` does not say otherwise: each
+    /// folder's `.errand/memory.md` and the global `memory.md` beside this file are read into the system
+    /// prompt, and the model may add to the folder's with `remember` [default: false].
+    pub memory: Option<bool>,
     /// Sub-agents running at once when `--max-parallel` is not given.
     pub max_parallel: Option<usize>,
     /// How deep sub-agents nest when `--max-depth` is not given.

@@ -42,6 +42,7 @@ pub mod worker;
 use std::sync::Arc;
 
 pub use command::{CommandRunner, StagedChanges, apply_captured};
+pub use files::write_atomically;
 pub use ledger::ReadLedger;
 pub use office::render::RenderSupport;
 pub use tool::*;

@@ -105,7 +105,7 @@ pub(crate) async fn run_blocking(tool: &'static str, work: impl FnOnce() -> Tool
 ///
 /// The temporary file lives in `staging` (errand's own folder) when that is on the same file system, so even
 /// `kill -9` mid-write leaves nothing in the person's folder; otherwise it lives beside `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], staging: Option<&Path>) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8], staging: Option<&Path>) -> io::Result<()> {
     let parent =
         path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no parent folder"))?;
     let old_permissions = fs::metadata(path).ok().map(|metadata| metadata.permissions());
