@@ -68,9 +68,13 @@ impl Tool for ReportUsage {
         false
     }
 
-    // A core tool: every request offers it (it costs a short spec), so the model can always check its budget.
+    // Announced by find_tools like the other specialised tools: its spec would cost every request ~200 bytes.
     fn deferred(&self) -> bool {
-        false
+        true
+    }
+
+    fn summary(&self) -> String {
+        "your spend so far and the budget left".into()
     }
 
     fn placement(&self) -> Placement {

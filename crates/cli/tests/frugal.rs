@@ -11,8 +11,8 @@ use common::TestErrand;
 use errand_testkit::{Protocol, Turn};
 use serde_json::{Value, json};
 
-const CORE: [&str; 9] =
-    ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path", "usage"];
+const CORE: [&str; 8] =
+    ["list_dir", "read_file", "glob", "grep", "write_file", "edit_file", "move_path", "delete_path"];
 
 fn tool_names(request: &Value, protocol: Protocol) -> Vec<String> {
     request["tools"]
@@ -41,9 +41,10 @@ async fn the_first_request_carries_the_core_tools_and_announces_the_rest(protoco
     let mut expected: Vec<String> = CORE.iter().map(|name| name.to_string()).collect();
     expected.push("find_tools".into());
     assert_eq!(tool_names(&first.json, protocol), expected);
-    // 4,000 bytes before the usage tool joined the core tools; its spec adds about 200 (docs/costs.md).
-    assert!(first.body.len() <= 4200, "the first request is {} bytes", first.body.len());
-    for announced in ["- write_xlsx: write a spreadsheet (.xlsx) with live formulas", "- run_command: ", "- task: "] {
+    assert!(first.body.len() <= 4000, "the first request is {} bytes", first.body.len());
+    for announced in
+        ["- write_xlsx: write a spreadsheet (.xlsx) with live formulas", "- run_command: ", "- task: ", "- usage: "]
+    {
         assert!(first.body.contains(announced), "find_tools announces {announced:?}: {}", first.body);
     }
 }
