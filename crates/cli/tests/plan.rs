@@ -47,10 +47,7 @@ async fn an_approved_plan_unlocks_the_write_tools_and_becomes_the_checklist() {
     let requests = errand.mock.requests();
     // Before approval, only the core tools that change no file are offered (usage among them), with propose_plan
     // and find_tools (which announces the rest; what it loads that changes files waits for the approval too).
-    assert_eq!(
-        requests[0].tool_names(),
-        ["list_dir", "read_file", "glob", "grep", "usage", "propose_plan", "find_tools"]
-    );
+    assert_eq!(requests[0].tool_names(), ["list_dir", "read_file", "glob", "grep", "propose_plan", "find_tools"]);
     assert!(requests[0].body.contains("- read_xlsx: read a spreadsheet"), "{}", requests[0].body);
     assert!(requests[1].tool_names().contains(&"write_file".to_string()));
     assert!(requests[1].tool_names().contains(&"update_plan".to_string()));

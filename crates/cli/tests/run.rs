@@ -60,12 +60,11 @@ async fn a_multi_turn_task_lists_reads_greps_writes_and_edits(protocol: Protocol
                 "edit_file",
                 "move_path",
                 "delete_path",
-                "usage",
                 "find_tools"
             ]
         );
         let announced = request.offered_or_announced();
-        for name in ["run_command", "write_xlsx", "render_pages", "web_fetch", "task"] {
+        for name in ["run_command", "write_xlsx", "render_pages", "web_fetch", "task", "usage"] {
             assert!(announced.contains(&name.to_string()), "{name} is announced: {announced:?}");
         }
     }

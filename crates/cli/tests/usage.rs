@@ -249,9 +249,9 @@ async fn the_usage_tool_tells_the_model_its_spend_and_what_is_left_of_the_budget
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = errand.mock.requests();
     assert!(
-        requests[0].tool_names().contains(&"usage".to_string()),
-        "usage is offered: {:?}",
-        requests[0].tool_names()
+        requests[0].offered_or_announced().contains(&"usage".to_string()),
+        "usage is announced: {:?}",
+        requests[0].offered_or_announced()
     );
     let answer = &requests[2].last_tool_results()[0];
     assert!(!answer.is_error, "{}", answer.text);
