@@ -30,7 +30,7 @@ async fn a_task_started_from_the_page_waits_for_its_plan_to_be_approved() {
     let (status, _) = live.post(&format!("/api/sessions/{id}/plan"), json!({"answer": "approve"})).await;
     assert_eq!(status, 200);
 
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Done);
     assert_eq!(std::fs::read_to_string(live.folder.path().join("out.md")).unwrap(), "done");
     assert_eq!(live.wait_for(&id, "PlanResolved").await["by"], "person");
     live.mock.assert_clean();
@@ -52,7 +52,7 @@ async fn an_approval_is_answered_from_the_page_and_the_reason_reaches_the_model(
         .await;
     assert_eq!(status, 200);
 
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Done);
     assert!(live.folder.path().join("keep.md").exists());
     let result = &live.mock.requests()[1].last_tool_results()[0];
     assert!(result.text.contains("I still need it"), "{}", result.text);
@@ -82,11 +82,11 @@ async fn a_running_task_is_steered_then_stopped_and_a_finished_one_continues() {
 
     let (status, _) = live.post(&format!("/api/sessions/{id}/stop"), json!({})).await;
     assert_eq!(status, 200);
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Cancelled);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Cancelled);
 
     let (status, answer) = live.post(&format!("/api/sessions/{id}/messages"), json!({"text": "go on"})).await;
     assert_eq!((status, answer["resumed"].as_bool()), (200, Some(true)), "{answer}");
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Done);
     assert_eq!(live.post(&format!("/api/sessions/{id}/stop"), json!({})).await.0, 409);
 }
 
@@ -115,7 +115,7 @@ async fn a_servers_request_for_input_is_answered_from_the_page() {
     let (status, _) = live.post(&format!("/api/sessions/{id}/inputs/{input_id}"), answer).await;
     assert_eq!(status, 200);
 
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Done);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Done);
     let answered = live.wait_for(&id, "InputAnswered").await;
     assert_eq!((answered["action"].as_str(), answered["by"].as_str()), (Some("accept"), Some("person")));
     let result = &live.mock.requests()[1].last_tool_results()[0];
@@ -126,7 +126,7 @@ async fn a_servers_request_for_input_is_answered_from_the_page() {
 async fn a_rejected_key_fails_the_task_with_the_way_to_log_in_again() {
     let live = Live::start(vec![Turn::http_error(401)]).await;
     let id = live.start_task("look around", json!({"no_plan": true})).await;
-    assert_eq!(live.wait_until_not_running(&id).await, SessionStatus::Failed);
+    assert_eq!(live.wait_until_ended(&id).await, SessionStatus::Failed);
     // The desk shows the Finished event's reason as the session's error.
     let finished = live.wait_for(&id, "Finished").await;
     let reason = finished["reason"].as_str().unwrap();

@@ -115,10 +115,12 @@ impl Live {
         panic!("no {kind} event in session {id}");
     }
 
-    pub async fn wait_until_not_running(&self, id: &str) -> SessionStatus {
+    /// Waits until the session has ended (neither running nor waiting on a question; at most 10 s): an
+    /// answer just given may not have moved it back from waiting yet.
+    pub async fn wait_until_ended(&self, id: &str) -> SessionStatus {
         for _ in 0..500 {
             let status = self.store.session(id).unwrap().status;
-            if status != SessionStatus::Running {
+            if !matches!(status, SessionStatus::Running | SessionStatus::Waiting) {
                 return status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
