@@ -480,6 +480,7 @@ impl SessionBuilder {
             prices: self.config.prices(&provider.settings),
             compact_at: self.config.compact_at.unwrap_or(crate::compaction::DEFAULT_COMPACT_AT),
             context_window: self.config.context_window,
+            defer_tools: self.config.defer_tools.unwrap_or(true),
             trusted_folders: settled
                 .iter()
                 .filter(|(_, trusted)| *trusted)

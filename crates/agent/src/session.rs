@@ -96,6 +96,9 @@ pub struct SessionOptions {
     /// The model's context window in tokens, over errand's table of known models; with neither, the
     /// conversation is never compacted.
     pub context_window: Option<u32>,
+    /// Announce the specialised tools in `find_tools` and send their specs once asked for (the default); with
+    /// `false` every request carries every tool's spec.
+    pub defer_tools: bool,
 }
 
 /// How long text deltas from the model gather before they are emitted as one event.
@@ -156,6 +159,7 @@ impl SessionOptions {
             lock_wait: crate::coordination::DEFAULT_LOCK_WAIT,
             compact_at: crate::compaction::DEFAULT_COMPACT_AT,
             context_window: None,
+            defer_tools: true,
         }
     }
 }
@@ -985,17 +989,18 @@ impl Session {
         }
         // The core tools, the session's own, find_tools announcing the rest, then the deferred tools loaded so
         // far in the order they were loaded: what came before stays byte for byte the same.
-        let core = self.available_tools().filter(|tool| !tool.deferred());
+        let defer = self.options.defer_tools;
+        let core = self.available_tools().filter(|tool| !(defer && tool.deferred()));
         let own = self.session_tools.iter().filter(|tool| {
-            !tool.deferred() && tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())
+            !(defer && tool.deferred()) && tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())
         });
         let mut tools: Vec<ToolSpec> = core.chain(own).map(|tool| tool.spec()).collect();
         // find_tools, while there is something left to load.
-        let announced = self.deferred_tools();
+        let announced = if defer { self.deferred_tools() } else { Vec::new() };
         if announced.iter().any(|(name, _)| !self.loaded.contains(name)) {
             tools.push(crate::find_tools::spec(&announced));
         }
-        for name in &self.loaded {
+        for name in self.loaded.iter().filter(|_| defer) {
             let loaded =
                 self.available_tools().chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())));
             if let Some(tool) = loaded.filter(|tool| tool.deferred()).find(|tool| tool.name() == name) {

@@ -156,3 +156,16 @@ async fn a_twenty_turn_session_reads_most_of_its_input_from_the_cache(protocol: 
         }
     }
 }
+
+each_protocol!(with_defer_tools_off_every_request_carries_every_spec);
+async fn with_defer_tools_off_every_request_carries_every_spec(protocol: Protocol) {
+    let errand = TestErrand::new(protocol, vec![Turn::text("ok")]).await;
+    std::fs::write(errand.home.path().join("config.toml"), "defer_tools = false\n").unwrap();
+    let run = errand.errand(&["run", "--no-plan", "anything"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names = tool_names(&errand.mock.requests()[0].json, protocol);
+    for name in ["write_file", "run_command", "write_xlsx", "web_fetch", "task", "usage"] {
+        assert!(names.contains(&name.to_string()), "{name} is sent: {names:?}");
+    }
+    assert!(!names.contains(&"find_tools".to_string()), "{names:?}");
+}

@@ -112,6 +112,9 @@ pub struct ConfigFile {
     /// The model's context window in tokens, over errand's table of known models; a model the table does
     /// not know (a local one, usually) is compacted only when this is set.
     pub context_window: Option<u32>,
+    /// Send every tool's spec with every request instead of announcing the specialised ones in `find_tools`
+    /// (`defer_tools = false`): for a model that does not think to look for tools [default: true].
+    pub defer_tools: Option<bool>,
     /// Plan mode by default (`true` unless set to `false`; `--no-plan` overrides).
     pub plan: Option<bool>,
     /// Memory across sessions in every folder whose own `.errand/settings.toml` does not say otherwise: each
