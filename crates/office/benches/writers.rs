@@ -85,7 +85,15 @@ fn main() {
     let (time, text) = median(5, || errand_office::docx::read_docx(&document).unwrap());
     println!("{:<44} {:>8.0}ms {:>12}", "read_docx of it (chars out)", time.as_secs_f64() * 1e3, text.len());
 
-    errand_office::pdf::write_pdf("warm up", &no_images).unwrap();
+    let started = Instant::now();
+    let first =
+        errand_office::pdf::write_pdf("# First\n\nLoads Typst's library and inflates the fonts.", &no_images).unwrap();
+    println!(
+        "{:<44} {:>8.0}ms {:>12}",
+        "write_pdf, first of the process (one page)",
+        started.elapsed().as_secs_f64() * 1e3,
+        first.len()
+    );
     let (time, pdf) = median(3, || errand_office::pdf::write_pdf(&markdown, &no_images).unwrap());
     let pages = errand_office::pdf_pages(&pdf).map(|pages| pages.len()).unwrap_or(0);
     println!(

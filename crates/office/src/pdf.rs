@@ -4,7 +4,8 @@
 //! The markdown becomes Typst markup that we generate ourselves: every piece of the document's text enters it
 //! as a Typst string literal (`#"…";`), so no input can run Typst code, read files or change the layout. The
 //! Typst world is closed: one main source, the fonts embedded in the binary (Libertinus Serif for text,
-//! DejaVu Sans Mono for code), the document's images served from memory at virtual paths, and a fixed date.
+//! DejaVu Sans Mono for code; Typst's other faces as fallback), stored deflated and inflated by the first
+//! report, the document's images served from memory at virtual paths, and a fixed date.
 //! It reads nothing from disk and reaches no network.
 //!
 //! # Example
@@ -20,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -138,7 +140,9 @@ pub fn write_pdf(markdown: &str, load_image: LoadImage<'_>) -> Result<Vec<u8>, O
         }
         images.push((file_id(&image_path(index))?, Bytes::new(bytes)));
     }
-    let world = ReportWorld { main: Source::new(file_id("/report.typ")?, std::mem::take(&mut markup.text)), images };
+    let assets = ASSETS.as_ref().map_err(|reason| OfficeError::Write { format: "pdf", reason: reason.clone() })?;
+    let world =
+        ReportWorld { main: Source::new(file_id("/report.typ")?, std::mem::take(&mut markup.text)), images, assets };
 
     // Typst is not expected to panic on markup we generate, but a panic must never take the caller down.
     let compiled = guard_parser(|| {
@@ -414,15 +418,28 @@ struct Assets {
     fonts: Vec<Font>,
 }
 
-static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
-    let fonts: Vec<Font> = typst_assets::fonts().flat_map(|data| Font::iter(Bytes::new(data))).collect();
-    Assets { library: LazyHash::new(Library::default()), book: LazyHash::new(FontBook::from_fonts(&fonts)), fonts }
+/// Typst's fonts as the build script deflated them (zlib, so inflating checks them), with their sizes.
+const DEFLATED_FONTS: &[(&[u8], usize)] = include!(concat!(env!("OUT_DIR"), "/fonts.rs"));
+
+/// Loaded by the first report: the fonts are inflated here (about 10 MB, some tens of milliseconds), not when
+/// the program starts. An error means the binary is damaged.
+static ASSETS: LazyLock<Result<Assets, String>> = LazyLock::new(|| {
+    let mut fonts = Vec::new();
+    for (index, (deflated, size)) in DEFLATED_FONTS.iter().enumerate() {
+        let mut data = Vec::with_capacity(*size);
+        flate2::read::ZlibDecoder::new(*deflated)
+            .read_to_end(&mut data)
+            .map_err(|error| format!("the font #{index} embedded in errand is damaged ({error}); reinstall errand"))?;
+        fonts.extend(Font::iter(Bytes::new(data)));
+    }
+    Ok(Assets { library: LazyHash::new(Library::default()), book: LazyHash::new(FontBook::from_fonts(&fonts)), fonts })
 });
 
 /// A closed Typst world: one main source and the report's images, nothing from disk.
 struct ReportWorld {
     main: Source,
     images: Vec<(FileId, Bytes)>,
+    assets: &'static Assets,
 }
 
 impl ReportWorld {
@@ -459,11 +476,11 @@ impl ReportWorld {
 
 impl World for ReportWorld {
     fn library(&self) -> &LazyHash<Library> {
-        &ASSETS.library
+        &self.assets.library
     }
 
     fn book(&self) -> &LazyHash<FontBook> {
-        &ASSETS.book
+        &self.assets.book
     }
 
     fn main(&self) -> FileId {
@@ -483,7 +500,7 @@ impl World for ReportWorld {
     }
 
     fn font(&self, index: usize) -> Option<Font> {
-        ASSETS.fonts.get(index).cloned()
+        self.assets.fonts.get(index).cloned()
     }
 
     fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
@@ -497,6 +514,17 @@ mod tests {
     use typst::syntax::SyntaxKind;
 
     use super::*;
+
+    #[test]
+    fn the_deflated_fonts_inflate_to_typsts_faces() {
+        let assets = ASSETS.as_ref().unwrap();
+        assert_eq!(assets.fonts.len(), DEFLATED_FONTS.len());
+        let families: std::collections::BTreeSet<&str> = assets.book.families().map(|(family, _)| family).collect();
+        assert_eq!(
+            families.into_iter().collect::<Vec<_>>(),
+            ["DejaVu Sans Mono", "Libertinus Serif", "New Computer Modern", "New Computer Modern Math"]
+        );
+    }
 
     #[test]
     fn text_becomes_one_string_literal_whatever_it_holds() {
