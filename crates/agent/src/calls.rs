@@ -738,12 +738,14 @@ impl Session {
         let writes = Effects { delete: Vec::new(), ..effects.clone() };
         let deletes = Effects { delete: effects.delete.clone(), ..Effects::default() };
         let mut decisions = Vec::new();
-        let taint = crate::taint::lock(&self.taint).clone();
-        if !writes.is_read_only() {
-            decisions.push(self.policy.decide("write_file", &writes, &self.grants, &gate, &taint));
-        }
-        if !deletes.is_read_only() {
-            decisions.push(self.policy.decide("delete_path", &deletes, &self.grants, &gate, &taint));
+        {
+            let taint = crate::taint::lock(&self.taint);
+            if !writes.is_read_only() {
+                decisions.push(self.policy.decide("write_file", &writes, &self.grants, &gate, &taint));
+            }
+            if !deletes.is_read_only() {
+                decisions.push(self.policy.decide("delete_path", &deletes, &self.grants, &gate, &taint));
+            }
         }
         let changed = effects.writes().count();
         if changed > MAX_FILES_PER_CALL {

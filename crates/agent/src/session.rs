@@ -989,22 +989,27 @@ impl Session {
         }
         // The core tools, the session's own, find_tools announcing the rest, then the deferred tools loaded so
         // far in the order they were loaded: what came before stays byte for byte the same.
+        let offerable: Vec<&Arc<dyn Tool>> = self
+            .available_tools()
+            .chain(
+                self.session_tools
+                    .iter()
+                    .filter(|tool| tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())),
+            )
+            .collect();
         let defer = self.options.defer_tools;
-        let core = self.available_tools().filter(|tool| !(defer && tool.deferred()));
-        let own = self.session_tools.iter().filter(|tool| {
-            !(defer && tool.deferred()) && tool.name() != crate::find_tools::FIND_TOOLS && self.offers(tool.name())
-        });
-        let mut tools: Vec<ToolSpec> = core.chain(own).map(|tool| tool.spec()).collect();
-        // find_tools, while there is something left to load.
-        let announced = if defer { self.deferred_tools() } else { Vec::new() };
-        if announced.iter().any(|(name, _)| !self.loaded.contains(name)) {
-            tools.push(crate::find_tools::spec(&announced));
-        }
-        for name in self.loaded.iter().filter(|_| defer) {
-            let loaded =
-                self.available_tools().chain(self.session_tools.iter().filter(|tool| self.offers(tool.name())));
-            if let Some(tool) = loaded.filter(|tool| tool.deferred()).find(|tool| tool.name() == name) {
-                tools.push(tool.spec());
+        let mut tools: Vec<ToolSpec> =
+            offerable.iter().filter(|tool| !(defer && tool.deferred())).map(|tool| tool.spec()).collect();
+        if defer {
+            // find_tools, while there is something left to load.
+            let announced = self.deferred_tools();
+            if announced.iter().any(|(name, _)| !self.loaded.contains(name)) {
+                tools.push(crate::find_tools::spec(&announced));
+            }
+            for name in &self.loaded {
+                if let Some(tool) = offerable.iter().find(|tool| tool.deferred() && tool.name() == name) {
+                    tools.push(tool.spec());
+                }
             }
         }
         Request {

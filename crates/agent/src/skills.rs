@@ -449,20 +449,30 @@ impl Session {
             return Ok(Gated { decision, stop: None });
         }
         let gate = self.plan_gate();
-        let taint = crate::taint::lock(&self.taint).clone();
-        let mut decision = self.policy.decide(&call.name, effects, &self.grants, &gate, &taint);
-        // What untrusted content may have asked for is the person's to answer: no skill or hook answers it.
-        let tainted = self.policy.tainted_ask(effects, &self.grants, &gate, &taint).is_some();
-        let mut allowed_by = None;
-        if decision != Decision::Allow && !tainted {
-            let allowing = self.plugin_state.run.skill_rules.iter().find(|(_, rules)| {
-                self.policy.with_rules(rules.iter().cloned()).decide(&call.name, effects, &self.grants, &gate, &taint)
-                    == Decision::Allow
-            });
-            if let Some((skill, _)) = allowing {
-                allowed_by = Some(skill.clone());
-                decision = Decision::Allow;
-            }
+        let (mut decision, tainted, allowed_by) = {
+            // Held only while the policy decides (no await): the taint is read, not copied.
+            let taint = crate::taint::lock(&self.taint);
+            let decision = self.policy.decide(&call.name, effects, &self.grants, &gate, &taint);
+            // What untrusted content may have asked for is the person's to answer: no skill or hook answers it.
+            let tainted = self.policy.tainted_ask(effects, &self.grants, &gate, &taint).is_some();
+            let allowed_by = (decision != Decision::Allow && !tainted)
+                .then(|| {
+                    self.plugin_state.run.skill_rules.iter().find(|(_, rules)| {
+                        self.policy.with_rules(rules.iter().cloned()).decide(
+                            &call.name,
+                            effects,
+                            &self.grants,
+                            &gate,
+                            &taint,
+                        ) == Decision::Allow
+                    })
+                })
+                .flatten()
+                .map(|(skill, _)| skill.clone());
+            (decision, tainted, allowed_by)
+        };
+        if allowed_by.is_some() {
+            decision = Decision::Allow;
         }
         // Plugins' PreToolUse hooks have their say after the policy; they never let through what it denies.
         let mut verdict = self.pre_tool_use(call, effects, decision.clone()).await?;
