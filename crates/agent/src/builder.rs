@@ -479,6 +479,7 @@ impl SessionBuilder {
             max_depth: request.max_depth.or(self.config.max_depth).unwrap_or(crate::session::DEFAULT_MAX_DEPTH),
             prices: self.config.prices(&provider.settings),
             compact_at: self.config.compact_at.unwrap_or(crate::compaction::DEFAULT_COMPACT_AT),
+            clear_at: self.config.clear_at.unwrap_or(crate::clearing::DEFAULT_CLEAR_AT),
             context_window: self.config.context_window,
             defer_tools: self.config.defer_tools.unwrap_or(true),
             trusted_folders: settled

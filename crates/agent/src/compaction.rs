@@ -85,6 +85,11 @@ impl RunCompaction {
         self.reported = (tokens > 0).then_some((tokens, messages));
     }
 
+    /// Drops the last reported count: the messages it covered have changed (older results were cleared).
+    pub(crate) fn forget_measure(&mut self) {
+        self.reported = None;
+    }
+
     /// The estimated input tokens of a request carrying `messages`: the last reported count plus the
     /// messages added since, at a quarter token a byte; or, with no report that covers a prefix of
     /// `messages`, `whole()` (the whole request at a quarter token a byte).
@@ -114,7 +119,8 @@ pub(crate) fn message_tokens(messages: &[Message]) -> u64 {
     messages.iter().flat_map(|message| &message.content).map(block_tokens).sum()
 }
 
-fn block_tokens(block: &ContentBlock) -> u64 {
+/// One block's estimated tokens, as [`request_tokens`] counts them.
+pub(crate) fn block_tokens(block: &ContentBlock) -> u64 {
     let bytes = match block {
         ContentBlock::Text { text, .. } => text.len(),
         ContentBlock::Image { .. } => return IMAGE_TOKENS,
@@ -179,6 +185,13 @@ fn too_large(tokens: u64, window: u64, share: f64, after_compacting: bool) -> St
 }
 
 impl Session {
+    /// The model's context window in tokens: config.toml's `context_window`, else errand's table of known
+    /// models; `None` when neither knows it (the conversation is then neither cleared nor compacted).
+    pub(crate) fn context_window(&self) -> Option<u64> {
+        let model = self.plugin_state.model().unwrap_or(&self.options.model);
+        self.options.context_window.or_else(|| errand_model::window::context_window(model)).map(u64::from)
+    }
+
     /// Compacts the conversation if the next request would pass the threshold, before it is built. Returns
     /// how the run ends when it must (cancelled during the summary, or too large even compacted).
     pub(crate) async fn compact_if_needed(
@@ -187,11 +200,10 @@ impl Session {
         summary: &mut RunSummary,
         cancel: &CancellationToken,
     ) -> Result<Option<End>, AgentError> {
-        let model = self.plugin_state.model().unwrap_or(&self.options.model);
-        let Some(window) = self.options.context_window.or_else(|| errand_model::window::context_window(model)) else {
+        let Some(window) = self.context_window() else {
             return Ok(None);
         };
-        let (window, share) = (u64::from(window), self.options.compact_at);
+        let share = self.options.compact_at;
         let threshold = (window as f64 * share) as u64;
         let before = run.estimate(&self.messages, || request_tokens(&self.request()));
         if before <= threshold || run.failed {

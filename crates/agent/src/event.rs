@@ -262,6 +262,17 @@ pub enum EventMsg {
         /// The estimated input tokens of the next request, after compacting.
         after_tokens: u64,
     },
+    /// The results of older calls to tools that only read were replaced by a line naming the call, so the
+    /// next request stays under `clear_at` of the model's context window. Token counts are errand's estimates
+    /// of the request before and after.
+    ResultsCleared {
+        /// How many tool results were cleared.
+        results: usize,
+        /// The estimated input tokens of the next request, before clearing.
+        before_tokens: u64,
+        /// The estimated input tokens of the next request, after clearing.
+        after_tokens: u64,
+    },
     /// Something the person should know that does not stop the task.
     Warning {
         /// What happened and what to do.
@@ -306,6 +317,7 @@ impl EventMsg {
             EventMsg::NetworkRequest { .. } => "NetworkRequest",
             EventMsg::Usage { .. } => "Usage",
             EventMsg::Compacted { .. } => "Compacted",
+            EventMsg::ResultsCleared { .. } => "ResultsCleared",
             EventMsg::Warning { .. } => "Warning",
             EventMsg::Finished { .. } => "Finished",
         }

@@ -51,6 +51,7 @@ pub mod approval;
 mod builder;
 mod calls;
 mod claude_names;
+pub mod clearing;
 pub mod compaction;
 pub mod context;
 mod coordination;

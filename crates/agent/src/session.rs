@@ -93,8 +93,11 @@ pub struct SessionOptions {
     /// The share of the context window (above 0, at most 1) a request may fill before older turns are
     /// compacted into a summary ([`crate::compaction`]).
     pub compact_at: f64,
+    /// The share of the context window (above 0, at most 1) a request may fill before the results of older
+    /// read-only calls are cleared ([`crate::clearing`]).
+    pub clear_at: f64,
     /// The model's context window in tokens, over errand's table of known models; with neither, the
-    /// conversation is never compacted.
+    /// conversation is never cleared or compacted.
     pub context_window: Option<u32>,
     /// Announce the specialised tools in `find_tools` and send their specs once asked for (the default); with
     /// `false` every request carries every tool's spec.
@@ -158,6 +161,7 @@ impl SessionOptions {
             max_depth: DEFAULT_MAX_DEPTH,
             lock_wait: crate::coordination::DEFAULT_LOCK_WAIT,
             compact_at: crate::compaction::DEFAULT_COMPACT_AT,
+            clear_at: crate::clearing::DEFAULT_CLEAR_AT,
             context_window: None,
             defer_tools: true,
         }
@@ -849,6 +853,7 @@ impl Session {
                 return Ok(End::Limit(format!("stopped: --max-cost ${max:.2} reached (${run_cost:.4} spent)")));
             }
 
+            self.clear_if_needed(&mut compaction).await?;
             if let Some(end) = self.compact_if_needed(&mut compaction, summary, cancel).await? {
                 return Ok(end);
             }

@@ -3,6 +3,9 @@
 //! Runs the real `errand` binary against an instant scripted model and prints what it costs: request bytes in
 //! all, bytes of the first request (the fixed overhead: system prompt plus tool specs), wall time and peak RSS.
 //! Run with `cargo bench -p errand-cli --bench reread`.
+//!
+//! The trace runs twice per protocol: with the default model's large window, and with `context_window = 16000`
+//! (a local model's), where the older read results are cleared once the conversation passes half the window.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -58,11 +61,12 @@ struct Trace {
     peak: common::Peak,
 }
 
-async fn run_once(protocol: Protocol, notes: &str) -> Trace {
+async fn run_once(protocol: Protocol, notes: &str, config: &str) -> Trace {
     let mock = MockLlm::start(script()).await.unwrap();
     let home = tempfile::tempdir().unwrap();
     let folder = tempfile::tempdir().unwrap();
     std::fs::write(folder.path().join("notes.txt"), notes).unwrap();
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_errand"));
     command
         .current_dir(folder.path())
@@ -110,11 +114,14 @@ fn main() {
         if quick { 1 } else { RUNS }
     );
     let mut peak = common::Peak::default();
-    for protocol in [Protocol::Anthropic, Protocol::Openai] {
+    for (protocol, config) in [Protocol::Anthropic, Protocol::Openai]
+        .into_iter()
+        .flat_map(|protocol| [(protocol, ""), (protocol, "context_window = 16000\n")])
+    {
         let mut walls = Vec::new();
         let mut last = None;
         for _ in 0..if quick { 1 } else { RUNS } {
-            let trace = runtime.block_on(run_once(protocol, &notes));
+            let trace = runtime.block_on(run_once(protocol, &notes, config));
             walls.push(trace.wall);
             peak.rss_kib = peak.rss_kib.max(trace.peak.rss_kib);
             peak.anon_kib = peak.anon_kib.max(trace.peak.anon_kib);
@@ -124,7 +131,8 @@ fn main() {
         walls.sort();
         let median = walls[walls.len() / 2];
         println!(
-            "{protocol:?}: {} requests, {} request bytes in all, {} bytes first request, file delivered {}x in the final context, wall median {:.1} ms (min {:.1} ms)",
+            "{protocol:?}{}: {} requests, {} request bytes in all, {} bytes first request, file delivered {}x in the final context, wall median {:.1} ms (min {:.1} ms)",
+            if config.is_empty() { "" } else { " (16k window)" },
             trace.requests,
             trace.total_bytes,
             trace.first_bytes,

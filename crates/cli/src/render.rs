@@ -267,6 +267,16 @@ impl TerminalRenderer {
                 );
                 say!(err, "{}", self.paint("36", &line));
             }
+            EventMsg::ResultsCleared { results, before_tokens, after_tokens } => {
+                self.end_line(out);
+                let line = format!(
+                    "  cleared {results} older tool result{} from the conversation (~{} → ~{} tokens)",
+                    if *results == 1 { "" } else { "s" },
+                    thousands(*before_tokens),
+                    thousands(*after_tokens)
+                );
+                say!(err, "{}", self.paint("36", &line));
+            }
             EventMsg::Warning { message } => {
                 self.end_line(out);
                 // Running without confinement must not scroll by unnoticed.
@@ -467,6 +477,7 @@ mod tests {
             json!({"type": "Usage", "turn": 1, "model": "m", "input_tokens": 10, "output_tokens": 2,
                 "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 40}),
             json!({"type": "Compacted", "before_tokens": 170000, "after_tokens": 21000}),
+            json!({"type": "ResultsCleared", "results": 3, "before_tokens": 110000, "after_tokens": 40000}),
             json!({"type": "Warning", "message": "careful"}),
             json!({"type": "Finished", "status": "done", "summary": summary}),
         ]

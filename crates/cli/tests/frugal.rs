@@ -169,3 +169,83 @@ async fn with_defer_tools_off_every_request_carries_every_spec(protocol: Protoco
     }
     assert!(!names.contains(&"find_tools".to_string()), "{names:?}");
 }
+
+/// About 33 KB of meeting notes, one numbered line each, as the reread trace reads.
+fn meeting_notes() -> String {
+    (0..400)
+        .map(|line| format!("{line:04} the team reported on item {line}: on track, next check-in in two weeks.\n"))
+        .collect()
+}
+
+fn reread_then_summarize() -> Vec<Turn> {
+    vec![
+        Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+        Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+        Turn::tool_call("read_file", json!({"path": "notes.txt"})),
+        Turn::tool_call("write_file", json!({"path": "summary.md", "content": "# Summary\n\nAll on track.\n"})),
+        Turn::text("Wrote summary.md."),
+    ]
+}
+
+each_protocol!(older_read_results_are_cleared_in_a_small_window_and_a_read_after_returns_the_content);
+async fn older_read_results_are_cleared_in_a_small_window_and_a_read_after_returns_the_content(protocol: Protocol) {
+    // A local model's 16k window: clearing starts at half of it (8,000 tokens, about 32 KB).
+    let errand = TestErrand::new(protocol, reread_then_summarize()).await;
+    std::fs::write(errand.home.path().join("config.toml"), "context_window = 16000\n").unwrap();
+    let notes = meeting_notes();
+    errand.write("notes.txt", &notes);
+    let run = errand.errand(&["run", "--no-plan", "--json", "summarize notes.txt into summary.md"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(errand.read("summary.md"), "# Summary\n\nAll on track.\n");
+
+    let requests = errand.mock.requests();
+    assert_eq!(requests.len(), 5);
+    let marker = "0200 the team reported on item 200";
+    let carries_notes: Vec<bool> = requests.iter().map(|request| request.body.contains(marker)).collect();
+    // 1: the first read's result. 2: the re-read was unchanged, and the first read is cleared. 3: the model
+    // reads again and, the cleared content being out of its sight, gets it whole. 4: after the write, that
+    // read is cleared in turn.
+    assert_eq!(carries_notes, [false, true, false, true, false]);
+    let second = requests[2].all_tool_results();
+    assert!(
+        second[0].text.starts_with("[errand cleared this result to keep the conversation small"),
+        "{}",
+        second[0].text
+    );
+    assert!(second[0].text.contains("from read_file {\"path\":\"notes.txt\"}"), "{}", second[0].text);
+    assert!(second[1].text.starts_with("unchanged since turn"), "{}", second[1].text);
+    assert!(requests[3].last_tool_results()[0].text.contains(marker), "the read after clearing returns the content");
+    // Cleared once it settles: the earlier requests' cleared lines are repeated byte for byte.
+    let cleared: Vec<u64> = run
+        .events()
+        .iter()
+        .filter(|event| event["type"] == "ResultsCleared")
+        .map(|event| {
+            assert!(event["after_tokens"].as_u64() < event["before_tokens"].as_u64(), "{event}");
+            event["results"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(cleared, [1, 1]);
+    let total: usize = requests.iter().map(|request| request.body.len()).sum();
+    println!("{protocol:?}: {total} request bytes in all with a 16k window");
+
+    // The stored transcript keeps every result whole.
+    let shown = errand.show(&run.session_id()).await;
+    let stored = shown.to_string();
+    assert_eq!(stored.matches(marker).count(), 2, "both full reads are in the store");
+}
+
+each_protocol!(with_a_large_window_or_clear_at_1_nothing_is_cleared);
+async fn with_a_large_window_or_clear_at_1_nothing_is_cleared(protocol: Protocol) {
+    for config in ["", "context_window = 16000\nclear_at = 1\n"] {
+        let errand = TestErrand::new(protocol, reread_then_summarize()).await;
+        std::fs::write(errand.home.path().join("config.toml"), config).unwrap();
+        errand.write("notes.txt", &meeting_notes());
+        let run = errand.errand(&["run", "--no-plan", "--json", "summarize notes.txt into summary.md"]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let requests = errand.mock.requests();
+        // The default model's window is large: the notes stay from the first read to the end.
+        assert!(requests[1..].iter().all(|request| request.body.contains("0200 the team")), "{config:?}");
+        assert!(!run.events().iter().any(|event| event["type"] == "ResultsCleared"), "{config:?}");
+    }
+}

@@ -109,6 +109,9 @@ pub struct ConfigFile {
     /// The share of the model's context window (above 0, at most 1) a request may fill before older turns
     /// are compacted into a summary [default: 0.8].
     pub compact_at: Option<f64>,
+    /// The share of the model's context window (above 0, at most 1) a request may fill before the results of
+    /// older calls to tools that only read are cleared; 1 turns clearing off [default: 0.5].
+    pub clear_at: Option<f64>,
     /// The model's context window in tokens, over errand's table of known models; a model the table does
     /// not know (a local one, usually) is compacted only when this is set.
     pub context_window: Option<u32>,
@@ -231,6 +234,14 @@ impl ConfigFile {
             return invalid(format!(
                 "compact_at = {share}: give the share of the context window at which to compact, above 0 and at \
                  most 1 (such as 0.8)"
+            ));
+        }
+        if let Some(share) = config.clear_at
+            && !(share > 0.0 && share <= 1.0)
+        {
+            return invalid(format!(
+                "clear_at = {share}: give the share of the context window at which to clear older tool results, \
+                 above 0 and at most 1 (such as 0.5; 1 turns clearing off)"
             ));
         }
         if config.context_window == Some(0) {
@@ -682,6 +693,8 @@ mod tests {
         for (text, key) in [
             ("compact_at = 1.5\n", "compact_at = 1.5"),
             ("compact_at = 0\n", "compact_at = 0"),
+            ("clear_at = 1.5\n", "clear_at = 1.5"),
+            ("clear_at = -0.1\n", "clear_at = -0.1"),
             ("context_window = 0\n", "context_window = 0"),
         ] {
             std::fs::write(&path, text).unwrap();

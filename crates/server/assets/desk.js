@@ -926,6 +926,9 @@ const HANDLERS = {
   Compacted(e, v) {
     line(v, { kind: "note", text: `compacted the conversation: older turns summarized (~${e.before_tokens.toLocaleString()} → ~${e.after_tokens.toLocaleString()} tokens)` });
   },
+  ResultsCleared(e, v) {
+    line(v, { kind: "note", text: `cleared ${e.results} older tool result${e.results === 1 ? "" : "s"} from the conversation (~${e.before_tokens.toLocaleString()} → ~${e.after_tokens.toLocaleString()} tokens)` });
+  },
   ToolStarted(e, v) {
     v.textEntry = null;
     // The plan and its checklist have their own places on the page.

@@ -53,6 +53,10 @@ pub struct WorkerRequest {
     /// conversation). A request with no tool does only that, and gets no answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forget_reads: bool,
+    /// Forget, before this request, that the model has seen these files (the results that showed them were
+    /// cleared from the conversation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<std::path::PathBuf>,
 }
 
 /// The answer to one [`WorkerRequest`].
@@ -145,6 +149,9 @@ async fn serve(context: ToolContext, ready: Ready) {
         if request.forget_reads {
             context.ledger.forget_all();
         }
+        for path in &request.forget {
+            context.ledger.forget(path);
+        }
         if request.tool.is_empty() {
             continue;
         }
@@ -235,7 +242,23 @@ impl Worker {
     /// tools run in the session's own process: calls sent after this one read files afresh.
     pub async fn forget_reads(&self) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = WorkerRequest { id, tool: String::new(), input: Value::Null, turn: 0, forget_reads: true };
+        let request =
+            WorkerRequest { id, tool: String::new(), input: Value::Null, turn: 0, forget_reads: true, forget: vec![] };
+        if let Ok(line) = serde_json::to_string(&request) {
+            // A worker that cannot be written to has stopped; the next call reports it.
+            let _ = self.stdin.lock().await.write_all(format!("{line}\n").as_bytes()).await;
+        }
+    }
+
+    /// Has the worker forget that the model has seen `paths`, as [`ReadLedger::forget`] does for tools run in
+    /// the session's own process: a read of one of them sent after this returns its content.
+    pub async fn forget_paths(&self, paths: Vec<std::path::PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request =
+            WorkerRequest { id, tool: String::new(), input: Value::Null, turn: 0, forget_reads: false, forget: paths };
         if let Ok(line) = serde_json::to_string(&request) {
             // A worker that cannot be written to has stopped; the next call reports it.
             let _ = self.stdin.lock().await.write_all(format!("{line}\n").as_bytes()).await;
@@ -247,7 +270,7 @@ impl Worker {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, sender);
-        let request = WorkerRequest { id, tool: tool.to_string(), input, turn, forget_reads: false };
+        let request = WorkerRequest { id, tool: tool.to_string(), input, turn, forget_reads: false, forget: vec![] };
         let sent = match serde_json::to_string(&request) {
             Ok(line) => self.stdin.lock().await.write_all(format!("{line}\n").as_bytes()).await.is_ok(),
             Err(_) => false,
