@@ -368,7 +368,7 @@ pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions)
                     options: options.clone(),
                     state: tokio::sync::Mutex::new((connection, false)),
                 });
-                for ToolInfo { name, description, input_schema, read_only } in inventory.tools {
+                for ToolInfo { name, description, input_schema, read_only, .. } in inventory.tools {
                     let schema = if input_schema.is_object() {
                         input_schema
                     } else {

@@ -165,6 +165,8 @@ pub struct ToolInfo {
     pub input_schema: Value,
     /// The server marks it `readOnlyHint`: it changes nothing.
     pub read_only: bool,
+    /// The view that shows its results, and who may call it, when it has one (MCP Apps).
+    pub ui: Option<crate::ToolUi>,
 }
 
 /// A resource a server offers.
@@ -250,6 +252,9 @@ pub struct ToolCallResult {
     pub structured: Option<Value>,
     /// The tool reports a failure.
     pub is_error: bool,
+    /// The result as the server sent it (`content`, `structuredContent`, `isError`, `_meta`): what a view of
+    /// the tool gets (`ui/notifications/tool-result`).
+    pub raw: Value,
 }
 
 /// How far a long call has got, as the server reports it (`notifications/progress`).
@@ -348,6 +353,10 @@ impl Client {
         // today. (2026-07-28 replaces the handshake with discovery.)
         info.protocol_version = rmcp::model::ProtocolVersion::V_2025_11_25;
         info.capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
+        // errand's desk shows MCP Apps' views; servers name them only to hosts that say so.
+        let mut apps = serde_json::Map::new();
+        apps.insert("mimeTypes".into(), serde_json::json!([crate::APP_MIME_TYPE]));
+        info.capabilities.extensions = Some([(crate::APPS_EXTENSION.to_string(), apps)].into_iter().collect());
         if !matches!(options.elicitation, Elicitation::Decline) {
             info.capabilities.elicitation = Some(
                 rmcp::model::ElicitationCapability::new().with_form(rmcp::model::FormElicitationCapability::default()),
@@ -744,6 +753,7 @@ impl Connection {
                     description: text_of(&tool, "description"),
                     input_schema: tool["inputSchema"].clone(),
                     read_only: tool["annotations"]["readOnlyHint"].as_bool().unwrap_or(false),
+                    ui: crate::ToolUi::from_meta(&tool["_meta"]),
                 });
             }
         }
@@ -865,6 +875,7 @@ impl Connection {
             content,
             structured: result.get("structuredContent").filter(|value| !value.is_null()).cloned(),
             is_error: result["isError"].as_bool().unwrap_or(false),
+            raw: result,
         })
     }
 
@@ -914,6 +925,50 @@ impl Connection {
                 },
             })
             .collect())
+    }
+
+    /// Reads the view `uri` (a `ui://` resource of MIME type [`crate::APP_MIME_TYPE`]): its HTML, text or
+    /// base64, and the origins it declares.
+    pub async fn read_app(&self, uri: &str) -> Result<crate::AppResource, McpError> {
+        use base64::Engine as _;
+        let refuse = |why: &str| self.failed(&format!("{uri} cannot be shown as an MCP App"), why);
+        if !uri.starts_with("ui://") {
+            return Err(refuse("a view's URI must start with ui://"));
+        }
+        let params = rmcp::model::ReadResourceRequestParams::new(uri.to_string());
+        let result = self
+            .service
+            .read_resource(params)
+            .await
+            .map_err(|e| self.service_failed(&format!("reading {uri} failed"), e))?;
+        let result = json(&result);
+        let contents = result["contents"].as_array().into_iter().flatten();
+        let Some(found) = contents.clone().find(|item| item["uri"] == uri).or_else(|| contents.clone().next()) else {
+            return Err(refuse("the server returned no contents"));
+        };
+        let mime: String =
+            found["mimeType"].as_str().unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+        if !mime.eq_ignore_ascii_case(crate::APP_MIME_TYPE) {
+            return Err(refuse(&format!("its MIME type is {mime:?}, not {}", crate::APP_MIME_TYPE)));
+        }
+        let html = match (found["text"].as_str(), found["blob"].as_str()) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(blob)) => base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| refuse("its blob is not base64 of UTF-8 text"))?,
+            (None, None) => return Err(refuse("it has neither text nor blob")),
+        };
+        let ui = &found["_meta"]["ui"];
+        let (csp, refused_domains) = crate::AppCsp::from_meta(&ui["csp"]);
+        Ok(crate::AppResource {
+            uri: uri.to_string(),
+            html,
+            csp,
+            refused_domains,
+            prefers_border: ui["prefersBorder"].as_bool(),
+        })
     }
 
     /// Ends the connection (the child process is stopped).

@@ -8,7 +8,8 @@
 //! (elicitation) go to whoever the session names ([`Elicitation`]). Reading a configuration never starts a
 //! server; only [`connect`] does. A stdio server starts with a minimal environment plus the variables its entry
 //! names ([`server_environment`]); one from a folder or a plugin starts only through the [`StdioSandbox`] the
-//! caller gives ([`McpServer::sandboxed`]).
+//! caller gives ([`McpServer::sandboxed`]). MCP Apps ([`ToolUi`], [`AppResource`], [`AppCsp`]): which tools show a view, reading the view's HTML, and the policy it is served under; errand
+//! declares the extension, so servers offer their views.
 //!
 //! # Example
 //!
@@ -19,6 +20,7 @@
 //! assert_eq!(args, &["server", "/srv"]);
 //! ```
 
+mod apps;
 mod client;
 mod config;
 mod elicitation;
@@ -26,6 +28,7 @@ pub mod oauth;
 mod sse;
 mod watched;
 
+pub use apps::{APP_MIME_TYPE, APPS_EXTENSION, AppCsp, AppResource, ToolUi};
 pub use client::{
     ConnectOptions, Connection, INHERITED_VARIABLES, Inventory, Launch, McpContent, McpError, Progress, PromptInfo,
     PromptMessage, ResourceInfo, ServerInfo, StdioSandbox, ToolCallResult, ToolInfo, connect, server_environment,

@@ -310,3 +310,44 @@ async fn a_request_for_input_is_asked_and_the_answer_reaches_the_server() {
         "without an asker, errand does not declare elicitation, so the server does not offer the tool"
     );
 }
+
+/// The MCP Apps test server, built with the official SDKs (`tests/servers/apps.mjs`).
+fn tally() -> McpServer {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/apps.mjs");
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/servers/node_modules/@modelcontextprotocol/ext-apps")
+            .exists(),
+        "the test servers are missing: run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)"
+    );
+    stdio("tally", "node", &[script.to_str().unwrap()])
+}
+
+/// errand declares the MCP Apps extension, so the server names its view (it names none to a host that does
+/// not), with each tool's visibility; the view reads back as HTML with the origins it declared, and a tool's
+/// result keeps the structured content a view reads.
+#[tokio::test]
+async fn a_server_built_with_ext_apps_offers_its_view_to_errand() {
+    let connection = connect(&tally(), &ConnectOptions::new(Vec::new(), Duration::from_secs(30))).await.unwrap();
+    let inventory = connection.inventory().await.unwrap();
+    let ui = |name: &str| inventory.tools.iter().find(|tool| tool.name == name).unwrap().ui.clone();
+    let shown = ui("show_tally").expect("show_tally names its view: errand declared the extension");
+    assert_eq!((shown.resource_uri.as_str(), shown.for_model, shown.for_app), ("ui://tally/view.html", true, true));
+    let app_only = ui("add_to_tally").unwrap();
+    assert_eq!((app_only.for_model, app_only.for_app), (false, true));
+    let model_only = ui("reset_tally").unwrap();
+    assert_eq!((model_only.for_model, model_only.for_app), (true, false));
+
+    let view = connection.read_app(&shown.resource_uri).await.unwrap();
+    assert!(view.html.starts_with("<!doctype html>"), "{}", &view.html[..80]);
+    assert!(view.html.contains("McpApps.App"), "the view uses the ext-apps App class");
+    assert_eq!(view.csp.connect_domains, ["https://api.example.test"]);
+    assert_eq!(view.prefers_border, Some(true));
+    assert!(view.csp.policy().contains("connect-src https://api.example.test;"));
+
+    let result = call(&connection, "show_tally", json!({"label": "cups"})).await.unwrap();
+    assert_eq!(result.raw["structuredContent"], json!({"count": 0}));
+    assert_eq!(result.raw["content"][0]["text"], "cups: the tally is 0");
+    let error = connection.read_app("https://example.com/view.html").await.unwrap_err();
+    assert!(error.to_string().contains("must start with ui://"), "{error}");
+}
