@@ -252,6 +252,14 @@ pub enum StoreError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Bytes errand keeps for showing later (an MCP App's view) could not be saved in the object store.
+    #[error("could not save {what} in errand's object store: {source}; {}", io_hint(source))]
+    ObjectWrite {
+        /// What was being saved.
+        what: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// A path's state after a change could not be recorded.
     #[error("could not record what errand changed in {}: {source}; {} — `errand undo` still restores it from the copy saved before the change", path.display(), io_hint(source))]
     RecordAfter {

@@ -175,6 +175,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Saves `bytes` (described by `what`, for the error) as an object and returns its id; content already there
+    /// is not written again. For content errand shows later that is no file of the person's (an MCP App's view).
+    pub fn put_object(&self, what: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        let objects = self.objects_dir();
+        let failed = |source| StoreError::ObjectWrite { what: what.to_string(), source };
+        files::create_dir_durably(&objects).map_err(failed)?;
+        let temp = files::temp_name_in(&objects);
+        let stored = files::create_private(&temp)
+            .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+            .and_then(|()| store_file(&objects, &temp));
+        let _ = fs::remove_file(&temp);
+        stored.map(|facts| facts.object).map_err(failed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +210,18 @@ mod tests {
         assert_eq!(shard.len(), 1);
         let leftovers: Vec<_> = std::fs::read_dir(&objects).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("ba")], "no temp files remain");
+    }
+
+    #[test]
+    fn bytes_put_as_an_object_read_back_under_their_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("errand.db")).unwrap();
+        let id = store.put_object("a view", b"abc").unwrap();
+        assert_eq!(id, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(store.put_object("a view", b"abc").unwrap(), id);
+        assert_eq!(store.object(&id).unwrap(), b"abc");
+        let shard: Vec<_> = std::fs::read_dir(store.objects_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(shard, vec![std::ffi::OsString::from("ba")], "no temp files remain");
     }
 
     #[test]
