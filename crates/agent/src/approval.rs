@@ -89,6 +89,8 @@ pub(crate) struct Asking {
     attended: AtomicBool,
     waiting: Mutex<HashMap<Slot, oneshot::Sender<Op>>>,
     steering: mpsc::UnboundedSender<String>,
+    /// Where views' calls go ([`Op::CallAppTool`]).
+    app_calls: mpsc::UnboundedSender<crate::apps::AppCall>,
     /// The current run's stop; replaced when a run starts.
     stop: Mutex<CancellationToken>,
     /// Questions a process that died left in the inbox, by request id, oldest first: a continued session asks
@@ -111,9 +113,14 @@ pub(crate) enum Settled {
 }
 
 impl Asking {
-    /// The asking side of a new session, and the receiver of its steering messages.
-    pub(crate) fn new(store: Arc<Store>, session: String, wait: Duration) -> (Self, mpsc::UnboundedReceiver<String>) {
+    /// The asking side of a new session, and the receivers of its steering messages and of its views' calls.
+    pub(crate) fn new(
+        store: Arc<Store>,
+        session: String,
+        wait: Duration,
+    ) -> (Self, mpsc::UnboundedReceiver<String>, mpsc::UnboundedReceiver<crate::apps::AppCall>) {
         let (steering, messages) = mpsc::unbounded_channel();
+        let (app_calls, app_requests) = mpsc::unbounded_channel();
         let asking = Self {
             store,
             session,
@@ -121,11 +128,12 @@ impl Asking {
             attended: AtomicBool::new(false),
             waiting: Mutex::new(HashMap::new()),
             steering,
+            app_calls,
             stop: Mutex::new(CancellationToken::new()),
             reusable: Mutex::new(HashMap::new()),
             agents: Mutex::new(HashMap::new()),
         };
-        (asking, messages)
+        (asking, messages, app_requests)
     }
 
     pub(crate) fn attend(&self) {
@@ -351,6 +359,19 @@ impl OpSender {
                     .steering
                     .send(text.clone())
                     .map_err(|_| AgentError::NotAsked { what: "the session is no longer running".into() });
+            }
+            Op::CallAppTool { call_id, request_id, tool, arguments } => {
+                let call = crate::apps::AppCall {
+                    call_id: call_id.clone(),
+                    request_id: request_id.clone(),
+                    tool: tool.clone(),
+                    arguments: arguments.clone(),
+                };
+                return self
+                    .asking
+                    .app_calls
+                    .send(call)
+                    .map_err(|_| AgentError::NotAsked { what: "the session no longer answers its views".into() });
             }
             Op::Stop => {
                 self.asking.stop.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cancel();

@@ -61,7 +61,12 @@ impl Session {
             if call.name != crate::subagent::TASK {
                 self.run_agents(&calls, &mut agents, &mut outputs, summary, cancel).await?;
             }
-            let found = self.session_tools.iter().chain(&self.tools).find(|tool| tool.name() == call.name);
+            let found = self
+                .session_tools
+                .iter()
+                .chain(&self.tools)
+                .chain(self.apps.hidden_for(&call.id))
+                .find(|tool| tool.name() == call.name);
             let prepared = match found {
                 None => Err(format!(
                     "unknown tool '{}'; the tools are: {}",
@@ -78,6 +83,7 @@ impl Session {
             // A deferred tool called by name (the model read it in find_tools' list) is offered from now on.
             if let Ok((tool, _)) = &prepared
                 && tool.deferred()
+                && !self.apps.shared.is_app_call(&call.id)
             {
                 self.load_tools([tool.name().to_string()]);
             }
@@ -264,6 +270,7 @@ impl Session {
             summary: tool_summary(&output.content, output.is_error),
             duration_ms,
         })?;
+        self.show_app(call)?;
         for change in &output.changed {
             crate::taint::lock(&self.taint).wrote(&change.path);
             if !summary.files_changed.contains(&change.path) {
@@ -318,6 +325,7 @@ impl Session {
             progress: None,
             cancel: CancellationToken::new(),
             host_allowed: Some(host_allowed),
+            call_id: String::new(),
         }
     }
 
@@ -688,6 +696,7 @@ impl Session {
             let context = ToolContext {
                 progress: Some(progress_events(emitter.clone(), calls[ready.index].id.clone())),
                 cancel: cancel.clone(),
+                call_id: calls[ready.index].id.clone(),
                 ..context.clone()
             };
             async move {
@@ -981,6 +990,7 @@ mod tests {
             progress: None,
             cancel: CancellationToken::new(),
             host_allowed: None,
+            call_id: String::new(),
         };
         for tool in session_tools(&[]) {
             let output = tool.run(serde_json::json!({}), &context).await;

@@ -205,6 +205,44 @@ pub enum EventMsg {
         /// How long it ran.
         duration_ms: u64,
     },
+    /// A call's MCP server gave a view for its result (an MCP App): a front end that can show it (the desk)
+    /// renders `view` in a sandboxed frame under the policy `csp` allows, and hands it `input` and `result`.
+    AppAvailable {
+        /// The call whose result it shows.
+        call_id: String,
+        /// Tool name.
+        tool: String,
+        /// The MCP server the view belongs to; it may call only that server's tools.
+        server: String,
+        /// The view's `ui://` URI.
+        resource_uri: String,
+        /// The view's HTML: an object of errand's object store.
+        view: String,
+        /// The origins the view declared it needs; nothing else is reachable from it.
+        csp: errand_mcp::AppCsp,
+        /// Whether the view wants a border, when it says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefers_border: Option<bool>,
+        /// The call's arguments.
+        input: serde_json::Value,
+        /// The call's result as the server sent it (`content`, `structuredContent`, `isError`).
+        result: serde_json::Value,
+    },
+    /// A view's call of a tool of its server (`Op::CallAppTool`) ended: it ran (its own `PermissionDecided`,
+    /// `ToolStarted` and `ToolFinished` events, call id `app-<request_id>`, came before), was refused by the
+    /// gate (an error result), or was refused before the gate (`error`).
+    AppCallAnswered {
+        /// The call whose view asked.
+        call_id: String,
+        /// The front end's id for the request.
+        request_id: String,
+        /// The tool's result as the server sent it, or the gate's refusal as an error result.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<serde_json::Value>,
+        /// Why the call was not even put to the gate (another server's tool, a tool for the model only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// A file in a granted folder changed.
     FileChanged {
         /// Absolute path after the change (for deletes, where it was).
@@ -313,6 +351,8 @@ impl EventMsg {
             EventMsg::SubagentFinished { .. } => "SubagentFinished",
             EventMsg::HookRan { .. } => "HookRan",
             EventMsg::ToolFinished { .. } => "ToolFinished",
+            EventMsg::AppAvailable { .. } => "AppAvailable",
+            EventMsg::AppCallAnswered { .. } => "AppCallAnswered",
             EventMsg::FileChanged { .. } => "FileChanged",
             EventMsg::NetworkRequest { .. } => "NetworkRequest",
             EventMsg::Usage { .. } => "Usage",

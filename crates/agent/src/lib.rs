@@ -48,6 +48,7 @@
 //! ```
 
 pub mod approval;
+mod apps;
 mod builder;
 mod calls;
 mod claude_names;

@@ -47,8 +47,12 @@ fn tool_name(server: &str, tool: &str) -> String {
 
 /// What connecting a session's servers gave.
 pub(crate) struct Connected {
-    /// Their tools, and `read_resource` when any offers resources.
+    /// Their tools the model may call, and `read_resource` when any offers resources.
     pub(crate) tools: Vec<Arc<dyn Tool>>,
+    /// Their tools only MCP Apps' views may call (`visibility: ["app"]`).
+    pub(crate) app_only: Vec<Arc<dyn Tool>>,
+    /// Every tool of theirs by its name in the session: its server, its own name, and whether views may call it.
+    pub(crate) catalog: Vec<(String, crate::apps::Listed)>,
     /// Their prompts: slash commands `/mcp__<server>__<prompt>`.
     pub(crate) prompts: Vec<ServerPrompt>,
     /// One for each server that could not be used.
@@ -215,6 +219,10 @@ pub(crate) struct McpTool {
     tool: String,
     read_only: bool,
     live: Arc<LiveServer>,
+    /// The view its server names for its results (MCP Apps).
+    ui: Option<errand_mcp::ToolUi>,
+    /// Where a call's result waits for the session, when a view shows it or asked for it.
+    apps: Arc<crate::apps::AppShared>,
 }
 
 impl Tool for McpTool {
@@ -256,6 +264,20 @@ impl Tool for McpTool {
                 Ok(result) => result,
                 Err(error) => return ToolOutput { provenance, ..ToolOutput::error(error) },
             };
+            let for_app = self.apps.is_app_call(&ctx.call_id);
+            if !ctx.call_id.is_empty() && (for_app || self.ui.is_some()) {
+                // The view is read when the result arrives (the extension lets a host read it earlier too), so
+                // it is the server's current one; a view's own calls answer that view and open none.
+                let view = match (&self.ui, for_app) {
+                    (Some(ui), false) => {
+                        let connection = self.live.state.lock().await.0.clone();
+                        Some(connection.read_app(&ui.resource_uri).await.map_err(|error| error.to_string()))
+                    }
+                    _ => None,
+                };
+                let recorded = crate::apps::Recorded { server: self.server.clone(), raw: result.raw.clone(), view };
+                self.apps.record(&ctx.call_id, recorded);
+            }
             let mut content = content_blocks(result.content, &self.server);
             if let Some(structured) = result.structured
                 && content.is_empty()
@@ -344,7 +366,11 @@ impl Tool for ReadResource {
 /// Connects to every server at once, each within the options' timeout, and returns their tools (with
 /// `read_resource` when any offers resources) and prompts, and a warning for each server that could not be used
 /// (its reason carries the end of its stderr).
-pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions) -> Connected {
+pub(crate) async fn connect_all(
+    servers: &[McpServer],
+    options: &ConnectOptions,
+    apps: &Arc<crate::apps::AppShared>,
+) -> Connected {
     let connected = futures::future::join_all(servers.iter().map(|server| async move {
         let connection = errand_mcp::connect(server, options).await?;
         let inventory = connection.inventory().await?;
@@ -352,6 +378,7 @@ pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions)
     }))
     .await;
     let (mut tools, mut warnings, mut prompts) = (Vec::<Arc<dyn Tool>>::new(), Vec::new(), Vec::new());
+    let (mut app_only, mut catalog) = (Vec::<Arc<dyn Tool>>::new(), Vec::new());
     let mut with_resources = Vec::new();
     for result in connected {
         match result {
@@ -368,21 +395,34 @@ pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions)
                     options: options.clone(),
                     state: tokio::sync::Mutex::new((connection, false)),
                 });
-                for ToolInfo { name, description, input_schema, read_only, .. } in inventory.tools {
+                for ToolInfo { name, description, input_schema, read_only, ui } in inventory.tools {
                     let schema = if input_schema.is_object() {
                         input_schema
                     } else {
                         serde_json::json!({"type": "object", "properties": {}})
                     };
-                    tools.push(Arc::new(McpTool {
-                        name: intern(tool_name(&server, &name)),
+                    let session_name = intern(tool_name(&server, &name));
+                    let (for_model, for_app) = ui.as_ref().map_or((true, true), |ui| (ui.for_model, ui.for_app));
+                    catalog.push((
+                        session_name.to_string(),
+                        crate::apps::Listed { server: server.clone(), tool: name.clone(), for_app },
+                    ));
+                    let tool = Arc::new(McpTool {
+                        name: session_name,
                         description: intern(description),
                         schema,
                         server: server.clone(),
                         tool: name,
                         read_only,
                         live: live.clone(),
-                    }));
+                        ui,
+                        apps: apps.clone(),
+                    });
+                    if for_model {
+                        tools.push(tool);
+                    } else {
+                        app_only.push(tool);
+                    }
                 }
             }
             Err(error) => warnings.push(format!("MCP server {error}; its tools are unavailable in this session")),
@@ -391,7 +431,7 @@ pub(crate) async fn connect_all(servers: &[McpServer], options: &ConnectOptions)
     if !with_resources.is_empty() {
         tools.push(Arc::new(ReadResource { servers: with_resources }));
     }
-    Connected { tools, prompts, warnings }
+    Connected { tools, app_only, catalog, prompts, warnings }
 }
 
 /// Starts folder and plugin servers (and the person's own that ask for it) inside errand's command sandbox:

@@ -320,6 +320,7 @@ mod tests {
             progress: None,
             cancel: Default::default(),
             host_allowed: None,
+            call_id: String::new(),
         }
     }
 

@@ -54,6 +54,20 @@ pub enum Op {
     },
     /// Stop the running task, as Ctrl-C does; the session is saved.
     Stop,
+    /// A view of an MCP App asks to call a tool of its own server (its `tools/call`). It runs as a call of the
+    /// session, through the permission gate, between turns or after the run; `AppCallAnswered` carries the
+    /// answer.
+    CallAppTool {
+        /// The call whose view asks: its `AppAvailable` event's `call_id`.
+        call_id: String,
+        /// The front end's id for the request (letters, digits, `-` and `_`, at most 64); the answer names it.
+        request_id: String,
+        /// The tool, as its server names it.
+        tool: String,
+        /// Its arguments, a JSON object.
+        #[serde(default)]
+        arguments: serde_json::Value,
+    },
     /// Stop one of the task's sub-agents (and the agents it started); the rest of the task goes on, and the
     /// agent's lead is told it did not finish.
     StopAgent {

@@ -341,6 +341,8 @@ pub struct Session {
     /// Messages the person sends while the task runs ([`Op::Steer`](crate::Op::Steer)); they join the
     /// conversation before the next request.
     steering: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// The MCP Apps views it showed, and the calls they ask for.
+    pub(crate) apps: crate::apps::Apps,
     pending_warnings: Vec<String>,
     /// The MCP servers' prompts, once connected: slash commands.
     pub(crate) prompts: Vec<crate::mcp::ServerPrompt>,
@@ -471,7 +473,7 @@ impl Session {
         if let Some(file) = memory_file {
             policy.settle_by_allowance(crate::memory::REMEMBER, file);
         }
-        let (asking, steering) = Asking::new(store.clone(), id.clone(), options.inbox_wait);
+        let (asking, steering, app_requests) = Asking::new(store.clone(), id.clone(), options.inbox_wait);
         // Without it writes stage beside their target instead; not worth failing the session over.
         let staging =
             store.path().parent().map(|data| data.join("staging")).filter(|dir| std::fs::create_dir_all(dir).is_ok());
@@ -517,6 +519,7 @@ impl Session {
             turn,
             events: None,
             steering,
+            apps: crate::apps::Apps::new(app_requests),
             pending_warnings,
             prompts: Vec::new(),
             plugin_state,
@@ -751,8 +754,9 @@ impl Session {
                     }) as Arc<dyn errand_mcp::StdioSandbox>
                 }),
             };
-            let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options).await;
+            let connected = crate::mcp::connect_all(&self.options.mcp_servers, &options, &self.apps.shared).await;
             self.tools.extend(connected.tools);
+            self.apps.connected(connected.catalog, connected.app_only);
             self.prompts = connected.prompts;
             for message in connected.warnings {
                 self.emit(EventMsg::Warning { message })?;
@@ -833,6 +837,7 @@ impl Session {
                 return Ok(End::Cancelled);
             }
             self.take_steering()?;
+            self.answer_waiting_app_calls(summary, cancel).await?;
             let limits = self.options.limits;
             if let Some(max) = limits.max_turns
                 && summary.turns >= max

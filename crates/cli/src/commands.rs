@@ -157,7 +157,7 @@ async fn run(args: crate::RunArgs) -> Result<u8, Failure> {
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let request = session_request(&args.common, &folders, &args.read_only);
     let session = builder.create(store, &args.task, &request, trust_questions(interactive)).map_err(agent_failure)?;
-    drive(session, &args.task, &args.common).await
+    drive(session, &args.task, &args.common, crate::detach::desk_url(builder.paths())).await
 }
 
 async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
@@ -169,12 +169,13 @@ async fn resume(args: crate::ResumeArgs) -> Result<u8, Failure> {
     let interactive = !args.common.json && std::io::stdin().is_terminal();
     let request = session_request(&args.common, &[], &[]);
     let session = builder.resume(store, &args.id, &request, trust_questions(interactive)).map_err(agent_failure)?;
-    drive(session, &args.follow_up, &args.common).await
+    drive(session, &args.follow_up, &args.common, crate::detach::desk_url(builder.paths())).await
 }
 
 /// Runs a session to its end, rendering its events, asking the person when the session needs an answer,
 /// with Ctrl-C cancelling it.
-async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<u8, Failure> {
+/// `desk` is the desk's address, for the line pointing at an MCP App's view.
+async fn drive(mut session: Session, input: &str, args: &SessionArgs, desk: Option<String>) -> Result<u8, Failure> {
     let json = args.json;
     let ask_plans = !args.yes;
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -187,7 +188,7 @@ async fn drive(mut session: Session, input: &str, args: &SessionArgs) -> Result<
     let renderer = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let mut terminal = TerminalRenderer::new();
+            let mut terminal = TerminalRenderer::new().with_desk(desk);
             let mut reader_gone = false;
             loop {
                 // Events first: a question is answered only after everything emitted before it is shown.

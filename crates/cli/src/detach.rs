@@ -66,6 +66,13 @@ impl ServerRecord {
     }
 }
 
+/// The desk's address (`http://ADDR/`) when `errand serve` recorded one for this home: where the terminal
+/// points for what only a browser shows (MCP Apps' views). The record may be stale; the link then fails
+/// visibly in the browser, which costs less than asking the server at every run.
+pub(crate) fn desk_url(paths: &Paths) -> Option<String> {
+    read_record(&record_file(paths)).map(|record| format!("http://{}/", record.addr))
+}
+
 fn read_record(file: &Path) -> Option<ServerRecord> {
     serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
 }
@@ -293,7 +300,7 @@ pub(crate) async fn attach(id: &str, json: bool) -> Result<u8, Failure> {
     let store = open_store(&builder)?;
     let session = store.session(id).map_err(usage_error)?;
     let interactive = !json && std::io::stdin().is_terminal();
-    let mut terminal = TerminalRenderer::new();
+    let mut terminal = TerminalRenderer::new().with_desk(desk_url(builder.paths()));
     let mut after = 0;
     let mut ended = false;
     loop {

@@ -42,6 +42,8 @@ pub struct TerminalRenderer {
     lead: Option<String>,
     /// The sub-agents' sessions, with the agent each runs.
     agents: HashMap<String, String>,
+    /// The desk's address (`http://ADDR/`), when `errand serve` runs: where an MCP App's view is shown.
+    desk: Option<String>,
 }
 
 impl TerminalRenderer {
@@ -56,7 +58,14 @@ impl TerminalRenderer {
             steps: Vec::new(),
             lead: None,
             agents: HashMap::new(),
+            desk: None,
         }
+    }
+
+    /// Links MCP Apps' views to the desk at `url` (`http://ADDR/`), where they are shown.
+    pub fn with_desk(mut self, url: Option<String>) -> Self {
+        self.desk = url;
+        self
     }
 
     /// One of a sub-agent's events, nested under its lead: a line per finished call, its warnings, and how it
@@ -277,6 +286,20 @@ impl TerminalRenderer {
                 );
                 say!(err, "{}", self.paint("36", &line));
             }
+            EventMsg::AppAvailable { tool, .. } => {
+                self.end_line(out);
+                // A view runs in a browser only: the terminal says where to see it, in one line.
+                let line = match &self.desk {
+                    Some(desk) => format!("▸ {tool} has a view: open it on the desk, {desk}#{}", event.session),
+                    None => format!("▸ {tool} has a view: run `errand serve` and open the desk to see it"),
+                };
+                say!(err, "{}", self.paint("36", &line));
+            }
+            EventMsg::AppCallAnswered { error: None, .. } => {}
+            EventMsg::AppCallAnswered { error: Some(error), .. } => {
+                self.end_line(out);
+                say!(err, "{} a view's call was refused: {error}", self.paint("33", "warning:"));
+            }
             EventMsg::Warning { message } => {
                 self.end_line(out);
                 // Running without confinement must not scroll by unnoticed.
@@ -478,6 +501,9 @@ mod tests {
                 "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": null, "request_bytes": 40}),
             json!({"type": "Compacted", "before_tokens": 170000, "after_tokens": 21000}),
             json!({"type": "ResultsCleared", "results": 3, "before_tokens": 110000, "after_tokens": 40000}),
+            json!({"type": "AppAvailable", "call_id": "c9", "tool": "mcp__tally__show_tally", "server": "tally",
+                "resource_uri": "ui://tally/view.html", "view": "ab", "csp": {}, "input": {}, "result": {}}),
+            json!({"type": "AppCallAnswered", "call_id": "c9", "request_id": "r1", "error": "for the model only"}),
             json!({"type": "Warning", "message": "careful"}),
             json!({"type": "Finished", "status": "done", "summary": summary}),
         ]
@@ -548,6 +574,27 @@ mod tests {
             renderer.render(&event, &mut out, &mut err).unwrap();
             assert!(out.is_empty() && err.is_empty(), "{}", String::from_utf8_lossy(&err));
         }
+    }
+
+    #[test]
+    fn an_mcp_apps_view_is_one_line_linking_to_the_desk_or_saying_how_to_open_it() {
+        let shown: Event = serde_json::from_value(json!({"type": "AppAvailable", "call_id": "c9",
+            "tool": "mcp__tally__show_tally", "server": "tally", "resource_uri": "ui://tally/view.html", "view": "ab",
+            "csp": {}, "input": {}, "result": {}, "seq": 3, "session": "s7"}))
+        .unwrap();
+        let line = |desk: Option<&str>| {
+            let mut renderer =
+                TerminalRenderer { color: false, ..TerminalRenderer::new().with_desk(desk.map(str::to_string)) };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            renderer.render(&shown, &mut out, &mut err).unwrap();
+            assert!(out.is_empty());
+            String::from_utf8(err).unwrap()
+        };
+        assert_eq!(
+            line(Some("http://127.0.0.1:7357/")),
+            "▸ mcp__tally__show_tally has a view: open it on the desk, http://127.0.0.1:7357/#s7\n"
+        );
+        assert_eq!(line(None), "▸ mcp__tally__show_tally has a view: run `errand serve` and open the desk to see it\n");
     }
 
     #[test]

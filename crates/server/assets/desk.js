@@ -512,6 +512,7 @@ function newView(id) {
     id, textEntry: null, calls: new Map(), outputs: new Map(), steps: [], proposed: null, current: null,
     requests: 0, priced: 0, unpriced: 0, tokens: 0, cost: 0, running: false, ended: null, asking: new Set(),
     record: null, undoneAt: null, folders: [], agents: new Map(), queue: [], streams: new Set(), usageTimer: null,
+    apps: new Map(),
   };
 }
 const line = (v, entry) => { v.textEntry = null; return addEntry(entry); };
@@ -901,6 +902,96 @@ const AGENT_HANDLERS = {
   },
 };
 
+// ---- MCP Apps: a server's view of a call's result, in a frame that cannot reach the desk. ----
+// The frame is sandboxed with scripts only (an opaque origin: no cookie, no storage, no reach into this page),
+// and the server sends its HTML under the policy the view declared (no network by default). It talks to the
+// desk only by postMessage JSON-RPC (the MCP Apps protocol): the desk answers what errand hosts (the handshake,
+// the call's input and result, calls of the view's own server's tools through errand's gate, display modes)
+// and refuses the rest.
+const APP_PROTOCOL = "2026-01-26", APP_MODES = ["inline", "fullscreen"];
+function showApp(v, e) {
+  if (v.apps.has(e.call_id)) return;
+  const card = document.createElement("section");
+  card.className = `card app${e.prefers_border ? " bordered" : ""}`;
+  card.dataset.call = e.call_id;
+  const frame = document.createElement("iframe");
+  // Scripts only: never allow-same-origin, which would hand the view this page's origin and cookie.
+  frame.setAttribute("sandbox", "allow-scripts");
+  frame.title = `View of ${e.tool}`;
+  frame.src = `/api/sessions/${v.id}/apps/${encodeURIComponent(e.call_id)}`;
+  const inline = text("button", "Exit full screen", "hidden");
+  const heading = text("h2", `${e.tool} · ${e.resource_uri} `);
+  heading.append(inline);
+  card.append(heading, frame);
+  const app = { event: e, frame, card, session: v.id, mode: "inline", modes: null, initialized: false };
+  inline.onclick = () => setAppMode(app, "inline");
+  app.exit = inline;
+  v.apps.set(e.call_id, app);
+  $("apps").append(card);
+  $("apps").classList.remove("hidden");
+}
+const toApp = (app, message) => { if (app.frame.contentWindow) app.frame.contentWindow.postMessage({ jsonrpc: "2.0", ...message }, "*"); };
+function setAppMode(app, mode) {
+  app.mode = mode;
+  app.card.classList.toggle("fullscreen", mode === "fullscreen");
+  app.exit.classList.toggle("hidden", mode !== "fullscreen");
+  if (app.initialized) toApp(app, { method: "ui/notifications/host-context-changed", params: { displayMode: mode } });
+}
+function appContext(app) {
+  const e = app.event, prefix = `mcp__${e.server}__`;
+  return {
+    toolInfo: { id: e.call_id, tool: { name: e.tool.startsWith(prefix) ? e.tool.slice(prefix.length) : e.tool, inputSchema: { type: "object" } } },
+    theme: matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light",
+    displayMode: app.mode, availableDisplayModes: APP_MODES, platform: "web",
+    locale: navigator.language, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    containerDimensions: { maxHeight: 600 },
+  };
+}
+async function appRequest(app, method, params) {
+  switch (method) {
+    case "ui/initialize":
+      app.modes = Array.isArray(params?.appCapabilities?.availableDisplayModes) ? params.appCapabilities.availableDisplayModes : null;
+      return { protocolVersion: APP_PROTOCOL, hostInfo: { name: "errand", version: "desk" },
+               hostCapabilities: { serverTools: {}, logging: {} }, hostContext: appContext(app) };
+    case "ping": return {};
+    case "tools/call": {
+      // The session runs it as its own call of the view's server's tool: the gate may ask the person above.
+      const request_id = `r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+      const answer = await api("POST", `/api/sessions/${app.session}/apps/${encodeURIComponent(app.event.call_id)}/calls`,
+        { request_id, name: String(params?.name ?? ""), arguments: params?.arguments ?? {} });
+      if (answer.error) throw new Error(answer.error);
+      return answer.result;
+    }
+    case "ui/request-display-mode": {
+      const mode = params?.mode;
+      if (APP_MODES.includes(mode) && (!app.modes || app.modes.includes(mode))) setAppMode(app, mode);
+      return { mode: app.mode };
+    }
+    default: throw Object.assign(new Error(`${method} is not supported by errand`), { code: -32601 });
+  }
+}
+window.addEventListener("message", (m) => {
+  // Only the frames this page made for the session shown are listened to, each by its window.
+  const app = view && [...view.apps.values()].find((candidate) => candidate.frame.contentWindow === m.source);
+  const message = m.data;
+  if (!app || !message || message.jsonrpc !== "2.0" || typeof message.method !== "string") return;
+  if (message.id === undefined || message.id === null) {
+    if (message.method === "ui/notifications/initialized" && !app.initialized) {
+      app.initialized = true;
+      toApp(app, { method: "ui/notifications/tool-input", params: { arguments: app.event.input || {} } });
+      toApp(app, { method: "ui/notifications/tool-result", params: app.event.result });
+    } else if (message.method === "ui/notifications/size-changed" && app.mode === "inline") {
+      const height = Number(message.params?.height);
+      if (height > 0) app.frame.style.height = `${Math.min(Math.max(height, 60), 600)}px`;
+    }
+    return;
+  }
+  appRequest(app, message.method, message.params).then(
+    (result) => toApp(app, { id: message.id, result }),
+    (error) => toApp(app, { id: message.id, error: { code: error.code || -32000, message: error.message } }),
+  );
+});
+
 // Every event kind the agent emits is handled here or listed in IGNORED with the reason; a test reads both
 // tables against the agent's event type, so a new kind cannot pass by unseen.
 const HANDLERS = {
@@ -1014,6 +1105,8 @@ const HANDLERS = {
     v.asking.add(`call:${e.call_id}`);
     const what = text("p", "");
     what.append(text("strong", e.tool), ` — ${e.reason}`);
+    // A view's own call (MCP Apps) is asked about like the model's, saying who asks.
+    if (e.call_id.startsWith("app-")) what.append(" (a view on this page asks)");
     $("approval-text").replaceChildren(what, valueBlock(e.input));
     $("approval").classList.remove("hidden");
     showStatus(v);
@@ -1028,13 +1121,21 @@ const HANDLERS = {
     showStatus(v);
   },
   Usage(e, v) { countUsage(v, e); showCost(v); usageSoon(v); },
+  AppAvailable(e, v) {
+    line(v, { kind: "note", text: `▸ ${e.tool} has a view, shown above` });
+    showApp(v, e);
+  },
+  AppCallAnswered(e, v) {
+    if (e.error) line(v, { kind: "note", text: `⚠ a view's call was refused: ${e.error}`, cls: "error" });
+  },
   Finished(e, v) {
     v.running = false; v.ended = e; v.asking.clear(); v.current = null;
     ["plan", "approval", "input"].forEach((box) => $(box).classList.add("hidden"));
     if (e.summary && e.summary.duration_ms !== undefined) v.took = seconds(e.summary.duration_ms);
     if (e.status === "failed") problem("session-error", e.reason || "the task failed");
     showStatus(v); showProgress(v);
-    source.close();
+    // A session showing views keeps its stream: their calls run after the run, and may ask the person.
+    if (!v.apps.size) source.close();
     loadSessions();
     refreshRecord(v);
     refreshUsage(v);
@@ -1058,7 +1159,8 @@ function openSession(id) {
   if (source) source.close();
   if (view) closeAgents(view);
   resetLog();
-  ["plan", "approval", "input", "undo-result"].forEach((box) => $(box).classList.add("hidden"));
+  ["plan", "approval", "input", "undo-result", "apps"].forEach((box) => $(box).classList.add("hidden"));
+  $("apps").replaceChildren($("apps").firstElementChild);
   $("undo-result").classList.remove("undone");
   problem("session-error", "");
   ["session-title", "session-model", "session-folders", "session-time"].forEach((field) => { $(field).textContent = ""; });

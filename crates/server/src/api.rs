@@ -59,6 +59,8 @@ pub(crate) fn router_with(
         .route("/api/sessions/{id}/diff", get(diff))
         .route("/api/sessions/{id}/calls/{call_id}", get(call))
         .route("/api/sessions/{id}/undo", post(undo))
+        .route("/api/sessions/{id}/apps/{call_id}", get(crate::apps::view))
+        .route("/api/sessions/{id}/apps/{call_id}/calls", post(crate::apps::call))
         .route("/api/schedules", get(crate::schedules::list))
         .route("/api/schedules/{id}", get(crate::schedules::show))
         .route("/api/schedules/{id}/pause", post(crate::schedules::pause))
@@ -234,49 +236,54 @@ async fn events(
         .or(query.after)
         .unwrap_or(0);
     let poll = state.config.poll_interval;
+    let running = state.running.clone();
     let stream = futures::stream::unfold(
         (state.store.clone(), session.id, last_seen, Vec::<SseEvent>::new(), false),
-        move |(store, id, mut after, mut ready, mut done)| async move {
-            loop {
-                if let Some(event) = ready.pop() {
-                    return Some((Ok(event), (store, id, after, ready, done)));
-                }
-                if done {
-                    return None;
-                }
-                let (store_for_query, id_for_query) = (store.clone(), id.clone());
-                let fetched = tokio::task::spawn_blocking(move || {
-                    let status = store_for_query.session(&id_for_query)?.status;
-                    Ok::<_, ServerError>((store_for_query.events(&id_for_query, after)?, status))
-                })
-                .await;
-                let (batch, status) = match fetched {
-                    Ok(Ok(result)) => result,
-                    _ => return None,
-                };
-                if batch.is_empty() {
-                    // The session records its end before its last event; one more look catches that event. One
-                    // waiting in the inbox has not ended: its answer may come from anywhere.
-                    if !status.is_active() {
-                        tokio::time::sleep(poll).await;
-                        done = true;
-                        let (store_for_query, id_for_query) = (store.clone(), id.clone());
-                        if let Ok(Ok(last)) =
-                            tokio::task::spawn_blocking(move || store_for_query.events(&id_for_query, after)).await
-                        {
-                            for stored in last.into_iter().rev() {
-                                after = after.max(stored.seq);
-                                ready.push(sse_event(&id, stored));
+        move |(store, id, mut after, mut ready, mut done)| {
+            let running = running.clone();
+            async move {
+                loop {
+                    if let Some(event) = ready.pop() {
+                        return Some((Ok(event), (store, id, after, ready, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    let (store_for_query, id_for_query) = (store.clone(), id.clone());
+                    let fetched = tokio::task::spawn_blocking(move || {
+                        let status = store_for_query.session(&id_for_query)?.status;
+                        Ok::<_, ServerError>((store_for_query.events(&id_for_query, after)?, status))
+                    })
+                    .await;
+                    let (batch, status) = match fetched {
+                        Ok(Ok(result)) => result,
+                        _ => return None,
+                    };
+                    if batch.is_empty() {
+                        // The session records its end before its last event; one more look catches that event. One
+                        // waiting in the inbox has not ended: its answer may come from anywhere. One this server still
+                        // holds for its views goes on: their calls run, and may ask, after the run.
+                        if !status.is_active() && running.get(&id).is_none() {
+                            tokio::time::sleep(poll).await;
+                            done = true;
+                            let (store_for_query, id_for_query) = (store.clone(), id.clone());
+                            if let Ok(Ok(last)) =
+                                tokio::task::spawn_blocking(move || store_for_query.events(&id_for_query, after)).await
+                            {
+                                for stored in last.into_iter().rev() {
+                                    after = after.max(stored.seq);
+                                    ready.push(sse_event(&id, stored));
+                                }
                             }
+                            continue;
                         }
+                        tokio::time::sleep(poll).await;
                         continue;
                     }
-                    tokio::time::sleep(poll).await;
-                    continue;
-                }
-                for stored in batch.into_iter().rev() {
-                    after = after.max(stored.seq);
-                    ready.push(sse_event(&id, stored));
+                    for stored in batch.into_iter().rev() {
+                        after = after.max(stored.seq);
+                        ready.push(sse_event(&id, stored));
+                    }
                 }
             }
         },
@@ -441,6 +448,10 @@ async fn message(
         return Err(ServerError::BadRequest("the message is empty".into()));
     }
     if let Some(task) = state.running.get(&id) {
+        // A session that stays for its views after its run takes the follow-up itself, views and all.
+        if task.follow_up(body.text.clone()) {
+            return Ok(Json(json!({ "id": id, "resumed": true })));
+        }
         task.steer(body.text);
         return Ok(Json(json!({ "id": id, "resumed": false })));
     }

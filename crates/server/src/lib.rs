@@ -22,6 +22,7 @@
 //! ```
 
 mod api;
+mod apps;
 pub mod cron;
 mod guard;
 mod live;

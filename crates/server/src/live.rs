@@ -117,7 +117,15 @@ pub(crate) struct LiveTask {
     ops: OpSender,
     cancel: CancellationToken,
     ended: tokio::sync::watch::Receiver<bool>,
+    /// Set once the run has ended and the session stays to answer its MCP Apps' views.
+    serving: std::sync::atomic::AtomicBool,
+    /// A follow-up for a session that serves its views: it runs on the same session, views and all.
+    follow_ups: tokio::sync::mpsc::UnboundedSender<String>,
 }
+
+/// How long a session that showed views stays after its run, with none of their calls: their frames outlive
+/// the run, and their calls need the session's connections and gate.
+const SERVE_APPS_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Running {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveTask>>> {
@@ -174,13 +182,39 @@ impl Running {
     }
 
     /// Runs `session` on `input`, or continues it where it stopped when there is none.
+    /// A session that showed MCP Apps' views stays afterwards to answer their calls
+    /// ([`Session::serve_apps`]) until it idles, the server stops, or a follow-up runs on it.
     fn spawn(self: &Arc<Self>, mut session: Session, input: Option<String>) -> String {
         let cancel = CancellationToken::new();
-        let ended = self.register(&mut session, &cancel);
+        let (ended, mut follow_ups) = self.register(&mut session, &cancel);
         let id = session.id().to_string();
         let running = self.clone();
         tokio::spawn(async move {
-            let _ = drive(&mut session, input, &cancel).await;
+            let mut input = input;
+            loop {
+                let _ = drive(&mut session, input.take(), &cancel).await;
+                let Some(task) = running.get(session.id()) else { break };
+                if cancel.is_cancelled() || !session.shows_apps() {
+                    break;
+                }
+                task.serving.store(true, std::sync::atomic::Ordering::Relaxed);
+                let stop = cancel.child_token();
+                let serving = session.serve_apps(&stop, SERVE_APPS_IDLE);
+                tokio::pin!(serving);
+                tokio::select! {
+                    _ = &mut serving => break,
+                    text = follow_ups.recv() => {
+                        // The view's call under way, if any, is cancelled: the follow-up takes the session.
+                        stop.cancel();
+                        let _ = serving.await;
+                        task.serving.store(false, std::sync::atomic::Ordering::Relaxed);
+                        match text {
+                            Some(text) => input = Some(text),
+                            None => break,
+                        }
+                    }
+                }
+            }
             running.finish(session.id(), ended);
         });
         id
@@ -195,7 +229,7 @@ impl Running {
         input: Option<String>,
         cancel: CancellationToken,
     ) -> errand_agent::Outcome {
-        let ended = self.register(&mut session, &cancel);
+        let (ended, _) = self.register(&mut session, &cancel);
         let outcome = drive(&mut session, input, &cancel).await;
         self.finish(session.id(), ended);
         outcome
@@ -208,11 +242,23 @@ impl Running {
         let _ = ended.wait_for(|ended| *ended).await;
     }
 
-    fn register(&self, session: &mut Session, cancel: &CancellationToken) -> tokio::sync::watch::Sender<bool> {
+    fn register(
+        &self,
+        session: &mut Session,
+        cancel: &CancellationToken,
+    ) -> (tokio::sync::watch::Sender<bool>, tokio::sync::mpsc::UnboundedReceiver<String>) {
         let ops = if session.waits_in_inbox() { session.submitter() } else { session.attach() };
         let (ended_sender, ended) = tokio::sync::watch::channel(false);
-        self.lock().insert(session.id().to_string(), Arc::new(LiveTask { ops, cancel: cancel.clone(), ended }));
-        ended_sender
+        let (follow_ups, received) = tokio::sync::mpsc::unbounded_channel();
+        let task = LiveTask {
+            ops,
+            cancel: cancel.clone(),
+            ended,
+            serving: std::sync::atomic::AtomicBool::new(false),
+            follow_ups,
+        };
+        self.lock().insert(session.id().to_string(), Arc::new(task));
+        (ended_sender, received)
     }
 
     fn finish(&self, id: &str, ended: tokio::sync::watch::Sender<bool>) {
@@ -262,8 +308,18 @@ impl Running {
 }
 
 impl LiveTask {
+    /// Whether the run has ended and the session stays only to answer its views' calls.
+    pub(crate) fn serves_apps(&self) -> bool {
+        self.serving.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs `text` as a follow-up on the session serving its views; false when it no longer does.
+    pub(crate) fn follow_up(&self, text: String) -> bool {
+        self.serves_apps() && self.follow_ups.send(text).is_ok()
+    }
+
     /// Submits `op`; false when the session is not waiting for it.
-    fn submit(&self, op: Op) -> bool {
+    pub(crate) fn submit(&self, op: Op) -> bool {
         self.ops.submit(Submission { id: "desk".into(), op }).is_ok()
     }
 

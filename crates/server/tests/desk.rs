@@ -188,6 +188,64 @@ async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
     );
 }
 
+/// An MCP App in the desk (issue 21): the tally server's view, built with @modelcontextprotocol/ext-apps,
+/// renders in a frame sandboxed to scripts only, gets its call's result, calls its server's tool through
+/// errand's gate (the person allows it on the page) and is refused a tool for the model only, switches to full
+/// screen and back, and cannot reach the desk's API, page, storage or cookie.
+#[tokio::test]
+async fn an_mcp_app_renders_sandboxed_calls_its_server_through_the_gate_and_cannot_reach_the_desk() {
+    let shots = prerequisites();
+    let live = Live::start_with_mcp(
+        vec![Turn::tool_call("mcp__tally__show_tally", json!({"label": "cups"})), Turn::text("The tally is shown.")],
+        common::tally(),
+    )
+    .await;
+    let id = live.start_task("show the tally", json!({"no_plan": true})).await;
+    let shown = live.wait_for(&id, "AppAvailable").await;
+    assert_eq!(shown["resource_uri"], "ui://tally/view.html");
+    assert_eq!(shown["result"]["structuredContent"], json!({"count": 0}));
+
+    // The view's HTML comes with the policy that keeps it from the desk, and never without the token.
+    let url = format!("{}/api/sessions/{id}/apps/{}", live.base, shown["call_id"].as_str().unwrap());
+    let served = live.client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    let policy = served.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(policy.starts_with("sandbox allow-scripts;"), "{policy}");
+    assert!(policy.contains("connect-src https://api.example.test;"), "the declared origin only: {policy}");
+    assert_eq!(live.client.get(&url).send().await.unwrap().status(), 401);
+
+    let report = run_flow("apps", &live, &id, &shots).await;
+    eprintln!("{report}");
+
+    // The view's call went through the gate and the journal of events like the model's: asked, allowed by the
+    // person, run, answered with the server's result; the model-only tool was refused before the gate.
+    let events: Vec<serde_json::Value> =
+        live.store.events(&id, 0).unwrap().iter().map(|e| serde_json::from_str(&e.body).unwrap()).collect();
+    let of = |kind: &str| events.iter().filter(|e| e["type"] == kind).cloned().collect::<Vec<_>>();
+    let asked = of("ApprovalRequested");
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["tool"], "mcp__tally__add_to_tally");
+    let call = asked[0]["call_id"].as_str().unwrap().to_string();
+    assert!(call.starts_with("app-"), "{call}");
+    let resolved = of("ApprovalResolved");
+    assert_eq!((&resolved[0]["answer"]["answer"], &resolved[0]["by"]), (&json!("allow_once"), &json!("person")));
+    let finished: Vec<_> = of("ToolFinished").into_iter().filter(|e| e["call_id"] == call.as_str()).collect();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["is_error"], false);
+    let answered = of("AppCallAnswered");
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert_eq!(answered[0]["result"]["structuredContent"], json!({"count": 2}));
+    assert!(answered[1]["error"].as_str().unwrap().contains("for the model only"), "{}", answered[1]);
+    assert!(!events.iter().any(|e| e["tool"] == "mcp__tally__reset_tally" && e["type"] == "ToolStarted"));
+    // The model was asked twice (the call, the answer): the view's calls never reach it, and the app-only tool
+    // is not among the tools it is offered.
+    let requests = live.mock.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].body.contains("mcp__tally__reset_tally"), "the model is told of the server's tools");
+    assert!(!requests.iter().any(|r| r.body.contains("add_to_tally")), "the view's own tool reached the model");
+    live.mock.assert_clean();
+}
+
 /// Runs one flow of flows.mjs to its end; fails with what it printed.
 async fn run_flow(flow: &str, live: &Live, target: &str, shots: &str) -> String {
     let output = tokio::process::Command::new("node")

@@ -20,7 +20,7 @@
 //! let folder = tempfile::tempdir()?;
 //! std::fs::write(folder.path().join("a.md"), "hello\n")?;
 //! let grants = Grants::new(vec![(folder.path().to_path_buf(), GrantMode::ReadWrite)])?;
-//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash: Arc::new(NoTrash), commands: None, staging: None, progress: None, cancel: Default::default(), host_allowed: None };
+//! let ctx = ToolContext { grants: Arc::new(grants), ledger: Arc::new(ReadLedger::default()), turn: 1, trash: Arc::new(NoTrash), commands: None, staging: None, progress: None, cancel: Default::default(), host_allowed: None, call_id: String::new() };
 //!
 //! let tools = builtin_tools();
 //! let read_file = tools.iter().find(|tool| tool.name() == "read_file").ok_or("no read_file")?;

@@ -138,6 +138,9 @@ pub struct ToolContext {
     /// under the session's rules: a tool that follows a redirect on its own asks this about the new host.
     /// `None` where no policy is at hand; such a tool then reaches no host but the one its call declared.
     pub host_allowed: Option<HostCheck>,
+    /// The id of the call being run, empty where there is none: an MCP tool keys what a view of its result
+    /// needs (MCP Apps) by it.
+    pub call_id: String,
 }
 
 /// Judges a host a tool would reach beyond what its call declared; see [`ToolContext::host_allowed`].

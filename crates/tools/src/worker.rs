@@ -121,6 +121,7 @@ pub fn worker_main() -> i32 {
         progress: None,
         cancel: CancellationToken::new(),
         host_allowed: None,
+        call_id: String::new(),
     };
     runtime.block_on(serve(context, Ready { landlock_abi }));
     0

@@ -41,6 +41,17 @@ pub fn everything() -> Value {
     json!({ "everything": { "command": "node", "args": [script, "stdio"] } })
 }
 
+/// The MCP Apps test server (`crates/mcp/tests/servers/apps.mjs`, built with the official ext-apps SDK): its
+/// `show_tally` names a view, which may call `add_to_tally`.
+pub fn tally() -> Value {
+    let servers = errand_testkit::fixtures::mcp_test_servers();
+    assert!(
+        servers.join("node_modules/@modelcontextprotocol/ext-apps").exists(),
+        "run `npm ci --prefix crates/mcp/tests/servers` (.ci/run does)"
+    );
+    json!({ "tally": { "command": "node", "args": [servers.join("apps.mjs")] } })
+}
+
 pub struct Live {
     pub base: String,
     pub store: Arc<Store>,

@@ -5,6 +5,7 @@
 //        node flows.mjs agents BASE_URL TOKEN FOLDER SCREENSHOT_DIR
 //        node flows.mjs agents-many BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 //        node flows.mjs schedules BASE_URL TOKEN FOLDER SCREENSHOT_DIR
+//        node flows.mjs apps BASE_URL TOKEN SESSION_ID SCREENSHOT_DIR
 // `task`: FOLDER is canonical and lies inside the server's browse root, so the folder picker can reach it.
 // `follow`: SESSION_ID is a running session of 600 one-line entries; the flow prints a line when it wants
 // more events and reads a line once the test appended them (100, then 100 more).
@@ -19,6 +20,9 @@
 // `paused` and `resumed` after each button and reads a line once the test checked the store; it prints
 // `remove` and reads a line once the test removed the paused schedule. "Run now" runs against the scripted
 // model, whose task writes FOLDER/summary.md. The page runs in Asia/Tokyo's time zone (UTC+9, no DST).
+// `apps`: SESSION_ID is a session whose first call, show_tally of the tally test server, names a view (an MCP
+// App); the flow drives the view: its result, a call of its server's tool the person allows, a tool refused to
+// it, full screen and back, and probes of what it must not reach.
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -697,6 +701,62 @@ async function inputFlow(page, session) {
   await shot(page, "input-answered");
 }
 
+// A session whose first call is the tally server's show_tally, which names a view (an MCP App built with the
+// official ext-apps SDK). The flow opens the session, waits for the view, and drives it from inside its frame.
+async function appsFlow(page, session) {
+  const opened = Date.now();
+  await page.goto(`${base}/?token=${token}#${session}`);
+  await page.waitForSelector("#apps .app iframe");
+  const sandbox = await page.getAttribute("#apps .app iframe", "sandbox");
+  if (sandbox !== "allow-scripts") fail(`the view's frame is sandboxed as ${JSON.stringify(sandbox)}`);
+  const view = page.frameLocator("#apps .app iframe");
+  // 1. The handshake, then the call's input and result reach the view.
+  await view.locator("body[data-result=received]").waitFor();
+  console.log(`view showed the tool result ${Date.now() - opened} ms after the page was opened`);
+  const label = await view.locator("#label").textContent();
+  const count = await view.locator("#count").textContent();
+  if (label !== "cups" || count !== "0") fail(`the view shows ${label} ${count}, not the call's input and result`);
+  const frame = page.frames().find((f) => f.url().includes("/apps/"));
+  if (!frame) fail("no frame loads the view from the desk's apps route");
+  if (frame.url().includes("token")) fail(`the view's address carries the token: ${frame.url()}`);
+  await shot(page, "app-shown");
+  // 2. The view calls its server's tool: errand's gate asks the person on this page, who allows it.
+  const asked = Date.now();
+  await view.locator("#add").click();
+  await page.waitForSelector("#approval:not(.hidden)");
+  const question = await page.textContent("#approval-text");
+  if (!question.includes("mcp__tally__add_to_tally") || !question.includes("a view on this page asks")) {
+    fail(`the question does not name the view's call: ${question}`);
+  }
+  await shot(page, "app-asks");
+  await page.click("#allow-once");
+  await view.locator("#status", { hasText: "added" }).waitFor();
+  console.log(`the view's call came back ${Date.now() - asked} ms after the click (the person's answer included)`);
+  if ((await view.locator("#count").textContent()) !== "2") fail("the view did not get its call's result");
+  // 3. A tool for the model only is refused to the view, before the gate.
+  await view.locator("#forbidden").click();
+  await view.locator("#status", { hasText: "refused" }).waitFor();
+  const refused = await view.locator("#status").textContent();
+  if (!refused.includes("for the model only")) fail(`the model-only tool was answered with: ${refused}`);
+  // 4. Display modes: fullscreen on request, and back when the person says.
+  await view.locator("#fullscreen").click();
+  await page.waitForSelector("#apps .app.fullscreen");
+  await view.locator("#mode", { hasText: "fullscreen" }).waitFor();
+  await shot(page, "app-fullscreen");
+  await page.click("#apps .app button");
+  await view.locator("#mode", { hasText: "inline" }).waitFor();
+  if (await page.$("#apps .app.fullscreen")) fail("the view stayed full screen");
+  // 5. What the view must not reach: the desk's API, its page, storage and cookie; and what errand does not host.
+  await view.locator("#probe").click();
+  await view.locator("#probed", { hasText: "openLink" }).waitFor();
+  const probed = JSON.parse(await view.locator("#probed").textContent());
+  console.log(`the view's probes: ${JSON.stringify(probed)}`);
+  for (const [what, outcome] of Object.entries(probed)) {
+    if (!outcome.startsWith("refused")) fail(`the view reached ${what}: ${outcome}`);
+  }
+  await shot(page, "app-probed");
+}
+
 try {
   // The schedules are shown in the person's time zone: one far from UTC and from the schedules' own.
   const page = await browser.newPage(flow === "schedules" ? { timezoneId: "Asia/Tokyo", locale: "en-US" } : {});
@@ -705,8 +765,12 @@ try {
   // expected: the task flow fetches a file after undo removed it.)
   const problems = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  const refusedInViews = [];
   page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) problems.push(message.text());
+    if (message.type() !== "error" || !/Content Security Policy|Refused to/.test(message.text())) return;
+    // An MCP App's view is refused on purpose when it reaches beyond its policy; the desk itself never is.
+    if (message.location().url.includes("/apps/")) refusedInViews.push(message.text());
+    else problems.push(message.text());
   });
   if (flow === "task") await taskFlow(page, target);
   else if (flow === "follow") await followFlow(page, target);
@@ -714,7 +778,12 @@ try {
   else if (flow === "agents") await agentsFlow(page, target);
   else if (flow === "agents-many") await manyAgentsFlow(page, target);
   else if (flow === "schedules") await schedulesFlow(page, target);
-  else fail(`no flow named ${flow}; use task, follow, input, agents, agents-many or schedules`);
+  else if (flow === "apps") await appsFlow(page, target);
+  else fail(`no flow named ${flow}; use task, follow, input, agents, agents-many, schedules or apps`);
+  // The view's fetch of the desk's API was stopped by its policy, before any request left the browser.
+  if (flow === "apps" && !refusedInViews.some((text) => text.includes("connect-src"))) {
+    fail(`the view's fetch was not refused by its connect-src policy: ${JSON.stringify(refusedInViews)}`);
+  }
   if (problems.length) fail(`the page reported problems:\n${problems.join("\n")}`);
   console.log(`desk ${flow} flow passed`);
 } finally {

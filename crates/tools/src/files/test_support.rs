@@ -65,6 +65,7 @@ impl Fixture {
             progress: None,
             cancel: tokio_util::sync::CancellationToken::new(),
             host_allowed: None,
+            call_id: String::new(),
         };
         Self { _temp: temp, root, read_only, outside, ctx }
     }
