@@ -191,3 +191,87 @@ async fn schedules_are_listed_paused_resumed_and_fired_now_through_the_api() {
     let (status, missing) = get("/api/schedules/nosuch".into()).await;
     assert_eq!(status, 404, "{missing}");
 }
+
+/// A view's calls (MCP Apps) after its session's run: only tools of the view's own server are put to the gate
+/// (another server's tool, an unknown view, a malformed request id are refused before it), and a call the
+/// person denies comes back to the view as an error result naming the denial. A follow-up then runs on the
+/// same session.
+#[tokio::test]
+async fn a_views_calls_reach_only_its_own_server_and_only_through_the_gate() {
+    let mut servers = common::tally();
+    servers.as_object_mut().unwrap().extend(common::everything().as_object().unwrap().clone());
+    let live = Live::start_with_mcp(
+        vec![
+            Turn::tool_call("mcp__tally__show_tally", json!({"label": "cups"})),
+            Turn::text("Shown."),
+            Turn::text("Followed up."),
+        ],
+        servers,
+    )
+    .await;
+    let id = live.start_task("show the tally", json!({"no_plan": true})).await;
+    let shown = live.wait_for(&id, "AppAvailable").await;
+    live.wait_for(&id, "Finished").await;
+    let view = shown["call_id"].as_str().unwrap().to_string();
+    let calls = format!("/api/sessions/{id}/apps/{view}/calls");
+
+    let refused = [
+        (
+            calls.clone(),
+            json!({"request_id": "r1", "name": "echo", "arguments": {"message": "hi"}}),
+            "tally offers no tool echo",
+        ),
+        (
+            format!("/api/sessions/{id}/apps/nope/calls"),
+            json!({"request_id": "r2", "name": "add_to_tally", "arguments": {"amount": 1}}),
+            "no view of call nope",
+        ),
+        (
+            calls.clone(),
+            json!({"request_id": "bad id!", "name": "add_to_tally", "arguments": {"amount": 1}}),
+            "request id",
+        ),
+    ];
+    for (path, body, says) in refused {
+        let (status, answer) = live.post(&path, body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["error"].as_str().unwrap_or_default().contains(says), "{answer}");
+    }
+
+    // The view's own server's tool: asked about, denied by the person, answered as an error result.
+    let asking = {
+        let (client, base, calls) = (live.client.clone(), live.base.clone(), calls.clone());
+        tokio::spawn(async move {
+            let body = json!({"request_id": "r3", "name": "add_to_tally", "arguments": {"amount": 1}});
+            let response =
+                client.post(format!("{base}{calls}")).bearer_auth(common::TOKEN).json(&body).send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        })
+    };
+    let asked = live.wait_for(&id, "ApprovalRequested").await;
+    assert_eq!((&asked["call_id"], &asked["tool"]), (&json!("app-r3"), &json!("mcp__tally__add_to_tally")));
+    let (status, _) = live
+        .post(&format!("/api/sessions/{id}/approvals/app-r3"), json!({"answer": "deny", "reason": "not now"}))
+        .await;
+    assert_eq!(status, 200);
+    let answer = tokio::time::timeout(Duration::from_secs(10), asking).await.unwrap().unwrap();
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(answer["result"]["content"][0]["text"].as_str().unwrap().contains("not now"), "{answer}");
+    let events = live.store.events(&id, 0).unwrap();
+    assert!(
+        !events.iter().any(|e| e.kind == "ToolStarted" && e.body.contains("mcp__everything__")),
+        "another server's tool ran"
+    );
+
+    // A follow-up runs on the session that stayed for its view.
+    let (status, answer) = live.post(&format!("/api/sessions/{id}/messages"), json!({"text": "and now?"})).await;
+    assert_eq!((status, &answer["resumed"]), (200, &json!(true)), "{answer}");
+    for _ in 0..500 {
+        if live.store.events(&id, 0).unwrap().iter().filter(|e| e.kind == "Finished").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(live.mock.requests().len(), 3, "the view's calls never reached the model; the follow-up did");
+    live.mock.assert_clean();
+}
