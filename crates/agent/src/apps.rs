@@ -175,9 +175,14 @@ impl Session {
                     None => return Ok(()),
                 },
             };
+            // A question the call asks marks the session waiting, then running; the run is over, so the
+            // session's status goes back to how the run ended.
+            let ended = self.store.session(&self.id)?;
             let mut summary = RunSummary::default();
-            self.answer_app_call(request, &mut summary, stop).await?;
+            let answered = self.answer_app_call(request, &mut summary, stop).await;
             self.flush().await?;
+            self.store.set_status(&self.id, ended.status, ended.status_detail.as_deref())?;
+            answered?;
         }
     }
 

@@ -262,6 +262,8 @@ async fn a_views_calls_reach_only_its_own_server_and_only_through_the_gate() {
         !events.iter().any(|e| e.kind == "ToolStarted" && e.body.contains("mcp__everything__")),
         "another server's tool ran"
     );
+    // The question made the session wait; answered, it is back to how its run ended.
+    assert_eq!(live.store.session(&id).unwrap().status, SessionStatus::Done);
 
     // A follow-up runs on the session that stayed for its view.
     let (status, answer) = live.post(&format!("/api/sessions/{id}/messages"), json!({"text": "and now?"})).await;
