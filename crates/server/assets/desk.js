@@ -923,7 +923,15 @@ function showApp(v, e) {
   const heading = text("h2", `${e.tool} · ${e.resource_uri} `);
   heading.append(inline);
   card.append(heading, frame);
-  const app = { event: e, frame, card, session: v.id, mode: "inline", modes: null, initialized: false };
+  const app = { event: e, frame, card, session: v.id, mode: "inline", modes: null, initialized: false, loads: 0 };
+  // A view that navigates its frame elsewhere is no longer the server's view: whatever loaded there gets no
+  // result and no relay to the session, and the frame goes.
+  frame.addEventListener("load", () => {
+    if (++app.loads < 2) return;
+    v.apps.delete(e.call_id);
+    frame.remove();
+    card.append(text("p", "The view left its page, so errand closed it.", "problem"));
+  });
   inline.onclick = () => setAppMode(app, "inline");
   app.exit = inline;
   v.apps.set(e.call_id, app);

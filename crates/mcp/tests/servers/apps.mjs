@@ -3,8 +3,9 @@
 // extension, `show_tally` names the view `ui://tally/view.html`; `add_to_tally` is for the view alone
 // (visibility ["app"]) and changes the tally; `reset_tally` is for the model alone (visibility ["model"]).
 // The view is one HTML file with the ext-apps App class inlined (no network): it shows the tool result, calls
-// add_to_tally, asks for fullscreen, and on request probes what a sandboxed view must not reach (the host's
-// API, its document, storage, cookies), writing each outcome into the page for the test to read.
+// add_to_tally, asks for fullscreen, on request probes what a sandboxed view must not reach (the host's API,
+// its document, storage, cookies), writing each outcome into the page for the test to read, and navigates its
+// frame away.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -39,7 +40,7 @@ const view = `<!doctype html>
 <h1 id="label">…</h1>
 <p>Count: <span id="count">?</span> <span id="mode">inline</span></p>
 <button id="add">Add 2</button> <button id="fullscreen">Fullscreen</button>
-<button id="forbidden">Reset (model only)</button> <button id="probe">Probe</button>
+<button id="forbidden">Reset (model only)</button> <button id="probe">Probe</button> <button id="leave">Leave</button>
 <pre id="status"></pre><pre id="probed"></pre>
 <script>${bundle}</script>
 <script>
@@ -85,6 +86,8 @@ $("probe").onclick = async () => {
   await attempt("openLink", () => app.openLink({ url: "https://example.invalid/" }).then(() => "opened"));
   $("probed").textContent = JSON.stringify(outcome);
 };
+// A view that navigates its own frame away (to a page of the same server, here a data: URL) must lose the host.
+$("leave").onclick = () => { location.href = "data:text/html,<p>elsewhere</p>"; };
 app.connect().then(() => { document.body.dataset.connected = "yes"; });
 </script>
 </body></html>`;

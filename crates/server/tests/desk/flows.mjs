@@ -755,6 +755,10 @@ async function appsFlow(page, session) {
     if (!outcome.startsWith("refused")) fail(`the view reached ${what}: ${outcome}`);
   }
   await shot(page, "app-probed");
+  // 6. A view that navigates its frame away loses the desk: the frame is closed.
+  await view.locator("#leave").click();
+  await page.waitForSelector("#apps .app .problem");
+  if (await page.$("#apps .app iframe")) fail("the frame stayed after its view navigated away");
 }
 
 try {
