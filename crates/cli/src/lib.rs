@@ -15,6 +15,7 @@ macro_rules! outln {
 mod commands;
 mod credentials;
 mod detach;
+mod eval;
 mod history;
 mod inbox;
 mod mcp;
@@ -103,6 +104,9 @@ knows no price for shows its tokens and an unknown cost; add [prices.\"MODEL\"] 
 errand usage --session 4k2m --by agent"
     )]
     Usage(usage::UsageArgs),
+    /// Run a suite of example tasks against a model and grade what each run leaves with deterministic
+    /// checks: pass rate, cost, turns and time per task (docs/eval.md).
+    Eval(eval::EvalArgs),
     /// Show a session: its task, status, transcript and usage.
     Show {
         /// Session id, or a unique prefix of it.
