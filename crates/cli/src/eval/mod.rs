@@ -198,6 +198,13 @@ pub(crate) async fn eval(args: EvalArgs) -> Result<u8, Failure> {
             report::json(&suite.root.display().to_string(), provider.as_deref(), model.as_deref(), &results, wall_ms);
         outln!("{}", serde_json::to_string_pretty(&value).context("serialize the report")?)?;
     } else {
+        if results.len() > 1 {
+            outln!()?;
+            for line in report::table(&results) {
+                outln!("{line}")?;
+            }
+            outln!()?;
+        }
         outln!("{}", report::summary_line(&results, wall_ms))?;
     }
     Ok(if results.iter().all(report::TaskResult::passed) { EXIT_DONE } else { EXIT_ERROR })

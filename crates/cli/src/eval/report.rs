@@ -131,6 +131,54 @@ pub(crate) fn task_lines(task: &TaskResult) -> Vec<String> {
     lines
 }
 
+/// The suite at a glance, one row per task: its verdict, runs and checks passed, and the mean turns, tokens,
+/// cost and time of its runs; columns padded so they line up in a terminal.
+pub(crate) fn table(tasks: &[TaskResult]) -> Vec<String> {
+    let mut rows = vec![["task", "result", "runs", "checks", "turns", "tokens", "cost", "time"].map(String::from)];
+    for task in tasks {
+        let runs = task.runs.len().max(1) as f64;
+        let mean =
+            |value: &dyn Fn(&RunOutcome) -> f64| task.runs.iter().map(|run| value(&run.outcome)).sum::<f64>() / runs;
+        let checks: usize = task.runs.iter().map(|run| run.checks.len()).sum();
+        let checks_passed: usize =
+            task.runs.iter().map(|run| run.checks.iter().filter(|check| check.passed).count()).sum();
+        let priced: Vec<f64> = task.runs.iter().filter_map(|run| run.outcome.cost_usd).collect();
+        let cost = if priced.len() == task.runs.len() && !priced.is_empty() {
+            format!("${:.4}", priced.iter().sum::<f64>() / runs)
+        } else {
+            "unknown".into()
+        };
+        rows.push([
+            task.name.clone(),
+            if task.passed() { "PASS" } else { "FAIL" }.into(),
+            format!("{}/{}", task.passed_runs(), task.runs.len()),
+            format!("{checks_passed}/{checks}"),
+            format!("{:.1}", mean(&|outcome| outcome.turns as f64)),
+            thousands(mean(&|outcome| (outcome.input_tokens + outcome.output_tokens) as f64).round() as u64),
+            cost,
+            seconds(mean(&|outcome| outcome.wall_ms as f64).round() as u64),
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..8).map(|column| rows.iter().map(|row| row[column].chars().count()).max().unwrap_or(0)).collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                // The name and verdict read left to right; the figures line up on the right.
+                .map(
+                    |(column, (cell, width))| {
+                        if column < 2 { format!("{cell:<width$}") } else { format!("{cell:>width$}") }
+                    },
+                )
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
 /// The summary line: tasks and runs passed, what they cost, how long the suite took.
 pub(crate) fn summary_line(tasks: &[TaskResult], wall_ms: u64) -> String {
     let passed = tasks.iter().filter(|task| task.passed()).count();
@@ -244,6 +292,24 @@ mod tests {
                 .unwrap()
                 .contains("pass rate 67% (2/3), pass@3 yes; std dev: cost $0.0100, turns 1.0, time 1.0s")
         );
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_task_with_means_over_its_runs() {
+        let passing = TaskResult {
+            name: "receipts-to-xlsx".into(),
+            description: None,
+            runs: vec![run(true, Some(0.01), 2, 1000), run(true, Some(0.03), 4, 3000)],
+        };
+        let failing = TaskResult { name: "sort".into(), description: None, runs: vec![run(false, None, 3, 500)] };
+        let lines = table(&[passing, failing]);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        let cells = |line: &str| line.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(cells(&lines[0]), ["task", "result", "runs", "checks", "turns", "tokens", "cost", "time"]);
+        assert_eq!(cells(&lines[1]), ["receipts-to-xlsx", "PASS", "2/2", "2/2", "3.0", "0", "$0.0200", "2.0s"]);
+        assert_eq!(cells(&lines[2]), ["sort", "FAIL", "0/1", "0/1", "3.0", "0", "unknown", "0.5s"]);
+        // Columns line up: every row is as wide as the header.
+        assert!(lines.iter().all(|line| line.len() == lines[0].len()), "{lines:#?}");
     }
 
     #[test]

@@ -222,7 +222,13 @@ mod tests {
         );
         assert_eq!(
             parse_range("Sheet1!A1:B3"),
-            Some(CellRange { sheet: Some("Sheet1".into()), first_row: 0, first_column: 0, last_row: 2, last_column: 1 })
+            Some(CellRange {
+                sheet: Some("Sheet1".into()),
+                first_row: 0,
+                first_column: 0,
+                last_row: 2,
+                last_column: 1
+            })
         );
         assert_eq!(parse_range("not a range"), None);
         assert_eq!(parse_cell("$B$7"), Some((6, 1)));
