@@ -106,6 +106,7 @@ errand usage --session 4k2m --by agent"
     Usage(usage::UsageArgs),
     /// Run a suite of example tasks against a model and grade what each run leaves with deterministic
     /// checks: pass rate, cost, turns and time per task (docs/eval.md).
+    #[command(long_about = eval::LONG_ABOUT)]
     Eval(eval::EvalArgs),
     /// Show a session: its task, status, transcript and usage.
     Show {

@@ -20,17 +20,19 @@ use tokio_util::sync::CancellationToken;
 use crate::commands::{Failure, usage_error};
 use crate::{EXIT_CANCELLED, EXIT_DONE, EXIT_ERROR, EXIT_USAGE};
 
-/// `errand eval`.
-#[derive(Debug, Args)]
-#[command(
-    args_conflicts_with_subcommands = true,
-    long_about = "Runs a suite of tasks against a model and grades the results with deterministic checks. A suite \
+/// `errand eval --help`'s description (clap takes it from the subcommand, so `Command::Eval` names it).
+pub(crate) const LONG_ABOUT: &str = "Runs a suite of tasks against a model and grades the results with deterministic checks. A suite \
 is a folder of task folders; a task folder holds task.toml (the prompt, how errand runs, the checks), input/ \
 (copied into a fresh scratch folder for each run) and optionally expected/ (files the checks compare with). \
 Each run is a real `errand run --json` of this errand, in a store of the suite's own under a temporary folder \
 (its sessions and undo never mix with yours), with your config.toml and keys. Every task.toml is read and \
 checked before anything runs. Exit status: 0 when every run of every task passed, 1 when any failed, 2 when \
-the suite could not be read. See docs/eval.md for task.toml and the check kinds.",
+the suite could not be read. See docs/eval.md for task.toml and the check kinds.";
+
+/// `errand eval`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
     after_help = "Examples:\n  errand eval examples/eval\n  \
 errand eval examples/eval --filter receipts --repeat 5\n  \
 errand eval examples/eval/receipts-to-xlsx --keep\n  \
