@@ -108,7 +108,9 @@ pub fn pdf_outline(bytes: &[u8]) -> Result<Vec<String>, OfficeError> {
     // lopdf calls a document without an outline an error; for a reader that is simply no bookmarks.
     match catch_unwind(AssertUnwindSafe(|| document.get_toc())) {
         Ok(Ok(toc)) => Ok(toc.toc.into_iter().map(|entry| entry.title).collect()),
+        // A catalog without an /Outlines entry is the common way to have none.
         Ok(Err(pdf_extract::Error::NoOutline)) => Ok(Vec::new()),
+        Ok(Err(pdf_extract::Error::DictKey(key))) if key == "Outlines" => Ok(Vec::new()),
         Ok(Err(error)) => Err(reason(error.to_string())),
         Err(_) => Err(reason("the parser failed reading the outline".into())),
     }
