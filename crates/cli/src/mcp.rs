@@ -389,7 +389,11 @@ async fn login(
     let store = credential_store()?;
     store.put(url, &credentials).map_err(usage_error)?;
     let scope = credentials.scope.as_deref().map(|scope| format!(" (scope: {scope})")).unwrap_or_default();
-    outln!("signed in to {name}{scope}; the tokens are kept in {}, readable only by you", store.path().display())?;
+    let issuer = credentials.issuer.as_deref().map(|issuer| format!(" by {issuer}")).unwrap_or_default();
+    outln!(
+        "signed in to {name}{scope}{issuer}; the tokens are kept in {}, readable only by you",
+        store.path().display()
+    )?;
     Ok(EXIT_DONE)
 }
 

@@ -2,7 +2,9 @@
 //! protected-resource metadata (RFC 9728, from the `WWW-Authenticate` challenge or the well-known paths),
 //! authorization-server metadata (RFC 8414 and OpenID discovery, with the 2025-03-26 fallbacks), dynamic client
 //! registration (RFC 7591) or a pre-registered client, the authorization-code flow with PKCE (S256) and the
-//! `resource` parameter (RFC 8707), and refresh. Tokens are kept in one file only the user can read
+//! `resource` parameter (RFC 8707), and refresh. The authorization server is held to its name: its metadata must
+//! be its own (RFC 8414 section 3.3), the redirect back must carry that name when the server says it sends one
+//! (RFC 9207, against mix-up attacks), and stored tokens record which server issued them. Tokens are kept in one file only the user can read
 //! ([`CredentialStore`]); they are sent to the server and its authorization server, and nowhere else: never
 //! to a log, an event or the model.
 //!
@@ -138,6 +140,10 @@ pub struct Credentials {
     /// The scope granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The authorization server that issued the tokens (its `issuer`); absent in credentials kept before
+    /// errand recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl Credentials {
@@ -224,6 +230,10 @@ impl CredentialStore {
 #[derive(Debug, Clone)]
 struct Endpoints {
     resource: String,
+    /// The authorization server's name, as its metadata gives it (its origin for servers without metadata).
+    issuer: String,
+    /// Whether it names itself in the redirect back (`authorization_response_iss_parameter_supported`).
+    names_itself: bool,
     authorization: String,
     token: String,
     registration: Option<String>,
@@ -285,6 +295,12 @@ fn well_known(url: &reqwest::Url, name: &str, with_path: bool) -> String {
     format!("{}/.well-known/{name}{suffix}", url.origin().ascii_serialization())
 }
 
+/// Whether two issuer identifiers name the same server. They are compared as strings (RFC 8414, RFC 9207), but
+/// a trailing `/` on a bare origin is the same URL either way.
+fn same_issuer(a: &str, b: &str) -> bool {
+    a == b || a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
 fn strings(value: &Value) -> Vec<String> {
     value.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
 }
@@ -344,6 +360,8 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         // The 2025-03-26 fallback: the default endpoints at the authorization server's root.
         return Ok(Endpoints {
             resource,
+            issuer,
+            names_itself: false,
             authorization: format!("{origin}/authorize"),
             token: format!("{origin}/token"),
             registration: Some(format!("{origin}/register")),
@@ -351,6 +369,16 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
             auth_methods: Vec::new(),
         });
     };
+    // Metadata that names another issuer is not this server's (RFC 8414 section 3.3): following its endpoints
+    // would hand the sign-in to whoever wrote it.
+    if let Some(named) = metadata["issuer"].as_str()
+        && !same_issuer(named, &issuer)
+    {
+        return Err(OAuthError::Unsupported(format!(
+            "the authorization server metadata fetched for {issuer} names the issuer {named}; errand does not sign in \
+             with metadata that is not the server's own (RFC 8414 section 3.3). Tell the server's owner"
+        )));
+    }
     let methods = strings(&metadata["code_challenge_methods_supported"]);
     if !methods.is_empty() && !methods.iter().any(|method| method == "S256") {
         return Err(OAuthError::Unsupported(format!(
@@ -360,6 +388,8 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
     let endpoint = |key: &str| metadata[key].as_str().map(str::to_string);
     Ok(Endpoints {
         resource,
+        names_itself: metadata["authorization_response_iss_parameter_supported"].as_bool() == Some(true),
+        issuer,
         authorization: endpoint("authorization_endpoint").unwrap_or_else(|| format!("{origin}/authorize")),
         token: endpoint("token_endpoint").unwrap_or_else(|| format!("{origin}/token")),
         registration: endpoint("registration_endpoint"),
@@ -544,25 +574,15 @@ async fn token_request(
     Ok(answer)
 }
 
-fn credentials_from(
-    answer: &Value,
-    resource: &str,
-    token_endpoint: &str,
-    client_id: &str,
-    client_secret: Option<String>,
-    auth_method: &str,
-    earlier_refresh: Option<String>,
-) -> Credentials {
+/// `earlier` with the tokens of a token endpoint's `answer`: a new access token, its expiry and scope, and the
+/// refresh token the answer gives (else the one `earlier` held).
+fn with_tokens(earlier: Credentials, answer: &Value) -> Credentials {
     Credentials {
-        resource: resource.to_string(),
-        token_endpoint: token_endpoint.to_string(),
-        client_id: client_id.to_string(),
-        client_secret,
-        auth_method: auth_method.to_string(),
         access_token: answer["access_token"].as_str().unwrap_or_default().to_string(),
-        refresh_token: answer["refresh_token"].as_str().map(str::to_string).or(earlier_refresh),
+        refresh_token: answer["refresh_token"].as_str().map(str::to_string).or(earlier.refresh_token),
         expires_at: answer["expires_in"].as_u64().map(|seconds| now() + seconds),
         scope: answer["scope"].as_str().map(str::to_string),
+        ..earlier
     }
 }
 
@@ -570,6 +590,11 @@ impl Authorization {
     /// Where to send the person.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The authorization server signing the person in (its `issuer`).
+    pub fn issuer(&self) -> &str {
+        &self.endpoints.issuer
     }
 
     /// Exchanges the code of the redirect back to errand (the query of the redirect URL) for tokens.
@@ -584,6 +609,27 @@ impl Authorization {
             return Err(OAuthError::Redirect(
                 "the redirect does not belong to this sign-in (its state differs); start again".into(),
             ));
+        }
+        // RFC 9207: a redirect naming another authorization server is a mix-up (a code meant for that server
+        // would be sent to this one's token endpoint, or the other way round), and a server that says it names
+        // itself must do so.
+        match pairs.get("iss") {
+            Some(iss) if !same_issuer(iss, &self.endpoints.issuer) => {
+                return Err(OAuthError::Redirect(format!(
+                    "the redirect comes from the authorization server {iss}, but errand asked {}; its code was not \
+                     used (RFC 9207: this is how a mix-up attack looks). Start again, and tell the server's owner \
+                     if it repeats",
+                    self.endpoints.issuer
+                )));
+            }
+            None if self.endpoints.names_itself => {
+                return Err(OAuthError::Redirect(format!(
+                    "the redirect does not name its authorization server, though {} says it always does (RFC 9207); \
+                     its code was not used. Start again",
+                    self.endpoints.issuer
+                )));
+            }
+            _ => {}
         }
         let Some(code) = pairs.get("code") else {
             return Err(OAuthError::Redirect("the redirect carries no authorization code".into()));
@@ -603,15 +649,19 @@ impl Authorization {
             ],
         )
         .await?;
-        Ok(credentials_from(
-            &answer,
-            &self.endpoints.resource,
-            &self.endpoints.token,
-            &self.client_id,
-            self.client_secret,
-            &self.auth_method,
-            None,
-        ))
+        let issued = Credentials {
+            resource: self.endpoints.resource.clone(),
+            token_endpoint: self.endpoints.token.clone(),
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            auth_method: self.auth_method,
+            access_token: String::new(),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            issuer: Some(self.endpoints.issuer),
+        };
+        Ok(with_tokens(issued, &answer))
     }
 }
 
@@ -630,15 +680,7 @@ pub async fn refresh(credentials: &Credentials) -> Result<Credentials, OAuthErro
         &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("resource", &credentials.resource)],
     )
     .await?;
-    Ok(credentials_from(
-        &answer,
-        &credentials.resource,
-        &credentials.token_endpoint,
-        &credentials.client_id,
-        credentials.client_secret.clone(),
-        &credentials.auth_method,
-        Some(refresh_token.clone()),
-    ))
+    Ok(with_tokens(credentials.clone(), &answer))
 }
 
 /// Follows an authorization address the way a browser whose person approves at once would, without a
@@ -708,6 +750,7 @@ mod tests {
             refresh_token: Some("r".into()),
             expires_at: Some(now() + 30),
             scope: None,
+            issuer: Some("https://a".into()),
         };
         store.put("https://s/mcp", &credentials).unwrap();
         assert_eq!(store.get("https://s/mcp").unwrap(), Some(credentials.clone()));
@@ -716,8 +759,56 @@ mod tests {
         assert!(credentials.expired(), "30 s left is inside the refresh margin");
         assert!(store.remove("https://s/mcp").unwrap());
         assert!(!store.remove("https://s/mcp").unwrap());
+        // Credentials kept before errand recorded the issuer still read.
+        std::fs::write(
+            store.path(),
+            r#"{"https://s/mcp": {"resource": "https://s/mcp", "token_endpoint": "https://a/token", "client_id": "c",
+                "auth_method": "none", "access_token": "t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(store.get("https://s/mcp").unwrap().unwrap().issuer, None);
         std::fs::write(store.path(), "{broken").unwrap();
         let error = store.get("https://s/mcp").unwrap_err().to_string();
         assert!(error.contains("mcp-credentials.json") && error.contains("sign in again"), "{error}");
+    }
+
+    fn pending_sign_in(names_itself: bool) -> Authorization {
+        Authorization {
+            url: "https://auth.example/authorize?x".into(),
+            state: "st".into(),
+            verifier: "v".into(),
+            redirect_uri: "http://127.0.0.1:9/callback".into(),
+            endpoints: Endpoints {
+                resource: "https://s/mcp".into(),
+                issuer: "https://auth.example".into(),
+                names_itself,
+                // Nothing listens here: a check that lets the redirect through fails on the exchange instead.
+                authorization: "http://127.0.0.1:9/authorize".into(),
+                token: "http://127.0.0.1:9/token".into(),
+                registration: None,
+                scopes_supported: Vec::new(),
+                auth_methods: Vec::new(),
+            },
+            client_id: "c".into(),
+            client_secret: None,
+            auth_method: "none".into(),
+            http: http_client().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_another_authorization_server_is_refused_before_its_code_is_used() {
+        let mixed = pending_sign_in(false).finish("code=abc&state=st&iss=https%3A%2F%2Fattacker.example").await;
+        let error = mixed.unwrap_err().to_string();
+        assert!(error.contains("https://attacker.example") && error.contains("mix-up"), "{error}");
+        let silent = pending_sign_in(true).finish("code=abc&state=st").await.unwrap_err().to_string();
+        assert!(silent.contains("does not name its authorization server"), "{silent}");
+        // The right name, with or without a trailing slash, and no name from a server that never sends one,
+        // get as far as the code exchange.
+        for query in ["code=abc&state=st&iss=https%3A%2F%2Fauth.example%2F", "code=abc&state=st"] {
+            let error = pending_sign_in(query.contains("iss")).finish(query).await.unwrap_err();
+            assert!(matches!(error, OAuthError::Request { .. }), "{query}: {error}");
+        }
+        assert!(!same_issuer("https://auth.example", "https://auth.example/tenant"));
     }
 }
