@@ -168,10 +168,17 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             Ok(EXIT_DONE)
         }
         McpCommand::ConformanceClient { url } => conformance_client(url).await,
-        McpCommand::Login { name, folders, no_browser, client_id, timeout } => {
+        McpCommand::Login { name, folders, no_browser, client_id, client_metadata_url, timeout } => {
             let configured = configured(folders)?;
             let server = find(&configured, &name)?;
-            login(server, no_browser, client_id, std::time::Duration::from_secs(timeout)).await
+            let registration = registration(client_id, client_metadata_url)?;
+            login(server, no_browser, registration, std::time::Duration::from_secs(timeout)).await
+        }
+        McpCommand::ClientMetadata { url } => {
+            errand_mcp::oauth::check_metadata_url(&url).map_err(usage_error)?;
+            let document = errand_mcp::oauth::client_metadata_document(&url);
+            outln!("{}", serde_json::to_string_pretty(&document).context("serialize the document")?)?;
+            Ok(EXIT_DONE)
         }
         McpCommand::Logout { name, folders } => {
             let configured = configured(folders)?;
@@ -315,10 +322,30 @@ fn credential_store() -> Result<errand_mcp::oauth::CredentialStore, Failure> {
 
 /// `errand mcp login NAME`: asks the server whether and how to sign in, sends the person to the sign-in page,
 /// takes the redirect back on a loopback address, and keeps the tokens.
+/// How `errand mcp login` identifies errand: a client the person registered, a metadata document they
+/// publish, or a dynamic registration.
+fn registration(
+    client_id: Option<String>,
+    client_metadata_url: Option<String>,
+) -> Result<errand_mcp::oauth::Registration, Failure> {
+    use errand_mcp::oauth::Registration;
+    Ok(match (client_id, client_metadata_url.filter(|url| !url.trim().is_empty())) {
+        (Some(client_id), _) => Registration::PreRegistered {
+            client_id,
+            client_secret: std::env::var("ERRAND_MCP_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty()),
+        },
+        (None, Some(url)) => {
+            errand_mcp::oauth::check_metadata_url(&url).map_err(usage_error)?;
+            Registration::MetadataDocument { url }
+        }
+        (None, None) => Registration::Dynamic,
+    })
+}
+
 async fn login(
     server: &errand_mcp::McpServer,
     no_browser: bool,
-    client_id: Option<String>,
+    registration: errand_mcp::oauth::Registration,
     wait: std::time::Duration,
 ) -> Result<u8, Failure> {
     use errand_mcp::McpError;
@@ -350,13 +377,6 @@ async fn login(
         tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("listen on 127.0.0.1 for the sign-in")?;
     let redirect =
         format!("http://127.0.0.1:{}/callback", listener.local_addr().context("read the sign-in port")?.port());
-    let registration = match client_id {
-        Some(client_id) => errand_mcp::oauth::Registration::PreRegistered {
-            client_id,
-            client_secret: std::env::var("ERRAND_MCP_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty()),
-        },
-        None => errand_mcp::oauth::Registration::Dynamic,
-    };
     let authorization = match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration).await {
         Ok(authorization) => authorization,
         Err(error) => {
@@ -536,7 +556,7 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
             client_id: client_id.to_string(),
             client_secret: context["client_secret"].as_str().map(str::to_string),
         },
-        None => errand_mcp::oauth::Registration::Dynamic,
+        None => registration(None, std::env::var("ERRAND_MCP_CLIENT_METADATA_URL").ok())?,
     };
     let server = errand_mcp::McpServer {
         name: "conformance".into(),

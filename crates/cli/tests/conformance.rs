@@ -29,6 +29,8 @@ async fn conformance(arguments: &[&str]) -> (bool, String) {
         .current_dir(home.path())
         .env("PATH", path)
         .env("ERRAND_HOME", home.path())
+        // The address the suite's authorization servers expect a client ID metadata document at.
+        .env("ERRAND_MCP_CLIENT_METADATA_URL", "https://conformance-test.local/client-metadata.json")
         .output()
         .await
         .unwrap();

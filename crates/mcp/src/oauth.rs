@@ -1,7 +1,7 @@
 //! OAuth 2.1 for HTTP servers, as the MCP authorization specification (2025-11-25) asks of a client:
 //! protected-resource metadata (RFC 9728, from the `WWW-Authenticate` challenge or the well-known paths),
 //! authorization-server metadata (RFC 8414 and OpenID discovery, with the 2025-03-26 fallbacks), dynamic client
-//! registration (RFC 7591) or a pre-registered client, the authorization-code flow with PKCE (S256) and the
+//! registration (RFC 7591), a client ID metadata document, or a pre-registered client, the authorization-code flow with PKCE (S256) and the
 //! `resource` parameter (RFC 8707), and refresh. The authorization server is held to its name: its metadata must
 //! be its own (RFC 8414 section 3.3), the redirect back must carry that name when the server says it sends one
 //! (RFC 9207, against mix-up attacks), and stored tokens record which server issued them. Tokens are kept in one file only the user can read
@@ -106,6 +106,14 @@ pub enum Registration {
     /// Register dynamically (RFC 7591) where the server allows it.
     #[default]
     Dynamic,
+    /// Use a client ID metadata document: the HTTPS address where the person (or their organisation)
+    /// publishes the document [`client_metadata_document`] makes is the client id, with servers that take
+    /// them (`client_id_metadata_document_supported`); others get a dynamic registration. Check the address
+    /// with [`check_metadata_url`] first.
+    MetadataDocument {
+        /// The document's address, which is also the client id.
+        url: String,
+    },
     /// A client the person registered with the server beforehand.
     PreRegistered {
         /// Its id.
@@ -230,6 +238,8 @@ impl CredentialStore {
 #[derive(Debug, Clone)]
 struct Endpoints {
     resource: String,
+    /// Whether the authorization server takes a client ID metadata document's address as a client id.
+    metadata_documents: bool,
     /// The authorization server's name, as its metadata gives it (its origin for servers without metadata).
     issuer: String,
     /// Whether it names itself in the redirect back (`authorization_response_iss_parameter_supported`).
@@ -362,6 +372,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
             resource,
             issuer,
             names_itself: false,
+            metadata_documents: false,
             authorization: format!("{origin}/authorize"),
             token: format!("{origin}/token"),
             registration: Some(format!("{origin}/register")),
@@ -389,6 +400,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
     Ok(Endpoints {
         resource,
         names_itself: metadata["authorization_response_iss_parameter_supported"].as_bool() == Some(true),
+        metadata_documents: metadata["client_id_metadata_document_supported"].as_bool() == Some(true),
         issuer,
         authorization: endpoint("authorization_endpoint").unwrap_or_else(|| format!("{origin}/authorize")),
         token: endpoint("token_endpoint").unwrap_or_else(|| format!("{origin}/token")),
@@ -420,7 +432,12 @@ pub async fn authorize(
             };
             (client_id.clone(), client_secret.clone(), method.to_string())
         }
-        Registration::Dynamic => register(&http, &endpoints, redirect_uri).await?,
+        // A metadata document is a public client's identity: the server reads who errand is from it, and
+        // there is no secret to present.
+        Registration::MetadataDocument { url } if endpoints.metadata_documents => (url.clone(), None, "none".into()),
+        Registration::MetadataDocument { .. } | Registration::Dynamic => {
+            register(&http, &endpoints, redirect_uri).await?
+        }
     };
     let scope = challenge
         .scope
@@ -460,6 +477,44 @@ pub async fn authorize(
         client_secret,
         auth_method,
         http,
+    })
+}
+
+/// Whether `url` can be a client ID metadata document's address: `https`, with a path to the document, and
+/// neither a fragment nor credentials (draft-ietf-oauth-client-id-metadata-document, section 3).
+pub fn check_metadata_url(url: &str) -> Result<(), OAuthError> {
+    let refused = |why: &str| {
+        OAuthError::Unsupported(format!(
+            "{url:?} cannot be a client ID metadata document's address: {why}; give the https address where the \
+             document `errand mcp client-metadata URL` prints is published"
+        ))
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|error| refused(&error.to_string()))?;
+    if parsed.scheme() != "https" {
+        return Err(refused("it must use https"));
+    }
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(refused("it must have a path to the document"));
+    }
+    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused("it must not have a fragment or a user name"));
+    }
+    Ok(())
+}
+
+/// The client ID metadata document to publish at `url` for errand: a public client (no secret) that signs
+/// people in with the authorization code flow and PKCE, redirected back to errand on the loopback address.
+/// errand listens on a port the system picks, so the redirect addresses leave the port out: authorization
+/// servers let native clients' loopback ports vary (RFC 8252, section 7.3).
+pub fn client_metadata_document(url: &str) -> Value {
+    serde_json::json!({
+        "client_id": url,
+        "client_name": "errand",
+        "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "native",
     })
 }
 
@@ -780,6 +835,7 @@ mod tests {
             redirect_uri: "http://127.0.0.1:9/callback".into(),
             endpoints: Endpoints {
                 resource: "https://s/mcp".into(),
+                metadata_documents: false,
                 issuer: "https://auth.example".into(),
                 names_itself,
                 // Nothing listens here: a check that lets the redirect through fails on the exchange instead.
@@ -810,5 +866,24 @@ mod tests {
             assert!(matches!(error, OAuthError::Request { .. }), "{query}: {error}");
         }
         assert!(!same_issuer("https://auth.example", "https://auth.example/tenant"));
+    }
+
+    #[test]
+    fn a_metadata_document_address_is_https_with_a_path() {
+        assert!(check_metadata_url("https://example.org/errand/client.json").is_ok());
+        for (url, why) in [
+            ("http://example.org/client.json", "https"),
+            ("https://example.org/", "path"),
+            ("https://example.org", "path"),
+            ("https://example.org/c.json#x", "fragment"),
+            ("https://me@example.org/c.json", "user name"),
+            ("not a url", "cannot be"),
+        ] {
+            let error = check_metadata_url(url).unwrap_err().to_string();
+            assert!(error.contains(why), "{url}: {error}");
+        }
+        let document = client_metadata_document("https://example.org/errand/client.json");
+        assert_eq!(document["client_id"], "https://example.org/errand/client.json");
+        assert_eq!(document["token_endpoint_auth_method"], "none");
     }
 }
