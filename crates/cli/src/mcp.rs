@@ -140,8 +140,11 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                 };
                 let state = match status["status"].as_str() {
                     Some("ok") => format!(
-                        "ok: {} tools, {} resources, {} prompts",
-                        status["tools"], status["resources"], status["prompts"]
+                        "ok: protocol {}, {} tools, {} resources, {} prompts",
+                        status["protocol"].as_str().unwrap_or("unknown"),
+                        status["tools"],
+                        status["resources"],
+                        status["prompts"]
                     ),
                     Some("failed") => format!(
                         "failed: {}",
@@ -490,12 +493,14 @@ fn hidden(server: &errand_mcp::McpServer) -> errand_mcp::McpServer {
     server
 }
 
-/// Whether a server answers, and what it offers: `{"status": "ok", "tools", "resources", "prompts"}` or
+/// Whether a server answers, the protocol revision it speaks, and what it offers: `{"status": "ok", "protocol",
+/// "tools", "resources", "prompts"}` or
 /// `{"status": "failed", "error"}`.
 async fn status(server: &errand_mcp::McpServer, roots: &[PathBuf], timeout: std::time::Duration) -> Value {
     match probe(server, roots, timeout).await {
         Ok(inventory) => json!({
             "status": "ok",
+            "protocol": inventory.server.protocol_version,
             "tools": inventory.tools.len(),
             "resources": inventory.resources.len(),
             "prompts": inventory.prompts.len(),
