@@ -380,13 +380,17 @@ async fn login(
         tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("listen on 127.0.0.1 for the sign-in")?;
     let redirect =
         format!("http://127.0.0.1:{}/callback", listener.local_addr().context("read the sign-in port")?.port());
-    let authorization = match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration).await {
-        Ok(authorization) => authorization,
-        Err(error) => {
-            eprintln!("error: cannot sign in to {name}: {error}");
-            return Ok(EXIT_ERROR);
-        }
-    };
+    let earlier = credential_store()?.get(url).ok().flatten().and_then(|credentials| credentials.scope);
+    let authorization =
+        match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration, earlier.as_deref())
+            .await
+        {
+            Ok(authorization) => authorization,
+            Err(error) => {
+                eprintln!("error: cannot sign in to {name}: {error}");
+                return Ok(EXIT_ERROR);
+            }
+        };
     eprintln!(
         "Sign in to {name} at:\n  {}\nerrand waits for the sign-in to send you back to {redirect}",
         authorization.url()
@@ -579,17 +583,19 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
     };
     let mut sign_ins = 0;
     loop {
-        match exercise(&server, &options).await {
+        match exercise(&server, &options, &context["toolCalls"]).await {
             Ok(code) => return Ok(code),
             Err(errand_mcp::McpError::Unauthorized { challenge, .. }) if sign_ins < 3 => {
                 sign_ins += 1;
                 // The redirect is read, never followed: any loopback address does.
                 let signed_in = async {
+                    let earlier = store.get(&url)?.and_then(|credentials| credentials.scope);
                     let authorization = errand_mcp::oauth::authorize(
                         &url,
                         challenge.as_deref(),
                         "http://127.0.0.1/callback",
                         &registration,
+                        earlier.as_deref(),
                     )
                     .await?;
                     let query = errand_mcp::oauth::approve_without_browser(&authorization).await?;
@@ -609,14 +615,27 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
     }
 }
 
-/// One pass of the conformance client: connect, list, call every tool. Errors end the pass, so a sign-in can
-/// start it again.
+/// One pass of the conformance client: connect, list, and call the tools the scenario names in its context
+/// (`toolCalls`, with their arguments), else every tool with arguments made from its required properties.
+/// Errors end the pass, so a sign-in can start it again.
 async fn exercise(
     server: &errand_mcp::McpServer,
     options: &errand_mcp::ConnectOptions,
+    named_calls: &Value,
 ) -> Result<u8, errand_mcp::McpError> {
     let connection = errand_mcp::connect(server, options).await?;
     let inventory = connection.inventory().await?;
+    if let Some(calls) = named_calls.as_array().filter(|calls| !calls.is_empty()) {
+        for call in calls {
+            let name = call["name"].as_str().unwrap_or_default();
+            let arguments = if call["arguments"].is_object() { call["arguments"].clone() } else { json!({}) };
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let result = connection.call_tool(name, arguments, &|_| {}, &cancel).await?;
+            let _ = outln!("{name}: {}", serde_json::to_string(&result.content).unwrap_or_default());
+        }
+        connection.close().await;
+        return Ok(EXIT_DONE);
+    }
     for tool in &inventory.tools {
         let required: Vec<&str> =
             tool.input_schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();

@@ -538,7 +538,7 @@ async fn handshake(
                 Err(HandshakeFailed::Error(error)) => Err(error),
                 Err(HandshakeFailed::Mismatch(reason)) => Err(McpError::Protocol {
                     server: server.name.clone(),
-                    reason: format!("no protocol version in common: {reason}"),
+                    reason: format!("the MCP handshake failed: {reason}"),
                     stderr: String::new(),
                 }),
             }
@@ -574,8 +574,10 @@ impl Handshake {
 
 /// Why one handshake did not complete.
 enum HandshakeFailed {
-    /// The server knows discovery but none of the versions errand offered (it answered -32022): `initialize`
-    /// on a new connection is next. The text says which versions it named.
+    /// Discovery did not work out in a way `initialize` on a new connection may: the server knows discovery but
+    /// none of the versions errand offered (it answered -32022), or it answered discovery with something other
+    /// than a discovery result or an error for that request (an empty result, an error without the request's
+    /// id). The text says what it answered.
     Mismatch(String),
     /// Anything else, as the person sees it.
     Error(McpError),
@@ -587,15 +589,23 @@ impl From<McpError> for HandshakeFailed {
     }
 }
 
-/// The versions a mismatched server named, when `error` is a version mismatch.
+/// What a server answered discovery with, when `initialize` on a new connection may do better (see
+/// [`HandshakeFailed::Mismatch`]). A closed connection, a transport error or a cancel is not retried.
 fn mismatch(error: &rmcp::service::ClientInitializeError) -> Option<String> {
+    use rmcp::service::ClientInitializeError as Failed;
     match error {
-        rmcp::service::ClientInitializeError::NoCompatibleProtocolVersion { server_supported, .. } => {
+        Failed::NoCompatibleProtocolVersion { server_supported, .. } => {
             let named: Vec<String> = server_supported.iter().map(ToString::to_string).collect();
             Some(format!(
-                "the server speaks {}",
+                "it speaks {}",
                 if named.is_empty() { "no version it named".into() } else { named.join(", ") }
             ))
+        }
+        Failed::ExpectedInitResult(_) | Failed::ExpectedInitResponse(_) => {
+            Some("it answered discovery with something other than a discovery result".into())
+        }
+        Failed::UncorrelatedErrorResponse { .. } | Failed::JsonRpcError(_) => {
+            Some(format!("it refused discovery ({})", plain(error)))
         }
         _ => None,
     }
@@ -666,7 +676,9 @@ async fn handshake_once(
             if let Some(challenge) = challenge.lock().ok().and_then(|mut kept| kept.take()) {
                 return Err(unauthorized(server, url, Some(challenge)).into());
             }
-            if let Some(reason) = mismatch(&error) {
+            if kind == Handshake::Discover
+                && let Some(reason) = mismatch(&error)
+            {
                 return Err(HandshakeFailed::Mismatch(reason));
             }
             Err(invalid(format!(
@@ -713,7 +725,7 @@ pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Con
     };
     let mut service = start_stdio(server, options, &progress, &stderr, (command, args, env), Handshake::Discover).await;
     if let Err(HandshakeFailed::Mismatch(_)) = &service {
-        // A server that knows discovery but none of errand's versions: start it again for `initialize`.
+        // A server whose answer to discovery was no use: start it again for `initialize`.
         service = start_stdio(server, options, &progress, &stderr, (command, args, env), Handshake::Initialize).await;
     }
     let service = match service {
@@ -722,7 +734,7 @@ pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Con
         Err(HandshakeFailed::Mismatch(reason)) => {
             return Err(McpError::Protocol {
                 server: server.name.clone(),
-                reason: format!("no protocol version in common: {reason}"),
+                reason: format!("the MCP handshake failed: {reason}"),
                 stderr: tail_text(&stderr),
             });
         }
@@ -785,7 +797,9 @@ async fn start_stdio(
     match tokio::time::timeout(options.timeout, client.serve_with_lifecycle(transport, kind.lifecycle())).await {
         Ok(Ok(service)) => Ok(service),
         Ok(Err(error)) => {
-            if let Some(reason) = mismatch(&error) {
+            if kind == Handshake::Discover
+                && let Some(reason) = mismatch(&error)
+            {
                 return Err(HandshakeFailed::Mismatch(reason));
             }
             // Give the server a moment to finish writing why it failed.

@@ -305,10 +305,21 @@ fn well_known(url: &reqwest::Url, name: &str, with_path: bool) -> String {
     format!("{}/.well-known/{name}{suffix}", url.origin().ascii_serialization())
 }
 
-/// Whether two issuer identifiers name the same server. They are compared as strings (RFC 8414, RFC 9207), but
-/// a trailing `/` on a bare origin is the same URL either way.
+/// Whether two issuer identifiers name the same server: compared as strings, with no normalisation of case,
+/// ports, trailing slashes or escapes (RFC 8414 section 3.3, RFC 9207 section 2.4), since a look-alike is
+/// exactly what a mix-up attack uses.
 fn same_issuer(a: &str, b: &str) -> bool {
-    a == b || a.trim_end_matches('/') == b.trim_end_matches('/')
+    a == b
+}
+
+/// Whether protected-resource metadata's `resource` is the server errand is signing in to: the same URL, or
+/// one the server's URL lies under (RFC 9728 section 3.3). Metadata for another resource would have errand
+/// ask for tokens meant for someone else.
+fn resource_covers(resource: &str, server_url: &str) -> bool {
+    let resource = resource.trim_end_matches('/');
+    server_url == resource
+        || server_url.trim_end_matches('/') == resource
+        || server_url.strip_prefix(resource).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -332,7 +343,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
             break;
         }
     }
-    let (resource, issuer, scopes_supported) = match &resource_metadata {
+    let (resource, named_issuer, scopes_supported) = match &resource_metadata {
         Some(metadata) => (
             metadata["resource"].as_str().unwrap_or(server_url).to_string(),
             strings(&metadata["authorization_servers"]).into_iter().next(),
@@ -340,8 +351,16 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         ),
         None => (server_url.to_string(), None, Vec::new()),
     };
-    // Servers of the 2025-03-26 protocol have no resource metadata: their origin is the authorization server.
-    let issuer = issuer.unwrap_or_else(|| server.origin().ascii_serialization());
+    if !resource_covers(&resource, server_url) {
+        return Err(OAuthError::Unsupported(format!(
+            "the server's protected-resource metadata is for {resource}, not {server_url}; errand does not sign in \
+             with metadata for another resource (RFC 9728 section 3.3). Check the server's URL, or tell its owner"
+        )));
+    }
+    // Servers of the 2025-03-26 protocol have no resource metadata: their origin is the authorization server,
+    // and its name is whatever its own metadata says.
+    let guessed = named_issuer.is_none();
+    let issuer = named_issuer.unwrap_or_else(|| server.origin().ascii_serialization());
     let issuer_url = reqwest::Url::parse(&issuer).map_err(|error| {
         OAuthError::Unsupported(format!("the authorization server {issuer:?} is not a URL: {error}"))
     })?;
@@ -383,6 +402,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
     // Metadata that names another issuer is not this server's (RFC 8414 section 3.3): following its endpoints
     // would hand the sign-in to whoever wrote it.
     if let Some(named) = metadata["issuer"].as_str()
+        && !guessed
         && !same_issuer(named, &issuer)
     {
         return Err(OAuthError::Unsupported(format!(
@@ -397,6 +417,10 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         )));
     }
     let endpoint = |key: &str| metadata[key].as_str().map(str::to_string);
+    let issuer = match metadata["issuer"].as_str() {
+        Some(named) if guessed => named.to_string(),
+        _ => issuer,
+    };
     Ok(Endpoints {
         resource,
         names_itself: metadata["authorization_response_iss_parameter_supported"].as_bool() == Some(true),
@@ -413,11 +437,14 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
 /// Starts signing in to the server at `server_url`: discovers where, registers errand as a client (or uses
 /// the pre-registered one), and builds the authorization address for `redirect_uri` with PKCE. `challenge`
 /// is the server's `WWW-Authenticate` header, when it sent one; its scope wins over the advertised ones.
+/// `earlier_scope` is what an earlier sign-in to the server was granted: signing in again (a step-up for
+/// more scope) asks for both, so what worked before keeps working (SEP-2350).
 pub async fn authorize(
     server_url: &str,
     challenge: Option<&str>,
     redirect_uri: &str,
     registration: &Registration,
+    earlier_scope: Option<&str>,
 ) -> Result<Authorization, OAuthError> {
     let http = http_client()?;
     let challenge = challenge.map(Challenge::parse).unwrap_or_default();
@@ -443,6 +470,7 @@ pub async fn authorize(
         .scope
         .clone()
         .or_else(|| (!endpoints.scopes_supported.is_empty()).then(|| endpoints.scopes_supported.join(" ")));
+    let scope = scope_union(scope.as_deref(), earlier_scope);
     let verifier = random_text(48)?;
     let code_challenge =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
@@ -518,6 +546,17 @@ pub fn client_metadata_document(url: &str) -> Value {
     })
 }
 
+/// The scopes of `wanted` with those of `earlier` it lacks, in order, each once; `None` when both are empty.
+fn scope_union(wanted: Option<&str>, earlier: Option<&str>) -> Option<String> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for scope in wanted.into_iter().chain(earlier).flat_map(str::split_whitespace) {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    (!scopes.is_empty()).then(|| scopes.join(" "))
+}
+
 /// Dynamic client registration: errand as a public client when the server allows, else as the confidential
 /// client the server makes it.
 async fn register(
@@ -546,6 +585,8 @@ async fn register(
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": wanted,
+        // A program on the person's machine, redirected to loopback (SEP-837, RFC 8252).
+        "application_type": "native",
     });
     let what = format!("registering errand with {registration}");
     let response = http
@@ -859,13 +900,19 @@ mod tests {
         assert!(error.contains("https://attacker.example") && error.contains("mix-up"), "{error}");
         let silent = pending_sign_in(true).finish("code=abc&state=st").await.unwrap_err().to_string();
         assert!(silent.contains("does not name its authorization server"), "{silent}");
-        // The right name, with or without a trailing slash, and no name from a server that never sends one,
-        // get as far as the code exchange.
-        for query in ["code=abc&state=st&iss=https%3A%2F%2Fauth.example%2F", "code=abc&state=st"] {
+        // A look-alike (a trailing slash) is another name.
+        let slashed = pending_sign_in(false).finish("code=abc&state=st&iss=https%3A%2F%2Fauth.example%2F").await;
+        assert!(slashed.unwrap_err().to_string().contains("mix-up"));
+        // The right name, and no name from a server that never sends one, get as far as the code exchange.
+        for query in ["code=abc&state=st&iss=https%3A%2F%2Fauth.example", "code=abc&state=st"] {
             let error = pending_sign_in(query.contains("iss")).finish(query).await.unwrap_err();
             assert!(matches!(error, OAuthError::Request { .. }), "{query}: {error}");
         }
         assert!(!same_issuer("https://auth.example", "https://auth.example/tenant"));
+        assert!(resource_covers("https://s.example/mcp", "https://s.example/mcp"));
+        assert!(resource_covers("https://s.example/", "https://s.example/mcp"));
+        assert!(!resource_covers("https://s.example/mc", "https://s.example/mcp"));
+        assert!(!resource_covers("https://other.example/mcp", "https://s.example/mcp"));
     }
 
     #[test]
@@ -885,5 +932,13 @@ mod tests {
         let document = client_metadata_document("https://example.org/errand/client.json");
         assert_eq!(document["client_id"], "https://example.org/errand/client.json");
         assert_eq!(document["token_endpoint_auth_method"], "none");
+    }
+
+    #[test]
+    fn signing_in_again_asks_for_the_earlier_scope_too() {
+        assert_eq!(scope_union(Some("mcp:admin"), Some("mcp:read mcp:admin")).as_deref(), Some("mcp:admin mcp:read"));
+        assert_eq!(scope_union(None, Some("a")).as_deref(), Some("a"));
+        assert_eq!(scope_union(Some("a b"), None).as_deref(), Some("a b"));
+        assert_eq!(scope_union(None, Some("  ")), None);
     }
 }
