@@ -166,3 +166,42 @@ async fn a_task_is_polled_to_its_result_and_a_cancelled_one_is_cancelled_at_the_
     let completed = seen.iter().filter(|event| event["task"] == "completed").count();
     assert_eq!(completed, 1, "only the first task ran to its end: {seen:?}");
 }
+
+/// A task that asks for input on its way: the question is asked like any other (here it waits a while, as it
+/// would in the inbox), the task waits meanwhile, and the answer reaches it by `tasks/update`.
+#[tokio::test]
+async fn a_task_that_asks_on_its_way_waits_for_the_answer() {
+    let server = McpTestServer::start(&["2026-07-28"]).await.unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let kept = asked.clone();
+    let options = ConnectOptions {
+        elicitation: Elicitation::Ask(Arc::new(move |request| {
+            kept.lock().unwrap().push(request.message.clone());
+            let go = request.fields.iter().find(|field| field.name == "go").unwrap().parse("yes").unwrap();
+            let mut content = serde_json::Map::new();
+            content.insert("go".into(), go.unwrap());
+            Box::pin(async move {
+                // The person takes their time; the task waits on the server meanwhile.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                ElicitationAnswer::Accept { content }
+            })
+        })),
+        ..options()
+    };
+    let connection = connect(&http("modern", &server.url()), &options).await.unwrap();
+    let summed = connection
+        .call_tool(
+            "slow_sum",
+            json!({"a": 4, "b": 5, "seconds": 0.2, "confirm": true}),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(&summed.content), "9");
+    assert_eq!(*asked.lock().unwrap(), ["Add 4 and 5?"]);
+    let events = server.events();
+    assert!(events.iter().any(|event| event["rpc"] == "tasks/update"), "the answer went by tasks/update: {events:?}");
+    let answered = events.iter().find(|event| event["task"] == "answered").expect("the task got its answer");
+    assert_eq!(answered["answer"]["content"]["go"], true, "{answered}");
+}

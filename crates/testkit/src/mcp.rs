@@ -7,8 +7,10 @@
 //! Its tools:
 //! - `echo {text}`: the text back, at once.
 //! - `weather {}`: answers `input_required` asking for a city (a form), then "It is sunny in CITY.".
-//! - `slow_sum {a, b, seconds}`: with a client that declares the tasks extension, a task whose status message
-//!   says what it does, finishing after `seconds` (default 1) with the sum; `tasks/cancel` ends it.
+//! - `slow_sum {a, b, seconds, confirm}`: with a client that declares the tasks extension, a task whose status
+//!   message says what it does, finishing after `seconds` (default 1) with the sum; `tasks/cancel` ends it.
+//!   With `confirm: true` the task first asks, through `tasks/get`, whether to go on (answered with
+//!   `tasks/update`), and ends with "not added" when the answer is no.
 //!
 //! Every HTTP request is recorded with its JSON-RPC method (`rpc`) and its `MCP-Protocol-Version`, `Mcp-Method`
 //! and `Mcp-Name` headers, and every task's end, for tests to check what went over the wire.
@@ -173,7 +175,8 @@ impl ServerHandler for TestServer {
                 "slow_sum",
                 "Adds two numbers, slowly, as a task.",
                 json!({"type": "object", "properties": {
-                    "a": {"type": "number"}, "b": {"type": "number"}, "seconds": {"type": "number"}
+                    "a": {"type": "number"}, "b": {"type": "number"}, "seconds": {"type": "number"},
+                    "confirm": {"type": "boolean"}
                 }, "required": ["a", "b"]}),
             ),
         ]))
@@ -222,16 +225,33 @@ impl ServerHandler for TestServer {
                 }
                 let (a, b) = (arguments["a"].as_f64().unwrap_or(0.0), arguments["b"].as_f64().unwrap_or(0.0));
                 let seconds = arguments["seconds"].as_f64().unwrap_or(1.0);
+                let confirm = arguments["confirm"].as_bool().unwrap_or(false);
                 let events = self.events.clone();
                 let options = TaskOptions::new().with_poll_interval_ms(100);
                 let task = self.tasks.spawn(options, move |task| {
                     Box::pin(async move {
-                        task.set_status_message(format!("adding {a} and {b}"));
                         let record = |event: Value| {
                             if let Ok(mut events) = events.lock() {
                                 events.push(event);
                             }
                         };
+                        if confirm {
+                            task.set_status_message("waiting for a yes");
+                            let schema = json!({"type": "object", "properties": {"go": {"type": "boolean"}}, "required": ["go"]});
+                            let form = ElicitRequestParams::FormElicitationParams {
+                                meta: None,
+                                message: format!("Add {a} and {b}?"),
+                                requested_schema: serde_json::from_value(schema)
+                                    .map_err(|error| TaskExit::Error(ErrorData::internal_error(error.to_string(), None)))?,
+                            };
+                            let answer =
+                                task.request_input("go", InputRequest::Elicitation(ElicitRequest::new(form))).await?;
+                            record(json!({"task": "answered", "answer": answer}));
+                            if answer["content"]["go"] != json!(true) {
+                                return Ok(text("not added"));
+                            }
+                        }
+                        task.set_status_message(format!("adding {a} and {b}"));
                         tokio::select! {
                             () = task.cancelled() => {
                                 record(json!({"task": "cancelled"}));
