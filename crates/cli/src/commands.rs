@@ -42,6 +42,7 @@ pub(crate) async fn dispatch(cli: Cli) -> u8 {
         Command::Sessions { json } => sessions(json),
         Command::Show { id, json } => show(&id, json),
         Command::Usage(args) => crate::usage::usage(args),
+        Command::Eval(args) => crate::eval::eval(args).await,
         Command::Doctor { json, probe, provider } => doctor(json, probe, &provider).await,
         Command::Changes { id, json } => crate::history::changes(&id, json),
         Command::Undo { id, dry_run, force, json } => crate::history::undo(&id, dry_run, force, json),

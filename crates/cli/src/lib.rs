@@ -15,6 +15,7 @@ macro_rules! outln {
 mod commands;
 mod credentials;
 mod detach;
+mod eval;
 mod history;
 mod inbox;
 mod mcp;
@@ -103,6 +104,10 @@ knows no price for shows its tokens and an unknown cost; add [prices.\"MODEL\"] 
 errand usage --session 4k2m --by agent"
     )]
     Usage(usage::UsageArgs),
+    /// Run a suite of example tasks against a model and grade what each run leaves with deterministic
+    /// checks: pass rate, cost, turns and time per task (docs/eval.md).
+    #[command(long_about = eval::LONG_ABOUT)]
+    Eval(eval::EvalArgs),
     /// Show a session: its task, status, transcript and usage.
     Show {
         /// Session id, or a unique prefix of it.
@@ -598,11 +603,26 @@ pub enum McpCommand {
         no_browser: bool,
         /// A client id you registered with the server's authorization server, for servers that do not let
         /// clients register themselves; its secret, if any, is read from ERRAND_MCP_CLIENT_SECRET.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", conflicts_with = "client_metadata_url")]
         client_id: Option<String>,
+        /// The https address where you publish errand's client ID metadata document (`errand mcp
+        /// client-metadata URL` prints it); servers that take such documents get it as errand's client id
+        /// instead of a registration. Also read from ERRAND_MCP_CLIENT_METADATA_URL.
+        #[arg(long, value_name = "URL", env = "ERRAND_MCP_CLIENT_METADATA_URL")]
+        client_metadata_url: Option<String>,
         /// Seconds to wait for you to finish signing in.
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         timeout: u64,
+    },
+    /// Print the client ID metadata document to publish at URL, for `errand mcp login --client-metadata-url
+    /// URL`: errand as a public client signing in with PKCE and a loopback redirect.
+    #[command(
+        after_help = "Example:\n  errand mcp client-metadata https://example.org/errand/client.json > client.json\n  \
+# publish client.json at that address, then:\n  errand mcp login notes --client-metadata-url https://example.org/errand/client.json"
+    )]
+    ClientMetadata {
+        /// The https address the document will be published at; it is also errand's client id there.
+        url: String,
     },
     /// Forget the tokens of `errand mcp login` for a server.
     Logout {

@@ -140,8 +140,11 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
                 };
                 let state = match status["status"].as_str() {
                     Some("ok") => format!(
-                        "ok: {} tools, {} resources, {} prompts",
-                        status["tools"], status["resources"], status["prompts"]
+                        "ok: protocol {}, {} tools, {} resources, {} prompts",
+                        status["protocol"].as_str().unwrap_or("unknown"),
+                        status["tools"],
+                        status["resources"],
+                        status["prompts"]
                     ),
                     Some("failed") => format!(
                         "failed: {}",
@@ -168,10 +171,17 @@ pub(crate) async fn run(command: McpCommand) -> Result<u8, Failure> {
             Ok(EXIT_DONE)
         }
         McpCommand::ConformanceClient { url } => conformance_client(url).await,
-        McpCommand::Login { name, folders, no_browser, client_id, timeout } => {
+        McpCommand::Login { name, folders, no_browser, client_id, client_metadata_url, timeout } => {
             let configured = configured(folders)?;
             let server = find(&configured, &name)?;
-            login(server, no_browser, client_id, std::time::Duration::from_secs(timeout)).await
+            let registration = registration(client_id, client_metadata_url)?;
+            login(server, no_browser, registration, std::time::Duration::from_secs(timeout)).await
+        }
+        McpCommand::ClientMetadata { url } => {
+            errand_mcp::oauth::check_metadata_url(&url).map_err(usage_error)?;
+            let document = errand_mcp::oauth::client_metadata_document(&url);
+            outln!("{}", serde_json::to_string_pretty(&document).context("serialize the document")?)?;
+            Ok(EXIT_DONE)
         }
         McpCommand::Logout { name, folders } => {
             let configured = configured(folders)?;
@@ -315,10 +325,30 @@ fn credential_store() -> Result<errand_mcp::oauth::CredentialStore, Failure> {
 
 /// `errand mcp login NAME`: asks the server whether and how to sign in, sends the person to the sign-in page,
 /// takes the redirect back on a loopback address, and keeps the tokens.
+/// How `errand mcp login` identifies errand: a client the person registered, a metadata document they
+/// publish, or a dynamic registration.
+fn registration(
+    client_id: Option<String>,
+    client_metadata_url: Option<String>,
+) -> Result<errand_mcp::oauth::Registration, Failure> {
+    use errand_mcp::oauth::Registration;
+    Ok(match (client_id, client_metadata_url.filter(|url| !url.trim().is_empty())) {
+        (Some(client_id), _) => Registration::PreRegistered {
+            client_id,
+            client_secret: std::env::var("ERRAND_MCP_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty()),
+        },
+        (None, Some(url)) => {
+            errand_mcp::oauth::check_metadata_url(&url).map_err(usage_error)?;
+            Registration::MetadataDocument { url }
+        }
+        (None, None) => Registration::Dynamic,
+    })
+}
+
 async fn login(
     server: &errand_mcp::McpServer,
     no_browser: bool,
-    client_id: Option<String>,
+    registration: errand_mcp::oauth::Registration,
     wait: std::time::Duration,
 ) -> Result<u8, Failure> {
     use errand_mcp::McpError;
@@ -350,20 +380,17 @@ async fn login(
         tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("listen on 127.0.0.1 for the sign-in")?;
     let redirect =
         format!("http://127.0.0.1:{}/callback", listener.local_addr().context("read the sign-in port")?.port());
-    let registration = match client_id {
-        Some(client_id) => errand_mcp::oauth::Registration::PreRegistered {
-            client_id,
-            client_secret: std::env::var("ERRAND_MCP_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty()),
-        },
-        None => errand_mcp::oauth::Registration::Dynamic,
-    };
-    let authorization = match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration).await {
-        Ok(authorization) => authorization,
-        Err(error) => {
-            eprintln!("error: cannot sign in to {name}: {error}");
-            return Ok(EXIT_ERROR);
-        }
-    };
+    let earlier = credential_store()?.get(url).ok().flatten().and_then(|credentials| credentials.scope);
+    let authorization =
+        match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration, earlier.as_deref())
+            .await
+        {
+            Ok(authorization) => authorization,
+            Err(error) => {
+                eprintln!("error: cannot sign in to {name}: {error}");
+                return Ok(EXIT_ERROR);
+            }
+        };
     eprintln!(
         "Sign in to {name} at:\n  {}\nerrand waits for the sign-in to send you back to {redirect}",
         authorization.url()
@@ -389,7 +416,11 @@ async fn login(
     let store = credential_store()?;
     store.put(url, &credentials).map_err(usage_error)?;
     let scope = credentials.scope.as_deref().map(|scope| format!(" (scope: {scope})")).unwrap_or_default();
-    outln!("signed in to {name}{scope}; the tokens are kept in {}, readable only by you", store.path().display())?;
+    let issuer = credentials.issuer.as_deref().map(|issuer| format!(" by {issuer}")).unwrap_or_default();
+    outln!(
+        "signed in to {name}{scope}{issuer}; the tokens are kept in {}, readable only by you",
+        store.path().display()
+    )?;
     Ok(EXIT_DONE)
 }
 
@@ -466,12 +497,14 @@ fn hidden(server: &errand_mcp::McpServer) -> errand_mcp::McpServer {
     server
 }
 
-/// Whether a server answers, and what it offers: `{"status": "ok", "tools", "resources", "prompts"}` or
+/// Whether a server answers, the protocol revision it speaks, and what it offers: `{"status": "ok", "protocol",
+/// "tools", "resources", "prompts"}` or
 /// `{"status": "failed", "error"}`.
 async fn status(server: &errand_mcp::McpServer, roots: &[PathBuf], timeout: std::time::Duration) -> Value {
     match probe(server, roots, timeout).await {
         Ok(inventory) => json!({
             "status": "ok",
+            "protocol": inventory.server.protocol_version,
             "tools": inventory.tools.len(),
             "resources": inventory.resources.len(),
             "prompts": inventory.prompts.len(),
@@ -532,7 +565,7 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
             client_id: client_id.to_string(),
             client_secret: context["client_secret"].as_str().map(str::to_string),
         },
-        None => errand_mcp::oauth::Registration::Dynamic,
+        None => registration(None, std::env::var("ERRAND_MCP_CLIENT_METADATA_URL").ok())?,
     };
     let server = errand_mcp::McpServer {
         name: "conformance".into(),
@@ -550,17 +583,19 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
     };
     let mut sign_ins = 0;
     loop {
-        match exercise(&server, &options).await {
+        match exercise(&server, &options, &context["toolCalls"]).await {
             Ok(code) => return Ok(code),
             Err(errand_mcp::McpError::Unauthorized { challenge, .. }) if sign_ins < 3 => {
                 sign_ins += 1;
                 // The redirect is read, never followed: any loopback address does.
                 let signed_in = async {
+                    let earlier = store.get(&url)?.and_then(|credentials| credentials.scope);
                     let authorization = errand_mcp::oauth::authorize(
                         &url,
                         challenge.as_deref(),
                         "http://127.0.0.1/callback",
                         &registration,
+                        earlier.as_deref(),
                     )
                     .await?;
                     let query = errand_mcp::oauth::approve_without_browser(&authorization).await?;
@@ -580,14 +615,27 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
     }
 }
 
-/// One pass of the conformance client: connect, list, call every tool. Errors end the pass, so a sign-in can
-/// start it again.
+/// One pass of the conformance client: connect, list, and call the tools the scenario names in its context
+/// (`toolCalls`, with their arguments), else every tool with arguments made from its required properties.
+/// Errors end the pass, so a sign-in can start it again.
 async fn exercise(
     server: &errand_mcp::McpServer,
     options: &errand_mcp::ConnectOptions,
+    named_calls: &Value,
 ) -> Result<u8, errand_mcp::McpError> {
     let connection = errand_mcp::connect(server, options).await?;
     let inventory = connection.inventory().await?;
+    if let Some(calls) = named_calls.as_array().filter(|calls| !calls.is_empty()) {
+        for call in calls {
+            let name = call["name"].as_str().unwrap_or_default();
+            let arguments = if call["arguments"].is_object() { call["arguments"].clone() } else { json!({}) };
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let result = connection.call_tool(name, arguments, &|_| {}, &cancel).await?;
+            let _ = outln!("{name}: {}", serde_json::to_string(&result.content).unwrap_or_default());
+        }
+        connection.close().await;
+        return Ok(EXIT_DONE);
+    }
     for tool in &inventory.tools {
         let required: Vec<&str> =
             tool.input_schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();

@@ -1,6 +1,7 @@
 //! The official MCP conformance suite (`@modelcontextprotocol/conformance`, on Node 22 from npm) in client
-//! mode against `errand mcp conformance-client`. The scenarios the issue names must pass; the OAuth ones
-//! errand cannot pass yet are listed, each with its reason, in `crates/mcp/tests/conformance/expected-failures.yml`.
+//! mode against `errand mcp conformance-client`: every scenario each protocol revision requires (2025-11-25 and
+//! 2026-07-28, as the suite froze them at their release) must pass, but those listed with their reasons in
+//! `crates/mcp/tests/conformance/expected-failures.yml`. The suite fails a run when a listed one passes too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +30,8 @@ async fn conformance(arguments: &[&str]) -> (bool, String) {
         .current_dir(home.path())
         .env("PATH", path)
         .env("ERRAND_HOME", home.path())
+        // The address the suite's authorization servers expect a client ID metadata document at.
+        .env("ERRAND_MCP_CLIENT_METADATA_URL", "https://conformance-test.local/client-metadata.json")
         .output()
         .await
         .unwrap();
@@ -37,17 +40,32 @@ async fn conformance(arguments: &[&str]) -> (bool, String) {
 }
 
 #[tokio::test]
-async fn the_required_client_scenarios_pass() {
+async fn the_scenarios_named_first_pass_on_their_own() {
     for scenario in ["initialize", "tools_call", "elicitation-sep1034-client-defaults", "sse-retry"] {
-        let (passed, printed) = conformance(&["--scenario", scenario]).await;
+        let (passed, printed) = conformance(&["--scenario", scenario, "--spec-version", "2025-11-25"]).await;
         assert!(passed && printed.contains("OVERALL: PASSED"), "{scenario}:\n{printed}");
     }
 }
 
-#[tokio::test]
-async fn the_auth_suite_fails_only_where_expected() {
+/// Every scenario a revision requires, auth included; the suite's own summary says which failed.
+async fn requirements(revision: &str) {
     let (folder, _) = suite();
     let expected = folder.join("expected-failures.yml");
-    let (passed, printed) = conformance(&["--suite", "auth", "--expected-failures", expected.to_str().unwrap()]).await;
-    assert!(passed, "an auth scenario failed unexpectedly, or an expected failure now passes:\n{printed}");
+    let (passed, printed) =
+        conformance(&["--requirements", revision, "--expected-failures", expected.to_str().unwrap()]).await;
+    assert!(passed, "a {revision} scenario failed unexpectedly, or an expected failure now passes:\n{printed}");
+    assert!(printed.contains("Baseline check passed"), "{revision}:\n{printed}");
+    // The run covered the revision's scenarios, not an empty selection.
+    let scored = printed.lines().filter(|line| line.starts_with('✓')).count();
+    assert!(scored >= 15, "{revision}: only {scored} scenarios passed:\n{printed}");
+}
+
+#[tokio::test]
+async fn every_scenario_2025_11_25_requires_passes() {
+    requirements("2025-11-25").await;
+}
+
+#[tokio::test]
+async fn every_scenario_2026_07_28_requires_passes() {
+    requirements("2026-07-28").await;
 }

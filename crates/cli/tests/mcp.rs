@@ -233,11 +233,17 @@ struct OAuthServer {
 
 impl OAuthServer {
     async fn start(folder: &Path) -> Self {
+        Self::misbehaving(folder, "honest").await
+    }
+
+    /// The server in one of its modes: `honest`, `mix-up`, `wrong-issuer` or `cimd` (see oauth-server.mjs).
+    async fn misbehaving(folder: &Path, mode: &str) -> Self {
         let log = folder.join("oauth-log.jsonl");
         let mut child = tokio::process::Command::new("node")
             .arg(mcp_test_servers().join("oauth-server.mjs"))
             .arg(&log)
             .arg("1")
+            .arg(mode)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -283,6 +289,8 @@ async fn mcp_login_signs_in_and_sessions_use_and_refresh_the_tokens() {
     let (stdout, stderr) = (String::from_utf8_lossy(&login.stdout), String::from_utf8_lossy(&login.stderr));
     assert!(login.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("signed in to secure (scope: notes:read)"), "{stdout}");
+    let issuer = format!("http://127.0.0.1:{}", server.port);
+    assert!(stdout.contains(&format!("by {issuer};")), "the authorization server is named: {stdout}");
     let steps = server.steps();
     let kinds: Vec<&str> = steps.iter().map(|step| step["event"].as_str().unwrap()).collect();
     let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap_or(usize::MAX);
@@ -303,6 +311,7 @@ async fn mcp_login_signs_in_and_sessions_use_and_refresh_the_tokens() {
     let first: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&credentials_file).unwrap()).unwrap();
     let first_access = first[&url]["access_token"].as_str().unwrap().to_string();
     let first_refresh = first[&url]["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(first[&url]["issuer"], issuer.as_str(), "the tokens record who issued them");
 
     let tested = errand.errand(&["mcp", "test", "secure", "--json"]).await;
     assert_eq!(tested.code, 0, "{}", tested.stderr);
@@ -330,4 +339,85 @@ async fn mcp_login_signs_in_and_sessions_use_and_refresh_the_tokens() {
     assert!(logout.stdout.contains("signed out of secure"), "{}", logout.stdout);
     let after = errand.errand(&["mcp", "test", "secure"]).await;
     assert_eq!(after.code, 1, "signed out, the server refuses again");
+}
+
+/// An authorization server that names another in its redirect (a mix-up, RFC 9207), or whose metadata names
+/// another issuer (RFC 8414 section 3.3), gets no code exchanged and no token kept, and the person is told why.
+#[tokio::test]
+async fn mcp_login_refuses_a_mixed_up_redirect_and_metadata_of_another_issuer() {
+    for (mode, said) in
+        [("mix-up", "https://attacker.example"), ("wrong-issuer", "names the issuer https://issuer.example")]
+    {
+        let scratch = tempfile::tempdir().unwrap();
+        let server = OAuthServer::misbehaving(scratch.path(), mode).await;
+        let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+        let url = format!("http://127.0.0.1:{}/mcp", server.port);
+        let add = errand.errand(&["mcp", "add", "secure", "--url", &url]).await;
+        assert_eq!(add.code, 0, "{}", add.stderr);
+        let mut login = errand.command(&["mcp", "login", "secure", "--timeout", "30"]);
+        login.env("BROWSER", "curl -sfL -o /dev/null");
+        let login = login.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&login.stderr);
+        assert_eq!(login.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(stderr.contains("cannot sign in to secure") && stderr.contains(said), "{mode}: {stderr}");
+        let steps = server.steps();
+        assert!(steps.iter().all(|step| step["event"] != "token"), "{mode}: no code was exchanged: {steps:?}");
+        if mode == "wrong-issuer" {
+            assert!(
+                steps.iter().all(|step| step["event"] != "authorize"),
+                "{mode}: the person was not sent: {steps:?}"
+            );
+        }
+        assert!(!errand.home.path().join("mcp-credentials.json").exists(), "{mode}: no token was kept");
+    }
+}
+
+/// `--client-metadata-url`: a server that takes client ID metadata documents gets the document's address as
+/// errand's client id, with no registration; one that does not gets a dynamic registration as before. A
+/// non-https address is refused before anything is sent, and `errand mcp client-metadata` prints the document.
+#[tokio::test]
+async fn mcp_login_names_errand_by_its_metadata_document_where_the_server_takes_one() {
+    let document_url = "https://example.org/errand/client.json";
+    for (mode, uses_document) in [("cimd", true), ("honest", false)] {
+        let scratch = tempfile::tempdir().unwrap();
+        let server = OAuthServer::misbehaving(scratch.path(), mode).await;
+        let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+        let url = format!("http://127.0.0.1:{}/mcp", server.port);
+        assert_eq!(errand.errand(&["mcp", "add", "secure", "--url", &url]).await.code, 0);
+        let mut login =
+            errand.command(&["mcp", "login", "secure", "--timeout", "30", "--client-metadata-url", document_url]);
+        login.env("BROWSER", "curl -sfL -o /dev/null");
+        let login = login.output().await.unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&login.stdout), String::from_utf8_lossy(&login.stderr));
+        assert!(login.status.success(), "{mode}: {stdout}\n{stderr}");
+        assert!(stdout.contains("signed in to secure"), "{mode}: {stdout}");
+        let steps = server.steps();
+        let registered = steps.iter().any(|step| step["event"] == "register");
+        let authorize = steps.iter().find(|step| step["event"] == "authorize").expect("the browser was sent");
+        let token = steps.iter().find(|step| step["event"] == "token").expect("the code was exchanged");
+        if uses_document {
+            assert!(!registered, "{mode}: no registration when the document names errand: {steps:?}");
+            assert_eq!((&authorize["client_id"], &token["client_id"]), (&json!(document_url), &json!(document_url)));
+        } else {
+            assert!(registered, "{mode}: a server without documents gets a registration: {steps:?}");
+            assert_eq!(authorize["client_id"], "client-1", "{mode}");
+        }
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(errand.home.path().join("mcp-credentials.json")).unwrap())
+                .unwrap();
+        assert_eq!(stored[&url]["client_id"], if uses_document { document_url } else { "client-1" }, "{mode}");
+    }
+
+    let errand = TestErrand::new(Protocol::Anthropic, vec![]).await;
+    assert_eq!(errand.errand(&["mcp", "add", "secure", "--url", "http://127.0.0.1:9/mcp"]).await.code, 0);
+    let refused =
+        errand.errand(&["mcp", "login", "secure", "--client-metadata-url", "http://example.org/c.json"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("must use https"), "{}", refused.stderr);
+    let printed = errand.errand(&["mcp", "client-metadata", document_url]).await;
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    let document: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+    assert_eq!(document["client_id"], document_url);
+    assert_eq!(document["redirect_uris"][0], "http://127.0.0.1/callback");
+    assert_eq!(document["grant_types"], json!(["authorization_code", "refresh_token"]));
 }

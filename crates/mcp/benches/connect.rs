@@ -1,6 +1,9 @@
 //! What talking to an MCP server costs errand: the handshake plus listing everything (what a session pays
 //! per server at start), and a tool call's round trip, over stdio, streamable HTTP and SSE, against the
-//! reference server (`npm ci --prefix crates/mcp/tests/servers` first). Prints figures; asserts nothing.
+//! reference server of 2025-11-25 (`npm ci --prefix crates/mcp/tests/servers` first), which errand reaches by
+//! discovery answered as unknown, then `initialize`; and over streamable HTTP against the testkit's server of
+//! 2026-07-28 (discovery alone), and the same server speaking only 2025-11-25 (discovery answered with a
+//! version mismatch, then `initialize` on a new connection). Prints figures; asserts nothing.
 //! Run: `cargo bench -p errand-mcp --bench connect`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use errand_mcp::{ConnectOptions, McpServer, Transport, connect};
 use errand_testkit::fixtures::ReferenceServer;
+use errand_testkit::mcp::McpTestServer;
 use tokio_util::sync::CancellationToken;
 
 const CALLS: usize = 200;
@@ -22,7 +26,7 @@ fn percentile(samples: &[Duration], percent: usize) -> f64 {
     sorted[(sorted.len() * percent / 100).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-async fn measure(label: &str, server: &McpServer) {
+async fn measure(label: &str, server: &McpServer, arguments: serde_json::Value) {
     let options = ConnectOptions::new(Vec::new(), Duration::from_secs(30));
     let mut connects = Vec::new();
     for _ in 0..CONNECTS {
@@ -35,7 +39,6 @@ async fn measure(label: &str, server: &McpServer) {
     }
     let connection = connect(server, &options).await.unwrap();
     let cancel = CancellationToken::new();
-    let arguments = serde_json::json!({"message": "x".repeat(100)});
     let mut calls = Vec::new();
     for _ in 0..CALLS {
         let started = Instant::now();
@@ -44,7 +47,7 @@ async fn measure(label: &str, server: &McpServer) {
     }
     connection.close().await;
     println!(
-        "{label:<16} handshake + list: median {:>6.1} ms of {CONNECTS}; echo round trip: median {:>5.2} ms, p95 {:>5.2} ms of {CALLS}",
+        "{label:<34} handshake + list: median {:>6.1} ms of {CONNECTS}; echo round trip: median {:>5.2} ms, p95 {:>5.2} ms of {CALLS}",
         percentile(&connects, 50),
         percentile(&calls, 50),
         percentile(&calls, 95),
@@ -67,11 +70,20 @@ async fn main() {
         args: vec![script.to_string_lossy().into_owned(), "stdio".into()],
         env: BTreeMap::new(),
     });
-    measure("stdio", &stdio).await;
+    let message = serde_json::json!({"message": "x".repeat(100)});
+    measure("stdio, 2025-11-25", &stdio, message.clone()).await;
     let streamable = ReferenceServer::start("streamableHttp").await;
     let url = format!("http://127.0.0.1:{}/mcp", streamable.port);
-    measure("streamable HTTP", &named(Transport::Http { url, headers: BTreeMap::new() })).await;
+    measure("streamable HTTP, 2025-11-25", &named(Transport::Http { url, headers: BTreeMap::new() }), message.clone())
+        .await;
     let sse = ReferenceServer::start("sse").await;
     let url = format!("http://127.0.0.1:{}/sse", sse.port);
-    measure("HTTP+SSE", &named(Transport::Sse { url, headers: BTreeMap::new() })).await;
+    measure("HTTP+SSE, 2025-11-25", &named(Transport::Sse { url, headers: BTreeMap::new() }), message).await;
+    let text = serde_json::json!({"text": "x".repeat(100)});
+    let modern = McpTestServer::start(&["2026-07-28"]).await.unwrap();
+    let server = named(Transport::Http { url: modern.url(), headers: BTreeMap::new() });
+    measure("streamable HTTP, 2026-07-28", &server, text.clone()).await;
+    let mismatched = McpTestServer::start(&["2025-11-25"]).await.unwrap();
+    let server = named(Transport::Http { url: mismatched.url(), headers: BTreeMap::new() });
+    measure("streamable HTTP, -32022 then 2025", &server, text).await;
 }

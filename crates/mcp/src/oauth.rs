@@ -1,8 +1,10 @@
 //! OAuth 2.1 for HTTP servers, as the MCP authorization specification (2025-11-25) asks of a client:
 //! protected-resource metadata (RFC 9728, from the `WWW-Authenticate` challenge or the well-known paths),
 //! authorization-server metadata (RFC 8414 and OpenID discovery, with the 2025-03-26 fallbacks), dynamic client
-//! registration (RFC 7591) or a pre-registered client, the authorization-code flow with PKCE (S256) and the
-//! `resource` parameter (RFC 8707), and refresh. Tokens are kept in one file only the user can read
+//! registration (RFC 7591), a client ID metadata document, or a pre-registered client, the authorization-code flow with PKCE (S256) and the
+//! `resource` parameter (RFC 8707), and refresh. The authorization server is held to its name: its metadata must
+//! be its own (RFC 8414 section 3.3), the redirect back must carry that name when the server says it sends one
+//! (RFC 9207, against mix-up attacks), and stored tokens record which server issued them. Tokens are kept in one file only the user can read
 //! ([`CredentialStore`]); they are sent to the server and its authorization server, and nowhere else: never
 //! to a log, an event or the model.
 //!
@@ -104,6 +106,14 @@ pub enum Registration {
     /// Register dynamically (RFC 7591) where the server allows it.
     #[default]
     Dynamic,
+    /// Use a client ID metadata document: the HTTPS address where the person (or their organisation)
+    /// publishes the document [`client_metadata_document`] makes is the client id, with servers that take
+    /// them (`client_id_metadata_document_supported`); others get a dynamic registration. Check the address
+    /// with [`check_metadata_url`] first.
+    MetadataDocument {
+        /// The document's address, which is also the client id.
+        url: String,
+    },
     /// A client the person registered with the server beforehand.
     PreRegistered {
         /// Its id.
@@ -138,6 +148,10 @@ pub struct Credentials {
     /// The scope granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The authorization server that issued the tokens (its `issuer`); absent in credentials kept before
+    /// errand recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl Credentials {
@@ -224,6 +238,12 @@ impl CredentialStore {
 #[derive(Debug, Clone)]
 struct Endpoints {
     resource: String,
+    /// Whether the authorization server takes a client ID metadata document's address as a client id.
+    metadata_documents: bool,
+    /// The authorization server's name, as its metadata gives it (its origin for servers without metadata).
+    issuer: String,
+    /// Whether it names itself in the redirect back (`authorization_response_iss_parameter_supported`).
+    names_itself: bool,
     authorization: String,
     token: String,
     registration: Option<String>,
@@ -285,6 +305,23 @@ fn well_known(url: &reqwest::Url, name: &str, with_path: bool) -> String {
     format!("{}/.well-known/{name}{suffix}", url.origin().ascii_serialization())
 }
 
+/// Whether two issuer identifiers name the same server: compared as strings, with no normalisation of case,
+/// ports, trailing slashes or escapes (RFC 8414 section 3.3, RFC 9207 section 2.4), since a look-alike is
+/// exactly what a mix-up attack uses.
+fn same_issuer(a: &str, b: &str) -> bool {
+    a == b
+}
+
+/// Whether protected-resource metadata's `resource` is the server errand is signing in to: the same URL, or
+/// one the server's URL lies under (RFC 9728 section 3.3). Metadata for another resource would have errand
+/// ask for tokens meant for someone else.
+fn resource_covers(resource: &str, server_url: &str) -> bool {
+    let resource = resource.trim_end_matches('/');
+    server_url == resource
+        || server_url.trim_end_matches('/') == resource
+        || server_url.strip_prefix(resource).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+}
+
 fn strings(value: &Value) -> Vec<String> {
     value.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
 }
@@ -306,7 +343,7 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
             break;
         }
     }
-    let (resource, issuer, scopes_supported) = match &resource_metadata {
+    let (resource, named_issuer, scopes_supported) = match &resource_metadata {
         Some(metadata) => (
             metadata["resource"].as_str().unwrap_or(server_url).to_string(),
             strings(&metadata["authorization_servers"]).into_iter().next(),
@@ -314,8 +351,16 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         ),
         None => (server_url.to_string(), None, Vec::new()),
     };
-    // Servers of the 2025-03-26 protocol have no resource metadata: their origin is the authorization server.
-    let issuer = issuer.unwrap_or_else(|| server.origin().ascii_serialization());
+    if !resource_covers(&resource, server_url) {
+        return Err(OAuthError::Unsupported(format!(
+            "the server's protected-resource metadata is for {resource}, not {server_url}; errand does not sign in \
+             with metadata for another resource (RFC 9728 section 3.3). Check the server's URL, or tell its owner"
+        )));
+    }
+    // Servers of the 2025-03-26 protocol have no resource metadata: their origin is the authorization server,
+    // and its name is whatever its own metadata says.
+    let guessed = named_issuer.is_none();
+    let issuer = named_issuer.unwrap_or_else(|| server.origin().ascii_serialization());
     let issuer_url = reqwest::Url::parse(&issuer).map_err(|error| {
         OAuthError::Unsupported(format!("the authorization server {issuer:?} is not a URL: {error}"))
     })?;
@@ -344,6 +389,9 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         // The 2025-03-26 fallback: the default endpoints at the authorization server's root.
         return Ok(Endpoints {
             resource,
+            issuer,
+            names_itself: false,
+            metadata_documents: false,
             authorization: format!("{origin}/authorize"),
             token: format!("{origin}/token"),
             registration: Some(format!("{origin}/register")),
@@ -351,6 +399,17 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
             auth_methods: Vec::new(),
         });
     };
+    // Metadata that names another issuer is not this server's (RFC 8414 section 3.3): following its endpoints
+    // would hand the sign-in to whoever wrote it.
+    if let Some(named) = metadata["issuer"].as_str()
+        && !guessed
+        && !same_issuer(named, &issuer)
+    {
+        return Err(OAuthError::Unsupported(format!(
+            "the authorization server metadata fetched for {issuer} names the issuer {named}; errand does not sign in \
+             with metadata that is not the server's own (RFC 8414 section 3.3). Tell the server's owner"
+        )));
+    }
     let methods = strings(&metadata["code_challenge_methods_supported"]);
     if !methods.is_empty() && !methods.iter().any(|method| method == "S256") {
         return Err(OAuthError::Unsupported(format!(
@@ -358,8 +417,15 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
         )));
     }
     let endpoint = |key: &str| metadata[key].as_str().map(str::to_string);
+    let issuer = match metadata["issuer"].as_str() {
+        Some(named) if guessed => named.to_string(),
+        _ => issuer,
+    };
     Ok(Endpoints {
         resource,
+        names_itself: metadata["authorization_response_iss_parameter_supported"].as_bool() == Some(true),
+        metadata_documents: metadata["client_id_metadata_document_supported"].as_bool() == Some(true),
+        issuer,
         authorization: endpoint("authorization_endpoint").unwrap_or_else(|| format!("{origin}/authorize")),
         token: endpoint("token_endpoint").unwrap_or_else(|| format!("{origin}/token")),
         registration: endpoint("registration_endpoint"),
@@ -371,11 +437,14 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
 /// Starts signing in to the server at `server_url`: discovers where, registers errand as a client (or uses
 /// the pre-registered one), and builds the authorization address for `redirect_uri` with PKCE. `challenge`
 /// is the server's `WWW-Authenticate` header, when it sent one; its scope wins over the advertised ones.
+/// `earlier_scope` is what an earlier sign-in to the server was granted: signing in again (a step-up for
+/// more scope) asks for both, so what worked before keeps working (SEP-2350).
 pub async fn authorize(
     server_url: &str,
     challenge: Option<&str>,
     redirect_uri: &str,
     registration: &Registration,
+    earlier_scope: Option<&str>,
 ) -> Result<Authorization, OAuthError> {
     let http = http_client()?;
     let challenge = challenge.map(Challenge::parse).unwrap_or_default();
@@ -390,12 +459,18 @@ pub async fn authorize(
             };
             (client_id.clone(), client_secret.clone(), method.to_string())
         }
-        Registration::Dynamic => register(&http, &endpoints, redirect_uri).await?,
+        // A metadata document is a public client's identity: the server reads who errand is from it, and
+        // there is no secret to present.
+        Registration::MetadataDocument { url } if endpoints.metadata_documents => (url.clone(), None, "none".into()),
+        Registration::MetadataDocument { .. } | Registration::Dynamic => {
+            register(&http, &endpoints, redirect_uri).await?
+        }
     };
     let scope = challenge
         .scope
         .clone()
         .or_else(|| (!endpoints.scopes_supported.is_empty()).then(|| endpoints.scopes_supported.join(" ")));
+    let scope = scope_union(scope.as_deref(), earlier_scope);
     let verifier = random_text(48)?;
     let code_challenge =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
@@ -433,6 +508,55 @@ pub async fn authorize(
     })
 }
 
+/// Whether `url` can be a client ID metadata document's address: `https`, with a path to the document, and
+/// neither a fragment nor credentials (draft-ietf-oauth-client-id-metadata-document, section 3).
+pub fn check_metadata_url(url: &str) -> Result<(), OAuthError> {
+    let refused = |why: &str| {
+        OAuthError::Unsupported(format!(
+            "{url:?} cannot be a client ID metadata document's address: {why}; give the https address where the \
+             document `errand mcp client-metadata URL` prints is published"
+        ))
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|error| refused(&error.to_string()))?;
+    if parsed.scheme() != "https" {
+        return Err(refused("it must use https"));
+    }
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(refused("it must have a path to the document"));
+    }
+    if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused("it must not have a fragment or a user name"));
+    }
+    Ok(())
+}
+
+/// The client ID metadata document to publish at `url` for errand: a public client (no secret) that signs
+/// people in with the authorization code flow and PKCE, redirected back to errand on the loopback address.
+/// errand listens on a port the system picks, so the redirect addresses leave the port out: authorization
+/// servers let native clients' loopback ports vary (RFC 8252, section 7.3).
+pub fn client_metadata_document(url: &str) -> Value {
+    serde_json::json!({
+        "client_id": url,
+        "client_name": "errand",
+        "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "native",
+    })
+}
+
+/// The scopes of `wanted` with those of `earlier` it lacks, in order, each once; `None` when both are empty.
+fn scope_union(wanted: Option<&str>, earlier: Option<&str>) -> Option<String> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for scope in wanted.into_iter().chain(earlier).flat_map(str::split_whitespace) {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    (!scopes.is_empty()).then(|| scopes.join(" "))
+}
+
 /// Dynamic client registration: errand as a public client when the server allows, else as the confidential
 /// client the server makes it.
 async fn register(
@@ -461,6 +585,8 @@ async fn register(
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": wanted,
+        // A program on the person's machine, redirected to loopback (SEP-837, RFC 8252).
+        "application_type": "native",
     });
     let what = format!("registering errand with {registration}");
     let response = http
@@ -544,25 +670,15 @@ async fn token_request(
     Ok(answer)
 }
 
-fn credentials_from(
-    answer: &Value,
-    resource: &str,
-    token_endpoint: &str,
-    client_id: &str,
-    client_secret: Option<String>,
-    auth_method: &str,
-    earlier_refresh: Option<String>,
-) -> Credentials {
+/// `earlier` with the tokens of a token endpoint's `answer`: a new access token, its expiry and scope, and the
+/// refresh token the answer gives (else the one `earlier` held).
+fn with_tokens(earlier: Credentials, answer: &Value) -> Credentials {
     Credentials {
-        resource: resource.to_string(),
-        token_endpoint: token_endpoint.to_string(),
-        client_id: client_id.to_string(),
-        client_secret,
-        auth_method: auth_method.to_string(),
         access_token: answer["access_token"].as_str().unwrap_or_default().to_string(),
-        refresh_token: answer["refresh_token"].as_str().map(str::to_string).or(earlier_refresh),
+        refresh_token: answer["refresh_token"].as_str().map(str::to_string).or(earlier.refresh_token),
         expires_at: answer["expires_in"].as_u64().map(|seconds| now() + seconds),
         scope: answer["scope"].as_str().map(str::to_string),
+        ..earlier
     }
 }
 
@@ -570,6 +686,11 @@ impl Authorization {
     /// Where to send the person.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The authorization server signing the person in (its `issuer`).
+    pub fn issuer(&self) -> &str {
+        &self.endpoints.issuer
     }
 
     /// Exchanges the code of the redirect back to errand (the query of the redirect URL) for tokens.
@@ -584,6 +705,27 @@ impl Authorization {
             return Err(OAuthError::Redirect(
                 "the redirect does not belong to this sign-in (its state differs); start again".into(),
             ));
+        }
+        // RFC 9207: a redirect naming another authorization server is a mix-up (a code meant for that server
+        // would be sent to this one's token endpoint, or the other way round), and a server that says it names
+        // itself must do so.
+        match pairs.get("iss") {
+            Some(iss) if !same_issuer(iss, &self.endpoints.issuer) => {
+                return Err(OAuthError::Redirect(format!(
+                    "the redirect comes from the authorization server {iss}, but errand asked {}; its code was not \
+                     used (RFC 9207: this is how a mix-up attack looks). Start again, and tell the server's owner \
+                     if it repeats",
+                    self.endpoints.issuer
+                )));
+            }
+            None if self.endpoints.names_itself => {
+                return Err(OAuthError::Redirect(format!(
+                    "the redirect does not name its authorization server, though {} says it always does (RFC 9207); \
+                     its code was not used. Start again",
+                    self.endpoints.issuer
+                )));
+            }
+            _ => {}
         }
         let Some(code) = pairs.get("code") else {
             return Err(OAuthError::Redirect("the redirect carries no authorization code".into()));
@@ -603,15 +745,19 @@ impl Authorization {
             ],
         )
         .await?;
-        Ok(credentials_from(
-            &answer,
-            &self.endpoints.resource,
-            &self.endpoints.token,
-            &self.client_id,
-            self.client_secret,
-            &self.auth_method,
-            None,
-        ))
+        let issued = Credentials {
+            resource: self.endpoints.resource.clone(),
+            token_endpoint: self.endpoints.token.clone(),
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            auth_method: self.auth_method,
+            access_token: String::new(),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            issuer: Some(self.endpoints.issuer),
+        };
+        Ok(with_tokens(issued, &answer))
     }
 }
 
@@ -630,15 +776,7 @@ pub async fn refresh(credentials: &Credentials) -> Result<Credentials, OAuthErro
         &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("resource", &credentials.resource)],
     )
     .await?;
-    Ok(credentials_from(
-        &answer,
-        &credentials.resource,
-        &credentials.token_endpoint,
-        &credentials.client_id,
-        credentials.client_secret.clone(),
-        &credentials.auth_method,
-        Some(refresh_token.clone()),
-    ))
+    Ok(with_tokens(credentials.clone(), &answer))
 }
 
 /// Follows an authorization address the way a browser whose person approves at once would, without a
@@ -708,6 +846,7 @@ mod tests {
             refresh_token: Some("r".into()),
             expires_at: Some(now() + 30),
             scope: None,
+            issuer: Some("https://a".into()),
         };
         store.put("https://s/mcp", &credentials).unwrap();
         assert_eq!(store.get("https://s/mcp").unwrap(), Some(credentials.clone()));
@@ -716,8 +855,90 @@ mod tests {
         assert!(credentials.expired(), "30 s left is inside the refresh margin");
         assert!(store.remove("https://s/mcp").unwrap());
         assert!(!store.remove("https://s/mcp").unwrap());
+        // Credentials kept before errand recorded the issuer still read.
+        std::fs::write(
+            store.path(),
+            r#"{"https://s/mcp": {"resource": "https://s/mcp", "token_endpoint": "https://a/token", "client_id": "c",
+                "auth_method": "none", "access_token": "t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(store.get("https://s/mcp").unwrap().unwrap().issuer, None);
         std::fs::write(store.path(), "{broken").unwrap();
         let error = store.get("https://s/mcp").unwrap_err().to_string();
         assert!(error.contains("mcp-credentials.json") && error.contains("sign in again"), "{error}");
+    }
+
+    fn pending_sign_in(names_itself: bool) -> Authorization {
+        Authorization {
+            url: "https://auth.example/authorize?x".into(),
+            state: "st".into(),
+            verifier: "v".into(),
+            redirect_uri: "http://127.0.0.1:9/callback".into(),
+            endpoints: Endpoints {
+                resource: "https://s/mcp".into(),
+                metadata_documents: false,
+                issuer: "https://auth.example".into(),
+                names_itself,
+                // Nothing listens here: a check that lets the redirect through fails on the exchange instead.
+                authorization: "http://127.0.0.1:9/authorize".into(),
+                token: "http://127.0.0.1:9/token".into(),
+                registration: None,
+                scopes_supported: Vec::new(),
+                auth_methods: Vec::new(),
+            },
+            client_id: "c".into(),
+            client_secret: None,
+            auth_method: "none".into(),
+            http: http_client().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_another_authorization_server_is_refused_before_its_code_is_used() {
+        let mixed = pending_sign_in(false).finish("code=abc&state=st&iss=https%3A%2F%2Fattacker.example").await;
+        let error = mixed.unwrap_err().to_string();
+        assert!(error.contains("https://attacker.example") && error.contains("mix-up"), "{error}");
+        let silent = pending_sign_in(true).finish("code=abc&state=st").await.unwrap_err().to_string();
+        assert!(silent.contains("does not name its authorization server"), "{silent}");
+        // A look-alike (a trailing slash) is another name.
+        let slashed = pending_sign_in(false).finish("code=abc&state=st&iss=https%3A%2F%2Fauth.example%2F").await;
+        assert!(slashed.unwrap_err().to_string().contains("mix-up"));
+        // The right name, and no name from a server that never sends one, get as far as the code exchange.
+        for query in ["code=abc&state=st&iss=https%3A%2F%2Fauth.example", "code=abc&state=st"] {
+            let error = pending_sign_in(query.contains("iss")).finish(query).await.unwrap_err();
+            assert!(matches!(error, OAuthError::Request { .. }), "{query}: {error}");
+        }
+        assert!(!same_issuer("https://auth.example", "https://auth.example/tenant"));
+        assert!(resource_covers("https://s.example/mcp", "https://s.example/mcp"));
+        assert!(resource_covers("https://s.example/", "https://s.example/mcp"));
+        assert!(!resource_covers("https://s.example/mc", "https://s.example/mcp"));
+        assert!(!resource_covers("https://other.example/mcp", "https://s.example/mcp"));
+    }
+
+    #[test]
+    fn a_metadata_document_address_is_https_with_a_path() {
+        assert!(check_metadata_url("https://example.org/errand/client.json").is_ok());
+        for (url, why) in [
+            ("http://example.org/client.json", "https"),
+            ("https://example.org/", "path"),
+            ("https://example.org", "path"),
+            ("https://example.org/c.json#x", "fragment"),
+            ("https://me@example.org/c.json", "user name"),
+            ("not a url", "cannot be"),
+        ] {
+            let error = check_metadata_url(url).unwrap_err().to_string();
+            assert!(error.contains(why), "{url}: {error}");
+        }
+        let document = client_metadata_document("https://example.org/errand/client.json");
+        assert_eq!(document["client_id"], "https://example.org/errand/client.json");
+        assert_eq!(document["token_endpoint_auth_method"], "none");
+    }
+
+    #[test]
+    fn signing_in_again_asks_for_the_earlier_scope_too() {
+        assert_eq!(scope_union(Some("mcp:admin"), Some("mcp:read mcp:admin")).as_deref(), Some("mcp:admin mcp:read"));
+        assert_eq!(scope_union(None, Some("a")).as_deref(), Some("a"));
+        assert_eq!(scope_union(Some("a b"), None).as_deref(), Some("a b"));
+        assert_eq!(scope_union(None, Some("  ")), None);
     }
 }

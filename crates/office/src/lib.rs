@@ -99,6 +99,23 @@ pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>, OfficeError> {
     guard_parser(|| pdf_extract::extract_text_from_mem_by_pages(bytes)).map_err(|reason| OfficeError::Pdf { reason })
 }
 
+/// The titles of a PDF's bookmarks (its outline), in document order; empty when it has none.
+///
+/// Malformed input is an [`OfficeError::Pdf`], including inputs that make the parser panic.
+pub fn pdf_outline(bytes: &[u8]) -> Result<Vec<String>, OfficeError> {
+    let reason = |reason: String| OfficeError::Pdf { reason };
+    let document = guard_parser(|| pdf_extract::Document::load_mem(bytes)).map_err(reason)?;
+    // lopdf calls a document without an outline an error; for a reader that is simply no bookmarks.
+    match catch_unwind(AssertUnwindSafe(|| document.get_toc())) {
+        Ok(Ok(toc)) => Ok(toc.toc.into_iter().map(|entry| entry.title).collect()),
+        // A catalog without an /Outlines entry is the common way to have none.
+        Ok(Err(pdf_extract::Error::NoOutline)) => Ok(Vec::new()),
+        Ok(Err(pdf_extract::Error::DictKey(key))) if key == "Outlines" => Ok(Vec::new()),
+        Ok(Err(error)) => Err(reason(error.to_string())),
+        Err(_) => Err(reason("the parser failed reading the outline".into())),
+    }
+}
+
 /// Runs a parser, turning both its error and its panic into a reason to report.
 fn guard_parser<T, E: std::fmt::Display>(parse: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(parse)) {
@@ -180,5 +197,14 @@ mod tests {
         let pdf = two_page_pdf("Hello", "World");
         let result = pdf_pages(&pdf[..pdf.len() / 3]);
         assert!(result.is_err(), "{result:?}");
+    }
+
+    #[test]
+    fn a_pdf_outline_lists_its_bookmarks_and_none_when_it_has_none() {
+        let no_images = |path: &str| Err(format!("no image {path}"));
+        let pdf = pdf::write_pdf("# Quarterly report\n\nText.\n\n## Open items\n\nMore.\n", &no_images).unwrap();
+        assert_eq!(pdf_outline(&pdf).unwrap(), vec!["Quarterly report".to_string(), "Open items".to_string()]);
+        assert_eq!(pdf_outline(&two_page_pdf("Hello", "World")).unwrap(), Vec::<String>::new());
+        assert!(pdf_outline(b"not a pdf").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Owns the scripted model server errand's tests talk to: it speaks the Anthropic Messages and OpenAI Chat
 //! Completions wire protocols (streamed and not) on loopback, plays a [`Script`] of [`Turn`]s, records every
 //! request and checks each against the protocol's conversation rules; and the [`fixtures`] several crates'
-//! tests build alike. Does not depend on other errand crates
+//! tests build alike; and an MCP server of the 2026-07-28 revision ([`mcp`]). Does not depend on other errand crates
 //! and never ships in the `errand` binary.
 //!
 //! # Example
@@ -31,6 +31,7 @@ mod anthropic;
 mod cache;
 pub mod fixtures;
 mod invariants;
+pub mod mcp;
 mod openai;
 mod record;
 mod reply;

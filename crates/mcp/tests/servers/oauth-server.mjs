@@ -3,13 +3,18 @@
 // endpoint that approves at once (the "person" always says yes), PKCE-checked code exchange, refresh, and
 // an /mcp endpoint that answers 401 with a challenge until a valid bearer token comes. Access tokens expire
 // after `expires_in` seconds (the second argument, default 1), so a client must refresh them.
-// Usage: node oauth-server.mjs LOG_FILE [EXPIRES_IN]; prints "listening PORT" once ready. Each step is
+// The authorization server names itself in its redirects (`iss`, RFC 9207) and says so in its metadata. The
+// third argument makes it misbehave the ways a client must catch: `mix-up` sends another server's `iss` in the
+// redirect (as an authorization server an attacker controls would); `wrong-issuer` serves metadata whose
+// `issuer` is not the server it was fetched from (RFC 8414 section 3.3). `cimd` takes client ID metadata
+// documents (`client_id_metadata_document_supported`): a client may name itself by its document's address.
+// Usage: node oauth-server.mjs LOG_FILE [EXPIRES_IN] [MODE]; prints "listening PORT" once ready. Each step is
 // appended to LOG_FILE as a JSON line, for tests to check what the client did.
 import { createServer } from "node:http";
 import { appendFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 
-const [log, expiresArgument] = process.argv.slice(2);
+const [log, expiresArgument, mode = "honest"] = process.argv.slice(2);
 const expiresIn = Number(expiresArgument ?? 1);
 const record = (entry) => appendFileSync(log, JSON.stringify(entry) + "\n");
 const codes = new Map();
@@ -44,7 +49,9 @@ const server = createServer(async (request, response) => {
   }
   if (url.pathname === "/.well-known/oauth-authorization-server") {
     return json(response, 200, {
-      issuer: base,
+      issuer: mode === "wrong-issuer" ? "https://issuer.example" : base,
+      authorization_response_iss_parameter_supported: true,
+      ...(mode === "cimd" && { client_id_metadata_document_supported: true }),
       authorization_endpoint: `${base}/authorize`,
       token_endpoint: `${base}/token`,
       registration_endpoint: `${base}/register`,
@@ -62,6 +69,7 @@ const server = createServer(async (request, response) => {
     const query = url.searchParams;
     record({
       event: "authorize",
+      client_id: query.get("client_id"),
       scope: query.get("scope"),
       resource: query.get("resource"),
       code_challenge_method: query.get("code_challenge_method"),
@@ -71,13 +79,14 @@ const server = createServer(async (request, response) => {
     const back = new URL(query.get("redirect_uri"));
     back.searchParams.set("code", code);
     back.searchParams.set("state", query.get("state"));
+    back.searchParams.set("iss", mode === "mix-up" ? "https://attacker.example" : base);
     response.writeHead(302, { location: back.toString() });
     return response.end();
   }
   if (url.pathname === "/token" && request.method === "POST") {
     const form = new URLSearchParams(await body(request));
     const grant = form.get("grant_type");
-    record({ event: "token", grant_type: grant, resource: form.get("resource") });
+    record({ event: "token", grant_type: grant, resource: form.get("resource"), client_id: form.get("client_id") });
     if (grant === "authorization_code") {
       const pending = codes.get(form.get("code"));
       codes.delete(form.get("code"));

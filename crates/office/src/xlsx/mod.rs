@@ -1,6 +1,6 @@
 //! Workbooks: [`write_xlsx`] (every formula evaluated in-process with IronCalc, errors scanned, computed values
-//! written as the formulas' cached results) and [`read_xlsx`] (xlsx, xlsm, xlsb, xls and ods as bounded
-//! markdown tables).
+//! written as the formulas' cached results), [`read_xlsx`] (xlsx, xlsm, xlsb, xls and ods as bounded
+//! markdown tables) and [`read_cells`] (the same files, and CSV, as typed cells with their formulas).
 //!
 //! # Cells
 //!
@@ -41,6 +41,7 @@
 //! ```
 
 mod address;
+mod cells;
 mod evaluate;
 mod formula;
 mod read;
@@ -56,6 +57,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::{OfficeError, TableLimits};
 
 pub use crate::sheets::write_csv;
+pub use cells::{CellContent, CellRange, CellValue, SheetCells, cell_name, parse_cell, parse_range, read_cells};
 pub use schema::sheets_schema;
 
 /// Cells a workbook may hold in all, across its sheets: a bound on memory and time, far above what a
