@@ -191,7 +191,8 @@ async fn the_desk_answers_a_servers_request_for_input_in_a_form() {
 /// An MCP App in the desk (issue 21): the tally server's view, built with @modelcontextprotocol/ext-apps,
 /// renders in a frame sandboxed to scripts only, gets its call's result, calls its server's tool through
 /// errand's gate (the person allows it on the page) and is refused a tool for the model only, switches to full
-/// screen and back, and cannot reach the desk's API, page, storage or cookie.
+/// screen and back, and cannot reach the desk's API, page, storage or cookie; a window that is not a view's frame
+/// is not listened to.
 #[tokio::test]
 async fn an_mcp_app_renders_sandboxed_calls_its_server_through_the_gate_and_cannot_reach_the_desk() {
     let shots = prerequisites();

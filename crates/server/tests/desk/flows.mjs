@@ -746,7 +746,17 @@ async function appsFlow(page, session) {
   await page.click("#apps .app button");
   await view.locator("#mode", { hasText: "inline" }).waitFor();
   if (await page.$("#apps .app.fullscreen")) fail("the view stayed full screen");
-  // 5. What the view must not reach: the desk's API, its page, storage and cookie; and what errand does not host.
+  // 5. A window that is not one of the desk's view frames (here a plain frame of the page's own) is not
+  // listened to: it gets no answer, and its call reaches neither the gate nor the server.
+  await page.evaluate(() => { const f = document.createElement("iframe"); f.name = "intruder"; document.body.append(f); });
+  const intruder = page.frame({ name: "intruder" });
+  await intruder.evaluate(() => {
+    window.replies = [];
+    addEventListener("message", (m) => window.replies.push(m.data));
+    parent.postMessage({ jsonrpc: "2.0", id: 1, method: "ping" }, "*");
+    parent.postMessage({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "add_to_tally", arguments: { amount: 100 } } }, "*");
+  });
+  // 6. What the view must not reach: the desk's API, its page, storage and cookie; and what errand does not host.
   await view.locator("#probe").click();
   await view.locator("#probed", { hasText: "openLink" }).waitFor();
   const probed = JSON.parse(await view.locator("#probed").textContent());
@@ -755,7 +765,12 @@ async function appsFlow(page, session) {
     if (!outcome.startsWith("refused")) fail(`the view reached ${what}: ${outcome}`);
   }
   await shot(page, "app-probed");
-  // 6. A view that navigates its frame away loses the desk: the frame is closed.
+  // The view's probes went back and forth through the page since the other window wrote: it would have its
+  // answers by now.
+  const replies = await intruder.evaluate(() => window.replies);
+  if (replies.length) fail(`a window that is no view's frame got answers: ${JSON.stringify(replies)}`);
+  if (!(await page.$("#approval.hidden"))) fail("a window that is no view's frame had a call put to the person");
+  // 7. A view that navigates its frame away loses the desk: the frame is closed.
   await view.locator("#leave").click();
   await page.waitForSelector("#apps .app .problem");
   if (await page.$("#apps .app iframe")) fail("the frame stayed after its view navigated away");
