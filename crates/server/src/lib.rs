@@ -5,7 +5,8 @@
 //! The API starts tasks (built by the [`errand_agent::SessionBuilder`] the front end hands it), answers their plans and approvals,
 //! steers and stops them, and serves what the store holds: sessions, transcripts and usage, event streams
 //! (live, even for a task another errand process runs, since the stream tails the store), changes, undo and
-//! the trash.
+//! the trash. It serves MCP Apps' views to the desk, each under the policy its server declared and sandboxed
+//! away from the desk's origin, and hands their calls to the session that showed them.
 //!
 //! It is also errand's daemon: with a builder it continues sessions left waiting by a process that died, and
 //! its [`scheduler`] fires recurring tasks ([`cron`] says when) exactly once however many servers share the
