@@ -380,10 +380,9 @@ async fn login(
         tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("listen on 127.0.0.1 for the sign-in")?;
     let redirect =
         format!("http://127.0.0.1:{}/callback", listener.local_addr().context("read the sign-in port")?.port());
-    let earlier = credential_store()?.get(url).ok().flatten().and_then(|credentials| credentials.scope);
+    let earlier = credential_store()?.get(url).ok().flatten();
     let authorization =
-        match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration, earlier.as_deref())
-            .await
+        match errand_mcp::oauth::authorize(url, challenge.as_deref(), &redirect, &registration, earlier.as_ref()).await
         {
             Ok(authorization) => authorization,
             Err(error) => {
@@ -589,13 +588,13 @@ async fn conformance_client(url: String) -> Result<u8, Failure> {
                 sign_ins += 1;
                 // The redirect is read, never followed: any loopback address does.
                 let signed_in = async {
-                    let earlier = store.get(&url)?.and_then(|credentials| credentials.scope);
+                    let earlier = store.get(&url)?;
                     let authorization = errand_mcp::oauth::authorize(
                         &url,
                         challenge.as_deref(),
                         "http://127.0.0.1/callback",
                         &registration,
-                        earlier.as_deref(),
+                        earlier.as_ref(),
                     )
                     .await?;
                     let query = errand_mcp::oauth::approve_without_browser(&authorization).await?;

@@ -437,14 +437,15 @@ async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challeng
 /// Starts signing in to the server at `server_url`: discovers where, registers errand as a client (or uses
 /// the pre-registered one), and builds the authorization address for `redirect_uri` with PKCE. `challenge`
 /// is the server's `WWW-Authenticate` header, when it sent one; its scope wins over the advertised ones.
-/// `earlier_scope` is what an earlier sign-in to the server was granted: signing in again (a step-up for
-/// more scope) asks for both, so what worked before keeps working (SEP-2350).
+/// `earlier` is what an earlier sign-in to the server holds: signing in again with the same authorization
+/// server (a step-up for more scope) asks for its scope too, so what worked before keeps working (SEP-2350).
+/// Credentials are the issuer's: a server that moved to another authorization server starts afresh there.
 pub async fn authorize(
     server_url: &str,
     challenge: Option<&str>,
     redirect_uri: &str,
     registration: &Registration,
-    earlier_scope: Option<&str>,
+    earlier: Option<&Credentials>,
 ) -> Result<Authorization, OAuthError> {
     let http = http_client()?;
     let challenge = challenge.map(Challenge::parse).unwrap_or_default();
@@ -470,6 +471,10 @@ pub async fn authorize(
         .scope
         .clone()
         .or_else(|| (!endpoints.scopes_supported.is_empty()).then(|| endpoints.scopes_supported.join(" ")));
+    // Credentials kept before errand recorded issuers count as this issuer's.
+    let earlier_scope = earlier
+        .filter(|earlier| earlier.issuer.as_deref().is_none_or(|issuer| same_issuer(issuer, &endpoints.issuer)))
+        .and_then(|earlier| earlier.scope.as_deref());
     let scope = scope_union(scope.as_deref(), earlier_scope);
     let verifier = random_text(48)?;
     let code_challenge =
