@@ -535,22 +535,23 @@ async fn handshake(
 ) -> Result<(RunningService<RoleClient, Client>, LastChallenge), McpError> {
     // The legacy SSE transport predates discovery (2026-07-28 deprecates it).
     let first = if legacy { Handshake::Initialize } else { Handshake::Discover };
-    match handshake_once(server, url, headers, legacy, make_client(), timeout, token, first).await {
-        Err(HandshakeFailed::Mismatch(_)) => {
-            match handshake_once(server, url, headers, legacy, make_client(), timeout, token, Handshake::Initialize)
-                .await
-            {
-                Ok(connected) => Ok(connected),
-                Err(HandshakeFailed::Error(error)) => Err(error),
-                Err(HandshakeFailed::Mismatch(reason)) => Err(McpError::Protocol {
-                    server: server.name.clone(),
-                    reason: format!("the MCP handshake failed: {reason}"),
-                    stderr: String::new(),
-                }),
-            }
-        }
-        Err(HandshakeFailed::Error(error)) => Err(error),
-        Ok(connected) => Ok(connected),
+    with_fallback(first, |kind| handshake_once(server, url, headers, legacy, make_client(), timeout, token, kind))
+        .await
+        .map_err(|failed| failed.into_error(server, String::new()))
+}
+
+/// Runs `attempt` with `first`, and once more with `initialize` when discovery's answer was no use: the one
+/// fallback rule for every transport (a stdio server is started again, an HTTP connection made anew).
+async fn with_fallback<T, Attempt>(
+    first: Handshake,
+    mut attempt: impl FnMut(Handshake) -> Attempt,
+) -> Result<T, HandshakeFailed>
+where
+    Attempt: Future<Output = Result<T, HandshakeFailed>>,
+{
+    match attempt(first).await {
+        Err(HandshakeFailed::Mismatch(_)) => attempt(Handshake::Initialize).await,
+        other => other,
     }
 }
 
@@ -587,6 +588,21 @@ enum HandshakeFailed {
     Mismatch(String),
     /// Anything else, as the person sees it.
     Error(McpError),
+}
+
+impl HandshakeFailed {
+    /// The error a person sees. A mismatch comes only from discovery, which is always followed by `initialize`,
+    /// so this names it only if that did not happen.
+    fn into_error(self, server: &McpServer, stderr: String) -> McpError {
+        match self {
+            HandshakeFailed::Error(error) => error,
+            HandshakeFailed::Mismatch(reason) => McpError::Protocol {
+                server: server.name.clone(),
+                reason: format!("the MCP handshake failed: {reason}"),
+                stderr,
+            },
+        }
+    }
 }
 
 impl From<McpError> for HandshakeFailed {
@@ -729,22 +745,11 @@ pub async fn connect(server: &McpServer, options: &ConnectOptions) -> Result<Con
             });
         }
     };
-    let mut service = start_stdio(server, options, &progress, &stderr, (command, args, env), Handshake::Discover).await;
-    if let Err(HandshakeFailed::Mismatch(_)) = &service {
-        // A server whose answer to discovery was no use: start it again for `initialize`.
-        service = start_stdio(server, options, &progress, &stderr, (command, args, env), Handshake::Initialize).await;
-    }
-    let service = match service {
-        Ok(service) => service,
-        Err(HandshakeFailed::Error(error)) => return Err(error),
-        Err(HandshakeFailed::Mismatch(reason)) => {
-            return Err(McpError::Protocol {
-                server: server.name.clone(),
-                reason: format!("the MCP handshake failed: {reason}"),
-                stderr: tail_text(&stderr),
-            });
-        }
-    };
+    let service = with_fallback(Handshake::Discover, |kind| {
+        start_stdio(server, options, &progress, &stderr, (command, args, env), kind)
+    })
+    .await
+    .map_err(|failed| failed.into_error(server, tail_text(&stderr)))?;
     Ok(Connection {
         name: server.name.clone(),
         url: None,
@@ -1176,15 +1181,20 @@ impl Connection {
             .collect())
     }
 
-    /// Reads a resource: its contents, text as text, binary ones described.
-    pub async fn read_resource(&self, uri: &str) -> Result<Vec<McpContent>, McpError> {
+    /// `resources/read` of `uri`, as the protocol's JSON.
+    async fn read_resource_json(&self, uri: &str) -> Result<Value, McpError> {
         let params = rmcp::model::ReadResourceRequestParams::new(uri.to_string());
         let result = self
             .service
             .read_resource(params)
             .await
             .map_err(|e| self.service_failed(&format!("reading {uri} failed"), e))?;
-        let result = json(&result);
+        Ok(json(&result))
+    }
+
+    /// Reads a resource: its contents, text as text, binary ones described.
+    pub async fn read_resource(&self, uri: &str) -> Result<Vec<McpContent>, McpError> {
+        let result = self.read_resource_json(uri).await?;
         Ok(result["contents"]
             .as_array()
             .into_iter()
@@ -1211,13 +1221,7 @@ impl Connection {
         if !uri.starts_with("ui://") {
             return Err(refuse("a view's URI must start with ui://"));
         }
-        let params = rmcp::model::ReadResourceRequestParams::new(uri.to_string());
-        let result = self
-            .service
-            .read_resource(params)
-            .await
-            .map_err(|e| self.service_failed(&format!("reading {uri} failed"), e))?;
-        let result = json(&result);
+        let result = self.read_resource_json(uri).await?;
         let contents = result["contents"].as_array().into_iter().flatten();
         let Some(found) = contents.clone().find(|item| item["uri"] == uri).or_else(|| contents.clone().next()) else {
             return Err(refuse("the server returned no contents"));

@@ -32,6 +32,29 @@ fn options() -> ConnectOptions {
     ConnectOptions::new(Vec::new(), Duration::from_secs(20))
 }
 
+/// Options whose person answers `field` with `typed` after `delay`, keeping each question's message in `asked`.
+fn answering(
+    asked: &Arc<Mutex<Vec<String>>>,
+    field: &'static str,
+    typed: &'static str,
+    delay: Duration,
+) -> ConnectOptions {
+    let kept = asked.clone();
+    ConnectOptions {
+        elicitation: Elicitation::Ask(Arc::new(move |request| {
+            kept.lock().unwrap().push(request.message.clone());
+            let value = request.fields.iter().find(|found| found.name == field).unwrap().parse(typed).unwrap();
+            let mut content = serde_json::Map::new();
+            content.insert(field.into(), value.unwrap());
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                ElicitationAnswer::Accept { content }
+            })
+        })),
+        ..options()
+    }
+}
+
 fn text(content: &[McpContent]) -> String {
     content
         .iter()
@@ -99,17 +122,7 @@ async fn a_version_mismatch_falls_back_to_initialize_and_the_reference_server_ke
 async fn input_required_is_answered_like_a_request_for_input_and_the_call_retried() {
     let server = McpTestServer::start(&["2026-07-28"]).await.unwrap();
     let asked = Arc::new(Mutex::new(Vec::new()));
-    let kept = asked.clone();
-    let options = ConnectOptions {
-        elicitation: Elicitation::Ask(Arc::new(move |request| {
-            kept.lock().unwrap().push(request.message.clone());
-            let city = request.fields.iter().find(|field| field.name == "city").unwrap().parse("Lisbon").unwrap();
-            let mut content = serde_json::Map::new();
-            content.insert("city".into(), city.unwrap());
-            Box::pin(std::future::ready(ElicitationAnswer::Accept { content }))
-        })),
-        ..options()
-    };
+    let options = answering(&asked, "city", "Lisbon", Duration::ZERO);
     let connection = connect(&http("modern", &server.url()), &options).await.unwrap();
     let result = connection.call_tool("weather", json!({}), &|_| {}, &CancellationToken::new()).await.unwrap();
     assert_eq!(text(&result.content), "It is sunny in Lisbon.");
@@ -173,21 +186,8 @@ async fn a_task_is_polled_to_its_result_and_a_cancelled_one_is_cancelled_at_the_
 async fn a_task_that_asks_on_its_way_waits_for_the_answer() {
     let server = McpTestServer::start(&["2026-07-28"]).await.unwrap();
     let asked = Arc::new(Mutex::new(Vec::new()));
-    let kept = asked.clone();
-    let options = ConnectOptions {
-        elicitation: Elicitation::Ask(Arc::new(move |request| {
-            kept.lock().unwrap().push(request.message.clone());
-            let go = request.fields.iter().find(|field| field.name == "go").unwrap().parse("yes").unwrap();
-            let mut content = serde_json::Map::new();
-            content.insert("go".into(), go.unwrap());
-            Box::pin(async move {
-                // The person takes their time; the task waits on the server meanwhile.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                ElicitationAnswer::Accept { content }
-            })
-        })),
-        ..options()
-    };
+    // The person takes their time; the task waits on the server meanwhile.
+    let options = answering(&asked, "go", "yes", Duration::from_millis(500));
     let connection = connect(&http("modern", &server.url()), &options).await.unwrap();
     let summed = connection
         .call_tool(
